@@ -1,0 +1,276 @@
+//! Who is calling: an `X-Auth-Token` (a JWT issued by `POST /v3/auth/tokens` or `omsd token`)
+//! or an `SDK-HMAC-SHA256` signature with an access key. Either way the caller belongs to one
+//! project, and may only use paths of that project.
+
+pub mod signature;
+pub mod token;
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse as _, Response};
+use oms_core::ids::ProjectId;
+use secrecy::{ExposeSecret as _, SecretString};
+use time::PrimitiveDateTime;
+use time::macros::format_description;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use token::TokenIssuer;
+
+/// A user who may get tokens with a password.
+#[derive(Debug, Clone)]
+pub struct UserAccount {
+    /// Login name.
+    pub name: String,
+    /// Argon2 hash of the password (PHC string).
+    pub password_hash: String,
+    /// The project the user works in.
+    pub project_id: ProjectId,
+}
+
+/// An access key pair for signed requests.
+#[derive(Debug, Clone)]
+pub struct AccessKeyAccount {
+    /// The access key (AK).
+    pub access_key: String,
+    /// The secret key (SK).
+    pub secret_key: SecretString,
+    /// The project the key works in.
+    pub project_id: ProjectId,
+}
+
+/// The API's authentication settings.
+#[derive(Debug)]
+pub struct AuthSettings {
+    /// Password users.
+    pub users: Vec<UserAccount>,
+    /// Access keys.
+    pub access_keys: Vec<AccessKeyAccount>,
+    /// The key tokens are signed with (derived from the master key).
+    pub token_signing_key: SecretString,
+    /// How long a token is valid.
+    pub token_ttl: Duration,
+    /// How far `X-Sdk-Date` may be from the server clock.
+    pub max_clock_skew: Duration,
+}
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// A token of this user.
+    User(String),
+    /// A signature with this access key.
+    AccessKey(String),
+}
+
+/// An authenticated caller, available to handlers as a request extension.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The caller's project.
+    pub project_id: ProjectId,
+    /// Who.
+    pub principal: Principal,
+}
+
+/// Checks tokens and signatures.
+#[derive(Debug)]
+pub struct Authenticator {
+    users: Vec<UserAccount>,
+    access_keys: HashMap<String, AccessKeyAccount>,
+    tokens: TokenIssuer,
+    max_clock_skew: Duration,
+}
+
+impl Authenticator {
+    /// Builds the authenticator.
+    pub fn new(settings: AuthSettings) -> Self {
+        Self {
+            access_keys: settings
+                .access_keys
+                .into_iter()
+                .map(|k| (k.access_key.clone(), k))
+                .collect(),
+            tokens: TokenIssuer::new(&settings.token_signing_key, settings.token_ttl),
+            users: settings.users,
+            max_clock_skew: settings.max_clock_skew,
+        }
+    }
+
+    /// The token issuer.
+    pub fn tokens(&self) -> &TokenIssuer {
+        &self.tokens
+    }
+
+    pub(crate) fn user(&self, name: &str) -> Option<&UserAccount> {
+        self.users.iter().find(|u| u.name == name)
+    }
+
+    /// Authenticates a request by its token or its signature (`body` is the whole body).
+    pub fn authenticate(&self, parts: &Parts, body: &[u8]) -> Result<Caller, ApiError> {
+        if let Some(token) = parts.headers.get("x-auth-token") {
+            let token = token
+                .to_str()
+                .map_err(|_| ApiError::Unauthenticated("X-Auth-Token is not valid text".into()))?;
+            return self.tokens.verify(token);
+        }
+        if let Some(value) = parts.headers.get(http::header::AUTHORIZATION) {
+            let value = value
+                .to_str()
+                .map_err(|_| ApiError::Unauthenticated("Authorization is not valid text".into()))?;
+            return self.verify_signature(parts, value, body);
+        }
+        Err(ApiError::Unauthenticated(
+            "missing credentials: send an X-Auth-Token header or an SDK-HMAC-SHA256 signed request"
+                .into(),
+        ))
+    }
+
+    fn verify_signature(
+        &self,
+        parts: &Parts,
+        authorization: &str,
+        body: &[u8],
+    ) -> Result<Caller, ApiError> {
+        let unauthenticated = |why: &str| ApiError::Unauthenticated(why.to_owned());
+        let auth = signature::parse_authorization(authorization)
+            .ok_or_else(|| unauthenticated("Authorization is not an SDK-HMAC-SHA256 signature"))?;
+        let account = self
+            .access_keys
+            .get(auth.access)
+            .ok_or_else(|| unauthenticated("unknown access key"))?;
+        for required in ["host", signature::DATE_HEADER] {
+            if !auth.signed_headers.contains(&required) {
+                return Err(ApiError::Unauthenticated(format!(
+                    "the signature must cover the {required} header"
+                )));
+            }
+        }
+        let header = |name: &str| -> Option<String> {
+            if name == "host" {
+                if let Some(h) = parts.headers.get(http::header::HOST) {
+                    return Some(String::from_utf8_lossy(h.as_bytes()).into_owned());
+                }
+                return parts.uri.authority().map(|a| a.as_str().to_owned());
+            }
+            parts
+                .headers
+                .get(name)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        };
+        let date = header(signature::DATE_HEADER)
+            .ok_or_else(|| unauthenticated("X-Sdk-Date is missing"))?;
+        self.check_clock_skew(&date)?;
+        let mut values = Vec::with_capacity(auth.signed_headers.len());
+        for name in &auth.signed_headers {
+            let value = header(name).ok_or_else(|| {
+                ApiError::Unauthenticated(format!("signed header {name} is missing"))
+            })?;
+            values.push((*name, value));
+        }
+        let pairs: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let content_sha256 = header(signature::CONTENT_SHA256_HEADER);
+        let canonical = signature::canonical_request(
+            parts.method.as_str(),
+            parts.uri.path(),
+            parts.uri.query(),
+            &pairs,
+            &signature::payload_hash(body, content_sha256.as_deref()),
+        );
+        let to_sign = signature::string_to_sign(&date, &canonical);
+        if !signature::verify(
+            account.secret_key.expose_secret().as_bytes(),
+            &to_sign,
+            auth.signature,
+        ) {
+            return Err(unauthenticated("the signature does not match"));
+        }
+        if let Some(project) = header("x-project-id")
+            && project != account.project_id.as_str()
+        {
+            return Err(ApiError::Forbidden(format!(
+                "the access key may not act for project {project}"
+            )));
+        }
+        Ok(Caller {
+            project_id: account.project_id.clone(),
+            principal: Principal::AccessKey(account.access_key.clone()),
+        })
+    }
+
+    fn check_clock_skew(&self, sdk_date: &str) -> Result<(), ApiError> {
+        let format = format_description!("[year][month][day]T[hour][minute][second]Z");
+        let signed_at = PrimitiveDateTime::parse(sdk_date, format)
+            .map_err(|_| ApiError::Unauthenticated("X-Sdk-Date must be YYYYMMDDTHHMMSSZ".into()))?
+            .assume_utc();
+        let signed_at = SystemTime::from(signed_at);
+        let now = SystemTime::now();
+        let skew = now
+            .duration_since(signed_at)
+            .or_else(|_| signed_at.duration_since(now))
+            .unwrap_or_default();
+        if skew > self.max_clock_skew {
+            return Err(ApiError::Unauthenticated(format!(
+                "X-Sdk-Date is {}s away from the server clock (at most {}s allowed)",
+                skew.as_secs(),
+                self.max_clock_skew.as_secs()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The project id in a `/v2/{project_id}/...` path.
+fn project_in_path(path: &str) -> Option<&str> {
+    let mut segments = path.split('/').skip(1);
+    match (segments.next(), segments.next()) {
+        (Some("v2"), Some(project)) => Some(project),
+        _ => None,
+    }
+}
+
+/// Middleware of the `/v2/{project_id}/...` routes: authenticates the caller, checks the path's
+/// project against the caller's, and hands the caller to the handler. The body is read here
+/// (signatures cover it), within the configured limit.
+pub async fn require_caller(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let limit = state.limits.max_body_bytes;
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return ApiError::BodyTooLarge { limit_bytes: limit }.into_response();
+    };
+    let caller = match state.auth.authenticate(&parts, &bytes) {
+        Ok(caller) => caller,
+        Err(e) => return e.into_response(),
+    };
+    if project_in_path(parts.uri.path()) != Some(caller.project_id.as_str()) {
+        return ApiError::Forbidden(format!(
+            "the credentials belong to project {}, not to the project of this path",
+            caller.project_id
+        ))
+        .into_response();
+    }
+    let mut request = Request::from_parts(parts, Body::from(bytes));
+    request.extensions_mut().insert(caller);
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_is_the_second_segment_of_v2_paths() {
+        assert_eq!(project_in_path("/v2/abc/tasks"), Some("abc"));
+        assert_eq!(project_in_path("/v2/abc"), Some("abc"));
+        assert_eq!(project_in_path("/v3/abc/tasks"), None);
+        assert_eq!(project_in_path("/"), None);
+    }
+}

@@ -1,0 +1,383 @@
+//! Tokens: JWTs (HS256, key derived from the master key) carrying a user and a project, and
+//! the IAM-shaped `POST /v3/auth/tokens` that issues them for a password.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use oms_core::ids::ProjectId;
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::macros::format_description;
+use utoipa::ToSchema;
+
+use super::{Caller, Principal};
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+use crate::state::AppState;
+
+const ISSUER: &str = "omsd";
+/// The longest token accepted (as IAM documents for `X-Auth-Token`).
+const MAX_TOKEN_LEN: usize = 16_384;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    project_id: String,
+    iat: u64,
+    exp: u64,
+    iss: String,
+}
+
+/// A token and its validity.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// The JWT.
+    pub token: String,
+    /// When it was issued.
+    pub issued_at: SystemTime,
+    /// When it expires.
+    pub expires_at: SystemTime,
+}
+
+/// Issues and verifies tokens.
+pub struct TokenIssuer {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenIssuer")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+impl TokenIssuer {
+    /// An issuer signing with `key`, issuing tokens valid for `ttl`.
+    pub fn new(key: &SecretString, ttl: Duration) -> Self {
+        let secret = key.expose_secret().as_bytes();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.leeway = 5;
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            ttl,
+        }
+    }
+
+    /// A token for `user` in `project`, valid from now.
+    pub fn issue(&self, user: &str, project: &ProjectId) -> Result<IssuedToken, ApiError> {
+        self.issue_at(user, project, SystemTime::now())
+    }
+
+    /// A token for `user` in `project`, issued at `issued_at` (tools and tests).
+    pub fn issue_at(
+        &self,
+        user: &str,
+        project: &ProjectId,
+        issued_at: SystemTime,
+    ) -> Result<IssuedToken, ApiError> {
+        let expires_at = issued_at + self.ttl;
+        let claims = Claims {
+            sub: user.to_owned(),
+            project_id: project.to_string(),
+            iat: unix_secs(issued_at),
+            exp: unix_secs(expires_at),
+            iss: ISSUER.to_owned(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| ApiError::Internal(format!("cannot sign a token: {e}")))?;
+        Ok(IssuedToken {
+            token,
+            issued_at,
+            expires_at,
+        })
+    }
+
+    /// The caller a token stands for.
+    pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Err(ApiError::Unauthenticated(
+                "X-Auth-Token must be 1-16384 characters".into(),
+            ));
+        }
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| {
+                let why = match e.kind() {
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => "the token has expired",
+                    _ => "the token is not valid",
+                };
+                ApiError::Unauthenticated(why.into())
+            })?;
+        let project_id = ProjectId::parse(&data.claims.project_id)
+            .ok_or_else(|| ApiError::Unauthenticated("the token names no valid project".into()))?;
+        Ok(Caller {
+            project_id,
+            principal: Principal::User(data.claims.sub),
+        })
+    }
+}
+
+/// `POST /v3/auth/tokens` body (IAM's password method).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TokenRequest {
+    /// The authentication block.
+    pub auth: Option<TokenAuth>,
+}
+
+/// `auth` of a token request.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TokenAuth {
+    /// `methods: ["password"]` and the password identity.
+    pub identity: Option<TokenIdentity>,
+    /// The project the token is for.
+    pub scope: Option<TokenScope>,
+}
+
+/// `auth.identity`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TokenIdentity {
+    /// Must include `password`.
+    pub methods: Option<Vec<String>>,
+    /// The password identity.
+    pub password: Option<PasswordIdentity>,
+}
+
+/// `auth.identity.password`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PasswordIdentity {
+    /// The user.
+    pub user: Option<PasswordUser>,
+}
+
+/// `auth.identity.password.user`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PasswordUser {
+    /// Login name.
+    pub name: Option<String>,
+    /// Password.
+    #[schema(value_type = Option<String>)]
+    pub password: Option<SecretString>,
+    /// Account (accepted and ignored by a single-tenant install).
+    pub domain: Option<NameOrId>,
+}
+
+/// `auth.scope`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TokenScope {
+    /// The project.
+    pub project: Option<NameOrId>,
+}
+
+/// A reference by id or name.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NameOrId {
+    /// Id.
+    pub id: Option<String>,
+    /// Name.
+    pub name: Option<String>,
+}
+
+/// `POST /v3/auth/tokens` response body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// The token's description (the token itself is in `X-Subject-Token`).
+    pub token: TokenInfo,
+}
+
+/// The token's description.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenInfo {
+    /// `yyyy-mm-ddThh:mm:ss.ffffffZ`.
+    pub expires_at: String,
+    /// `yyyy-mm-ddThh:mm:ss.ffffffZ`.
+    pub issued_at: String,
+    /// `["password"]`.
+    pub methods: Vec<String>,
+    /// The project.
+    pub project: ProjectRef,
+    /// The user.
+    pub user: UserRef,
+}
+
+/// A project in a token response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProjectRef {
+    /// Id.
+    pub id: String,
+    /// Name (the id: projects have no separate names here).
+    pub name: String,
+}
+
+/// A user in a token response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserRef {
+    /// Login name.
+    pub name: String,
+}
+
+fn iso_time(t: SystemTime) -> String {
+    let format =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+    OffsetDateTime::from(t).format(format).unwrap_or_default()
+}
+
+/// Issues a token for a user's password, scoped to the user's project.
+#[utoipa::path(
+    post,
+    path = "/v3/auth/tokens",
+    tag = "auth",
+    request_body(content = TokenRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Issued; the token is in the X-Subject-Token header", body = TokenResponse,
+         headers(("X-Subject-Token" = String, description = "The token, to send as X-Auth-Token"))),
+        (status = 400, description = "Malformed request", body = oms_core::wire::ErrorBody),
+        (status = 401, description = "Wrong user name or password", body = oms_core::wire::ErrorBody),
+        (status = 403, description = "The user may not use the requested project", body = oms_core::wire::ErrorBody),
+    )
+)]
+pub async fn issue_token(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<TokenRequest>,
+) -> Result<(StatusCode, HeaderMap, Json<TokenResponse>), ApiError> {
+    let auth = req
+        .auth
+        .ok_or_else(|| ApiError::invalid("auth", "is required"))?;
+    let identity = auth
+        .identity
+        .ok_or_else(|| ApiError::invalid("auth.identity", "is required"))?;
+    if !identity
+        .methods
+        .unwrap_or_default()
+        .iter()
+        .any(|m| m == "password")
+    {
+        return Err(ApiError::invalid(
+            "auth.identity.methods",
+            "must include \"password\"",
+        ));
+    }
+    let user = identity
+        .password
+        .and_then(|p| p.user)
+        .ok_or_else(|| ApiError::invalid("auth.identity.password.user", "is required"))?;
+    let name = user
+        .name
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::invalid("auth.identity.password.user.name", "is required"))?;
+    let password = user
+        .password
+        .ok_or_else(|| ApiError::invalid("auth.identity.password.user.password", "is required"))?;
+
+    let account = state.auth.user(&name).cloned();
+    let hash = account.as_ref().map(|a| a.password_hash.clone());
+    // Argon2 is deliberately slow: keep it off the async workers.
+    let verified = tokio::task::spawn_blocking(move || {
+        hash.is_some_and(|h| crate::password::verify(&password, &h))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("password check panicked: {e}")))?;
+    let account = match account {
+        Some(account) if verified => account,
+        _ => {
+            return Err(ApiError::Unauthenticated(
+                "wrong user name or password".into(),
+            ));
+        }
+    };
+    if let Some(project) = auth.scope.and_then(|s| s.project) {
+        let wanted = project.id.or(project.name).unwrap_or_default();
+        if !wanted.is_empty() && wanted != account.project_id.as_str() {
+            return Err(ApiError::Forbidden(format!(
+                "user {name} may not use project {wanted}"
+            )));
+        }
+    }
+    let issued = state
+        .auth
+        .tokens()
+        .issue(&account.name, &account.project_id)?;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "x-subject-token",
+        HeaderValue::from_str(&issued.token).map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
+    tracing::info!(user = %account.name, project.id = %account.project_id, "token issued");
+    let body = TokenResponse {
+        token: TokenInfo {
+            expires_at: iso_time(issued.expires_at),
+            issued_at: iso_time(issued.issued_at),
+            methods: vec!["password".into()],
+            project: ProjectRef {
+                id: account.project_id.to_string(),
+                name: account.project_id.to_string(),
+            },
+            user: UserRef { name: account.name },
+        },
+    };
+    Ok((StatusCode::CREATED, headers, Json(body)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issuer(ttl_secs: u64) -> TokenIssuer {
+        TokenIssuer::new(
+            &SecretString::from("k".repeat(64)),
+            Duration::from_secs(ttl_secs),
+        )
+    }
+
+    #[test]
+    fn tokens_round_trip_to_their_project() {
+        let project = ProjectId::parse("p1").unwrap();
+        let t = issuer(60).issue("admin", &project).unwrap();
+        let caller = issuer(60).verify(&t.token).unwrap();
+        assert_eq!(caller.project_id, project);
+        assert_eq!(caller.principal, Principal::User("admin".into()));
+    }
+
+    #[test]
+    fn expired_and_foreign_tokens_are_refused() {
+        let project = ProjectId::parse("p1").unwrap();
+        let old = issuer(60)
+            .issue_at(
+                "admin",
+                &project,
+                SystemTime::now() - Duration::from_secs(3600),
+            )
+            .unwrap();
+        let err = issuer(60).verify(&old.token).unwrap_err();
+        assert!(err.to_string().contains("expired"), "{err}");
+        let other = TokenIssuer::new(&SecretString::from("x".repeat(64)), Duration::from_secs(60));
+        assert!(
+            other
+                .verify(&issuer(60).issue("a", &project).unwrap().token)
+                .is_err()
+        );
+        assert!(issuer(60).verify("garbage").is_err());
+    }
+
+    #[test]
+    fn iso_times_look_like_iam() {
+        assert_eq!(
+            iso_time(UNIX_EPOCH + Duration::from_secs(1_795_837_184)),
+            "2026-11-28T03:39:44.000000Z"
+        );
+    }
+}

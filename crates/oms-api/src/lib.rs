@@ -1,0 +1,61 @@
+//! The OMS REST API: Huawei Cloud OMS v2 wire-compatible routes over axum.
+//!
+//! [`router`] is what `omsd` serves and what the tests drive. Handlers are thin: extract, parse
+//! into a domain value (`oms_core::parse`), one repository call (`oms_db`), map to the wire type.
+//! Errors become responses in one place ([`error`]).
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod password;
+pub mod routes;
+pub mod state;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::HeaderName;
+use axum::response::IntoResponse as _;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi as _;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use crate::error::ApiError;
+pub use crate::state::{ApiLimits, AppState};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole API: every route of [`routes::table`], `/openapi.json` and `/docs`.
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    let mut public = Router::new();
+    let mut project = Router::new();
+    for route in routes::table() {
+        match route.access {
+            routes::Access::Public => public = public.route(route.path, route.handler),
+            routes::Access::Project => project = project.route(route.path, route.handler),
+        }
+    }
+    let project = project.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_caller,
+    ));
+    public
+        .merge(project)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))
+        .fallback(|req: Request| async move { ApiError::RouteNotFound(req.uri().path().to_owned()).into_response() })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response()))
+        .layer(TimeoutLayer::with_status_code(http::StatusCode::SERVICE_UNAVAILABLE, request_timeout))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request.id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}

@@ -1,0 +1,33 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use oms_db::Db;
+
+use crate::auth::Authenticator;
+
+/// Request limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiLimits {
+    /// The largest request body accepted (the Huawei API gateway allows 12 MB signed bodies).
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 12 * 1024 * 1024,
+        }
+    }
+}
+
+/// The state of the API: the database, the authenticator and the limits. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The database.
+    pub db: Db,
+    /// Checks tokens and signatures.
+    pub auth: Arc<Authenticator>,
+    /// Request limits.
+    pub limits: ApiLimits,
+}

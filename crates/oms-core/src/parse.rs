@@ -1,0 +1,859 @@
+//! Parsing requests into domain values: every rule of the OMS v2 API on request fields.
+//!
+//! Each function takes a wire request and returns a domain value or the first
+//! [`ValidationError`], whose `field` is the JSON path of the offending field.
+
+use secrecy::{ExposeSecret as _, SecretString};
+
+use crate::ValidationError;
+use crate::bandwidth::{
+    BandwidthPolicy, BandwidthWindow, MAX_BANDWIDTH_BYTES_PER_SEC, MIN_BANDWIDTH_BYTES_PER_SEC,
+    parse_hhmm,
+};
+use crate::credentials::{CredentialSet, DestinationCredentials, SourceCredentials};
+use crate::ids::{GroupId, TaskId};
+use crate::model::{BatchUpdate, NewMigration, StartRequest, TaskSelector};
+use crate::spec::{
+    CdnAuthType, CdnProtocol, CdnSpec, CloudType, ConsistencyCheck, DestinationSpec, ListFileSpec,
+    MigrationSpec, OverwriteMode, SmnLanguage, SmnSpec, SmnTrigger, SourceSpec, StoragePolicy,
+    TaskKind, TaskPriority,
+};
+use crate::text::{DESCRIPTION_FORBIDDEN, check_chars, check_len, check_no_xss};
+use crate::wire::{
+    BandwidthPolicyDto, BatchUpdateTasksReq, CreateTaskReq, DstNodeReq, ListFile, SmnConfig,
+    SourceCdnReq, SrcNodeReq, StartTaskReq, UpdateBandwidthPolicyReq,
+};
+
+/// The most keys or prefixes an object or prefix task may name (larger sets belong in a list file).
+pub const MAX_OBJECT_KEYS: usize = 10_000;
+/// The longest object key.
+pub const MAX_KEY_LEN: usize = 1024;
+/// The latest `migrate_since` accepted (9999-12-31T23:59:59Z, in seconds): larger values are
+/// almost certainly milliseconds.
+pub const MAX_MIGRATE_SINCE_SECS: i64 = 253_402_300_799;
+/// The destination cloud type, the only one allowed.
+pub const DESTINATION_CLOUD_TYPE: &str = "HEC";
+
+type Result<T> = std::result::Result<T, ValidationError>;
+
+/// Whether the request creates a task or a task group (their rules differ a little).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Task,
+    Group,
+}
+
+/// Parses `POST /v2/{project_id}/tasks`.
+pub fn create_task(req: CreateTaskReq) -> Result<NewMigration> {
+    create(req, Target::Task)
+}
+
+/// Parses `POST /v2/{project_id}/taskgroups`.
+pub fn create_task_group(req: CreateTaskReq) -> Result<NewMigration> {
+    create(req, Target::Group)
+}
+
+fn create(req: CreateTaskReq, target: Target) -> Result<NewMigration> {
+    let kind = match non_empty(req.task_type.as_deref()) {
+        None if target == Target::Task => TaskKind::Object,
+        None => TaskKind::Prefix,
+        Some(raw) => {
+            let kind =
+                TaskKind::parse(raw).filter(|k| target == Target::Task || *k != TaskKind::Object);
+            kind.ok_or_else(|| {
+                let expected = match target {
+                    Target::Task => TaskKind::expected(),
+                    Target::Group => "PREFIX, LIST, URL_LIST".to_owned(),
+                };
+                ValidationError::new(
+                    "task_type",
+                    format!("must be one of {expected}, got '{raw}'"),
+                )
+            })?
+        }
+    };
+    if req.enable_kms == Some(true) {
+        return Err(kms_unavailable("enable_kms"));
+    }
+    let src = req
+        .src_node
+        .ok_or_else(|| ValidationError::new("src_node", "is required"))?;
+    let dst = req
+        .dst_node
+        .ok_or_else(|| ValidationError::new("dst_node", "is required"))?;
+    let (mut source, source_credentials) = source_node(src, kind)?;
+    let (destination, destination_credentials) = destination_node(dst)?;
+
+    let mut cdn_key = None;
+    // With a URL list, the CDN settings say how the listed URLs on that domain are signed.
+    if let Some(cdn) = req.source_cdn {
+        let (spec, key) = source_cdn(cdn)?;
+        source.cdn = Some(spec);
+        cdn_key = key;
+    }
+
+    let description = req.description.unwrap_or_default();
+    check_len("description", &description, 0, 255)?;
+    check_chars("description", &description, DESCRIPTION_FORBIDDEN)?;
+
+    let migrate_since_secs = req.migrate_since.unwrap_or(0);
+    if !(0..=MAX_MIGRATE_SINCE_SECS).contains(&migrate_since_secs) {
+        return Err(ValidationError::new(
+            "migrate_since",
+            format!("must be a Unix time in seconds between 0 and {MAX_MIGRATE_SINCE_SECS}"),
+        ));
+    }
+
+    let object_overwrite_mode = optional_enum(
+        "object_overwrite_mode",
+        req.object_overwrite_mode.as_deref(),
+        OverwriteMode::parse,
+        OverwriteMode::expected,
+    )?
+    .unwrap_or(OverwriteMode::SizeLastModified);
+    let consistency_check = optional_enum(
+        "consistency_check",
+        req.consistency_check.as_deref(),
+        ConsistencyCheck::parse_lenient,
+        ConsistencyCheck::expected,
+    )?
+    .unwrap_or(ConsistencyCheck::SizeLastModified);
+    if consistency_check == ConsistencyCheck::NoCheck && source.cloud_type != CloudType::UrlSource {
+        return Err(ValidationError::new(
+            "consistency_check",
+            "no_check is only allowed for URLSource migrations",
+        ));
+    }
+    if let Some(raw) = &req.dst_storage_policy {
+        check_len("dst_storage_policy", raw, 0, 128)?;
+    }
+    let dst_storage_policy = optional_enum(
+        "dst_storage_policy",
+        req.dst_storage_policy.as_deref(),
+        StoragePolicy::parse,
+        StoragePolicy::expected,
+    )?
+    .unwrap_or(StoragePolicy::Standard);
+    let priority = match target {
+        Target::Task => optional_enum(
+            "task_priority",
+            req.task_priority.as_deref(),
+            TaskPriority::parse,
+            TaskPriority::expected,
+        )?
+        .unwrap_or(TaskPriority::Medium),
+        Target::Group => TaskPriority::Medium,
+    };
+    let bandwidth_policy = bandwidth_policy(req.bandwidth_policy, "bandwidth_policy")?;
+    let smn = req.smn_config.map(smn_config).transpose()?;
+
+    Ok(NewMigration {
+        spec: MigrationSpec {
+            kind,
+            source,
+            destination,
+            description,
+            migrate_since_secs,
+            object_overwrite_mode,
+            consistency_check,
+            dst_storage_policy,
+            enable_metadata_migration: req.enable_metadata_migration.unwrap_or(false),
+            enable_restore: req.enable_restore.unwrap_or(false),
+            enable_failed_object_recording: req.enable_failed_object_recording.unwrap_or(true),
+            enable_requester_pays: req.enable_requester_pays.unwrap_or(false),
+            smn,
+        },
+        bandwidth_policy,
+        priority,
+        credentials: CredentialSet {
+            source: source_credentials,
+            destination: destination_credentials,
+            cdn_key,
+        },
+    })
+}
+
+fn source_node(src: SrcNodeReq, kind: TaskKind) -> Result<(SourceSpec, SourceCredentials)> {
+    let cloud_type = match non_empty(src.cloud_type.as_deref()) {
+        None => CloudType::Aliyun,
+        Some(raw) => CloudType::parse(raw).ok_or_else(|| {
+            ValidationError::new(
+                "src_node.cloud_type",
+                format!("must be one of {}, got '{raw}'", CloudType::expected()),
+            )
+        })?,
+    };
+    let url_list = kind == TaskKind::UrlList;
+    if url_list != (cloud_type == CloudType::UrlSource) {
+        return Err(ValidationError::new(
+            "src_node.cloud_type",
+            "must be URLSource exactly when task_type is url_list",
+        ));
+    }
+    check_crypto(
+        "src_node",
+        src.crypto_type.as_deref(),
+        src.kms_key_id.as_deref(),
+    )?;
+
+    let region = src.region.unwrap_or_default();
+    check_no_xss("src_node.region", &region, 0, 100)?;
+    let bucket = src.bucket.unwrap_or_default();
+    check_no_xss("src_node.bucket", &bucket, 0, 1024)?;
+    let app_id = src.app_id.unwrap_or_default();
+    check_no_xss("src_node.app_id", &app_id, 0, 255)?;
+    if !url_list {
+        require_text("src_node.region", &region)?;
+        require_text("src_node.bucket", &bucket)?;
+    }
+    if cloud_type == CloudType::Tencent {
+        require_text("src_node.app_id", &app_id)?;
+    }
+
+    let credentials = SourceCredentials {
+        ak: secret("src_node.ak", src.ak, 0, 100)?,
+        sk: secret("src_node.sk", src.sk, 0, 100)?,
+        security_token: secret("src_node.security_token", src.security_token, 0, 16_384)?,
+        connection_string: secret_text("src_node.connection_string", src.connection_string, 2048)?,
+        json_auth_file: secret_text("src_node.json_auth_file", src.json_auth_file, 65_535)?,
+    };
+    check_source_credentials(cloud_type, &credentials, SourceFields::NODE)?;
+
+    let object_keys = src.object_key.unwrap_or_default();
+    match kind {
+        TaskKind::Object | TaskKind::Prefix => {
+            if object_keys.is_empty() {
+                let hint = if kind == TaskKind::Prefix {
+                    " (use [\"\"] for the whole bucket)"
+                } else {
+                    ""
+                };
+                return Err(ValidationError::new(
+                    "src_node.object_key",
+                    format!("is required{hint}"),
+                ));
+            }
+            if object_keys.len() > MAX_OBJECT_KEYS {
+                return Err(ValidationError::new(
+                    "src_node.object_key",
+                    format!(
+                        "at most {MAX_OBJECT_KEYS} entries are allowed; use a list task for more"
+                    ),
+                ));
+            }
+            let min = usize::from(kind == TaskKind::Object);
+            for (i, key) in object_keys.iter().enumerate() {
+                check_len(&format!("src_node.object_key[{i}]"), key, min, MAX_KEY_LEN)?;
+            }
+        }
+        TaskKind::List | TaskKind::UrlList => {
+            if !object_keys.is_empty() {
+                return Err(ValidationError::new(
+                    "src_node.object_key",
+                    "must be empty for list migrations",
+                ));
+            }
+        }
+    }
+    let list_file = match (kind, src.list_file) {
+        (TaskKind::List | TaskKind::UrlList, Some(lf)) => Some(list_file(lf)?),
+        (TaskKind::List | TaskKind::UrlList, None) => {
+            return Err(ValidationError::new(
+                "src_node.list_file",
+                "is required for list migrations",
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(ValidationError::new(
+                "src_node.list_file",
+                "is only allowed for list migrations",
+            ));
+        }
+        (_, None) => None,
+    };
+
+    Ok((
+        SourceSpec {
+            cloud_type,
+            region,
+            bucket,
+            app_id,
+            object_keys,
+            list_file,
+            cdn: None,
+        },
+        credentials,
+    ))
+}
+
+/// Names of the source credential fields in a create body and in a start body.
+#[derive(Clone, Copy)]
+struct SourceFields {
+    ak: &'static str,
+    sk: &'static str,
+    connection_string: &'static str,
+    json_auth_file: &'static str,
+}
+
+impl SourceFields {
+    const NODE: Self = Self {
+        ak: "src_node.ak",
+        sk: "src_node.sk",
+        connection_string: "src_node.connection_string",
+        json_auth_file: "src_node.json_auth_file",
+    };
+    const START: Self = Self {
+        ak: "src_ak",
+        sk: "src_sk",
+        connection_string: "connection_string",
+        json_auth_file: "json_auth_file",
+    };
+}
+
+/// The credentials each kind of source needs.
+fn check_source_credentials(
+    cloud: CloudType,
+    creds: &SourceCredentials,
+    names: SourceFields,
+) -> Result<()> {
+    match cloud {
+        CloudType::UrlSource => {
+            if creds.ak.is_some() || creds.sk.is_some() {
+                return Err(ValidationError::new(
+                    names.ak,
+                    "URLSource migrations take no source keys",
+                ));
+            }
+        }
+        CloudType::Google => {
+            let file = creds.json_auth_file.as_ref().ok_or_else(|| {
+                ValidationError::new(names.json_auth_file, "is required for Google sources")
+            })?;
+            check_service_account_json(names.json_auth_file, file)?;
+        }
+        CloudType::Azure => {
+            let conn = creds.connection_string.as_ref().ok_or_else(|| {
+                ValidationError::new(names.connection_string, "is required for Azure sources")
+            })?;
+            check_connection_string(names.connection_string, conn)?;
+        }
+        _ => {
+            if creds.ak.is_none() {
+                return Err(ValidationError::new(
+                    names.ak,
+                    format!("is required for {cloud} sources"),
+                ));
+            }
+            if creds.sk.is_none() {
+                return Err(ValidationError::new(
+                    names.sk,
+                    format!("is required for {cloud} sources"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A Google service-account JSON: an object with at least `client_email`, and a `private_key`
+/// unless it disables OAuth (emulators).
+fn check_service_account_json(field: &str, file: &SecretString) -> Result<()> {
+    let value: serde_json::Value = serde_json::from_str(file.expose_secret()).map_err(|_| {
+        ValidationError::new(
+            field,
+            "is not valid JSON (expected a service-account key file)",
+        )
+    })?;
+    let obj = value.as_object().ok_or_else(|| {
+        ValidationError::new(field, "must be a JSON object (a service-account key file)")
+    })?;
+    let has = |k: &str| {
+        obj.get(k)
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+    };
+    if !has("client_email") {
+        return Err(ValidationError::new(field, "has no client_email"));
+    }
+    let oauth_disabled = obj
+        .get("disable_oauth")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
+    if !oauth_disabled && !has("private_key") {
+        return Err(ValidationError::new(field, "has no private_key"));
+    }
+    Ok(())
+}
+
+/// An Azure storage connection string: `;`-separated `Key=Value` pairs naming an account, or
+/// `UseDevelopmentStorage=true`.
+fn check_connection_string(field: &str, conn: &SecretString) -> Result<()> {
+    let mut has_account = false;
+    for part in conn
+        .expose_secret()
+        .split(';')
+        .filter(|p| !p.trim().is_empty())
+    {
+        let (key, _) = part.split_once('=').ok_or_else(|| {
+            ValidationError::new(field, "must be a list of Key=Value pairs separated by ';'")
+        })?;
+        let key = key.trim();
+        has_account |= key.eq_ignore_ascii_case("AccountName")
+            || key.eq_ignore_ascii_case("UseDevelopmentStorage")
+            || key.eq_ignore_ascii_case("BlobEndpoint");
+    }
+    if !has_account {
+        return Err(ValidationError::new(
+            field,
+            "names no AccountName or BlobEndpoint",
+        ));
+    }
+    Ok(())
+}
+
+fn destination_node(dst: DstNodeReq) -> Result<(DestinationSpec, DestinationCredentials)> {
+    if let Some(cloud) = non_empty(dst.cloud_type.as_deref())
+        && !cloud.eq_ignore_ascii_case(DESTINATION_CLOUD_TYPE)
+    {
+        return Err(ValidationError::new(
+            "dst_node.cloud_type",
+            format!("must be {DESTINATION_CLOUD_TYPE}, got '{cloud}'"),
+        ));
+    }
+    check_crypto(
+        "dst_node",
+        dst.crypto_type.as_deref(),
+        dst.kms_key_id.as_deref(),
+    )?;
+    let ak = required_secret("dst_node.ak", dst.ak)?;
+    let sk = required_secret("dst_node.sk", dst.sk)?;
+    let security_token = secret("dst_node.security_token", dst.security_token, 0, 16_384)?;
+    let bucket = dst.bucket.unwrap_or_default();
+    check_no_xss("dst_node.bucket", &bucket, 1, 1024)?;
+    let region = dst.region.unwrap_or_default();
+    check_no_xss("dst_node.region", &region, 1, 100)?;
+    let save_prefix = dst.save_prefix.unwrap_or_default();
+    check_len("dst_node.save_prefix", &save_prefix, 0, MAX_KEY_LEN)?;
+    Ok((
+        DestinationSpec {
+            region,
+            bucket,
+            save_prefix,
+        },
+        DestinationCredentials {
+            ak,
+            sk,
+            security_token,
+        },
+    ))
+}
+
+fn list_file(lf: ListFile) -> Result<ListFileSpec> {
+    let list_file_key = lf.list_file_key.unwrap_or_default();
+    check_len(
+        "src_node.list_file.list_file_key",
+        &list_file_key,
+        1,
+        MAX_KEY_LEN,
+    )?;
+    let obs_bucket = lf.obs_bucket.unwrap_or_default();
+    check_no_xss("src_node.list_file.obs_bucket", &obs_bucket, 1, 1024)?;
+    let list_file_num = lf.list_file_num.unwrap_or_default();
+    check_len(
+        "src_node.list_file.list_file_num",
+        &list_file_num,
+        0,
+        65_535,
+    )?;
+    Ok(ListFileSpec {
+        list_file_key,
+        obs_bucket,
+        list_file_num,
+    })
+}
+
+fn source_cdn(cdn: SourceCdnReq) -> Result<(CdnSpec, Option<SecretString>)> {
+    let domain = cdn.domain.unwrap_or_default();
+    check_cdn_domain("source_cdn.domain", &domain)?;
+    let protocol = required_enum(
+        "source_cdn.protocol",
+        cdn.protocol.as_deref(),
+        CdnProtocol::parse,
+        CdnProtocol::expected,
+    )?;
+    let authentication_type = required_enum(
+        "source_cdn.authentication_type",
+        cdn.authentication_type.as_deref(),
+        CdnAuthType::parse,
+        CdnAuthType::expected,
+    )?;
+    if !authentication_type.is_supported() {
+        return Err(ValidationError::new(
+            "source_cdn.authentication_type",
+            format!("{authentication_type} is not supported by this installation"),
+        ));
+    }
+    check_crypto(
+        "source_cdn",
+        cdn.crypto_type.as_deref(),
+        cdn.kms_key_id.as_deref(),
+    )?;
+    let key = secret(
+        "source_cdn.authentication_key",
+        cdn.authentication_key,
+        0,
+        255,
+    )?;
+    if authentication_type.needs_key() && key.is_none() {
+        return Err(ValidationError::new(
+            "source_cdn.authentication_key",
+            format!("is required for authentication_type {authentication_type}"),
+        ));
+    }
+    let key = if authentication_type.needs_key() {
+        key
+    } else {
+        None
+    };
+    Ok((
+        CdnSpec {
+            domain,
+            protocol,
+            authentication_type,
+        },
+        key,
+    ))
+}
+
+/// A CDN domain: 3–255 characters of host-name labels, not all-numeric, not a Huawei Cloud
+/// service domain.
+fn check_cdn_domain(field: &str, domain: &str) -> Result<()> {
+    check_len(field, domain, 3, 255)?;
+    let lower = domain.to_ascii_lowercase();
+    let labels_ok = lower.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    });
+    if !labels_ok {
+        return Err(ValidationError::new(
+            field,
+            "must be a host name (letters, digits, '-' and '.')",
+        ));
+    }
+    if lower.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(ValidationError::new(field, "must not be all-numeric"));
+    }
+    if lower.ends_with(".myhuaweicloud.com") || lower.ends_with(".myhwclouds.com") {
+        return Err(ValidationError::new(
+            field,
+            "must not be a Huawei Cloud service domain",
+        ));
+    }
+    Ok(())
+}
+
+fn smn_config(smn: SmnConfig) -> Result<SmnSpec> {
+    let topic_urn = smn.topic_urn.unwrap_or_default();
+    check_no_xss("smn_config.topic_urn", &topic_urn, 1, 1024)?;
+    let raw_triggers = smn.trigger_conditions.unwrap_or_default();
+    if raw_triggers.is_empty() {
+        return Err(ValidationError::new(
+            "smn_config.trigger_conditions",
+            "must name SUCCESS and/or FAILURE",
+        ));
+    }
+    let mut trigger_conditions = Vec::new();
+    for (i, raw) in raw_triggers.iter().enumerate() {
+        let t = SmnTrigger::parse(raw).ok_or_else(|| {
+            ValidationError::new(
+                format!("smn_config.trigger_conditions[{i}]"),
+                format!("must be one of {}, got '{raw}'", SmnTrigger::expected()),
+            )
+        })?;
+        if !trigger_conditions.contains(&t) {
+            trigger_conditions.push(t);
+        }
+    }
+    let language = optional_enum(
+        "smn_config.language",
+        smn.language.as_deref(),
+        SmnLanguage::parse,
+        SmnLanguage::expected,
+    )?;
+    if let Some(name) = &smn.message_template_name {
+        check_no_xss("smn_config.message_template_name", name, 0, 255)?;
+    }
+    Ok(SmnSpec {
+        topic_urn,
+        trigger_conditions,
+        language,
+        message_template_name: smn.message_template_name,
+    })
+}
+
+/// Parses a bandwidth policy; `None` is the empty policy (no throttling).
+pub fn bandwidth_policy(
+    dtos: Option<Vec<BandwidthPolicyDto>>,
+    field: &str,
+) -> Result<BandwidthPolicy> {
+    let dtos = dtos.unwrap_or_default();
+    let mut windows = Vec::with_capacity(dtos.len());
+    for (i, dto) in dtos.into_iter().enumerate() {
+        let at = |name: &str| format!("{field}[{i}].{name}");
+        let hhmm = |name: &str, raw: Option<String>| {
+            let raw = raw.ok_or_else(|| ValidationError::new(at(name), "is required (hh:mm)"))?;
+            parse_hhmm(&raw).ok_or_else(|| {
+                ValidationError::new(
+                    at(name),
+                    format!("must be hh:mm between 00:00 and 23:59, got '{raw}'"),
+                )
+            })
+        };
+        let start_minute = hhmm("start", dto.start)?;
+        let end_minute = hhmm("end", dto.end)?;
+        if start_minute == end_minute {
+            return Err(ValidationError::new(at("end"), "must differ from start"));
+        }
+        let max = dto
+            .max_bandwidth
+            .ok_or_else(|| ValidationError::new(at("max_bandwidth"), "is required (bytes/s)"))?;
+        if !(MIN_BANDWIDTH_BYTES_PER_SEC..=MAX_BANDWIDTH_BYTES_PER_SEC).contains(&max) {
+            return Err(ValidationError::new(
+                at("max_bandwidth"),
+                format!(
+                    "must be between {MIN_BANDWIDTH_BYTES_PER_SEC} and {MAX_BANDWIDTH_BYTES_PER_SEC} bytes/s (1-200 MB/s), got {max}"
+                ),
+            ));
+        }
+        windows.push(BandwidthWindow {
+            start_minute,
+            end_minute,
+            max_bandwidth_bytes_per_sec: max,
+        });
+    }
+    BandwidthPolicy::new(windows, field)
+}
+
+/// Parses `PUT .../bandwidth-policy` and `PUT .../taskgroups/{id}/update`.
+pub fn update_bandwidth_policy(req: UpdateBandwidthPolicyReq) -> Result<BandwidthPolicy> {
+    let dtos = req.bandwidth_policy.ok_or_else(|| {
+        ValidationError::new(
+            "bandwidth_policy",
+            "is required (an empty list removes throttling)",
+        )
+    })?;
+    bandwidth_policy(Some(dtos), "bandwidth_policy")
+}
+
+/// Parses `POST .../tasks/batch-update`.
+pub fn batch_update(req: BatchUpdateTasksReq) -> Result<BatchUpdate> {
+    let selector = match (req.group_id, req.ids) {
+        (Some(group), None) => {
+            check_len("group_id", &group, 1, 36)?;
+            TaskSelector::Group(
+                GroupId::parse(&group)
+                    .ok_or_else(|| ValidationError::new("group_id", "must be a UUID"))?,
+            )
+        }
+        (None, Some(ids)) => {
+            if ids.is_empty() || ids.len() > 1000 {
+                return Err(ValidationError::new("ids", "must hold 1-1000 task ids"));
+            }
+            let ids = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    TaskId::new(*id).ok_or_else(|| {
+                        ValidationError::new(
+                            format!("ids[{i}]"),
+                            "must be a task id (0-999999999999999)",
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            TaskSelector::Ids(ids)
+        }
+        (Some(_), Some(_)) => {
+            return Err(ValidationError::new(
+                "ids",
+                "give either group_id or ids, not both",
+            ));
+        }
+        (None, None) => return Err(ValidationError::new("ids", "give either group_id or ids")),
+    };
+    let dtos = req
+        .bandwidth_policy
+        .ok_or_else(|| ValidationError::new("bandwidth_policy", "is required"))?;
+    let bandwidth_policy = bandwidth_policy(Some(dtos), "bandwidth_policy")?;
+    let priority = optional_enum(
+        "task_priority",
+        req.task_priority.as_deref(),
+        TaskPriority::parse,
+        TaskPriority::expected,
+    )?;
+    Ok(BatchUpdate {
+        selector,
+        bandwidth_policy,
+        priority,
+    })
+}
+
+/// Parses a start (task), resume (group start) or retry (group retry) body against the spec of
+/// what it starts: the destination keys are always required, the source credentials that its
+/// kind of source needs, and the CDN key when its CDN signs URLs.
+pub fn start(req: StartTaskReq, spec: &MigrationSpec) -> Result<StartRequest> {
+    let destination = DestinationCredentials {
+        ak: required_secret("dst_ak", req.dst_ak)?,
+        sk: required_secret("dst_sk", req.dst_sk)?,
+        security_token: secret("dst_security_token", req.dst_security_token, 0, 16_384)?,
+    };
+    let cloud = spec.source.cloud_type;
+    let mut source = SourceCredentials {
+        ak: secret("src_ak", req.src_ak, 1, 100)?,
+        sk: secret("src_sk", req.src_sk, 1, 100)?,
+        security_token: secret("src_security_token", req.src_security_token, 0, 16_384)?,
+        connection_string: secret_text("connection_string", req.connection_string, 2048)?,
+        json_auth_file: secret_text("json_auth_file", req.json_auth_file, 65_535)?,
+    };
+    if cloud == CloudType::UrlSource {
+        // Scripts often send one start body for every task; keys a URL list cannot use are
+        // dropped rather than stored.
+        source = SourceCredentials::default();
+    }
+    check_source_credentials(cloud, &source, SourceFields::START)?;
+
+    let key = secret(
+        "source_cdn_authentication_key",
+        req.source_cdn_authentication_key,
+        0,
+        255,
+    )?;
+    let cdn_key = match &spec.source.cdn {
+        Some(cdn) if cdn.authentication_type.needs_key() => Some(key.ok_or_else(|| {
+            ValidationError::new(
+                "source_cdn_authentication_key",
+                format!(
+                    "is required: the source CDN uses {}",
+                    cdn.authentication_type
+                ),
+            )
+        })?),
+        _ => None,
+    };
+    Ok(StartRequest {
+        credentials: CredentialSet {
+            source,
+            destination,
+            cdn_key,
+        },
+        migrate_failed_objects: req.migrate_failed_object.unwrap_or(false),
+    })
+}
+
+fn kms_unavailable(field: &str) -> ValidationError {
+    ValidationError::new(
+        field,
+        "KMS encryption is not available in this installation",
+    )
+}
+
+fn check_crypto(node: &str, crypto_type: Option<&str>, kms_key_id: Option<&str>) -> Result<()> {
+    if let Some(raw) = non_empty(crypto_type) {
+        match raw.to_ascii_uppercase().as_str() {
+            "DEFAULT" => {}
+            "KMS" => return Err(kms_unavailable(&format!("{node}.crypto_type"))),
+            _ => {
+                return Err(ValidationError::new(
+                    format!("{node}.crypto_type"),
+                    format!("must be DEFAULT or KMS, got '{raw}'"),
+                ));
+            }
+        }
+    }
+    if non_empty(kms_key_id).is_some() {
+        return Err(kms_unavailable(&format!("{node}.kms_key_id")));
+    }
+    Ok(())
+}
+
+fn non_empty(raw: Option<&str>) -> Option<&str> {
+    raw.filter(|s| !s.is_empty())
+}
+
+fn require_text(field: &str, value: &str) -> Result<()> {
+    if value.is_empty() {
+        Err(ValidationError::new(field, "is required"))
+    } else {
+        Ok(())
+    }
+}
+
+fn optional_enum<T>(
+    field: &str,
+    raw: Option<&str>,
+    parse: impl Fn(&str) -> Option<T>,
+    expected: impl Fn() -> String,
+) -> Result<Option<T>> {
+    non_empty(raw)
+        .map(|raw| {
+            parse(raw).ok_or_else(|| {
+                ValidationError::new(field, format!("must be one of {}, got '{raw}'", expected()))
+            })
+        })
+        .transpose()
+}
+
+fn required_enum<T>(
+    field: &str,
+    raw: Option<&str>,
+    parse: impl Fn(&str) -> Option<T>,
+    expected: impl Fn() -> String,
+) -> Result<T> {
+    optional_enum(field, raw, parse, &expected)?
+        .ok_or_else(|| ValidationError::new(field, format!("is required (one of {})", expected())))
+}
+
+/// An optional key-like secret: empty counts as absent; otherwise `min..=max` characters and
+/// the anti-XSS pattern.
+fn secret(
+    field: &str,
+    value: Option<SecretString>,
+    min: usize,
+    max: usize,
+) -> Result<Option<SecretString>> {
+    match value {
+        Some(v) if !v.expose_secret().is_empty() => {
+            check_no_xss(field, v.expose_secret(), min.max(1), max)?;
+            Ok(Some(v))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// A required key: 1–100 characters and the anti-XSS pattern.
+fn required_secret(field: &str, value: Option<SecretString>) -> Result<SecretString> {
+    secret(field, value, 1, 100)?.ok_or_else(|| ValidationError::new(field, "is required"))
+}
+
+/// An optional free-form secret (connection strings, key files): only a length limit.
+fn secret_text(
+    field: &str,
+    value: Option<SecretString>,
+    max: usize,
+) -> Result<Option<SecretString>> {
+    match value {
+        Some(v) if !v.expose_secret().is_empty() => {
+            check_len(field, v.expose_secret(), 1, max)?;
+            Ok(Some(v))
+        }
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,13 @@
+//! The OMS v2 wire types: request and response bodies with the exact JSON names of the API.
+//!
+//! Requests keep every field optional and loosely typed, so that a missing or wrong field is
+//! reported by [`crate::parse`] with the field's name instead of by a generic decoding error.
+//! Unknown fields are ignored, as SDKs send newer fields. Secrets deserialize straight into
+//! [`secrecy::SecretString`], so a request's `Debug` output cannot leak them.
+
+mod from_model;
+mod request;
+mod response;
+
+pub use request::*;
+pub use response::*;

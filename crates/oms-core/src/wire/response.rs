@@ -1,0 +1,354 @@
+//! Response bodies.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The error body of every failed request.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// `OMS.xxxx` (or `APIGW.xxxx` for authentication and routing).
+    #[schema(example = "OMS.0064")]
+    pub error_code: String,
+    /// What went wrong, naming the field when one is at fault.
+    pub error_msg: String,
+    /// `request parameter [field] invalid` for validation errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_detail: Option<String>,
+}
+
+/// A bandwidth window as returned.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BandwidthPolicyResp {
+    /// `hh:mm`.
+    pub start: String,
+    /// `hh:mm`.
+    pub end: String,
+    /// Bytes/s.
+    pub max_bandwidth: i64,
+}
+
+/// A list file as returned.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ListFileResp {
+    /// Object key (or folder) of the list file(s).
+    pub list_file_key: String,
+    /// Bucket holding it.
+    pub obs_bucket: String,
+    /// Number of list files, as given.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub list_file_num: String,
+}
+
+/// `SrcNodeResp` / `TaskGroupSrcNodeResp`: the source, without credentials.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SrcNodeResp {
+    /// Source bucket.
+    pub bucket: String,
+    /// Source cloud.
+    pub cloud_type: String,
+    /// Source region.
+    pub region: String,
+    /// Tencent APPID.
+    pub app_id: String,
+    /// Keys or prefixes.
+    pub object_key: Vec<String>,
+    /// List file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub list_file: Option<ListFileResp>,
+}
+
+/// `DstNodeResp` / `TaskGroupDstNodeResp`: the destination, without credentials.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DstNodeResp {
+    /// Destination bucket.
+    pub bucket: String,
+    /// Destination region.
+    pub region: String,
+    /// Prefix put before every key.
+    pub save_prefix: String,
+}
+
+/// `SourceCdnResp`: the CDN, without its key.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SourceCdnResp {
+    /// Domain.
+    pub domain: String,
+    /// `http` or `https`.
+    pub protocol: String,
+    /// Signing type.
+    pub authentication_type: String,
+}
+
+/// `SmnInfo`: the notification outcome.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SmnInfo {
+    /// Whether the notification was sent.
+    pub notify_result: bool,
+    /// Why it was not.
+    pub notify_error_message: String,
+    /// The topic.
+    pub topic_name: String,
+}
+
+/// `ErrorReasonResp`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorReasonResp {
+    /// A `TRF.xxxx` code.
+    pub error_code: String,
+    /// The reason in words.
+    pub error_msg: String,
+}
+
+/// `FailedObjectRecordDto`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FailedObjectRecordDto {
+    /// Whether retransmitting only the failed objects is possible.
+    pub result: bool,
+    /// Where the failed-object list was written.
+    pub list_file_key: String,
+    /// Why writing the list failed ("" when it did not).
+    pub error_code: String,
+}
+
+/// `TaskResp` / `ShowTaskResponse`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TaskResp {
+    /// Task id (int64, up to 15 digits).
+    pub id: i64,
+    /// Generated name.
+    pub name: String,
+    /// `object`, `prefix`, `list` or `url_list`.
+    pub task_type: String,
+    /// `NORMAL_TASK`, `GROUP_TASK` or `SYNC_TASK`.
+    pub group_type: String,
+    /// The group that created it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// 0 initializing, 1 waiting, 2 running, 3 paused, 4 failed, 5 succeeded, 6 retrying, 7 pausing.
+    pub status: i64,
+    /// 0..1.
+    pub progress: f64,
+    /// Source, without credentials.
+    pub src_node: SrcNodeResp,
+    /// Destination, without credentials.
+    pub dst_node: DstNodeResp,
+    /// Description ("" when unset).
+    pub description: String,
+    /// Always false: KMS is not available.
+    pub enable_kms: bool,
+    /// Echo.
+    pub enable_metadata_migration: bool,
+    /// Echo.
+    pub enable_restore: bool,
+    /// Echo.
+    pub enable_failed_object_recording: bool,
+    /// Echo.
+    pub enable_requester_pays: bool,
+    /// Echo (seconds, as given at creation; 0 = unset).
+    pub migrate_since: i64,
+    /// Throttling windows.
+    pub bandwidth_policy: Vec<BandwidthPolicyResp>,
+    /// CDN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_cdn: Option<SourceCdnResp>,
+    /// Notification outcome.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smn_info: Option<SmnInfo>,
+    /// Echo.
+    pub object_overwrite_mode: String,
+    /// Echo.
+    pub consistency_check: String,
+    /// Echo.
+    pub dst_storage_policy: String,
+    /// Echo.
+    pub task_priority: String,
+    /// `BUCKET`.
+    pub obs_system: String,
+    /// Start time, Unix ms (0 before the first start).
+    pub start_time: i64,
+    /// Time spent running, ms.
+    pub total_time: i64,
+    /// Estimated time left, ms.
+    pub left_time: i64,
+    /// Bytes/s.
+    pub migrate_speed: i64,
+    /// Objects found.
+    pub total_num: i64,
+    /// Objects migrated.
+    pub successful_num: i64,
+    /// Objects that failed.
+    pub failed_num: i64,
+    /// Objects skipped (older than `migrate_since`, or already at the destination).
+    pub skipped_num: i64,
+    /// Bytes found.
+    pub total_size: i64,
+    /// Bytes done (migrated or skipped).
+    pub complete_size: i64,
+    /// Bytes migrated (excluding skipped).
+    pub real_size: i64,
+    /// Whether the source listing is finished.
+    pub is_query_over: bool,
+    /// Why the task failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_reason: Option<ErrorReasonResp>,
+    /// Failed-object record.
+    pub failed_object_record: FailedObjectRecordDto,
+    /// Error code of writing the success list ("" when fine).
+    pub success_record_error_reason: String,
+    /// Error code of writing the skip list ("" when fine).
+    pub skip_record_error_reason: String,
+}
+
+/// `ListTasksResponse`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ListTasksResponse {
+    /// One page of tasks, newest first.
+    pub tasks: Vec<TaskResp>,
+    /// Number of tasks matching the filters (all pages).
+    pub count: i64,
+}
+
+/// `CreateTaskResponse`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CreateTaskResponse {
+    /// The new task's id.
+    pub id: i64,
+    /// Its generated name.
+    pub task_name: String,
+}
+
+/// `CreateTaskGroupResponse`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CreateTaskGroupResponse {
+    /// The new group's id.
+    pub group_id: String,
+}
+
+/// `TaskGroupResp` / `ShowTaskGroupResponse`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TaskGroupResp {
+    /// Group id (UUID).
+    pub group_id: String,
+    /// 0 waiting, 1 creating tasks, 2 monitoring, 3 paused, 4 creation failed, 5 failed,
+    /// 6 completed, 7 pausing, 8 waiting for deletion, 9 deleted.
+    pub status: i64,
+    /// Why the group failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_reason: Option<ErrorReasonResp>,
+    /// Source, without credentials (cloud type in upper case).
+    pub src_node: SrcNodeResp,
+    /// Destination, without credentials.
+    pub dst_node: DstNodeResp,
+    /// Description.
+    pub description: String,
+    /// `PREFIX`, `LIST` or `URL_LIST`.
+    pub task_type: String,
+    /// Always false: KMS is not available.
+    pub enable_kms: bool,
+    /// Echo.
+    pub enable_metadata_migration: bool,
+    /// Echo.
+    pub enable_failed_object_recording: bool,
+    /// Echo.
+    pub enable_restore: bool,
+    /// Echo.
+    pub enable_requester_pays: bool,
+    /// Throttling windows.
+    pub bandwidth_policy: Vec<BandwidthPolicyResp>,
+    /// Notification outcome.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smn_config: Option<SmnInfo>,
+    /// CDN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_cdn: Option<SourceCdnResp>,
+    /// Echo (seconds).
+    pub migrate_since: i64,
+    /// Bytes/s over the group's tasks.
+    pub migrate_speed: i64,
+    /// Time spent, ms.
+    pub total_time: i64,
+    /// Start time, Unix ms.
+    pub start_time: i64,
+    /// Tasks of the group.
+    pub total_task_num: i64,
+    /// Tasks created so far.
+    pub create_task_num: i64,
+    /// Failed tasks.
+    pub failed_task_num: i64,
+    /// Completed tasks.
+    pub complete_task_num: i64,
+    /// Paused tasks.
+    pub paused_task_num: i64,
+    /// Running tasks.
+    pub executing_task_num: i64,
+    /// Waiting tasks.
+    pub waiting_task_num: i64,
+    /// Objects found.
+    pub total_num: i64,
+    /// Objects already assigned to created tasks.
+    pub create_complete_num: i64,
+    /// Objects migrated.
+    pub success_num: i64,
+    /// Objects that failed.
+    pub fail_num: i64,
+    /// Objects skipped.
+    pub skip_num: i64,
+    /// Bytes found.
+    pub total_size: i64,
+    /// Bytes already assigned to created tasks.
+    pub create_complete_size: i64,
+    /// Bytes done.
+    pub complete_size: i64,
+    /// Failed-object record.
+    pub failed_object_record: FailedObjectRecordDto,
+    /// Echo.
+    pub object_overwrite_mode: String,
+    /// Echo.
+    pub dst_storage_policy: String,
+    /// Echo.
+    pub consistency_check: String,
+    /// `BUCKET`.
+    pub obs_system: String,
+}
+
+/// `ListTaskGroupResponse`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ListTaskGroupResponse {
+    /// Number of groups matching the filters (all pages).
+    pub count: i64,
+    /// One page of groups, newest first.
+    pub taskgroups: Vec<TaskGroupResp>,
+}
+
+/// A link of a version document.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Link {
+    /// URL.
+    pub href: String,
+    /// `self`.
+    pub rel: String,
+}
+
+/// One API version (`Version`, and the body of `GET /{version}`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Version {
+    /// `v2`.
+    pub id: String,
+    /// Where it lives.
+    pub links: Vec<Link>,
+    /// `CURRENT`, `SUPPORTED` or `DEPRECATED`.
+    pub status: String,
+    /// Last update, `yyyy-mm-ddThh:mm:ssZ`.
+    pub updated: String,
+}
+
+/// `ListApiVersionsResponse`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ListApiVersionsResponse {
+    /// The versions served.
+    pub versions: Vec<Version>,
+}
+
+/// The empty body of start, stop, delete and update calls.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct EmptyBody {}

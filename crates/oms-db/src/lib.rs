@@ -1,0 +1,193 @@
+//! Persistence for OMS: task groups, tasks and sealed credentials, on SQLite or PostgreSQL.
+//!
+//! One code path serves both databases through sqlx's `Any` driver: ids are text or int64,
+//! times int64 Unix milliseconds, booleans 0/1, specs JSON text. Every status write goes
+//! through the state machines of `oms-core` and is applied conditionally on the status it was
+//! computed from ("compare and set"), so racing writers (an API call and a worker) cannot both
+//! win. Credentials are sealed here ([`crypto`]) and never stored in clear.
+
+pub mod crypto;
+mod error;
+mod groups;
+mod leases;
+mod rows;
+pub mod sealed;
+mod tasks;
+
+use std::str::FromStr as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Executor as _, SqlStr};
+
+pub use crate::crypto::{MasterKey, Sealer};
+pub use crate::error::DbError;
+pub use crate::leases::Lease;
+pub use crate::sealed::CredentialOwner;
+
+/// Which database a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default.
+    Sqlite,
+    /// For production and multi-node installs.
+    Postgres,
+}
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// The most connections in the pool.
+    pub max_connections: u32,
+    /// How long a query waits for a SQLite write lock before failing.
+    pub sqlite_busy_timeout: Duration,
+    /// How long to wait for a free connection.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            sqlite_busy_timeout: Duration::from_secs(10),
+            acquire_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The database: a connection pool and the sealer for credentials. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+    sealer: Arc<Sealer>,
+}
+
+impl Db {
+    /// Connects to `url` (`sqlite://path/to/file.db` or `postgres://...`). For SQLite the file
+    /// and its folder are created when missing, and WAL mode is switched on.
+    pub async fn connect(url: &str, options: &DbOptions, sealer: Sealer) -> Result<Self, DbError> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = normalize_url(url)?;
+        let connect_options = AnyConnectOptions::from_str(&url)
+            .map_err(|e| DbError::Config(format!("invalid database url: {e}")))?;
+        let busy_timeout_ms = options.sqlite_busy_timeout.as_millis();
+        let pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the one writer; the busy timeout makes a
+                        // writer wait for the lock instead of failing at once.
+                        let pragmas = format!(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {busy_timeout_ms};"
+                        );
+                        conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(connect_options)
+            .await?;
+        Ok(Self {
+            pool,
+            backend,
+            sealer: Arc::new(sealer),
+        })
+    }
+
+    /// Applies the embedded migrations of this backend that have not run yet.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        let sql = match self.backend {
+            Backend::Sqlite => include_str!("../../../migrations/sqlite/0001_init.sql"),
+            Backend::Postgres => include_str!("../../../migrations/postgres/0001_init.sql"),
+        };
+        let migrator = Migrator::with_migrations(vec![Migration::new(
+            1,
+            "init".into(),
+            MigrationType::Simple,
+            SqlStr::from_static(sql),
+            false,
+        )]);
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        sqlx::query("select 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes every connection (after the in-flight queries).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Recognizes the backend and, for SQLite, makes sure the file can be created.
+fn normalize_url(url: &str) -> Result<(Backend, String), DbError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((Backend::Postgres, url.to_owned()));
+    }
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return Err(DbError::Config(format!(
+            "database url must start with sqlite:// or postgres://, got '{}'",
+            url.split(':').next().unwrap_or_default()
+        )));
+    };
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" {
+        return Err(DbError::Config(
+            "an in-memory SQLite database would lose everything on restart".into(),
+        ));
+    }
+    if let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| DbError::Config(format!("cannot create the folder of {path}: {e}")))?;
+    }
+    let query = if query.contains("mode=") {
+        query.to_owned()
+    } else {
+        format!("mode=rwc&{query}")
+    };
+    Ok((
+        Backend::Sqlite,
+        format!("sqlite://{path}?{}", query.trim_end_matches('&')),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_recognized() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sub/oms.db");
+        let (backend, url) = normalize_url(&format!("sqlite://{}", file.display())).unwrap();
+        assert_eq!(backend, Backend::Sqlite);
+        assert!(url.ends_with("oms.db?mode=rwc"), "{url}");
+        assert!(file.parent().unwrap().is_dir());
+        assert_eq!(
+            normalize_url("postgres://u@h/db").unwrap().0,
+            Backend::Postgres
+        );
+        assert!(normalize_url("mysql://x").is_err());
+        assert!(normalize_url("sqlite::memory:").is_err());
+    }
+}

@@ -1,0 +1,162 @@
+//! Rows to entities.
+
+use oms_core::bandwidth::BandwidthPolicy;
+use oms_core::ids::{GroupId, ProjectId, TaskId};
+use oms_core::model::{FailureReason, GroupTaskStats, ObjectCounters, Task, TaskGroup};
+use oms_core::spec::{GroupType, MigrationSpec, TaskPriority};
+use oms_core::status::{GroupStatus, TaskStatus};
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+
+use crate::DbError;
+
+/// The task columns [`task`] reads, in a `select`.
+pub(crate) const TASK_COLUMNS: &str = "id, project_id, group_id, group_type, name, status, priority, spec, \
+    bandwidth_policy, error_code, error_msg, total_num, successful_num, failed_num, skipped_num, total_size, \
+    complete_size, real_size, progress, migrate_speed, left_time, total_time, is_query_over, failed_list_key, \
+    start_time, create_time";
+
+/// The group columns [`group`] reads, in a `select`.
+pub(crate) const GROUP_COLUMNS: &str = "group_id, project_id, status, spec, bandwidth_policy, error_code, \
+    error_msg, create_complete_num, create_complete_size, start_time, create_time";
+
+fn corrupt(what: &'static str, detail: impl ToString) -> DbError {
+    DbError::Corrupt {
+        what,
+        detail: detail.to_string(),
+    }
+}
+
+pub(crate) fn spec(raw: &str) -> Result<MigrationSpec, DbError> {
+    serde_json::from_str(raw).map_err(|e| corrupt("spec", e))
+}
+
+pub(crate) fn policy(raw: &str) -> Result<BandwidthPolicy, DbError> {
+    serde_json::from_str(raw).map_err(|e| corrupt("bandwidth policy", e))
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
+    // Serializing plain data structures (strings, numbers, enums) cannot fail.
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn failure(row: &AnyRow) -> Result<Option<FailureReason>, DbError> {
+    let code: Option<String> = row.try_get("error_code")?;
+    let message: Option<String> = row.try_get("error_msg")?;
+    Ok(code.map(|code| FailureReason {
+        code,
+        message: message.unwrap_or_default(),
+    }))
+}
+
+fn project(row: &AnyRow) -> Result<ProjectId, DbError> {
+    let raw: String = row.try_get("project_id")?;
+    ProjectId::parse(&raw).ok_or_else(|| corrupt("project id", raw))
+}
+
+pub(crate) fn task(row: &AnyRow) -> Result<Task, DbError> {
+    let id: i64 = row.try_get("id")?;
+    let group_id: Option<String> = row.try_get("group_id")?;
+    let group_type: String = row.try_get("group_type")?;
+    let status: i64 = row.try_get("status")?;
+    let priority: i64 = row.try_get("priority")?;
+    let spec_json: String = row.try_get("spec")?;
+    let policy_json: String = row.try_get("bandwidth_policy")?;
+    Ok(Task {
+        id: TaskId::new(id).ok_or_else(|| corrupt("task id", id))?,
+        project_id: project(row)?,
+        group_id: group_id
+            .map(|g| GroupId::parse(&g).ok_or_else(|| corrupt("group id", g)))
+            .transpose()?,
+        group_type: GroupType::parse(&group_type)
+            .ok_or_else(|| corrupt("group type", group_type))?,
+        name: row.try_get("name")?,
+        status: TaskStatus::from_code(status).ok_or_else(|| corrupt("task status", status))?,
+        priority: TaskPriority::from_rank(priority)
+            .ok_or_else(|| corrupt("task priority", priority))?,
+        spec: spec(&spec_json)?,
+        bandwidth_policy: policy(&policy_json)?,
+        counters: ObjectCounters {
+            total_num: row.try_get("total_num")?,
+            successful_num: row.try_get("successful_num")?,
+            failed_num: row.try_get("failed_num")?,
+            skipped_num: row.try_get("skipped_num")?,
+            total_size: row.try_get("total_size")?,
+            complete_size: row.try_get("complete_size")?,
+            real_size: row.try_get("real_size")?,
+        },
+        progress: row.try_get("progress")?,
+        migrate_speed_bytes_per_sec: row.try_get("migrate_speed")?,
+        left_time_ms: row.try_get("left_time")?,
+        total_time_ms: row.try_get("total_time")?,
+        start_time_ms: row.try_get("start_time")?,
+        is_query_over: row.try_get::<i64, _>("is_query_over")? != 0,
+        failure: failure(row)?,
+        failed_list_key: row.try_get("failed_list_key")?,
+        create_time_ms: row.try_get("create_time")?,
+    })
+}
+
+pub(crate) fn group(row: &AnyRow, tasks: GroupTaskStats) -> Result<TaskGroup, DbError> {
+    let group_id: String = row.try_get("group_id")?;
+    let status: i64 = row.try_get("status")?;
+    let spec_json: String = row.try_get("spec")?;
+    let policy_json: String = row.try_get("bandwidth_policy")?;
+    Ok(TaskGroup {
+        group_id: GroupId::parse(&group_id).ok_or_else(|| corrupt("group id", &group_id))?,
+        project_id: project(row)?,
+        status: GroupStatus::from_code(status).ok_or_else(|| corrupt("group status", status))?,
+        spec: spec(&spec_json)?,
+        bandwidth_policy: policy(&policy_json)?,
+        failure: failure(row)?,
+        create_complete_num: row.try_get("create_complete_num")?,
+        create_complete_size: row.try_get("create_complete_size")?,
+        start_time_ms: row.try_get("start_time")?,
+        create_time_ms: row.try_get("create_time")?,
+        tasks,
+    })
+}
+
+/// The aggregate select over a group's tasks that [`group_stats`] reads.
+pub(crate) const GROUP_STATS_SELECT: &str = "select group_id, \
+    count(*) as total, \
+    cast(sum(case when status = 4 then 1 else 0 end) as bigint) as failed, \
+    cast(sum(case when status = 5 then 1 else 0 end) as bigint) as completed, \
+    cast(sum(case when status = 3 then 1 else 0 end) as bigint) as paused, \
+    cast(sum(case when status in (2, 6, 7) then 1 else 0 end) as bigint) as executing, \
+    cast(sum(case when status in (0, 1) then 1 else 0 end) as bigint) as waiting, \
+    cast(sum(total_num) as bigint) as total_num, \
+    cast(sum(successful_num) as bigint) as successful_num, \
+    cast(sum(failed_num) as bigint) as failed_num, \
+    cast(sum(skipped_num) as bigint) as skipped_num, \
+    cast(sum(total_size) as bigint) as total_size, \
+    cast(sum(complete_size) as bigint) as complete_size, \
+    cast(sum(real_size) as bigint) as real_size, \
+    cast(sum(migrate_speed) as bigint) as migrate_speed, \
+    cast(max(total_time) as bigint) as total_time \
+    from tasks";
+
+pub(crate) fn group_stats(row: &AnyRow) -> Result<(String, GroupTaskStats), DbError> {
+    Ok((
+        row.try_get("group_id")?,
+        GroupTaskStats {
+            total: row.try_get("total")?,
+            failed: row.try_get("failed")?,
+            completed: row.try_get("completed")?,
+            paused: row.try_get("paused")?,
+            executing: row.try_get("executing")?,
+            waiting: row.try_get("waiting")?,
+            objects: ObjectCounters {
+                total_num: row.try_get("total_num")?,
+                successful_num: row.try_get("successful_num")?,
+                failed_num: row.try_get("failed_num")?,
+                skipped_num: row.try_get("skipped_num")?,
+                total_size: row.try_get("total_size")?,
+                complete_size: row.try_get("complete_size")?,
+                real_size: row.try_get("real_size")?,
+            },
+            migrate_speed_bytes_per_sec: row.try_get("migrate_speed")?,
+            total_time_ms: row.try_get("total_time")?,
+        },
+    ))
+}

@@ -1,0 +1,114 @@
+//! Sealed credentials: stored only encrypted, only while their owner needs them.
+
+use oms_core::credentials::CredentialSet;
+use oms_core::ids::{GroupId, TaskId};
+use oms_core::time::now_ms;
+use sqlx::{AnyConnection, Row as _};
+
+use crate::{Db, DbError, Sealer};
+
+/// Whose credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialOwner {
+    /// A task started on its own (or a group task started alone).
+    Task(TaskId),
+    /// A task group (its tasks use these).
+    Group(GroupId),
+}
+
+impl CredentialOwner {
+    fn kind(self) -> &'static str {
+        match self {
+            Self::Task(_) => "task",
+            Self::Group(_) => "group",
+        }
+    }
+
+    fn id(self) -> String {
+        match self {
+            Self::Task(id) => id.to_string(),
+            Self::Group(id) => id.to_string(),
+        }
+    }
+
+    /// Associated data binding a ciphertext to its owner.
+    fn aad(self) -> String {
+        format!("oms-credentials:{}:{}", self.kind(), self.id())
+    }
+}
+
+/// Seals `credentials` and stores them for `owner`, replacing what was there.
+pub(crate) async fn store(
+    conn: &mut AnyConnection,
+    sealer: &Sealer,
+    owner: CredentialOwner,
+    credentials: &CredentialSet,
+) -> Result<(), DbError> {
+    let plain = credentials.to_plain_json();
+    let (nonce, ciphertext) = sealer.seal(&owner.aad(), &plain)?;
+    sqlx::query(
+        "insert into credentials (owner_kind, owner_id, nonce, ciphertext, created_time) values ($1, $2, $3, $4, $5) \
+         on conflict (owner_kind, owner_id) do update set nonce = excluded.nonce, \
+         ciphertext = excluded.ciphertext, created_time = excluded.created_time",
+    )
+    .bind(owner.kind())
+    .bind(owner.id())
+    .bind(nonce)
+    .bind(ciphertext)
+    .bind(now_ms())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Removes `owner`'s credentials.
+pub(crate) async fn wipe(conn: &mut AnyConnection, owner: CredentialOwner) -> Result<(), DbError> {
+    sqlx::query("delete from credentials where owner_kind = $1 and owner_id = $2")
+        .bind(owner.kind())
+        .bind(owner.id())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Removes the credentials of the tasks of `group` that no longer need them (a group task
+/// only has its own when it was started on its own).
+pub(crate) async fn wipe_idle_group_tasks(
+    conn: &mut AnyConnection,
+    group: GroupId,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "delete from credentials where owner_kind = 'task' and owner_id in \
+         (select cast(id as text) from tasks where group_id = $1 and status in (3, 4, 5))",
+    )
+    .bind(group.to_string())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl Db {
+    /// The credentials stored for `owner`, decrypted; `None` when none are stored.
+    pub async fn load_credentials(
+        &self,
+        owner: CredentialOwner,
+    ) -> Result<Option<CredentialSet>, DbError> {
+        let row = sqlx::query(
+            "select nonce, ciphertext from credentials where owner_kind = $1 and owner_id = $2",
+        )
+        .bind(owner.kind())
+        .bind(owner.id())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let nonce: Vec<u8> = row.try_get("nonce")?;
+        let ciphertext: Vec<u8> = row.try_get("ciphertext")?;
+        let plain = self.sealer.open(&owner.aad(), &nonce, &ciphertext)?;
+        CredentialSet::from_plain_json(&plain)
+            .map(Some)
+            .map_err(|e| DbError::Corrupt {
+                what: "credentials",
+                detail: e.to_string(),
+            })
+    }
+}

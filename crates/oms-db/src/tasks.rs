@@ -1,0 +1,503 @@
+//! The task repository.
+
+use oms_core::bandwidth::BandwidthPolicy;
+use oms_core::ids::{ProjectId, TaskId};
+use oms_core::model::{BatchUpdate, NewMigration, StartRequest, Task, TaskFilter, TaskSelector};
+use oms_core::spec::{GroupType, MigrationSpec};
+use oms_core::status::{TaskEvent, TaskStatus, TaskTransition, task_transition};
+use oms_core::time::now_ms;
+use oms_core::{ErrorCode, TransitionError};
+use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
+
+use crate::sealed::{self, CredentialOwner};
+use crate::{Db, DbError, rows};
+
+/// How often a status change is retried when another writer changed the row in between.
+pub(crate) const MAX_CAS_ATTEMPTS: usize = 8;
+/// How often a new task id is drawn when it collides with an existing one.
+const MAX_ID_ATTEMPTS: usize = 5;
+
+/// A value bound to a dynamically built query.
+#[derive(Debug, Clone)]
+pub(crate) enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// Builds `sql` with `binds` ($1, $2, ... in order).
+pub(crate) fn query_with(
+    sql: String,
+    binds: &[Bind],
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    binds
+        .iter()
+        .fold(sqlx::query(AssertSqlSafe(sql)), |q, b| match b {
+            Bind::Text(s) => q.bind(s.clone()),
+            Bind::Int(i) => q.bind(*i),
+        })
+}
+
+/// `$first, $first+1, ...` for `n` values.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The status and spec of a task, as read before a change.
+struct Current {
+    status: TaskStatus,
+    group_type: GroupType,
+    spec: MigrationSpec,
+}
+
+/// Moves task `id` from `from` to `to` if it is still in `from`; false when it was not.
+pub(crate) async fn cas_task_status(
+    conn: &mut AnyConnection,
+    id: TaskId,
+    from: TaskStatus,
+    to: TaskStatus,
+) -> Result<bool, DbError> {
+    let now = now_ms();
+    let done = sqlx::query(
+        "update tasks set status = $1, status_time = $2, updated_time = $2 where id = $3 and status = $4",
+    )
+    .bind(to.code())
+    .bind(now)
+    .bind(id.get())
+    .bind(from.code())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+impl Db {
+    /// Creates a waiting task with its credentials sealed; returns it.
+    pub async fn create_task(
+        &self,
+        project: &ProjectId,
+        new: &NewMigration,
+    ) -> Result<Task, DbError> {
+        for _ in 0..MAX_ID_ATTEMPTS {
+            let id = TaskId::random();
+            match self.insert_task(project, id, new).await {
+                Err(e) if e.is_unique_violation() => {}
+                Err(e) => return Err(e),
+                Ok(()) => return self.get_task(project, id).await,
+            }
+        }
+        Err(DbError::Contention { what: "task id" })
+    }
+
+    async fn insert_task(
+        &self,
+        project: &ProjectId,
+        id: TaskId,
+        new: &NewMigration,
+    ) -> Result<(), DbError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "insert into tasks (id, project_id, group_id, group_type, name, task_type, status, priority, spec, \
+             bandwidth_policy, create_time, updated_time, status_time) \
+             values ($1, $2, null, $3, $4, $5, $6, $7, $8, $9, $10, $10, $10)",
+        )
+        .bind(id.get())
+        .bind(project.as_str())
+        .bind(GroupType::Normal.as_str())
+        .bind(format!("task_{id}"))
+        .bind(new.spec.kind.as_str())
+        .bind(TaskStatus::Waiting.code())
+        .bind(new.priority.rank())
+        .bind(rows::to_json(&new.spec))
+        .bind(rows::to_json(&new.bandwidth_policy))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sealed::store(
+            &mut tx,
+            &self.sealer,
+            CredentialOwner::Task(id),
+            &new.credentials,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The task `id` of `project`.
+    pub async fn get_task(&self, project: &ProjectId, id: TaskId) -> Result<Task, DbError> {
+        let sql = format!(
+            "select {} from tasks where id = $1 and project_id = $2",
+            rows::TASK_COLUMNS
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.get())
+            .bind(project.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(DbError::NotFound)?;
+        rows::task(&row)
+    }
+
+    /// One page of `project`'s tasks matching `filter`, newest first, and the number of matches.
+    pub async fn list_tasks(
+        &self,
+        project: &ProjectId,
+        filter: &TaskFilter,
+    ) -> Result<(Vec<Task>, i64), DbError> {
+        let mut binds = vec![Bind::Text(project.to_string())];
+        let mut clause = String::from(" where project_id = $1");
+        if let Some(group) = filter.group_id {
+            binds.push(Bind::Text(group.to_string()));
+            clause.push_str(&format!(" and group_id = ${}", binds.len()));
+        }
+        if let Some(status) = filter.status {
+            binds.push(Bind::Int(status.code()));
+            clause.push_str(&format!(" and status = ${}", binds.len()));
+        }
+        if let Some(name) = &filter.name_contains {
+            binds.push(Bind::Text(format!(
+                "%{}%",
+                escape_like(&name.to_lowercase())
+            )));
+            clause.push_str(&format!(
+                " and lower(name) like ${} escape '\\'",
+                binds.len()
+            ));
+        }
+        let count: i64 = query_with(format!("select count(*) as n from tasks{clause}"), &binds)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        let n = binds.len();
+        binds.push(Bind::Int(filter.page.limit));
+        binds.push(Bind::Int(filter.page.offset));
+        let sql = format!(
+            "select {} from tasks{clause} order by create_time desc, id desc limit ${} offset ${}",
+            rows::TASK_COLUMNS,
+            n + 1,
+            n + 2
+        );
+        let tasks = query_with(sql, &binds)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(rows::task)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((tasks, count))
+    }
+
+    async fn current_task(&self, project: &ProjectId, id: TaskId) -> Result<Current, DbError> {
+        let row = sqlx::query(
+            "select status, group_type, spec from tasks where id = $1 and project_id = $2",
+        )
+        .bind(id.get())
+        .bind(project.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(DbError::NotFound)?;
+        let status: i64 = row.try_get("status")?;
+        let group_type: String = row.try_get("group_type")?;
+        let spec: String = row.try_get("spec")?;
+        Ok(Current {
+            status: TaskStatus::from_code(status).ok_or(DbError::Corrupt {
+                what: "task status",
+                detail: status.to_string(),
+            })?,
+            group_type: GroupType::parse(&group_type).ok_or(DbError::Corrupt {
+                what: "group type",
+                detail: group_type,
+            })?,
+            spec: rows::spec(&spec)?,
+        })
+    }
+
+    /// Starts a paused or failed task again with fresh credentials.
+    pub async fn start_task(
+        &self,
+        project: &ProjectId,
+        id: TaskId,
+        start: &StartRequest,
+    ) -> Result<(), DbError> {
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let current = self.current_task(project, id).await?;
+            let to = status_after(current.status, TaskEvent::Start)?;
+            if start.migrate_failed_objects {
+                check_failed_only(current.status, &current.spec)?;
+            }
+            let mut tx = self.pool.begin().await?;
+            let moved = sqlx::query(
+                "update tasks set status = $1, status_time = $2, updated_time = $2, failed_objects_only = $3, \
+                 error_code = null, error_msg = null where id = $4 and status = $5",
+            )
+            .bind(to.code())
+            .bind(now_ms())
+            .bind(i64::from(start.migrate_failed_objects))
+            .bind(id.get())
+            .bind(current.status.code())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if moved != 1 {
+                continue;
+            }
+            sealed::store(
+                &mut tx,
+                &self.sealer,
+                CredentialOwner::Task(id),
+                &start.credentials,
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        Err(DbError::Contention { what: "task" })
+    }
+
+    /// Pauses a task: at once when nobody runs it, else through pausing. Returns the new status.
+    pub async fn stop_task(&self, project: &ProjectId, id: TaskId) -> Result<TaskStatus, DbError> {
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let current = self.current_task(project, id).await?;
+            let to = status_after(current.status, TaskEvent::Stop)?;
+            if to == current.status {
+                return Ok(to);
+            }
+            let mut tx = self.pool.begin().await?;
+            if !cas_task_status(&mut tx, id, current.status, to).await? {
+                continue;
+            }
+            if !to.needs_credentials() {
+                sealed::wipe(&mut tx, CredentialOwner::Task(id)).await?;
+            }
+            tx.commit().await?;
+            return Ok(to);
+        }
+        Err(DbError::Contention { what: "task" })
+    }
+
+    /// Deletes a task that is not running, with everything it owns.
+    pub async fn delete_task(&self, project: &ProjectId, id: TaskId) -> Result<(), DbError> {
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let current = self.current_task(project, id).await?;
+            if current.group_type == GroupType::Group {
+                return Err(DbError::Refused {
+                    code: ErrorCode::InvalidParameter,
+                    message: "a task of a task group is deleted with its group".into(),
+                });
+            }
+            if task_transition(current.status, TaskEvent::Delete)? != TaskTransition::Remove {
+                return Err(illegal(current.status, "delete"));
+            }
+            let mut tx = self.pool.begin().await?;
+            let deleted = sqlx::query("delete from tasks where id = $1 and status = $2")
+                .bind(id.get())
+                .bind(current.status.code())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if deleted != 1 {
+                continue;
+            }
+            sealed::wipe(&mut tx, CredentialOwner::Task(id)).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        Err(DbError::Contention { what: "task" })
+    }
+
+    /// Replaces a task's bandwidth policy (a running task picks it up live).
+    pub async fn set_task_bandwidth(
+        &self,
+        project: &ProjectId,
+        id: TaskId,
+        policy: &BandwidthPolicy,
+    ) -> Result<(), DbError> {
+        let updated = sqlx::query(
+            "update tasks set bandwidth_policy = $1, updated_time = $2 where id = $3 and project_id = $4",
+        )
+        .bind(rows::to_json(policy))
+        .bind(now_ms())
+        .bind(id.get())
+        .bind(project.as_str())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            Err(DbError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Applies a batch update; returns how many tasks it selected.
+    pub async fn batch_update_tasks(
+        &self,
+        project: &ProjectId,
+        update: &BatchUpdate,
+    ) -> Result<u64, DbError> {
+        let mut binds = vec![Bind::Text(project.to_string())];
+        let selection = match &update.selector {
+            TaskSelector::Ids(ids) => {
+                binds.extend(ids.iter().map(|id| Bind::Int(id.get())));
+                let clause = format!("project_id = $1 and id in ({})", placeholders(2, ids.len()));
+                let found: Vec<i64> =
+                    query_with(format!("select id from tasks where {clause}"), &binds)
+                        .fetch_all(&self.pool)
+                        .await?
+                        .iter()
+                        .map(|r| r.try_get("id"))
+                        .collect::<Result<_, _>>()?;
+                if let Some(missing) = ids.iter().find(|id| !found.contains(&id.get())) {
+                    return Err(DbError::Refused {
+                        code: ErrorCode::NotFound,
+                        message: format!("task {missing} does not exist"),
+                    });
+                }
+                clause
+            }
+            TaskSelector::Group(group) => {
+                let exists = sqlx::query(
+                    "select 1 as one from task_groups where group_id = $1 and project_id = $2",
+                )
+                .bind(group.to_string())
+                .bind(project.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+                if exists.is_none() {
+                    return Err(DbError::NotFound);
+                }
+                binds.push(Bind::Text(group.to_string()));
+                "project_id = $1 and group_id = $2".to_owned()
+            }
+        };
+        let n = binds.len();
+        let mut tx = self.pool.begin().await?;
+        let mut policy_binds = binds.clone();
+        policy_binds.push(Bind::Text(rows::to_json(&update.bandwidth_policy)));
+        policy_binds.push(Bind::Int(now_ms()));
+        let selected = query_with(
+            format!(
+                "update tasks set bandwidth_policy = ${}, updated_time = ${} where {selection}",
+                n + 1,
+                n + 2
+            ),
+            &policy_binds,
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if let Some(priority) = update.priority {
+            let mut priority_binds = binds;
+            priority_binds.push(Bind::Int(priority.rank()));
+            let changeable = [
+                TaskStatus::Initializing,
+                TaskStatus::Waiting,
+                TaskStatus::Paused,
+                TaskStatus::Failed,
+            ]
+            .map(|s| s.code().to_string())
+            .join(", ");
+            query_with(
+                format!("update tasks set priority = ${} where {selection} and status in ({changeable})", n + 1),
+                &priority_binds,
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(selected)
+    }
+
+    /// Fails tasks and groups that have waited since before `cutoff_ms` and erases their
+    /// credentials (OMS's 30-day rule). Returns how many tasks and groups were expired.
+    pub async fn expire_waiting(
+        &self,
+        cutoff_ms: i64,
+        message: &str,
+    ) -> Result<(u64, u64), DbError> {
+        let waiting = [TaskStatus::Initializing, TaskStatus::Waiting]
+            .map(|s| s.code().to_string())
+            .join(", ");
+        let stale: Vec<(i64, i64)> = sqlx::query(AssertSqlSafe(format!(
+            "select id, status from tasks where status in ({waiting}) and status_time < $1"
+        )))
+        .bind(cutoff_ms)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("status")?)))
+        .collect::<Result<_, DbError>>()?;
+        let mut tasks = 0;
+        for (id, status) in stale {
+            let (Some(id), Some(from)) = (TaskId::new(id), TaskStatus::from_code(status)) else {
+                continue;
+            };
+            let to = status_after(from, TaskEvent::ExpireWaiting)?;
+            let mut tx = self.pool.begin().await?;
+            if !cas_task_status(&mut tx, id, from, to).await? {
+                continue;
+            }
+            sqlx::query("update tasks set error_code = $1, error_msg = $2 where id = $3")
+                .bind(EXPIRED_CODE)
+                .bind(message)
+                .bind(id.get())
+                .execute(&mut *tx)
+                .await?;
+            sealed::wipe(&mut tx, CredentialOwner::Task(id)).await?;
+            tx.commit().await?;
+            tasks += 1;
+        }
+        let groups = self.expire_waiting_groups(cutoff_ms, message).await?;
+        Ok((tasks, groups))
+    }
+}
+
+/// TRF.0003: waiting for execution timed out.
+pub(crate) const EXPIRED_CODE: &str = "TRF.0003";
+
+/// The status a verb leads to, for verbs that never remove the task.
+fn status_after(from: TaskStatus, event: TaskEvent) -> Result<TaskStatus, DbError> {
+    match task_transition(from, event)? {
+        TaskTransition::To(to) => Ok(to),
+        TaskTransition::Remove => Err(illegal(from, "remove")),
+    }
+}
+
+fn illegal(from: TaskStatus, event: &'static str) -> DbError {
+    DbError::Transition(TransitionError::Illegal {
+        subject: oms_core::error::Subject::Task,
+        from: from.code(),
+        event,
+    })
+}
+
+/// Retransmitting only the failed objects needs a failed task that recorded them.
+pub(crate) fn check_failed_only(status: TaskStatus, spec: &MigrationSpec) -> Result<(), DbError> {
+    if !spec.enable_failed_object_recording {
+        return Err(DbError::Refused {
+            code: ErrorCode::InvalidParameter,
+            message: "migrate_failed_object needs enable_failed_object_recording, which is off for this migration".into(),
+        });
+    }
+    if status != TaskStatus::Failed {
+        return Err(DbError::Refused {
+            code: ErrorCode::InvalidParameter,
+            message: "migrate_failed_object applies only to a failed task".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Escapes `%`, `_` and `\` for a `like ... escape '\'` pattern.
+fn escape_like(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

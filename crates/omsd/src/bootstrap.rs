@@ -1,0 +1,136 @@
+//! First start: with no users and no access keys configured, omsd creates a project id and an
+//! access key pair, keeps them in the data folder (mode 0600) and prints them once, so that a
+//! new user can call the API without editing any configuration.
+
+use std::path::Path;
+
+use oms_core::ids::ProjectId;
+use rand::Rng as _;
+use rand::distr::Alphanumeric;
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::Deserialize;
+
+/// The generated access key.
+#[derive(Debug)]
+pub struct BootstrapKey {
+    /// The project it acts for.
+    pub project_id: ProjectId,
+    /// AK.
+    pub access_key: String,
+    /// SK.
+    pub secret_key: SecretString,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Stored {
+    project_id: String,
+    access_key: String,
+    secret_key: SecretString,
+}
+
+fn random_text(len: usize, upper: bool) -> String {
+    let text: String = rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect();
+    if upper {
+        text.to_ascii_uppercase()
+    } else {
+        text
+    }
+}
+
+/// Loads the bootstrap key from `path`, creating it when missing. Returns it and whether it was
+/// created now.
+pub fn load_or_create(path: &Path) -> anyhow::Result<(BootstrapKey, bool)> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            oms_db::crypto::warn_if_readable_by_others(path);
+            let stored: Stored = toml::from_str(&text).map_err(|e| {
+                anyhow::anyhow!("{} is not a bootstrap key file: {e}", path.display())
+            })?;
+            let project_id = ProjectId::parse(&stored.project_id)
+                .ok_or_else(|| anyhow::anyhow!("{}: invalid project_id", path.display()))?;
+            Ok((
+                BootstrapKey {
+                    project_id,
+                    access_key: stored.access_key,
+                    secret_key: stored.secret_key,
+                },
+                false,
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = BootstrapKey {
+                project_id: ProjectId::random(),
+                access_key: random_text(20, true),
+                secret_key: SecretString::from(random_text(40, false)),
+            };
+            let text = format!(
+                "# Created by omsd on first start. Keep this file private.\n\
+                 project_id = \"{}\"\naccess_key = \"{}\"\nsecret_key = \"{}\"",
+                key.project_id,
+                key.access_key,
+                key.secret_key.expose_secret()
+            );
+            match oms_db::crypto::write_private_file(path, text.as_bytes()) {
+                Ok(()) => Ok((key, true)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create(path),
+                Err(e) => Err(anyhow::anyhow!("cannot create {}: {e}", path.display())),
+            }
+        }
+        Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// Prints a freshly created key for the operator, once.
+#[expect(
+    clippy::print_stdout,
+    reason = "the operator must see the new key once, outside the logs"
+)]
+pub fn announce(key: &BootstrapKey, path: &Path) {
+    println!(
+        "\n==================== OMS first start ====================\n\
+         No users or access keys are configured, so omsd created an access key:\n\n  \
+         project_id = {}\n  access_key = {}\n  secret_key = {}\n\n\
+         It is kept in {} (mode 0600) and is shown only this once.\n\
+         Sign requests with it (Huawei Cloud SDK: BasicCredentials(ak, sk, project_id)),\n\
+         or get a token for curl with `omsd token`.\n\
+         =========================================================\n",
+        key.project_id,
+        key.access_key,
+        key.secret_key.expose_secret(),
+        path.display()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_once_then_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data/bootstrap.toml");
+        let (first, created) = load_or_create(&path).unwrap();
+        assert!(created);
+        assert_eq!(first.access_key.len(), 20);
+        let (second, created) = load_or_create(&path).unwrap();
+        assert!(!created);
+        assert_eq!(first.project_id, second.project_id);
+        assert_eq!(
+            first.secret_key.expose_secret(),
+            second.secret_key.expose_secret()
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! The OMS daemon as a library: what `main` runs, and what the end-to-end tests start
+//! in-process on 127.0.0.1:0.
+
+pub mod bootstrap;
+pub mod config;
+pub mod telemetry;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use oms_api::auth::{AccessKeyAccount, AuthSettings, Authenticator, UserAccount};
+use oms_api::{ApiLimits, AppState};
+use oms_core::ids::ProjectId;
+use oms_db::{Db, DbOptions, MasterKey, Sealer};
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, RetentionConfig};
+
+/// The purpose label of the token-signing subkey.
+const TOKEN_KEY_PURPOSE: &str = "oms/tokens/hs256/v1";
+
+/// Loads the master key: `security.master_key` when set, else the key file (created if missing).
+pub fn load_master_key(config: &Config) -> anyhow::Result<MasterKey> {
+    if let Some(encoded) = &config.security.master_key {
+        return Ok(MasterKey::from_base64(encoded)?);
+    }
+    let path = &config.security.master_key_file;
+    let (key, created) = MasterKey::load_or_create(path)?;
+    if created {
+        tracing::info!(path = %path.display(), "created a new master key (mode 0600); back it up with the database");
+    }
+    Ok(key)
+}
+
+/// Connects to the database and applies pending migrations.
+pub async fn open_database(config: &Config, master: &MasterKey) -> anyhow::Result<Db> {
+    let options = DbOptions {
+        max_connections: config.database.max_connections,
+        ..DbOptions::default()
+    };
+    let db = Db::connect(&config.database.url, &options, Sealer::new(master)?)
+        .await
+        .context("cannot open the database")?;
+    db.migrate()
+        .await
+        .context("cannot apply the database migrations")?;
+    Ok(db)
+}
+
+/// The token-signing key, derived from the master key.
+pub fn token_signing_key(master: &MasterKey) -> SecretString {
+    SecretString::from(hex::encode(master.derive(TOKEN_KEY_PURPOSE).as_ref()))
+}
+
+/// Users and access keys from the configuration, or the first-start key when there are none.
+pub fn auth_settings(config: &Config, master: &MasterKey) -> anyhow::Result<AuthSettings> {
+    let auth = &config.auth;
+    let mut names = HashSet::new();
+    let mut users = Vec::new();
+    for (i, u) in auth.users.iter().enumerate() {
+        let project_id = ProjectId::parse(&u.project_id)
+            .with_context(|| format!("auth.users[{i}].project_id is not a valid project id"))?;
+        anyhow::ensure!(
+            !u.name.is_empty() && names.insert(u.name.clone()),
+            "auth.users[{i}].name is empty or repeated"
+        );
+        anyhow::ensure!(
+            oms_api::password::is_valid_hash(&u.password_hash),
+            "auth.users[{i}].password_hash is not an argon2 hash (make one with `omsd hash-password`)"
+        );
+        users.push(UserAccount {
+            name: u.name.clone(),
+            password_hash: u.password_hash.clone(),
+            project_id,
+        });
+    }
+    let mut aks = HashSet::new();
+    let mut access_keys = Vec::new();
+    for (i, k) in auth.access_keys.iter().enumerate() {
+        let project_id = ProjectId::parse(&k.project_id).with_context(|| {
+            format!("auth.access_keys[{i}].project_id is not a valid project id")
+        })?;
+        anyhow::ensure!(
+            !k.access_key.is_empty() && aks.insert(k.access_key.clone()),
+            "auth.access_keys[{i}].access_key is empty or repeated"
+        );
+        access_keys.push(AccessKeyAccount {
+            access_key: k.access_key.clone(),
+            secret_key: k.secret_key.clone(),
+            project_id,
+        });
+    }
+    if users.is_empty() && access_keys.is_empty() {
+        let (key, created) = bootstrap::load_or_create(&auth.bootstrap_file)?;
+        if created {
+            bootstrap::announce(&key, &auth.bootstrap_file);
+        }
+        tracing::info!(project.id = %key.project_id, path = %auth.bootstrap_file.display(), "using the first-start access key");
+        access_keys.push(AccessKeyAccount {
+            access_key: key.access_key,
+            secret_key: key.secret_key,
+            project_id: key.project_id,
+        });
+    }
+    Ok(AuthSettings {
+        users,
+        access_keys,
+        token_signing_key: token_signing_key(master),
+        token_ttl: Duration::from_secs(auth.token_ttl_secs),
+        max_clock_skew: Duration::from_secs(auth.max_clock_skew_secs),
+    })
+}
+
+/// A built, bound, not yet running omsd.
+#[derive(Debug)]
+pub struct App {
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    db: Db,
+    retention: (Duration, Duration),
+    shutdown_timeout: Duration,
+}
+
+impl App {
+    /// Opens the database, prepares authentication and binds the listener.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let master = load_master_key(config)?;
+        let db = open_database(config, &master).await?;
+        let auth = Authenticator::new(auth_settings(config, &master)?);
+        let state = AppState {
+            db: db.clone(),
+            auth: Arc::new(auth),
+            limits: ApiLimits {
+                max_body_bytes: config.server.max_body_bytes,
+            },
+        };
+        let router = oms_api::router(
+            state,
+            Duration::from_secs(config.server.request_timeout_secs),
+        );
+        let listener = tokio::net::TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+        let RetentionConfig {
+            waiting_expiry_secs,
+            sweep_interval_secs,
+        } = config.retention;
+        Ok(Self {
+            listener,
+            router,
+            db,
+            retention: (
+                Duration::from_secs(waiting_expiry_secs),
+                Duration::from_secs(sweep_interval_secs.max(1)),
+            ),
+            shutdown_timeout: Duration::from_secs(config.server.shutdown_timeout_secs),
+        })
+    }
+
+    /// Where the API listens (useful with port 0).
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains in-flight requests (up to the
+    /// configured timeout) and closes the database.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let addr = self.local_addr()?;
+        tracing::info!(%addr, backend = ?self.db.backend(), "omsd API listening");
+        let sweeper = tokio::spawn(sweep_waiting(
+            self.db.clone(),
+            self.retention,
+            shutdown.child_token(),
+        ));
+        let server = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .into_future();
+        tokio::pin!(server);
+        tokio::select! {
+            result = &mut server => result.context("the API server failed")?,
+            () = shutdown.cancelled() => {
+                tracing::info!("shutting down: draining in-flight requests");
+                match tokio::time::timeout(self.shutdown_timeout, &mut server).await {
+                    Ok(result) => result.context("the API server failed")?,
+                    Err(_) => tracing::warn!(timeout_secs = self.shutdown_timeout.as_secs(), "requests still running at the shutdown deadline were cut"),
+                }
+            }
+        }
+        shutdown.cancel();
+        if let Err(e) = sweeper.await {
+            tracing::warn!(error = %e, "the retention sweeper ended abnormally");
+        }
+        self.db.close().await;
+        tracing::info!("omsd stopped");
+        Ok(())
+    }
+}
+
+/// Fails what waited too long for a worker and erases its credentials, periodically.
+async fn sweep_waiting(
+    db: Db,
+    (expiry, interval): (Duration, Duration),
+    shutdown: CancellationToken,
+) {
+    let message = format!(
+        "waited more than {} hours for a worker; its credentials were erased, start it again with them",
+        expiry.as_secs() / 3600
+    );
+    let mut ticks = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let cutoff_ms =
+            oms_core::time::now_ms() - i64::try_from(expiry.as_millis()).unwrap_or(i64::MAX);
+        match db.expire_waiting(cutoff_ms, &message).await {
+            Ok((0, 0)) => {}
+            Ok((tasks, groups)) => {
+                tracing::info!(tasks, groups, "expired waiting tasks and groups")
+            }
+            Err(e) => tracing::warn!(error = %e, "retention sweep failed"),
+        }
+    }
+}

@@ -1,0 +1,491 @@
+//! The test harness: omsd in-process on 127.0.0.1:0 over a fresh database (SQLite in a temp
+//! folder, or a new PostgreSQL database when `OMS_TEST_DATABASE_URL` names a server), with two
+//! projects, each with a password user and an access key, and HTTP clients that authenticate the
+//! way real clients do.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use oms_api::auth::signature;
+use oms_api::auth::token::TokenIssuer;
+use oms_core::ids::ProjectId;
+use oms_db::{Db, DbOptions, MasterKey, Sealer};
+use omsd::config::{AccessKeyConfig, Config, UserConfig};
+use reqwest::Method;
+use secrecy::SecretString;
+use serde_json::Value;
+use sqlx::{AssertSqlSafe, Connection as _, Executor as _};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Every test user's password.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A project with its user and access key.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// Project id.
+    pub id: String,
+    /// Password user.
+    pub user: String,
+    /// Access key.
+    pub ak: String,
+    /// Secret key.
+    pub sk: String,
+}
+
+/// Settings a test may change.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `server.max_body_bytes`.
+    pub max_body_bytes: Option<usize>,
+    /// `retention.waiting_expiry_secs`.
+    pub waiting_expiry_secs: Option<u64>,
+    /// `retention.sweep_interval_secs`.
+    pub sweep_interval_secs: Option<u64>,
+}
+
+/// A running omsd.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// `127.0.0.1:PORT`.
+    pub host: String,
+    /// Project A.
+    pub a: Project,
+    /// Project B.
+    pub b: Project,
+    /// The database URL.
+    pub db_url: String,
+    dir: tempfile::TempDir,
+    overrides: Overrides,
+    shutdown: CancellationToken,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+    http: reqwest::Client,
+}
+
+fn password_hash() -> String {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| oms_api::password::hash(&SecretString::from(PASSWORD.to_owned())).unwrap())
+        .clone()
+}
+
+fn project(tag: &str) -> Project {
+    let id = ProjectId::random().to_string();
+    Project {
+        user: format!("user-{tag}"),
+        ak: format!("AK{}", &id[..18].to_ascii_uppercase()),
+        sk: format!("SK-{tag}-{}", uuid::Uuid::new_v4().simple()),
+        id,
+    }
+}
+
+/// A fresh database URL: a new PostgreSQL database under `OMS_TEST_DATABASE_URL`, else SQLite.
+async fn fresh_database(dir: &std::path::Path) -> String {
+    let admin = std::env::var("OMS_TEST_DATABASE_URL").unwrap_or_default();
+    if admin.is_empty() {
+        return format!("sqlite://{}/data/oms.db", dir.display());
+    }
+    sqlx::any::install_default_drivers();
+    let name = format!("oms_e2e_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::AnyConnection::connect(&admin)
+        .await
+        .expect("OMS_TEST_DATABASE_URL must be reachable");
+    conn.execute(AssertSqlSafe(format!("create database {name}")))
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let (without_query, query) = admin
+        .split_once('?')
+        .map_or((admin.as_str(), None), |(a, q)| (a, Some(q)));
+    let (server, _) = without_query
+        .rsplit_once('/')
+        .expect("OMS_TEST_DATABASE_URL needs a /database part");
+    match query {
+        Some(q) => format!("{server}/{name}?{q}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
+/// Whether the suite runs on PostgreSQL.
+pub fn on_postgres() -> bool {
+    std::env::var("OMS_TEST_DATABASE_URL").is_ok_and(|v| !v.is_empty())
+}
+
+impl TestServer {
+    /// Starts omsd with the default settings.
+    pub async fn start() -> Self {
+        Self::start_with(Overrides::default()).await
+    }
+
+    /// Starts omsd with some settings changed.
+    pub async fn start_with(overrides: Overrides) -> Self {
+        init_logs();
+        let dir = tempfile::tempdir().unwrap();
+        let db_url = fresh_database(dir.path()).await;
+        let mut server = Self {
+            base: String::new(),
+            host: String::new(),
+            a: project("a"),
+            b: project("b"),
+            db_url,
+            dir,
+            overrides,
+            shutdown: CancellationToken::new(),
+            handle: None,
+            http: reqwest::Client::new(),
+        };
+        server.spawn().await;
+        server
+    }
+
+    /// The configuration omsd runs with.
+    pub fn config(&self) -> Config {
+        let mut c = omsd::config::load(None, Vec::new()).unwrap();
+        let data = self.dir.path().join("data");
+        c.server.listen = "127.0.0.1:0".parse().unwrap();
+        c.server.shutdown_timeout_secs = 5;
+        c.database.url = self.db_url.clone();
+        c.database.max_connections = 8;
+        c.security.master_key_file = data.join("master.key");
+        c.auth.bootstrap_file = data.join("bootstrap.toml");
+        c.auth.users = [&self.a, &self.b]
+            .iter()
+            .map(|p| UserConfig {
+                name: p.user.clone(),
+                password_hash: password_hash(),
+                project_id: p.id.clone(),
+            })
+            .collect();
+        c.auth.access_keys = [&self.a, &self.b]
+            .iter()
+            .map(|p| AccessKeyConfig {
+                access_key: p.ak.clone(),
+                secret_key: SecretString::from(p.sk.clone()),
+                project_id: p.id.clone(),
+            })
+            .collect();
+        if let Some(v) = self.overrides.max_body_bytes {
+            c.server.max_body_bytes = v;
+        }
+        if let Some(v) = self.overrides.waiting_expiry_secs {
+            c.retention.waiting_expiry_secs = v;
+        }
+        if let Some(v) = self.overrides.sweep_interval_secs {
+            c.retention.sweep_interval_secs = v;
+        }
+        c
+    }
+
+    async fn spawn(&mut self) {
+        let app = omsd::App::build(&self.config()).await.expect("omsd starts");
+        let addr = app.local_addr().unwrap();
+        self.host = addr.to_string();
+        self.base = format!("http://{addr}");
+        self.shutdown = CancellationToken::new();
+        self.handle = Some(tokio::spawn(app.run(self.shutdown.clone())));
+    }
+
+    /// Stops omsd gracefully and waits for it.
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(handle) = self.handle.take() {
+            handle.await.unwrap().unwrap();
+        }
+    }
+
+    /// Stops omsd and starts it again on the same database and data folder.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.spawn().await;
+    }
+
+    fn master_key(&self) -> MasterKey {
+        MasterKey::load_or_create(&self.dir.path().join("data/master.key"))
+            .unwrap()
+            .0
+    }
+
+    /// A direct connection to omsd's database (to check what it stores).
+    pub async fn db(&self) -> Db {
+        Db::connect(
+            &self.db_url,
+            &DbOptions::default(),
+            Sealer::new(&self.master_key()).unwrap(),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// A token for `project`'s user, issued at `issued_at` with omsd's key.
+    pub fn token_at(&self, project: &Project, issued_at: SystemTime) -> String {
+        let issuer = TokenIssuer::new(
+            &omsd::token_signing_key(&self.master_key()),
+            Duration::from_secs(3600),
+        );
+        issuer
+            .issue_at(
+                &project.user,
+                &ProjectId::parse(&project.id).unwrap(),
+                issued_at,
+            )
+            .unwrap()
+            .token
+    }
+
+    /// A client using a token of `project`.
+    pub fn token_client(&self, project: &Project) -> Api<'_> {
+        Api {
+            server: self,
+            auth: Auth::Token(self.token_at(project, SystemTime::now())),
+        }
+    }
+
+    /// A client signing with `project`'s access key.
+    pub fn signed_client(&self, project: &Project) -> Api<'_> {
+        Api {
+            server: self,
+            auth: Auth::Signed {
+                ak: project.ak.clone(),
+                sk: project.sk.clone(),
+                project: project.id.clone(),
+            },
+        }
+    }
+
+    /// A client with the given authentication.
+    pub fn client(&self, auth: Auth) -> Api<'_> {
+        Api { server: self, auth }
+    }
+
+    /// The data folder (SQLite files, key files).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// How a client authenticates.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// Not at all.
+    None,
+    /// `X-Auth-Token`.
+    Token(String),
+    /// `SDK-HMAC-SHA256`.
+    Signed {
+        /// AK.
+        ak: String,
+        /// SK.
+        sk: String,
+        /// Sent as `X-Project-Id`.
+        project: String,
+    },
+}
+
+/// A response.
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// The JSON body (`Null` when not JSON).
+    pub body: Value,
+    /// The raw body.
+    pub text: String,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Reply {
+    /// The OMS error code, or "".
+    pub fn code(&self) -> &str {
+        self.body["error_code"].as_str().unwrap_or_default()
+    }
+
+    /// The error message, or "".
+    pub fn msg(&self) -> &str {
+        self.body["error_msg"].as_str().unwrap_or_default()
+    }
+
+    /// Asserts a 200 and returns the body.
+    #[track_caller]
+    pub fn ok(&self) -> &Value {
+        assert_eq!(
+            self.status, 200,
+            "expected 200, got {}: {}",
+            self.status, self.text
+        );
+        &self.body
+    }
+
+    /// Asserts an error status and code.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(
+            (self.status, self.code()),
+            (status, code),
+            "unexpected reply: {}",
+            self.text
+        );
+    }
+}
+
+/// A client of one omsd.
+pub struct Api<'a> {
+    server: &'a TestServer,
+    auth: Auth,
+}
+
+impl Api<'_> {
+    /// Sends `body` as JSON (`application/json;charset=UTF-8`, as the SDKs do).
+    pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
+        let bytes = body
+            .map(|b| serde_json::to_vec(b).unwrap())
+            .unwrap_or_default();
+        let content_type = body.map(|_| "application/json;charset=UTF-8");
+        self.raw(method, path, content_type, bytes).await
+    }
+
+    /// Sends raw bytes with any content type.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Reply {
+        let url = format!("{}{path}", self.server.base);
+        let mut req = self.server.http.request(method.clone(), &url);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        match &self.auth {
+            Auth::None => {}
+            Auth::Token(t) => req = req.header("x-auth-token", t),
+            Auth::Signed { ak, sk, project } => {
+                let date = sdk_date(SystemTime::now());
+                let (raw_path, query) = path
+                    .split_once('?')
+                    .map_or((path, None), |(p, q)| (p, Some(q)));
+                let mut headers = vec![
+                    ("host", self.server.host.as_str()),
+                    ("x-project-id", project.as_str()),
+                    ("x-sdk-date", date.as_str()),
+                ];
+                if let Some(ct) = content_type {
+                    headers.push(("content-type", ct));
+                }
+                let auth = signature::sign(
+                    ak,
+                    sk.as_bytes(),
+                    method.as_str(),
+                    raw_path,
+                    query,
+                    &headers,
+                    &body,
+                );
+                req = req
+                    .header("x-project-id", project)
+                    .header("x-sdk-date", &date)
+                    .header("authorization", auth);
+            }
+        }
+        let resp = req.body(body).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            body,
+            text,
+            headers,
+        }
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, None).await
+    }
+
+    /// POST with a JSON body (or none).
+    pub async fn post(&self, path: &str, body: Option<&Value>) -> Reply {
+        self.call(Method::POST, path, body).await
+    }
+
+    /// PUT with a JSON body (or none).
+    pub async fn put(&self, path: &str, body: Option<&Value>) -> Reply {
+        self.call(Method::PUT, path, body).await
+    }
+
+    /// DELETE.
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.call(Method::DELETE, path, None).await
+    }
+}
+
+/// `X-Sdk-Date` for `t`.
+pub fn sdk_date(t: SystemTime) -> String {
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    time::OffsetDateTime::from(t).format(format).unwrap()
+}
+
+/// Everything every test's omsd logged (tracing at debug and above), to search for secrets.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&logs().lock().unwrap()).into_owned()
+}
+
+fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(Default::default)
+}
+
+#[derive(Clone)]
+struct Capture;
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        logs().lock().unwrap().extend_from_slice(buf);
+        if std::env::var_os("TEST_LOG").is_some() {
+            std::io::stderr().write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Captures all logs (quiet unless `TEST_LOG` is set).
+fn init_logs() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "debug,hyper=info,h2=info",
+            ))
+            .with_writer(|| Capture)
+            .with_ansi(false)
+            .try_init();
+    });
+}
+
+/// Polls `check` until it returns true or `timeout` passes.
+pub async fn eventually(timeout: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,145 @@
+//! Bad input: every kind of malformed request gets a 400 in the OMS shape, naming the field.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::fixtures::{task_body, with, without};
+use crate::harness::{Overrides, TestServer};
+
+#[tokio::test]
+async fn invalid_fields_are_named_in_the_error() {
+    let server = TestServer::start().await;
+    let api = server.signed_client(&server.a);
+    let path = format!("/v2/{}/tasks", server.a.id);
+    let cases = [
+        (without(task_body(), "/dst_node"), "dst_node"),
+        (without(task_body(), "/src_node/bucket"), "src_node.bucket"),
+        (with(task_body(), "/src_node/bucket", json!(42)), "src_node.bucket"),
+        (with(task_body(), "/description", json!("a->b")), "description"),
+        (with(task_body(), "/description", json!("x".repeat(256))), "description"),
+        (with(task_body(), "/task_type", json!("everything")), "task_type"),
+        (with(task_body(), "/src_node/cloud_type", json!("Dropbox")), "src_node.cloud_type"),
+        (with(task_body(), "/dst_node/ak", json!("k".repeat(101))), "dst_node.ak"),
+        (with(task_body(), "/src_node/region", json!("<script>")), "src_node.region"),
+        (with(task_body(), "/migrate_since", json!("yesterday")), "migrate_since"),
+        (with(task_body(), "/enable_restore", json!("yes")), "enable_restore"),
+        (with(task_body(), "/bandwidth_policy", json!([{"start": "8:00", "end": "09:00", "max_bandwidth": 1_048_576}])), "bandwidth_policy[0].start"),
+        (with(task_body(), "/bandwidth_policy", json!([{"start": "08:00", "end": "09:00", "max_bandwidth": 1}])), "bandwidth_policy[0].max_bandwidth"),
+        (
+            with(task_body(), "/bandwidth_policy", json!((0..6).map(|h| json!({"start": format!("{h:02}:00"), "end": format!("{h:02}:30"), "max_bandwidth": 1_048_576})).collect::<Vec<_>>())),
+            "bandwidth_policy",
+        ),
+        (with(task_body(), "/object_overwrite_mode", json!("ALWAYS")), "object_overwrite_mode"),
+        (with(task_body(), "/source_cdn", json!({"domain": "cdn.example.com", "protocol": "ftp", "authentication_type": "NONE"})), "source_cdn.protocol"),
+    ];
+    for (body, field) in cases {
+        let reply = api.post(&path, Some(&body)).await;
+        reply.assert_error(400, "OMS.0064");
+        assert!(reply.msg().contains(field), "{field}: {}", reply.msg());
+        assert_eq!(
+            reply.body["error_detail"],
+            format!("request parameter [{field}] invalid")
+        );
+    }
+    assert_eq!(
+        api.get(&path).await.ok()["count"],
+        0,
+        "nothing was created by a bad request"
+    );
+}
+
+#[tokio::test]
+async fn unknown_fields_are_ignored() {
+    let server = TestServer::start().await;
+    let api = server.signed_client(&server.a);
+    let body = with(
+        with(task_body(), "/a_field_from_the_future", json!({"x": 1})),
+        "/src_node/newer_thing",
+        json!(true),
+    );
+    api.post(&format!("/v2/{}/tasks", server.a.id), Some(&body))
+        .await
+        .ok();
+}
+
+#[tokio::test]
+async fn malformed_requests_are_400_in_the_oms_shape() {
+    let server = TestServer::start_with(Overrides {
+        max_body_bytes: Some(64 * 1024),
+        ..Overrides::default()
+    })
+    .await;
+    let api = server.signed_client(&server.a);
+    let p = &server.a.id;
+    let tasks = format!("/v2/{p}/tasks");
+
+    api.raw(
+        Method::POST,
+        &tasks,
+        Some("application/json"),
+        b"{\"task_type\": ".to_vec(),
+    )
+    .await
+    .assert_error(400, "OMS.0067");
+    api.raw(
+        Method::POST,
+        &tasks,
+        Some("application/json"),
+        b"[]".to_vec(),
+    )
+    .await
+    .assert_error(400, "OMS.0064");
+    let reply = api
+        .raw(
+            Method::POST,
+            &tasks,
+            Some("text/plain"),
+            serde_json::to_vec(&task_body()).unwrap(),
+        )
+        .await;
+    reply.assert_error(400, "OMS.0064");
+    assert!(reply.msg().contains("Content-Type"), "{}", reply.msg());
+    let big = with(task_body(), "/description", json!("x".repeat(100 * 1024)));
+    let reply = api.post(&tasks, Some(&big)).await;
+    reply.assert_error(400, "OMS.0064");
+    assert!(reply.msg().contains("65536 bytes"), "{}", reply.msg());
+
+    api.get(&format!("{tasks}/12ab"))
+        .await
+        .assert_error(400, "OMS.1010");
+    api.get(&format!("{tasks}/1234567890123456"))
+        .await
+        .assert_error(400, "OMS.1010");
+    api.get(&format!("/v2/{p}/taskgroups/not-a-uuid"))
+        .await
+        .assert_error(400, "OMS.1010");
+    api.get(&format!("{tasks}?limit=abc"))
+        .await
+        .assert_error(400, "OMS.1010");
+    api.get(&format!("{tasks}?limit=0"))
+        .await
+        .assert_error(400, "OMS.0064");
+    api.get(&format!("{tasks}?limit=101"))
+        .await
+        .assert_error(400, "OMS.0064");
+    api.get(&format!("{tasks}?status=9"))
+        .await
+        .assert_error(400, "OMS.0064");
+    api.get(&format!("{tasks}?group_id=xyz"))
+        .await
+        .assert_error(400, "OMS.0064");
+    api.get(&format!("/v2/{p}/taskgroups?status=10"))
+        .await
+        .assert_error(400, "OMS.0064");
+    api.get(&format!("{tasks}/123456789012345"))
+        .await
+        .assert_error(400, "OMS.1009");
+
+    // Wrong method and unknown paths answer in the OMS shape too.
+    api.call(Method::PATCH, &tasks, None)
+        .await
+        .assert_error(405, "OMS.0005");
+    api.get(&format!("/v2/{p}/nothing-here"))
+        .await
+        .assert_error(404, "APIGW.0101");
+}
