@@ -72,7 +72,7 @@ async fn database_dump(server: &TestServer) -> String {
     if on_postgres() {
         let mut conn = sqlx::AnyConnection::connect(&server.db_url).await.unwrap();
         let tables: Vec<String> = sqlx::query(
-            "select table_name from information_schema.tables where table_schema = 'public'",
+            "select cast(table_name as text) as table_name from information_schema.tables where table_schema = 'public'",
         )
         .fetch_all(&mut conn)
         .await

@@ -20,7 +20,7 @@ pub(crate) const TASK_COLUMNS: &str = "id, project_id, group_id, group_type, nam
 pub(crate) const GROUP_COLUMNS: &str = "group_id, project_id, status, spec, bandwidth_policy, error_code, \
     error_msg, create_complete_num, create_complete_size, start_time, create_time";
 
-fn corrupt(what: &'static str, detail: impl ToString) -> DbError {
+fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> DbError {
     DbError::Corrupt {
         what,
         detail: detail.to_string(),

@@ -221,7 +221,7 @@ async fn sweep_waiting(
         match db.expire_waiting(cutoff_ms, &message).await {
             Ok((0, 0)) => {}
             Ok((tasks, groups)) => {
-                tracing::info!(tasks, groups, "expired waiting tasks and groups")
+                tracing::info!(tasks, groups, "expired waiting tasks and groups");
             }
             Err(e) => tracing::warn!(error = %e, "retention sweep failed"),
         }

@@ -190,7 +190,7 @@ fn url_lists_need_url_source_a_list_file_and_no_source_keys() {
         "src_node.list_file"
     );
     assert_eq!(
-        field_of(task(with(url.clone(), "/src_node/ak", json!("AK")))),
+        field_of(task(with(url, "/src_node/ak", json!("AK")))),
         "src_node.ak"
     );
     assert_eq!(
