@@ -1,7 +1,11 @@
 //! End-to-end tests: omsd in-process over real HTTP, on SQLite, or on PostgreSQL when
 //! `OMS_TEST_DATABASE_URL` is set. `TEST_LOG=1` shows omsd's logs.
 
-#![expect(clippy::unwrap_used, clippy::expect_used, reason = "helpers of a test binary: a panic is a failed test")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers of a test binary: a panic is a failed test"
+)]
 
 mod auth;
 mod fixtures;
