@@ -203,7 +203,7 @@ async fn secret_keys_appear_in_no_response_log_or_database_row() {
 #[tokio::test]
 async fn tasks_waiting_beyond_the_retention_fail_and_lose_their_keys() {
     let server = TestServer::start_with(Overrides {
-        waiting_expiry_secs: Some(1),
+        waiting_expiry_secs: Some(3),
         sweep_interval_secs: Some(1),
         ..Overrides::default()
     })
@@ -239,8 +239,19 @@ async fn tasks_waiting_beyond_the_retention_fail_and_lose_their_keys() {
             .unwrap()
             .is_none()
     );
-    // It can be started again with its keys.
+    // Both can be run again with their keys: the task started, the group retried (its
+    // splitting failed, status 4).
     api.post(&format!("/v2/{p}/tasks/{id}/start"), Some(&start_body()))
         .await
         .ok();
+    api.put(
+        &format!("/v2/{p}/taskgroups/{group}/retry"),
+        Some(&start_body()),
+    )
+    .await
+    .ok();
+    let retried = api.get(&format!("/v2/{p}/taskgroups/{group}")).await;
+    assert!(retried.ok().get("error_reason").is_none());
+    let owner = CredentialOwner::Group(oms_core::ids::GroupId::parse(&group).unwrap());
+    assert!(db.load_credentials(owner).await.unwrap().is_some());
 }

@@ -64,6 +64,12 @@ pub enum ApiError {
     /// The method is not supported at this path.
     #[error("use the request method described in the OMS API reference")]
     MethodNotAllowed,
+    /// The request took too long.
+    #[error("the request took longer than {timeout_secs}s; retry later")]
+    Timeout {
+        /// The limit.
+        timeout_secs: u64,
+    },
     /// The database failed or cannot be reached.
     #[error(transparent)]
     Db(DbError),
@@ -103,6 +109,7 @@ impl ApiError {
                 StatusCode::METHOD_NOT_ALLOWED,
                 ErrorCode::MethodNotSupported,
             ),
+            Self::Timeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
             Self::Db(e) if e.is_unavailable() => {
                 (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable)
             }

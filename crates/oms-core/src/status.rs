@@ -154,7 +154,11 @@ pub fn task_transition(
             Err(TransitionError::RunningCannotDelete(T))
         }
 
-        (TaskEvent::Claim, S::Waiting | S::Initializing) => Ok(To(S::Running)),
+        // Running and retrying tasks are claimable only once their lease expired (a dead
+        // worker); the repository's claim checks the expiry.
+        (TaskEvent::Claim, S::Waiting | S::Initializing | S::Running | S::Retrying) => {
+            Ok(To(S::Running))
+        }
         (TaskEvent::Succeed, S::Running | S::Retrying | S::Pausing) => Ok(To(S::Succeeded)),
         (TaskEvent::Fail, S::Running | S::Retrying | S::Pausing) => Ok(To(S::Failed)),
         (TaskEvent::PauseReached, S::Pausing) => Ok(To(S::Paused)),
@@ -483,6 +487,7 @@ mod tests {
     #[test]
     fn worker_events_only_apply_to_the_states_they_belong_to() {
         assert!(task_transition(TaskStatus::Paused, TaskEvent::Claim).is_err());
+        assert!(task_transition(TaskStatus::Pausing, TaskEvent::Claim).is_err());
         assert!(task_transition(TaskStatus::Waiting, TaskEvent::Succeed).is_err());
         assert_eq!(
             task_transition(TaskStatus::Running, TaskEvent::Release),

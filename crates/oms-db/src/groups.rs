@@ -6,7 +6,10 @@ use oms_core::bandwidth::BandwidthPolicy;
 use oms_core::ids::{GroupId, ProjectId};
 use oms_core::model::{GroupFilter, GroupTaskStats, NewMigration, StartRequest, TaskGroup};
 use oms_core::spec::MigrationSpec;
-use oms_core::status::{GroupEvent, GroupStatus, TaskStatus, group_transition};
+use oms_core::status::{
+    GroupEvent, GroupStatus, TaskEvent, TaskStatus, TaskTransition, group_transition,
+    task_transition,
+};
 use oms_core::time::now_ms;
 use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
@@ -42,28 +45,35 @@ async fn cas_group_status(
     Ok(done.rows_affected() == 1)
 }
 
-/// Moves the tasks of `group` that are in one of `from` to `to`.
-async fn move_group_tasks(
+/// Applies `event` to the tasks of `group` that are in one of `from`, each moving where the task
+/// state machine sends it (statuses the event does not apply to are left alone).
+async fn apply_to_group_tasks(
     conn: &mut AnyConnection,
     group: GroupId,
+    event: TaskEvent,
     from: &[TaskStatus],
-    to: TaskStatus,
 ) -> Result<u64, DbError> {
-    let from = from
-        .iter()
-        .map(|s| s.code().to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(
-        "update tasks set status = $1, status_time = $2, updated_time = $2 where group_id = $3 and status in ({from})"
-    );
-    Ok(sqlx::query(AssertSqlSafe(sql))
+    let mut moved = 0;
+    for &status in from {
+        let Ok(TaskTransition::To(to)) = task_transition(status, event) else {
+            continue;
+        };
+        if to == status {
+            continue;
+        }
+        moved += sqlx::query(
+            "update tasks set status = $1, status_time = $2, updated_time = $2 \
+             where group_id = $3 and status = $4",
+        )
         .bind(to.code())
         .bind(now_ms())
         .bind(group.to_string())
-        .execute(conn)
+        .bind(status.code())
+        .execute(&mut *conn)
         .await?
-        .rows_affected())
+        .rows_affected();
+    }
+    Ok(moved)
 }
 
 async fn count_active_tasks(conn: &mut AnyConnection, group: GroupId) -> Result<i64, DbError> {
@@ -239,20 +249,7 @@ impl Db {
                 },
             )?;
             let mut tx = self.pool.begin().await?;
-            move_group_tasks(
-                &mut tx,
-                id,
-                &[TaskStatus::Initializing, TaskStatus::Waiting],
-                TaskStatus::Paused,
-            )
-            .await?;
-            move_group_tasks(
-                &mut tx,
-                id,
-                &[TaskStatus::Running, TaskStatus::Retrying],
-                TaskStatus::Pausing,
-            )
-            .await?;
+            apply_to_group_tasks(&mut tx, id, TaskEvent::Stop, &TaskStatus::ALL).await?;
             // A splitting group is held by its splitter until it notices the stop.
             let tasks_active = current.status == GroupStatus::CreatingTasks
                 || count_active_tasks(&mut tx, id).await? > 0;
@@ -290,7 +287,7 @@ impl Db {
             if !cas_group_status(&mut tx, id, current.status, to).await? {
                 continue;
             }
-            move_group_tasks(&mut tx, id, &[TaskStatus::Paused], TaskStatus::Waiting).await?;
+            apply_to_group_tasks(&mut tx, id, TaskEvent::Start, &[TaskStatus::Paused]).await?;
             sealed::store(
                 &mut tx,
                 &self.sealer,
@@ -328,18 +325,18 @@ impl Db {
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
+            // Failed tasks run again (all their objects, or only the failed ones); paused ones resume.
             sqlx::query(
-                "update tasks set status = $1, status_time = $2, updated_time = $2, failed_objects_only = $3, \
-                 error_code = null, error_msg = null where group_id = $4 and status = $5",
+                "update tasks set failed_objects_only = $1, error_code = null, error_msg = null \
+                 where group_id = $2 and status = $3",
             )
-            .bind(TaskStatus::Waiting.code())
-            .bind(now_ms())
             .bind(i64::from(start.migrate_failed_objects))
             .bind(id.to_string())
             .bind(TaskStatus::Failed.code())
             .execute(&mut *tx)
             .await?;
-            move_group_tasks(&mut tx, id, &[TaskStatus::Paused], TaskStatus::Waiting).await?;
+            let restart = [TaskStatus::Failed, TaskStatus::Paused];
+            apply_to_group_tasks(&mut tx, id, TaskEvent::Start, &restart).await?;
             sealed::store(
                 &mut tx,
                 &self.sealer,

@@ -54,17 +54,33 @@ impl Db {
         lease: Duration,
     ) -> Result<Option<Lease>, DbError> {
         let now = self.backend.now_ms_sql();
+        // The statuses a claim applies to, by the state machine; held ones (running, retrying)
+        // only once their lease expired.
+        let claimable = |held: bool| {
+            TaskStatus::ALL
+                .into_iter()
+                .filter(|s| s.is_active() == held)
+                .filter(|s| task_transition(*s, TaskEvent::Claim).is_ok())
+                .map(|s| s.code().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let TaskTransition::To(claimed) = task_transition(TaskStatus::Waiting, TaskEvent::Claim)?
+        else {
+            return Err(DbError::LeaseLost);
+        };
         let sql = format!(
-            "update tasks set status = {running}, lease_owner = $1, lease_epoch = lease_epoch + 1, \
-             lease_expires_at = {now} + $2, start_time = case when start_time = 0 then {now} else start_time end, \
+            "update tasks set status = {claimed}, lease_owner = $1, lease_epoch = lease_epoch + 1, \
+             lease_expires_at = {now} + $2, \
+             start_time = case when start_time = 0 then {now} else start_time end, \
              status_time = {now}, updated_time = {now} \
-             where id = (select id from tasks where status = {waiting} \
-                 or (status in ({running}, {retrying}) and lease_expires_at < {now}) \
+             where id = (select id from tasks where status in ({free}) \
+                 or (status in ({held}) and lease_expires_at < {now}) \
                  order by priority, create_time limit 1{lock}) \
              returning id, lease_epoch",
-            running = TaskStatus::Running.code(),
-            retrying = TaskStatus::Retrying.code(),
-            waiting = TaskStatus::Waiting.code(),
+            claimed = claimed.code(),
+            free = claimable(false),
+            held = claimable(true),
             lock = self.backend.skip_locked(),
         );
         let row = sqlx::query(AssertSqlSafe(sql))

@@ -230,6 +230,15 @@ pub struct UserRef {
     pub name: String,
 }
 
+/// A valid hash of a random password, computed once.
+fn stand_in_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let random = format!("{:?}", SystemTime::now());
+        crate::password::hash(&SecretString::from(random)).unwrap_or_default()
+    })
+}
+
 fn iso_time(t: SystemTime) -> String {
     let format =
         format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
@@ -284,10 +293,16 @@ pub async fn issue_token(
         .ok_or_else(|| ApiError::invalid("auth.identity.password.user.password", "is required"))?;
 
     let account = state.auth.user(&name).cloned();
+    // An unknown name is checked against a stand-in hash, so that it takes as long as a wrong
+    // password and the timing does not tell which names exist.
     let hash = account.as_ref().map(|a| a.password_hash.clone());
     // Argon2 is deliberately slow: keep it off the async workers.
     let verified = tokio::task::spawn_blocking(move || {
-        hash.is_some_and(|h| crate::password::verify(&password, &h))
+        let matches = crate::password::verify(
+            &password,
+            hash.as_deref().unwrap_or_else(|| stand_in_hash()),
+        );
+        matches && hash.is_some()
     })
     .await
     .map_err(|e| ApiError::Internal(format!("password check panicked: {e}")))?;
