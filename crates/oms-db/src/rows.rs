@@ -54,6 +54,19 @@ fn project(row: &AnyRow) -> Result<ProjectId, DbError> {
     ProjectId::parse(&raw).ok_or_else(|| corrupt("project id", raw))
 }
 
+/// The object counters of a task row, or their sums in a group aggregate (same column names).
+fn counters(row: &AnyRow) -> Result<ObjectCounters, DbError> {
+    Ok(ObjectCounters {
+        total_num: row.try_get("total_num")?,
+        successful_num: row.try_get("successful_num")?,
+        failed_num: row.try_get("failed_num")?,
+        skipped_num: row.try_get("skipped_num")?,
+        total_size: row.try_get("total_size")?,
+        complete_size: row.try_get("complete_size")?,
+        real_size: row.try_get("real_size")?,
+    })
+}
+
 pub(crate) fn task(row: &AnyRow) -> Result<Task, DbError> {
     let id: i64 = row.try_get("id")?;
     let group_id: Option<String> = row.try_get("group_id")?;
@@ -76,15 +89,7 @@ pub(crate) fn task(row: &AnyRow) -> Result<Task, DbError> {
             .ok_or_else(|| corrupt("task priority", priority))?,
         spec: spec(&spec_json)?,
         bandwidth_policy: policy(&policy_json)?,
-        counters: ObjectCounters {
-            total_num: row.try_get("total_num")?,
-            successful_num: row.try_get("successful_num")?,
-            failed_num: row.try_get("failed_num")?,
-            skipped_num: row.try_get("skipped_num")?,
-            total_size: row.try_get("total_size")?,
-            complete_size: row.try_get("complete_size")?,
-            real_size: row.try_get("real_size")?,
-        },
+        counters: counters(row)?,
         progress: row.try_get("progress")?,
         migrate_speed_bytes_per_sec: row.try_get("migrate_speed")?,
         left_time_ms: row.try_get("left_time")?,
@@ -146,15 +151,7 @@ pub(crate) fn group_stats(row: &AnyRow) -> Result<(String, GroupTaskStats), DbEr
             paused: row.try_get("paused")?,
             executing: row.try_get("executing")?,
             waiting: row.try_get("waiting")?,
-            objects: ObjectCounters {
-                total_num: row.try_get("total_num")?,
-                successful_num: row.try_get("successful_num")?,
-                failed_num: row.try_get("failed_num")?,
-                skipped_num: row.try_get("skipped_num")?,
-                total_size: row.try_get("total_size")?,
-                complete_size: row.try_get("complete_size")?,
-                real_size: row.try_get("real_size")?,
-            },
+            objects: counters(row)?,
             migrate_speed_bytes_per_sec: row.try_get("migrate_speed")?,
             total_time_ms: row.try_get("total_time")?,
         },
