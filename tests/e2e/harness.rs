@@ -43,6 +43,10 @@ pub struct Overrides {
     pub waiting_expiry_secs: Option<u64>,
     /// `retention.sweep_interval_secs`.
     pub sweep_interval_secs: Option<u64>,
+    /// Run the in-process worker (off: the API tests look at tasks that wait).
+    pub worker: bool,
+    /// `[[endpoints]]`.
+    pub endpoints: Vec<oms_storage::endpoints::EndpointRule>,
 }
 
 /// A running omsd.
@@ -174,11 +178,28 @@ impl TestServer {
         if let Some(v) = self.overrides.sweep_interval_secs {
             c.retention.sweep_interval_secs = v;
         }
+        c.worker.enabled = self.overrides.worker;
+        c.endpoints = self.overrides.endpoints.clone();
+        // Small parts and quick heartbeats, so that the engine tests exercise multipart
+        // uploads, stops and lease expiry in seconds.
+        c.worker.part_size_bytes = 5 * 1024 * 1024;
+        c.worker.multipart_threshold_bytes = 8 * 1024 * 1024;
+        c.worker.object_concurrency = 16;
+        c.worker.part_concurrency = 2;
+        c.worker.lease_ms = 2000;
+        c.worker.heartbeat_ms = 200;
+        c.worker.poll_interval_ms = 100;
+        c.worker.flush_interval_ms = 200;
+        c.worker.retry_base_delay_ms = 20;
+        c.worker.retry_max_delay_ms = 200;
+        c.worker.shutdown_grace_secs = 2;
         c
     }
 
     async fn spawn(&mut self) {
-        let app = omsd::App::build(&self.config()).await.expect("omsd starts");
+        let app = omsd::App::build(&self.config(), omsd::Role::All)
+            .await
+            .expect("omsd starts");
         let addr = app.local_addr().unwrap();
         self.host = addr.to_string();
         self.base = format!("http://{addr}");
@@ -256,6 +277,11 @@ impl TestServer {
     /// A client with the given authentication.
     pub fn client(&self, auth: Auth) -> Api<'_> {
         Api { server: self, auth }
+    }
+
+    /// A worker of this install's database, configured as omsd's own.
+    pub async fn worker(&self) -> oms_worker::Worker {
+        oms_worker::Worker::new(self.db().await, omsd::worker_config(&self.config()))
     }
 
     /// The data folder (SQLite files, key files).

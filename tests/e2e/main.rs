@@ -8,10 +8,12 @@
 )]
 
 mod auth;
+mod engine;
 mod fixtures;
 mod groups;
 mod harness;
 mod persistence;
+mod s3;
 mod service;
 mod tasks;
 mod validation;

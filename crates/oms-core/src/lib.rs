@@ -11,6 +11,7 @@ pub mod error;
 pub mod ids;
 pub mod model;
 pub mod parse;
+pub mod policy;
 pub mod spec;
 pub mod status;
 pub mod text;

@@ -199,3 +199,73 @@ pub struct GroupFilter {
     /// The page.
     pub page: Page,
 }
+
+/// Where a run stands: what the recorder flushes about once a second.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    /// Counters to show (including work beyond the checkpoint).
+    pub counters: ObjectCounters,
+    /// The listing position below which everything is finished (a key, or a list-file line).
+    pub checkpoint: Option<String>,
+    /// The counters that hold at the checkpoint.
+    pub checkpoint_counters: ObjectCounters,
+    /// Bytes/s.
+    pub migrate_speed_bytes_per_sec: i64,
+    /// 0..1.
+    pub progress: f64,
+    /// Estimated time left.
+    pub left_time_ms: i64,
+    /// Time spent running, over all runs.
+    pub total_time_ms: i64,
+    /// Whether the source listing is finished.
+    pub is_query_over: bool,
+}
+
+/// An object that failed, as recorded for retransmission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectFailure {
+    /// The source key (or list entry).
+    pub key: String,
+    /// Its size, when known.
+    pub size: i64,
+    /// The per-object code (`UPLOAD_DST_OBJ_FAILURE`, ...).
+    pub code: String,
+    /// What happened.
+    pub message: String,
+    /// When, Unix ms.
+    pub failed_time_ms: i64,
+}
+
+/// A multipart upload in progress, saved so that a resumed run continues it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedUpload {
+    /// The source key.
+    pub object_key: String,
+    /// The destination bucket.
+    pub dst_bucket: String,
+    /// The destination key.
+    pub dst_key: String,
+    /// The upload id.
+    pub upload_id: String,
+    /// The part size it was started with.
+    pub part_size: i64,
+    /// The object size it was started for.
+    pub object_size: i64,
+    /// The source's modification time when it started.
+    pub source_mtime_ms: i64,
+    /// The source's entity tag when it started.
+    pub source_etag: Option<String>,
+    /// Parts already uploaded: (part number, entity tag).
+    pub parts: Vec<(i32, String)>,
+}
+
+/// A multipart upload left behind by a deleted task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrphanUpload {
+    /// The destination bucket.
+    pub dst_bucket: String,
+    /// The destination key.
+    pub dst_key: String,
+    /// The upload id.
+    pub upload_id: String,
+}

@@ -335,6 +335,11 @@ impl Db {
             .bind(TaskStatus::Failed.code())
             .execute(&mut *tx)
             .await?;
+            if !start.migrate_failed_objects {
+                let failed = format!("group_id = $1 and status = {}", TaskStatus::Failed.code());
+                crate::tasks::reset_for_full_run(&mut tx, &failed, Bind::Text(id.to_string()))
+                    .await?;
+            }
             let restart = [TaskStatus::Failed, TaskStatus::Paused];
             apply_to_group_tasks(&mut tx, id, TaskEvent::Start, &restart).await?;
             sealed::store(
@@ -374,6 +379,12 @@ impl Db {
             .execute(&mut *tx)
             .await?;
             sealed::wipe(&mut tx, CredentialOwner::Group(id)).await?;
+            crate::runs::orphan_task_uploads(
+                &mut tx,
+                "t.group_id = $1",
+                Bind::Text(id.to_string()),
+            )
+            .await?;
             sqlx::query("delete from tasks where group_id = $1")
                 .bind(id.to_string())
                 .execute(&mut *tx)

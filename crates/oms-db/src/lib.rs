@@ -11,6 +11,7 @@ mod error;
 mod groups;
 mod leases;
 mod rows;
+mod runs;
 pub mod sealed;
 mod tasks;
 
@@ -25,6 +26,7 @@ use sqlx::{AnyPool, Executor as _, SqlStr};
 pub use crate::crypto::{MasterKey, Sealer};
 pub use crate::error::DbError;
 pub use crate::leases::Lease;
+pub use crate::runs::{LeaseState, TaskRun};
 pub use crate::sealed::CredentialOwner;
 
 /// Which database a [`Db`] talks to.
@@ -102,17 +104,37 @@ impl Db {
 
     /// Applies the embedded migrations of this backend that have not run yet.
     pub async fn migrate(&self) -> Result<(), DbError> {
-        let sql = match self.backend {
-            Backend::Sqlite => include_str!("../../../migrations/sqlite/0001_init.sql"),
-            Backend::Postgres => include_str!("../../../migrations/postgres/0001_init.sql"),
-        };
-        let migrator = Migrator::with_migrations(vec![Migration::new(
-            1,
-            "init".into(),
-            MigrationType::Simple,
-            SqlStr::from_static(sql),
-            false,
-        )]);
+        let sources: [(i64, &str, &'static str, &'static str); 2] = [
+            (
+                1,
+                "init",
+                include_str!("../../../migrations/sqlite/0001_init.sql"),
+                include_str!("../../../migrations/postgres/0001_init.sql"),
+            ),
+            (
+                2,
+                "engine",
+                include_str!("../../../migrations/sqlite/0002_engine.sql"),
+                include_str!("../../../migrations/postgres/0002_engine.sql"),
+            ),
+        ];
+        let migrations = sources
+            .into_iter()
+            .map(|(version, name, sqlite, postgres)| {
+                let sql = match self.backend {
+                    Backend::Sqlite => sqlite,
+                    Backend::Postgres => postgres,
+                };
+                Migration::new(
+                    version,
+                    name.into(),
+                    MigrationType::Simple,
+                    SqlStr::from_static(sql),
+                    false,
+                )
+            })
+            .collect();
+        let migrator = Migrator::with_migrations(migrations);
         migrator.run(&self.pool).await?;
         Ok(())
     }

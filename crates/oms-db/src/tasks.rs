@@ -243,6 +243,9 @@ impl Db {
             if moved != 1 {
                 continue;
             }
+            if current.status == TaskStatus::Failed && !start.migrate_failed_objects {
+                reset_for_full_run(&mut tx, "id = $1", Bind::Int(id.get())).await?;
+            }
             sealed::store(
                 &mut tx,
                 &self.sealer,
@@ -291,6 +294,7 @@ impl Db {
                 return Err(illegal(current.status, "delete"));
             }
             let mut tx = self.pool.begin().await?;
+            crate::runs::orphan_task_uploads(&mut tx, "t.id = $1", Bind::Int(id.get())).await?;
             let deleted = sqlx::query("delete from tasks where id = $1 and status = $2")
                 .bind(id.get())
                 .bind(current.status.code())
@@ -452,6 +456,35 @@ impl Db {
         let groups = self.expire_waiting_groups(cutoff_ms, message).await?;
         Ok((tasks, groups))
     }
+}
+
+/// Prepares failed tasks (matched by `filter` on `tasks`, `$1` bound to `value`) for a full
+/// run: from the start of the listing, with zero counters and no failure records. Objects
+/// already migrated are then found at the destination and counted as skipped, as OMS does.
+pub(crate) async fn reset_for_full_run(
+    conn: &mut AnyConnection,
+    filter: &str,
+    value: Bind,
+) -> Result<(), DbError> {
+    let bind = |q: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>| match &value {
+        Bind::Int(v) => q.bind(*v),
+        Bind::Text(v) => q.bind(v.clone()),
+    };
+    let failures = format!(
+        "delete from object_failures where task_id in (select id from tasks where {filter})"
+    );
+    bind(sqlx::query(AssertSqlSafe(failures)))
+        .execute(&mut *conn)
+        .await?;
+    let reset = format!(
+        "update tasks set checkpoint = null, checkpoint_state = null, total_num = 0, successful_num = 0, \
+         failed_num = 0, skipped_num = 0, total_size = 0, complete_size = 0, real_size = 0, progress = 0, \
+         migrate_speed = 0, left_time = 0, is_query_over = 0, failed_list_key = '' where {filter}"
+    );
+    bind(sqlx::query(AssertSqlSafe(reset)))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// TRF.0003: waiting for execution timed out.

@@ -54,6 +54,11 @@ pub struct Config {
     pub security: SecurityConfig,
     /// `[auth]`.
     pub auth: AuthConfig,
+    /// `[worker]`.
+    pub worker: WorkerSection,
+    /// `[[endpoints]]`.
+    #[serde(default)]
+    pub endpoints: Vec<oms_storage::endpoints::EndpointRule>,
     /// `[retention]`.
     pub retention: RetentionConfig,
     /// `[log]`.
@@ -135,6 +140,46 @@ pub struct AccessKeyConfig {
     pub secret_key: SecretString,
     /// Project.
     pub project_id: String,
+}
+
+/// `[worker]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSection {
+    /// Run the engine in `omsd all`.
+    pub enabled: bool,
+    /// Tasks at once.
+    pub max_tasks: usize,
+    /// Objects at once per task.
+    pub object_concurrency: usize,
+    /// Parts at once per object.
+    pub part_concurrency: usize,
+    /// Part size.
+    pub part_size_bytes: u64,
+    /// Multipart threshold.
+    pub multipart_threshold_bytes: u64,
+    /// Lease duration.
+    pub lease_ms: u64,
+    /// Heartbeat.
+    pub heartbeat_ms: u64,
+    /// Idle poll.
+    pub poll_interval_ms: u64,
+    /// Progress flush.
+    pub flush_interval_ms: u64,
+    /// Attempts per store call.
+    pub retry_max_attempts: u32,
+    /// First backoff.
+    pub retry_base_delay_ms: u64,
+    /// Longest backoff.
+    pub retry_max_delay_ms: u64,
+    /// Keys per listing.
+    pub list_page_size: i32,
+    /// Connect timeout.
+    pub connect_timeout_secs: u64,
+    /// Read timeout.
+    pub operation_timeout_secs: u64,
+    /// Shutdown grace.
+    pub shutdown_grace_secs: u64,
 }
 
 /// `[retention]`.

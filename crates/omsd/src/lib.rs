@@ -18,7 +18,60 @@ use oms_db::{Db, DbOptions, MasterKey, Sealer};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
+use oms_worker::{RetryPolicy, Worker, WorkerConfig};
+
 use crate::config::{Config, RetentionConfig};
+
+/// Which parts of omsd run in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The API and, when `worker.enabled`, a worker (the embedded default).
+    All,
+    /// Only the API.
+    Api,
+    /// Only a worker (no listener).
+    Worker,
+}
+
+/// A name for this worker: host, process and a random tag.
+fn worker_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "omsd".to_owned());
+    let tag: u32 = rand::random();
+    format!("{host}-{}-{tag:08x}", std::process::id())
+}
+
+/// The worker's settings from `[worker]` and `[[endpoints]]`.
+pub fn worker_config(config: &Config) -> WorkerConfig {
+    let w = &config.worker;
+    let ms = Duration::from_millis;
+    WorkerConfig {
+        worker_id: worker_id(),
+        max_tasks: w.max_tasks.max(1),
+        object_concurrency: w.object_concurrency.max(1),
+        part_concurrency: w.part_concurrency.max(1),
+        part_size_bytes: w.part_size_bytes.max(5 * 1024 * 1024),
+        multipart_threshold_bytes: w.multipart_threshold_bytes.max(1),
+        lease: ms(w.lease_ms.max(1000)),
+        heartbeat: ms(w.heartbeat_ms.max(50)),
+        poll_interval: ms(w.poll_interval_ms.max(10)),
+        flush_interval: ms(w.flush_interval_ms.max(50)),
+        retry: RetryPolicy {
+            max_attempts: w.retry_max_attempts.max(1),
+            base_delay: ms(w.retry_base_delay_ms),
+            max_delay: ms(w.retry_max_delay_ms),
+        },
+        list_page_size: w.list_page_size.clamp(1, 1000),
+        endpoints: config.endpoints.clone(),
+        connect_timeout: Duration::from_secs(w.connect_timeout_secs.max(1)),
+        operation_timeout: Duration::from_secs(w.operation_timeout_secs.max(1)),
+        shutdown_grace: Duration::from_secs(w.shutdown_grace_secs),
+    }
+}
 
 /// The purpose label of the token-signing subkey.
 const TOKEN_KEY_PURPOSE: &str = "oms/tokens/hs256/v1";
@@ -118,40 +171,52 @@ pub fn auth_settings(config: &Config, master: &MasterKey) -> anyhow::Result<Auth
 /// A built, bound, not yet running omsd.
 #[derive(Debug)]
 pub struct App {
-    listener: tokio::net::TcpListener,
-    router: axum::Router,
+    api: Option<(tokio::net::TcpListener, axum::Router)>,
+    worker: Option<Worker>,
     db: Db,
     retention: (Duration, Duration),
     shutdown_timeout: Duration,
 }
 
 impl App {
-    /// Opens the database, prepares authentication and binds the listener.
-    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+    /// Opens the database, prepares authentication and binds the listener (for the API roles),
+    /// and prepares the worker (for the worker roles).
+    pub async fn build(config: &Config, role: Role) -> anyhow::Result<Self> {
         let master = load_master_key(config)?;
         let db = open_database(config, &master).await?;
-        let auth = Authenticator::new(auth_settings(config, &master)?);
-        let state = AppState {
-            db: db.clone(),
-            auth: Arc::new(auth),
-            limits: ApiLimits {
-                max_body_bytes: config.server.max_body_bytes,
-            },
+        let api = if role == Role::Worker {
+            None
+        } else {
+            let auth = Authenticator::new(auth_settings(config, &master)?);
+            let state = AppState {
+                db: db.clone(),
+                auth: Arc::new(auth),
+                limits: ApiLimits {
+                    max_body_bytes: config.server.max_body_bytes,
+                },
+            };
+            let router = oms_api::router(
+                state,
+                Duration::from_secs(config.server.request_timeout_secs),
+            );
+            let listener = tokio::net::TcpListener::bind(config.server.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+            Some((listener, router))
         };
-        let router = oms_api::router(
-            state,
-            Duration::from_secs(config.server.request_timeout_secs),
-        );
-        let listener = tokio::net::TcpListener::bind(config.server.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+        let worker = match role {
+            Role::Worker => true,
+            Role::All => config.worker.enabled,
+            Role::Api => false,
+        }
+        .then(|| Worker::new(db.clone(), worker_config(config)));
         let RetentionConfig {
             waiting_expiry_secs,
             sweep_interval_secs,
         } = config.retention;
         Ok(Self {
-            listener,
-            router,
+            api,
+            worker,
             db,
             retention: (
                 Duration::from_secs(waiting_expiry_secs),
@@ -163,36 +228,50 @@ impl App {
 
     /// Where the API listens (useful with port 0).
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
-        Ok(self.listener.local_addr()?)
+        let (listener, _) = self.api.as_ref().context("this omsd runs no API")?;
+        Ok(listener.local_addr()?)
     }
 
-    /// Serves until `shutdown` is cancelled, then drains in-flight requests (up to the
-    /// configured timeout) and closes the database.
+    /// Serves until `shutdown` is cancelled: then the API drains in-flight requests (up to the
+    /// configured timeout), the worker lets its tasks save their state and hands their leases
+    /// back, and the database is closed.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let addr = self.local_addr()?;
-        tracing::info!(%addr, backend = ?self.db.backend(), "omsd API listening");
-        let sweeper = tokio::spawn(sweep_waiting(
-            self.db.clone(),
-            self.retention,
-            shutdown.child_token(),
-        ));
-        let server = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .into_future();
-        tokio::pin!(server);
-        tokio::select! {
-            result = &mut server => result.context("the API server failed")?,
-            () = shutdown.cancelled() => {
-                tracing::info!("shutting down: draining in-flight requests");
-                match tokio::time::timeout(self.shutdown_timeout, &mut server).await {
-                    Ok(result) => result.context("the API server failed")?,
-                    Err(_) => tracing::warn!(timeout_secs = self.shutdown_timeout.as_secs(), "requests still running at the shutdown deadline were cut"),
+        let worker = self
+            .worker
+            .map(|w| tokio::spawn(w.run(shutdown.child_token())));
+        let sweeper = self.api.is_some().then(|| {
+            tokio::spawn(sweep_waiting(
+                self.db.clone(),
+                self.retention,
+                shutdown.child_token(),
+            ))
+        });
+        if let Some((listener, router)) = self.api {
+            tracing::info!(addr = %listener.local_addr()?, backend = ?self.db.backend(), "omsd API listening");
+            let server = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+                .into_future();
+            tokio::pin!(server);
+            tokio::select! {
+                result = &mut server => result.context("the API server failed")?,
+                () = shutdown.cancelled() => {
+                    tracing::info!("shutting down: draining in-flight requests");
+                    match tokio::time::timeout(self.shutdown_timeout, &mut server).await {
+                        Ok(result) => result.context("the API server failed")?,
+                        Err(_) => tracing::warn!(timeout_secs = self.shutdown_timeout.as_secs(), "requests still running at the shutdown deadline were cut"),
+                    }
                 }
             }
+            shutdown.cancel();
+        } else {
+            shutdown.cancelled().await;
         }
-        shutdown.cancel();
-        if let Err(e) = sweeper.await {
-            tracing::warn!(error = %e, "the retention sweeper ended abnormally");
+        for (name, handle) in [("worker", worker), ("retention sweeper", sweeper)] {
+            if let Some(handle) = handle
+                && let Err(e) = handle.await
+            {
+                tracing::warn!(error = %e, "the {name} ended abnormally");
+            }
         }
         self.db.close().await;
         tracing::info!("omsd stopped");

@@ -25,10 +25,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the API and the maintenance loops in one process (the default).
+    /// Run the API and a worker in one process (the default).
     All,
     /// Run only the API.
     Api,
+    /// Run only a worker (the task engine), for nodes sharing a PostgreSQL database.
+    Worker,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Print a token for the X-Auth-Token header.
@@ -52,7 +54,9 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = config::load(cli.config.as_deref(), std::env::vars())?;
     match cli.command.unwrap_or(Command::All) {
-        Command::All | Command::Api => serve(&config).await,
+        Command::All => serve(&config, omsd::Role::All).await,
+        Command::Api => serve(&config, omsd::Role::Api).await,
+        Command::Worker => serve(&config, omsd::Role::Worker).await,
         Command::Migrate => {
             omsd::telemetry::init(&config.log)?;
             let master = omsd::load_master_key(&config)?;
@@ -70,9 +74,9 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn serve(config: &config::Config) -> anyhow::Result<()> {
+async fn serve(config: &config::Config, role: omsd::Role) -> anyhow::Result<()> {
     omsd::telemetry::init(&config.log)?;
-    let app = App::build(config).await?;
+    let app = App::build(config, role).await?;
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     app.run(shutdown).await

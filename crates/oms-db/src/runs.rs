@@ -1,0 +1,491 @@
+//! What a worker reads and writes while it runs a task: its run state, lease renewals,
+//! progress flushes, failed objects and saved multipart uploads. Every write is fenced by the
+//! lease (owner and epoch): a worker that lost its lease changes nothing.
+
+use std::time::Duration;
+
+use oms_core::bandwidth::BandwidthPolicy;
+use oms_core::credentials::CredentialSet;
+use oms_core::ids::{ProjectId, TaskId};
+use oms_core::model::{ObjectCounters, ObjectFailure, OrphanUpload, Progress, SavedUpload, Task};
+use oms_core::status::TaskStatus;
+use oms_core::time::now_ms;
+use serde::{Deserialize, Serialize};
+use sqlx::{AssertSqlSafe, Row as _};
+
+use crate::leases::Lease;
+use crate::sealed::CredentialOwner;
+use crate::tasks::Bind;
+use crate::{Db, DbError, rows};
+
+/// The most failed objects recorded per task (as OMS).
+pub const MAX_FAILURES_PER_TASK: i64 = 100_000;
+
+/// A task as its worker needs it.
+#[derive(Debug)]
+pub struct TaskRun {
+    /// The task.
+    pub task: Task,
+    /// Where the previous run stopped.
+    pub checkpoint: Option<String>,
+    /// The counters that held at the checkpoint.
+    pub checkpoint_counters: ObjectCounters,
+    /// Whether this run retransmits only the failed objects.
+    pub failed_objects_only: bool,
+    /// The part of the source this task owns (group tasks): keys in `[start, end)`.
+    pub range: (Option<String>, Option<String>),
+    /// The credentials: the task's own, else its group's.
+    pub credentials: Option<CredentialSet>,
+}
+
+/// What a lease renewal learns.
+#[derive(Debug, Clone)]
+pub struct LeaseState {
+    /// The task's status (pausing means: stop).
+    pub status: TaskStatus,
+    /// The current bandwidth policy (it may change while the task runs).
+    pub bandwidth_policy: BandwidthPolicy,
+}
+
+/// The checkpoint's counters, as stored.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct CheckpointState {
+    total_num: i64,
+    successful_num: i64,
+    failed_num: i64,
+    skipped_num: i64,
+    total_size: i64,
+    complete_size: i64,
+    real_size: i64,
+}
+
+impl From<ObjectCounters> for CheckpointState {
+    fn from(c: ObjectCounters) -> Self {
+        Self {
+            total_num: c.total_num,
+            successful_num: c.successful_num,
+            failed_num: c.failed_num,
+            skipped_num: c.skipped_num,
+            total_size: c.total_size,
+            complete_size: c.complete_size,
+            real_size: c.real_size,
+        }
+    }
+}
+
+impl From<CheckpointState> for ObjectCounters {
+    fn from(c: CheckpointState) -> Self {
+        Self {
+            total_num: c.total_num,
+            successful_num: c.successful_num,
+            failed_num: c.failed_num,
+            skipped_num: c.skipped_num,
+            total_size: c.total_size,
+            complete_size: c.complete_size,
+            real_size: c.real_size,
+        }
+    }
+}
+
+/// `and` clause fencing a write on `tasks` by lease (placeholders `$a`, `$b`, `$c`).
+fn fence(first: usize) -> String {
+    format!(
+        "id = ${} and lease_owner = ${} and lease_epoch = ${}",
+        first,
+        first + 1,
+        first + 2
+    )
+}
+
+impl Db {
+    /// Loads what the holder of `lease` needs to run its task.
+    pub async fn load_run(&self, lease: &Lease) -> Result<TaskRun, DbError> {
+        let sql = format!(
+            "select {}, checkpoint, checkpoint_state, failed_objects_only, range_start, range_end from tasks where {}",
+            rows::TASK_COLUMNS,
+            fence(1)
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(lease.task_id.get())
+            .bind(&lease.owner)
+            .bind(lease.epoch)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(DbError::LeaseLost)?;
+        let task = rows::task(&row)?;
+        let state: Option<String> = row.try_get("checkpoint_state")?;
+        let checkpoint_counters = match state {
+            Some(json) => serde_json::from_str::<CheckpointState>(&json)
+                .map_err(|e| DbError::Corrupt {
+                    what: "checkpoint",
+                    detail: e.to_string(),
+                })?
+                .into(),
+            None => ObjectCounters::default(),
+        };
+        let mut credentials = self
+            .load_credentials(CredentialOwner::Task(task.id))
+            .await?;
+        if credentials.is_none()
+            && let Some(group) = task.group_id
+        {
+            credentials = self.load_credentials(CredentialOwner::Group(group)).await?;
+        }
+        Ok(TaskRun {
+            checkpoint: row.try_get("checkpoint")?,
+            checkpoint_counters,
+            failed_objects_only: row.try_get::<i64, _>("failed_objects_only")? != 0,
+            range: (row.try_get("range_start")?, row.try_get("range_end")?),
+            credentials,
+            task,
+        })
+    }
+
+    /// Extends the lease by `duration` on the database clock; returns the task's status and
+    /// bandwidth policy, or [`DbError::LeaseLost`].
+    pub async fn renew_lease(
+        &self,
+        lease: &Lease,
+        duration: Duration,
+    ) -> Result<LeaseState, DbError> {
+        let now = self.backend.now_ms_sql();
+        let sql = format!(
+            "update tasks set lease_expires_at = {now} + $1 where {} returning status, bandwidth_policy",
+            fence(2)
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX))
+            .bind(lease.task_id.get())
+            .bind(&lease.owner)
+            .bind(lease.epoch)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(DbError::LeaseLost)?;
+        let status: i64 = row.try_get("status")?;
+        let policy: String = row.try_get("bandwidth_policy")?;
+        Ok(LeaseState {
+            status: TaskStatus::from_code(status).ok_or(DbError::Corrupt {
+                what: "task status",
+                detail: status.to_string(),
+            })?,
+            bandwidth_policy: rows::policy(&policy)?,
+        })
+    }
+
+    /// Writes progress, new failures and resolved failures in one fenced transaction.
+    pub async fn record_progress(
+        &self,
+        lease: &Lease,
+        progress: &Progress,
+        failures: &[ObjectFailure],
+        resolved: &[String],
+    ) -> Result<(), DbError> {
+        let c = progress.counters;
+        let mut tx = self.pool.begin().await?;
+        let sql = format!(
+            "update tasks set total_num = $1, successful_num = $2, failed_num = $3, skipped_num = $4, \
+             total_size = $5, complete_size = $6, real_size = $7, progress = $8, migrate_speed = $9, \
+             left_time = $10, total_time = $11, is_query_over = $12, checkpoint = $13, checkpoint_state = $14, \
+             updated_time = $15 where {}",
+            fence(16)
+        );
+        let updated = sqlx::query(AssertSqlSafe(sql))
+            .bind(c.total_num)
+            .bind(c.successful_num)
+            .bind(c.failed_num)
+            .bind(c.skipped_num)
+            .bind(c.total_size)
+            .bind(c.complete_size)
+            .bind(c.real_size)
+            .bind(progress.progress)
+            .bind(progress.migrate_speed_bytes_per_sec)
+            .bind(progress.left_time_ms)
+            .bind(progress.total_time_ms)
+            .bind(i64::from(progress.is_query_over))
+            .bind(progress.checkpoint.clone())
+            .bind(rows::to_json(&CheckpointState::from(
+                progress.checkpoint_counters,
+            )))
+            .bind(now_ms())
+            .bind(lease.task_id.get())
+            .bind(&lease.owner)
+            .bind(lease.epoch)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if updated != 1 {
+            return Err(DbError::LeaseLost);
+        }
+        for key in resolved {
+            sqlx::query("delete from object_failures where task_id = $1 and object_key = $2")
+                .bind(lease.task_id.get())
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if !failures.is_empty() {
+            let recorded: i64 =
+                sqlx::query("select count(*) as n from object_failures where task_id = $1")
+                    .bind(lease.task_id.get())
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("n")?;
+            let room = usize::try_from(MAX_FAILURES_PER_TASK - recorded).unwrap_or(0);
+            for f in failures.iter().take(room) {
+                sqlx::query(
+                    "insert into object_failures (task_id, object_key, size, error_code, error_msg, failed_time) \
+                     values ($1, $2, $3, $4, $5, $6) on conflict (task_id, object_key) do update set \
+                     size = excluded.size, error_code = excluded.error_code, error_msg = excluded.error_msg, \
+                     failed_time = excluded.failed_time",
+                )
+                .bind(lease.task_id.get())
+                .bind(&f.key)
+                .bind(f.size)
+                .bind(&f.code)
+                .bind(&f.message)
+                .bind(f.failed_time_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records where the failed-object list was written.
+    pub async fn set_failed_list_key(&self, lease: &Lease, key: &str) -> Result<(), DbError> {
+        let sql = format!("update tasks set failed_list_key = $1 where {}", fence(2));
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(key)
+            .bind(lease.task_id.get())
+            .bind(&lease.owner)
+            .bind(lease.epoch)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Up to `limit` recorded failures of `task` with keys after `after`, in key order.
+    pub async fn list_failures(
+        &self,
+        task: TaskId,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ObjectFailure>, DbError> {
+        let rows = sqlx::query(
+            "select object_key, size, error_code, error_msg, failed_time from object_failures \
+             where task_id = $1 and object_key > $2 order by object_key limit $3",
+        )
+        .bind(task.get())
+        .bind(after.unwrap_or_default())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ObjectFailure {
+                    key: r.try_get("object_key")?,
+                    size: r.try_get("size")?,
+                    code: r.try_get("error_code")?,
+                    message: r.try_get("error_msg")?,
+                    failed_time_ms: r.try_get("failed_time")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Saves a multipart upload just started (replacing an older one for the same object).
+    ///
+    /// Every statement carries the lease fence itself: a transaction that read first and wrote
+    /// later could not take SQLite's write lock while another connection writes.
+    pub async fn save_upload(&self, lease: &Lease, upload: &SavedUpload) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await?;
+        let held = format!("exists (select 1 from tasks where {})", fence(3));
+        sqlx::query(AssertSqlSafe(format!(
+            "delete from multipart_uploads where task_id = $1 and object_key = $2 and {held}"
+        )))
+        .bind(lease.task_id.get())
+        .bind(&upload.object_key)
+        .bind(lease.task_id.get())
+        .bind(&lease.owner)
+        .bind(lease.epoch)
+        .execute(&mut *tx)
+        .await?;
+        let inserted = sqlx::query(AssertSqlSafe(format!(
+            "insert into multipart_uploads (task_id, object_key, dst_bucket, dst_key, upload_id, part_size, \
+             object_size, source_mtime, source_etag, created_time) \
+             select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 where exists (select 1 from tasks where {})",
+            fence(11)
+        )))
+        .bind(lease.task_id.get())
+        .bind(&upload.object_key)
+        .bind(&upload.dst_bucket)
+        .bind(&upload.dst_key)
+        .bind(&upload.upload_id)
+        .bind(upload.part_size)
+        .bind(upload.object_size)
+        .bind(upload.source_mtime_ms)
+        .bind(upload.source_etag.clone())
+        .bind(now_ms())
+        .bind(lease.task_id.get())
+        .bind(&lease.owner)
+        .bind(lease.epoch)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted != 1 {
+            return Err(DbError::LeaseLost);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Saves a completed part of a saved upload.
+    pub async fn save_part(
+        &self,
+        lease: &Lease,
+        object_key: &str,
+        part_number: i32,
+        etag: &str,
+    ) -> Result<(), DbError> {
+        let sql = format!(
+            "insert into multipart_parts (task_id, object_key, part_number, etag) \
+             select $1, $2, $3, $4 where exists (select 1 from tasks where {}) \
+             on conflict (task_id, object_key, part_number) do update set etag = excluded.etag",
+            fence(5)
+        );
+        let inserted = sqlx::query(AssertSqlSafe(sql))
+            .bind(lease.task_id.get())
+            .bind(object_key)
+            .bind(i64::from(part_number))
+            .bind(etag)
+            .bind(lease.task_id.get())
+            .bind(&lease.owner)
+            .bind(lease.epoch)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if inserted == 0 {
+            Err(DbError::LeaseLost)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The saved upload of `object_key`, with its parts.
+    pub async fn load_upload(
+        &self,
+        task: TaskId,
+        object_key: &str,
+    ) -> Result<Option<SavedUpload>, DbError> {
+        let row = sqlx::query(
+            "select dst_bucket, dst_key, upload_id, part_size, object_size, source_mtime, source_etag \
+             from multipart_uploads where task_id = $1 and object_key = $2",
+        )
+        .bind(task.get())
+        .bind(object_key)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let parts = sqlx::query(
+            "select part_number, etag from multipart_parts where task_id = $1 and object_key = $2 order by part_number",
+        )
+        .bind(task.get())
+        .bind(object_key)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok((i32::try_from(r.try_get::<i64, _>("part_number")?).unwrap_or(0), r.try_get("etag")?)))
+        .collect::<Result<Vec<_>, DbError>>()?;
+        Ok(Some(SavedUpload {
+            object_key: object_key.to_owned(),
+            dst_bucket: row.try_get("dst_bucket")?,
+            dst_key: row.try_get("dst_key")?,
+            upload_id: row.try_get("upload_id")?,
+            part_size: row.try_get("part_size")?,
+            object_size: row.try_get("object_size")?,
+            source_mtime_ms: row.try_get("source_mtime")?,
+            source_etag: row.try_get("source_etag")?,
+            parts,
+        }))
+    }
+
+    /// Forgets the saved upload of `object_key` (completed or aborted).
+    pub async fn delete_upload(&self, task: TaskId, object_key: &str) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("delete from multipart_parts where task_id = $1 and object_key = $2")
+            .bind(task.get())
+            .bind(object_key)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("delete from multipart_uploads where task_id = $1 and object_key = $2")
+            .bind(task.get())
+            .bind(object_key)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Uploads of deleted tasks of `project` left in `bucket`.
+    pub async fn orphan_uploads(
+        &self,
+        project: &ProjectId,
+        bucket: &str,
+        limit: i64,
+    ) -> Result<Vec<OrphanUpload>, DbError> {
+        let rows = sqlx::query(
+            "select dst_bucket, dst_key, upload_id from orphan_uploads \
+             where project_id = $1 and dst_bucket = $2 limit $3",
+        )
+        .bind(project.as_str())
+        .bind(bucket)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OrphanUpload {
+                    dst_bucket: r.try_get("dst_bucket")?,
+                    dst_key: r.try_get("dst_key")?,
+                    upload_id: r.try_get("upload_id")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Forgets an orphan upload (aborted).
+    pub async fn forget_orphan_upload(&self, upload: &OrphanUpload) -> Result<(), DbError> {
+        sqlx::query(
+            "delete from orphan_uploads where dst_bucket = $1 and dst_key = $2 and upload_id = $3",
+        )
+        .bind(&upload.dst_bucket)
+        .bind(&upload.dst_key)
+        .bind(&upload.upload_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Moves the saved uploads of the tasks matched by `task_filter` (a `where` on `tasks`, with
+/// `$1` bound to `filter_value`) to the orphans, before those tasks are deleted.
+pub(crate) async fn orphan_task_uploads(
+    conn: &mut sqlx::AnyConnection,
+    task_filter: &str,
+    filter_value: Bind,
+) -> Result<(), DbError> {
+    let sql = format!(
+        "insert into orphan_uploads (project_id, dst_bucket, dst_key, upload_id, created_time) \
+         select t.project_id, u.dst_bucket, u.dst_key, u.upload_id, u.created_time \
+         from multipart_uploads u join tasks t on t.id = u.task_id where {task_filter} \
+         on conflict (dst_bucket, dst_key, upload_id) do nothing"
+    );
+    let query = sqlx::query(AssertSqlSafe(sql));
+    let query = match filter_value {
+        Bind::Int(v) => query.bind(v),
+        Bind::Text(v) => query.bind(v),
+    };
+    query.execute(conn).await?;
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! Where a `cloud_type` and `region` point: the operator's `[[endpoints]]` first, then the
+//! public endpoints of each cloud's S3-compatible API.
+
+use oms_core::spec::CloudType;
+use serde::Deserialize;
+
+/// The destination cloud type of OMS (Huawei OBS).
+pub const DESTINATION_CLOUD: &str = "HEC";
+
+/// An operator's endpoint rule (`[[endpoints]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointRule {
+    /// An OMS `cloud_type` (`AWS`, `Aliyun`, ...) or `HEC` for the destination.
+    pub cloud_type: String,
+    /// The region it serves (`*` for any).
+    pub region: String,
+    /// Base URL, e.g. `http://127.0.0.1:9000`.
+    pub url: String,
+    /// Path-style addressing (`url/bucket/key`) instead of virtual-hosted (`bucket.host/key`).
+    #[serde(default = "default_path_style")]
+    pub path_style: bool,
+}
+
+const fn default_path_style() -> bool {
+    true
+}
+
+/// A resolved endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Base URL.
+    pub url: String,
+    /// Path-style addressing.
+    pub path_style: bool,
+}
+
+/// The public S3-compatible endpoint of a cloud in a region (virtual-hosted style: Aliyun and
+/// others refuse path style).
+fn public_endpoint(cloud: &str, region: &str) -> Option<String> {
+    let url = match CloudType::parse(cloud) {
+        Some(CloudType::Aws) => format!("https://s3.{region}.amazonaws.com"),
+        Some(CloudType::Aliyun) => format!("https://oss-{region}.aliyuncs.com"),
+        Some(CloudType::Tencent) => format!("https://cos.{region}.myqcloud.com"),
+        Some(CloudType::HuaweiCloud) => format!("https://obs.{region}.myhuaweicloud.com"),
+        Some(CloudType::Qiniu) => format!("https://s3.{region}.qiniucs.com"),
+        Some(CloudType::Baidu) => format!("https://s3.{region}.bcebos.com"),
+        Some(CloudType::KingsoftCloud) => format!("https://ks3-{region}.ksyuncs.com"),
+        Some(CloudType::UCloud) => format!("https://s3-{region}.ufileos.com"),
+        Some(CloudType::QingCloud) => format!("https://s3.{region}.qingstor.com"),
+        Some(CloudType::Azure | CloudType::Google | CloudType::UrlSource) => return None,
+        None if cloud.eq_ignore_ascii_case(DESTINATION_CLOUD) => {
+            format!("https://obs.{region}.myhuaweicloud.com")
+        }
+        None => return None,
+    };
+    Some(url)
+}
+
+/// Resolves `cloud` + `region`: an exact operator rule, then an operator wildcard, then the
+/// public endpoint.
+pub fn resolve(rules: &[EndpointRule], cloud: &str, region: &str) -> Option<Endpoint> {
+    let matches = |r: &&EndpointRule, region_pattern: &str| {
+        r.cloud_type.eq_ignore_ascii_case(cloud) && r.region == region_pattern
+    };
+    rules
+        .iter()
+        .find(|r| matches(r, region))
+        .or_else(|| rules.iter().find(|r| matches(r, "*")))
+        .map(|r| Endpoint {
+            url: r.url.trim_end_matches('/').to_owned(),
+            path_style: r.path_style,
+        })
+        .or_else(|| {
+            public_endpoint(cloud, region).map(|url| Endpoint {
+                url,
+                path_style: false,
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(cloud: &str, region: &str, url: &str) -> EndpointRule {
+        EndpointRule {
+            cloud_type: cloud.into(),
+            region: region.into(),
+            url: url.into(),
+            path_style: true,
+        }
+    }
+
+    #[test]
+    fn operator_rules_win_over_public_endpoints() {
+        let rules = [
+            rule("AWS", "local-1", "http://127.0.0.1:9000/"),
+            rule("HEC", "*", "http://127.0.0.1:9001"),
+        ];
+        assert_eq!(
+            resolve(&rules, "AWS", "local-1").unwrap().url,
+            "http://127.0.0.1:9000"
+        );
+        assert_eq!(
+            resolve(&rules, "hec", "cn-north-4").unwrap().url,
+            "http://127.0.0.1:9001"
+        );
+        let public = resolve(&rules, "AWS", "us-east-1").unwrap();
+        assert_eq!(public.url, "https://s3.us-east-1.amazonaws.com");
+        assert!(!public.path_style);
+        assert_eq!(
+            resolve(&[], "Aliyun", "cn-hangzhou").unwrap().url,
+            "https://oss-cn-hangzhou.aliyuncs.com"
+        );
+        assert!(resolve(&[], "Google", "us").is_none());
+    }
+}

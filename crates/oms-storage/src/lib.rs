@@ -1,0 +1,236 @@
+//! Connectors to object stores.
+//!
+//! One small trait, [`Connector`]: list a page from a marker, head, ranged get as a byte stream,
+//! put from a stream, and multipart create / upload part / complete / abort. Server-side copy is
+//! an optional capability ([`ServerSideCopy`]), offered only where it works. Errors carry an
+//! [`ErrorKind`] decided in one place ([`error`]), which is all the engine needs to choose
+//! between retrying, failing the object, and failing the task.
+
+pub mod endpoints;
+pub mod error;
+pub mod s3;
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::Stream;
+
+pub use crate::error::{ErrorKind, StorageError};
+
+/// Object bytes as they flow from a source to a destination.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, StorageError>> + Send + Sync>>;
+
+/// What a listing tells about an object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// The key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification, Unix ms.
+    pub last_modified_ms: i64,
+    /// The entity tag, without quotes (absent where a store does not list it).
+    pub etag: Option<String>,
+    /// The storage class, when listed.
+    pub storage_class: Option<String>,
+}
+
+/// One page of a listing, in key order.
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    /// The objects.
+    pub objects: Vec<ObjectInfo>,
+    /// Whether more keys follow the last one.
+    pub is_truncated: bool,
+}
+
+/// Headers that travel with an object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectHeaders {
+    /// Content-Type.
+    pub content_type: Option<String>,
+    /// Content-Encoding.
+    pub content_encoding: Option<String>,
+    /// Content-Disposition.
+    pub content_disposition: Option<String>,
+    /// Content-Language.
+    pub content_language: Option<String>,
+    /// Cache-Control.
+    pub cache_control: Option<String>,
+    /// User metadata (`x-amz-meta-*`), names lower-case.
+    pub user_metadata: BTreeMap<String, String>,
+}
+
+/// What a HEAD tells about an object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// Listing facts.
+    pub info: ObjectInfo,
+    /// Headers.
+    pub headers: ObjectHeaders,
+}
+
+/// An object being downloaded: its headers and its bytes.
+pub struct Download {
+    /// Headers of the object.
+    pub headers: ObjectHeaders,
+    /// Bytes in `body`.
+    pub content_length: u64,
+    /// Last modification, Unix ms.
+    pub last_modified_ms: i64,
+    /// The entity tag, without quotes.
+    pub etag: Option<String>,
+    /// The bytes.
+    pub body: ByteStream,
+}
+
+impl std::fmt::Debug for Download {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Download")
+            .field("content_length", &self.content_length)
+            .field("etag", &self.etag)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How an object is written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Headers to set.
+    pub headers: ObjectHeaders,
+    /// The storage class to write with (`None`: the bucket's default).
+    pub storage_class: Option<String>,
+}
+
+/// What the destination said about a written object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PutOutcome {
+    /// The entity tag, without quotes.
+    pub etag: Option<String>,
+}
+
+/// A completed part of a multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedPart {
+    /// 1-based part number.
+    pub part_number: i32,
+    /// The part's entity tag.
+    pub etag: String,
+}
+
+/// A connection to one store with one set of credentials.
+#[async_trait]
+pub trait Connector: Send + Sync + std::fmt::Debug {
+    /// Checks that `bucket` exists and can be listed with these credentials.
+    async fn check_bucket(&self, bucket: &str) -> Result<(), StorageError>;
+
+    /// Up to `limit` objects under `prefix` with keys after `start_after`, in key order.
+    async fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: i32,
+    ) -> Result<ListPage, StorageError>;
+
+    /// The object's metadata, or `None` when it does not exist.
+    async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, StorageError>;
+
+    /// The object's headers and bytes (`range`: a byte range of it).
+    async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<Download, StorageError>;
+
+    /// Writes an object of `size` bytes from `body`.
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: ByteStream,
+        size: u64,
+        options: &WriteOptions,
+    ) -> Result<PutOutcome, StorageError>;
+
+    /// Starts a multipart upload; returns its id.
+    async fn create_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        options: &WriteOptions,
+    ) -> Result<String, StorageError>;
+
+    /// Uploads part `part_number` (1-based) of `size` bytes; returns its entity tag.
+    async fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: i32,
+        body: ByteStream,
+        size: u64,
+    ) -> Result<String, StorageError>;
+
+    /// Completes a multipart upload from its parts, in part-number order.
+    async fn complete_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[CompletedPart],
+    ) -> Result<PutOutcome, StorageError>;
+
+    /// Aborts a multipart upload and frees its parts.
+    async fn abort_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(), StorageError>;
+
+    /// Server-side copy between buckets of this connector, where the store offers it.
+    fn server_side_copy(&self) -> Option<&dyn ServerSideCopy> {
+        None
+    }
+
+    /// Identifies the endpoint and the access key (never the secret), so that the engine can
+    /// tell whether two connectors reach the same store as the same user.
+    fn identity(&self) -> String;
+}
+
+/// Copies without moving bytes through the worker.
+#[async_trait]
+pub trait ServerSideCopy: Send + Sync {
+    /// Copies a whole object (up to 5 GiB). `replace_headers`: write `options.headers` instead
+    /// of copying the source's.
+    async fn copy_object(
+        &self,
+        source_bucket: &str,
+        source_key: &str,
+        bucket: &str,
+        key: &str,
+        options: &WriteOptions,
+        replace_headers: bool,
+    ) -> Result<PutOutcome, StorageError>;
+
+    /// Copies `range` of a source object as part `part_number` of a multipart upload.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "mirrors UploadPartCopy's parameters"
+    )]
+    async fn upload_part_copy(
+        &self,
+        source_bucket: &str,
+        source_key: &str,
+        range: Range<u64>,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: i32,
+    ) -> Result<String, StorageError>;
+}

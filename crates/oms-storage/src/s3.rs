@@ -1,0 +1,602 @@
+//! The S3 connector (aws-sdk-s3), for every S3-compatible cloud.
+//!
+//! Clients are built from the operator's endpoint and the keys of the request only: no ambient
+//! `AWS_*` configuration is read. The SDK's own retries are off (the engine decides retries).
+//! For clouds other than AWS, checksums are computed and validated only when required, because
+//! most S3-compatible stores refuse the `aws-chunked` uploads that default checksums imply.
+
+use std::ops::Range;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    StalledStreamProtectionConfig,
+};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream as AwsByteStream;
+use aws_sdk_s3::types::{
+    CompletedMultipartUpload, CompletedPart as AwsCompletedPart, MetadataDirective, RequestPayer,
+    StorageClass,
+};
+use bytes::Bytes;
+use futures::Stream;
+use http_body::{Frame, SizeHint};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use secrecy::{ExposeSecret as _, SecretString};
+
+use crate::endpoints::Endpoint;
+use crate::{
+    ByteStream, CompletedPart, Connector, Download, ErrorKind, ListPage, ObjectHeaders, ObjectInfo,
+    ObjectMeta, PutOutcome, ServerSideCopy, StorageError, WriteOptions,
+};
+
+/// How to reach an S3-compatible store.
+#[derive(Debug, Clone)]
+pub struct S3Settings {
+    /// The endpoint.
+    pub endpoint: Endpoint,
+    /// The region used for signing.
+    pub region: String,
+    /// Access key.
+    pub access_key: String,
+    /// Secret key.
+    pub secret_key: SecretString,
+    /// STS token.
+    pub security_token: Option<SecretString>,
+    /// Whether this is AWS itself (which takes the SDK's default checksums).
+    pub is_aws: bool,
+    /// Whether reads are billed to the requester.
+    pub requester_pays: bool,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Timeout of one request without its body (listings, heads, part completion).
+    pub operation_timeout: Duration,
+}
+
+/// An S3 connector.
+#[derive(Debug, Clone)]
+pub struct S3Connector {
+    client: Client,
+    identity: String,
+    requester_pays: bool,
+}
+
+/// Key characters that stay unencoded in `x-amz-copy-source`.
+const COPY_SOURCE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+impl S3Connector {
+    /// Builds a client for `settings`.
+    pub fn new(settings: &S3Settings) -> Self {
+        let credentials = Credentials::new(
+            settings.access_key.clone(),
+            settings.secret_key.expose_secret().to_owned(),
+            settings
+                .security_token
+                .as_ref()
+                .map(|t| t.expose_secret().to_owned()),
+            None,
+            "oms-request",
+        );
+        let checksums = if settings.is_aws {
+            (
+                RequestChecksumCalculation::WhenSupported,
+                ResponseChecksumValidation::WhenSupported,
+            )
+        } else {
+            (
+                RequestChecksumCalculation::WhenRequired,
+                ResponseChecksumValidation::WhenRequired,
+            )
+        };
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(settings.region.clone()))
+            .credentials_provider(credentials)
+            .endpoint_url(settings.endpoint.url.clone())
+            .force_path_style(settings.endpoint.path_style)
+            .retry_config(RetryConfig::disabled())
+            .request_checksum_calculation(checksums.0)
+            .response_checksum_validation(checksums.1)
+            // Throttled transfers may pause between chunks; the engine has its own timeouts.
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(settings.connect_timeout)
+                    .read_timeout(settings.operation_timeout)
+                    .build(),
+            )
+            .build();
+        Self {
+            client: Client::from_conf(config),
+            identity: format!("s3|{}|{}", settings.endpoint.url, settings.access_key),
+            requester_pays: settings.requester_pays,
+        }
+    }
+
+    fn payer(&self) -> Option<RequestPayer> {
+        self.requester_pays.then_some(RequestPayer::Requester)
+    }
+}
+
+/// The one translation of SDK errors into storage errors.
+fn map_err<E>(operation: &'static str, err: &SdkError<E, HttpResponse>) -> StorageError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let code = err.code().map(str::to_owned);
+    let kind = match err {
+        SdkError::ConstructionFailure(_) => ErrorKind::Permanent,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            ErrorKind::Transient
+        }
+        _ => StorageError::classify_response(status, code.as_deref()),
+    };
+    let message = match err.message() {
+        Some(m) => m.to_owned(),
+        None => DisplayErrorContext(err).to_string(),
+    };
+    StorageError {
+        kind,
+        operation,
+        status,
+        code,
+        message,
+    }
+}
+
+fn unquote(etag: Option<&str>) -> Option<String> {
+    etag.map(|e| e.trim_matches('"').to_owned())
+}
+
+fn millis(t: Option<&aws_sdk_s3::primitives::DateTime>) -> i64 {
+    t.and_then(|d| d.to_millis().ok()).unwrap_or(0)
+}
+
+fn size_of(n: Option<i64>) -> u64 {
+    n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0)
+}
+
+fn as_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A response body as a [`ByteStream`].
+struct ResponseBody {
+    inner: Pin<Box<AwsByteStream>>,
+    operation: &'static str,
+}
+
+impl Stream for ResponseBody {
+    type Item = Result<Bytes, StorageError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let operation = self.operation;
+        self.inner.as_mut().poll_next(cx).map(|item| {
+            item.map(|r| {
+                r.map_err(|e| StorageError::new(ErrorKind::Transient, operation, e.to_string()))
+            })
+        })
+    }
+}
+
+/// A [`ByteStream`] as a request body of known size.
+struct RequestBody {
+    inner: ByteStream,
+    size: u64,
+}
+
+impl http_body::Body for RequestBody {
+    type Data = Bytes;
+    type Error = StorageError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, StorageError>>> {
+        self.inner
+            .as_mut()
+            .poll_next(cx)
+            .map(|item| item.map(|r| r.map(Frame::data)))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.size)
+    }
+}
+
+fn request_body(body: ByteStream, size: u64) -> AwsByteStream {
+    AwsByteStream::from_body_1_x(RequestBody { inner: body, size })
+}
+
+fn copy_source(bucket: &str, key: &str) -> String {
+    format!("{bucket}/{}", utf8_percent_encode(key, COPY_SOURCE))
+}
+
+/// The headers of a HEAD or GET response (two types with the same accessors).
+macro_rules! headers_of {
+    ($out:expr) => {
+        ObjectHeaders {
+            content_type: $out.content_type().map(str::to_owned),
+            content_encoding: $out.content_encoding().map(str::to_owned),
+            content_disposition: $out.content_disposition().map(str::to_owned),
+            content_language: $out.content_language().map(str::to_owned),
+            cache_control: $out.cache_control().map(str::to_owned),
+            user_metadata: $out
+                .metadata()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    };
+}
+
+/// Applies write options to any request builder with the usual header setters.
+macro_rules! with_options {
+    ($builder:expr, $options:expr) => {{
+        let h = &$options.headers;
+        let mut b = $builder
+            .set_content_type(h.content_type.clone())
+            .set_content_encoding(h.content_encoding.clone())
+            .set_content_disposition(h.content_disposition.clone())
+            .set_content_language(h.content_language.clone())
+            .set_cache_control(h.cache_control.clone())
+            .set_storage_class($options.storage_class.as_deref().map(StorageClass::from));
+        for (k, v) in &h.user_metadata {
+            b = b.metadata(k, v);
+        }
+        b
+    }};
+}
+
+#[async_trait]
+impl Connector for S3Connector {
+    async fn check_bucket(&self, bucket: &str) -> Result<(), StorageError> {
+        self.client
+            .list_objects_v2()
+            .bucket(bucket)
+            .max_keys(1)
+            .set_request_payer(self.payer())
+            .send()
+            .await
+            .map_err(|e| map_err("list_objects_v2", &e))?;
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: i32,
+    ) -> Result<ListPage, StorageError> {
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_start_after(start_after.map(str::to_owned))
+            .max_keys(limit)
+            .set_request_payer(self.payer())
+            .send()
+            .await
+            .map_err(|e| map_err("list_objects_v2", &e))?;
+        let objects = out
+            .contents()
+            .iter()
+            .filter_map(|o| {
+                Some(ObjectInfo {
+                    key: o.key()?.to_owned(),
+                    size: size_of(o.size()),
+                    last_modified_ms: millis(o.last_modified()),
+                    etag: unquote(o.e_tag()),
+                    storage_class: o.storage_class().map(|c| c.as_str().to_owned()),
+                })
+            })
+            .collect();
+        Ok(ListPage {
+            objects,
+            is_truncated: out.is_truncated().unwrap_or(false),
+        })
+    }
+
+    async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
+        let out = match self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .set_request_payer(self.payer())
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                let err = map_err("head_object", &e);
+                return if err.kind == ErrorKind::NotFound {
+                    Ok(None)
+                } else {
+                    Err(err)
+                };
+            }
+        };
+        Ok(Some(ObjectMeta {
+            info: ObjectInfo {
+                key: key.to_owned(),
+                size: size_of(out.content_length()),
+                last_modified_ms: millis(out.last_modified()),
+                etag: unquote(out.e_tag()),
+                storage_class: out.storage_class().map(|c| c.as_str().to_owned()),
+            },
+            headers: headers_of!(out),
+        }))
+    }
+
+    async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<Download, StorageError> {
+        let range = range.map(|r| format!("bytes={}-{}", r.start, r.end.saturating_sub(1)));
+        let out = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .set_range(range)
+            .set_request_payer(self.payer())
+            .send()
+            .await
+            .map_err(|e| map_err("get_object", &e))?;
+        Ok(Download {
+            headers: headers_of!(out),
+            content_length: size_of(out.content_length()),
+            last_modified_ms: millis(out.last_modified()),
+            etag: unquote(out.e_tag()),
+            body: Box::pin(ResponseBody {
+                inner: Box::pin(out.body),
+                operation: "get_object",
+            }),
+        })
+    }
+
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: ByteStream,
+        size: u64,
+        options: &WriteOptions,
+    ) -> Result<PutOutcome, StorageError> {
+        let request = self
+            .client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_length(as_i64(size));
+        let out = with_options!(request, options)
+            .body(request_body(body, size))
+            .send()
+            .await
+            .map_err(|e| map_err("put_object", &e))?;
+        Ok(PutOutcome {
+            etag: unquote(out.e_tag()),
+        })
+    }
+
+    async fn create_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        options: &WriteOptions,
+    ) -> Result<String, StorageError> {
+        let request = self
+            .client
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(key);
+        let out = with_options!(request, options)
+            .send()
+            .await
+            .map_err(|e| map_err("create_multipart_upload", &e))?;
+        out.upload_id().map(str::to_owned).ok_or_else(|| {
+            StorageError::new(
+                ErrorKind::Permanent,
+                "create_multipart_upload",
+                "no upload id returned",
+            )
+        })
+    }
+
+    async fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: i32,
+        body: ByteStream,
+        size: u64,
+    ) -> Result<String, StorageError> {
+        let out = self
+            .client
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(part_number)
+            .content_length(as_i64(size))
+            .body(request_body(body, size))
+            .send()
+            .await
+            .map_err(|e| map_err("upload_part", &e))?;
+        unquote(out.e_tag()).ok_or_else(|| {
+            StorageError::new(ErrorKind::Permanent, "upload_part", "no etag returned")
+        })
+    }
+
+    async fn complete_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[CompletedPart],
+    ) -> Result<PutOutcome, StorageError> {
+        let parts = parts
+            .iter()
+            .map(|p| {
+                AwsCompletedPart::builder()
+                    .part_number(p.part_number)
+                    .e_tag(format!("\"{}\"", p.etag))
+                    .build()
+            })
+            .collect();
+        let out = self
+            .client
+            .complete_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| map_err("complete_multipart_upload", &e))?;
+        Ok(PutOutcome {
+            etag: unquote(out.e_tag()),
+        })
+    }
+
+    async fn abort_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(), StorageError> {
+        match self
+            .client
+            .abort_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let err = map_err("abort_multipart_upload", &e);
+                // Already gone is what an abort wants.
+                if err.kind == ErrorKind::NotFound {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    fn server_side_copy(&self) -> Option<&dyn ServerSideCopy> {
+        Some(self)
+    }
+
+    fn identity(&self) -> String {
+        self.identity.clone()
+    }
+}
+
+#[async_trait]
+impl ServerSideCopy for S3Connector {
+    async fn copy_object(
+        &self,
+        source_bucket: &str,
+        source_key: &str,
+        bucket: &str,
+        key: &str,
+        options: &WriteOptions,
+        replace_headers: bool,
+    ) -> Result<PutOutcome, StorageError> {
+        let request = self
+            .client
+            .copy_object()
+            .bucket(bucket)
+            .key(key)
+            .copy_source(copy_source(source_bucket, source_key));
+        let request = if replace_headers {
+            with_options!(
+                request.metadata_directive(MetadataDirective::Replace),
+                options
+            )
+        } else {
+            request
+                .metadata_directive(MetadataDirective::Copy)
+                .set_storage_class(options.storage_class.as_deref().map(StorageClass::from))
+        };
+        let out = request
+            .send()
+            .await
+            .map_err(|e| map_err("copy_object", &e))?;
+        Ok(PutOutcome {
+            etag: unquote(out.copy_object_result().and_then(|r| r.e_tag())),
+        })
+    }
+
+    async fn upload_part_copy(
+        &self,
+        source_bucket: &str,
+        source_key: &str,
+        range: Range<u64>,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: i32,
+    ) -> Result<String, StorageError> {
+        let out = self
+            .client
+            .upload_part_copy()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(part_number)
+            .copy_source(copy_source(source_bucket, source_key))
+            .copy_source_range(format!(
+                "bytes={}-{}",
+                range.start,
+                range.end.saturating_sub(1)
+            ))
+            .send()
+            .await
+            .map_err(|e| map_err("upload_part_copy", &e))?;
+        unquote(out.copy_part_result().and_then(|r| r.e_tag())).ok_or_else(|| {
+            StorageError::new(ErrorKind::Permanent, "upload_part_copy", "no etag returned")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_sources_are_url_encoded_but_keep_slashes() {
+        assert_eq!(copy_source("b", "dir/a b+c.txt"), "b/dir/a%20b%2Bc.txt");
+        assert_eq!(copy_source("b", "中/x"), "b/%E4%B8%AD/x");
+    }
+}

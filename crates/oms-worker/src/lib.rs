@@ -1,0 +1,151 @@
+//! The OMS task engine ("the worker crate").
+//!
+//! A [`Worker`] claims waiting tasks from the database (leases with owner, epoch and expiry on
+//! the database clock), and runs each through a pipeline of plain async stages over bounded
+//! channels — lister → checker → transfer pool → recorder — that copies the objects between
+//! real stores through `oms-storage` connectors. Progress is flushed about once a second in one
+//! fenced write; multipart uploads are saved part by part; a stop, a shutdown or a crash loses
+//! nothing: the next run continues from the checkpoint and the saved uploads.
+
+mod checker;
+mod connect;
+mod control;
+mod lister;
+mod listfile;
+mod multipart;
+mod pipeline;
+mod plan;
+mod recorder;
+mod retry;
+mod run;
+mod streams;
+mod transfer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use oms_db::Db;
+use oms_storage::endpoints::EndpointRule;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use crate::retry::RetryPolicy;
+
+/// How a worker runs tasks.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Names this worker in leases and logs.
+    pub worker_id: String,
+    /// Tasks run at once.
+    pub max_tasks: usize,
+    /// Objects copied at once per task.
+    pub object_concurrency: usize,
+    /// Parts uploaded at once per multipart object.
+    pub part_concurrency: usize,
+    /// Part size of multipart uploads (raised for objects that would need over 10,000 parts).
+    pub part_size_bytes: u64,
+    /// Objects at least this large go multipart.
+    pub multipart_threshold_bytes: u64,
+    /// How long a claim lasts without renewal.
+    pub lease: Duration,
+    /// How often the lease is renewed (and the task's status and bandwidth policy read).
+    pub heartbeat: Duration,
+    /// How often an idle worker looks for work.
+    pub poll_interval: Duration,
+    /// How often progress is written.
+    pub flush_interval: Duration,
+    /// Retries of object-store calls.
+    pub retry: RetryPolicy,
+    /// Keys per listing request.
+    pub list_page_size: i32,
+    /// The operator's endpoints.
+    pub endpoints: Vec<EndpointRule>,
+    /// Connect timeout of store requests.
+    pub connect_timeout: Duration,
+    /// Read timeout of store requests.
+    pub operation_timeout: Duration,
+    /// On shutdown, how long in-flight transfers may take before they are cut.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            worker_id: "worker".into(),
+            max_tasks: 4,
+            object_concurrency: 32,
+            part_concurrency: 4,
+            part_size_bytes: 16 * 1024 * 1024,
+            multipart_threshold_bytes: 64 * 1024 * 1024,
+            lease: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(5),
+            poll_interval: Duration::from_secs(1),
+            flush_interval: Duration::from_secs(1),
+            retry: RetryPolicy::default(),
+            list_page_size: 1000,
+            endpoints: Vec::new(),
+            connect_timeout: Duration::from_secs(10),
+            operation_timeout: Duration::from_secs(120),
+            shutdown_grace: Duration::from_secs(20),
+        }
+    }
+}
+
+/// A worker: claims tasks and runs them.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    db: Db,
+    config: Arc<WorkerConfig>,
+}
+
+impl Worker {
+    /// A worker over `db`.
+    pub fn new(db: Db, config: WorkerConfig) -> Self {
+        Self {
+            db,
+            config: Arc::new(config),
+        }
+    }
+
+    /// Claims and runs tasks until `shutdown` fires; then stops claiming, lets running tasks
+    /// save their state and hand their leases back, and returns.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let tracker = TaskTracker::new();
+        let slots = Arc::new(Semaphore::new(self.config.max_tasks.max(1)));
+        tracing::info!(worker = %self.config.worker_id, max_tasks = self.config.max_tasks, "worker started");
+        loop {
+            let permit = tokio::select! {
+                () = shutdown.cancelled() => break,
+                permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
+            };
+            match self
+                .db
+                .claim_next_task(&self.config.worker_id, self.config.lease)
+                .await
+            {
+                Ok(Some(lease)) => {
+                    let (db, config, shutdown) =
+                        (self.db.clone(), self.config.clone(), shutdown.clone());
+                    tracker.spawn(async move {
+                        run::run_task(db, config, lease, shutdown).await;
+                        drop(permit);
+                    });
+                    continue;
+                }
+                Ok(None) => drop(permit),
+                Err(e) => {
+                    drop(permit);
+                    tracing::warn!(error = %e, "claiming a task failed");
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(self.config.poll_interval) => {}
+            }
+        }
+        tracker.close();
+        tracker.wait().await;
+        tracing::info!(worker = %self.config.worker_id, "worker stopped");
+    }
+}

@@ -1,0 +1,213 @@
+//! The lister: walks the source selection in order (or the list file, or the failed objects of
+//! a previous run) from the checkpoint, and hands each object to the checker.
+
+use std::sync::Arc;
+
+use oms_core::spec::TaskKind;
+use oms_storage::ErrorKind;
+use tokio::sync::mpsc;
+
+use crate::control::{Side, TaskFailure, task_failure_of};
+use crate::listfile;
+use crate::pipeline::{Event, Item, Lookup, RunCtx};
+use crate::plan::{self, Entry};
+use crate::retry::{GaveUp, retry};
+
+/// Why the lister stopped early.
+#[derive(Debug)]
+pub(crate) enum Halt {
+    /// Asked to stop, or the next stage is gone.
+    Stopped,
+    /// The task cannot go on.
+    Failed(TaskFailure),
+}
+
+/// Numbers items and sends them on, announcing each to the recorder first.
+pub(crate) struct Emitter {
+    items: mpsc::Sender<Item>,
+    events: mpsc::Sender<Event>,
+    seq: u64,
+    ctx: Arc<RunCtx>,
+}
+
+impl Emitter {
+    /// Sends `item` (its `seq` is set here); `position` is the checkpoint once it is done.
+    pub(crate) async fn emit(&mut self, mut item: Item, position: String) -> Result<(), Halt> {
+        self.seq += 1;
+        item.seq = self.seq;
+        let listed = Event::Listed {
+            seq: item.seq,
+            position,
+            size: item.size,
+        };
+        self.events.send(listed).await.map_err(|_| Halt::Stopped)?;
+        tokio::select! {
+            () = self.ctx.stop.intake.cancelled() => Err(Halt::Stopped),
+            sent = self.items.send(item) => sent.map_err(|_| Halt::Stopped),
+        }
+    }
+}
+
+/// An item for `key` whose source facts come from a HEAD of the source.
+pub(crate) async fn head_item(ctx: &RunCtx, key: &str) -> Result<Item, Halt> {
+    let head = retry(&ctx.config.retry, &ctx.stop.intake, || {
+        ctx.source.head(&ctx.source_bucket, key)
+    })
+    .await;
+    let mut item = Item {
+        seq: 0,
+        key: key.to_owned(),
+        size: 0,
+        last_modified_ms: 0,
+        storage_class: None,
+        lookup: Lookup::Head,
+        unreadable: None,
+    };
+    match head {
+        Ok(Some(meta)) => {
+            item.size = meta.info.size;
+            item.last_modified_ms = meta.info.last_modified_ms;
+            item.storage_class = meta.info.storage_class;
+        }
+        Ok(None) => item.unreadable = Some("the source object does not exist".into()),
+        Err(GaveUp::Cancelled) => return Err(Halt::Stopped),
+        Err(GaveUp::Failed(e)) => {
+            if let Some(failure) = task_failure_of(Side::Source, &e) {
+                return Err(Halt::Failed(failure));
+            }
+            item.unreadable = Some(format!("cannot read the source object's metadata: {e}"));
+        }
+    }
+    Ok(item)
+}
+
+/// Runs the lister; ends by announcing the end of the listing, or by failing the task.
+pub(crate) async fn run(ctx: Arc<RunCtx>, items: mpsc::Sender<Item>, events: mpsc::Sender<Event>) {
+    let mut emitter = Emitter {
+        items,
+        events: events.clone(),
+        seq: 0,
+        ctx: ctx.clone(),
+    };
+    let walked = if ctx.failed_only {
+        failed_objects(&ctx, &mut emitter).await
+    } else {
+        match ctx.spec().kind {
+            TaskKind::Object | TaskKind::Prefix => selection(&ctx, &mut emitter).await,
+            TaskKind::List => listfile::walk(&ctx, &mut emitter).await,
+            TaskKind::UrlList => Err(Halt::Failed(TaskFailure::new(
+                "TRF.0001",
+                "URL-list migrations are not supported by this version of the engine yet",
+            ))),
+        }
+    };
+    match walked {
+        Ok(()) => {
+            let _ = events.send(Event::QueryOver).await;
+        }
+        Err(Halt::Stopped) => {}
+        Err(Halt::Failed(failure)) => ctx.stop.fail(failure),
+    }
+}
+
+/// The objects and prefixes of the task, in key order, from the checkpoint.
+async fn selection(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt> {
+    let checkpoint = ctx.checkpoint.as_deref();
+    let (after, until) = (ctx.range.0.as_deref(), ctx.range.1.as_deref());
+    for (index, entry) in plan::entries(ctx.spec()).into_iter().enumerate() {
+        match entry {
+            Entry::Key(key) => {
+                if plan::in_scope(&key, checkpoint, after, until) {
+                    let item = head_item(ctx, &key).await?;
+                    emitter.emit(item, key).await?;
+                }
+            }
+            Entry::Prefix(prefix) => {
+                let mut start = plan::list_start(&prefix, checkpoint, after).map(str::to_owned);
+                'pages: loop {
+                    if ctx.stop.intake.is_cancelled() {
+                        return Err(Halt::Stopped);
+                    }
+                    let page = retry(&ctx.config.retry, &ctx.stop.intake, || {
+                        ctx.source.list(
+                            &ctx.source_bucket,
+                            &prefix,
+                            start.as_deref(),
+                            ctx.config.list_page_size,
+                        )
+                    })
+                    .await
+                    .map_err(|e| match e {
+                        GaveUp::Cancelled => Halt::Stopped,
+                        GaveUp::Failed(e) => Halt::Failed(listing_failure(&e)),
+                    })?;
+                    let last = page.objects.last().map(|o| o.key.clone());
+                    for object in page.objects {
+                        if until.is_some_and(|u| object.key.as_str() > u) {
+                            break 'pages;
+                        }
+                        if !plan::in_scope(&object.key, checkpoint, after, until) {
+                            continue;
+                        }
+                        let position = object.key.clone();
+                        let item = Item {
+                            seq: 0,
+                            key: object.key,
+                            size: object.size,
+                            last_modified_ms: object.last_modified_ms,
+                            storage_class: object.storage_class,
+                            lookup: Lookup::Cursor {
+                                entry: index,
+                                prefix: prefix.clone(),
+                            },
+                            unreadable: None,
+                        };
+                        emitter.emit(item, position).await?;
+                    }
+                    match last {
+                        Some(last) if page.is_truncated => start = Some(last),
+                        _ => break,
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The objects that failed in the previous run, in key order.
+async fn failed_objects(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt> {
+    let mut after: Option<String> = None;
+    loop {
+        let batch = ctx
+            .db
+            .list_failures(ctx.lease.task_id, after.as_deref(), 1000)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "cannot read the failed objects");
+                Halt::Stopped
+            })?;
+        let Some(last) = batch.last().map(|f| f.key.clone()) else {
+            return Ok(());
+        };
+        for failure in batch {
+            let item = head_item(ctx, &failure.key).await?;
+            emitter.emit(item, failure.key).await?;
+        }
+        after = Some(last);
+    }
+}
+
+/// The task failure of a listing that could not be done.
+fn listing_failure(error: &oms_storage::StorageError) -> TaskFailure {
+    task_failure_of(Side::Source, error).unwrap_or_else(|| match error.kind {
+        ErrorKind::Denied => TaskFailure::new(
+            "TRF.0152",
+            format!("the source AK/SK may not list the source bucket: {error}"),
+        ),
+        _ => TaskFailure::new(
+            "TRF.0027",
+            format!("cannot list the source objects: {error}"),
+        ),
+    })
+}

@@ -1,0 +1,145 @@
+//! What the stages of a task's pipeline share: the run context, the items that flow from the
+//! lister through the checker to the transfer pool, and the events the recorder counts.
+//!
+//! ```text
+//! lister ──items──► checker ──items──► transfer pool
+//!    └──────────────────┴─────events───────┴──────► recorder
+//! ```
+
+use std::sync::Arc;
+
+use oms_core::model::Task;
+use oms_core::spec::MigrationSpec;
+use oms_db::{Db, Lease};
+use oms_storage::Connector;
+
+use crate::WorkerConfig;
+use crate::control::Stop;
+use crate::streams::Limiter;
+
+/// Items between the lister and the checker: enough to keep the checker busy while the lister
+/// fetches its next page (a listing page is 1,000 keys).
+pub(crate) const LISTED_CAPACITY: usize = 1024;
+/// Items between the checker and the transfer pool: a small multiple of the pool, so that
+/// transfers never wait for a decision but little is held in memory.
+pub(crate) const CHECKED_PER_TRANSFER: usize = 4;
+/// Events to the recorder: it only adds numbers, so it keeps up; the bound keeps a stalled
+/// database from buffering without limit.
+pub(crate) const EVENTS_CAPACITY: usize = 4096;
+
+/// How the checker finds out what the destination holds for an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    /// A HEAD of the destination key.
+    Head,
+    /// The merge-join of the destination listing of the same prefix (entry `entry`).
+    Cursor {
+        /// Index of the entry in the task's plan.
+        entry: usize,
+        /// The source prefix of that entry.
+        prefix: String,
+    },
+}
+
+/// A source object on its way through the pipeline.
+#[derive(Debug, Clone)]
+pub(crate) struct Item {
+    /// Order of listing (the recorder commits checkpoints in this order).
+    pub seq: u64,
+    /// The source key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification, Unix ms.
+    pub last_modified_ms: i64,
+    /// The source storage class, when listed.
+    pub storage_class: Option<String>,
+    /// How to look up the destination.
+    pub lookup: Lookup,
+    /// Why the source object cannot be read, when the lister already knows.
+    pub unreadable: Option<String>,
+}
+
+/// What became of an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Copied; `moved_bytes` went through the worker (or were copied server-side) in this run.
+    Copied {
+        /// Bytes moved now (less than the size when a multipart upload resumed).
+        moved_bytes: u64,
+    },
+    /// Not copied: older than `migrate_since`, or already at the destination.
+    Skipped,
+    /// Failed with a per-object code.
+    Failed {
+        /// `GET_SRC_OBJ_META_FAILURE`, `UPLOAD_DST_OBJ_FAILURE`, ...
+        code: &'static str,
+        /// What happened.
+        message: String,
+    },
+    /// Stopped before it finished (pause, shutdown); it will be done again.
+    Interrupted,
+}
+
+/// What the recorder hears.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// The lister found an object.
+    Listed {
+        /// Listing order.
+        seq: u64,
+        /// The checkpoint value once this item is done (its key, or its list-file line).
+        position: String,
+        /// Size in bytes.
+        size: u64,
+    },
+    /// An object is finished.
+    Done {
+        /// Listing order.
+        seq: u64,
+        /// The source key.
+        key: String,
+        /// Size in bytes.
+        size: u64,
+        /// What became of it.
+        outcome: Outcome,
+    },
+    /// The listing is complete.
+    QueryOver,
+}
+
+/// Everything a run's stages share.
+#[derive(Debug)]
+pub(crate) struct RunCtx {
+    pub db: Db,
+    pub config: Arc<WorkerConfig>,
+    pub lease: Lease,
+    pub task: Task,
+    pub source: Arc<dyn Connector>,
+    pub destination: Arc<dyn Connector>,
+    /// The source bucket's name as the store knows it (Tencent: with the APPID).
+    pub source_bucket: String,
+    /// Source and destination are the same store with the same keys: copy server-side.
+    pub same_store: bool,
+    pub limiter: Arc<Limiter>,
+    pub stop: Stop,
+    pub failed_only: bool,
+    pub checkpoint: Option<String>,
+    /// Keys after `.0` (exclusive) up to `.1` (inclusive), for group tasks.
+    pub range: (Option<String>, Option<String>),
+}
+
+impl RunCtx {
+    pub(crate) fn spec(&self) -> &MigrationSpec {
+        &self.task.spec
+    }
+
+    /// Where a source key goes.
+    pub(crate) fn dst_key(&self, key: &str) -> String {
+        format!("{}{key}", self.spec().destination.save_prefix)
+    }
+
+    pub(crate) fn dst_bucket(&self) -> &str {
+        &self.spec().destination.bucket
+    }
+}

@@ -1,0 +1,342 @@
+//! One task's run: keep the lease, check both buckets, run the pipeline, and end the task as
+//! its outcome says (completed, failed, paused, or handed back).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use oms_core::model::FailureReason;
+use oms_core::status::{TaskEvent, TaskStatus};
+use oms_core::time::now_ms;
+use oms_db::{Db, DbError, Lease, TaskRun};
+use oms_storage::{ObjectHeaders, WriteOptions};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::WorkerConfig;
+use crate::connect;
+use crate::control::{Side, Stop, StopReason, TaskFailure, check_failure_of};
+use crate::pipeline::{CHECKED_PER_TRANSFER, EVENTS_CAPACITY, LISTED_CAPACITY, RunCtx};
+use crate::recorder::{self, Summary};
+use crate::retry::{GaveUp, retry};
+use crate::streams::Limiter;
+use crate::{checker, lister, transfer};
+
+/// The minute of the day now (UTC), for bandwidth windows.
+fn minute_of_day() -> u16 {
+    u16::try_from((now_ms() / 60_000).rem_euclid(24 * 60)).unwrap_or(0)
+}
+
+fn limit_now(policy: &oms_core::bandwidth::BandwidthPolicy) -> Option<u64> {
+    policy
+        .limit_at(minute_of_day())
+        .and_then(|r| u64::try_from(r).ok())
+}
+
+/// Runs the task held by `lease` to its end.
+pub(crate) async fn run_task(
+    db: Db,
+    config: Arc<WorkerConfig>,
+    lease: Lease,
+    shutdown: CancellationToken,
+) {
+    let span = tracing::info_span!("task", task.id = %lease.task_id, worker = %config.worker_id);
+    async move {
+        let run = match db.load_run(&lease).await {
+            Ok(run) => run,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot load the claimed task");
+                return;
+            }
+        };
+        tracing::info!(failed_only = run.failed_objects_only, checkpoint = ?run.checkpoint, "task run starts");
+        let stop = Stop::new();
+        let limiter = Arc::new(Limiter::new(limit_now(&run.task.bandwidth_policy)));
+        let keeper = tokio::spawn(keep_lease(db.clone(), lease.clone(), config.clone(), stop.clone(), limiter.clone()));
+        let watcher = tokio::spawn({
+            let (stop, grace) = (stop.clone(), config.shutdown_grace);
+            async move {
+                shutdown.cancelled().await;
+                stop.request(StopReason::Shutdown);
+                tokio::time::sleep(grace).await;
+                stop.hard.cancel();
+            }
+        });
+        let ended = execute(&db, &config, &lease, run, &stop, limiter).await;
+        keeper.abort();
+        watcher.abort();
+        finish(&db, &lease, ended, &stop).await;
+    }
+    .instrument(span)
+    .await;
+}
+
+/// Renews the lease every heartbeat; follows the bandwidth policy and notices a stop.
+async fn keep_lease(
+    db: Db,
+    lease: Lease,
+    config: Arc<WorkerConfig>,
+    stop: Stop,
+    limiter: Arc<Limiter>,
+) {
+    let mut ticks = tokio::time::interval(config.heartbeat);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        match db.renew_lease(&lease, config.lease).await {
+            Ok(state) => {
+                limiter.set_rate(limit_now(&state.bandwidth_policy));
+                if state.status == TaskStatus::Pausing {
+                    stop.request(StopReason::Pause);
+                }
+            }
+            Err(DbError::LeaseLost) => {
+                tracing::warn!("the lease was lost; another worker owns the task now");
+                stop.request(StopReason::LeaseLost);
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "lease renewal failed; trying again"),
+        }
+    }
+}
+
+/// What a run ended with.
+struct Ended {
+    summary: Option<Summary>,
+    ctx: Option<Arc<RunCtx>>,
+    failure: Option<TaskFailure>,
+}
+
+async fn execute(
+    db: &Db,
+    config: &Arc<WorkerConfig>,
+    lease: &Lease,
+    mut run: TaskRun,
+    stop: &Stop,
+    limiter: Arc<Limiter>,
+) -> Ended {
+    let failed = |failure| Ended {
+        summary: None,
+        ctx: None,
+        failure: Some(failure),
+    };
+    let Some(credentials) = run.credentials.take() else {
+        return failed(TaskFailure::new(
+            "TRF.0001",
+            "no credentials are stored for the task; start it again with its keys",
+        ));
+    };
+    let sides = match connect::connect(config, &run.task.spec, &credentials) {
+        Ok(sides) => sides,
+        Err(failure) => return failed(failure),
+    };
+    drop(credentials);
+
+    for (side, connector, bucket) in [
+        (Side::Source, &sides.source, sides.source_bucket.as_str()),
+        (
+            Side::Destination,
+            &sides.destination,
+            run.task.spec.destination.bucket.as_str(),
+        ),
+    ] {
+        match retry(&config.retry, &stop.intake, || {
+            connector.check_bucket(bucket)
+        })
+        .await
+        {
+            Ok(()) => {}
+            Err(GaveUp::Cancelled) => {
+                return Ended {
+                    summary: None,
+                    ctx: None,
+                    failure: None,
+                };
+            }
+            Err(GaveUp::Failed(e)) => return failed(check_failure_of(side, &e)),
+        }
+    }
+    abort_orphan_uploads(db, &run, sides.destination.as_ref()).await;
+
+    let ctx = Arc::new(RunCtx {
+        db: db.clone(),
+        config: config.clone(),
+        lease: lease.clone(),
+        source: sides.source,
+        destination: sides.destination,
+        source_bucket: sides.source_bucket,
+        same_store: sides.same_store,
+        limiter,
+        stop: stop.clone(),
+        failed_only: run.failed_objects_only,
+        checkpoint: run.checkpoint,
+        range: run.range,
+        task: run.task,
+    });
+    let (listed_tx, listed_rx) = mpsc::channel(LISTED_CAPACITY);
+    let (checked_tx, checked_rx) =
+        mpsc::channel(config.object_concurrency.max(1) * CHECKED_PER_TRANSFER);
+    let (events_tx, events_rx) = mpsc::channel(EVENTS_CAPACITY);
+    let recorder = tokio::spawn(recorder::run(
+        ctx.clone(),
+        events_rx,
+        run.checkpoint_counters,
+    ));
+    tokio::join!(
+        lister::run(ctx.clone(), listed_tx, events_tx.clone()),
+        checker::run(ctx.clone(), listed_rx, checked_tx, events_tx.clone()),
+        transfer::run(ctx.clone(), checked_rx, events_tx),
+    );
+    let summary = match recorder.await {
+        Ok(summary) => Some(summary),
+        Err(e) => {
+            tracing::error!(error = %e, "the recorder ended abnormally");
+            None
+        }
+    };
+    Ended {
+        summary,
+        ctx: Some(ctx),
+        failure: None,
+    }
+}
+
+/// Aborts multipart uploads that deleted tasks of this project left in the destination bucket
+/// (best effort: they only cost storage).
+async fn abort_orphan_uploads(db: &Db, run: &TaskRun, destination: &dyn oms_storage::Connector) {
+    let bucket = &run.task.spec.destination.bucket;
+    let Ok(orphans) = db.orphan_uploads(&run.task.project_id, bucket, 1000).await else {
+        return;
+    };
+    for orphan in orphans {
+        if destination
+            .abort_multipart(&orphan.dst_bucket, &orphan.dst_key, &orphan.upload_id)
+            .await
+            .is_ok()
+        {
+            tracing::info!(key = %orphan.dst_key, "aborted a multipart upload left by a deleted task");
+            let _ = db.forget_orphan_upload(&orphan).await;
+        }
+    }
+}
+
+async fn finish(db: &Db, lease: &Lease, ended: Ended, stop: &Stop) {
+    let reason = stop.reason();
+    let (event, failure) = if let Some(failure) = stop.failure().or(ended.failure) {
+        (
+            TaskEvent::Fail,
+            Some(FailureReason {
+                code: failure.code.to_owned(),
+                message: failure.message,
+            }),
+        )
+    } else if reason == Some(StopReason::LeaseLost) {
+        return;
+    } else if let (Some(summary), Some(ctx)) = (ended.summary, ended.ctx.as_ref())
+        && summary.complete
+    {
+        if summary.failed_num > 0 {
+            write_failed_list(ctx).await;
+            let message = format!(
+                "{} of {} objects failed; see the failed object list",
+                summary.failed_num, summary.total_num
+            );
+            (
+                TaskEvent::Fail,
+                Some(FailureReason {
+                    code: "TRF.0004".to_owned(),
+                    message,
+                }),
+            )
+        } else {
+            (TaskEvent::Succeed, None)
+        }
+    } else if reason == Some(StopReason::Pause) {
+        (TaskEvent::PauseReached, None)
+    } else {
+        (TaskEvent::Release, None)
+    };
+    match db.finish_task(lease, event, failure.as_ref()).await {
+        Ok(status) => {
+            tracing::info!(status = status.code(), reason = ?failure.map(|f| f.code), "task run ended");
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot record the end of the run"),
+    }
+}
+
+/// Writes the failed-object list under `oms/` at the destination (as OMS does) and records
+/// where; a failure to write it is logged, not fatal.
+async fn write_failed_list(ctx: &RunCtx) {
+    if !ctx.spec().enable_failed_object_recording {
+        return;
+    }
+    let mut text = String::new();
+    let mut after: Option<String> = None;
+    loop {
+        let Ok(batch) = ctx
+            .db
+            .list_failures(ctx.lease.task_id, after.as_deref(), 5000)
+            .await
+        else {
+            return;
+        };
+        let Some(last) = batch.last().map(|f| f.key.clone()) else {
+            break;
+        };
+        for f in batch {
+            let when = time::OffsetDateTime::from_unix_timestamp(f.failed_time_ms / 1000)
+                .map(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default()
+                })
+                .unwrap_or_default();
+            let message = f.message.replace(['\t', '\n', '\r'], " ");
+            let encoded = utf8_percent_encode(&f.key, NON_ALPHANUMERIC);
+            text.push_str(&format!(
+                "{}\t{when}\t{encoded}\t{}\t{message}\n",
+                f.code, f.key
+            ));
+        }
+        after = Some(last);
+    }
+    let stamp = time::OffsetDateTime::now_utc();
+    let stamp = format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        stamp.year(),
+        u8::from(stamp.month()),
+        stamp.day(),
+        stamp.hour(),
+        stamp.minute(),
+        stamp.second()
+    );
+    let name = &ctx.task.name;
+    let key = match ctx.task.group_id {
+        Some(group) => {
+            format!("oms/task_group/{group}/failed_object_lists/{name}/{stamp}.failed_list.txt")
+        }
+        None => format!("oms/task/{name}/failed_object_lists/{stamp}.failed_list.txt"),
+    };
+    let bytes = Bytes::from(text);
+    let size = bytes.len() as u64;
+    let options = WriteOptions {
+        headers: ObjectHeaders {
+            content_type: Some("text/plain".into()),
+            ..ObjectHeaders::default()
+        },
+        storage_class: None,
+    };
+    let body: oms_storage::ByteStream = Box::pin(futures::stream::once(async move { Ok(bytes) }));
+    match ctx
+        .destination
+        .put(ctx.dst_bucket(), &key, body, size, &options)
+        .await
+    {
+        Ok(_) => {
+            if let Err(e) = ctx.db.set_failed_list_key(&ctx.lease, &key).await {
+                tracing::warn!(error = %e, "cannot record the failed list's key");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot write the failed object list"),
+    }
+}

@@ -1,0 +1,226 @@
+//! Stream adapters on object bytes: a bandwidth limiter (a token bucket per task, whose rate
+//! follows the task's bandwidth policy and can change at any time) and an MD5 tee.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::Stream;
+use md5::{Digest as _, Md5};
+use oms_storage::{ByteStream, StorageError};
+use tokio::time::Sleep;
+
+/// How much a limiter lets through at once: a fifth of a second at the current rate.
+const BURST_SECS: f64 = 0.2;
+
+#[derive(Debug)]
+struct Bucket {
+    rate_bytes_per_sec: Option<u64>,
+    tokens: f64,
+    refilled: Instant,
+}
+
+/// A token bucket shared by all transfers of a task.
+#[derive(Debug)]
+pub(crate) struct Limiter {
+    bucket: Mutex<Bucket>,
+}
+
+impl Limiter {
+    /// A limiter at `rate` bytes/s (`None`: unlimited).
+    pub(crate) fn new(rate: Option<u64>) -> Self {
+        Self {
+            bucket: Mutex::new(Bucket {
+                rate_bytes_per_sec: rate,
+                tokens: 0.0,
+                refilled: Instant::now(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Bucket> {
+        self.bucket
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Changes the rate (takes effect for the next chunk).
+    pub(crate) fn set_rate(&self, rate: Option<u64>) {
+        let mut b = self.lock();
+        if b.rate_bytes_per_sec != rate {
+            b.rate_bytes_per_sec = rate;
+            b.tokens = b.tokens.min(0.0);
+            b.refilled = Instant::now();
+        }
+    }
+
+    /// Takes `bytes` from the bucket; returns how long to wait before sending them.
+    fn reserve(&self, bytes: usize) -> Duration {
+        let mut b = self.lock();
+        let Some(rate) = b.rate_bytes_per_sec.filter(|r| *r > 0) else {
+            return Duration::ZERO;
+        };
+        let rate = rate as f64;
+        let now = Instant::now();
+        let elapsed = now.duration_since(b.refilled).as_secs_f64();
+        b.refilled = now;
+        b.tokens = (b.tokens + elapsed * rate).min(rate * BURST_SECS);
+        b.tokens -= bytes as f64;
+        if b.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-b.tokens / rate)
+        }
+    }
+}
+
+/// A stream that sends no faster than its limiter allows.
+pub(crate) struct Throttled {
+    inner: ByteStream,
+    limiter: Arc<Limiter>,
+    wait: Option<(Pin<Box<Sleep>>, Bytes)>,
+}
+
+impl Throttled {
+    pub(crate) fn new(inner: ByteStream, limiter: Arc<Limiter>) -> Self {
+        Self {
+            inner,
+            limiter,
+            wait: None,
+        }
+    }
+}
+
+impl Stream for Throttled {
+    type Item = Result<Bytes, StorageError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some((sleep, _)) = self.wait.as_mut() {
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let chunk = self.wait.take().map(|(_, c)| c);
+            return Poll::Ready(chunk.map(Ok));
+        }
+        match self.inner.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                let pause = self.limiter.reserve(chunk.len());
+                if pause.is_zero() {
+                    return Poll::Ready(Some(Ok(chunk)));
+                }
+                let mut sleep = Box::pin(tokio::time::sleep(pause));
+                if sleep.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Some(Ok(chunk)));
+                }
+                self.wait = Some((sleep, chunk));
+                Poll::Pending
+            }
+            other => other,
+        }
+    }
+}
+
+/// The MD5 of the bytes that went through a [`Md5Tee`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Md5Sum(Arc<Mutex<Md5>>);
+
+impl Md5Sum {
+    /// The digest so far, as lower-case hex.
+    pub(crate) fn hex(&self) -> String {
+        let hasher = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        hex::encode(hasher.finalize())
+    }
+}
+
+/// A stream that hashes what passes through it.
+pub(crate) struct Md5Tee {
+    inner: ByteStream,
+    sum: Md5Sum,
+}
+
+impl Md5Tee {
+    pub(crate) fn new(inner: ByteStream) -> (Self, Md5Sum) {
+        let sum = Md5Sum::default();
+        (
+            Self {
+                inner,
+                sum: sum.clone(),
+            },
+            sum,
+        )
+    }
+}
+
+impl Stream for Md5Tee {
+    type Item = Result<Bytes, StorageError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let next = self.inner.as_mut().poll_next(cx);
+        if let Poll::Ready(Some(Ok(chunk))) = &next {
+            self.sum
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .update(chunk);
+        }
+        next
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt as _;
+
+    use super::*;
+
+    fn chunks(n: usize, size: usize) -> ByteStream {
+        Box::pin(futures::stream::iter(
+            (0..n).map(move |_| Ok(Bytes::from(vec![7_u8; size]))),
+        ))
+    }
+
+    #[tokio::test]
+    async fn a_limited_stream_takes_at_least_size_over_rate() {
+        let limiter = Arc::new(Limiter::new(Some(1_000_000)));
+        let started = Instant::now();
+        let total: usize = Throttled::new(chunks(50, 10_000), limiter)
+            .map(|c| c.unwrap().len())
+            .collect::<Vec<_>>()
+            .await
+            .iter()
+            .sum();
+        assert_eq!(total, 500_000);
+        // 500 kB at 1 MB/s, less the initial burst allowance.
+        assert!(
+            started.elapsed() >= Duration::from_millis(450),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unlimited_stream_does_not_wait() {
+        let limiter = Arc::new(Limiter::new(None));
+        let started = Instant::now();
+        let n = Throttled::new(chunks(100, 100_000), limiter).count().await;
+        assert_eq!(n, 100);
+        assert!(started.elapsed() < Duration::from_millis(200));
+    }
+
+    #[tokio::test]
+    async fn the_tee_hashes_the_bytes() {
+        let parts = [
+            Ok(Bytes::from_static(b"hel")),
+            Ok(Bytes::from_static(b"lo")),
+        ];
+        let (tee, sum) = Md5Tee::new(Box::pin(futures::stream::iter(parts)));
+        let _: Vec<_> = tee.collect().await;
+        assert_eq!(sum.hex(), "5d41402abc4b2a76b9719d911017c592");
+    }
+}

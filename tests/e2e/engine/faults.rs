@@ -1,0 +1,179 @@
+//! Faults: throttling and server errors are retried; a permanently failing object fails the
+//! task with TRF.0004 and a failed list, and a retry of just the failed objects completes it;
+//! wrong keys and missing buckets fail fast, naming the side.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{DST_BUCKET, Migration, SRC_BUCKET, random_bytes};
+use crate::fixtures::with;
+
+#[tokio::test]
+async fn throttling_is_retried_and_a_broken_object_is_retransmitted_alone() {
+    let m = Migration::start().await;
+    let objects: Vec<(String, Vec<u8>)> = (0..200)
+        .map(|i| (format!("data/{i:03}.bin"), random_bytes(1500)))
+        .collect();
+    let keys: Vec<String> = objects.iter().map(|(k, _)| k.clone()).collect();
+    m.src.put_many(SRC_BUCKET, objects).await;
+    // Every fifth key answers 503 SlowDown twice per operation, on both sides.
+    for server in [&m.src, &m.dst] {
+        server.faults.flaky_attempts.store(2, Ordering::SeqCst);
+        server
+            .faults
+            .flaky_keys
+            .lock()
+            .unwrap()
+            .extend(keys.iter().step_by(5).cloned());
+    }
+    let id = m.create(&m.task_body(&["data/"])).await;
+    let task = m.wait_for(id, 5, Duration::from_secs(120)).await;
+    assert_eq!(
+        (task["successful_num"].as_i64(), task["failed_num"].as_i64()),
+        (Some(200), Some(0))
+    );
+    m.assert_identical("data/", "").await;
+    // Two throttled attempts at each side, then success: a retry redoes the whole GET → PUT.
+    assert_eq!(m.dst.calls.count("put_object", "data/000.bin"), 3);
+    assert!(m.src.calls.count("get_object", "data/000.bin") >= 3);
+
+    // A key whose every read fails: the task fails with TRF.0004 and a failed list.
+    m.src
+        .put(SRC_BUCKET, "more/broken.bin", random_bytes(100), None, &[])
+        .await;
+    m.src
+        .put(SRC_BUCKET, "more/fine.bin", random_bytes(100), None, &[])
+        .await;
+    m.src
+        .faults
+        .broken_keys
+        .lock()
+        .unwrap()
+        .insert("more/broken.bin".into());
+    let id = m.create(&m.task_body(&["more/"])).await;
+    let failed = m.wait_for(id, 4, Duration::from_secs(60)).await;
+    assert_eq!(failed["error_reason"]["error_code"], "TRF.0004");
+    assert_eq!(
+        (
+            failed["successful_num"].as_i64(),
+            failed["failed_num"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
+    let list_key = failed["failed_object_record"]["list_file_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        list_key.starts_with(&format!(
+            "oms/task/{}/failed_object_lists/",
+            failed["name"].as_str().unwrap()
+        )),
+        "{list_key}"
+    );
+    assert_eq!(failed["failed_object_record"]["result"], true);
+    let list = m
+        .dst
+        .client()
+        .get_object()
+        .bucket(DST_BUCKET)
+        .key(&list_key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap();
+    let list = String::from_utf8(list.to_vec()).unwrap();
+    assert!(
+        list.starts_with("GET_SRC_OBJ_META_FAILURE\t")
+            && list.contains("more%2Fbroken%2Ebin\tmore/broken.bin\t"),
+        "{list}"
+    );
+
+    // The fault is gone; retransmit only the failed objects.
+    m.src.faults.broken_keys.lock().unwrap().clear();
+    let api = m.oms.signed_client(&m.oms.a);
+    let failed_only = with(m.start_body(), "/migrate_failed_object", json!(true));
+    api.post(
+        &format!("/v2/{}/tasks/{id}/start", m.oms.a.id),
+        Some(&failed_only),
+    )
+    .await
+    .ok();
+    let done = m.wait_for(id, 5, Duration::from_secs(60)).await;
+    assert_eq!(
+        (
+            done["successful_num"].as_i64(),
+            done["failed_num"].as_i64(),
+            done["total_num"].as_i64()
+        ),
+        (Some(2), Some(0), Some(2))
+    );
+    assert_eq!(m.dst.calls.count("put_object", "more/broken.bin"), 1);
+    assert_eq!(
+        m.dst.calls.count("put_object", "more/fine.bin"),
+        1,
+        "the object that had succeeded was not copied again"
+    );
+    m.assert_identical("more/", "").await;
+}
+
+#[tokio::test]
+async fn wrong_keys_and_missing_buckets_fail_fast_naming_the_side() {
+    let m = Migration::start().await;
+    m.src
+        .put(SRC_BUCKET, "x.txt", b"x".to_vec(), None, &[])
+        .await;
+    let cases = [
+        (
+            with(m.task_body(&[""]), "/src_node/sk", json!("wrong")),
+            "TRF.0151",
+            "source",
+        ),
+        (
+            with(m.task_body(&[""]), "/dst_node/sk", json!("wrong")),
+            "TRF.0057",
+            "destination",
+        ),
+        (
+            with(
+                m.task_body(&[""]),
+                "/src_node/bucket",
+                json!("no-such-source"),
+            ),
+            "TRF.0155",
+            "source",
+        ),
+        (
+            with(
+                m.task_body(&[""]),
+                "/dst_node/bucket",
+                json!("no-such-dest"),
+            ),
+            "TRF.0058",
+            "destination",
+        ),
+    ];
+    for (body, code, side) in cases {
+        let id = m.create(&body).await;
+        let task = m.wait_for(id, 4, Duration::from_secs(30)).await;
+        assert_eq!(task["error_reason"]["error_code"], code, "{task:#}");
+        assert!(
+            task["error_reason"]["error_msg"]
+                .as_str()
+                .unwrap()
+                .contains(side),
+            "{task:#}"
+        );
+    }
+    let health = m
+        .oms
+        .client(crate::harness::Auth::None)
+        .get("/readyz")
+        .await;
+    assert_eq!(health.ok()["status"], "ok");
+}

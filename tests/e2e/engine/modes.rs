@@ -1,0 +1,401 @@
+//! Whole migrations: every object arrives byte-identical with exact counters, and each option
+//! (overwrite modes, migrate_since, save_prefix, list and object tasks, server-side copy,
+//! bandwidth windows) does what it says.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::{DST_BUCKET, DST_REGION, Migration, SRC_BUCKET, random_bytes};
+use crate::fixtures::with;
+
+const MIB: usize = 1024 * 1024;
+
+#[tokio::test]
+async fn a_prefix_task_copies_a_bucket_byte_identical_with_exact_counters() {
+    let m = Migration::start().await;
+    let small: Vec<(String, Vec<u8>)> = (0..1000)
+        .map(|i| {
+            (
+                format!("small/{i:05}.bin"),
+                random_bytes(1 + (i * 37) % 4096),
+            )
+        })
+        .collect();
+    let mut expected_bytes: usize = small.iter().map(|(_, b)| b.len()).sum();
+    m.src.put_many(SRC_BUCKET, small).await;
+    for i in 0..3 {
+        let body = random_bytes(11 * MIB + i * 1000);
+        expected_bytes += body.len();
+        m.src
+            .put(
+                SRC_BUCKET,
+                &format!("large/{i}.bin"),
+                body,
+                Some("application/octet-stream"),
+                &[],
+            )
+            .await;
+    }
+    let photo = random_bytes(2000);
+    expected_bytes += photo.len();
+    m.src
+        .put(
+            SRC_BUCKET,
+            "meta/photo.jpg",
+            photo,
+            Some("image/jpeg"),
+            &[("owner", "alice")],
+        )
+        .await;
+
+    let body = with(
+        m.task_body(&[""]),
+        "/enable_metadata_migration",
+        json!(true),
+    );
+    let id = m.create(&body).await;
+    let task = m.wait_for(id, 5, Duration::from_secs(180)).await;
+
+    m.assert_identical("", "").await;
+    let total = i64::try_from(expected_bytes).unwrap();
+    assert_eq!(task["total_num"], 1004, "{task:#}");
+    assert_eq!(task["successful_num"], 1004, "{task:#}");
+    assert_eq!(
+        (task["failed_num"].as_i64(), task["skipped_num"].as_i64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(
+        (
+            task["total_size"].as_i64(),
+            task["complete_size"].as_i64(),
+            task["real_size"].as_i64()
+        ),
+        (Some(total), Some(total), Some(total))
+    );
+    assert_eq!(task["progress"], 1.0);
+    assert_eq!(task["is_query_over"], true);
+    assert!(task.get("error_reason").is_none());
+    assert!(task["start_time"].as_i64().unwrap() > 0);
+
+    // The large objects went multipart (3 parts of 5 MiB each), the small ones in one PUT.
+    assert_eq!(m.dst.calls.total("create_multipart_upload"), 3);
+    assert_eq!(m.dst.calls.total("upload_part"), 9);
+    assert_eq!(m.dst.calls.total("put_object"), 1001);
+    let (content_type, metadata) = m.dst.headers(DST_BUCKET, "meta/photo.jpg").await;
+    assert_eq!(content_type.as_deref(), Some("image/jpeg"));
+    assert_eq!(metadata.get("owner").map(String::as_str), Some("alice"));
+
+    // A second task over the same bucket finds everything there: all skipped, nothing written,
+    // and the destination was listed rather than asked object by object.
+    let heads_before = m.dst.calls.total("head_object");
+    let again = m.create(&m.task_body(&[""])).await;
+    let task = m.wait_for(again, 5, Duration::from_secs(120)).await;
+    assert_eq!(
+        (
+            task["total_num"].as_i64(),
+            task["skipped_num"].as_i64(),
+            task["successful_num"].as_i64()
+        ),
+        (Some(1004), Some(1004), Some(0))
+    );
+    assert_eq!(task["complete_size"].as_i64(), Some(total));
+    assert_eq!(task["real_size"].as_i64(), Some(0));
+    assert_eq!(m.dst.calls.total("put_object"), 1001);
+    assert_eq!(
+        m.dst.calls.total("head_object"),
+        heads_before,
+        "the checker should merge-join listings"
+    );
+}
+
+#[tokio::test]
+async fn content_type_always_migrates_and_metadata_only_when_asked() {
+    let m = Migration::start().await;
+    m.src
+        .put(
+            SRC_BUCKET,
+            "doc.html",
+            b"<p>hi</p>".to_vec(),
+            Some("text/html"),
+            &[("team", "blue")],
+        )
+        .await;
+    let id = m.create(&m.task_body(&[""])).await;
+    m.wait_for(id, 5, Duration::from_secs(60)).await;
+    let (content_type, metadata) = m.dst.headers(DST_BUCKET, "doc.html").await;
+    assert_eq!(content_type.as_deref(), Some("text/html"));
+    assert!(metadata.is_empty(), "{metadata:?}");
+}
+
+#[tokio::test]
+async fn overwrite_modes_decide_what_is_copied_again() {
+    let m = Migration::start().await;
+    m.src
+        .put(SRC_BUCKET, "same.txt", b"same content".to_vec(), None, &[])
+        .await;
+    m.src
+        .put(
+            SRC_BUCKET,
+            "changed.txt",
+            b"new and longer content".to_vec(),
+            None,
+            &[],
+        )
+        .await;
+    m.src
+        .put(
+            SRC_BUCKET,
+            "new.txt",
+            b"only at the source".to_vec(),
+            None,
+            &[],
+        )
+        .await;
+    // The destination got copies later (so it is newer), one of them different.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    m.dst
+        .put(DST_BUCKET, "same.txt", b"same content".to_vec(), None, &[])
+        .await;
+    m.dst
+        .put(DST_BUCKET, "changed.txt", b"old".to_vec(), None, &[])
+        .await;
+
+    let cases = [
+        ("SIZE_LAST_MODIFIED_COMPARISON_OVERWRITE", 2, 1),
+        ("CRC64_COMPARISON_OVERWRITE", 2, 1),
+        ("NO_OVERWRITE", 1, 2),
+        ("FULL_OVERWRITE", 3, 0),
+    ];
+    for (mode, copied, skipped) in cases {
+        // Reset the destination to its starting state.
+        m.dst
+            .put(DST_BUCKET, "changed.txt", b"old".to_vec(), None, &[])
+            .await;
+        m.dst
+            .client()
+            .delete_object()
+            .bucket(DST_BUCKET)
+            .key("new.txt")
+            .send()
+            .await
+            .unwrap();
+        let id = m
+            .create(&with(
+                m.task_body(&[""]),
+                "/object_overwrite_mode",
+                json!(mode),
+            ))
+            .await;
+        let task = m.wait_for(id, 5, Duration::from_secs(60)).await;
+        assert_eq!(
+            (
+                task["successful_num"].as_i64(),
+                task["skipped_num"].as_i64()
+            ),
+            (Some(copied), Some(skipped)),
+            "{mode}"
+        );
+        let changed = m.dst.md5s(DST_BUCKET, "changed.txt").await;
+        let want_changed = mode != "NO_OVERWRITE";
+        assert_eq!(
+            changed == m.src.md5s(SRC_BUCKET, "changed.txt").await,
+            want_changed,
+            "{mode}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn migrate_since_skips_older_objects() {
+    let m = Migration::start().await;
+    m.src
+        .put(SRC_BUCKET, "old.txt", b"old".to_vec(), None, &[])
+        .await;
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 2;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    m.src
+        .put(SRC_BUCKET, "new.txt", b"new".to_vec(), None, &[])
+        .await;
+    let id = m
+        .create(&with(m.task_body(&[""]), "/migrate_since", json!(since)))
+        .await;
+    let task = m.wait_for(id, 5, Duration::from_secs(60)).await;
+    assert_eq!(
+        (
+            task["successful_num"].as_i64(),
+            task["skipped_num"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(m.dst.keys(DST_BUCKET, "").await, vec!["new.txt".to_owned()]);
+}
+
+#[tokio::test]
+async fn save_prefix_object_and_list_tasks_select_what_they_name() {
+    let m = Migration::start().await;
+    for key in [
+        "a.txt",
+        "b.txt",
+        "folder/x.txt",
+        "folder/y.txt",
+        "other/z.txt",
+        "with space+plus.txt",
+    ] {
+        m.src
+            .put(SRC_BUCKET, key, random_bytes(100), None, &[])
+            .await;
+    }
+    // Object task: one key and one folder, under a save prefix.
+    let object = with(
+        with(
+            with(m.task_body(&[]), "/task_type", json!("object")),
+            "/src_node/object_key",
+            json!(["a.txt", "folder/"]),
+        ),
+        "/dst_node/save_prefix",
+        json!("backup/"),
+    );
+    let id = m.create(&object).await;
+    let task = m.wait_for(id, 5, Duration::from_secs(60)).await;
+    assert_eq!(task["successful_num"], 3);
+    assert_eq!(
+        m.dst.keys(DST_BUCKET, "").await,
+        ["backup/a.txt", "backup/folder/x.txt", "backup/folder/y.txt"]
+    );
+    m.assert_identical("folder/", "backup/").await;
+
+    // List task: URL-encoded keys, one per line, in a text file at the destination.
+    let lines = "b.txt\nwith%20space%2Bplus.txt\nother/z.txt\n";
+    m.dst
+        .put(
+            DST_BUCKET,
+            "lists/objects.txt",
+            lines.as_bytes().to_vec(),
+            Some("text/plain"),
+            &[],
+        )
+        .await;
+    let list = json!({
+        "task_type": "list",
+        "src_node": {"cloud_type": "AWS", "region": super::SRC_REGION, "ak": m.src.ak, "sk": m.src.sk, "bucket": SRC_BUCKET,
+                     "list_file": {"list_file_key": "lists/objects.txt", "obs_bucket": DST_BUCKET}},
+        "dst_node": {"ak": m.dst.ak, "sk": m.dst.sk, "region": DST_REGION, "bucket": DST_BUCKET, "save_prefix": "listed/"},
+    });
+    let id = m.create(&list).await;
+    let task = m.wait_for(id, 5, Duration::from_secs(60)).await;
+    assert_eq!(task["successful_num"], 3);
+    assert_eq!(
+        m.dst.keys(DST_BUCKET, "listed/").await,
+        [
+            "listed/b.txt",
+            "listed/other/z.txt",
+            "listed/with space+plus.txt"
+        ]
+    );
+
+    // List-file rules: missing, empty, not text/plain.
+    m.dst
+        .put(
+            DST_BUCKET,
+            "lists/empty.txt",
+            Vec::new(),
+            Some("text/plain"),
+            &[],
+        )
+        .await;
+    m.dst
+        .put(
+            DST_BUCKET,
+            "lists/json.txt",
+            b"a.txt\n".to_vec(),
+            Some("application/json"),
+            &[],
+        )
+        .await;
+    for (file, code) in [
+        ("lists/none.txt", "TRF.0013"),
+        ("lists/empty.txt", "TRF.0017"),
+        ("lists/json.txt", "TRF.0019"),
+        ("lists/x.csv", "TRF.0014"),
+    ] {
+        let id = m
+            .create(&with(
+                list.clone(),
+                "/src_node/list_file/list_file_key",
+                json!(file),
+            ))
+            .await;
+        let task = m.wait_for(id, 4, Duration::from_secs(60)).await;
+        assert_eq!(task["error_reason"]["error_code"], code, "{file}: {task:#}");
+    }
+}
+
+#[tokio::test]
+async fn one_endpoint_with_the_same_keys_copies_server_side() {
+    let m = Migration::start().await;
+    m.src.create_bucket("mirror").await;
+    m.src
+        .put(
+            SRC_BUCKET,
+            "small.txt",
+            random_bytes(3000),
+            Some("text/plain"),
+            &[],
+        )
+        .await;
+    m.src
+        .put(SRC_BUCKET, "big.bin", random_bytes(12 * MIB), None, &[])
+        .await;
+    // The destination region points at the source server too.
+    let body = json!({
+        "task_type": "prefix",
+        "src_node": {"cloud_type": "AWS", "region": super::SRC_REGION, "ak": m.src.ak, "sk": m.src.sk, "bucket": SRC_BUCKET, "object_key": [""]},
+        "dst_node": {"ak": m.src.ak, "sk": m.src.sk, "region": super::SAME_STORE_REGION, "bucket": "mirror"},
+    });
+    let id = m.create(&body).await;
+    let task = m.wait_for(id, 5, Duration::from_secs(60)).await;
+    assert_eq!(task["successful_num"], 2);
+    assert_eq!(
+        m.src.md5s("mirror", "").await,
+        m.src.md5s(SRC_BUCKET, "").await
+    );
+    assert_eq!(m.src.calls.count("copy_object", "small.txt"), 1);
+    assert_eq!(m.src.calls.total("upload_part_copy"), 3);
+    assert_eq!(
+        m.src.calls.total("put_object"),
+        2,
+        "only the test's own two uploads"
+    );
+    assert_eq!(m.src.calls.total("upload_part"), 0);
+}
+
+#[tokio::test]
+async fn a_bandwidth_window_holds_the_transfer_to_its_rate() {
+    let m = Migration::start().await;
+    let size = 3 * MIB;
+    m.src
+        .put(SRC_BUCKET, "throttled.bin", random_bytes(size), None, &[])
+        .await;
+    // Two windows cover the whole day at 1 MiB/s.
+    let policy = json!([
+        {"start": "00:00", "end": "23:59", "max_bandwidth": MIB},
+        {"start": "23:59", "end": "00:00", "max_bandwidth": MIB},
+    ]);
+    let started = Instant::now();
+    let id = m
+        .create(&with(m.task_body(&[""]), "/bandwidth_policy", policy))
+        .await;
+    m.wait_for(id, 5, Duration::from_secs(60)).await;
+    let elapsed = started.elapsed();
+    // N MB at R MB/s takes at least about N/R seconds (less the limiter's 0.2 s burst).
+    assert!(
+        elapsed >= Duration::from_millis(2700),
+        "3 MiB at 1 MiB/s took only {elapsed:?}"
+    );
+    m.assert_identical("", "").await;
+}

@@ -1,0 +1,339 @@
+//! Real S3 servers for the engine tests: s3s-fs in-process on 127.0.0.1:0, signature-checked,
+//! behind a thin wrapper that counts calls per operation and key and injects faults
+//! (503 SlowDown on chosen keys' first attempts, keys that always fail, slow part uploads).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
+use aws_sdk_s3::primitives::ByteStream;
+use futures::StreamExt as _;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use md5::{Digest as _, Md5};
+use s3s::auth::SimpleAuth;
+use s3s::dto::*;
+use s3s::service::S3ServiceBuilder;
+use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+use s3s_fs::FileSystem;
+use tokio_util::sync::CancellationToken;
+
+/// Faults a test can switch on.
+#[derive(Debug, Default)]
+pub struct Faults {
+    /// Keys whose first `flaky_attempts` calls of each operation answer 503 SlowDown.
+    pub flaky_keys: Mutex<HashSet<String>>,
+    /// How many calls per operation and key fail for flaky keys.
+    pub flaky_attempts: AtomicU32,
+    /// Keys whose GET always fails with 500.
+    pub broken_keys: Mutex<HashSet<String>>,
+    /// A pause before every UploadPart, in ms.
+    pub part_delay_ms: AtomicU32,
+}
+
+/// Calls seen, per (operation, key).
+#[derive(Debug, Default)]
+pub struct Calls(Mutex<HashMap<(&'static str, String), u32>>);
+
+impl Calls {
+    fn record(&self, op: &'static str, key: &str) -> u32 {
+        let mut calls = self.0.lock().unwrap();
+        let n = calls.entry((op, key.to_owned())).or_default();
+        *n += 1;
+        *n
+    }
+
+    /// How often `op` was called for `key`.
+    pub fn count(&self, op: &'static str, key: &str) -> u32 {
+        self.0
+            .lock()
+            .unwrap()
+            .get(&(op, key.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// How often `op` was called, over all keys.
+    pub fn total(&self, op: &'static str) -> u32 {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|((o, _), _)| *o == op)
+            .map(|(_, n)| *n)
+            .sum()
+    }
+}
+
+struct Faulty {
+    fs: FileSystem,
+    faults: Arc<Faults>,
+    calls: Arc<Calls>,
+}
+
+impl Faulty {
+    fn before(&self, op: &'static str, key: &str) -> S3Result<()> {
+        let n = self.calls.record(op, key);
+        if op == "get_object" && self.faults.broken_keys.lock().unwrap().contains(key) {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InternalError,
+                "this key is broken",
+            ));
+        }
+        if n <= self.faults.flaky_attempts.load(Ordering::SeqCst)
+            && self.faults.flaky_keys.lock().unwrap().contains(key)
+        {
+            return Err(S3Error::with_message(
+                S3ErrorCode::SlowDown,
+                "please slow down",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The S3 implementation: every operation counts, may fail by the faults, then delegates to
+/// s3s-fs. (The whole impl comes from one macro so that `async_trait` sees every method.)
+macro_rules! faulty_s3 {
+    ($($method:ident($input:ty) -> $output:ty, key: |$req:ident| $key:expr;)*) => {
+        #[async_trait::async_trait]
+        impl S3 for Faulty {
+            $(
+                async fn $method(&self, $req: S3Request<$input>) -> S3Result<S3Response<$output>> {
+                    let key: String = $key;
+                    self.before(stringify!($method), &key)?;
+                    if stringify!($method) == "upload_part" {
+                        let delay = self.faults.part_delay_ms.load(Ordering::SeqCst);
+                        if delay > 0 {
+                            tokio::time::sleep(Duration::from_millis(u64::from(delay))).await;
+                        }
+                    }
+                    self.fs.$method($req).await
+                }
+            )*
+        }
+    };
+}
+
+faulty_s3! {
+    create_bucket(CreateBucketInput) -> CreateBucketOutput, key: |req| String::new();
+    head_bucket(HeadBucketInput) -> HeadBucketOutput, key: |req| String::new();
+    list_buckets(ListBucketsInput) -> ListBucketsOutput, key: |req| String::new();
+    list_objects(ListObjectsInput) -> ListObjectsOutput, key: |req| req.input.prefix.clone().unwrap_or_default();
+    list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output, key: |req| req.input.prefix.clone().unwrap_or_default();
+    head_object(HeadObjectInput) -> HeadObjectOutput, key: |req| req.input.key.clone();
+    get_object(GetObjectInput) -> GetObjectOutput, key: |req| req.input.key.clone();
+    put_object(PutObjectInput) -> PutObjectOutput, key: |req| req.input.key.clone();
+    delete_object(DeleteObjectInput) -> DeleteObjectOutput, key: |req| req.input.key.clone();
+    copy_object(CopyObjectInput) -> CopyObjectOutput, key: |req| req.input.key.clone();
+    create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput, key: |req| req.input.key.clone();
+    upload_part(UploadPartInput) -> UploadPartOutput, key: |req| req.input.key.clone();
+    upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput, key: |req| req.input.key.clone();
+    complete_multipart_upload(CompleteMultipartUploadInput) -> CompleteMultipartUploadOutput, key: |req| req.input.key.clone();
+    abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput, key: |req| req.input.key.clone();
+    list_parts(ListPartsInput) -> ListPartsOutput, key: |req| req.input.key.clone();
+}
+
+/// A running S3 server.
+pub struct S3Server {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Its access key.
+    pub ak: String,
+    /// Its secret key.
+    pub sk: String,
+    /// Switchable faults.
+    pub faults: Arc<Faults>,
+    /// Calls seen.
+    pub calls: Arc<Calls>,
+    _root: tempfile::TempDir,
+    shutdown: CancellationToken,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl S3Server {
+    /// Starts a server with its own keys and storage folder.
+    pub async fn start(tag: &str) -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let (ak, sk) = (
+            format!("AK{}", tag.to_uppercase()),
+            format!("SK-{tag}-{}", uuid::Uuid::new_v4().simple()),
+        );
+        let faults = Arc::new(Faults::default());
+        let calls = Arc::new(Calls::default());
+        let wrapped = Faulty {
+            fs: FileSystem::new(root.path()).unwrap(),
+            faults: faults.clone(),
+            calls: calls.clone(),
+        };
+        let mut builder = S3ServiceBuilder::new(wrapped);
+        builder.set_auth(SimpleAuth::from_single(ak.clone(), sk.clone()));
+        let service = builder.build();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let http = ConnBuilder::new(TokioExecutor::new());
+            loop {
+                let socket = tokio::select! {
+                    () = stop.cancelled() => return,
+                    accepted = listener.accept() => match accepted { Ok((s, _)) => s, Err(_) => continue },
+                };
+                let conn = http
+                    .serve_connection(TokioIo::new(socket), service.clone())
+                    .into_owned();
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        () = stop.cancelled() => {}
+                        _ = conn => {}
+                    }
+                });
+            }
+        });
+        Self {
+            url,
+            ak,
+            sk,
+            faults,
+            calls,
+            _root: root,
+            shutdown,
+        }
+    }
+
+    /// A client of this server (as a test would use one to seed and check buckets).
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(&self.ak, &self.sk, None, None, "test"))
+            .endpoint_url(&self.url)
+            .force_path_style(true)
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// Creates `bucket`.
+    pub async fn create_bucket(&self, bucket: &str) {
+        self.client()
+            .create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Writes an object.
+    pub async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        content_type: Option<&str>,
+        metadata: &[(&str, &str)],
+    ) {
+        let mut req = self
+            .client()
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from(body));
+        if let Some(ct) = content_type {
+            req = req.content_type(ct);
+        }
+        for (k, v) in metadata {
+            req = req.metadata(*k, *v);
+        }
+        req.send().await.unwrap();
+    }
+
+    /// Writes many objects, 32 at a time.
+    pub async fn put_many(&self, bucket: &str, objects: Vec<(String, Vec<u8>)>) {
+        futures::stream::iter(objects)
+            .for_each_concurrent(32, |(key, body)| async move {
+                self.put(bucket, &key, body, None, &[]).await;
+            })
+            .await;
+    }
+
+    /// Every key under `prefix`, in order.
+    pub async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let client = self.client();
+        let mut keys = Vec::new();
+        let mut pages = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            keys.extend(
+                page.unwrap()
+                    .contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
+        }
+        keys
+    }
+
+    /// The MD5 of every object under `prefix`, read back with GETs.
+    pub async fn md5s(&self, bucket: &str, prefix: &str) -> BTreeMap<String, String> {
+        let client = self.client();
+        let keys = self.keys(bucket, prefix).await;
+        futures::stream::iter(keys)
+            .map(|key| {
+                let client = client.clone();
+                async move {
+                    let body = client
+                        .get_object()
+                        .bucket(bucket)
+                        .key(&key)
+                        .send()
+                        .await
+                        .unwrap()
+                        .body
+                        .collect()
+                        .await
+                        .unwrap();
+                    (key, hex::encode(Md5::digest(body.into_bytes())))
+                }
+            })
+            .buffer_unordered(32)
+            .collect()
+            .await
+    }
+
+    /// An object's Content-Type and user metadata.
+    pub async fn headers(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> (Option<String>, HashMap<String, String>) {
+        let out = self
+            .client()
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        (
+            out.content_type().map(str::to_owned),
+            out.metadata().cloned().unwrap_or_default(),
+        )
+    }
+}
