@@ -168,3 +168,129 @@ async fn a_worker_that_dies_mid_task_is_replaced_once_its_lease_expires() {
     assert_eq!(done["failed_num"], 0);
     assert_eq!(m.dst.keys(super::DST_BUCKET, "").await.len(), 301);
 }
+
+#[tokio::test]
+async fn a_worker_shutting_down_hands_its_task_back_for_another_to_resume_at_once() {
+    let m = Migration::start_with(false).await;
+    let objects: Vec<(String, Vec<u8>)> = (0..100)
+        .map(|i| (format!("docs/{i:03}"), random_bytes(1000)))
+        .collect();
+    m.src.put_many(SRC_BUCKET, objects).await;
+    m.src
+        .put(
+            SRC_BUCKET,
+            "docs/zz-large.bin",
+            random_bytes(16 * MIB),
+            None,
+            &[],
+        )
+        .await;
+    m.dst
+        .faults
+        .part_delay_ms
+        .store(500, std::sync::atomic::Ordering::SeqCst);
+    let id = m.create(&m.task_body(&["docs/"])).await;
+
+    let stop_a = CancellationToken::new();
+    let worker_a = tokio::spawn(m.oms.worker().await.run(stop_a.clone()));
+    let started = crate::harness::eventually(Duration::from_secs(30), async || {
+        m.dst.calls.count("upload_part", "docs/zz-large.bin") > 0
+    })
+    .await;
+    assert!(started, "worker A never reached the large object");
+    stop_a.cancel();
+    worker_a.await.unwrap();
+    // Handed back, not left to expire: waiting again, with its keys, at once.
+    let task = m.task(id).await;
+    assert_eq!(task["status"], 1, "{task:#}");
+    let owner = CredentialOwner::Task(TaskId::new(id).unwrap());
+    assert!(
+        m.oms
+            .db()
+            .await
+            .load_credentials(owner)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    m.dst
+        .faults
+        .part_delay_ms
+        .store(0, std::sync::atomic::Ordering::SeqCst);
+    let stop_b = CancellationToken::new();
+    let worker_b = tokio::spawn(m.oms.worker().await.run(stop_b.clone()));
+    let done = m.wait_for(id, 5, Duration::from_secs(60)).await;
+    stop_b.cancel();
+    worker_b.await.unwrap();
+    m.assert_identical("docs/", "").await;
+    assert_eq!(done["total_num"], 101);
+    assert_eq!(
+        m.dst
+            .calls
+            .count("create_multipart_upload", "docs/zz-large.bin"),
+        1
+    );
+    assert_eq!(
+        m.dst.calls.count("upload_part", "docs/zz-large.bin"),
+        4,
+        "no part was sent twice"
+    );
+}
+
+#[tokio::test]
+async fn uploads_left_by_a_deleted_task_are_aborted_by_the_next_task_there() {
+    let m = Migration::start().await;
+    m.src
+        .put(
+            SRC_BUCKET,
+            "big/movie.bin",
+            random_bytes(26 * MIB),
+            None,
+            &[],
+        )
+        .await;
+    m.dst
+        .faults
+        .part_delay_ms
+        .store(700, std::sync::atomic::Ordering::SeqCst);
+    let id = m.create(&m.task_body(&["big/"])).await;
+    let db = m.oms.db().await;
+    let task_id = TaskId::new(id).unwrap();
+    let saved = crate::harness::eventually(Duration::from_secs(30), async || {
+        db.load_upload(task_id, "big/movie.bin")
+            .await
+            .unwrap()
+            .is_some_and(|u| !u.parts.is_empty())
+    })
+    .await;
+    assert!(saved);
+    let api = m.oms.signed_client(&m.oms.a);
+    api.post(&format!("/v2/{}/tasks/{id}/stop", m.oms.a.id), None)
+        .await
+        .ok();
+    m.wait_for(id, 3, Duration::from_secs(30)).await;
+    api.delete(&format!("/v2/{}/tasks/{id}", m.oms.a.id))
+        .await
+        .ok();
+    assert_eq!(
+        m.dst.calls.count("abort_multipart_upload", "big/movie.bin"),
+        0,
+        "no keys to abort with yet"
+    );
+
+    // The next task writing to that bucket has destination keys: it aborts the leftover upload.
+    m.dst
+        .faults
+        .part_delay_ms
+        .store(0, std::sync::atomic::Ordering::SeqCst);
+    m.src
+        .put(SRC_BUCKET, "small/one.txt", random_bytes(10), None, &[])
+        .await;
+    let next = m.create(&m.task_body(&["small/"])).await;
+    m.wait_for(next, 5, Duration::from_secs(30)).await;
+    assert_eq!(
+        m.dst.calls.count("abort_multipart_upload", "big/movie.bin"),
+        1
+    );
+}
