@@ -3,6 +3,7 @@
 //! destination, the counters, the statuses, and the requests the servers saw.
 
 mod faults;
+mod folders;
 mod modes;
 mod resume;
 
@@ -34,7 +35,7 @@ pub struct Migration {
     pub dst: S3Server,
 }
 
-fn rule(cloud: &str, region: &str, url: &str) -> EndpointRule {
+pub fn rule(cloud: &str, region: &str, url: &str) -> EndpointRule {
     EndpointRule {
         cloud_type: cloud.into(),
         region: region.into(),
@@ -112,6 +113,13 @@ impl Migration {
             if task["status"] == status {
                 return task;
             }
+            // Completed (5) and failed (4) are final: waiting longer for the other is pointless.
+            let ended = task["status"] == 4 || task["status"] == 5;
+            assert!(
+                !ended || status == 3,
+                "task ended with status {} instead of {status}: {task:#}",
+                task["status"]
+            );
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "task did not reach status {status}: {task:#}"

@@ -193,6 +193,7 @@ impl TestServer {
         c.worker.retry_base_delay_ms = 20;
         c.worker.retry_max_delay_ms = 200;
         c.worker.shutdown_grace_secs = 2;
+        c.worker.operation_timeout_secs = 5;
         c
     }
 

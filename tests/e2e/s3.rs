@@ -22,6 +22,20 @@ use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use s3s_fs::FileSystem;
 use tokio_util::sync::CancellationToken;
 
+/// A path-style client of any S3 endpoint.
+pub fn client(url: &str, ak: &str, sk: &str) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(ak, sk, None, None, "test"))
+        .endpoint_url(url)
+        .force_path_style(true)
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
 /// Faults a test can switch on.
 #[derive(Debug, Default)]
 pub struct Faults {
@@ -214,16 +228,7 @@ impl S3Server {
 
     /// A client of this server (as a test would use one to seed and check buckets).
     pub fn client(&self) -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(&self.ak, &self.sk, None, None, "test"))
-            .endpoint_url(&self.url)
-            .force_path_style(true)
-            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-            .build();
-        aws_sdk_s3::Client::from_conf(config)
+        client(&self.url, &self.ak, &self.sk)
     }
 
     /// Creates `bucket`.
@@ -335,5 +340,77 @@ impl S3Server {
             out.content_type().map(str::to_owned),
             out.metadata().cloned().unwrap_or_default(),
         )
+    }
+}
+
+/// A TCP proxy that resets every connection (RST, mid-request) once the client has sent
+/// `reset_after_bytes` through it.
+pub struct ResetProxy {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Connections reset so far.
+    pub resets: Arc<AtomicU32>,
+    shutdown: CancellationToken,
+}
+
+impl Drop for ResetProxy {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl ResetProxy {
+    /// Proxies to `upstream` (`http://host:port`).
+    pub async fn start(upstream: &str, reset_after_bytes: usize) -> Self {
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let resets = Arc::new(AtomicU32::new(0));
+        let shutdown = CancellationToken::new();
+        let (stop, counter) = (shutdown.clone(), resets.clone());
+        tokio::spawn(async move {
+            loop {
+                let client = tokio::select! {
+                    () = stop.cancelled() => return,
+                    accepted = listener.accept() => match accepted { Ok((s, _)) => s, Err(_) => continue },
+                };
+                let (upstream, counter) = (upstream.clone(), counter.clone());
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+                    let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    // Closing the client socket now sends a reset, not an orderly FIN.
+                    let _ = client.set_zero_linger();
+                    let (mut client_read, mut client_write) = client.into_split();
+                    let (mut server_read, mut server_write) = server.into_split();
+                    let to_client = tokio::spawn(async move {
+                        tokio::io::copy(&mut server_read, &mut client_write).await
+                    });
+                    let mut sent = 0;
+                    let mut buf = vec![0_u8; 16 * 1024];
+                    loop {
+                        let n = match client_read.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        sent += n;
+                        if sent > reset_after_bytes {
+                            counter.fetch_add(1, Ordering::SeqCst);
+                            break;
+                        }
+                        if server_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    to_client.abort();
+                });
+            }
+        });
+        Self {
+            url,
+            resets,
+            shutdown,
+        }
     }
 }

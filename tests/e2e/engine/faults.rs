@@ -177,3 +177,41 @@ async fn wrong_keys_and_missing_buckets_fail_fast_naming_the_side() {
         .await;
     assert_eq!(health.ok()["status"], "ok");
 }
+
+#[tokio::test]
+async fn connections_reset_mid_request_are_retried_without_losing_objects() {
+    let src = crate::s3::S3Server::start("src").await;
+    let dst = crate::s3::S3Server::start("dst").await;
+    src.create_bucket(SRC_BUCKET).await;
+    dst.create_bucket(DST_BUCKET).await;
+    // Every connection to the destination dies (RST) after 25 kB from the worker (about seven
+    // small PUTs), in the middle of a request.
+    let proxy = crate::s3::ResetProxy::start(&dst.url, 25_000).await;
+    let endpoints = vec![
+        super::rule("AWS", super::SRC_REGION, &src.url),
+        super::rule("HEC", super::DST_REGION, &proxy.url),
+    ];
+    let oms = crate::harness::TestServer::start_with(crate::harness::Overrides {
+        worker: true,
+        endpoints,
+        ..crate::harness::Overrides::default()
+    })
+    .await;
+    let m = Migration { oms, src, dst };
+    let objects: Vec<(String, Vec<u8>)> = (0..150)
+        .map(|i| (format!("r/{i:03}"), random_bytes(3000)))
+        .collect();
+    m.src.put_many(SRC_BUCKET, objects).await;
+    let id = m.create(&m.task_body(&["r/"])).await;
+    let task = m.wait_for(id, 5, Duration::from_secs(120)).await;
+    assert_eq!(
+        (task["successful_num"].as_i64(), task["failed_num"].as_i64()),
+        (Some(150), Some(0)),
+        "{task:#}"
+    );
+    assert!(
+        proxy.resets.load(Ordering::SeqCst) >= 3,
+        "the proxy should have reset connections"
+    );
+    m.assert_identical("r/", "").await;
+}
