@@ -4,6 +4,7 @@
 
 mod faults;
 mod folders;
+mod groups;
 mod modes;
 mod resume;
 
@@ -52,6 +53,12 @@ impl Migration {
 
     /// Starts both servers and omsd, with or without its in-process worker.
     pub async fn start_with(worker: bool) -> Self {
+        Self::start_custom(worker, None).await
+    }
+
+    /// Starts both servers and omsd, with or without its worker, with groups cut into tasks of
+    /// at most `group_task_max_objects`.
+    pub async fn start_custom(worker: bool, group_task_max_objects: Option<i64>) -> Self {
         let src = S3Server::start("src").await;
         let dst = S3Server::start("dst").await;
         src.create_bucket(SRC_BUCKET).await;
@@ -65,6 +72,7 @@ impl Migration {
         let oms = TestServer::start_with(Overrides {
             worker,
             endpoints,
+            group_task_max_objects,
             ..Overrides::default()
         })
         .await;

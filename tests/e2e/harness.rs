@@ -47,6 +47,8 @@ pub struct Overrides {
     pub worker: bool,
     /// `[[endpoints]]`.
     pub endpoints: Vec<oms_storage::endpoints::EndpointRule>,
+    /// `worker.group_task_max_objects`.
+    pub group_task_max_objects: Option<i64>,
 }
 
 /// A running omsd.
@@ -194,6 +196,9 @@ impl TestServer {
         c.worker.retry_max_delay_ms = 200;
         c.worker.shutdown_grace_secs = 2;
         c.worker.operation_timeout_secs = 5;
+        if let Some(v) = self.overrides.group_task_max_objects {
+            c.worker.group_task_max_objects = v;
+        }
         c
     }
 

@@ -47,6 +47,8 @@ pub struct Faults {
     pub broken_keys: Mutex<HashSet<String>>,
     /// A pause before every UploadPart, in ms.
     pub part_delay_ms: AtomicU32,
+    /// A pause before every PutObject, in ms.
+    pub put_delay_ms: AtomicU32,
 }
 
 /// Calls seen, per (operation, key).
@@ -120,11 +122,13 @@ macro_rules! faulty_s3 {
                 async fn $method(&self, $req: S3Request<$input>) -> S3Result<S3Response<$output>> {
                     let key: String = $key;
                     self.before(stringify!($method), &key)?;
-                    if stringify!($method) == "upload_part" {
-                        let delay = self.faults.part_delay_ms.load(Ordering::SeqCst);
-                        if delay > 0 {
-                            tokio::time::sleep(Duration::from_millis(u64::from(delay))).await;
-                        }
+                    let delay = match stringify!($method) {
+                        "upload_part" => self.faults.part_delay_ms.load(Ordering::SeqCst),
+                        "put_object" => self.faults.put_delay_ms.load(Ordering::SeqCst),
+                        _ => 0,
+                    };
+                    if delay > 0 {
+                        tokio::time::sleep(Duration::from_millis(u64::from(delay))).await;
                     }
                     self.fs.$method($req).await
                 }

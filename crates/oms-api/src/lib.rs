@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod password;
 pub mod routes;
 pub mod state;
+pub mod verify;
 
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ use utoipa::OpenApi as _;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use crate::error::ApiError;
-pub use crate::state::{ApiLimits, AppState};
+pub use crate::state::{ApiLimits, AppState, StoreCheck};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

@@ -30,4 +30,15 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     /// Request limits.
     pub limits: ApiLimits,
+    /// How to reach stores, to check the keys a start supplies (`None`: no check).
+    pub stores: Option<Arc<StoreCheck>>,
+}
+
+/// How the keys of a start, resume or retry are checked against the stores.
+#[derive(Debug, Clone)]
+pub struct StoreCheck {
+    /// Endpoints and timeouts.
+    pub connect: oms_storage::connect::ConnectSettings,
+    /// How long each side may take to answer.
+    pub timeout: std::time::Duration,
 }

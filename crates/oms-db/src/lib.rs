@@ -13,6 +13,7 @@ mod leases;
 mod rows;
 mod runs;
 pub mod sealed;
+mod splits;
 mod tasks;
 
 use std::str::FromStr as _;
@@ -28,6 +29,7 @@ pub use crate::error::DbError;
 pub use crate::leases::Lease;
 pub use crate::runs::{LeaseState, TaskRun};
 pub use crate::sealed::CredentialOwner;
+pub use crate::splits::{GroupLease, GroupSplit, NewGroupTask};
 
 /// Which database a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +106,7 @@ impl Db {
 
     /// Applies the embedded migrations of this backend that have not run yet.
     pub async fn migrate(&self) -> Result<(), DbError> {
-        let sources: [(i64, &str, &'static str, &'static str); 2] = [
+        let sources: [(i64, &str, &'static str, &'static str); 3] = [
             (
                 1,
                 "init",
@@ -116,6 +118,12 @@ impl Db {
                 "engine",
                 include_str!("../../../migrations/sqlite/0002_engine.sql"),
                 include_str!("../../../migrations/postgres/0002_engine.sql"),
+            ),
+            (
+                3,
+                "splitter",
+                include_str!("../../../migrations/sqlite/0003_splitter.sql"),
+                include_str!("../../../migrations/postgres/0003_splitter.sql"),
             ),
         ];
         let migrations = sources

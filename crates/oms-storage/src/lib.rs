@@ -6,6 +6,7 @@
 //! [`ErrorKind`] decided in one place ([`error`]), which is all the engine needs to choose
 //! between retrying, failing the object, and failing the task.
 
+pub mod connect;
 pub mod endpoints;
 pub mod error;
 pub mod s3;

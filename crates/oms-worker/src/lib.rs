@@ -8,7 +8,6 @@
 //! nothing: the next run continues from the checkpoint and the saved uploads.
 
 mod checker;
-mod connect;
 mod control;
 mod lister;
 mod listfile;
@@ -18,6 +17,7 @@ mod plan;
 mod recorder;
 mod retry;
 mod run;
+mod splitter;
 mod streams;
 mod transfer;
 
@@ -67,6 +67,21 @@ pub struct WorkerConfig {
     pub operation_timeout: Duration,
     /// On shutdown, how long in-flight transfers may take before they are cut.
     pub shutdown_grace: Duration,
+    /// A task of a group gets at most this many objects...
+    pub group_task_max_objects: i64,
+    /// ...and at most about this many bytes.
+    pub group_task_max_bytes: i64,
+}
+
+impl WorkerConfig {
+    /// What connectors of this worker are built with.
+    pub fn connect_settings(&self) -> oms_storage::connect::ConnectSettings {
+        oms_storage::connect::ConnectSettings {
+            endpoints: self.endpoints.clone(),
+            connect_timeout: self.connect_timeout,
+            operation_timeout: self.operation_timeout,
+        }
+    }
 }
 
 impl Default for WorkerConfig {
@@ -88,6 +103,8 @@ impl Default for WorkerConfig {
             connect_timeout: Duration::from_secs(10),
             operation_timeout: Duration::from_secs(120),
             shutdown_grace: Duration::from_secs(20),
+            group_task_max_objects: 100_000,
+            group_task_max_bytes: 100 * 1024 * 1024 * 1024,
         }
     }
 }
@@ -108,17 +125,41 @@ impl Worker {
         }
     }
 
-    /// Claims and runs tasks until `shutdown` fires; then stops claiming, lets running tasks
-    /// save their state and hand their leases back, and returns.
+    /// Claims and runs tasks (and splits task groups) until `shutdown` fires; then stops
+    /// claiming, lets running tasks save their state and hand their leases back, and returns.
+    /// Alongside, it moves task groups whose tasks have settled.
     pub async fn run(self, shutdown: CancellationToken) {
         let tracker = TaskTracker::new();
         let slots = Arc::new(Semaphore::new(self.config.max_tasks.max(1)));
         tracing::info!(worker = %self.config.worker_id, max_tasks = self.config.max_tasks, "worker started");
+        tracker.spawn(settle_groups(
+            self.db.clone(),
+            self.config.poll_interval,
+            shutdown.clone(),
+        ));
         loop {
             let permit = tokio::select! {
                 () = shutdown.cancelled() => break,
                 permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
             };
+            // Groups first: splitting one gives work to many.
+            match self
+                .db
+                .claim_next_group(&self.config.worker_id, self.config.lease)
+                .await
+            {
+                Ok(Some(lease)) => {
+                    let (db, config, shutdown) =
+                        (self.db.clone(), self.config.clone(), shutdown.clone());
+                    tracker.spawn(async move {
+                        splitter::split_group(db, config, lease, shutdown).await;
+                        drop(permit);
+                    });
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "claiming a task group failed"),
+            }
             match self
                 .db
                 .claim_next_task(&self.config.worker_id, self.config.lease)
@@ -147,5 +188,18 @@ impl Worker {
         tracker.close();
         tracker.wait().await;
         tracing::info!(worker = %self.config.worker_id, "worker stopped");
+    }
+}
+
+/// Moves groups whose tasks settled, every `interval`.
+async fn settle_groups(db: Db, interval: Duration, shutdown: CancellationToken) {
+    loop {
+        if let Err(e) = db.settle_groups().await {
+            tracing::warn!(error = %e, "settling task groups failed");
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
     }
 }

@@ -15,7 +15,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::WorkerConfig;
-use crate::connect;
 use crate::control::{Side, Stop, StopReason, TaskFailure, check_failure_of};
 use crate::pipeline::{CHECKED_PER_TRANSFER, EVENTS_CAPACITY, LISTED_CAPACITY, RunCtx};
 use crate::recorder::{self, Summary};
@@ -127,9 +126,13 @@ async fn execute(
             "no credentials are stored for the task; start it again with its keys",
         ));
     };
-    let sides = match connect::connect(config, &run.task.spec, &credentials) {
+    let sides = match oms_storage::connect::connect(
+        &config.connect_settings(),
+        &run.task.spec,
+        &credentials,
+    ) {
         Ok(sides) => sides,
-        Err(failure) => return failed(failure),
+        Err(e) => return failed(TaskFailure::new(e.code, e.message)),
     };
     drop(credentials);
 

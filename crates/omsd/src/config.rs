@@ -180,6 +180,10 @@ pub struct WorkerSection {
     pub operation_timeout_secs: u64,
     /// Shutdown grace.
     pub shutdown_grace_secs: u64,
+    /// Objects per task of a group.
+    pub group_task_max_objects: i64,
+    /// Bytes per task of a group.
+    pub group_task_max_bytes: i64,
 }
 
 /// `[retention]`.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use oms_api::auth::{AccessKeyAccount, AuthSettings, Authenticator, UserAccount};
-use oms_api::{ApiLimits, AppState};
+use oms_api::{ApiLimits, AppState, StoreCheck};
 use oms_core::ids::ProjectId;
 use oms_db::{Db, DbOptions, MasterKey, Sealer};
 use secrecy::SecretString;
@@ -70,6 +70,8 @@ pub fn worker_config(config: &Config) -> WorkerConfig {
         connect_timeout: Duration::from_secs(w.connect_timeout_secs.max(1)),
         operation_timeout: Duration::from_secs(w.operation_timeout_secs.max(1)),
         shutdown_grace: Duration::from_secs(w.shutdown_grace_secs),
+        group_task_max_objects: w.group_task_max_objects.max(1),
+        group_task_max_bytes: w.group_task_max_bytes.max(1),
     }
 }
 
@@ -194,6 +196,10 @@ impl App {
                 limits: ApiLimits {
                     max_body_bytes: config.server.max_body_bytes,
                 },
+                stores: Some(Arc::new(StoreCheck {
+                    connect: worker_config(config).connect_settings(),
+                    timeout: Duration::from_secs(5),
+                })),
             };
             let router = oms_api::router(
                 state,

@@ -133,6 +133,7 @@ pub async fn start_group(
         .map_err(for_group)?;
     let mut start = parse::start(req, &group.spec)?;
     start.migrate_failed_objects = false;
+    crate::verify::keys_reach_both_sides(&state, &group.spec, &start.credentials).await?;
     state
         .db
         .resume_group(&caller.project_id, id, &start)
@@ -181,6 +182,7 @@ pub async fn retry_group(
         .await
         .map_err(for_group)?;
     let start = parse::start(req, &group.spec)?;
+    crate::verify::keys_reach_both_sides(&state, &group.spec, &start.credentials).await?;
     state
         .db
         .retry_group(&caller.project_id, id, &start)

@@ -154,6 +154,7 @@ pub async fn start_task(
         .await
         .map_err(for_task)?;
     let start = parse::start(req, &task.spec)?;
+    crate::verify::keys_reach_both_sides(&state, &task.spec, &start.credentials).await?;
     state
         .db
         .start_task(&caller.project_id, id, &start)

@@ -1,0 +1,189 @@
+//! Connectors for a migration: its spec, its credentials, and the operator's endpoints. The
+//! engine builds them to run a task; the API builds them to check keys a start supplies.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use oms_core::credentials::CredentialSet;
+use oms_core::spec::{CloudType, MigrationSpec};
+use secrecy::{ExposeSecret as _, SecretString};
+
+use crate::endpoints::{self, DESTINATION_CLOUD, EndpointRule};
+use crate::s3::{S3Connector, S3Settings};
+use crate::{Connector, ErrorKind, StorageError};
+
+/// What connectors are built from besides a spec and credentials.
+#[derive(Debug, Clone)]
+pub struct ConnectSettings {
+    /// The operator's endpoints.
+    pub endpoints: Vec<EndpointRule>,
+    /// Connect timeout of store requests.
+    pub connect_timeout: Duration,
+    /// Read timeout of store requests.
+    pub operation_timeout: Duration,
+}
+
+/// Why connectors cannot be built: a `TRF.xxxx` code and words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ConnectError {
+    /// The code.
+    pub code: &'static str,
+    /// The reason.
+    pub message: String,
+}
+
+/// Both sides of a migration.
+#[derive(Debug, Clone)]
+pub struct Sides {
+    /// The source.
+    pub source: Arc<dyn Connector>,
+    /// The destination.
+    pub destination: Arc<dyn Connector>,
+    /// The source bucket as the store names it.
+    pub source_bucket: String,
+    /// Same store, same keys: server-side copy works.
+    pub same_store: bool,
+}
+
+/// The bucket name a store knows: Tencent COS names carry the APPID (`bucket-1250000000`).
+pub fn source_bucket_name(spec: &MigrationSpec) -> String {
+    let source = &spec.source;
+    let suffix = format!("-{}", source.app_id);
+    if source.cloud_type == CloudType::Tencent
+        && !source.app_id.is_empty()
+        && !source.bucket.ends_with(&suffix)
+    {
+        format!("{}{suffix}", source.bucket)
+    } else {
+        source.bucket.clone()
+    }
+}
+
+struct S3Side<'a> {
+    cloud: &'a str,
+    region: &'a str,
+    access_key: &'a str,
+    secret_key: &'a SecretString,
+    security_token: Option<&'a SecretString>,
+    requester_pays: bool,
+}
+
+fn s3(settings: &ConnectSettings, side: &S3Side<'_>) -> Result<Arc<dyn Connector>, ConnectError> {
+    let endpoint =
+        endpoints::resolve(&settings.endpoints, side.cloud, side.region).ok_or_else(|| {
+            ConnectError {
+                code: "TRF.0001",
+                message: format!(
+                    "no endpoint is known for {} in region {}; add one to [[endpoints]]",
+                    side.cloud, side.region
+                ),
+            }
+        })?;
+    let is_aws = side.cloud.eq_ignore_ascii_case("AWS") && endpoint.url.contains(".amazonaws.com");
+    Ok(Arc::new(S3Connector::new(&S3Settings {
+        endpoint,
+        region: side.region.to_owned(),
+        access_key: side.access_key.to_owned(),
+        secret_key: side.secret_key.clone(),
+        security_token: side.security_token.cloned(),
+        is_aws,
+        requester_pays: side.requester_pays,
+        connect_timeout: settings.connect_timeout,
+        operation_timeout: settings.operation_timeout,
+    })))
+}
+
+/// Builds the source and destination connectors of a migration.
+pub fn connect(
+    settings: &ConnectSettings,
+    spec: &MigrationSpec,
+    credentials: &CredentialSet,
+) -> Result<Sides, ConnectError> {
+    let cloud = spec.source.cloud_type;
+    if !cloud.is_s3_compatible() {
+        return Err(ConnectError {
+            code: "TRF.0001",
+            message: format!("{cloud} sources are not supported by this version of the engine yet"),
+        });
+    }
+    let src = &credentials.source;
+    let (Some(ak), Some(sk)) = (src.ak.as_ref(), src.sk.as_ref()) else {
+        return Err(ConnectError {
+            code: "TRF.0151",
+            message: "no source AK/SK were supplied".into(),
+        });
+    };
+    let source = s3(
+        settings,
+        &S3Side {
+            cloud: cloud.as_str(),
+            region: &spec.source.region,
+            access_key: ak.expose_secret(),
+            secret_key: sk,
+            security_token: src.security_token.as_ref(),
+            requester_pays: spec.enable_requester_pays,
+        },
+    )?;
+    let dst = &credentials.destination;
+    let destination = s3(
+        settings,
+        &S3Side {
+            cloud: DESTINATION_CLOUD,
+            region: &spec.destination.region,
+            access_key: dst.ak.expose_secret(),
+            secret_key: &dst.sk,
+            security_token: dst.security_token.as_ref(),
+            requester_pays: false,
+        },
+    )?;
+    let same_store = source.identity() == destination.identity() && !spec.enable_requester_pays;
+    Ok(Sides {
+        source,
+        destination,
+        source_bucket: source_bucket_name(spec),
+        same_store,
+    })
+}
+
+/// Which side a check failed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The source.
+    Source,
+    /// The destination.
+    Destination,
+}
+
+/// A definite "no" from a store about keys or a bucket.
+#[derive(Debug)]
+pub struct AccessDenied {
+    /// Which side.
+    pub side: Side,
+    /// The store's answer.
+    pub error: StorageError,
+}
+
+/// Checks, within `timeout`, that both sides' keys can list their buckets. Only a definite
+/// answer — unknown keys, a wrong signature, a missing bucket, access denied — is a failure;
+/// a store that cannot be reached now may be reachable by the time a worker runs.
+pub async fn verify_access(
+    sides: &Sides,
+    destination_bucket: &str,
+    timeout: Duration,
+) -> Result<(), AccessDenied> {
+    for (side, connector, bucket) in [
+        (Side::Source, &sides.source, sides.source_bucket.as_str()),
+        (Side::Destination, &sides.destination, destination_bucket),
+    ] {
+        if let Ok(Err(error)) = tokio::time::timeout(timeout, connector.check_bucket(bucket)).await
+            && matches!(
+                error.kind,
+                ErrorKind::BadCredentials | ErrorKind::NoSuchBucket | ErrorKind::Denied
+            )
+        {
+            return Err(AccessDenied { side, error });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,231 @@
+//! The group splitter: claims a waiting task group and cuts its source into tasks by object
+//! count and bytes, each task owning a key range of the listing — no row per object. Tasks
+//! wait for workers as soon as they exist. A stopped or interrupted split continues from its
+//! checkpoint (the last key given to a task).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use oms_core::model::FailureReason;
+use oms_core::spec::TaskKind;
+use oms_core::status::{GroupEvent, GroupStatus};
+use oms_db::{Db, DbError, GroupLease, GroupSplit, NewGroupTask};
+use oms_storage::ErrorKind;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::WorkerConfig;
+use crate::control::{Side, TaskFailure, check_failure_of, task_failure_of};
+use crate::plan::{self, Entry};
+use crate::retry::{GaveUp, retry};
+
+/// Splits the group held by `lease`.
+pub(crate) async fn split_group(
+    db: Db,
+    config: Arc<WorkerConfig>,
+    lease: GroupLease,
+    shutdown: CancellationToken,
+) {
+    let span = tracing::info_span!("group", group.id = %lease.group_id, worker = %config.worker_id);
+    async move {
+        let split = match db.load_group_split(&lease).await {
+            Ok(split) => split,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot load the claimed group");
+                return;
+            }
+        };
+        let stop = shutdown.child_token();
+        let lost = Arc::new(AtomicBool::new(false));
+        let keeper = tokio::spawn({
+            let (db, lease, config, stop, lost) = (
+                db.clone(),
+                lease.clone(),
+                config.clone(),
+                stop.clone(),
+                lost.clone(),
+            );
+            async move {
+                let mut ticks = tokio::time::interval(config.heartbeat);
+                loop {
+                    ticks.tick().await;
+                    match db.renew_group_lease(&lease, config.lease).await {
+                        Ok(GroupStatus::Pausing) => stop.cancel(),
+                        Ok(_) => {}
+                        Err(DbError::LeaseLost) => {
+                            lost.store(true, Ordering::SeqCst);
+                            stop.cancel();
+                            return;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "group lease renewal failed; trying again");
+                        }
+                    }
+                }
+            }
+        });
+        let outcome = cut(&db, &config, &lease, &split, &stop).await;
+        keeper.abort();
+        if lost.load(Ordering::SeqCst) {
+            return;
+        }
+        let finished = match outcome {
+            Ok(true) => {
+                db.finish_split(&lease, Some(GroupEvent::SplitDone), None)
+                    .await
+            }
+            Ok(false) => db.finish_split(&lease, None, None).await,
+            Err(failure) => {
+                let reason = FailureReason {
+                    code: failure.code.to_owned(),
+                    message: failure.message,
+                };
+                db.finish_split(&lease, Some(GroupEvent::SplitFailed), Some(&reason))
+                    .await
+            }
+        };
+        match finished {
+            Ok(status) => tracing::info!(status = status.code(), "group split ended"),
+            Err(e) => tracing::warn!(error = %e, "cannot record the end of the split"),
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+/// Cuts the group into tasks; `Ok(false)` when it was stopped before the end.
+async fn cut(
+    db: &Db,
+    config: &WorkerConfig,
+    lease: &GroupLease,
+    split: &GroupSplit,
+    stop: &CancellationToken,
+) -> Result<bool, TaskFailure> {
+    let spec = &split.group.spec;
+    let Some(credentials) = split.credentials.as_ref() else {
+        return Err(TaskFailure::new(
+            "TRF.0001",
+            "no credentials are stored for the group; start it again with its keys",
+        ));
+    };
+    if spec.kind != TaskKind::Prefix {
+        return Err(TaskFailure::new(
+            "TRF.0001",
+            format!(
+                "{} task groups are not supported by this version of the engine yet",
+                spec.kind.group_str()
+            ),
+        ));
+    }
+    let sides = oms_storage::connect::connect(&config.connect_settings(), spec, credentials)
+        .map_err(|e| TaskFailure::new(e.code, e.message))?;
+    for (side, connector, bucket) in [
+        (Side::Source, &sides.source, sides.source_bucket.as_str()),
+        (
+            Side::Destination,
+            &sides.destination,
+            spec.destination.bucket.as_str(),
+        ),
+    ] {
+        match retry(&config.retry, stop, || connector.check_bucket(bucket)).await {
+            Ok(()) => {}
+            Err(GaveUp::Cancelled) => return Ok(false),
+            Err(GaveUp::Failed(e)) => return Err(check_failure_of(side, &e)),
+        }
+    }
+
+    let mut after = split.checkpoint.clone();
+    let (mut objects, mut bytes) = (0_i64, 0_i64);
+    let mut last: Option<String> = None;
+    let emit = async |range_start: Option<String>,
+                      range_end: Option<String>,
+                      objects: i64,
+                      bytes: i64,
+                      checkpoint: String| {
+        let task = NewGroupTask {
+            spec: spec.clone(),
+            range_start,
+            range_end,
+            objects,
+            bytes,
+            checkpoint,
+        };
+        db.add_group_task(lease, &task).await
+    };
+    for entry in plan::entries(spec) {
+        let Entry::Prefix(prefix) = entry else {
+            continue;
+        };
+        let mut start = plan::list_start(&prefix, after.as_deref(), None).map(str::to_owned);
+        loop {
+            if stop.is_cancelled() {
+                return Ok(false);
+            }
+            let page = retry(&config.retry, stop, || {
+                sides.source.list(
+                    &sides.source_bucket,
+                    &prefix,
+                    start.as_deref(),
+                    config.list_page_size,
+                )
+            })
+            .await;
+            let page = match page {
+                Ok(page) => page,
+                Err(GaveUp::Cancelled) => return Ok(false),
+                Err(GaveUp::Failed(e)) => {
+                    return Err(task_failure_of(Side::Source, &e).unwrap_or_else(|| {
+                        match e.kind {
+                            ErrorKind::Denied => TaskFailure::new(
+                                "TRF.0152",
+                                format!("the source AK/SK may not list the source bucket: {e}"),
+                            ),
+                            _ => TaskFailure::new(
+                                "TRF.0027",
+                                format!("cannot list the source objects: {e}"),
+                            ),
+                        }
+                    }));
+                }
+            };
+            for object in &page.objects {
+                objects += 1;
+                bytes += i64::try_from(object.size).unwrap_or(i64::MAX);
+                last = Some(object.key.clone());
+                if objects >= config.group_task_max_objects || bytes >= config.group_task_max_bytes
+                {
+                    let end = object.key.clone();
+                    let cut = emit(
+                        after.clone(),
+                        Some(end.clone()),
+                        objects,
+                        bytes,
+                        end.clone(),
+                    )
+                    .await;
+                    if let Err(e) = cut {
+                        tracing::warn!(error = %e, "cannot create a task of the group");
+                        return Ok(false);
+                    }
+                    after = Some(end);
+                    objects = 0;
+                    bytes = 0;
+                }
+            }
+            match page.objects.last() {
+                Some(o) if page.is_truncated => start = Some(o.key.clone()),
+                _ => break,
+            }
+        }
+    }
+    if objects > 0
+        && let Some(last) = last
+    {
+        // The last task takes the rest of the listing, including keys written after this walk.
+        if let Err(e) = emit(after, None, objects, bytes, last).await {
+            tracing::warn!(error = %e, "cannot create a task of the group");
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
