@@ -188,14 +188,14 @@ impl TestServer {
         c.worker.multipart_threshold_bytes = 8 * 1024 * 1024;
         c.worker.object_concurrency = 16;
         c.worker.part_concurrency = 2;
-        c.worker.lease_ms = 2000;
+        c.worker.lease_ms = 5000;
         c.worker.heartbeat_ms = 200;
         c.worker.poll_interval_ms = 100;
         c.worker.flush_interval_ms = 200;
         c.worker.retry_base_delay_ms = 20;
         c.worker.retry_max_delay_ms = 200;
         c.worker.shutdown_grace_secs = 2;
-        c.worker.operation_timeout_secs = 5;
+        c.worker.operation_timeout_secs = 30;
         if let Some(v) = self.overrides.group_task_max_objects {
             c.worker.group_task_max_objects = v;
         }
@@ -237,7 +237,10 @@ impl TestServer {
     pub async fn db(&self) -> Db {
         Db::connect(
             &self.db_url,
-            &DbOptions::default(),
+            &DbOptions {
+                max_connections: 2,
+                ..DbOptions::default()
+            },
             Sealer::new(&self.master_key()).unwrap(),
         )
         .await

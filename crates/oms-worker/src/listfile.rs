@@ -1,23 +1,25 @@
 //! List tasks: one URL-encoded source key per line of a list file kept at the destination
-//! (`list_file.obs_bucket`), with OMS's rules on list files (TRF.0013 to TRF.0019). The file is
-//! read in ranges, so memory stays bounded whatever its length; the checkpoint is a line number.
+//! (`list_file.obs_bucket`), with OMS's rules on list files (TRF.0013 to TRF.0019). Files are
+//! read in ranges, so memory stays bounded whatever their length. Lines are numbered from 1,
+//! blank lines not counted; the checkpoint and a group task's range are line numbers.
 
-use oms_storage::{ErrorKind, StorageError};
+use oms_storage::{Connector, ErrorKind, StorageError};
 use percent_encoding::percent_decode_str;
+use tokio_util::sync::CancellationToken;
 
 use crate::control::{Side, TaskFailure, task_failure_of};
 use crate::lister::{Emitter, Halt, head_item};
 use crate::pipeline::RunCtx;
-use crate::retry::{GaveUp, retry};
+use crate::retry::{GaveUp, RetryPolicy, retry};
 
 /// The largest list file (TRF.0014).
 pub(crate) const MAX_LIST_FILE_BYTES: u64 = 100 * 1024 * 1024;
 /// The longest line (TRF.0018).
 pub(crate) const MAX_LINE_CHARS: usize = 65_535;
-/// How much of the file is read at once.
+/// How much of a file is read at once.
 const RANGE_BYTES: u64 = 4 * 1024 * 1024;
 
-fn fail(code: &'static str, message: impl Into<String>) -> Halt {
+pub(crate) fn fail(code: &'static str, message: impl Into<String>) -> Halt {
     Halt::Failed(TaskFailure::new(code, message))
 }
 
@@ -29,26 +31,21 @@ fn read_failure(error: &StorageError) -> Halt {
     )
 }
 
-/// Walks the list file from the line after the checkpoint.
-pub(crate) async fn walk(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt> {
-    let Some(list_file) = ctx.spec().source.list_file.clone() else {
-        return Err(fail("TRF.0013", "the task has no list file"));
-    };
-    let (bucket, key) = (
-        list_file.obs_bucket.as_str(),
-        list_file.list_file_key.as_str(),
-    );
+/// Checks a list file against OMS's rules; returns its size.
+pub(crate) async fn check_list_file(
+    destination: &dyn Connector,
+    policy: &RetryPolicy,
+    cancel: &CancellationToken,
+    bucket: &str,
+    key: &str,
+) -> Result<u64, Halt> {
     if !key.to_ascii_lowercase().ends_with(".txt") {
         return Err(fail(
             "TRF.0014",
             format!("the list file {key} is not a .txt file"),
         ));
     }
-    let meta = match retry(&ctx.config.retry, &ctx.stop.intake, || {
-        ctx.destination.head(bucket, key)
-    })
-    .await
-    {
+    let meta = match retry(policy, cancel, || destination.head(bucket, key)).await {
         Ok(Some(meta)) => meta,
         Ok(None) => {
             return Err(fail(
@@ -67,7 +64,7 @@ pub(crate) async fn walk(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt
         ));
     }
     if size == 0 {
-        return Err(fail("TRF.0017", "the list file is empty"));
+        return Err(fail("TRF.0017", format!("the list file {key} is empty")));
     }
     let content_type = meta.headers.content_type.unwrap_or_default();
     if !content_type.to_ascii_lowercase().starts_with("text/plain")
@@ -80,106 +77,185 @@ pub(crate) async fn walk(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt
             ),
         ));
     }
-    let done_lines: u64 = ctx
-        .checkpoint
-        .as_deref()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let mut line_no: u64 = 0;
-    let mut carry: Vec<u8> = Vec::new();
-    let mut offset = 0;
-    while offset < size {
-        let end = (offset + RANGE_BYTES).min(size);
-        let chunk = read_range(ctx, bucket, key, offset..end).await?;
-        offset = end;
-        carry.extend_from_slice(&chunk);
-        let last_newline = carry.iter().rposition(|b| *b == b'\n');
-        let complete: Vec<u8> = match last_newline {
-            Some(i) if offset < size => carry.drain(..=i).collect(),
-            _ if offset >= size => std::mem::take(&mut carry),
-            _ => {
-                if carry.len() > MAX_LINE_CHARS * 4 {
+    Ok(size)
+}
+
+/// Reads the non-blank lines of a file, range by range.
+pub(crate) struct LineReader<'a> {
+    connector: &'a dyn Connector,
+    policy: &'a RetryPolicy,
+    cancel: &'a CancellationToken,
+    bucket: &'a str,
+    key: &'a str,
+    size: u64,
+    offset: u64,
+    carry: Vec<u8>,
+    ready: std::collections::VecDeque<Vec<u8>>,
+    /// Number of the last line returned.
+    pub line_no: u64,
+}
+
+impl<'a> LineReader<'a> {
+    pub(crate) fn new(
+        connector: &'a dyn Connector,
+        policy: &'a RetryPolicy,
+        cancel: &'a CancellationToken,
+        bucket: &'a str,
+        key: &'a str,
+        size: u64,
+    ) -> Self {
+        Self {
+            connector,
+            policy,
+            cancel,
+            bucket,
+            key,
+            size,
+            offset: 0,
+            carry: Vec::new(),
+            ready: std::collections::VecDeque::new(),
+            line_no: 0,
+        }
+    }
+
+    /// The next non-blank line (without its end of line), checked for length and UTF-8.
+    pub(crate) async fn next_line(&mut self) -> Result<Option<String>, Halt> {
+        loop {
+            while let Some(raw) = self.ready.pop_front() {
+                let raw = raw.strip_suffix(b"\r").unwrap_or(&raw).to_vec();
+                if raw.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                self.line_no += 1;
+                let text = String::from_utf8(raw)
+                    .map_err(|_| fail("TRF.0016", format!("line {} is not UTF-8", self.line_no)))?;
+                let text = if self.line_no == 1 {
+                    text.trim_start_matches('\u{feff}').to_owned()
+                } else {
+                    text
+                };
+                if text.chars().count() > MAX_LINE_CHARS {
                     return Err(fail(
                         "TRF.0018",
                         format!(
                             "line {} is longer than {MAX_LINE_CHARS} characters",
-                            line_no + 1
+                            self.line_no
                         ),
                     ));
                 }
+                return Ok(Some(text));
+            }
+            if self.offset >= self.size {
+                if self.carry.is_empty() {
+                    return Ok(None);
+                }
+                self.ready.push_back(std::mem::take(&mut self.carry));
                 continue;
             }
-        };
-        for raw in complete.split(|b| *b == b'\n') {
-            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-            let first = line_no == 0;
-            if raw.is_empty() {
-                continue;
+            let end = (self.offset + RANGE_BYTES).min(self.size);
+            let chunk = self.read(self.offset..end).await?;
+            self.offset = end;
+            self.carry.extend_from_slice(&chunk);
+            while let Some(i) = self.carry.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.carry.drain(..=i).take(i).collect();
+                self.ready.push_back(line);
             }
-            line_no += 1;
-            let text = std::str::from_utf8(raw)
-                .map_err(|_| fail("TRF.0016", format!("line {line_no} is not UTF-8")))?;
-            let text = if first {
-                text.trim_start_matches('\u{feff}')
-            } else {
-                text
-            };
-            if text.chars().count() > MAX_LINE_CHARS {
+            if self.carry.len() > MAX_LINE_CHARS * 4 {
                 return Err(fail(
                     "TRF.0018",
-                    format!("line {line_no} is longer than {MAX_LINE_CHARS} characters"),
+                    format!(
+                        "line {} is longer than {MAX_LINE_CHARS} characters",
+                        self.line_no + 1
+                    ),
                 ));
             }
-            if line_no <= done_lines {
-                continue;
-            }
-            let key = percent_decode_str(text.trim())
-                .decode_utf8()
-                .map_err(|_| {
-                    fail(
-                        "TRF.0016",
-                        format!("line {line_no} is not a URL-encoded UTF-8 key"),
-                    )
-                })?
-                .into_owned();
-            let item = head_item(ctx, &key).await?;
-            if line_no == 1 && item.unreadable.is_some() {
-                return Err(fail(
-                    "TRF.0024",
-                    format!("the first listed object {key} cannot be read at the source"),
-                ));
-            }
-            emitter.emit(item, line_no.to_string()).await?;
         }
     }
-    Ok(())
+
+    async fn read(&self, range: std::ops::Range<u64>) -> Result<Vec<u8>, Halt> {
+        let read = retry(self.policy, self.cancel, || async {
+            let download = self
+                .connector
+                .get(self.bucket, self.key, Some(range.clone()))
+                .await?;
+            let mut body = download.body;
+            let mut bytes =
+                Vec::with_capacity(usize::try_from(range.end - range.start).unwrap_or(0));
+            while let Some(chunk) = futures::StreamExt::next(&mut body).await {
+                bytes.extend_from_slice(&chunk?);
+            }
+            Ok::<_, StorageError>(bytes)
+        })
+        .await;
+        match read {
+            Ok(bytes) => Ok(bytes),
+            Err(GaveUp::Cancelled) => Err(Halt::Stopped),
+            Err(GaveUp::Failed(e)) if e.kind == ErrorKind::NotFound => {
+                Err(fail("TRF.0013", "the list file disappeared"))
+            }
+            Err(GaveUp::Failed(e)) => Err(read_failure(&e)),
+        }
+    }
 }
 
-async fn read_range(
-    ctx: &RunCtx,
-    bucket: &str,
-    key: &str,
-    range: std::ops::Range<u64>,
-) -> Result<Vec<u8>, Halt> {
-    let read = retry(&ctx.config.retry, &ctx.stop.intake, || async {
-        let download = ctx
-            .destination
-            .get(bucket, key, Some(range.clone()))
-            .await?;
-        let mut body = download.body;
-        let mut bytes = Vec::with_capacity(usize::try_from(range.end - range.start).unwrap_or(0));
-        while let Some(chunk) = futures::StreamExt::next(&mut body).await {
-            bytes.extend_from_slice(&chunk?);
+fn line_number(raw: Option<&str>) -> u64 {
+    raw.and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// Walks the task's list file from the line after the checkpoint (and within the task's line
+/// range, for a task of a group).
+pub(crate) async fn walk(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt> {
+    let Some(list_file) = ctx.spec().source.list_file.clone() else {
+        return Err(fail("TRF.0013", "the task has no list file"));
+    };
+    let (bucket, key) = (
+        list_file.obs_bucket.as_str(),
+        list_file.list_file_key.as_str(),
+    );
+    let policy = &ctx.config.retry;
+    let size = check_list_file(
+        ctx.destination.as_ref(),
+        policy,
+        &ctx.stop.intake,
+        bucket,
+        key,
+    )
+    .await?;
+    let skip = line_number(ctx.checkpoint.as_deref()).max(line_number(ctx.range.0.as_deref()));
+    let until = ctx.range.1.as_deref().map(|v| line_number(Some(v)));
+    let mut lines = LineReader::new(
+        ctx.destination.as_ref(),
+        policy,
+        &ctx.stop.intake,
+        bucket,
+        key,
+        size,
+    );
+    while let Some(text) = lines.next_line().await? {
+        let line_no = lines.line_no;
+        if until.is_some_and(|u| line_no > u) {
+            break;
         }
-        Ok::<_, StorageError>(bytes)
-    })
-    .await;
-    match read {
-        Ok(bytes) => Ok(bytes),
-        Err(GaveUp::Cancelled) => Err(Halt::Stopped),
-        Err(GaveUp::Failed(e)) if e.kind == ErrorKind::NotFound => {
-            Err(fail("TRF.0013", "the list file disappeared"))
+        if line_no <= skip {
+            continue;
         }
-        Err(GaveUp::Failed(e)) => Err(read_failure(&e)),
+        let key = percent_decode_str(text.trim())
+            .decode_utf8()
+            .map_err(|_| {
+                fail(
+                    "TRF.0016",
+                    format!("line {line_no} is not a URL-encoded UTF-8 key"),
+                )
+            })?
+            .into_owned();
+        let item = head_item(ctx, &key).await?;
+        if line_no == 1 && item.unreadable.is_some() {
+            return Err(fail(
+                "TRF.0024",
+                format!("the first listed object {key} cannot be read at the source"),
+            ));
+        }
+        emitter.emit(item, line_no.to_string()).await?;
     }
+    Ok(())
 }

@@ -11,11 +11,14 @@ use oms_core::spec::TaskKind;
 use oms_core::status::{GroupEvent, GroupStatus};
 use oms_db::{Db, DbError, GroupLease, GroupSplit, NewGroupTask};
 use oms_storage::ErrorKind;
+use oms_storage::connect::Sides;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::WorkerConfig;
 use crate::control::{Side, TaskFailure, check_failure_of, task_failure_of};
+use crate::lister::Halt;
+use crate::listfile::{LineReader, check_list_file};
 use crate::plan::{self, Entry};
 use crate::retry::{GaveUp, retry};
 
@@ -108,15 +111,6 @@ async fn cut(
             "no credentials are stored for the group; start it again with its keys",
         ));
     };
-    if spec.kind != TaskKind::Prefix {
-        return Err(TaskFailure::new(
-            "TRF.0001",
-            format!(
-                "{} task groups are not supported by this version of the engine yet",
-                spec.kind.group_str()
-            ),
-        ));
-    }
     let sides = oms_storage::connect::connect(&config.connect_settings(), spec, credentials)
         .map_err(|e| TaskFailure::new(e.code, e.message))?;
     for (side, connector, bucket) in [
@@ -134,6 +128,29 @@ async fn cut(
         }
     }
 
+    match spec.kind {
+        TaskKind::Prefix => cut_prefixes(db, config, lease, split, &sides, stop).await,
+        TaskKind::List => cut_list_files(db, config, lease, split, &sides, stop).await,
+        TaskKind::Object | TaskKind::UrlList => Err(TaskFailure::new(
+            "TRF.0001",
+            format!(
+                "{} task groups are not supported by this version of the engine yet",
+                spec.kind.group_str()
+            ),
+        )),
+    }
+}
+
+/// PREFIX groups: key ranges of the source listing.
+async fn cut_prefixes(
+    db: &Db,
+    config: &WorkerConfig,
+    lease: &GroupLease,
+    split: &GroupSplit,
+    sides: &Sides,
+    stop: &CancellationToken,
+) -> Result<bool, TaskFailure> {
+    let spec = &split.group.spec;
     let mut after = split.checkpoint.clone();
     let (mut objects, mut bytes) = (0_i64, 0_i64);
     let mut last: Option<String> = None;
@@ -225,6 +242,118 @@ async fn cut(
         if let Err(e) = emit(after, None, objects, bytes, last).await {
             tracing::warn!(error = %e, "cannot create a task of the group");
             return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// LIST groups: line ranges of the list files (`.txt`) in the group's folder, file by file in
+/// key order. The split checkpoint is `file\nline`.
+async fn cut_list_files(
+    db: &Db,
+    config: &WorkerConfig,
+    lease: &GroupLease,
+    split: &GroupSplit,
+    sides: &Sides,
+    stop: &CancellationToken,
+) -> Result<bool, TaskFailure> {
+    let spec = &split.group.spec;
+    let Some(folder) = spec.source.list_file.as_ref() else {
+        return Err(TaskFailure::new(
+            "TRF.0013",
+            "the group has no list_file folder",
+        ));
+    };
+    let (bucket, prefix) = (folder.obs_bucket.as_str(), folder.list_file_key.as_str());
+    let destination = sides.destination.as_ref();
+    let mut files = Vec::new();
+    let mut start: Option<String> = None;
+    loop {
+        let page = match retry(&config.retry, stop, || {
+            destination.list(bucket, prefix, start.as_deref(), config.list_page_size)
+        })
+        .await
+        {
+            Ok(page) => page,
+            Err(GaveUp::Cancelled) => return Ok(false),
+            Err(GaveUp::Failed(e)) => {
+                return Err(task_failure_of(Side::Destination, &e).unwrap_or_else(|| {
+                    TaskFailure::new("TRF.0013", format!("cannot list the list files: {e}"))
+                }));
+            }
+        };
+        start = page.objects.last().map(|o| o.key.clone());
+        files.extend(
+            page.objects
+                .into_iter()
+                .filter(|o| o.key.to_ascii_lowercase().ends_with(".txt"))
+                .map(|o| o.key),
+        );
+        if !page.is_truncated || start.is_none() {
+            break;
+        }
+    }
+    if files.is_empty() {
+        return Err(TaskFailure::new(
+            "TRF.0013",
+            format!("no .txt list files under {bucket}/{prefix}"),
+        ));
+    }
+    let (done_file, done_line) = match split.checkpoint.as_deref().and_then(|c| c.split_once('\n'))
+    {
+        Some((file, line)) => (Some(file.to_owned()), line.parse::<u64>().unwrap_or(0)),
+        None => (None, 0),
+    };
+    let halted = |halt: Halt| match halt {
+        Halt::Stopped => None,
+        Halt::Failed(failure) => Some(failure),
+    };
+    for file in files {
+        if done_file.as_deref().is_some_and(|d| file.as_str() < d) {
+            continue;
+        }
+        let mut from = if done_file.as_deref() == Some(file.as_str()) {
+            done_line
+        } else {
+            0
+        };
+        let size = match check_list_file(destination, &config.retry, stop, bucket, &file).await {
+            Ok(size) => size,
+            Err(halt) => return halted(halt).map_or(Ok(false), Err),
+        };
+        let mut lines = LineReader::new(destination, &config.retry, stop, bucket, &file, size);
+        let total = loop {
+            match lines.next_line().await {
+                Ok(Some(_)) => {}
+                Ok(None) => break lines.line_no,
+                Err(halt) => return halted(halt).map_or(Ok(false), Err),
+            }
+        };
+        let per_task = u64::try_from(config.group_task_max_objects)
+            .unwrap_or(u64::MAX)
+            .max(1);
+        while from < total {
+            if stop.is_cancelled() {
+                return Ok(false);
+            }
+            let to = (from + per_task).min(total);
+            let mut task_spec = spec.clone();
+            if let Some(list_file) = task_spec.source.list_file.as_mut() {
+                list_file.list_file_key.clone_from(&file);
+            }
+            let task = NewGroupTask {
+                spec: task_spec,
+                range_start: Some(from.to_string()),
+                range_end: Some(to.to_string()),
+                objects: i64::try_from(to - from).unwrap_or(i64::MAX),
+                bytes: 0,
+                checkpoint: format!("{file}\n{to}"),
+            };
+            if let Err(e) = db.add_group_task(lease, &task).await {
+                tracing::warn!(error = %e, "cannot create a task of the group");
+                return Ok(false);
+            }
+            from = to;
         }
     }
     Ok(true)

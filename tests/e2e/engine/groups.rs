@@ -270,3 +270,87 @@ async fn resuming_with_keys_a_store_refuses_is_a_400_naming_the_side_and_changes
     .ok();
     assert_eq!(group(&m, &id).await["status"], 0);
 }
+
+#[tokio::test]
+async fn a_list_group_splits_its_files_by_lines_and_retries_only_the_failed_objects() {
+    let m = Migration::start_custom(true, Some(8)).await;
+    let keys: Vec<String> = (0..60).map(|i| format!("listed/{i:02} file.bin")).collect();
+    m.src
+        .put_many(
+            SRC_BUCKET,
+            keys.iter()
+                .map(|k| (k.clone(), random_bytes(700)))
+                .collect(),
+        )
+        .await;
+    // Three list files of 20 URL-encoded keys each, in a folder at the destination.
+    for (n, chunk) in keys.chunks(20).enumerate() {
+        let text: String = chunk
+            .iter()
+            .map(|k| format!("{}\n", k.replace(' ', "%20")))
+            .collect();
+        m.dst
+            .put(
+                DST_BUCKET,
+                &format!("lists/part-{n}.txt"),
+                text.into_bytes(),
+                Some("text/plain"),
+                &[],
+            )
+            .await;
+    }
+    m.src
+        .faults
+        .broken_keys
+        .lock()
+        .unwrap()
+        .insert("listed/33 file.bin".into());
+    let body = json!({
+        "task_type": "LIST",
+        "src_node": {"cloud_type": "AWS", "region": super::SRC_REGION, "ak": m.src.ak, "sk": m.src.sk, "bucket": SRC_BUCKET,
+                     "list_file": {"list_file_key": "lists/", "obs_bucket": DST_BUCKET}},
+        "dst_node": {"ak": m.dst.ak, "sk": m.dst.sk, "region": super::DST_REGION, "bucket": DST_BUCKET},
+    });
+    let api = m.oms.signed_client(&m.oms.a);
+    let p = &m.oms.a.id;
+    let id = api
+        .post(&format!("/v2/{p}/taskgroups"), Some(&body))
+        .await
+        .ok()["group_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let failed = wait_group(&m, &id, 5, Duration::from_secs(120)).await;
+    assert_eq!(failed["error_reason"]["error_code"], "TRF.0004");
+    let tasks = tasks_of(&m, &id).await;
+    assert_eq!(tasks.len(), 9, "3 files of 20 lines cut 8 by 8");
+    assert!(tasks.iter().all(|t| t["task_type"] == "list"));
+    assert_eq!(
+        (failed["success_num"].as_i64(), failed["fail_num"].as_i64()),
+        (Some(59), Some(1))
+    );
+    assert_eq!(failed["failed_task_num"], 1);
+
+    m.src.faults.broken_keys.lock().unwrap().clear();
+    let retry = with(m.start_body(), "/migrate_failed_object", json!(true));
+    api.put(&format!("/v2/{p}/taskgroups/{id}/retry"), Some(&retry))
+        .await
+        .ok();
+    let done = wait_group(&m, &id, 6, Duration::from_secs(60)).await;
+    assert_eq!(
+        (
+            done["success_num"].as_i64(),
+            done["fail_num"].as_i64(),
+            done["total_num"].as_i64()
+        ),
+        (Some(60), Some(0), Some(60))
+    );
+    m.assert_identical("listed/", "").await;
+    for key in &keys {
+        assert_eq!(
+            m.dst.calls.count("put_object", key),
+            1,
+            "{key} was copied more than once"
+        );
+    }
+}

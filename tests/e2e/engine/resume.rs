@@ -107,13 +107,72 @@ async fn a_task_stopped_mid_upload_resumes_the_same_upload_without_resending_par
     );
 }
 
+/// Runs a worker when started as a child process by a test (`OMS_E2E_CHILD_WORKER` names its
+/// configuration file); does nothing when run as a test itself.
 #[tokio::test]
-async fn a_worker_that_dies_mid_task_is_replaced_once_its_lease_expires() {
+async fn child_worker_process() {
+    let Ok(path) = std::env::var("OMS_E2E_CHILD_WORKER") else {
+        return;
+    };
+    let config = omsd::config::load(Some(std::path::Path::new(&path)), Vec::new()).unwrap();
+    let master = omsd::load_master_key(&config).unwrap();
+    let db = omsd::open_database(&config, &master).await.unwrap();
+    oms_worker::Worker::new(db, omsd::worker_config(&config))
+        .run(CancellationToken::new())
+        .await;
+}
+
+/// Starts a worker of `m`'s install in another process.
+fn spawn_worker_process(m: &Migration, dir: &std::path::Path) -> std::process::Child {
+    let c = m.oms.config();
+    let mut toml = format!(
+        "[database]\nurl = \"{}\"\n[security]\nmaster_key_file = \"{}\"\n[worker]\nlease_ms = {}\nheartbeat_ms = {}\n\
+         poll_interval_ms = {}\nflush_interval_ms = {}\npart_size_bytes = {}\nmultipart_threshold_bytes = {}\n\
+         object_concurrency = {}\npart_concurrency = {}\nretry_base_delay_ms = {}\nretry_max_delay_ms = {}\n",
+        c.database.url,
+        c.security.master_key_file.display(),
+        c.worker.lease_ms,
+        c.worker.heartbeat_ms,
+        c.worker.poll_interval_ms,
+        c.worker.flush_interval_ms,
+        c.worker.part_size_bytes,
+        c.worker.multipart_threshold_bytes,
+        c.worker.object_concurrency,
+        c.worker.part_concurrency,
+        c.worker.retry_base_delay_ms,
+        c.worker.retry_max_delay_ms,
+    );
+    for e in &c.endpoints {
+        toml.push_str(&format!(
+            "[[endpoints]]\ncloud_type = \"{}\"\nregion = \"{}\"\nurl = \"{}\"\npath_style = {}\n",
+            e.cloud_type, e.region, e.url, e.path_style
+        ));
+    }
+    let path = dir.join("child-worker.toml");
+    std::fs::write(&path, toml).unwrap();
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "engine::resume::child_worker_process",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("OMS_E2E_CHILD_WORKER", &path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_worker_process_killed_mid_task_is_replaced_once_its_lease_expires() {
     let m = Migration::start_with(false).await;
     let objects: Vec<(String, Vec<u8>)> = (0..300)
         .map(|i| (format!("batch/{i:04}"), random_bytes(2000)))
         .collect();
     m.src.put_many(SRC_BUCKET, objects).await;
+    // The large object comes first in key order, so the checkpoint cannot pass it.
     m.src
         .put(
             SRC_BUCKET,
@@ -129,20 +188,19 @@ async fn a_worker_that_dies_mid_task_is_replaced_once_its_lease_expires() {
         .store(400, std::sync::atomic::Ordering::SeqCst);
     let id = m.create(&m.task_body(&["batch/"])).await;
 
-    // Worker A runs in its own runtime, which is dropped mid-task: no graceful anything.
-    let worker = m.oms.worker().await;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.spawn(worker.run(CancellationToken::new()));
-    let progressed = crate::harness::eventually(Duration::from_secs(30), async || {
+    // Worker A is another process, killed (SIGKILL) mid-task: nothing of it runs any more.
+    let dir = tempfile::tempdir().unwrap();
+    let mut worker_a = spawn_worker_process(&m, dir.path());
+    let progressed = crate::harness::eventually(Duration::from_secs(60), async || {
         m.task(id).await["successful_num"].as_i64().unwrap_or(0) >= 100
     })
     .await;
+    if !progressed {
+        let _ = worker_a.kill();
+    }
     assert!(progressed, "worker A made no progress");
-    runtime.shutdown_background();
+    worker_a.kill().unwrap();
+    worker_a.wait().unwrap();
     assert_eq!(
         m.task(id).await["status"],
         2,
@@ -156,7 +214,7 @@ async fn a_worker_that_dies_mid_task_is_replaced_once_its_lease_expires() {
         .store(0, std::sync::atomic::Ordering::SeqCst);
     let stop_b = CancellationToken::new();
     let worker_b = tokio::spawn(m.oms.worker().await.run(stop_b.clone()));
-    let done = m.wait_for(id, 5, Duration::from_secs(60)).await;
+    let done = m.wait_for(id, 5, Duration::from_secs(90)).await;
     stop_b.cancel();
     worker_b.await.unwrap();
     m.assert_identical("batch/", "").await;
