@@ -3,6 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use oms_db::DbError;
+pub(crate) use oms_storage::connect::Side;
 use oms_storage::{ErrorKind, StorageError};
 use tokio_util::sync::CancellationToken;
 
@@ -35,15 +36,6 @@ impl TaskFailure {
             message: message.into(),
         }
     }
-}
-
-/// Which side of a migration an operation touched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Side {
-    /// The source.
-    Source,
-    /// The destination.
-    Destination,
 }
 
 /// The failure of a whole task that a storage error implies, if it implies one: the keys or

@@ -52,7 +52,6 @@ fn size_i64(size: u64) -> i64 {
 
 struct Recorder {
     ctx: Arc<RunCtx>,
-    failed_only: bool,
     shown: ObjectCounters,
     committed: ObjectCounters,
     checkpoint: Option<String>,
@@ -73,7 +72,7 @@ impl Recorder {
                 position,
                 size,
             } => {
-                if !self.failed_only {
+                if !self.ctx.failed_only {
                     self.shown.total_num += 1;
                     self.shown.total_size += size_i64(size);
                 }
@@ -123,7 +122,7 @@ impl Recorder {
                 });
             }
         }
-        if self.failed_only {
+        if self.ctx.failed_only {
             // The object was counted as failed by the previous run: move it to its new outcome.
             if delta.failed_num == 0 {
                 delta.failed_num = -1;
@@ -134,7 +133,7 @@ impl Recorder {
         }
         add(&mut self.shown, &delta);
         if let Some(p) = self.pending.get_mut(&seq) {
-            if !self.failed_only {
+            if !self.ctx.failed_only {
                 delta.total_num = 1;
                 delta.total_size = size_i64(p.size);
             }
@@ -146,7 +145,7 @@ impl Recorder {
             };
             let done = entry.remove();
             add(&mut self.committed, &delta);
-            if !self.failed_only {
+            if !self.ctx.failed_only {
                 self.checkpoint = Some(done.position);
             }
         }
@@ -205,7 +204,6 @@ pub(crate) async fn run(
     start: ObjectCounters,
 ) -> Summary {
     let mut recorder = Recorder {
-        failed_only: ctx.failed_only,
         shown: start,
         committed: start,
         checkpoint: ctx.checkpoint.clone(),

@@ -186,6 +186,7 @@ impl App {
     pub async fn build(config: &Config, role: Role) -> anyhow::Result<Self> {
         let master = load_master_key(config)?;
         let db = open_database(config, &master).await?;
+        let worker_settings = worker_config(config);
         let api = if role == Role::Worker {
             None
         } else {
@@ -197,7 +198,7 @@ impl App {
                     max_body_bytes: config.server.max_body_bytes,
                 },
                 stores: Some(Arc::new(StoreCheck {
-                    connect: worker_config(config).connect_settings(),
+                    connect: worker_settings.connect_settings(),
                     timeout: Duration::from_secs(5),
                 })),
             };
@@ -215,7 +216,7 @@ impl App {
             Role::All => config.worker.enabled,
             Role::Api => false,
         }
-        .then(|| Worker::new(db.clone(), worker_config(config)));
+        .then(|| Worker::new(db.clone(), worker_settings));
         let RetentionConfig {
             waiting_expiry_secs,
             sweep_interval_secs,
