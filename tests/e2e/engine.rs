@@ -2,11 +2,13 @@
 //! servers (s3s-fs on 127.0.0.1), and the tests check what a user would: the bytes at the
 //! destination, the counters, the statuses, and the requests the servers saw.
 
+mod azure;
 mod faults;
 mod folders;
 mod groups;
 mod modes;
 mod resume;
+mod urls;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -59,6 +61,16 @@ impl Migration {
     /// Starts both servers and omsd, with or without its worker, with groups cut into tasks of
     /// at most `group_task_max_objects`.
     pub async fn start_custom(worker: bool, group_task_max_objects: Option<i64>) -> Self {
+        Self::start_overrides(Overrides {
+            worker,
+            group_task_max_objects,
+            ..Overrides::default()
+        })
+        .await
+    }
+
+    /// Starts both servers and omsd with `overrides` (their endpoints are set here).
+    pub async fn start_overrides(overrides: Overrides) -> Self {
         let src = S3Server::start("src").await;
         let dst = S3Server::start("dst").await;
         src.create_bucket(SRC_BUCKET).await;
@@ -70,10 +82,8 @@ impl Migration {
             rule("HEC", SAME_STORE_REGION, &src.url),
         ];
         let oms = TestServer::start_with(Overrides {
-            worker,
             endpoints,
-            group_task_max_objects,
-            ..Overrides::default()
+            ..overrides
         })
         .await;
         Self { oms, src, dst }

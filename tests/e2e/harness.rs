@@ -49,6 +49,8 @@ pub struct Overrides {
     pub endpoints: Vec<oms_storage::endpoints::EndpointRule>,
     /// `worker.group_task_max_objects`.
     pub group_task_max_objects: Option<i64>,
+    /// `security.allow_private_networks` (URL sources and CDNs on 127.0.0.1).
+    pub allow_private_networks: bool,
 }
 
 /// A running omsd.
@@ -181,6 +183,7 @@ impl TestServer {
             c.retention.sweep_interval_secs = v;
         }
         c.worker.enabled = self.overrides.worker;
+        c.security.allow_private_networks = self.overrides.allow_private_networks;
         c.endpoints = self.overrides.endpoints.clone();
         // Small parts and quick heartbeats, so that the engine tests exercise multipart
         // uploads, stops and lease expiry in seconds.

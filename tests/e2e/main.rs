@@ -12,6 +12,7 @@ mod engine;
 mod fixtures;
 mod groups;
 mod harness;
+mod origin;
 mod persistence;
 mod s3;
 mod service;

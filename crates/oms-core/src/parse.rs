@@ -526,10 +526,23 @@ fn source_cdn(cdn: SourceCdnReq) -> Result<(CdnSpec, Option<SecretString>)> {
 }
 
 /// A CDN domain: 3–255 characters of host-name labels, not all-numeric, not a Huawei Cloud
-/// service domain.
+/// service domain. A `:port` may follow (an extension: OMS takes none), for CDNs and origin
+/// servers on other ports.
 fn check_cdn_domain(field: &str, domain: &str) -> Result<()> {
     check_len(field, domain, 3, 255)?;
-    let lower = domain.to_ascii_lowercase();
+    let host = match domain.rsplit_once(':') {
+        Some((host, port)) => {
+            if port.parse::<u16>().ok().is_none_or(|p| p == 0) {
+                return Err(ValidationError::new(
+                    field,
+                    "must be a host name, optionally with :port (1-65535)",
+                ));
+            }
+            host
+        }
+        None => domain,
+    };
+    let lower = host.to_ascii_lowercase();
     let labels_ok = lower.split('.').all(|label| {
         !label.is_empty()
             && label.len() <= 63

@@ -8,7 +8,11 @@ use oms_core::credentials::CredentialSet;
 use oms_core::spec::{CloudType, MigrationSpec};
 use secrecy::{ExposeSecret as _, SecretString};
 
+use crate::cdn::Signer;
+use crate::cloud::{CloudSettings, CloudSource};
 use crate::endpoints::{self, DESTINATION_CLOUD, EndpointRule};
+use crate::guard::Guard;
+use crate::http::{Cdn, HttpSettings, HttpSource};
 use crate::s3::{S3Connector, S3Settings};
 use crate::{Connector, ErrorKind, StorageError};
 
@@ -21,6 +25,8 @@ pub struct ConnectSettings {
     pub connect_timeout: Duration,
     /// Read timeout of store requests.
     pub operation_timeout: Duration,
+    /// Which addresses user-chosen URLs and endpoints may reach.
+    pub guard: Guard,
 }
 
 /// Why connectors cannot be built: a `TRF.xxxx` code and words.
@@ -94,37 +100,118 @@ fn s3(settings: &ConnectSettings, side: &S3Side<'_>) -> Result<Arc<dyn Connector
     })))
 }
 
+/// A source that cannot be reached with what was supplied.
+fn source_error(code: &'static str, message: impl Into<String>) -> ConnectError {
+    ConnectError {
+        code,
+        message: message.into(),
+    }
+}
+
+/// The code of a connector that could not be built from user-supplied settings.
+fn built(error: &StorageError) -> ConnectError {
+    source_error(
+        match error.code.as_deref() {
+            Some(crate::guard::IP_FORBIDDEN | crate::guard::DOMAIN_FORBIDDEN) => "TRF.0157",
+            _ => "TRF.0151",
+        },
+        error.message.clone(),
+    )
+}
+
+/// The source connector of a migration (before any CDN in front of it).
+fn source_store(
+    settings: &ConnectSettings,
+    spec: &MigrationSpec,
+    credentials: &CredentialSet,
+) -> Result<Arc<dyn Connector>, ConnectError> {
+    let src = &credentials.source;
+    let cloud = spec.source.cloud_type;
+    let cloud_settings = CloudSettings {
+        guard: settings.guard,
+        connect_timeout: settings.connect_timeout,
+        operation_timeout: settings.operation_timeout,
+    };
+    match cloud {
+        CloudType::Google => {
+            let json = src.json_auth_file.as_ref().ok_or_else(|| {
+                source_error(
+                    "TRF.0151",
+                    "no json_auth_file was supplied for the Google source",
+                )
+            })?;
+            let source = CloudSource::google(&cloud_settings, json, &spec.source.bucket)
+                .map_err(|e| built(&e))?;
+            Ok(Arc::new(source))
+        }
+        CloudType::Azure => {
+            let conn = src.connection_string.as_ref().ok_or_else(|| {
+                source_error(
+                    "TRF.0151",
+                    "no connection_string was supplied for the Azure source",
+                )
+            })?;
+            let source = CloudSource::azure(&cloud_settings, conn, &spec.source.bucket)
+                .map_err(|e| built(&e))?;
+            Ok(Arc::new(source))
+        }
+        _ => {
+            let (Some(ak), Some(sk)) = (src.ak.as_ref(), src.sk.as_ref()) else {
+                return Err(source_error("TRF.0151", "no source AK/SK were supplied"));
+            };
+            s3(
+                settings,
+                &S3Side {
+                    cloud: cloud.as_str(),
+                    region: &spec.source.region,
+                    access_key: ak.expose_secret(),
+                    secret_key: sk,
+                    security_token: src.security_token.as_ref(),
+                    requester_pays: spec.enable_requester_pays,
+                },
+            )
+        }
+    }
+}
+
 /// Builds the source and destination connectors of a migration.
 pub fn connect(
     settings: &ConnectSettings,
     spec: &MigrationSpec,
     credentials: &CredentialSet,
 ) -> Result<Sides, ConnectError> {
-    let cloud = spec.source.cloud_type;
-    if !cloud.is_s3_compatible() {
-        return Err(ConnectError {
-            code: "TRF.0001",
-            message: format!("{cloud} sources are not supported by this version of the engine yet"),
-        });
-    }
-    let src = &credentials.source;
-    let (Some(ak), Some(sk)) = (src.ak.as_ref(), src.sk.as_ref()) else {
-        return Err(ConnectError {
-            code: "TRF.0151",
-            message: "no source AK/SK were supplied".into(),
-        });
+    let http = HttpSettings {
+        guard: settings.guard,
+        connect_timeout: settings.connect_timeout,
+        read_timeout: settings.operation_timeout,
     };
-    let source = s3(
-        settings,
-        &S3Side {
-            cloud: cloud.as_str(),
-            region: &spec.source.region,
-            access_key: ak.expose_secret(),
-            secret_key: sk,
-            security_token: src.security_token.as_ref(),
-            requester_pays: spec.enable_requester_pays,
-        },
-    )?;
+    let cdn = spec.source.cdn.as_ref().map(|cdn| Cdn {
+        protocol: cdn.protocol.as_str().to_owned(),
+        domain: cdn.domain.clone(),
+        signer: credentials
+            .cdn_key
+            .clone()
+            .and_then(|key| Signer::new(cdn.authentication_type, key)),
+    });
+    if let Some(cdn) = &cdn
+        && let Err(e) = settings.guard.check_host(host_of(&cdn.domain))
+    {
+        return Err(source_error(
+            "TRF.0157",
+            format!("the CDN domain: {}", e.message),
+        ));
+    }
+    let source: Arc<dyn Connector> = if spec.source.cloud_type == CloudType::UrlSource {
+        Arc::new(HttpSource::new(&http, cdn, None).map_err(|e| built(&e))?)
+    } else {
+        let store = source_store(settings, spec, credentials)?;
+        match cdn {
+            Some(cdn) => {
+                Arc::new(HttpSource::new(&http, Some(cdn), Some(store)).map_err(|e| built(&e))?)
+            }
+            None => store,
+        }
+    };
     let dst = &credentials.destination;
     let destination = s3(
         settings,
@@ -144,6 +231,14 @@ pub fn connect(
         source_bucket: source_bucket_name(spec),
         same_store,
     })
+}
+
+/// The host of a `host[:port]` domain.
+fn host_of(domain: &str) -> &str {
+    match domain.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => domain,
+    }
 }
 
 /// Which side a check failed on.

@@ -6,9 +6,13 @@
 //! [`ErrorKind`] decided in one place ([`error`]), which is all the engine needs to choose
 //! between retrying, failing the object, and failing the task.
 
+pub mod cdn;
+pub mod cloud;
 pub mod connect;
 pub mod endpoints;
 pub mod error;
+pub mod guard;
+pub mod http;
 pub mod s3;
 
 use std::collections::BTreeMap;
@@ -234,4 +238,28 @@ pub trait ServerSideCopy: Send + Sync {
         upload_id: &str,
         part_number: i32,
     ) -> Result<String, StorageError>;
+}
+
+/// Makes a `Send` stream `Sync` (a [`ByteStream`] must be both), the way `sync_wrapper` does:
+/// the stream is only ever reached through `&mut`, so no lock is ever taken.
+pub(crate) struct SyncStream<S>(std::sync::Mutex<S>);
+
+impl<S> SyncStream<S> {
+    pub(crate) fn new(stream: S) -> Self {
+        Self(std::sync::Mutex::new(stream))
+    }
+}
+
+impl<S: Stream + Unpin> Stream for SyncStream<S> {
+    type Item = S::Item;
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        match self.get_mut().0.get_mut() {
+            Ok(stream) => Pin::new(stream).poll_next(cx),
+            Err(poisoned) => Pin::new(poisoned.into_inner()).poll_next(cx),
+        }
+    }
 }

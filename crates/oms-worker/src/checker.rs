@@ -116,7 +116,7 @@ pub(crate) async fn run(
             None,
         ) == Decision::SkipOlderThanSince;
         let destination = if needs_destination && !skip_since {
-            let dst_key = ctx.dst_key(&item.key);
+            let dst_key = ctx.item_dst_key(&item);
             let found = match &item.lookup {
                 Lookup::Head => retry(&ctx.config.retry, &ctx.stop.intake, || {
                     ctx.destination.head(ctx.dst_bucket(), &dst_key)
@@ -165,7 +165,7 @@ pub(crate) async fn run(
             Decision::SkipExisting | Decision::SkipOlderThanSince => {
                 let done = Event::Done {
                     seq: item.seq,
-                    key: item.key,
+                    key: item.record_key(),
                     size: item.size,
                     outcome: Outcome::Skipped,
                 };

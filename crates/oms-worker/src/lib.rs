@@ -71,6 +71,8 @@ pub struct WorkerConfig {
     pub group_task_max_objects: i64,
     /// ...and at most about this many bytes.
     pub group_task_max_bytes: i64,
+    /// Which addresses URL sources, CDN domains and endpoints in credentials may reach.
+    pub guard: oms_storage::guard::Guard,
 }
 
 impl WorkerConfig {
@@ -80,6 +82,7 @@ impl WorkerConfig {
             endpoints: self.endpoints.clone(),
             connect_timeout: self.connect_timeout,
             operation_timeout: self.operation_timeout,
+            guard: self.guard,
         }
     }
 }
@@ -105,6 +108,7 @@ impl Default for WorkerConfig {
             shutdown_grace: Duration::from_secs(20),
             group_task_max_objects: 100_000,
             group_task_max_bytes: 100 * 1024 * 1024 * 1024,
+            guard: oms_storage::guard::Guard::default(),
         }
     }
 }

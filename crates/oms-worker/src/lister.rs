@@ -12,6 +12,7 @@ use crate::listfile;
 use crate::pipeline::{Event, Item, Lookup, RunCtx};
 use crate::plan::{self, Entry};
 use crate::retry::{GaveUp, retry};
+use crate::transfer::codes;
 
 /// Why the lister stopped early.
 #[derive(Debug)]
@@ -62,6 +63,7 @@ pub(crate) async fn head_item(ctx: &RunCtx, key: &str) -> Result<Item, Halt> {
         storage_class: None,
         lookup: Lookup::Head,
         unreadable: None,
+        dst_name: None,
     };
     match head {
         Ok(Some(meta)) => {
@@ -69,13 +71,18 @@ pub(crate) async fn head_item(ctx: &RunCtx, key: &str) -> Result<Item, Halt> {
             item.last_modified_ms = meta.info.last_modified_ms;
             item.storage_class = meta.info.storage_class;
         }
-        Ok(None) => item.unreadable = Some("the source object does not exist".into()),
+        Ok(None) => {
+            item.unreadable = Some((codes::SOURCE, "the source object does not exist".into()));
+        }
         Err(GaveUp::Cancelled) => return Err(Halt::Stopped),
         Err(GaveUp::Failed(e)) => {
             if let Some(failure) = task_failure_of(Side::Source, &e) {
                 return Err(Halt::Failed(failure));
             }
-            item.unreadable = Some(format!("cannot read the source object's metadata: {e}"));
+            item.unreadable = Some((
+                codes::of_source(&e),
+                format!("cannot read the source object's metadata: {e}"),
+            ));
         }
     }
     Ok(item)
@@ -94,11 +101,7 @@ pub(crate) async fn run(ctx: Arc<RunCtx>, items: mpsc::Sender<Item>, events: mps
     } else {
         match ctx.spec().kind {
             TaskKind::Object | TaskKind::Prefix => selection(&ctx, &mut emitter).await,
-            TaskKind::List => listfile::walk(&ctx, &mut emitter).await,
-            TaskKind::UrlList => Err(Halt::Failed(TaskFailure::new(
-                "TRF.0001",
-                "URL-list migrations are not supported by this version of the engine yet",
-            ))),
+            TaskKind::List | TaskKind::UrlList => listfile::walk(&ctx, &mut emitter).await,
         }
     };
     match walked {
@@ -161,6 +164,7 @@ async fn selection(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt> {
                                 prefix: prefix.clone(),
                             },
                             unreadable: None,
+                            dst_name: None,
                         };
                         emitter.emit(item, position).await?;
                     }
@@ -191,7 +195,19 @@ async fn failed_objects(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt>
             return Ok(());
         };
         for failure in batch {
-            let item = head_item(ctx, &failure.key).await?;
+            let item = if ctx.spec().kind == TaskKind::UrlList {
+                let (url, name) = listfile::url_line(&failure.key).map_err(|reason| {
+                    listfile::fail(
+                        "TRF.0016",
+                        format!("a failed line cannot be read: {reason}"),
+                    )
+                })?;
+                let mut item = head_item(ctx, &url).await?;
+                item.dst_name = Some(name);
+                item
+            } else {
+                head_item(ctx, &failure.key).await?
+            };
             emitter.emit(item, failure.key).await?;
         }
         after = Some(last);

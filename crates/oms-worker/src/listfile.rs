@@ -1,8 +1,10 @@
-//! List tasks: one URL-encoded source key per line of a list file kept at the destination
+//! List and URL-list tasks: one URL-encoded source key per line (`list`), or one
+//! `URL<TAB>destination-name` per line (`url_list`), of a list file kept at the destination
 //! (`list_file.obs_bucket`), with OMS's rules on list files (TRF.0013 to TRF.0019). Files are
 //! read in ranges, so memory stays bounded whatever their length. Lines are numbered from 1,
 //! blank lines not counted; the checkpoint and a group task's range are line numbers.
 
+use oms_core::spec::TaskKind;
 use oms_storage::{Connector, ErrorKind, StorageError};
 use percent_encoding::percent_decode_str;
 use tokio_util::sync::CancellationToken;
@@ -198,6 +200,31 @@ impl<'a> LineReader<'a> {
     }
 }
 
+/// A URL-list line: the URL (kept as written: it is already encoded) and the destination name
+/// (decoded). Exactly one TAB separates them.
+pub(crate) fn url_line(text: &str) -> Result<(String, String), String> {
+    let text = text.trim_matches(|c| c == ' ' || c == '\r');
+    let (url, name) = text
+        .split_once('\t')
+        .ok_or("it is not '<URL><TAB><destination name>'")?;
+    if name.contains('\t') {
+        return Err("it holds more than one TAB".into());
+    }
+    let (url, name) = (url.trim(), name.trim());
+    let lower = url.to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        return Err(format!("'{url}' is not an http(s) URL"));
+    }
+    let name = percent_decode_str(name)
+        .decode_utf8()
+        .map_err(|_| "the destination name is not URL-encoded UTF-8".to_owned())?
+        .into_owned();
+    if name.is_empty() {
+        return Err("the destination name is empty".into());
+    }
+    Ok((url.to_owned(), name))
+}
+
 fn line_number(raw: Option<&str>) -> u64 {
     raw.and_then(|v| v.parse().ok()).unwrap_or(0)
 }
@@ -239,6 +266,14 @@ pub(crate) async fn walk(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt
         if line_no <= skip {
             continue;
         }
+        if ctx.spec().kind == TaskKind::UrlList {
+            let (url, name) = url_line(&text)
+                .map_err(|reason| fail("TRF.0016", format!("line {line_no}: {reason}")))?;
+            let mut item = head_item(ctx, &url).await?;
+            item.dst_name = Some(name);
+            emitter.emit(item, line_no.to_string()).await?;
+            continue;
+        }
         let key = percent_decode_str(text.trim())
             .decode_utf8()
             .map_err(|_| {
@@ -258,4 +293,25 @@ pub(crate) async fn walk(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt
         emitter.emit(item, line_no.to_string()).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_lines_split_at_one_tab_and_decode_the_name() {
+        assert_eq!(
+            url_line("https://cdn.example.com/a%20b.jpg\tphotos/%E4%B8%AD%20x.jpg\r").unwrap(),
+            (
+                "https://cdn.example.com/a%20b.jpg".to_owned(),
+                "photos/中 x.jpg".to_owned()
+            )
+        );
+        assert!(url_line("https://cdn.example.com/a.jpg").is_err());
+        assert!(url_line("https://a/b\tc\td").is_err());
+        assert!(url_line("ftp://a/b\tc").is_err());
+        assert!(url_line("https://a/b\t").is_err());
+        assert!(url_line("https://a/b\t%FF").is_err());
+    }
 }

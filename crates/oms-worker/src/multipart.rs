@@ -14,7 +14,9 @@ use crate::control::Side;
 use crate::pipeline::{Item, RunCtx};
 use crate::retry::retry;
 use crate::streams::{Md5Tee, Throttled};
-use crate::transfer::{CopyError, SideError, at, check_md5, codes, write_options};
+use crate::transfer::{
+    CopyError, SideError, at, check_md5, codes, compare_with_cdn, write_options,
+};
 
 /// S3 allows at most 10,000 parts.
 const MAX_PARTS: u64 = 10_000;
@@ -242,6 +244,7 @@ async fn upload_part(
             .get(&ctx.source_bucket, &item.key, Some(range.clone()))
             .await
             .map_err(at(Side::Source))?;
+        compare_with_cdn(ctx, item, None, download.last_modified_ms)?;
         let (body, md5) = Md5Tee::new(Box::pin(Throttled::new(download.body, ctx.limiter.clone())));
         let etag = ctx
             .destination

@@ -56,8 +56,29 @@ pub(crate) struct Item {
     pub storage_class: Option<String>,
     /// How to look up the destination.
     pub lookup: Lookup,
-    /// Why the source object cannot be read, when the lister already knows.
-    pub unreadable: Option<String>,
+    /// Why the source object cannot be read, when the lister already knows: the per-object
+    /// code and the reason.
+    pub unreadable: Option<(&'static str, String)>,
+    /// The destination name of a URL-list line (decoded); `None`: the source key.
+    pub dst_name: Option<String>,
+}
+
+/// What is escaped in the destination name of a recorded URL-list line.
+const LINE_NAME: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
+
+impl Item {
+    /// The key recorded for the item (checkpoints aside): its source key, or for a URL-list
+    /// line the line itself (`URL<TAB>name`), so that a list of failed lines is a URL list.
+    pub(crate) fn record_key(&self) -> String {
+        match &self.dst_name {
+            Some(name) => format!(
+                "{}\t{}",
+                self.key,
+                percent_encoding::utf8_percent_encode(name, LINE_NAME)
+            ),
+            None => self.key.clone(),
+        }
+    }
 }
 
 /// What became of an item.
@@ -137,6 +158,11 @@ impl RunCtx {
     /// Where a source key goes.
     pub(crate) fn dst_key(&self, key: &str) -> String {
         format!("{}{key}", self.spec().destination.save_prefix)
+    }
+
+    /// Where an item goes.
+    pub(crate) fn item_dst_key(&self, item: &Item) -> String {
+        self.dst_key(item.dst_name.as_deref().unwrap_or(&item.key))
     }
 
     pub(crate) fn dst_bucket(&self) -> &str {

@@ -130,8 +130,10 @@ async fn cut(
 
     match spec.kind {
         TaskKind::Prefix => cut_prefixes(db, config, lease, split, &sides, stop).await,
-        TaskKind::List => cut_list_files(db, config, lease, split, &sides, stop).await,
-        TaskKind::Object | TaskKind::UrlList => Err(TaskFailure::new(
+        TaskKind::List | TaskKind::UrlList => {
+            cut_list_files(db, config, lease, split, &sides, stop).await
+        }
+        TaskKind::Object => Err(TaskFailure::new(
             "TRF.0001",
             format!(
                 "{} task groups are not supported by this version of the engine yet",

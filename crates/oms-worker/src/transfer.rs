@@ -29,6 +29,60 @@ pub(crate) mod codes {
     pub(crate) const INIT_MULTIPART: &str = "INIT_DST_OBJ_MULTIPART_FAILURE";
     /// Completing a multipart upload failed.
     pub(crate) const COMPLETE_MULTIPART: &str = "COMPLETE_DST_OBJ_MULTIPART_FAILURE";
+    /// The CDN's copy differs from the bucket's object (size, or the source is newer).
+    pub(crate) const CDN_MISMATCH: &str = "COMPARE_SRC_AND_CDN_FAILURE";
+
+    /// The per-object code of a failure to read the source.
+    pub(crate) fn of_source(error: &oms_storage::StorageError) -> &'static str {
+        match error.code.as_deref() {
+            Some(oms_storage::guard::IP_FORBIDDEN) => oms_storage::guard::IP_FORBIDDEN,
+            Some(oms_storage::guard::DOMAIN_FORBIDDEN) => oms_storage::guard::DOMAIN_FORBIDDEN,
+            Some(CDN_MISMATCH) => CDN_MISMATCH,
+            _ => SOURCE,
+        }
+    }
+}
+
+/// Whether objects are read through a CDN in front of a bucket (and so compared with it).
+pub(crate) fn reads_through_cdn(ctx: &RunCtx) -> bool {
+    ctx.spec().source.cdn.is_some() && ctx.spec().kind != oms_core::spec::TaskKind::UrlList
+}
+
+/// Fails (for good) when the CDN's copy is not the bucket's object: another size (`size`:
+/// the whole object's, when the response tells it), or older than the source.
+pub(crate) fn compare_with_cdn(
+    ctx: &RunCtx,
+    item: &Item,
+    size: Option<u64>,
+    last_modified_ms: i64,
+) -> Result<(), SideError> {
+    if !reads_through_cdn(ctx) {
+        return Ok(());
+    }
+    let problem = if size.is_some_and(|s| s != item.size) {
+        Some(format!(
+            "the CDN serves {} bytes, the source bucket holds {}",
+            size.unwrap_or_default(),
+            item.size
+        ))
+    } else if last_modified_ms > 0 && last_modified_ms / 1000 < item.last_modified_ms / 1000 {
+        Some("the source object is newer than the CDN's copy; refresh the CDN cache".to_owned())
+    } else {
+        None
+    };
+    match problem {
+        Some(message) => Err(SideError {
+            side: Side::Source,
+            error: StorageError {
+                kind: ErrorKind::Permanent,
+                operation: "compare_cdn",
+                status: None,
+                code: Some(codes::CDN_MISMATCH.to_owned()),
+                message,
+            },
+        }),
+        None => Ok(()),
+    }
 }
 
 /// A storage error with the side it happened on.
@@ -74,7 +128,7 @@ impl CopyError {
                 Some(failure) => Self::Task(failure),
                 None => {
                     let code = if e.side == Side::Source {
-                        codes::SOURCE
+                        codes::of_source(&e.error)
                     } else {
                         code
                     };
@@ -175,7 +229,7 @@ pub(crate) async fn run(
                 let _ = events
                     .send(Event::Done {
                         seq: item.seq,
-                        key: item.key,
+                        key: item.record_key(),
                         size: item.size,
                         outcome,
                     })
@@ -187,13 +241,13 @@ pub(crate) async fn run(
 
 /// Copies one object.
 async fn copy(ctx: &RunCtx, item: &Item) -> Outcome {
-    if let Some(reason) = &item.unreadable {
+    if let Some((code, reason)) = &item.unreadable {
         return Outcome::Failed {
-            code: codes::SOURCE,
+            code,
             message: reason.clone(),
         };
     }
-    let dst_key = ctx.dst_key(&item.key);
+    let dst_key = ctx.item_dst_key(item);
     if dst_key.chars().count() > MAX_KEY_CHARS {
         return Outcome::Failed {
             code: codes::UPLOAD,
@@ -226,6 +280,12 @@ async fn copy_streamed(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64, 
             .get(&ctx.source_bucket, &item.key, None)
             .await
             .map_err(at(Side::Source))?;
+        compare_with_cdn(
+            ctx,
+            item,
+            Some(download.content_length),
+            download.last_modified_ms,
+        )?;
         let options = write_options(ctx.spec(), &download.headers, item.storage_class.as_deref());
         let size = download.content_length;
         let (body, md5) = Md5Tee::new(Box::pin(Throttled::new(download.body, ctx.limiter.clone())));

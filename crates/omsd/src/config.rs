@@ -98,6 +98,10 @@ pub struct SecurityConfig {
     /// The master key itself (base64), usually from `OMS__SECURITY__MASTER_KEY`.
     #[serde(default)]
     pub master_key: Option<SecretString>,
+    /// Whether URL sources, CDN domains and endpoints named in credentials may reach loopback,
+    /// private, link-local and metadata addresses.
+    #[serde(default)]
+    pub allow_private_networks: bool,
 }
 
 /// `[auth]`.

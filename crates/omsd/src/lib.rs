@@ -72,6 +72,9 @@ pub fn worker_config(config: &Config) -> WorkerConfig {
         shutdown_grace: Duration::from_secs(w.shutdown_grace_secs),
         group_task_max_objects: w.group_task_max_objects.max(1),
         group_task_max_bytes: w.group_task_max_bytes.max(1),
+        guard: oms_storage::guard::Guard {
+            allow_private_networks: config.security.allow_private_networks,
+        },
     }
 }
 

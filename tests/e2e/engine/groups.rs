@@ -17,7 +17,7 @@ fn group_body(m: &Migration, prefixes: &[&str]) -> Value {
     body
 }
 
-async fn group(m: &Migration, id: &str) -> Value {
+pub(super) async fn group(m: &Migration, id: &str) -> Value {
     let api = m.oms.signed_client(&m.oms.a);
     api.get(&format!("/v2/{}/taskgroups/{id}", m.oms.a.id))
         .await
@@ -25,7 +25,7 @@ async fn group(m: &Migration, id: &str) -> Value {
         .clone()
 }
 
-async fn tasks_of(m: &Migration, id: &str) -> Vec<Value> {
+pub(super) async fn tasks_of(m: &Migration, id: &str) -> Vec<Value> {
     let api = m.oms.signed_client(&m.oms.a);
     let mut all = Vec::new();
     loop {
@@ -44,7 +44,7 @@ async fn tasks_of(m: &Migration, id: &str) -> Vec<Value> {
     }
 }
 
-async fn wait_group(m: &Migration, id: &str, status: i64, timeout: Duration) -> Value {
+pub(super) async fn wait_group(m: &Migration, id: &str, status: i64, timeout: Duration) -> Value {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let g = group(m, id).await;

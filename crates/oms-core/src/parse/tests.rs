@@ -331,6 +331,10 @@ fn cdn_needs_a_key_when_it_signs() {
         "a.myhuaweicloud.com",
         "-bad-.com",
         "a_b.com",
+        "cdn.example.com:0",
+        "cdn.example.com:99999",
+        "cdn.example.com:",
+        "1.2.3.4:8080",
     ] {
         let body = with(
             valid_task(),
@@ -343,6 +347,12 @@ fn cdn_needs_a_key_when_it_signs() {
         );
         assert_eq!(field_of(task(body)), "source_cdn.domain", "{bad}");
     }
+    let on_a_port = with(
+        with(cdn, "/domain", json!("origin.example.com:8080")),
+        "/authentication_key",
+        json!("k"),
+    );
+    assert!(task(with(valid_task(), "/source_cdn", on_a_port)).is_ok());
 }
 
 #[test]

@@ -1,0 +1,261 @@
+//! The network guard for addresses users choose: URL-list lines, CDN domains, GCS base URLs
+//! and Azure blob endpoints. A user of the API must not be able to make a worker fetch from the
+//! worker's own network (loopback, private ranges, link-local, cloud metadata services) — the
+//! classic server-side request forgery. Host names are checked against a deny list, then
+//! resolved, and every resolved address is checked; requests then go to the checked addresses
+//! only (the resolver is pinned), and every redirect is checked the same way.
+//!
+//! Operators who do mean to migrate from their own network (an on-premises HTTP server, a test
+//! setup on 127.0.0.1) turn the guard off with `[security] allow_private_networks = true`.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use crate::{ErrorKind, StorageError};
+
+/// The per-object code of a forbidden address.
+pub const IP_FORBIDDEN: &str = "URL_LIST_IP_FORBIDDEN";
+/// The per-object code of a forbidden host name.
+pub const DOMAIN_FORBIDDEN: &str = "URL_LIST_DOMAIN_FORBIDDEN";
+
+/// Host names of cloud metadata services, refused whatever they resolve to. (Names of this
+/// machine, like `localhost`, resolve to loopback and are refused for their address.)
+const DENIED_NAMES: &[&str] = &[
+    "metadata",
+    "metadata.google.internal",
+    "metadata.goog",
+    "metadata.azure.internal",
+    "instance-data",
+    "instance-data.ec2.internal",
+];
+
+/// Which addresses a worker may fetch from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Guard {
+    /// Whether loopback, private and link-local addresses are allowed (operator opt-out).
+    pub allow_private_networks: bool,
+}
+
+/// Whether `ip` is one a user-chosen URL must not reach.
+pub fn is_forbidden_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_forbidden_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_forbidden_v4(v4),
+            None => is_forbidden_v6(v6),
+        },
+    }
+}
+
+fn is_forbidden_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || a == 0
+        // Carrier-grade NAT (100.64/10) holds Aliyun's metadata service (100.100.100.200).
+        || (a == 100 && (64..128).contains(&b))
+        // IETF protocol assignments (192.0.0/24) and benchmarking (198.18/15).
+        || (a == 192 && b == 0 && ip.octets()[2] == 0)
+        || (a == 198 && (b == 18 || b == 19))
+        || a >= 240
+}
+
+fn is_forbidden_v6(ip: Ipv6Addr) -> bool {
+    let first = ip.segments()[0];
+    ip.is_loopback()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        // Unique local (fc00::/7, incl. AWS's fd00:ec2::254) and link-local (fe80::/10).
+        || (first & 0xfe00) == 0xfc00
+        || (first & 0xffc0) == 0xfe80
+        // 6to4 and NAT64 forms can wrap a private IPv4 address.
+        || ip.to_ipv4().is_some_and(|v4| ip.segments()[..6] == [0; 6] && is_forbidden_v4(v4))
+}
+
+/// Whether a host name is on the deny list.
+fn is_denied_name(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    DENIED_NAMES.contains(&host.as_str())
+}
+
+fn forbidden(code: &'static str, message: String) -> StorageError {
+    StorageError {
+        kind: ErrorKind::Permanent,
+        operation: "check_address",
+        status: None,
+        code: Some(code.to_owned()),
+        message,
+    }
+}
+
+impl Guard {
+    /// Checks a host (a name or an IP literal, without port) before it is resolved.
+    pub fn check_host(&self, host: &str) -> Result<(), StorageError> {
+        if self.allow_private_networks {
+            return Ok(());
+        }
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            if is_forbidden_ip(ip) {
+                return Err(forbidden(
+                    IP_FORBIDDEN,
+                    format!("{ip} is a loopback, private, link-local or metadata address"),
+                ));
+            }
+            return Ok(());
+        }
+        if is_denied_name(bare) {
+            return Err(forbidden(
+                DOMAIN_FORBIDDEN,
+                format!("{bare} names this machine or a cloud metadata service"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Resolves `host` and keeps the addresses that may be reached; none left is an error.
+    pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, StorageError> {
+        self.check_host(host)?;
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            return Ok(vec![SocketAddr::new(ip, port)]);
+        }
+        let resolved: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
+            .await
+            .map_err(|e| {
+                StorageError::new(
+                    ErrorKind::Transient,
+                    "resolve",
+                    format!("cannot resolve {bare}: {e}"),
+                )
+            })?
+            .collect();
+        if self.allow_private_networks {
+            return Ok(resolved);
+        }
+        let allowed: Vec<SocketAddr> = resolved
+            .iter()
+            .copied()
+            .filter(|a| !is_forbidden_ip(a.ip()))
+            .collect();
+        if allowed.is_empty() && !resolved.is_empty() {
+            return Err(forbidden(
+                IP_FORBIDDEN,
+                format!(
+                    "{bare} resolves to {} only: loopback, private, link-local or metadata addresses",
+                    resolved[0].ip()
+                ),
+            ));
+        }
+        Ok(allowed)
+    }
+}
+
+/// A resolver for reqwest that applies the guard to every connection it makes (so a name that
+/// resolves differently the second time still cannot reach a forbidden address).
+#[derive(Debug, Clone)]
+pub struct GuardedResolver(pub Guard);
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let guard = self.0;
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs = guard
+                .resolve(&host, 0)
+                .await
+                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })?;
+            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// The same guard for object_store's clients (GCS, Azure).
+impl object_store::client::DnsResolver for GuardedResolver {
+    fn resolve(&self, host: &str) -> object_store::client::DnsFuture {
+        let guard = self.0;
+        let host = host.to_owned();
+        Box::pin(async move {
+            guard
+                .resolve(&host, 0)
+                .await
+                .map(|addrs| addrs.into_iter().map(|a| a.ip()).collect())
+                .map_err(|e| object_store::client::DnsError::from(e.to_string()))
+        })
+    }
+}
+
+/// A shared resolver.
+pub fn resolver(guard: Guard) -> Arc<GuardedResolver> {
+    Arc::new(GuardedResolver(guard))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_and_metadata_addresses_are_forbidden() {
+        for ip in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.100.100.200",
+            "0.0.0.0",
+            "::1",
+            "fd00:ec2::254",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_forbidden_ip(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["8.8.8.8", "151.101.1.1", "2606:4700::1111", "100.128.0.1"] {
+            assert!(!is_forbidden_ip(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn hosts_are_checked_before_resolution() {
+        let guard = Guard::default();
+        let code = |host: &str| guard.check_host(host).err().and_then(|e| e.code);
+        assert_eq!(code("169.254.169.254").as_deref(), Some(IP_FORBIDDEN));
+        assert_eq!(code("[::1]").as_deref(), Some(IP_FORBIDDEN));
+        assert_eq!(
+            code("metadata.google.internal").as_deref(),
+            Some(DOMAIN_FORBIDDEN)
+        );
+        assert_eq!(
+            code("METADATA.GOOGLE.INTERNAL.").as_deref(),
+            Some(DOMAIN_FORBIDDEN)
+        );
+        assert_eq!(code("cdn.example.com"), None);
+        let open = Guard {
+            allow_private_networks: true,
+        };
+        assert!(open.check_host("127.0.0.1").is_ok());
+    }
+
+    #[tokio::test]
+    async fn names_resolving_to_forbidden_addresses_are_refused() {
+        let guard = Guard::default();
+        let err = guard.resolve("no-such-host.invalid", 80).await.unwrap_err();
+        assert_eq!(err.code, None, "an unresolvable name is not a refusal");
+        for host in ["127.0.0.1", "localhost"] {
+            let err = guard.resolve(host, 80).await.unwrap_err();
+            assert_eq!(err.code.as_deref(), Some(IP_FORBIDDEN), "{host}");
+        }
+        let open = Guard {
+            allow_private_networks: true,
+        };
+        let addrs = open.resolve("localhost", 80).await.unwrap();
+        assert!(addrs.iter().all(|a| a.ip().is_loopback()));
+    }
+}

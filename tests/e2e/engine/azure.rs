@@ -1,0 +1,272 @@
+//! Azure Blob sources end to end, against Azurite (started from `OMS_AZURITE`, an
+//! `azurite-blob` executable, or `PATH`): a group from a container to S3 is stopped while its
+//! tasks run and resumed with the connection string.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use aws_lc_rs::hmac;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::json;
+
+use super::groups::{tasks_of, wait_group};
+use super::{DST_BUCKET, DST_REGION, Migration, random_bytes};
+use crate::harness::Overrides;
+
+/// Azurite's well-known development account (public in Azure's documentation).
+const ACCOUNT: &str = "devstoreaccount1";
+const ACCOUNT_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+const CONTAINER: &str = "media";
+
+struct Azurite {
+    endpoint: String,
+    child: Child,
+    http: reqwest::Client,
+}
+
+impl Drop for Azurite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Azurite {
+    async fn start() -> Option<Self> {
+        let program = std::env::var("OMS_AZURITE").unwrap_or_else(|_| "azurite-blob".to_owned());
+        let port = TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let dir = tempfile::tempdir().ok()?;
+        let child = Command::new(&program)
+            .args([
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                &port.to_string(),
+                "--inMemoryPersistence",
+                "--skipApiVersionCheck",
+                "--location",
+            ])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let azurite = Self {
+            endpoint: format!("http://127.0.0.1:{port}/{ACCOUNT}"),
+            child,
+            http: reqwest::Client::new(),
+        };
+        for _ in 0..150 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Some(azurite);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
+    }
+
+    fn connection_string(&self, key: &str) -> String {
+        format!(
+            "DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={key};BlobEndpoint={}/;",
+            self.endpoint
+        )
+    }
+
+    /// A Shared Key signed request (Azure Storage's "Authorize with Shared Key").
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: Vec<u8>,
+        extra: &[(&str, &str)],
+    ) {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        let date = httpdate_now();
+        let mut ms_headers: Vec<(String, String)> = vec![
+            ("x-ms-date".into(), date),
+            ("x-ms-version".into(), "2021-08-06".into()),
+        ];
+        ms_headers.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        ms_headers.sort();
+        let length = if body.is_empty() {
+            String::new()
+        } else {
+            body.len().to_string()
+        };
+        let mut params: Vec<(&str, &str)> =
+            query.split('&').filter_map(|p| p.split_once('=')).collect();
+        params.sort_unstable();
+        let mut resource = format!("/{ACCOUNT}/{ACCOUNT}{path}");
+        for (k, v) in params {
+            resource.push_str(&format!("\n{k}:{v}"));
+        }
+        let canonical_headers: String = ms_headers
+            .iter()
+            .map(|(k, v)| format!("{k}:{v}\n"))
+            .collect();
+        let to_sign =
+            format!("{method}\n\n\n{length}\n\n\n\n\n\n\n\n\n{canonical_headers}{resource}");
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &STANDARD.decode(ACCOUNT_KEY).unwrap());
+        let signature = STANDARD.encode(hmac::sign(&key, to_sign.as_bytes()).as_ref());
+        let mut request = self
+            .http
+            .request(method, format!("{}{path_and_query}", self.endpoint))
+            .header("Authorization", format!("SharedKey {ACCOUNT}:{signature}"))
+            .body(body);
+        for (k, v) in &ms_headers {
+            request = request.header(k, v);
+        }
+        let response = request.send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{} {}",
+            response.status(),
+            response.text().await.unwrap_or_default()
+        );
+    }
+
+    async fn create_container(&self, name: &str) {
+        self.send(
+            reqwest::Method::PUT,
+            &format!("/{name}?restype=container"),
+            Vec::new(),
+            &[],
+        )
+        .await;
+    }
+
+    async fn put_blob(&self, container: &str, name: &str, bytes: Vec<u8>) {
+        self.send(
+            reqwest::Method::PUT,
+            &format!("/{container}/{name}"),
+            bytes,
+            &[("x-ms-blob-type", "BlockBlob")],
+        )
+        .await;
+    }
+}
+
+fn httpdate_now() -> String {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::OffsetDateTime::now_utc().format(format).unwrap()
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    hex::encode(<md5::Md5 as md5::Digest>::digest(bytes))
+}
+
+#[tokio::test]
+async fn an_azure_group_is_stopped_and_resumed_with_its_connection_string() {
+    let Some(azurite) = Azurite::start().await else {
+        assert!(
+            std::env::var_os("OMS_REQUIRE_AZURITE").is_none(),
+            "azurite-blob is required (OMS_AZURITE)"
+        );
+        eprintln!("skipped: no azurite-blob (set OMS_AZURITE to run this test)");
+        return;
+    };
+    azurite.create_container(CONTAINER).await;
+    let mut expected = BTreeMap::new();
+    for i in 0..300 {
+        let name = format!("data/{i:03}.bin");
+        let bytes = random_bytes(1024 + i);
+        expected.insert(name.clone(), md5_hex(&bytes));
+        azurite.put_blob(CONTAINER, &name, bytes).await;
+    }
+    // One blob beside the prefix, which must not be copied.
+    azurite
+        .put_blob(CONTAINER, "database/other.bin", random_bytes(10))
+        .await;
+    let m = Migration::start_overrides(Overrides {
+        worker: true,
+        group_task_max_objects: Some(60),
+        allow_private_networks: true,
+        ..Overrides::default()
+    })
+    .await;
+    m.dst.faults.put_delay_ms.store(400, Ordering::SeqCst);
+    let body = json!({
+        "task_type": "PREFIX",
+        "src_node": {"cloud_type": "Azure", "region": "eastus", "bucket": CONTAINER,
+                     "connection_string": azurite.connection_string(ACCOUNT_KEY), "object_key": ["data/"]},
+        "dst_node": {"ak": m.dst.ak, "sk": m.dst.sk, "region": DST_REGION, "bucket": DST_BUCKET},
+    });
+    let api = m.oms.signed_client(&m.oms.a);
+    let p = &m.oms.a.id;
+    let id = api
+        .post(&format!("/v2/{p}/taskgroups"), Some(&body))
+        .await
+        .ok()["group_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        crate::harness::eventually(Duration::from_secs(60), async || {
+            !m.dst.keys(DST_BUCKET, "data/").await.is_empty()
+        })
+        .await
+    );
+    api.put(&format!("/v2/{p}/taskgroups/{id}/stop"), None)
+        .await
+        .ok();
+    let paused = wait_group(&m, &id, 3, Duration::from_secs(60)).await;
+    assert!(paused["success_num"].as_i64().unwrap() < 300);
+    let tasks = tasks_of(&m, &id).await;
+    assert_eq!(tasks.len(), 5, "300 blobs cut 60 by 60");
+
+    // Resuming needs the connection string, and one whose key the store accepts.
+    let dst_keys = json!({"dst_ak": m.dst.ak, "dst_sk": m.dst.sk});
+    api.put(&format!("/v2/{p}/taskgroups/{id}/start"), Some(&dst_keys))
+        .await
+        .assert_error(400, "OMS.0064");
+    let mut wrong = dst_keys.clone();
+    wrong["connection_string"] =
+        json!(azurite.connection_string(&STANDARD.encode(b"a wrong key of some length")));
+    let refused = api
+        .put(&format!("/v2/{p}/taskgroups/{id}/start"), Some(&wrong))
+        .await;
+    refused.assert_error(400, "OMS.0064");
+    assert!(refused.msg().contains("source"), "{}", refused.msg());
+    assert_eq!(
+        super::groups::group(&m, &id).await["status"],
+        3,
+        "refused resumes change nothing"
+    );
+
+    m.dst.faults.put_delay_ms.store(0, Ordering::SeqCst);
+    let mut right = dst_keys;
+    right["connection_string"] = json!(azurite.connection_string(ACCOUNT_KEY));
+    api.put(&format!("/v2/{p}/taskgroups/{id}/start"), Some(&right))
+        .await
+        .ok();
+    let done = wait_group(&m, &id, 6, Duration::from_secs(120)).await;
+    assert_eq!(
+        (done["success_num"].as_i64(), done["fail_num"].as_i64()),
+        (Some(300), Some(0))
+    );
+    let copied = m.dst.md5s(DST_BUCKET, "").await;
+    assert_eq!(copied, expected, "destination bytes differ from Azure's");
+    for name in expected.keys() {
+        assert_eq!(m.dst.calls.count("put_object", name), 1, "{name}");
+    }
+}

@@ -1,0 +1,370 @@
+//! URL sources end to end: URL-list tasks and groups fetched from an HTTP origin inside the
+//! test that checks CDN signatures, buckets read through a CDN, and the SSRF guard.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use oms_core::ids::{GroupId, TaskId};
+use oms_db::CredentialOwner;
+use serde_json::{Value, json};
+
+use super::groups::{tasks_of, wait_group};
+use super::{DST_BUCKET, DST_REGION, Migration, SRC_BUCKET, random_bytes};
+use crate::fixtures::with;
+use crate::harness::Overrides;
+use crate::origin::Origin;
+
+const KEY: &str = "cdn-key-0123456789";
+
+async fn start(allow_private_networks: bool, group_task_max_objects: Option<i64>) -> Migration {
+    Migration::start_overrides(Overrides {
+        worker: true,
+        group_task_max_objects,
+        allow_private_networks,
+        ..Overrides::default()
+    })
+    .await
+}
+
+/// Writes a URL list (`text/plain`) at the destination.
+async fn put_list(m: &Migration, key: &str, lines: &[String]) {
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    m.dst
+        .put(DST_BUCKET, key, text.into_bytes(), Some("text/plain"), &[])
+        .await;
+}
+
+fn url_body(m: &Migration, list_file_key: &str, cdn: Option<Value>) -> Value {
+    let mut body = json!({
+        "task_type": "url_list",
+        "src_node": {"cloud_type": "URLSource",
+                     "list_file": {"list_file_key": list_file_key, "obs_bucket": DST_BUCKET}},
+        "dst_node": {"ak": m.dst.ak, "sk": m.dst.sk, "region": DST_REGION, "bucket": DST_BUCKET},
+    });
+    if let Some(cdn) = cdn {
+        body["source_cdn"] = cdn;
+    }
+    body
+}
+
+fn cdn(origin: &Origin, scheme: &str, key: Option<&str>) -> Value {
+    let mut cdn =
+        json!({"domain": origin.authority, "protocol": "http", "authentication_type": scheme});
+    if let Some(key) = key {
+        cdn["authentication_key"] = json!(key);
+    }
+    cdn
+}
+
+/// The failed-object list of a finished task, as text.
+async fn failed_list(m: &Migration, task: &Value) -> String {
+    let key = task["failed_object_record"]["list_file_key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no failed list: {task:#}"));
+    let body = m
+        .dst
+        .client()
+        .get_object()
+        .bucket(DST_BUCKET)
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+/// The destination's MD5s of `names`, by name.
+async fn destination_md5s(m: &Migration, prefix: &str) -> BTreeMap<String, String> {
+    m.dst.md5s(DST_BUCKET, prefix).await
+}
+
+#[tokio::test]
+async fn a_url_list_group_behind_a_signed_cdn_is_stopped_resumed_and_retried_with_the_right_key() {
+    let m = start(true, Some(10)).await;
+    let origin = Origin::start().await;
+    origin.require_signature("ALIYUN_OSS_A", KEY);
+    // 40 small files with a space in their names, and one large enough for ranged GETs into a
+    // multipart upload; two list files of URL<TAB>name lines, names URL-encoded.
+    let mut expected = BTreeMap::new();
+    let mut lines = Vec::new();
+    for i in 0..40 {
+        let path = format!("/media/{i:02}%20clip.bin");
+        let bytes = random_bytes(2048 + i);
+        expected.insert(
+            format!("videos/{i:02} clip.bin"),
+            hex::encode(<md5::Md5 as md5::Digest>::digest(&bytes)),
+        );
+        origin.add(&path, bytes);
+        lines.push(format!("{}\tvideos/{i:02}%20clip.bin", origin.url(&path)));
+    }
+    let big = random_bytes(12 * 1024 * 1024 + 5);
+    expected.insert(
+        "videos/big.bin".to_owned(),
+        hex::encode(<md5::Md5 as md5::Digest>::digest(&big)),
+    );
+    origin.add("/media/big.bin", big);
+    lines.insert(
+        5,
+        format!("{}\tvideos/big.bin", origin.url("/media/big.bin")),
+    );
+    put_list(&m, "urls/a.txt", &lines[..21]).await;
+    put_list(&m, "urls/b.txt", &lines[21..]).await;
+    origin.set_delay_ms(100);
+
+    let mut body = url_body(&m, "urls/", Some(cdn(&origin, "ALIYUN_OSS_A", Some(KEY))));
+    body["task_type"] = json!("URL_LIST");
+    let api = m.oms.signed_client(&m.oms.a);
+    let p = &m.oms.a.id;
+    let id = api
+        .post(&format!("/v2/{p}/taskgroups"), Some(&body))
+        .await
+        .ok()["group_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Stop once some objects have arrived.
+    assert!(
+        crate::harness::eventually(Duration::from_secs(60), async || {
+            origin.served().len() >= 4
+        })
+        .await
+    );
+    api.put(&format!("/v2/{p}/taskgroups/{id}/stop"), None)
+        .await
+        .ok();
+    let paused = wait_group(&m, &id, 3, Duration::from_secs(60)).await;
+    let tasks = tasks_of(&m, &id).await;
+    assert!(tasks.len() >= 4, "41 lines cut 10 by 10: {}", tasks.len());
+    assert!(tasks.iter().all(|t| t["task_type"] == "url_list"));
+    assert!(
+        tasks.iter().all(|t| t["status"] == 3 || t["status"] == 5),
+        "every task paused or done: {tasks:#?}"
+    );
+    let db = m.oms.db().await;
+    assert!(
+        db.load_credentials(CredentialOwner::Group(GroupId::parse(&id).unwrap()))
+            .await
+            .unwrap()
+            .is_none(),
+        "paused: no keys kept, the CDN key neither"
+    );
+    for t in &tasks {
+        let task = TaskId::new(t["id"].as_i64().unwrap()).unwrap();
+        assert!(
+            db.load_credentials(CredentialOwner::Task(task))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    let done_before = paused["success_num"].as_i64().unwrap();
+    assert!(done_before < 41, "stopped before the end");
+
+    // Resumed with a wrong CDN key: the CDN refuses, objects fail with a clear reason.
+    origin.set_delay_ms(0);
+    let dst_keys = json!({"dst_ak": m.dst.ak, "dst_sk": m.dst.sk});
+    let wrong = with(
+        dst_keys.clone(),
+        "/source_cdn_authentication_key",
+        json!("not-the-key"),
+    );
+    api.put(&format!("/v2/{p}/taskgroups/{id}/start"), Some(&wrong))
+        .await
+        .ok();
+    let failed = wait_group(&m, &id, 5, Duration::from_secs(60)).await;
+    assert_eq!(failed["error_reason"]["error_code"], "TRF.0004");
+    assert_eq!(failed["success_num"].as_i64(), Some(done_before));
+    assert_eq!(failed["fail_num"].as_i64(), Some(41 - done_before));
+    assert!(origin.refused() > 0);
+    let tasks = tasks_of(&m, &id).await;
+    let failed_task = tasks.iter().find(|t| t["status"] == 4).unwrap();
+    let task = m.task(failed_task["id"].as_i64().unwrap()).await;
+    let list = failed_list(&m, &task).await;
+    assert!(
+        list.lines()
+            .all(|l| l.starts_with("GET_SRC_OBJ_META_FAILURE\t")
+                && l.contains("403")
+                && l.contains("CDN key")
+                && !l.contains("not-the-key")),
+        "{list}"
+    );
+
+    // Retried with the right key, failed objects only: everything arrives, each once.
+    let right = with(
+        with(dst_keys, "/source_cdn_authentication_key", json!(KEY)),
+        "/migrate_failed_object",
+        json!(true),
+    );
+    api.put(&format!("/v2/{p}/taskgroups/{id}/retry"), Some(&right))
+        .await
+        .ok();
+    let done = wait_group(&m, &id, 6, Duration::from_secs(60)).await;
+    assert_eq!(
+        (done["success_num"].as_i64(), done["fail_num"].as_i64()),
+        (Some(41), Some(0))
+    );
+    assert_eq!(destination_md5s(&m, "videos/").await, expected);
+    for name in expected.keys().filter(|k| !k.ends_with("big.bin")) {
+        assert_eq!(m.dst.calls.count("put_object", name), 1, "{name}");
+    }
+    assert_eq!(
+        m.dst
+            .calls
+            .count("complete_multipart_upload", "videos/big.bin"),
+        1
+    );
+    assert!(
+        !crate::harness::captured_logs().contains(KEY),
+        "the CDN key never reaches the logs"
+    );
+}
+
+#[tokio::test]
+async fn every_signature_type_passes_a_cdn_that_checks_it() {
+    let m = start(true, None).await;
+    let schemes = [
+        "ALIYUN_OSS_B",
+        "ALIYUN_OSS_C",
+        "TENCENT_COS_A",
+        "TENCENT_COS_B",
+        "TENCENT_COS_C",
+        "TENCENT_COS_D",
+    ];
+    let mut origins = Vec::new();
+    let mut ids = Vec::new();
+    for (n, scheme) in schemes.iter().enumerate() {
+        let origin = Origin::start().await;
+        origin.require_signature(scheme, KEY);
+        let mut lines = Vec::new();
+        for i in 0..3 {
+            let path = format!("/{scheme}/dir/file-{i}.bin");
+            origin.add(&path, random_bytes(1000 + i));
+            lines.push(format!("{}\t{scheme}/file-{i}.bin", origin.url(&path)));
+        }
+        // A URL that already has a query keeps it (the origin ignores it).
+        origin.add("/q.bin", random_bytes(10));
+        lines.push(format!("{}?v=1\t{scheme}/q.bin", origin.url("/q.bin")));
+        let list = format!("lists/{n}.txt");
+        put_list(&m, &list, &lines).await;
+        ids.push(
+            m.create(&url_body(&m, &list, Some(cdn(&origin, scheme, Some(KEY)))))
+                .await,
+        );
+        origins.push(origin);
+    }
+    for ((id, origin), scheme) in ids.into_iter().zip(&origins).zip(schemes) {
+        let task = m.wait_for(id, 5, Duration::from_secs(60)).await;
+        assert_eq!(task["successful_num"], 4, "{scheme}: {task:#}");
+        assert_eq!(origin.refused(), 0, "{scheme}");
+        let copied = destination_md5s(&m, &format!("{scheme}/")).await;
+        let served: BTreeMap<String, String> = origin
+            .md5s()
+            .into_iter()
+            .map(|(path, md5)| {
+                let file = path.rsplit('/').next().unwrap().to_owned();
+                (format!("{scheme}/{file}"), md5)
+            })
+            .collect();
+        assert_eq!(copied, served, "{scheme}");
+    }
+}
+
+#[tokio::test]
+async fn the_guard_keeps_url_lists_away_from_private_and_metadata_addresses() {
+    let m = start(false, None).await;
+    let origin = Origin::start().await;
+    origin.add("/secret.txt", b"internal".to_vec());
+    let port = origin.authority.rsplit(':').next().unwrap().to_owned();
+    let lines = [
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/\tm1".to_owned(),
+        "http://10.0.0.1/admin\tm2".to_owned(),
+        format!("{}\tm3", origin.url("/secret.txt")),
+        format!("http://127.0.0.1:{port}/secret.txt\tm4"),
+        "http://[::1]/secret.txt\tm5".to_owned(),
+        "http://metadata.google.internal/computeMetadata/v1/\tm6".to_owned(),
+    ];
+    put_list(&m, "ssrf.txt", &lines).await;
+    let id = m.create(&url_body(&m, "ssrf.txt", None)).await;
+    let task = m.wait_for(id, 4, Duration::from_secs(60)).await;
+    assert_eq!(task["error_reason"]["error_code"], "TRF.0004");
+    assert_eq!(task["failed_num"], 6);
+    assert_eq!(
+        origin.requests(),
+        0,
+        "no request reached the private address"
+    );
+    let list = failed_list(&m, &task).await;
+    let codes: BTreeMap<String, String> = list
+        .lines()
+        .map(|l| {
+            let code = l.split('\t').next().unwrap().to_owned();
+            let name = l.split('\t').nth(4).unwrap().to_owned();
+            (name, code)
+        })
+        .collect();
+    let ip = "URL_LIST_IP_FORBIDDEN".to_owned();
+    assert_eq!(
+        codes,
+        BTreeMap::from([
+            ("m1".to_owned(), ip.clone()),
+            ("m2".to_owned(), ip.clone()),
+            ("m3".to_owned(), ip.clone()),
+            ("m4".to_owned(), ip.clone()),
+            ("m5".to_owned(), ip),
+            ("m6".to_owned(), "URL_LIST_DOMAIN_FORBIDDEN".to_owned()),
+        ]),
+        "{list}"
+    );
+    assert!(m.dst.keys(DST_BUCKET, "m").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_bucket_read_through_its_cdn_fails_objects_the_cdn_serves_differently() {
+    let m = start(true, None).await;
+    let origin = Origin::start().await;
+    let mut objects = Vec::new();
+    for i in 0..10 {
+        objects.push((format!("site/page-{i}.html"), random_bytes(500 + i)));
+    }
+    m.src.put_many(SRC_BUCKET, objects.clone()).await;
+    for (key, bytes) in &objects {
+        let served = if key.ends_with("page-7.html") {
+            random_bytes(3) // a stale copy of another size
+        } else {
+            bytes.clone()
+        };
+        origin.add(&format!("/{key}"), served);
+    }
+    let mut body = m.task_body(&["site/"]);
+    body["source_cdn"] = cdn(&origin, "NONE", None);
+    let id = m.create(&body).await;
+    let task = m.wait_for(id, 4, Duration::from_secs(60)).await;
+    assert_eq!(
+        (task["successful_num"].as_i64(), task["failed_num"].as_i64()),
+        (Some(9), Some(1))
+    );
+    let list = failed_list(&m, &task).await;
+    assert!(
+        list.starts_with("COMPARE_SRC_AND_CDN_FAILURE\t") && list.contains("site/page-7.html"),
+        "{list}"
+    );
+    for (key, _) in &objects {
+        assert_eq!(
+            m.src.calls.count("get_object", key),
+            0,
+            "{key}: bytes come from the CDN, not the bucket"
+        );
+    }
+    let copied = destination_md5s(&m, "site/").await;
+    let source = m.src.md5s(SRC_BUCKET, "site/").await;
+    assert_eq!(copied.len(), 9);
+    for (key, md5) in &copied {
+        assert_eq!(source.get(key), Some(md5), "{key}");
+    }
+    assert_eq!(origin.served().len(), 10);
+}
