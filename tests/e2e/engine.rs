@@ -5,6 +5,7 @@
 mod azure;
 mod faults;
 mod folders;
+mod google;
 mod groups;
 mod modes;
 mod resume;

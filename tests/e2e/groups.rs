@@ -267,3 +267,64 @@ async fn a_url_list_group_behind_a_signed_cdn_needs_the_cdn_key_to_resume() {
         "CDN-KEY-2"
     );
 }
+
+#[tokio::test]
+async fn a_google_group_resumes_only_with_a_usable_service_account_file() {
+    let server = TestServer::start().await;
+    let api = server.signed_client(&server.a);
+    let p = &server.a.id;
+    let account = json!({
+        "type": "service_account", "client_email": "oms@example.iam.gserviceaccount.com",
+        "private_key": "", "private_key_id": "", "disable_oauth": true,
+        "gcs_base_url": "http://10.255.255.1:4443",
+    })
+    .to_string();
+    let body = json!({
+        "task_type": "PREFIX",
+        "src_node": {"cloud_type": "Google", "region": "us", "bucket": "photos",
+                     "json_auth_file": account, "object_key": ["2024/"]},
+        "dst_node": {"ak": "DST-AK", "sk": "DST-SK", "region": "cn-north-4", "bucket": "dest-bucket"},
+    });
+    let created = api.post(&format!("/v2/{p}/taskgroups"), Some(&body)).await;
+    let group_id = created.ok()["group_id"].as_str().unwrap().to_owned();
+    let shown = api.get(&format!("/v2/{p}/taskgroups/{group_id}")).await;
+    assert!(
+        !shown.text.contains("oms@example"),
+        "the JSON is never shown"
+    );
+    api.put(&format!("/v2/{p}/taskgroups/{group_id}/stop"), None)
+        .await
+        .ok();
+    let start = format!("/v2/{p}/taskgroups/{group_id}/start");
+    let dst_only = json!({"dst_ak": "DST-AK", "dst_sk": "DST-SK"});
+    for (json_auth_file, why) in [
+        (None, "is required"),
+        (Some(json!("{not json")), "not valid JSON"),
+        (
+            Some(json!(json!({"private_key": "x"}).to_string())),
+            "client_email",
+        ),
+    ] {
+        let mut start_body = dst_only.clone();
+        if let Some(file) = json_auth_file {
+            start_body["json_auth_file"] = file;
+        }
+        let reply = api.put(&start, Some(&start_body)).await;
+        reply.assert_error(400, "OMS.0064");
+        assert!(
+            reply.msg().contains("json_auth_file") && reply.msg().contains(why),
+            "{}",
+            reply.msg()
+        );
+    }
+    assert_eq!(
+        api.get(&format!("/v2/{p}/taskgroups/{group_id}"))
+            .await
+            .ok()["status"],
+        3,
+        "refused resumes change nothing"
+    );
+    let mut good = dst_only;
+    good["json_auth_file"] = json!(account);
+    api.put(&start, Some(&good)).await.ok();
+}

@@ -83,10 +83,23 @@ async fn destination_md5s(m: &Migration, prefix: &str) -> BTreeMap<String, Strin
 }
 
 #[tokio::test]
-async fn a_url_list_group_behind_a_signed_cdn_is_stopped_resumed_and_retried_with_the_right_key() {
+async fn a_url_list_group_behind_an_aliyun_a_cdn_is_stopped_resumed_and_retried_with_the_right_key()
+{
+    url_list_group_behind_a_cdn("ALIYUN_OSS_A").await;
+}
+
+#[tokio::test]
+async fn a_url_list_group_behind_a_tencent_c_cdn_is_stopped_resumed_and_retried_with_the_right_key()
+{
+    url_list_group_behind_a_cdn("TENCENT_COS_C").await;
+}
+
+/// The seed scenario for a URL_LIST group whose origin checks `scheme` signatures: stopped
+/// while its tasks run, resumed with a wrong CDN key (objects fail), retried with the right one.
+async fn url_list_group_behind_a_cdn(scheme: &str) {
     let m = start(true, Some(10)).await;
     let origin = Origin::start().await;
-    origin.require_signature("ALIYUN_OSS_A", KEY);
+    origin.require_signature(scheme, KEY);
     // 40 small files with a space in their names, and one large enough for ranged GETs into a
     // multipart upload; two list files of URL<TAB>name lines, names URL-encoded.
     let mut expected = BTreeMap::new();
@@ -115,7 +128,7 @@ async fn a_url_list_group_behind_a_signed_cdn_is_stopped_resumed_and_retried_wit
     put_list(&m, "urls/b.txt", &lines[21..]).await;
     origin.set_delay_ms(100);
 
-    let mut body = url_body(&m, "urls/", Some(cdn(&origin, "ALIYUN_OSS_A", Some(KEY))));
+    let mut body = url_body(&m, "urls/", Some(cdn(&origin, scheme, Some(KEY))));
     body["task_type"] = json!("URL_LIST");
     let api = m.oms.signed_client(&m.oms.a);
     let p = &m.oms.a.id;
