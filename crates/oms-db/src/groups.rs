@@ -100,6 +100,7 @@ impl Db {
         project: &ProjectId,
         new: &NewMigration,
     ) -> Result<TaskGroup, DbError> {
+        let _wake = self.wake_on_exit();
         let id = GroupId::random();
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
@@ -284,6 +285,7 @@ impl Db {
         id: GroupId,
         start: &StartRequest,
     ) -> Result<(), DbError> {
+        let _wake = self.wake_on_exit();
         for _ in 0..MAX_CAS_ATTEMPTS {
             let current = self.current_group(project, id).await?;
             let to = group_transition(
@@ -318,6 +320,7 @@ impl Db {
         id: GroupId,
         start: &StartRequest,
     ) -> Result<(), DbError> {
+        let _wake = self.wake_on_exit();
         for _ in 0..MAX_CAS_ATTEMPTS {
             let current = self.current_group(project, id).await?;
             let to = group_transition(current.status, GroupEvent::Retry)?;

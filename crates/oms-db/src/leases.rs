@@ -109,6 +109,8 @@ impl Db {
         event: TaskEvent,
         failure: Option<&FailureReason>,
     ) -> Result<TaskStatus, DbError> {
+        // A slot frees up: the worker may claim the next task at once.
+        let _wake = self.wake_on_exit();
         let row = sqlx::query(
             "select status from tasks where id = $1 and lease_owner = $2 and lease_epoch = $3",
         )

@@ -67,6 +67,20 @@ pub struct Db {
     pool: AnyPool,
     backend: Backend,
     sealer: Arc<Sealer>,
+    /// Rung when work may have become claimable (a task or group created, started, resumed
+    /// or retried, a group's task cut), so that a worker in this process claims it at once
+    /// instead of at its next poll.
+    work: Arc<tokio::sync::Notify>,
+}
+
+/// Rings [`Db::work`] when dropped: at the end of an operation that may have made work
+/// claimable, whatever its outcome (a needless ring only costs one claim query).
+struct WakeOnExit(Arc<tokio::sync::Notify>);
+
+impl Drop for WakeOnExit {
+    fn drop(&mut self) {
+        self.0.notify_one();
+    }
 }
 
 impl Db {
@@ -101,7 +115,17 @@ impl Db {
             pool,
             backend,
             sealer: Arc::new(sealer),
+            work: Arc::new(tokio::sync::Notify::new()),
         })
+    }
+
+    /// Waits until work may have become claimable in this process (see [`Db::work`]).
+    pub async fn work_announced(&self) {
+        self.work.notified().await;
+    }
+
+    fn wake_on_exit(&self) -> WakeOnExit {
+        WakeOnExit(self.work.clone())
     }
 
     /// Applies the embedded migrations of this backend that have not run yet.

@@ -163,6 +163,7 @@ impl Db {
         lease: &GroupLease,
         new: &NewGroupTask,
     ) -> Result<TaskId, DbError> {
+        let _wake = self.wake_on_exit();
         for _ in 0..5 {
             let id = TaskId::random();
             let now = now_ms();

@@ -80,6 +80,7 @@ impl Db {
         new: &NewMigration,
     ) -> Result<Task, DbError> {
         for _ in 0..MAX_ID_ATTEMPTS {
+            let _wake = self.wake_on_exit();
             let id = TaskId::random();
             match self.insert_task(project, id, new).await {
                 Err(e) if e.is_unique_violation() => {}
@@ -222,6 +223,7 @@ impl Db {
         start: &StartRequest,
     ) -> Result<(), DbError> {
         for _ in 0..MAX_CAS_ATTEMPTS {
+            let _wake = self.wake_on_exit();
             let current = self.current_task(project, id).await?;
             let to = status_after(current.status, TaskEvent::Start)?;
             if start.migrate_failed_objects {
@@ -341,6 +343,7 @@ impl Db {
         project: &ProjectId,
         update: &BatchUpdate,
     ) -> Result<u64, DbError> {
+        let _wake = self.wake_on_exit();
         let mut binds = vec![Bind::Text(project.to_string())];
         let selection = match &update.selector {
             TaskSelector::Ids(ids) => {

@@ -62,6 +62,32 @@ fn client_options(settings: &CloudSettings, allow_http: bool) -> ClientOptions {
         .with_dns_resolver(resolver(settings.guard))
 }
 
+/// object_store's HTTP client, built here: redirects are not followed (a redirect to a private
+/// address would pass by the guard, which sees only host names) and no proxy from the
+/// environment is used (a proxy would resolve names the guard never sees).
+#[derive(Debug)]
+struct GuardedConnector(CloudSettings);
+
+impl object_store::client::HttpConnector for GuardedConnector {
+    fn connect(
+        &self,
+        _options: &ClientOptions,
+    ) -> object_store::Result<object_store::client::HttpClient> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(resolver(self.0.guard))
+            .connect_timeout(self.0.connect_timeout)
+            .read_timeout(self.0.operation_timeout)
+            .build()
+            .map_err(|e| object_store::Error::Generic {
+                store: "http",
+                source: Box::new(e),
+            })?;
+        Ok(object_store::client::HttpClient::new(client))
+    }
+}
+
 fn no_retries() -> RetryConfig {
     RetryConfig {
         max_retries: 0,
@@ -164,7 +190,8 @@ impl CloudSource {
             .with_endpoint(endpoint.clone())
             .with_allow_http(endpoint.starts_with("http://"))
             .with_retry(no_retries())
-            .with_client_options(client_options(settings, endpoint.starts_with("http://")));
+            .with_client_options(client_options(settings, endpoint.starts_with("http://")))
+            .with_http_connector(GuardedConnector(settings.clone()));
         if let Some(key) = &parsed.key {
             builder = builder.with_access_key(key.expose_secret());
         } else if let Some(sas) = &parsed.sas {
@@ -212,6 +239,7 @@ impl CloudSource {
             .with_bucket_name(bucket)
             .with_retry(no_retries())
             .with_client_options(client_options(settings, allow_http))
+            .with_http_connector(GuardedConnector(settings.clone()))
             .build()
             .map_err(|e| config_error(format!("cannot use json_auth_file: {e}")))?;
         Ok(Self {
@@ -245,6 +273,22 @@ impl CloudSource {
     }
 }
 
+/// The HTTP status inside an object_store error. Listing errors arrive as `Generic`, wrapping
+/// a retry error whose type is private; its text is the one place the status shows
+/// ("... non-2xx status code: 403 Forbidden ...").
+fn status_in(error: &object_store::Error) -> Option<u16> {
+    let mut source: Option<&dyn std::error::Error> = Some(error);
+    while let Some(e) = source {
+        let text = e.to_string();
+        if let Some(at) = text.find("status code: ") {
+            let digits = text[at + 13..].get(..3)?;
+            return digits.parse().ok();
+        }
+        source = e.source();
+    }
+    None
+}
+
 /// The kind of an object_store error.
 fn storage_error(operation: &'static str, error: &object_store::Error) -> StorageError {
     let (kind, status) = match error {
@@ -252,7 +296,13 @@ fn storage_error(operation: &'static str, error: &object_store::Error) -> Storag
         object_store::Error::PermissionDenied { .. } => (ErrorKind::Denied, Some(403)),
         object_store::Error::Unauthenticated { .. } => (ErrorKind::BadCredentials, Some(401)),
         object_store::Error::Precondition { .. } => (ErrorKind::Changed, Some(412)),
-        object_store::Error::Generic { .. } => (ErrorKind::Transient, None),
+        object_store::Error::Generic { .. } => match status_in(error) {
+            Some(status) => (
+                StorageError::classify_response(Some(status), None),
+                Some(status),
+            ),
+            None => (ErrorKind::Transient, None),
+        },
         _ => (ErrorKind::Permanent, None),
     };
     StorageError {
@@ -335,12 +385,24 @@ impl Connector for CloudSource {
                 ),
             ));
         }
-        let folder = prefix.rfind('/').map(|i| Path::from(&prefix[..i]));
+        // `Path::from` would percent-encode characters such as `~`: the keys must stay as given.
+        let unusable = |key: &str, e: object_store::path::Error| {
+            StorageError::new(
+                ErrorKind::Permanent,
+                "list",
+                format!("'{key}' cannot be listed through this connector: {e}"),
+            )
+        };
+        let folder = match prefix.rfind('/') {
+            Some(i) => Some(Path::parse(&prefix[..i]).map_err(|e| unusable(prefix, e))?),
+            None => None,
+        };
         let limit = usize::try_from(limit.max(1)).unwrap_or(1000);
         let mut stream = match start_after {
-            Some(after) => self
-                .store
-                .list_with_offset(folder.as_ref(), &Path::from(after)),
+            Some(after) => {
+                let offset = Path::parse(after).map_err(|e| unusable(after, e))?;
+                self.store.list_with_offset(folder.as_ref(), &offset)
+            }
             None => self.store.list(folder.as_ref()),
         };
         let mut objects = Vec::new();
@@ -352,6 +414,10 @@ impl Connector for CloudSource {
         {
             let info = info_of(&meta);
             if !info.key.starts_with(prefix) {
+                // Listings are in key order: past the prefix, nothing more can match.
+                if info.key.as_str() > prefix {
+                    break;
+                }
                 continue;
             }
             if objects.len() == limit {
@@ -520,7 +586,15 @@ mod tests {
         );
         let err = CloudSource::azure(&settings(false), &conn, "c").unwrap_err();
         assert_eq!(err.code.as_deref(), Some(crate::guard::IP_FORBIDDEN));
-        assert!(CloudSource::azure(&settings(true), &conn, "c").is_ok());
+        assert!(
+            CloudSource::azure(&settings(true), &conn, "c").is_err(),
+            "metadata services stay refused"
+        );
+        let private = SecretString::from(
+            "AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://10.0.0.7:10000/x",
+        );
+        assert!(CloudSource::azure(&settings(false), &private, "c").is_err());
+        assert!(CloudSource::azure(&settings(true), &private, "c").is_ok());
     }
 
     #[test]

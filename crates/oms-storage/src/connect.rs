@@ -193,13 +193,18 @@ pub fn connect(
             .clone()
             .and_then(|key| Signer::new(cdn.authentication_type, key)),
     });
-    if let Some(cdn) = &cdn
-        && let Err(e) = settings.guard.check_host(host_of(&cdn.domain))
-    {
-        return Err(source_error(
-            "TRF.0157",
-            format!("the CDN domain: {}", e.message),
-        ));
+    if let Some(cdn) = &cdn {
+        // The host as an HTTP client reads it (`0x7f000001` is 127.0.0.1).
+        let host = reqwest::Url::parse(&format!("http://{}/", cdn.domain))
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| cdn.domain.clone());
+        if let Err(e) = settings.guard.check_host(&host) {
+            return Err(source_error(
+                "TRF.0157",
+                format!("the CDN domain: {}", e.message),
+            ));
+        }
     }
     let source: Arc<dyn Connector> = if spec.source.cloud_type == CloudType::UrlSource {
         Arc::new(HttpSource::new(&http, cdn, None).map_err(|e| built(&e))?)
@@ -231,14 +236,6 @@ pub fn connect(
         source_bucket: source_bucket_name(spec),
         same_store,
     })
-}
-
-/// The host of a `host[:port]` domain.
-fn host_of(domain: &str) -> &str {
-    match domain.rsplit_once(':') {
-        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
-        _ => domain,
-    }
 }
 
 /// Which side a check failed on.

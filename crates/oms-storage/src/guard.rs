@@ -6,7 +6,8 @@
 //! only (the resolver is pinned), and every redirect is checked the same way.
 //!
 //! Operators who do mean to migrate from their own network (an on-premises HTTP server, a test
-//! setup on 127.0.0.1) turn the guard off with `[security] allow_private_networks = true`.
+//! setup on 127.0.0.1) turn the guard off with `[security] allow_private_networks = true`;
+//! cloud metadata services stay refused even then.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -29,6 +30,45 @@ const DENIED_NAMES: &[&str] = &[
     "instance-data.ec2.internal",
 ];
 
+/// Metadata services of the clouds (AWS, GCP, Azure, Oracle: 169.254.169.254; AWS ECS task
+/// metadata; Aliyun; AWS over IPv6), refused even when private networks are allowed.
+fn is_metadata_ip(ip: IpAddr) -> bool {
+    const V4: [[u8; 4]; 3] = [
+        [169, 254, 169, 254],
+        [169, 254, 170, 2],
+        [100, 100, 100, 200],
+    ];
+    match ip {
+        IpAddr::V4(v4) => V4.contains(&v4.octets()),
+        IpAddr::V6(v6) => match embedded_v4(v6) {
+            Some(v4) => V4.contains(&v4.octets()),
+            None => v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254),
+        },
+    }
+}
+
+/// The IPv4 address an IPv6 address carries: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible
+/// (`::a.b.c.d`), SIIT (`::ffff:0:a.b.c.d`), NAT64 (`64:ff9b::/96`, `64:ff9b:1::/48`) and 6to4
+/// (`2002:aabb:ccdd::/48`) — forms a gateway may translate into a request to that address.
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let low = |hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        Ipv4Addr::new(a, b, c, d)
+    };
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    match s {
+        [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 || lo > 1 => Some(low(hi, lo)),
+        [0, 0, 0, 0, 0xffff, 0, hi, lo] | [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(low(hi, lo)),
+        [0x64, 0xff9b, 1, ..] => Some(low(s[6], s[7])),
+        [0x2002, hi, lo, ..] => Some(low(hi, lo)),
+        _ => None,
+    }
+}
+
 /// Which addresses a worker may fetch from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Guard {
@@ -40,7 +80,7 @@ pub struct Guard {
 pub fn is_forbidden_ip(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_forbidden_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+        IpAddr::V6(v6) => match embedded_v4(v6) {
             Some(v4) => is_forbidden_v4(v4),
             None => is_forbidden_v6(v6),
         },
@@ -72,8 +112,6 @@ fn is_forbidden_v6(ip: Ipv6Addr) -> bool {
         // Unique local (fc00::/7, incl. AWS's fd00:ec2::254) and link-local (fe80::/10).
         || (first & 0xfe00) == 0xfc00
         || (first & 0xffc0) == 0xfe80
-        // 6to4 and NAT64 forms can wrap a private IPv4 address.
-        || ip.to_ipv4().is_some_and(|v4| ip.segments()[..6] == [0; 6] && is_forbidden_v4(v4))
 }
 
 /// Whether a host name is on the deny list.
@@ -95,10 +133,20 @@ fn forbidden(code: &'static str, message: String) -> StorageError {
 impl Guard {
     /// Checks a host (a name or an IP literal, without port) before it is resolved.
     pub fn check_host(&self, host: &str) -> Result<(), StorageError> {
-        if self.allow_private_networks {
-            return Ok(());
-        }
         let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if self.allow_private_networks {
+            return match bare.parse::<IpAddr>() {
+                Ok(ip) if is_metadata_ip(ip) => Err(forbidden(
+                    IP_FORBIDDEN,
+                    format!("{ip} is a cloud metadata service"),
+                )),
+                Err(_) if is_denied_name(bare) => Err(forbidden(
+                    DOMAIN_FORBIDDEN,
+                    format!("{bare} names a cloud metadata service"),
+                )),
+                _ => Ok(()),
+            };
+        }
         if let Ok(ip) = bare.parse::<IpAddr>() {
             if is_forbidden_ip(ip) {
                 return Err(forbidden(
@@ -111,7 +159,7 @@ impl Guard {
         if is_denied_name(bare) {
             return Err(forbidden(
                 DOMAIN_FORBIDDEN,
-                format!("{bare} names this machine or a cloud metadata service"),
+                format!("{bare} names a cloud metadata service"),
             ));
         }
         Ok(())
@@ -134,13 +182,17 @@ impl Guard {
                 )
             })?
             .collect();
-        if self.allow_private_networks {
-            return Ok(resolved);
-        }
+        let refused = |ip: IpAddr| {
+            if self.allow_private_networks {
+                is_metadata_ip(ip)
+            } else {
+                is_forbidden_ip(ip)
+            }
+        };
         let allowed: Vec<SocketAddr> = resolved
             .iter()
             .copied()
-            .filter(|a| !is_forbidden_ip(a.ip()))
+            .filter(|a| !refused(a.ip()))
             .collect();
         if allowed.is_empty() && !resolved.is_empty() {
             return Err(forbidden(
@@ -214,10 +266,22 @@ mod tests {
             "fe80::1",
             "::ffff:10.0.0.1",
             "::ffff:127.0.0.1",
+            "64:ff9b::a00:5",
+            "64:ff9b:1::a9fe:a9fe",
+            "2002:0a00:0005::",
+            "::ffff:0:a00:5",
+            "::10.0.0.1",
         ] {
             assert!(is_forbidden_ip(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["8.8.8.8", "151.101.1.1", "2606:4700::1111", "100.128.0.1"] {
+        for ip in [
+            "8.8.8.8",
+            "151.101.1.1",
+            "2606:4700::1111",
+            "100.128.0.1",
+            "64:ff9b::808:808",
+            "2002:0808:0808::",
+        ] {
             assert!(!is_forbidden_ip(ip.parse().unwrap()), "{ip}");
         }
     }
@@ -241,6 +305,16 @@ mod tests {
             allow_private_networks: true,
         };
         assert!(open.check_host("127.0.0.1").is_ok());
+        assert!(open.check_host("10.1.2.3").is_ok());
+        for metadata in [
+            "169.254.169.254",
+            "[fd00:ec2::254]",
+            "100.100.100.200",
+            "[::ffff:169.254.169.254]",
+            "metadata.google.internal",
+        ] {
+            assert!(open.check_host(metadata).is_err(), "{metadata}");
+        }
     }
 
     #[tokio::test]

@@ -40,7 +40,8 @@ const PATH: &AsciiSet = &CONTROLS
     .add(b'`')
     .add(b'{')
     .add(b'}')
-    .add(b'+');
+    .add(b'+')
+    .add(b'\\');
 
 /// The CDN a source is read through.
 #[derive(Debug, Clone)]
@@ -182,12 +183,25 @@ impl HttpSource {
     /// The URL of a key: the key itself for URL lists, the CDN URL of a bucket key otherwise.
     fn url_of(&self, key: &str, operation: &'static str) -> Result<Url, StorageError> {
         let text = match (&self.cdn, &self.listing) {
-            (Some(cdn), Some(_)) => format!(
-                "{}://{}/{}",
-                cdn.protocol,
-                cdn.domain,
-                utf8_percent_encode(key, PATH)
-            ),
+            (Some(cdn), Some(_)) => {
+                // A URL cannot name `a/../b` or `a/./b` as they are: HTTP clients and servers
+                // resolve the dots, and another object would be fetched.
+                if key.split('/').any(|s| s == "." || s == "..") {
+                    return Err(failure(
+                        ErrorKind::Permanent,
+                        operation,
+                        format!(
+                            "the key '{key}' has '.' or '..' segments, which a CDN URL cannot carry"
+                        ),
+                    ));
+                }
+                format!(
+                    "{}://{}/{}",
+                    cdn.protocol,
+                    cdn.domain,
+                    utf8_percent_encode(key, PATH)
+                )
+            }
             _ => key.to_owned(),
         };
         let url = Url::parse(&text).map_err(|e| {
@@ -236,8 +250,18 @@ impl HttpSource {
         range: Option<&Range<u64>>,
         operation: &'static str,
     ) -> Result<(Url, reqwest::Response), StorageError> {
+        // Messages name the URL as the list gave it: a signed one carries the signature (in
+        // its query or, for types B and C, its path), a redirect target may carry a token.
+        let original = url.clone();
         let mut url = self.signed(url);
         for _ in 0..=MAX_REDIRECTS {
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(failure(
+                    ErrorKind::Permanent,
+                    operation,
+                    format!("{} redirects to a {} URL", shown(&original), url.scheme()),
+                ));
+            }
             let host = url.host_str().unwrap_or_default().to_owned();
             self.guard.check_host(&host)?;
             let mut request = self.client.request(method.clone(), url.clone());
@@ -250,9 +274,9 @@ impl HttpSource {
             let response = request
                 .send()
                 .await
-                .map_err(|e| self.send_error(operation, &host, &e))?;
+                .map_err(|e| self.send_error(operation, &host, &original, &e))?;
             if !response.status().is_redirection() {
-                return Ok((url, response));
+                return Ok((original, response));
             }
             let location = response
                 .headers()
@@ -262,21 +286,24 @@ impl HttpSource {
                     failure(
                         ErrorKind::Permanent,
                         operation,
-                        format!("{} redirects without a Location", shown(&url)),
+                        format!("{} redirects without a Location", shown(&original)),
                     )
                 })?;
             url = url.join(location).map_err(|e| {
                 failure(
                     ErrorKind::Permanent,
                     operation,
-                    format!("{} redirects to a bad Location: {e}", shown(&url)),
+                    format!("{} redirects to a bad Location: {e}", shown(&original)),
                 )
             })?;
         }
         Err(failure(
             ErrorKind::Permanent,
             operation,
-            format!("{} redirects more than {MAX_REDIRECTS} times", shown(&url)),
+            format!(
+                "{} redirects more than {MAX_REDIRECTS} times",
+                shown(&original)
+            ),
         ))
     }
 
@@ -286,6 +313,7 @@ impl HttpSource {
         &self,
         operation: &'static str,
         host: &str,
+        url: &Url,
         error: &reqwest::Error,
     ) -> StorageError {
         if error.is_connect()
@@ -293,7 +321,15 @@ impl HttpSource {
         {
             return refused;
         }
-        let mut message = error.to_string();
+        // reqwest's own text names the (signed) URL: describe the error, then its causes.
+        let what = if error.is_timeout() {
+            "timed out"
+        } else if error.is_connect() {
+            "cannot connect"
+        } else {
+            "the request failed"
+        };
+        let mut message = format!("{}: {what}", shown(url));
         let mut source = std::error::Error::source(error);
         while let Some(inner) = source {
             if let Some(refused) = inner.downcast_ref::<StorageError>() {
@@ -396,7 +432,11 @@ impl Connector for HttpSource {
         let status = response.status();
         match status {
             StatusCode::NOT_FOUND => Ok(None),
-            StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED => self.probe(url).await,
+            // Servers without HEAD, and presigned URLs (signed for GET only: HEAD gets 403).
+            StatusCode::METHOD_NOT_ALLOWED
+            | StatusCode::NOT_IMPLEMENTED
+            | StatusCode::FORBIDDEN
+            | StatusCode::BAD_REQUEST => self.probe(url).await,
             s if s.is_success() => match content_length(response.headers()) {
                 Some(size) => Ok(Some(meta_of(&final_url, response.headers(), size))),
                 None => self.probe(url).await,
@@ -418,9 +458,13 @@ impl Connector for HttpSource {
             return Err(status_error("get", status, &final_url));
         }
         let headers = response.headers().clone();
-        if let Some(range) = &range
+        let expected = range.as_ref().map(|r| r.end - r.start);
+        // A server that ignores Range answers 200 with the whole object: right only when the
+        // range is the whole object.
+        if range.is_some()
             && status != StatusCode::PARTIAL_CONTENT
-            && range.start != 0
+            && (range.as_ref().is_some_and(|r| r.start != 0)
+                || content_length(&headers) != expected)
         {
             return Err(failure(
                 ErrorKind::Permanent,
@@ -428,7 +472,6 @@ impl Connector for HttpSource {
                 format!("{} ignores byte ranges", shown(&final_url)),
             ));
         }
-        let expected = range.as_ref().map(|r| r.end - r.start);
         let content_length = match (content_length(&headers), expected) {
             (Some(n), _) => n,
             (None, Some(n)) => n,
@@ -553,6 +596,14 @@ mod tests {
             source.url_of("dir/a b+c.txt", "get").unwrap().as_str(),
             "https://cdn.example.com/dir/a%20b%2Bc.txt"
         );
+        assert_eq!(
+            source.url_of("dir\\file.txt", "get").unwrap().path(),
+            "/dir%5Cfile.txt",
+            "a backslash is not a slash"
+        );
+        for dotted in ["a/../b", "./a", "a/.", ".."] {
+            assert!(source.url_of(dotted, "get").is_err(), "{dotted}");
+        }
         let plain = HttpSource::new(&settings, None, None).unwrap();
         assert!(plain.url_of("ftp://x/y", "get").is_err());
         assert!(plain.url_of("not a url", "get").is_err());

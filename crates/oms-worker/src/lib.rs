@@ -187,6 +187,7 @@ impl Worker {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(self.config.poll_interval) => {}
+                () = self.db.work_announced() => {}
             }
         }
         tracker.close();

@@ -314,4 +314,22 @@ mod tests {
         assert!(url_line("https://a/b\t").is_err());
         assert!(url_line("https://a/b\t%FF").is_err());
     }
+
+    #[test]
+    fn recorded_lines_read_back_to_the_same_name() {
+        for name in [" x", "%20x", "a b/c\td", "中文/名.txt", "x%"] {
+            let item = crate::pipeline::Item {
+                seq: 0,
+                key: "https://cdn.example.com/a".into(),
+                size: 0,
+                last_modified_ms: 0,
+                storage_class: None,
+                lookup: crate::pipeline::Lookup::Head,
+                unreadable: None,
+                dst_name: Some(name.into()),
+            };
+            let (url, back) = url_line(&item.record_key()).unwrap();
+            assert_eq!((url.as_str(), back.as_str()), (item.key.as_str(), name));
+        }
+    }
 }

@@ -54,7 +54,7 @@ pub(crate) async fn copy(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64
 
     let saved = ctx
         .db
-        .load_upload(task_id, &item.key)
+        .load_upload(task_id, &item.record_key())
         .await
         .map_err(|e| db_trouble(ctx, &e))?;
     let reusable = saved.as_ref().is_some_and(|s| {
@@ -80,7 +80,7 @@ pub(crate) async fn copy(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64
                     .abort_multipart(&old.dst_bucket, &old.dst_key, &old.upload_id)
                     .await;
                 ctx.db
-                    .delete_upload(task_id, &item.key)
+                    .delete_upload(task_id, &item.record_key())
                     .await
                     .map_err(|e| db_trouble(ctx, &e))?;
             }
@@ -94,7 +94,7 @@ pub(crate) async fn copy(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64
             .await
             .map_err(|e| CopyError::gave_up(codes::INIT_MULTIPART, e))?;
             let record = SavedUpload {
-                object_key: item.key.clone(),
+                object_key: item.record_key(),
                 dst_bucket: ctx.dst_bucket().to_owned(),
                 dst_key: dst_key.to_owned(),
                 upload_id: upload_id.clone(),
@@ -175,12 +175,12 @@ pub(crate) async fn copy(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64
                 .destination
                 .abort_multipart(ctx.dst_bucket(), dst_key, &upload_id)
                 .await;
-            let _ = ctx.db.delete_upload(task_id, &item.key).await;
+            let _ = ctx.db.delete_upload(task_id, &item.record_key()).await;
         }
         return Err(error);
     }
     ctx.db
-        .delete_upload(task_id, &item.key)
+        .delete_upload(task_id, &item.record_key())
         .await
         .map_err(|e| db_trouble(ctx, &e))?;
 
@@ -264,7 +264,7 @@ async fn upload_part(
     .await
     .map_err(|e| CopyError::gave_up(codes::UPLOAD, e))?;
     ctx.db
-        .save_part(&ctx.lease, &item.key, part_number, &etag)
+        .save_part(&ctx.lease, &item.record_key(), part_number, &etag)
         .await
         .map_err(|e| db_trouble(ctx, &e))?;
     Ok((part_number, etag, len))

@@ -63,8 +63,15 @@ pub(crate) struct Item {
     pub dst_name: Option<String>,
 }
 
-/// What is escaped in the destination name of a recorded URL-list line.
-const LINE_NAME: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
+/// What is escaped in the destination name of a recorded URL-list line: everything but
+/// unreserved characters and `/`, so that reading the line back (which trims spaces and
+/// decodes) gives the same name.
+const LINE_NAME: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 impl Item {
     /// The key recorded for the item (checkpoints aside): its source key, or for a URL-list

@@ -44,7 +44,6 @@ impl Azurite {
             .local_addr()
             .ok()?
             .port();
-        let dir = tempfile::tempdir().ok()?;
         let child = Command::new(&program)
             .args([
                 "--blobHost",
@@ -53,9 +52,7 @@ impl Azurite {
                 &port.to_string(),
                 "--inMemoryPersistence",
                 "--skipApiVersionCheck",
-                "--location",
             ])
-            .arg(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -65,7 +62,7 @@ impl Azurite {
             child,
             http: reqwest::Client::new(),
         };
-        for _ in 0..150 {
+        for _ in 0..600 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
