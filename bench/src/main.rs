@@ -1,0 +1,66 @@
+//! The OMS benchmark: OMS and rclone copy the same objects between the same two S3 servers
+//! (s3s-fs processes on 127.0.0.1), alternately, several times each, and a table of median
+//! times, rates and peak memory is printed beside the servers' own limit (a bare parallel
+//! GET → PUT of the same objects at the same concurrency). See `bench/README.md`.
+
+#![expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command-line tool that prints its results"
+)]
+
+mod origin;
+mod procs;
+mod report;
+mod workloads;
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Benchmarks OMS against rclone.
+#[derive(Debug, Parser)]
+struct Args {
+    /// The omsd binary (build it with `cargo build --release -p omsd`).
+    #[arg(long, default_value = "target/release/omsd")]
+    omsd: PathBuf,
+    /// The s3s-fs binary (`cargo install s3s-fs --version 0.14.1 --features binary`).
+    #[arg(long, default_value = "s3s-fs")]
+    s3s_fs: PathBuf,
+    /// The rclone binary.
+    #[arg(long, default_value = "rclone")]
+    rclone: PathBuf,
+    /// The wrk binary (workload f).
+    #[arg(long, default_value = "wrk")]
+    wrk: PathBuf,
+    /// Where servers keep their buckets (emptied first).
+    #[arg(long, default_value = "target/bench-work")]
+    work_dir: PathBuf,
+    /// Runs per tool and workload.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Objects in flight (OMS `worker.object_concurrency`, rclone `--transfers`).
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Workloads to run, among a,b,c,d,e,f.
+    #[arg(long, default_value = "a,b,c,d,e,f")]
+    workloads: String,
+    /// Objects of the large task of workload e.
+    #[arg(long, default_value_t = 1_000_000)]
+    memory_objects: usize,
+    /// Tiny sizes and one run: checks that the benchmark works, measures nothing.
+    #[arg(long)]
+    smoke: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = Args::parse();
+    if args.smoke {
+        args.runs = 1;
+        args.memory_objects = 3000;
+    }
+    let rows = workloads::run_all(&args).await?;
+    println!("{}", report::table(&rows));
+    Ok(())
+}

@@ -1,0 +1,327 @@
+//! The processes a benchmark drives: two s3s-fs servers, omsd, rclone, wrk; and their memory.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use oms_storage::Connector;
+use oms_storage::endpoints::Endpoint;
+use oms_storage::s3::{S3Connector, S3Settings};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+pub const SRC_AK: &str = "BENCHSRCAK";
+pub const SRC_SK: &str = "BENCHSRCSK";
+pub const DST_AK: &str = "BENCHDSTAK";
+pub const DST_SK: &str = "BENCHDSTSK";
+pub const SRC_BUCKET: &str = "bench";
+pub const DST_BUCKET: &str = "dest";
+const PROJECT: &str = "0123456789abcdef0123456789abcdef";
+
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+async fn wait_port(port: u16) -> anyhow::Result<()> {
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("nothing listens on port {port}")
+}
+
+/// The peak resident memory of a running process, in KiB (`VmHWM`).
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A child process killed when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An s3s-fs server over a directory (a bucket is a folder).
+pub struct S3 {
+    pub url: String,
+    pub root: PathBuf,
+    _proc: Proc,
+}
+
+impl S3 {
+    pub async fn start(bin: &Path, root: PathBuf, ak: &str, sk: &str) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&root)?;
+        let port = free_port()?;
+        let child = Command::new(bin)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", ak, "--secret-key", sk])
+            .arg(&root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))?;
+        let proc = Proc(child);
+        wait_port(port).await?;
+        Ok(Self {
+            url: format!("http://127.0.0.1:{port}"),
+            root,
+            _proc: proc,
+        })
+    }
+
+    /// A client of this server (the engine's own S3 connector).
+    pub fn connector(&self, ak: &str, sk: &str) -> Arc<dyn Connector> {
+        Arc::new(S3Connector::new(&S3Settings {
+            endpoint: Endpoint {
+                url: self.url.clone(),
+                path_style: true,
+            },
+            region: "us-east-1".into(),
+            access_key: ak.into(),
+            secret_key: SecretString::from(sk.to_owned()),
+            security_token: None,
+            is_aws: false,
+            requester_pays: false,
+            connect_timeout: Duration::from_secs(10),
+            operation_timeout: Duration::from_secs(300),
+        }))
+    }
+
+    /// Empties a bucket (removes and recreates its folder).
+    pub fn empty(&self, bucket: &str) -> anyhow::Result<()> {
+        let dir = self.root.join(bucket);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(&dir)?;
+        Ok(())
+    }
+}
+
+/// A running omsd with one project and an access key.
+pub struct Oms {
+    pub base: String,
+    pub token: String,
+    pub http: reqwest::Client,
+    pub proc: Proc,
+}
+
+/// What omsd is started with.
+pub struct OmsSetup<'a> {
+    pub bin: &'a Path,
+    pub dir: PathBuf,
+    pub src: &'a S3,
+    pub dst: &'a S3,
+    pub concurrency: usize,
+}
+
+impl Oms {
+    pub async fn start(setup: &OmsSetup<'_>) -> anyhow::Result<Self> {
+        let dir = &setup.dir;
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)?;
+        }
+        std::fs::create_dir_all(dir)?;
+        let port = free_port()?;
+        let config = format!(
+            r#"[server]
+listen = "127.0.0.1:{port}"
+[security]
+allow_private_networks = true
+[worker]
+object_concurrency = {concurrency}
+[log]
+level = "warn"
+[[auth.access_keys]]
+access_key = "BENCHAPIAK"
+secret_key = "BENCHAPISK"
+project_id = "{PROJECT}"
+[[endpoints]]
+cloud_type = "AWS"
+region = "bench-src"
+url = "{src}"
+[[endpoints]]
+cloud_type = "HEC"
+region = "bench-dst"
+url = "{dst}"
+"#,
+            concurrency = setup.concurrency,
+            src = setup.src.url,
+            dst = setup.dst.url,
+        );
+        std::fs::write(dir.join("oms.toml"), config)?;
+        let bin = std::fs::canonicalize(setup.bin)
+            .with_context(|| format!("no omsd at {}", setup.bin.display()))?;
+        let log = std::fs::File::create(dir.join("omsd.log"))?;
+        let child = Command::new(&bin)
+            .args(["--config", "oms.toml", "all"])
+            .current_dir(dir)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        let proc = Proc(child);
+        wait_port(port).await?;
+        let out = Command::new(&bin)
+            .args(["--config", "oms.toml", "token", "--project-id", PROJECT])
+            .current_dir(dir)
+            .output()?;
+        if !out.status.success() {
+            bail!("omsd token: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(Self {
+            base: format!("http://127.0.0.1:{port}/v2/{PROJECT}"),
+            token: String::from_utf8(out.stdout)?.trim().to_owned(),
+            http: reqwest::Client::new(),
+            proc,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.proc.0.id()
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("X-Auth-Token", &self.token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let text = response.text().await?;
+        if !status.is_success() {
+            bail!("{path}: {status} {text}");
+        }
+        Ok(if text.is_empty() {
+            json!({})
+        } else {
+            serde_json::from_str(&text)?
+        })
+    }
+
+    pub async fn create_task(&self, body: &Value) -> anyhow::Result<i64> {
+        let created = self
+            .call(reqwest::Method::POST, "/tasks", Some(body))
+            .await?;
+        created["id"].as_i64().context("no task id")
+    }
+
+    pub async fn stop_task(&self, id: i64) -> anyhow::Result<()> {
+        self.call(reqwest::Method::POST, &format!("/tasks/{id}/stop"), None)
+            .await
+            .map(|_| ())
+    }
+
+    /// Creates a task and waits for it to complete; returns the time from create to completed.
+    pub async fn run_task(&self, body: &Value) -> anyhow::Result<(Duration, Value)> {
+        let started = Instant::now();
+        let id = self.create_task(body).await?;
+        loop {
+            let task = self
+                .call(reqwest::Method::GET, &format!("/tasks/{id}"), None)
+                .await?;
+            match task["status"].as_i64() {
+                Some(5) => return Ok((started.elapsed(), task)),
+                Some(4) => bail!("the task failed: {task}"),
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    }
+}
+
+/// A prefix task from the source bucket to the destination.
+pub fn prefix_task(prefix: &str) -> Value {
+    json!({
+        "task_type": "prefix",
+        "src_node": {"cloud_type": "AWS", "region": "bench-src", "ak": SRC_AK, "sk": SRC_SK,
+                     "bucket": SRC_BUCKET, "object_key": [prefix]},
+        "dst_node": {"ak": DST_AK, "sk": DST_SK, "region": "bench-dst", "bucket": DST_BUCKET},
+    })
+}
+
+/// Runs `rclone copy` of `prefix` between the two servers; returns its time and peak memory.
+pub fn rclone_copy(
+    bin: &Path,
+    src: &S3,
+    dst: &S3,
+    prefix: &str,
+    concurrency: usize,
+) -> anyhow::Result<(Duration, u64)> {
+    let mut command = Command::new(bin);
+    for (remote, s3, ak, sk) in [("SRC", src, SRC_AK, SRC_SK), ("DST", dst, DST_AK, DST_SK)] {
+        for (key, value) in [
+            ("TYPE", "s3"),
+            ("PROVIDER", "Other"),
+            ("ENDPOINT", s3.url.as_str()),
+            ("ACCESS_KEY_ID", ak),
+            ("SECRET_ACCESS_KEY", sk),
+            ("REGION", "us-east-1"),
+            ("FORCE_PATH_STYLE", "true"),
+        ] {
+            command.env(format!("RCLONE_CONFIG_{remote}_{key}"), value);
+        }
+    }
+    // These machines export AWS_CA_BUNDLE, which breaks rclone on http:// endpoints.
+    command.env_remove("AWS_CA_BUNDLE");
+    let transfers = concurrency.to_string();
+    // rclone's docs: checkers run the listings and comparisons beside the transfers; more of
+    // them help with many small objects. The part settings match OMS's defaults.
+    let checkers = (concurrency * 2).to_string();
+    command
+        .args(["copy", &format!("SRC:{SRC_BUCKET}/{prefix}")])
+        .arg(format!("DST:{DST_BUCKET}/{prefix}"))
+        .args(["--transfers", &transfers, "--checkers", &checkers])
+        .args(["--s3-chunk-size", "16M", "--s3-upload-cutoff", "64M"])
+        .args(["--s3-upload-concurrency", "4", "--s3-no-check-bucket"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("cannot start {}", bin.display()))?;
+    let pid = child.id();
+    let mut peak = 0;
+    let status = loop {
+        peak = peak.max(peak_rss_kib(pid));
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let elapsed = started.elapsed();
+    if !status.success() {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        bail!("rclone failed: {err}");
+    }
+    Ok((elapsed, peak))
+}
