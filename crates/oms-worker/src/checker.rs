@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use futures::StreamExt as _;
 use oms_core::policy::{self, Decision, ObjectFacts};
 use oms_storage::{ErrorKind, ObjectInfo, StorageError};
 use tokio::sync::mpsc;
@@ -84,76 +85,133 @@ fn destination_failure(error: &StorageError) -> TaskFailure {
     })
 }
 
-/// Runs the checker until its input ends or the run stops.
-pub(crate) async fn run(
-    ctx: Arc<RunCtx>,
-    mut input: mpsc::Receiver<Item>,
-    output: mpsc::Sender<Item>,
-    events: mpsc::Sender<Event>,
-) {
+/// What the checker decided about an item.
+enum Verdict {
+    /// Copy it.
+    Copy(Item),
+    /// Skipped: its event.
+    Skip(Event),
+    /// The destination cannot be read: the task fails (already signalled).
+    Stop,
+}
+
+/// What a merge-join found for an item before the concurrent part ran.
+type Found = Result<Option<ObjectInfo>, GaveUp>;
+
+/// Whether the destination must be looked at for this item.
+fn needs_lookup(ctx: &RunCtx, item: &Item) -> bool {
     let spec = ctx.spec();
-    let needs_destination = policy::needs_destination(spec.object_overwrite_mode);
-    let mut cursor: Option<DestinationCursor> = None;
-    loop {
-        let item = tokio::select! {
-            () = ctx.stop.intake.cancelled() => return,
-            item = input.recv() => match item { Some(item) => item, None => return },
-        };
-        if item.unreadable.is_some() {
-            if output.send(item).await.is_err() {
-                return;
-            }
-            continue;
-        }
-        let source = ObjectFacts {
-            size: item.size,
-            last_modified_ms: item.last_modified_ms,
-        };
-        let skip_since = policy::decide(
+    let source = ObjectFacts {
+        size: item.size,
+        last_modified_ms: item.last_modified_ms,
+    };
+    item.unreadable.is_none()
+        && policy::needs_destination(spec.object_overwrite_mode)
+        && policy::decide(
             spec.object_overwrite_mode,
             spec.migrate_since_secs,
             source,
             None,
-        ) == Decision::SkipOlderThanSince;
-        let destination = if needs_destination && !skip_since {
-            let dst_key = ctx.item_dst_key(&item);
-            let found = match &item.lookup {
-                Lookup::Head => retry(&ctx.config.retry, &ctx.stop.intake, || {
+        ) != Decision::SkipOlderThanSince
+}
+
+/// Decides one item. `joined`: what the merge-join found (cursor lookups run in order, before
+/// this); HEAD lookups run here, concurrently.
+async fn check(ctx: &RunCtx, item: Item, joined: Option<Found>) -> Verdict {
+    let spec = ctx.spec();
+    if item.unreadable.is_some() {
+        return Verdict::Copy(item);
+    }
+    let source = ObjectFacts {
+        size: item.size,
+        last_modified_ms: item.last_modified_ms,
+    };
+    let destination = if needs_lookup(ctx, &item) {
+        let found = match joined {
+            Some(found) => found,
+            None => {
+                let dst_key = ctx.item_dst_key(&item);
+                retry(&ctx.config.retry, &ctx.stop.intake, || {
                     ctx.destination.head(ctx.dst_bucket(), &dst_key)
                 })
                 .await
-                .map(|m| m.map(|m| m.info)),
-                Lookup::Cursor { entry, prefix } => {
+                .map(|m| m.map(|m| m.info))
+            }
+        };
+        match found {
+            Ok(found) => found.map(|o| ObjectFacts {
+                size: o.size,
+                last_modified_ms: o.last_modified_ms,
+            }),
+            Err(GaveUp::Cancelled) => return Verdict::Stop,
+            Err(GaveUp::Failed(e)) => {
+                ctx.stop.fail(destination_failure(&e));
+                return Verdict::Stop;
+            }
+        }
+    } else {
+        None
+    };
+    match policy::decide(
+        spec.object_overwrite_mode,
+        spec.migrate_since_secs,
+        source,
+        destination,
+    ) {
+        Decision::Copy => Verdict::Copy(item),
+        Decision::SkipExisting | Decision::SkipOlderThanSince => Verdict::Skip(Event::Done {
+            seq: item.seq,
+            key: item.record_key(),
+            size: item.size,
+            outcome: Outcome::Skipped,
+        }),
+    }
+}
+
+/// Runs the checker until its input ends or the run stops. Items leave in the order they came.
+pub(crate) async fn run(
+    ctx: Arc<RunCtx>,
+    input: mpsc::Receiver<Item>,
+    output: mpsc::Sender<Item>,
+    events: mpsc::Sender<Event>,
+) {
+    // Items arrive in key order: the merge-join walks the destination listing here, one item
+    // after the other; HEADs (items of lists and object tasks) run concurrently after it.
+    let state = (input, None::<DestinationCursor>);
+    let items = futures::stream::unfold(state, |(mut rx, mut cursor)| {
+        let ctx = ctx.clone();
+        async move {
+            let item = tokio::select! {
+                () = ctx.stop.intake.cancelled() => None,
+                item = rx.recv() => item,
+            }?;
+            let joined = match &item.lookup {
+                Lookup::Cursor { entry, prefix } if needs_lookup(&ctx, &item) => {
                     if cursor.as_ref().is_none_or(|c| c.entry != *entry) {
                         cursor = Some(DestinationCursor::new(&ctx, *entry, prefix));
                     }
+                    let dst_key = ctx.item_dst_key(&item);
                     match cursor.as_mut() {
-                        Some(c) => c.find(&ctx, &dst_key).await,
-                        None => Ok(None),
+                        Some(c) => Some(c.find(&ctx, &dst_key).await),
+                        None => None,
                     }
                 }
+                _ => None,
             };
-            match found {
-                Ok(found) => found.map(|o| ObjectFacts {
-                    size: o.size,
-                    last_modified_ms: o.last_modified_ms,
-                }),
-                Err(GaveUp::Cancelled) => return,
-                Err(GaveUp::Failed(e)) => {
-                    ctx.stop.fail(destination_failure(&e));
-                    return;
-                }
-            }
-        } else {
-            None
-        };
-        match policy::decide(
-            spec.object_overwrite_mode,
-            spec.migrate_since_secs,
-            source,
-            destination,
-        ) {
-            Decision::Copy => {
+            Some(((item, joined), (rx, cursor)))
+        }
+    });
+    let mut verdicts = std::pin::pin!(
+        items
+            .map(|(item, joined)| {
+                let ctx = ctx.clone();
+                async move { check(&ctx, item, joined).await }
+            })
+            .buffered(ctx.config.object_concurrency.max(1))
+    );
+    while let Some(verdict) = verdicts.next().await {
+        match verdict {
+            Verdict::Copy(item) => {
                 let sent = tokio::select! {
                     () = ctx.stop.intake.cancelled() => return,
                     sent = output.send(item) => sent,
@@ -162,17 +220,12 @@ pub(crate) async fn run(
                     return;
                 }
             }
-            Decision::SkipExisting | Decision::SkipOlderThanSince => {
-                let done = Event::Done {
-                    seq: item.seq,
-                    key: item.record_key(),
-                    size: item.size,
-                    outcome: Outcome::Skipped,
-                };
+            Verdict::Skip(done) => {
                 if events.send(done).await.is_err() {
                     return;
                 }
             }
+            Verdict::Stop => return,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! read in ranges, so memory stays bounded whatever their length. Lines are numbered from 1,
 //! blank lines not counted; the checkpoint and a group task's range are line numbers.
 
+use futures::StreamExt as _;
 use oms_core::spec::TaskKind;
 use oms_storage::{Connector, ErrorKind, StorageError};
 use percent_encoding::percent_decode_str;
@@ -11,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::control::{Side, TaskFailure, task_failure_of};
 use crate::lister::{Emitter, Halt, head_item};
-use crate::pipeline::RunCtx;
+use crate::pipeline::{Item, RunCtx};
 use crate::retry::{GaveUp, RetryPolicy, retry};
 
 /// The largest list file (TRF.0014).
@@ -258,41 +259,58 @@ pub(crate) async fn walk(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt
         key,
         size,
     );
-    while let Some(text) = lines.next_line().await? {
-        let line_no = lines.line_no;
-        if until.is_some_and(|u| line_no > u) {
-            break;
+    // Lines are read in order; their HEADs run concurrently (a HEAD is a round trip, and a
+    // list of a million lines must not wait for them one by one); items leave in line order.
+    let mut pending = futures::stream::FuturesOrdered::new();
+    let mut read_all = false;
+    loop {
+        while !read_all && pending.len() < ctx.config.object_concurrency.max(1) {
+            let Some(text) = lines.next_line().await? else {
+                read_all = true;
+                break;
+            };
+            let line_no = lines.line_no;
+            if until.is_some_and(|u| line_no > u) {
+                read_all = true;
+                break;
+            }
+            if line_no > skip {
+                pending.push_back(async move { (line_no, line_item(ctx, line_no, text).await) });
+            }
         }
-        if line_no <= skip {
-            continue;
-        }
-        if ctx.spec().kind == TaskKind::UrlList {
-            let (url, name) = url_line(&text)
-                .map_err(|reason| fail("TRF.0016", format!("line {line_no}: {reason}")))?;
-            let mut item = head_item(ctx, &url).await?;
-            item.dst_name = Some(name);
-            emitter.emit(item, line_no.to_string()).await?;
-            continue;
-        }
-        let key = percent_decode_str(text.trim())
-            .decode_utf8()
-            .map_err(|_| {
-                fail(
-                    "TRF.0016",
-                    format!("line {line_no} is not a URL-encoded UTF-8 key"),
-                )
-            })?
-            .into_owned();
-        let item = head_item(ctx, &key).await?;
-        if line_no == 1 && item.unreadable.is_some() {
-            return Err(fail(
-                "TRF.0024",
-                format!("the first listed object {key} cannot be read at the source"),
-            ));
-        }
-        emitter.emit(item, line_no.to_string()).await?;
+        let Some((line_no, item)) = pending.next().await else {
+            return Ok(());
+        };
+        emitter.emit(item?, line_no.to_string()).await?;
     }
-    Ok(())
+}
+
+/// The item of one line: its key (or URL and name) and the source's facts from a HEAD.
+async fn line_item(ctx: &RunCtx, line_no: u64, text: String) -> Result<Item, Halt> {
+    if ctx.spec().kind == TaskKind::UrlList {
+        let (url, name) = url_line(&text)
+            .map_err(|reason| fail("TRF.0016", format!("line {line_no}: {reason}")))?;
+        let mut item = head_item(ctx, &url).await?;
+        item.dst_name = Some(name);
+        return Ok(item);
+    }
+    let key = percent_decode_str(text.trim())
+        .decode_utf8()
+        .map_err(|_| {
+            fail(
+                "TRF.0016",
+                format!("line {line_no} is not a URL-encoded UTF-8 key"),
+            )
+        })?
+        .into_owned();
+    let item = head_item(ctx, &key).await?;
+    if line_no == 1 && item.unreadable.is_some() {
+        return Err(fail(
+            "TRF.0024",
+            format!("the first listed object {key} cannot be read at the source"),
+        ));
+    }
+    Ok(item)
 }
 
 #[cfg(test)]
@@ -318,7 +336,7 @@ mod tests {
     #[test]
     fn recorded_lines_read_back_to_the_same_name() {
         for name in [" x", "%20x", "a b/c\td", "中文/名.txt", "x%"] {
-            let item = crate::pipeline::Item {
+            let item = Item {
                 seq: 0,
                 key: "https://cdn.example.com/a".into(),
                 size: 0,

@@ -4,7 +4,9 @@
 //!
 //! Counters shown are exact for the work done; the counters stored with the checkpoint cover
 //! only what lies at or before it, so that a run resumed after a crash redoes (and counts once)
-//! the objects that finished beyond it.
+//! the objects that finished beyond it. A run that ends early (pause, shutdown) leaves the
+//! checkpoint's counters and failures as its last word, so that what a paused task shows is
+//! where its next run starts, and no failure is recorded for an object that will be redone.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,6 +36,8 @@ struct Pending {
     size: u64,
     /// The counter change once it is done.
     delta: Option<ObjectCounters>,
+    /// Its failure, recorded once the checkpoint passes it.
+    failure: Option<ObjectFailure>,
 }
 
 fn add(into: &mut ObjectCounters, d: &ObjectCounters) {
@@ -82,6 +86,7 @@ impl Recorder {
                         position,
                         size,
                         delta: None,
+                        failure: None,
                     },
                 );
             }
@@ -98,6 +103,7 @@ impl Recorder {
     fn on_done(&mut self, seq: u64, key: String, size: u64, outcome: Outcome) {
         let size = size_i64(size);
         let mut delta = ObjectCounters::default();
+        let mut failure = None;
         match outcome {
             Outcome::Interrupted => return,
             Outcome::Copied { moved_bytes } => {
@@ -113,7 +119,7 @@ impl Recorder {
             Outcome::Failed { code, message } => {
                 delta.failed_num = 1;
                 tracing::warn!(key = %key, code, message = %message, "object failed");
-                self.failures.push(ObjectFailure {
+                failure = Some(ObjectFailure {
                     key: key.clone(),
                     size,
                     code: code.to_owned(),
@@ -138,6 +144,9 @@ impl Recorder {
                 delta.total_size = size_i64(p.size);
             }
             p.delta = Some(delta);
+            p.failure = failure;
+        } else if let Some(failure) = failure {
+            self.failures.push(failure);
         }
         while let Some(entry) = self.pending.first_entry() {
             let Some(delta) = entry.get().delta else {
@@ -145,6 +154,9 @@ impl Recorder {
             };
             let done = entry.remove();
             add(&mut self.committed, &delta);
+            if let Some(failure) = done.failure {
+                self.failures.push(failure);
+            }
             if !self.ctx.failed_only {
                 self.checkpoint = Some(done.position);
             }
@@ -229,6 +241,10 @@ pub(crate) async fn run(
                 }
             }
         }
+    }
+    if !recorder.pending.is_empty() {
+        // Ended early: the next run starts from the checkpoint and redoes what lies beyond.
+        recorder.shown = recorder.committed;
     }
     if let Err(e) = recorder.flush().await {
         ctx.stop.db_failed(&e);

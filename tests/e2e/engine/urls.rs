@@ -217,10 +217,17 @@ async fn url_list_group_behind_a_cdn(scheme: &str) {
         .await
         .ok();
     let done = wait_group(&m, &id, 6, Duration::from_secs(60)).await;
-    assert_eq!(
-        (done["success_num"].as_i64(), done["fail_num"].as_i64()),
-        (Some(41), Some(0))
+    // Objects copied before the stop but beyond their task's checkpoint were listed again:
+    // the wrong key failed them, the retry found them at the destination (skipped).
+    let (success, skipped) = (
+        done["success_num"].as_i64().unwrap(),
+        done["skip_num"].as_i64().unwrap(),
     );
+    assert_eq!(
+        (success + skipped, done["fail_num"].as_i64()),
+        (41, Some(0))
+    );
+    assert_eq!(done["total_num"], 41);
     assert_eq!(destination_md5s(&m, "videos/").await, expected);
     for name in expected.keys().filter(|k| !k.ends_with("big.bin")) {
         assert_eq!(m.dst.calls.count("put_object", name), 1, "{name}");
