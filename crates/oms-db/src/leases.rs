@@ -111,44 +111,54 @@ impl Db {
     ) -> Result<TaskStatus, DbError> {
         // A slot frees up: the worker may claim the next task at once.
         let _wake = self.wake_on_exit();
-        let row = sqlx::query(
-            "select status from tasks where id = $1 and lease_owner = $2 and lease_epoch = $3",
-        )
-        .bind(lease.task_id.get())
-        .bind(&lease.owner)
-        .bind(lease.epoch)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(DbError::LeaseLost)?;
-        let code: i64 = row.try_get("status")?;
-        let from = TaskStatus::from_code(code).ok_or(DbError::Corrupt {
-            what: "task status",
-            detail: code.to_string(),
-        })?;
-        let TaskTransition::To(to) = task_transition(from, event)? else {
-            return Err(DbError::LeaseLost);
-        };
-        let now = self.backend.now_ms_sql();
-        let mut tx = self.pool.begin().await?;
-        let sql = format!(
-            "update tasks set status = $1, lease_owner = null, lease_expires_at = null, error_code = $2, \
-             error_msg = $3, status_time = {now}, updated_time = {now} \
-             where id = $4 and lease_owner = $5 and lease_epoch = $6 and status = $7"
-        );
-        let updated = sqlx::query(AssertSqlSafe(sql))
-            .bind(to.code())
-            .bind(failure.map(|f| f.code.clone()))
-            .bind(failure.map(|f| f.message.clone()))
+        // The status can change between the read and the update (a stop arriving as the run
+        // ends): the update then matches nothing, and the transition is decided again.
+        let mut attempts = 0;
+        let (to, mut tx) = loop {
+            attempts += 1;
+            let row = sqlx::query(
+                "select status from tasks where id = $1 and lease_owner = $2 and lease_epoch = $3",
+            )
             .bind(lease.task_id.get())
             .bind(&lease.owner)
             .bind(lease.epoch)
-            .bind(from.code())
-            .execute(&mut *tx)
+            .fetch_optional(&self.pool)
             .await?
-            .rows_affected();
-        if updated != 1 {
-            return Err(DbError::LeaseLost);
-        }
+            .ok_or(DbError::LeaseLost)?;
+            let code: i64 = row.try_get("status")?;
+            let from = TaskStatus::from_code(code).ok_or(DbError::Corrupt {
+                what: "task status",
+                detail: code.to_string(),
+            })?;
+            let TaskTransition::To(to) = task_transition(from, event)? else {
+                return Err(DbError::LeaseLost);
+            };
+            let now = self.backend.now_ms_sql();
+            let mut tx = self.pool.begin().await?;
+            let sql = format!(
+                "update tasks set status = $1, lease_owner = null, lease_expires_at = null, error_code = $2, \
+                 error_msg = $3, status_time = {now}, updated_time = {now} \
+                 where id = $4 and lease_owner = $5 and lease_epoch = $6 and status = $7"
+            );
+            let updated = sqlx::query(AssertSqlSafe(sql))
+                .bind(to.code())
+                .bind(failure.map(|f| f.code.clone()))
+                .bind(failure.map(|f| f.message.clone()))
+                .bind(lease.task_id.get())
+                .bind(&lease.owner)
+                .bind(lease.epoch)
+                .bind(from.code())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if updated == 1 {
+                break (to, tx);
+            }
+            drop(tx);
+            if attempts >= 5 {
+                return Err(DbError::LeaseLost);
+            }
+        };
         if !to.needs_credentials() {
             sealed::wipe(&mut tx, CredentialOwner::Task(lease.task_id)).await?;
         }

@@ -236,49 +236,59 @@ impl Db {
         event: Option<GroupEvent>,
         failure: Option<&FailureReason>,
     ) -> Result<GroupStatus, DbError> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "select status from task_groups where {}",
-            group_fence(1)
-        )))
-        .bind(lease.group_id.to_string())
-        .bind(&lease.owner)
-        .bind(lease.epoch)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(DbError::LeaseLost)?;
-        let code: i64 = row.try_get("status")?;
-        let from = GroupStatus::from_code(code).ok_or(DbError::Corrupt {
-            what: "group status",
-            detail: code.to_string(),
-        })?;
-        let to = match event {
-            Some(e) => group_transition(from, e)?,
-            None => from,
-        };
-        let split_done = i64::from(event == Some(GroupEvent::SplitDone));
-        let mut tx = self.pool.begin().await?;
-        let sql = format!(
-            "update task_groups set status = $1, split_done = case when $2 = 1 then 1 else split_done end, \
-             error_code = $3, error_msg = $4, lease_owner = null, lease_expires_at = null, status_time = $5, \
-             updated_time = $5 where {} and status = $9",
-            group_fence(6)
-        );
-        let updated = sqlx::query(AssertSqlSafe(sql))
-            .bind(to.code())
-            .bind(split_done)
-            .bind(failure.map(|f| f.code.clone()))
-            .bind(failure.map(|f| f.message.clone()))
-            .bind(now_ms())
+        // The status can change between the read and the update (a stop arriving as the split
+        // ends): the update then matches nothing, and the transition is decided again.
+        let mut attempts = 0;
+        let (to, mut tx) = loop {
+            attempts += 1;
+            let row = sqlx::query(AssertSqlSafe(format!(
+                "select status from task_groups where {}",
+                group_fence(1)
+            )))
             .bind(lease.group_id.to_string())
             .bind(&lease.owner)
             .bind(lease.epoch)
-            .bind(from.code())
-            .execute(&mut *tx)
+            .fetch_optional(&self.pool)
             .await?
-            .rows_affected();
-        if updated != 1 {
-            return Err(DbError::LeaseLost);
-        }
+            .ok_or(DbError::LeaseLost)?;
+            let code: i64 = row.try_get("status")?;
+            let from = GroupStatus::from_code(code).ok_or(DbError::Corrupt {
+                what: "group status",
+                detail: code.to_string(),
+            })?;
+            let to = match event {
+                Some(e) => group_transition(from, e)?,
+                None => from,
+            };
+            let split_done = i64::from(event == Some(GroupEvent::SplitDone));
+            let mut tx = self.pool.begin().await?;
+            let sql = format!(
+                "update task_groups set status = $1, split_done = case when $2 = 1 then 1 else split_done end, \
+                 error_code = $3, error_msg = $4, lease_owner = null, lease_expires_at = null, status_time = $5, \
+                 updated_time = $5 where {} and status = $9",
+                group_fence(6)
+            );
+            let updated = sqlx::query(AssertSqlSafe(sql))
+                .bind(to.code())
+                .bind(split_done)
+                .bind(failure.map(|f| f.code.clone()))
+                .bind(failure.map(|f| f.message.clone()))
+                .bind(now_ms())
+                .bind(lease.group_id.to_string())
+                .bind(&lease.owner)
+                .bind(lease.epoch)
+                .bind(from.code())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if updated == 1 {
+                break (to, tx);
+            }
+            drop(tx);
+            if attempts >= 5 {
+                return Err(DbError::LeaseLost);
+            }
+        };
         if !to.needs_credentials() {
             sealed::wipe(&mut tx, CredentialOwner::Group(lease.group_id)).await?;
         }
