@@ -51,6 +51,9 @@ struct Args {
     /// Tiny sizes and one run: checks that the benchmark works, measures nothing.
     #[arg(long)]
     smoke: bool,
+    /// Leave the work folder (buckets, omsd's data and log of the last run) in place.
+    #[arg(long)]
+    keep_work_dir: bool,
 }
 
 #[tokio::main]

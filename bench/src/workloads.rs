@@ -74,12 +74,17 @@ struct Bench<'a> {
     dst: S3,
 }
 
-/// Objects and bytes under `prefix` at the destination.
+/// Objects under `prefix` at the destination.
 async fn destination_count(dst: &Arc<dyn Connector>, prefix: &str) -> anyhow::Result<u64> {
+    count_all(dst, DST_BUCKET, prefix).await
+}
+
+/// Objects under `prefix` in `bucket`, listed page by page.
+async fn count_all(store: &Arc<dyn Connector>, bucket: &str, prefix: &str) -> anyhow::Result<u64> {
     let mut count = 0;
     let mut after: Option<String> = None;
     loop {
-        let page = dst.list(DST_BUCKET, prefix, after.as_deref(), 1000).await?;
+        let page = store.list(bucket, prefix, after.as_deref(), 1000).await?;
         count += page.objects.len() as u64;
         match page.objects.last() {
             Some(last) if page.is_truncated => after = Some(last.key.clone()),
@@ -107,8 +112,13 @@ impl Bench<'_> {
     async fn oms_copy(&self, objects: &Objects) -> anyhow::Result<(Duration, u64)> {
         self.dst.empty(DST_BUCKET)?;
         let oms = Oms::start(&self.setup("oms")).await?;
+        let cpu = crate::procs::cpu_secs(oms.pid());
         let (elapsed, task) = oms.run_task(&prefix_task(objects.prefix)).await?;
         let peak = peak_rss_kib(oms.pid());
+        eprintln!(
+            "    omsd used {:.2} s of CPU",
+            crate::procs::cpu_secs(oms.pid()) - cpu
+        );
         ensure!(
             task["successful_num"].as_u64() == Some(objects.count()),
             "OMS copied {} of {} objects",
@@ -216,6 +226,22 @@ impl Bench<'_> {
         Ok(rows)
     }
 
+    /// The servers' limit for a re-check: both listings, side by side, as fast as they come.
+    async fn list_limit(&self, objects: &Objects) -> anyhow::Result<Duration> {
+        let src = self.src.connector(SRC_AK, SRC_SK);
+        let dst = self.dst_connector();
+        let started = Instant::now();
+        let (a, b) = tokio::join!(
+            count_all(&src, SRC_BUCKET, objects.prefix),
+            count_all(&dst, DST_BUCKET, objects.prefix)
+        );
+        ensure!(
+            a? == objects.count() && b? == objects.count(),
+            "listings differ"
+        );
+        Ok(started.elapsed())
+    }
+
     /// (d): each tool copies (a), then is timed copying it again: everything is skipped.
     async fn recheck(&self, name: &str, objects: &Objects) -> anyhow::Result<Vec<Row>> {
         eprintln!(
@@ -235,18 +261,30 @@ impl Bench<'_> {
             tool: "rclone".into(),
             ..oms_row.clone()
         };
+        let mut limit_row = Row {
+            tool: "limit".into(),
+            ..oms_row.clone()
+        };
         for run in 0..self.args.runs {
             self.oms_copy(objects).await?;
             let oms = Oms::start(&self.setup("oms")).await?;
+            let cpu = crate::procs::cpu_secs(oms.pid());
             let (t, task) = oms.run_task(&prefix_task(objects.prefix)).await?;
             ensure!(
                 task["skipped_num"].as_u64() == Some(objects.count()),
                 "OMS re-copied objects: {task}"
             );
             let peak = peak_rss_kib(oms.pid());
+            let cpu = crate::procs::cpu_secs(oms.pid()) - cpu;
             drop(oms);
-            eprintln!("  run {run}: OMS {:.2}s", t.as_secs_f64());
+            eprintln!(
+                "  run {run}: OMS {:.2}s, omsd used {cpu:.2} s of CPU",
+                t.as_secs_f64()
+            );
             oms_row.times.push(t);
+            let t = self.list_limit(objects).await?;
+            eprintln!("  run {run}: limit (both listings) {:.2}s", t.as_secs_f64());
+            limit_row.times.push(t);
             oms_row.peak_kib = Some(oms_row.peak_kib.unwrap_or(0).max(peak));
             self.rclone_copy(objects).await?;
             let (t, peak) = rclone_copy(
@@ -260,7 +298,7 @@ impl Bench<'_> {
             rclone_row.times.push(t);
             rclone_row.peak_kib = Some(rclone_row.peak_kib.unwrap_or(0).max(peak));
         }
-        Ok(vec![oms_row, rclone_row])
+        Ok(vec![oms_row, rclone_row, limit_row])
     }
 
     /// (e): peak memory of URL-list tasks of `small` and of `large` lines.
@@ -460,8 +498,10 @@ pub async fn run_all(args: &Args) -> anyhow::Result<Vec<Row>> {
         let stored = if smoke { 100 } else { 1000 };
         rows.push(bench.api_load(stored, &mix).await?);
     }
-    bench.dst.empty(DST_BUCKET)?;
-    let _ = std::fs::remove_dir_all(work);
+    if !args.keep_work_dir {
+        bench.dst.empty(DST_BUCKET)?;
+        let _ = std::fs::remove_dir_all(work);
+    }
     Ok(rows)
 }
 

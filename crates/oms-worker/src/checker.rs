@@ -11,15 +11,15 @@ use oms_storage::{ErrorKind, ObjectInfo, StorageError};
 use tokio::sync::mpsc;
 
 use crate::control::{Side, TaskFailure, task_failure_of};
+use crate::pages::Pages;
 use crate::pipeline::{Event, Item, Lookup, Outcome, RunCtx};
 use crate::plan;
 use crate::retry::{GaveUp, retry};
 
-/// A walk over the destination listing under one prefix.
+/// A walk over the destination listing under one prefix, its pages fetched one ahead.
 struct DestinationCursor {
     entry: usize,
-    prefix: String,
-    after: Option<String>,
+    pages: Pages,
     buffer: VecDeque<ObjectInfo>,
     exhausted: bool,
 }
@@ -33,15 +33,22 @@ impl DestinationCursor {
         );
         Self {
             entry,
-            prefix: ctx.dst_key(source_prefix),
-            after: start.map(|s| ctx.dst_key(s)),
+            pages: Pages::new(
+                ctx.destination.clone(),
+                ctx.config.retry,
+                ctx.stop.intake.clone(),
+                ctx.dst_bucket().to_owned(),
+                ctx.dst_key(source_prefix),
+                start.map(|s| ctx.dst_key(s)),
+                ctx.config.list_page_size,
+            ),
             buffer: VecDeque::new(),
             exhausted: false,
         }
     }
 
     /// What the destination lists at `key` (keys must be asked for in increasing order).
-    async fn find(&mut self, ctx: &RunCtx, key: &str) -> Result<Option<ObjectInfo>, GaveUp> {
+    async fn find(&mut self, key: &str) -> Result<Option<ObjectInfo>, GaveUp> {
         loop {
             while let Some(front) = self.buffer.front() {
                 match front.key.as_str().cmp(key) {
@@ -55,24 +62,26 @@ impl DestinationCursor {
             if self.exhausted {
                 return Ok(None);
             }
-            let page = retry(&ctx.config.retry, &ctx.stop.intake, || {
-                ctx.destination.list(
-                    ctx.dst_bucket(),
-                    &self.prefix,
-                    self.after.as_deref(),
-                    ctx.config.list_page_size,
-                )
-            })
-            .await?;
-            self.exhausted = !page.is_truncated || page.objects.is_empty();
-            self.after = page
-                .objects
-                .last()
-                .map(|o| o.key.clone())
-                .or(self.after.take());
-            self.buffer.extend(page.objects);
+            match self.pages.next().await {
+                Some(page) => self.buffer.extend(page?.objects),
+                None => self.exhausted = true,
+            }
         }
     }
+}
+
+/// The first prefix of the plan, whose destination listing can start with the run.
+fn first_cursor(ctx: &RunCtx) -> Option<DestinationCursor> {
+    if !policy::needs_destination(ctx.spec().object_overwrite_mode) || ctx.failed_only {
+        return None;
+    }
+    plan::entries(ctx.spec())
+        .into_iter()
+        .enumerate()
+        .find_map(|(index, entry)| match entry {
+            plan::Entry::Prefix(prefix) => Some(DestinationCursor::new(ctx, index, &prefix)),
+            plan::Entry::Key(_) => None,
+        })
 }
 
 fn destination_failure(error: &StorageError) -> TaskFailure {
@@ -177,7 +186,7 @@ pub(crate) async fn run(
 ) {
     // Items arrive in key order: the merge-join walks the destination listing here, one item
     // after the other; HEADs (items of lists and object tasks) run concurrently after it.
-    let state = (input, None::<DestinationCursor>);
+    let state = (input, first_cursor(&ctx));
     let items = futures::stream::unfold(state, |(mut rx, mut cursor)| {
         let ctx = ctx.clone();
         async move {
@@ -192,7 +201,7 @@ pub(crate) async fn run(
                     }
                     let dst_key = ctx.item_dst_key(&item);
                     match cursor.as_mut() {
-                        Some(c) => Some(c.find(&ctx, &dst_key).await),
+                        Some(c) => Some(c.find(&dst_key).await),
                         None => None,
                     }
                 }

@@ -12,6 +12,7 @@ mod control;
 mod lister;
 mod listfile;
 mod multipart;
+mod pages;
 mod pipeline;
 mod plan;
 mod recorder;

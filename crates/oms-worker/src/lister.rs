@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::control::{Side, TaskFailure, task_failure_of};
 use crate::listfile;
+use crate::pages::Pages;
 use crate::pipeline::{Event, Item, Lookup, RunCtx};
 use crate::plan::{self, Entry};
 use crate::retry::{GaveUp, retry};
@@ -126,25 +127,27 @@ async fn selection(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt> {
                 }
             }
             Entry::Prefix(prefix) => {
-                let mut start = plan::list_start(&prefix, checkpoint, after).map(str::to_owned);
+                let start = plan::list_start(&prefix, checkpoint, after).map(str::to_owned);
+                let mut pages = Pages::new(
+                    ctx.source.clone(),
+                    ctx.config.retry,
+                    ctx.stop.intake.clone(),
+                    ctx.source_bucket.clone(),
+                    prefix.clone(),
+                    start,
+                    ctx.config.list_page_size,
+                );
                 'pages: loop {
                     if ctx.stop.intake.is_cancelled() {
                         return Err(Halt::Stopped);
                     }
-                    let page = retry(&ctx.config.retry, &ctx.stop.intake, || {
-                        ctx.source.list(
-                            &ctx.source_bucket,
-                            &prefix,
-                            start.as_deref(),
-                            ctx.config.list_page_size,
-                        )
-                    })
-                    .await
-                    .map_err(|e| match e {
+                    let Some(page) = pages.next().await else {
+                        break;
+                    };
+                    let page = page.map_err(|e| match e {
                         GaveUp::Cancelled => Halt::Stopped,
                         GaveUp::Failed(e) => Halt::Failed(listing_failure(&e)),
                     })?;
-                    let last = page.objects.last().map(|o| o.key.clone());
                     for object in page.objects {
                         if until.is_some_and(|u| object.key.as_str() > u) {
                             break 'pages;
@@ -167,10 +170,6 @@ async fn selection(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt> {
                             dst_name: None,
                         };
                         emitter.emit(item, position).await?;
-                    }
-                    match last {
-                        Some(last) if page.is_truncated => start = Some(last),
-                        _ => break,
                     }
                 }
             }

@@ -136,19 +136,21 @@ async fn execute(
     };
     drop(credentials);
 
-    for (side, connector, bucket) in [
-        (Side::Source, &sides.source, sides.source_bucket.as_str()),
-        (
-            Side::Destination,
-            &sides.destination,
-            run.task.spec.destination.bucket.as_str(),
-        ),
+    // Both sides are checked at once (a check is one listing request each).
+    let dst_bucket = run.task.spec.destination.bucket.as_str();
+    let (source_check, destination_check) = tokio::join!(
+        retry(&config.retry, &stop.intake, || {
+            sides.source.check_bucket(&sides.source_bucket)
+        }),
+        retry(&config.retry, &stop.intake, || {
+            sides.destination.check_bucket(dst_bucket)
+        }),
+    );
+    for (side, checked) in [
+        (Side::Source, source_check),
+        (Side::Destination, destination_check),
     ] {
-        match retry(&config.retry, &stop.intake, || {
-            connector.check_bucket(bucket)
-        })
-        .await
-        {
+        match checked {
             Ok(()) => {}
             Err(GaveUp::Cancelled) => {
                 return Ended {
