@@ -33,6 +33,10 @@ url = "${OMS_SDK_DATABASE_URL:-sqlite://$work/data/oms.db}"
 master_key_file = "$work/data/master.key"
 [auth]
 bootstrap_file = "$work/data/bootstrap.toml"
+# The SDK drives the API through waiting, paused and resumed states; no store exists here, and
+# a worker would claim the work at once (it is woken when work arrives).
+[worker]
+enabled = false
 [[auth.users]]
 name = "sdk-user"
 password_hash = "$hash"
