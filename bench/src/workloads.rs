@@ -42,29 +42,46 @@ impl Objects {
         format!("{}{i:06}.bin", self.prefix)
     }
 
-    /// Writes the objects straight into the source server's folder.
-    fn seed(&self, src: &S3) -> anyhow::Result<()> {
+    /// Uploads the objects to the source server, 8 at a time. (Through S3, not as files in
+    /// its folder: s3s-fs keeps the MD5 of what it receives, and would otherwise hash the
+    /// whole file on every GET — even a ranged one — which no real store does.)
+    async fn seed(&self, src: &S3) -> anyhow::Result<()> {
         let dir = src.root.join(SRC_BUCKET).join(self.prefix);
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
         }
-        std::fs::create_dir_all(&dir)?;
+        let store = src.connector(SRC_AK, SRC_SK);
         let mut rng = StdRng::seed_from_u64(1);
         let mut block = vec![0_u8; usize::try_from(MIB)?];
         rng.fill(&mut block[..]);
-        for (i, size) in self.sizes.iter().enumerate() {
-            let path = src.root.join(SRC_BUCKET).join(self.key(i));
-            let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
-            let mut left = usize::try_from(*size)?;
-            // Every object differs: its index leads each block.
-            block[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            while left > 0 {
-                let n = left.min(block.len());
-                std::io::Write::write_all(&mut file, &block[..n])?;
-                left -= n;
-            }
-        }
-        Ok(())
+        let block = bytes::Bytes::from(block);
+        let results: Vec<anyhow::Result<()>> = futures::stream::iter(self.sizes.iter().enumerate())
+            .map(|(i, size)| {
+                let (store, block) = (store.clone(), block.clone());
+                let key = self.key(i);
+                let size = *size;
+                async move {
+                    // Every object differs: its index leads its first block.
+                    let mut first = block.to_vec();
+                    first[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                    let first = bytes::Bytes::from(first);
+                    let chunk = block.len() as u64;
+                    let chunks = (0..size.div_ceil(chunk)).map(move |n| {
+                        let len = usize::try_from(chunk.min(size - n * chunk)).unwrap_or(0);
+                        let source = if n == 0 { &first } else { &block };
+                        Ok(source.slice(..len))
+                    });
+                    let body: oms_storage::ByteStream = Box::pin(futures::stream::iter(chunks));
+                    store
+                        .put(SRC_BUCKET, &key, body, size, &WriteOptions::default())
+                        .await?;
+                    Ok(())
+                }
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        results.into_iter().collect()
     }
 }
 
@@ -467,20 +484,20 @@ pub async fn run_all(args: &Args) -> anyhow::Result<Vec<Row>> {
     };
     let mut rows = Vec::new();
     if wanted("a") || wanted("d") {
-        small.seed(&bench.src)?;
+        small.seed(&bench.src).await?;
     }
     if wanted("a") {
         let name = format!("a: {} × 4 KiB", small.count());
         rows.extend(bench.copy_workload(&name, &small).await?);
     }
     if wanted("b") {
-        large.seed(&bench.src)?;
+        large.seed(&bench.src).await?;
         let name = format!("b: {} × {} MiB", large.count(), large.sizes[0] / MIB);
         rows.extend(bench.copy_workload(&name, &large).await?);
         std::fs::remove_dir_all(bench.src.root.join(SRC_BUCKET).join(large.prefix))?;
     }
     if wanted("c") || wanted("f") {
-        mix.seed(&bench.src)?;
+        mix.seed(&bench.src).await?;
     }
     if wanted("c") {
         let name = format!("c: {} mixed, 1 KiB–64 MiB log-uniform", mix.count());
