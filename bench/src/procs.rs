@@ -123,13 +123,15 @@ impl S3 {
         }))
     }
 
-    /// Empties a bucket (removes and recreates its folder).
+    /// Empties a bucket (removes and recreates its folder), and lets the disk settle: the
+    /// previous run's writes are flushed now rather than during the next timed run.
     pub fn empty(&self, bucket: &str) -> anyhow::Result<()> {
         let dir = self.root.join(bucket);
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
         }
         std::fs::create_dir_all(&dir)?;
+        let _ = Command::new("sync").status();
         Ok(())
     }
 }

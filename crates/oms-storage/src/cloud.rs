@@ -476,6 +476,7 @@ impl Connector for CloudSource {
             content_length,
             last_modified_ms: info.last_modified_ms,
             etag: info.etag,
+            content_md5: None,
             body: Box::pin(crate::SyncStream::new(body)),
         })
     }

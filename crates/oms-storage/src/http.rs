@@ -497,6 +497,7 @@ impl Connector for HttpSource {
             content_length,
             last_modified_ms: last_modified_ms(&headers),
             etag: etag(&headers),
+            content_md5: None,
             body: Box::pin(body),
         })
     }

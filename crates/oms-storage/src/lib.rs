@@ -88,6 +88,10 @@ pub struct Download {
     pub last_modified_ms: i64,
     /// The entity tag, without quotes.
     pub etag: Option<String>,
+    /// The MD5 of the whole object's bytes (hex), when the store vouches for it: an S3 ETag of
+    /// a whole object stored in one piece without KMS or customer keys. A copy can then be
+    /// verified against the destination's MD5 without hashing the bytes again.
+    pub content_md5: Option<String>,
     /// The bytes.
     pub body: ByteStream,
 }

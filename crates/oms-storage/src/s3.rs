@@ -353,6 +353,7 @@ impl Connector for S3Connector {
         key: &str,
         range: Option<Range<u64>>,
     ) -> Result<Download, StorageError> {
+        let whole = range.is_none();
         let range = range.map(|r| format!("bytes={}-{}", r.start, r.end.saturating_sub(1)));
         let out = self
             .client
@@ -364,11 +365,23 @@ impl Connector for S3Connector {
             .send()
             .await
             .map_err(|e| map_err("get_object", &e))?;
+        let etag = unquote(out.e_tag());
+        // With SSE-KMS or customer keys the ETag is not the MD5 of the bytes; a multipart
+        // ETag ("...-N") is not either.
+        let plain = !matches!(
+            out.server_side_encryption().map(|e| e.as_str()),
+            Some(e) if e.starts_with("aws:kms")
+        ) && out.sse_customer_algorithm().is_none();
+        let content_md5 = etag
+            .as_ref()
+            .filter(|e| whole && plain && e.len() == 32 && e.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(|e| e.to_ascii_lowercase());
         Ok(Download {
             headers: headers_of!(out),
             content_length: size_of(out.content_length()),
             last_modified_ms: millis(out.last_modified()),
-            etag: unquote(out.e_tag()),
+            etag,
+            content_md5,
             body: Box::pin(ResponseBody {
                 inner: Box::pin(out.body),
                 operation: "get_object",
