@@ -191,7 +191,9 @@ impl TestServer {
         c.worker.multipart_threshold_bytes = 8 * 1024 * 1024;
         c.worker.object_concurrency = 16;
         c.worker.part_concurrency = 2;
-        c.worker.lease_ms = 5000;
+        // Long enough that a heartbeat starved by the whole suite on 2 cores (every test runs
+        // omsd, its worker and its S3 servers on one current-thread runtime) does not lose it.
+        c.worker.lease_ms = 10_000;
         c.worker.heartbeat_ms = 200;
         c.worker.poll_interval_ms = 100;
         c.worker.flush_interval_ms = 200;
