@@ -91,11 +91,6 @@ struct Bench<'a> {
     dst: S3,
 }
 
-/// Objects under `prefix` at the destination.
-async fn destination_count(dst: &Arc<dyn Connector>, prefix: &str) -> anyhow::Result<u64> {
-    count_all(dst, DST_BUCKET, prefix).await
-}
-
 /// Objects under `prefix` in `bucket`, listed page by page.
 async fn count_all(store: &Arc<dyn Connector>, bucket: &str, prefix: &str) -> anyhow::Result<u64> {
     let mut count = 0;
@@ -142,7 +137,7 @@ impl Bench<'_> {
             task["successful_num"],
             objects.count()
         );
-        let copied = destination_count(&self.dst_connector(), objects.prefix).await?;
+        let copied = count_all(&self.dst_connector(), DST_BUCKET, objects.prefix).await?;
         ensure!(
             copied == objects.count(),
             "the destination holds {copied} objects"
@@ -160,7 +155,7 @@ impl Bench<'_> {
             objects.prefix,
             self.args.concurrency,
         )?;
-        let copied = destination_count(&self.dst_connector(), objects.prefix).await?;
+        let copied = count_all(&self.dst_connector(), DST_BUCKET, objects.prefix).await?;
         ensure!(copied == objects.count(), "rclone left {copied} objects");
         Ok(measured)
     }

@@ -190,16 +190,8 @@ impl Db {
         Ok((groups, count))
     }
 
-    /// The aggregates of one group's tasks.
-    pub(crate) async fn group_stats_of(&self, id: GroupId) -> Result<GroupTaskStats, DbError> {
-        Ok(self
-            .group_stats(&[id.to_string()])
-            .await?
-            .remove(&id.to_string())
-            .unwrap_or_default())
-    }
-
-    async fn group_stats(
+    /// The aggregates of the tasks of each group in `ids`.
+    pub(crate) async fn group_stats(
         &self,
         ids: &[String],
     ) -> Result<HashMap<String, GroupTaskStats>, DbError> {

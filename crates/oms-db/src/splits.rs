@@ -307,6 +307,12 @@ impl Db {
         .bind(GroupStatus::Pausing.code())
         .fetch_all(&self.pool)
         .await?;
+        // One aggregate query for every candidate, not one per group.
+        let ids = candidates
+            .iter()
+            .map(|row| row.try_get::<String, _>("group_id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut all_stats = self.group_stats(&ids).await?;
         let mut moved = 0;
         for row in candidates {
             let raw: String = row.try_get("group_id")?;
@@ -317,7 +323,7 @@ impl Db {
             };
             let split_done = row.try_get::<i64, _>("split_done")? != 0;
             let splitting = row.try_get::<Option<String>, _>("lease_owner")?.is_some();
-            let stats = self.group_stats_of(id).await?;
+            let stats = all_stats.remove(&raw).unwrap_or_default();
             let settled = stats.completed + stats.failed == stats.total;
             let event = match from {
                 GroupStatus::Monitoring if split_done && settled && stats.failed == 0 => {

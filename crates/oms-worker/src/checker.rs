@@ -104,8 +104,15 @@ enum Verdict {
     Stop,
 }
 
-/// What a merge-join found for an item before the concurrent part ran.
-type Found = Result<Option<ObjectInfo>, GaveUp>;
+/// How an item's destination is known.
+enum Destination {
+    /// Not needed: the decision does not depend on it.
+    Unneeded,
+    /// Found by the merge-join (cursor lookups run in order, before the concurrent part).
+    Joined(Result<Option<ObjectInfo>, GaveUp>),
+    /// To be read with a HEAD (concurrently).
+    Head,
+}
 
 /// Whether the destination must be looked at for this item.
 fn needs_lookup(ctx: &RunCtx, item: &Item) -> bool {
@@ -124,9 +131,8 @@ fn needs_lookup(ctx: &RunCtx, item: &Item) -> bool {
         ) != Decision::SkipOlderThanSince
 }
 
-/// Decides one item. `joined`: what the merge-join found (cursor lookups run in order, before
-/// this); HEAD lookups run here, concurrently.
-async fn check(ctx: &RunCtx, item: Item, joined: Option<Found>) -> Verdict {
+/// Decides one item; HEAD lookups run here, concurrently.
+async fn check(ctx: &RunCtx, item: Item, destination: Destination) -> Verdict {
     let spec = ctx.spec();
     if item.unreadable.is_some() {
         return Verdict::Copy(item);
@@ -135,18 +141,19 @@ async fn check(ctx: &RunCtx, item: Item, joined: Option<Found>) -> Verdict {
         size: item.size,
         last_modified_ms: item.last_modified_ms,
     };
-    let destination = if needs_lookup(ctx, &item) {
-        let found = match joined {
-            Some(found) => found,
-            None => {
-                let dst_key = ctx.item_dst_key(&item);
-                retry(&ctx.config.retry, &ctx.stop.intake, || {
-                    ctx.destination.head(ctx.dst_bucket(), &dst_key)
-                })
-                .await
-                .map(|m| m.map(|m| m.info))
-            }
-        };
+    let found = match destination {
+        Destination::Unneeded => None,
+        Destination::Joined(found) => Some(found),
+        Destination::Head => {
+            let dst_key = ctx.item_dst_key(&item);
+            let head = retry(&ctx.config.retry, &ctx.stop.intake, || {
+                ctx.destination.head(ctx.dst_bucket(), &dst_key)
+            })
+            .await;
+            Some(head.map(|m| m.map(|m| m.info)))
+        }
+    };
+    let destination = if let Some(found) = found {
         match found {
             Ok(found) => found.map(|o| ObjectFacts {
                 size: o.size,
@@ -194,27 +201,28 @@ pub(crate) async fn run(
                 () = ctx.stop.intake.cancelled() => None,
                 item = rx.recv() => item,
             }?;
-            let joined = match &item.lookup {
-                Lookup::Cursor { entry, prefix } if needs_lookup(&ctx, &item) => {
+            let destination = match &item.lookup {
+                _ if !needs_lookup(&ctx, &item) => Destination::Unneeded,
+                Lookup::Head => Destination::Head,
+                Lookup::Cursor { entry, prefix } => {
                     if cursor.as_ref().is_none_or(|c| c.entry != *entry) {
                         cursor = Some(DestinationCursor::new(&ctx, *entry, prefix));
                     }
                     let dst_key = ctx.item_dst_key(&item);
                     match cursor.as_mut() {
-                        Some(c) => Some(c.find(&dst_key).await),
-                        None => None,
+                        Some(c) => Destination::Joined(c.find(&dst_key).await),
+                        None => Destination::Unneeded,
                     }
                 }
-                _ => None,
             };
-            Some(((item, joined), (rx, cursor)))
+            Some(((item, destination), (rx, cursor)))
         }
     });
     let mut verdicts = std::pin::pin!(
         items
-            .map(|(item, joined)| {
+            .map(|(item, destination)| {
                 let ctx = ctx.clone();
-                async move { check(&ctx, item, joined).await }
+                async move { check(&ctx, item, destination).await }
             })
             .buffered(ctx.config.object_concurrency.max(1))
     );

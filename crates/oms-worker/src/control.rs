@@ -152,3 +152,30 @@ impl Stop {
         self.with_state(|s| s.failure.clone())
     }
 }
+
+/// Checks both buckets at once (one listing request each): `Ok(false)` when stopped first, the
+/// failure of the side that refused otherwise.
+pub(crate) async fn check_buckets(
+    policy: &crate::retry::RetryPolicy,
+    sides: &oms_storage::connect::Sides,
+    destination_bucket: &str,
+    cancel: &CancellationToken,
+) -> Result<bool, TaskFailure> {
+    use crate::retry::{GaveUp, retry};
+    let (source, destination) = tokio::join!(
+        retry(policy, cancel, || sides
+            .source
+            .check_bucket(&sides.source_bucket)),
+        retry(policy, cancel, || sides
+            .destination
+            .check_bucket(destination_bucket)),
+    );
+    for (side, checked) in [(Side::Source, source), (Side::Destination, destination)] {
+        match checked {
+            Ok(()) => {}
+            Err(GaveUp::Cancelled) => return Ok(false),
+            Err(GaveUp::Failed(e)) => return Err(check_failure_of(side, &e)),
+        }
+    }
+    Ok(true)
+}

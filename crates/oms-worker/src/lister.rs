@@ -214,7 +214,7 @@ async fn failed_objects(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt>
 }
 
 /// The task failure of a listing that could not be done.
-fn listing_failure(error: &oms_storage::StorageError) -> TaskFailure {
+pub(crate) fn listing_failure(error: &oms_storage::StorageError) -> TaskFailure {
     task_failure_of(Side::Source, error).unwrap_or_else(|| match error.kind {
         ErrorKind::Denied => TaskFailure::new(
             "TRF.0152",

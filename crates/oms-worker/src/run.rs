@@ -15,10 +15,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::WorkerConfig;
-use crate::control::{Side, Stop, StopReason, TaskFailure, check_failure_of};
+use crate::control::{Stop, StopReason, TaskFailure, check_buckets};
 use crate::pipeline::{CHECKED_PER_TRANSFER, EVENTS_CAPACITY, LISTED_CAPACITY, RunCtx};
 use crate::recorder::{self, Summary};
-use crate::retry::{GaveUp, retry};
 use crate::streams::Limiter;
 use crate::{checker, lister, transfer};
 
@@ -136,31 +135,23 @@ async fn execute(
     };
     drop(credentials);
 
-    // Both sides are checked at once (a check is one listing request each).
-    let dst_bucket = run.task.spec.destination.bucket.as_str();
-    let (source_check, destination_check) = tokio::join!(
-        retry(&config.retry, &stop.intake, || {
-            sides.source.check_bucket(&sides.source_bucket)
-        }),
-        retry(&config.retry, &stop.intake, || {
-            sides.destination.check_bucket(dst_bucket)
-        }),
-    );
-    for (side, checked) in [
-        (Side::Source, source_check),
-        (Side::Destination, destination_check),
-    ] {
-        match checked {
-            Ok(()) => {}
-            Err(GaveUp::Cancelled) => {
-                return Ended {
-                    summary: None,
-                    ctx: None,
-                    failure: None,
-                };
-            }
-            Err(GaveUp::Failed(e)) => return failed(check_failure_of(side, &e)),
+    match check_buckets(
+        &config.retry,
+        &sides,
+        &run.task.spec.destination.bucket,
+        &stop.intake,
+    )
+    .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            return Ended {
+                summary: None,
+                ctx: None,
+                failure: None,
+            };
         }
+        Err(failure) => return failed(failure),
     }
     abort_orphan_uploads(db, &run, sides.destination.as_ref()).await;
 

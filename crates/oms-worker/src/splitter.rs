@@ -10,15 +10,15 @@ use oms_core::model::FailureReason;
 use oms_core::spec::TaskKind;
 use oms_core::status::{GroupEvent, GroupStatus};
 use oms_db::{Db, DbError, GroupLease, GroupSplit, NewGroupTask};
-use oms_storage::ErrorKind;
 use oms_storage::connect::Sides;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::WorkerConfig;
-use crate::control::{Side, TaskFailure, check_failure_of, task_failure_of};
-use crate::lister::Halt;
+use crate::control::{Side, TaskFailure, check_buckets, task_failure_of};
+use crate::lister::{Halt, listing_failure};
 use crate::listfile::{LineReader, check_list_file};
+use crate::pages::Pages;
 use crate::plan::{self, Entry};
 use crate::retry::{GaveUp, retry};
 
@@ -113,19 +113,8 @@ async fn cut(
     };
     let sides = oms_storage::connect::connect(&config.connect_settings(), spec, credentials)
         .map_err(|e| TaskFailure::new(e.code, e.message))?;
-    for (side, connector, bucket) in [
-        (Side::Source, &sides.source, sides.source_bucket.as_str()),
-        (
-            Side::Destination,
-            &sides.destination,
-            spec.destination.bucket.as_str(),
-        ),
-    ] {
-        match retry(&config.retry, stop, || connector.check_bucket(bucket)).await {
-            Ok(()) => {}
-            Err(GaveUp::Cancelled) => return Ok(false),
-            Err(GaveUp::Failed(e)) => return Err(check_failure_of(side, &e)),
-        }
+    if !check_buckets(&config.retry, &sides, &spec.destination.bucket, stop).await? {
+        return Ok(false);
     }
 
     match spec.kind {
@@ -175,37 +164,25 @@ async fn cut_prefixes(
         let Entry::Prefix(prefix) = entry else {
             continue;
         };
-        let mut start = plan::list_start(&prefix, after.as_deref(), None).map(str::to_owned);
+        let start = plan::list_start(&prefix, after.as_deref(), None).map(str::to_owned);
+        let mut pages = Pages::new(
+            sides.source.clone(),
+            config.retry,
+            stop.clone(),
+            sides.source_bucket.clone(),
+            prefix.clone(),
+            start,
+            config.list_page_size,
+        );
         loop {
             if stop.is_cancelled() {
                 return Ok(false);
             }
-            let page = retry(&config.retry, stop, || {
-                sides.source.list(
-                    &sides.source_bucket,
-                    &prefix,
-                    start.as_deref(),
-                    config.list_page_size,
-                )
-            })
-            .await;
-            let page = match page {
-                Ok(page) => page,
-                Err(GaveUp::Cancelled) => return Ok(false),
-                Err(GaveUp::Failed(e)) => {
-                    return Err(task_failure_of(Side::Source, &e).unwrap_or_else(|| {
-                        match e.kind {
-                            ErrorKind::Denied => TaskFailure::new(
-                                "TRF.0152",
-                                format!("the source AK/SK may not list the source bucket: {e}"),
-                            ),
-                            _ => TaskFailure::new(
-                                "TRF.0027",
-                                format!("cannot list the source objects: {e}"),
-                            ),
-                        }
-                    }));
-                }
+            let page = match pages.next().await {
+                None => break,
+                Some(Ok(page)) => page,
+                Some(Err(GaveUp::Cancelled)) => return Ok(false),
+                Some(Err(GaveUp::Failed(e))) => return Err(listing_failure(&e)),
             };
             for object in &page.objects {
                 objects += 1;
@@ -230,10 +207,6 @@ async fn cut_prefixes(
                     objects = 0;
                     bytes = 0;
                 }
-            }
-            match page.objects.last() {
-                Some(o) if page.is_truncated => start = Some(o.key.clone()),
-                _ => break,
             }
         }
     }

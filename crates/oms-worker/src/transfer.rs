@@ -288,25 +288,24 @@ async fn copy_streamed(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64, 
         )?;
         let options = write_options(ctx.spec(), &download.headers, item.storage_class.as_deref());
         let size = download.content_length;
-        let body = Box::pin(Throttled::new(download.body, ctx.limiter.clone()));
+        let body: oms_storage::ByteStream =
+            Box::pin(Throttled::new(download.body, ctx.limiter.clone()));
         // When the source vouches for its MD5, the destination's MD5 of what it received is
         // compared with it: the same check, without hashing the bytes here.
-        if let Some(source_md5) = download.content_md5 {
-            let put = ctx
-                .destination
-                .put(ctx.dst_bucket(), dst_key, body, size, &options)
-                .await
-                .map_err(at(Side::Destination))?;
-            check_md5(put.etag.as_deref(), &source_md5, "put_object")?;
-            return Ok::<_, SideError>(size);
-        }
-        let (body, md5) = Md5Tee::new(body);
+        let (body, tee) = match download.content_md5 {
+            Some(md5) => (body, Err(md5)),
+            None => {
+                let (body, md5) = Md5Tee::new(body);
+                (Box::pin(body) as oms_storage::ByteStream, Ok(md5))
+            }
+        };
         let put = ctx
             .destination
-            .put(ctx.dst_bucket(), dst_key, Box::pin(body), size, &options)
+            .put(ctx.dst_bucket(), dst_key, body, size, &options)
             .await
             .map_err(at(Side::Destination))?;
-        check_md5(put.etag.as_deref(), &md5.hex(), "put_object")?;
+        let sent = tee.map_or_else(|source_md5| source_md5, |md5| md5.hex());
+        check_md5(put.etag.as_deref(), &sent, "put_object")?;
         Ok::<_, SideError>(size)
     };
     retry(&ctx.config.retry, &ctx.stop.hard, attempt)
