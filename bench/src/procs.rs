@@ -151,6 +151,8 @@ pub struct OmsSetup<'a> {
     pub src: &'a S3,
     pub dst: &'a S3,
     pub concurrency: usize,
+    /// `server.read_cache_ms` (`None`: omsd's default).
+    pub read_cache_ms: Option<u64>,
 }
 
 impl Oms {
@@ -164,6 +166,7 @@ impl Oms {
         let config = format!(
             r#"[server]
 listen = "127.0.0.1:{port}"
+{read_cache}
 [security]
 allow_private_networks = true
 [worker]
@@ -184,6 +187,10 @@ region = "bench-dst"
 url = "{dst}"
 "#,
             concurrency = setup.concurrency,
+            read_cache = setup
+                .read_cache_ms
+                .map(|ms| format!("read_cache_ms = {ms}"))
+                .unwrap_or_default(),
             src = setup.src.url,
             dst = setup.dst.url,
         );

@@ -113,6 +113,7 @@ impl Bench<'_> {
             src: &self.src,
             dst: &self.dst,
             concurrency: self.args.concurrency,
+            read_cache_ms: None,
         }
     }
 
@@ -369,10 +370,21 @@ impl Bench<'_> {
     }
 
     /// (f): `GET /tasks` with `stored` tasks, 64 connections, while (c) runs.
-    async fn api_load(&self, stored: usize, objects: &Objects) -> anyhow::Result<Row> {
-        eprintln!("f: GET /tasks with {stored} tasks stored, 64 connections, while c runs");
+    /// Workload f, with omsd's response cache on (its default) or off.
+    async fn api_load(
+        &self,
+        stored: usize,
+        objects: &Objects,
+        cached: bool,
+    ) -> anyhow::Result<Row> {
+        let cache = if cached { "" } else { ", response cache off" };
+        eprintln!("f: GET /tasks with {stored} tasks stored, 64 connections, while c runs{cache}");
         self.dst.empty(DST_BUCKET)?;
-        let oms = Oms::start(&self.setup("oms")).await?;
+        let setup = OmsSetup {
+            read_cache_ms: (!cached).then_some(0),
+            ..self.setup("oms")
+        };
+        let oms = Oms::start(&setup).await?;
         for _ in 0..stored {
             let id = oms.create_task(&prefix_task("nothing-here/")).await?;
             let _ = oms.stop_task(id).await;
@@ -396,7 +408,7 @@ impl Bench<'_> {
         let (rps, p99) = parse_wrk(&text).with_context(|| format!("wrk said: {text}"))?;
         let peak = peak_rss_kib(oms.pid());
         Ok(Row {
-            workload: format!("f: GET /tasks ({stored} stored, 64 conns) while c runs"),
+            workload: format!("f: GET /tasks ({stored} stored, 64 conns) while c runs{cache}"),
             tool: "OMS".into(),
             times: vec![Duration::from_secs(duration)],
             objects: 0,
@@ -508,7 +520,8 @@ pub async fn run_all(args: &Args) -> anyhow::Result<Vec<Row>> {
     }
     if wanted("f") {
         let stored = if smoke { 100 } else { 1000 };
-        rows.push(bench.api_load(stored, &mix).await?);
+        rows.push(bench.api_load(stored, &mix, true).await?);
+        rows.push(bench.api_load(stored, &mix, false).await?);
     }
     if !args.keep_work_dir {
         bench.dst.empty(DST_BUCKET)?;

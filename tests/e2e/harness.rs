@@ -51,6 +51,8 @@ pub struct Overrides {
     pub group_task_max_objects: Option<i64>,
     /// `security.allow_private_networks` (URL sources and CDNs on 127.0.0.1).
     pub allow_private_networks: bool,
+    /// `server.read_cache_ms` (default here: an hour, see [`TestServer::config`]).
+    pub read_cache_ms: Option<u64>,
 }
 
 /// A running omsd.
@@ -153,6 +155,10 @@ impl TestServer {
         let data = self.dir.path().join("data");
         c.server.listen = "127.0.0.1:0".parse().unwrap();
         c.server.shutdown_timeout_secs = 5;
+        // Answers stay cached until something is written in this process, however long that
+        // takes: every test that watches a change through a GET also checks that the change
+        // retired the cached answer (the only writers are this process's API and workers).
+        c.server.read_cache_ms = self.overrides.read_cache_ms.unwrap_or(3_600_000);
         c.database.url = self.db_url.clone();
         c.database.max_connections = 8;
         c.security.master_key_file = data.join("master.key");

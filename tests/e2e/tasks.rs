@@ -7,7 +7,7 @@ use oms_core::status::TaskEvent;
 use serde_json::json;
 
 use crate::fixtures::{start_body, task_body, with, without};
-use crate::harness::TestServer;
+use crate::harness::{Overrides, TestServer};
 
 #[tokio::test]
 async fn a_created_task_waits_and_shows_its_spec_without_secrets() {
@@ -411,4 +411,73 @@ async fn every_task_kind_is_accepted_with_its_own_rules() {
         assert_eq!(shown.ok()["task_type"], body["task_type"]);
         assert!(!shown.text.contains("CDN-KEY"));
     }
+}
+
+/// What another process writes (simulated by changing the database behind omsd's back) shows
+/// once `read_cache_ms` has passed; what omsd itself writes shows at once.
+#[tokio::test]
+async fn answers_are_reused_until_omsd_writes_or_they_age() {
+    use sqlx::Connection as _;
+    let server = TestServer::start_with(Overrides {
+        read_cache_ms: Some(2_000),
+        ..Overrides::default()
+    })
+    .await;
+    let api = server.token_client(&server.a);
+    let p = &server.a.id;
+    let create = async || {
+        api.post(&format!("/v2/{p}/tasks"), Some(&task_body()))
+            .await
+            .ok()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let id = create().await;
+    let name = async || {
+        let one = api.get(&format!("/v2/{p}/tasks/{id}")).await.ok()["name"].clone();
+        let listed = api.get(&format!("/v2/{p}/tasks?limit=100")).await.ok()["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id)
+            .map(|t| t["name"].clone());
+        assert_eq!(Some(one.clone()), listed, "the list and the task agree");
+        one.as_str().unwrap().to_owned()
+    };
+    let original = name().await;
+    sqlx::any::install_default_drivers();
+    let mut other = sqlx::AnyConnection::connect(&server.db_url).await.unwrap();
+    let rename = async |conn: &mut sqlx::AnyConnection, to: &str| {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "update tasks set name = '{to}' where id = {id}"
+        )))
+        .execute(conn)
+        .await
+        .unwrap();
+    };
+
+    let renamed_at = std::time::Instant::now();
+    rename(&mut other, "renamed-elsewhere").await;
+    let seen = name().await;
+    // Unless this machine stalled for the whole age, the answer came from the cache.
+    if renamed_at.elapsed() < Duration::from_millis(1_500) {
+        assert_eq!(
+            seen, original,
+            "a write of another process is not seen at once"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    assert_eq!(
+        name().await,
+        "renamed-elsewhere",
+        "but within read_cache_ms"
+    );
+
+    rename(&mut other, "renamed-again").await;
+    create().await;
+    assert_eq!(
+        name().await,
+        "renamed-again",
+        "a write of omsd's own retires every cached answer at once"
+    );
 }

@@ -5,6 +5,7 @@
 //! Errors become responses in one place ([`error`]).
 
 pub mod auth;
+pub mod cache;
 pub mod error;
 pub mod extract;
 pub mod openapi;
@@ -42,10 +43,15 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             routes::Access::Project => project = project.route(route.path, route.handler),
         }
     }
-    let project = project.route_layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        auth::require_caller,
-    ));
+    let project = project
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cache::serve_cached,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_caller,
+        ));
     public
         .merge(project)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))

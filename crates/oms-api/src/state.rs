@@ -5,6 +5,7 @@ use std::sync::Arc;
 use oms_db::Db;
 
 use crate::auth::Authenticator;
+use crate::cache::ReadCache;
 
 /// Request limits.
 #[derive(Debug, Clone, Copy)]
@@ -32,6 +33,8 @@ pub struct AppState {
     pub limits: ApiLimits,
     /// How to reach stores, to check the keys a start supplies (`None`: no check).
     pub stores: Option<Arc<StoreCheck>>,
+    /// Answers of project GETs kept for reuse (`None`: every GET reads the database).
+    pub read_cache: Option<Arc<ReadCache>>,
 }
 
 /// How the keys of a start, resume or retry are checked against the stores.

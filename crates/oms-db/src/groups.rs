@@ -160,23 +160,16 @@ impl Db {
             binds.push(Bind::Int(status.code()));
             clause.push_str(&format!(" and status = ${}", binds.len()));
         }
-        let count: i64 = query_with(
-            format!("select count(*) as n from task_groups{clause}"),
-            &binds,
-        )
-        .fetch_one(&self.pool)
-        .await?
-        .try_get("n")?;
-        let n = binds.len();
-        binds.push(Bind::Int(filter.page.limit));
-        binds.push(Bind::Int(filter.page.offset));
-        let sql = format!(
-            "select {} from task_groups{clause} order by create_time desc, group_id desc limit ${} offset ${}",
-            rows::GROUP_COLUMNS,
-            n + 1,
-            n + 2
-        );
-        let page = query_with(sql, &binds).fetch_all(&self.pool).await?;
+        let (page, count) = self
+            .fetch_page(
+                rows::GROUP_COLUMNS,
+                "task_groups",
+                &clause,
+                "create_time desc, group_id desc",
+                binds,
+                filter.page,
+            )
+            .await?;
         let ids = page
             .iter()
             .map(|r| r.try_get("group_id"))
@@ -241,6 +234,7 @@ impl Db {
         project: &ProjectId,
         id: GroupId,
     ) -> Result<GroupStatus, DbError> {
+        let _wrote = self.wrote_on_exit();
         for _ in 0..MAX_CAS_ATTEMPTS {
             let current = self.current_group(project, id).await?;
             // Refuse early (paused, failed, completed) before touching any task.
@@ -361,6 +355,7 @@ impl Db {
 
     /// Deletes a group that nothing runs, with its tasks and credentials.
     pub async fn delete_group(&self, project: &ProjectId, id: GroupId) -> Result<(), DbError> {
+        let _wrote = self.wrote_on_exit();
         for _ in 0..MAX_CAS_ATTEMPTS {
             let current = self.current_group(project, id).await?;
             let to = group_transition(current.status, GroupEvent::Delete)?;
@@ -410,6 +405,7 @@ impl Db {
         id: GroupId,
         policy: &BandwidthPolicy,
     ) -> Result<(), DbError> {
+        let _wrote = self.wrote_on_exit();
         let current = self.current_group(project, id).await?;
         group_transition(current.status, GroupEvent::Update)?;
         let json = rows::to_json(policy);
@@ -445,6 +441,7 @@ impl Db {
         cutoff_ms: i64,
         message: &str,
     ) -> Result<u64, DbError> {
+        let _wrote = self.wrote_on_exit();
         let stale: Vec<String> =
             sqlx::query("select group_id from task_groups where status = $1 and status_time < $2")
                 .bind(GroupStatus::Waiting.code())

@@ -53,6 +53,7 @@ impl Db {
         owner: &str,
         lease: Duration,
     ) -> Result<Option<Lease>, DbError> {
+        let _wrote = self.wrote_on_exit();
         let now = self.backend.now_ms_sql();
         // The statuses a claim applies to, by the state machine; held ones (running, retrying)
         // only once their lease expired.

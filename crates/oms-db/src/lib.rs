@@ -18,6 +18,7 @@ mod tasks;
 
 use std::str::FromStr as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -73,13 +74,24 @@ pub struct Db {
     work: Arc<tokio::sync::Notify>,
 }
 
-/// Rings [`Db::work`] when dropped: at the end of an operation that may have made work
-/// claimable, whatever its outcome (a needless ring only costs one claim query).
-struct WakeOnExit(Arc<tokio::sync::Notify>);
+/// How many writes to tasks and groups this process has finished, on any [`Db`]. A reader
+/// that caches what it read (the API's response cache) keeps its copy only while this number
+/// stands still. Process-wide rather than per `Db`, so that a second `Db` on the same database
+/// in this process (a worker of its own, a test's direct connection) invalidates it too.
+static WRITES: AtomicU64 = AtomicU64::new(0);
 
-impl Drop for WakeOnExit {
+/// Counts a write in [`WRITES`] when dropped, after the write's statements have finished, and
+/// rings [`Db::work`] if asked to: at the end of an operation that may have made work
+/// claimable, whatever its outcome (a needless ring only costs one claim query, a needless count
+/// one cache refill).
+struct AfterWrite(Option<Arc<tokio::sync::Notify>>);
+
+impl Drop for AfterWrite {
     fn drop(&mut self) {
-        self.0.notify_one();
+        WRITES.fetch_add(1, Ordering::AcqRel);
+        if let Some(work) = &self.0 {
+            work.notify_one();
+        }
     }
 }
 
@@ -124,8 +136,21 @@ impl Db {
         self.work.notified().await;
     }
 
-    fn wake_on_exit(&self) -> WakeOnExit {
-        WakeOnExit(self.work.clone())
+    /// Counts a write and rings [`Db::work`] when the returned guard drops.
+    fn wake_on_exit(&self) -> AfterWrite {
+        AfterWrite(Some(self.work.clone()))
+    }
+
+    /// Counts a write when the returned guard drops.
+    fn wrote_on_exit(&self) -> AfterWrite {
+        AfterWrite(None)
+    }
+
+    /// The number of writes to tasks and groups finished in this process so far. Read it before
+    /// reading the data: a cached copy of what was read afterwards is current while this number
+    /// has not moved (for writes made by this process; other processes are not counted).
+    pub fn writes_seen(&self) -> u64 {
+        WRITES.load(Ordering::Acquire)
     }
 
     /// Applies the embedded migrations of this backend that have not run yet.

@@ -180,6 +180,7 @@ impl Db {
         failures: &[ObjectFailure],
         resolved: &[String],
     ) -> Result<(), DbError> {
+        let _wrote = self.wrote_on_exit();
         let c = progress.counters;
         let mut tx = self.pool.begin().await?;
         let sql = format!(
@@ -254,6 +255,7 @@ impl Db {
 
     /// Records where the failed-object list was written.
     pub async fn set_failed_list_key(&self, lease: &Lease, key: &str) -> Result<(), DbError> {
+        let _wrote = self.wrote_on_exit();
         let sql = format!("update tasks set failed_list_key = $1 where {}", fence(2));
         sqlx::query(AssertSqlSafe(sql))
             .bind(key)

@@ -72,6 +72,7 @@ impl Db {
         owner: &str,
         lease: Duration,
     ) -> Result<Option<GroupLease>, DbError> {
+        let _wrote = self.wrote_on_exit();
         let now = self.backend.now_ms_sql();
         let claimed = group_transition(GroupStatus::Waiting, GroupEvent::Claim)?;
         let sql = format!(
@@ -236,6 +237,7 @@ impl Db {
         event: Option<GroupEvent>,
         failure: Option<&FailureReason>,
     ) -> Result<GroupStatus, DbError> {
+        let _wrote = self.wrote_on_exit();
         // The status can change between the read and the update (a stop arriving as the split
         // ends): the update then matches nothing, and the transition is decided again.
         let mut attempts = 0;
@@ -300,6 +302,7 @@ impl Db {
     /// (once nothing runs and no splitter holds it). Erases the credentials of groups that no
     /// longer need them. Returns how many groups moved.
     pub async fn settle_groups(&self) -> Result<usize, DbError> {
+        let _wrote = self.wrote_on_exit();
         let candidates = sqlx::query(
             "select group_id, status, split_done, lease_owner from task_groups where status in ($1, $2)",
         )

@@ -2,11 +2,14 @@
 
 use oms_core::bandwidth::BandwidthPolicy;
 use oms_core::ids::{ProjectId, TaskId};
-use oms_core::model::{BatchUpdate, NewMigration, StartRequest, Task, TaskFilter, TaskSelector};
+use oms_core::model::{
+    BatchUpdate, NewMigration, Page, StartRequest, Task, TaskFilter, TaskSelector,
+};
 use oms_core::spec::{GroupType, MigrationSpec};
 use oms_core::status::{TaskEvent, TaskStatus, TaskTransition, task_transition};
 use oms_core::time::now_ms;
 use oms_core::{ErrorCode, TransitionError};
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
 use crate::sealed::{self, CredentialOwner};
@@ -35,6 +38,45 @@ pub(crate) fn query_with(
             Bind::Text(s) => q.bind(s.clone()),
             Bind::Int(i) => q.bind(*i),
         })
+}
+
+impl Db {
+    /// One page of `select columns from table clause` in `order`, and the number of all rows
+    /// matching `clause` (whose placeholders are `binds`). One statement does both, the count
+    /// as a scalar subquery computed once: a second round trip would cost more than the count.
+    pub(crate) async fn fetch_page(
+        &self,
+        columns: &str,
+        table: &str,
+        clause: &str,
+        order: &str,
+        mut binds: Vec<Bind>,
+        page: Page,
+    ) -> Result<(Vec<AnyRow>, i64), DbError> {
+        let n = binds.len();
+        binds.push(Bind::Int(page.limit));
+        binds.push(Bind::Int(page.offset));
+        let sql = format!(
+            "select {columns}, (select count(*) from {table}{clause}) as matching_rows \
+             from {table}{clause} order by {order} limit ${} offset ${}",
+            n + 1,
+            n + 2
+        );
+        let rows = query_with(sql, &binds).fetch_all(&self.pool).await?;
+        let count = match rows.first() {
+            Some(row) => row.try_get("matching_rows")?,
+            None if page.offset == 0 => 0,
+            // Past the end: the page says nothing about the count.
+            None => query_with(
+                format!("select count(*) as n from {table}{clause}"),
+                &binds[..n],
+            )
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?,
+        };
+        Ok((rows, count))
+    }
 }
 
 /// `$first, $first+1, ...` for `n` values.
@@ -168,25 +210,17 @@ impl Db {
                 binds.len()
             ));
         }
-        let count: i64 = query_with(format!("select count(*) as n from tasks{clause}"), &binds)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?;
-        let n = binds.len();
-        binds.push(Bind::Int(filter.page.limit));
-        binds.push(Bind::Int(filter.page.offset));
-        let sql = format!(
-            "select {} from tasks{clause} order by create_time desc, id desc limit ${} offset ${}",
-            rows::TASK_COLUMNS,
-            n + 1,
-            n + 2
-        );
-        let tasks = query_with(sql, &binds)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(rows::task)
-            .collect::<Result<Vec<_>, _>>()?;
+        let (page, count) = self
+            .fetch_page(
+                rows::TASK_COLUMNS,
+                "tasks",
+                &clause,
+                "create_time desc, id desc",
+                binds,
+                filter.page,
+            )
+            .await?;
+        let tasks = page.iter().map(rows::task).collect::<Result<Vec<_>, _>>()?;
         Ok((tasks, count))
     }
 
@@ -263,6 +297,7 @@ impl Db {
 
     /// Pauses a task: at once when nobody runs it, else through pausing. Returns the new status.
     pub async fn stop_task(&self, project: &ProjectId, id: TaskId) -> Result<TaskStatus, DbError> {
+        let _wrote = self.wrote_on_exit();
         for _ in 0..MAX_CAS_ATTEMPTS {
             let current = self.current_task(project, id).await?;
             let to = status_after(current.status, TaskEvent::Stop)?;
@@ -284,6 +319,7 @@ impl Db {
 
     /// Deletes a task that is not running, with everything it owns.
     pub async fn delete_task(&self, project: &ProjectId, id: TaskId) -> Result<(), DbError> {
+        let _wrote = self.wrote_on_exit();
         for _ in 0..MAX_CAS_ATTEMPTS {
             let current = self.current_task(project, id).await?;
             if current.group_type == GroupType::Group {
@@ -320,6 +356,7 @@ impl Db {
         id: TaskId,
         policy: &BandwidthPolicy,
     ) -> Result<(), DbError> {
+        let _wrote = self.wrote_on_exit();
         let updated = sqlx::query(
             "update tasks set bandwidth_policy = $1, updated_time = $2 where id = $3 and project_id = $4",
         )
@@ -424,6 +461,7 @@ impl Db {
         cutoff_ms: i64,
         message: &str,
     ) -> Result<(u64, u64), DbError> {
+        let _wrote = self.wrote_on_exit();
         let waiting = [TaskStatus::Initializing, TaskStatus::Waiting]
             .map(|s| s.code().to_string())
             .join(", ");

@@ -77,6 +77,9 @@ pub struct ServerConfig {
     pub request_timeout_secs: u64,
     /// Grace period on shutdown.
     pub shutdown_timeout_secs: u64,
+    /// How long an answer of a project GET may be reused while nothing was written in this
+    /// process (0: never).
+    pub read_cache_ms: u64,
 }
 
 /// `[database]`.

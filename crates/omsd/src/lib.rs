@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use oms_api::auth::{AccessKeyAccount, AuthSettings, Authenticator, UserAccount};
+use oms_api::cache::ReadCache;
 use oms_api::{ApiLimits, AppState, StoreCheck};
 use oms_core::ids::ProjectId;
 use oms_db::{Db, DbOptions, MasterKey, Sealer};
@@ -204,6 +205,11 @@ impl App {
                     connect: worker_settings.connect_settings(),
                     timeout: Duration::from_secs(5),
                 })),
+                read_cache: (config.server.read_cache_ms > 0).then(|| {
+                    Arc::new(ReadCache::new(Duration::from_millis(
+                        config.server.read_cache_ms,
+                    )))
+                }),
             };
             let router = oms_api::router(
                 state,
