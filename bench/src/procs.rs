@@ -81,7 +81,7 @@ impl Drop for Proc {
 pub struct S3 {
     pub url: String,
     pub root: PathBuf,
-    _proc: Proc,
+    proc: Proc,
 }
 
 impl S3 {
@@ -101,8 +101,12 @@ impl S3 {
         Ok(Self {
             url: format!("http://127.0.0.1:{port}"),
             root,
-            _proc: proc,
+            proc,
         })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.proc.0.id()
     }
 
     /// A client of this server (the engine's own S3 connector).

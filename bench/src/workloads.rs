@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use futures::StreamExt as _;
-use oms_storage::{Connector, WriteOptions};
+use oms_storage::{CompletedPart, Connector, WriteOptions};
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 use serde_json::json;
 
@@ -22,6 +22,49 @@ use crate::report::Row;
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * 1024;
+/// OMS's defaults (`worker.multipart_threshold_bytes`, `part_size_bytes`, `part_concurrency`),
+/// which rclone is given too.
+const MULTIPART_THRESHOLD: u64 = 64 * MIB;
+const PART_SIZE: u64 = 16 * MIB;
+const PART_CONCURRENCY: usize = 4;
+
+/// The CPU seconds this process has used (the limit's client).
+fn own_cpu() -> f64 {
+    crate::procs::cpu_secs(std::process::id())
+}
+
+/// One object copied as a bare multipart upload (see [`Bench::limit`]).
+async fn copy_in_parts(
+    src: &dyn Connector,
+    dst: &dyn Connector,
+    key: &str,
+    size: u64,
+) -> anyhow::Result<()> {
+    let upload = dst
+        .create_multipart(DST_BUCKET, key, &WriteOptions::default())
+        .await?;
+    let parts: Vec<anyhow::Result<CompletedPart>> =
+        futures::stream::iter((0..size.div_ceil(PART_SIZE)).map(|n| {
+            let upload = &upload;
+            async move {
+                let range = n * PART_SIZE..size.min((n + 1) * PART_SIZE);
+                let length = range.end - range.start;
+                let download = src.get(SRC_BUCKET, key, Some(range)).await?;
+                let part_number = i32::try_from(n + 1)?;
+                let etag = dst
+                    .upload_part(DST_BUCKET, key, upload, part_number, download.body, length)
+                    .await?;
+                Ok(CompletedPart { part_number, etag })
+            }
+        }))
+        .buffered(PART_CONCURRENCY)
+        .collect()
+        .await;
+    let parts = parts.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    dst.complete_multipart(DST_BUCKET, key, &upload, &parts)
+        .await?;
+    Ok(())
+}
 
 /// The objects of a workload: key suffixes and sizes.
 struct Objects {
@@ -121,6 +164,24 @@ impl Bench<'_> {
         self.dst.connector(DST_AK, DST_SK)
     }
 
+    /// The CPU seconds the source and destination servers have used so far.
+    fn servers_cpu(&self) -> (f64, f64) {
+        (
+            crate::procs::cpu_secs(self.src.pid()),
+            crate::procs::cpu_secs(self.dst.pid()),
+        )
+    }
+
+    /// The servers' CPU since `before`, in words.
+    fn servers_cpu_since(&self, before: (f64, f64)) -> String {
+        let (src, dst) = self.servers_cpu();
+        format!(
+            "servers used {:.1} s (source) and {:.1} s (destination) of CPU",
+            src - before.0,
+            dst - before.1
+        )
+    }
+
     /// One OMS run of a prefix task onto an empty destination: time and peak memory.
     async fn oms_copy(&self, objects: &Objects) -> anyhow::Result<(Duration, u64)> {
         self.dst.empty(DST_BUCKET)?;
@@ -162,8 +223,11 @@ impl Bench<'_> {
     }
 
     /// The servers' limit: every object GET → PUT (streamed, one request each), at the same
-    /// concurrency, with the engine's S3 client and nothing else.
-    async fn limit(&self, objects: &Objects) -> anyhow::Result<Duration> {
+    /// concurrency, with the engine's S3 client and nothing else. With `in_parts`, objects from
+    /// OMS's multipart threshold up go as OMS sends them instead: ranged GETs of OMS's part size
+    /// into a multipart upload, OMS's number of parts at once, then the completion (no hashing,
+    /// no database, no checks).
+    async fn limit(&self, objects: &Objects, in_parts: bool) -> anyhow::Result<Duration> {
         self.dst.empty(DST_BUCKET)?;
         let src = self.src.connector(SRC_AK, SRC_SK);
         let dst = self.dst_connector();
@@ -172,7 +236,11 @@ impl Bench<'_> {
             .map(|i| {
                 let (src, dst) = (src.clone(), dst.clone());
                 let key = objects.key(i);
+                let size = objects.sizes[i];
                 async move {
+                    if in_parts && size >= MULTIPART_THRESHOLD {
+                        return copy_in_parts(&*src, &*dst, &key, size).await;
+                    }
                     let download = src.get(SRC_BUCKET, &key, None).await?;
                     let size = download.content_length;
                     dst.put(
@@ -203,7 +271,13 @@ impl Bench<'_> {
             objects.count(),
             objects.bytes() as f64 / 1e6
         );
-        let mut rows: Vec<Row> = ["OMS", "rclone", "limit"]
+        let in_parts = objects.sizes.iter().any(|&s| s >= MULTIPART_THRESHOLD);
+        let tools: &[&str] = if in_parts {
+            &["OMS", "rclone", "limit", "limit (OMS's parts)"]
+        } else {
+            &["OMS", "rclone", "limit"]
+        };
+        let mut rows: Vec<Row> = tools
             .iter()
             .map(|tool| Row {
                 workload: name.to_owned(),
@@ -216,25 +290,46 @@ impl Bench<'_> {
             })
             .collect();
         for run in 0..self.args.runs {
+            let servers = self.servers_cpu();
             let (t, peak) = self.oms_copy(objects).await?;
             eprintln!(
-                "  run {run}: OMS {:.2}s, {} MiB",
+                "  run {run}: OMS {:.2}s, {} MiB; {}",
                 t.as_secs_f64(),
-                peak / 1024
+                peak / 1024,
+                self.servers_cpu_since(servers)
             );
             rows[0].times.push(t);
             rows[0].peak_kib = Some(rows[0].peak_kib.unwrap_or(0).max(peak));
+            let servers = self.servers_cpu();
             let (t, peak) = self.rclone_copy(objects).await?;
             eprintln!(
-                "  run {run}: rclone {:.2}s, {} MiB",
+                "  run {run}: rclone {:.2}s, {} MiB; {}",
                 t.as_secs_f64(),
-                peak / 1024
+                peak / 1024,
+                self.servers_cpu_since(servers)
             );
             rows[1].times.push(t);
             rows[1].peak_kib = Some(rows[1].peak_kib.unwrap_or(0).max(peak));
-            let t = self.limit(objects).await?;
-            eprintln!("  run {run}: limit {:.2}s", t.as_secs_f64());
+            let (servers, client) = (self.servers_cpu(), own_cpu());
+            let t = self.limit(objects, false).await?;
+            eprintln!(
+                "  run {run}: limit {:.2}s; {}; the client {:.1} s",
+                t.as_secs_f64(),
+                self.servers_cpu_since(servers),
+                own_cpu() - client
+            );
             rows[2].times.push(t);
+            if in_parts {
+                let (servers, client) = (self.servers_cpu(), own_cpu());
+                let t = self.limit(objects, true).await?;
+                eprintln!(
+                    "  run {run}: limit in OMS's parts {:.2}s; {}; the client {:.1} s",
+                    t.as_secs_f64(),
+                    self.servers_cpu_since(servers),
+                    own_cpu() - client
+                );
+                rows[3].times.push(t);
+            }
         }
         Ok(rows)
     }

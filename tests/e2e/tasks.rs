@@ -6,7 +6,7 @@ use oms_core::ids::TaskId;
 use oms_core::status::TaskEvent;
 use serde_json::json;
 
-use crate::fixtures::{start_body, task_body, with, without};
+use crate::fixtures::{group_body, start_body, task_body, with, without};
 use crate::harness::{Overrides, TestServer};
 
 #[tokio::test]
@@ -122,7 +122,7 @@ async fn running_and_completed_tasks_refuse_what_they_cannot_do() {
 
     // A worker claims it: deleting a running task is refused, stopping moves it to pausing.
     let lease = db
-        .claim_next_task("worker-1", Duration::from_secs(60))
+        .claim_next_task("worker-1", Duration::from_secs(60), &[])
         .await
         .unwrap()
         .unwrap();
@@ -160,7 +160,7 @@ async fn running_and_completed_tasks_refuse_what_they_cannot_do() {
         .await
         .ok();
     let lease = db
-        .claim_next_task("worker-2", Duration::from_secs(60))
+        .claim_next_task("worker-2", Duration::from_secs(60), &[])
         .await
         .unwrap()
         .unwrap();
@@ -212,7 +212,7 @@ async fn retransmitting_failed_objects_needs_a_failed_task() {
         .ok();
     let db = server.db().await;
     let lease = db
-        .claim_next_task("w", Duration::from_secs(60))
+        .claim_next_task("w", Duration::from_secs(60), &[])
         .await
         .unwrap()
         .unwrap();
@@ -480,4 +480,60 @@ async fn answers_are_reused_until_omsd_writes_or_they_age() {
         "renamed-again",
         "a write of omsd's own retires every cached answer at once"
     );
+}
+
+/// A task or group whose lease lapsed is claimed again, but not by a worker that says it is
+/// still running it (its heartbeat was late): that would start a second run beside the first.
+#[tokio::test]
+async fn a_lapsed_lease_is_claimed_again_but_not_by_the_worker_still_running_it() {
+    let server = TestServer::start().await;
+    let api = server.signed_client(&server.a);
+    let p = &server.a.id;
+    let id = api
+        .post(&format!("/v2/{p}/tasks"), Some(&task_body()))
+        .await
+        .ok()["id"]
+        .as_i64()
+        .unwrap();
+    let group = api
+        .post(&format!("/v2/{p}/taskgroups"), Some(&group_body()))
+        .await
+        .ok()["group_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let db = server.db().await;
+    let short = Duration::from_millis(50);
+    let task_lease = db.claim_next_task("w", short, &[]).await.unwrap().unwrap();
+    assert_eq!(task_lease.task_id.get(), id);
+    let group_lease = db.claim_next_group("w", short, &[]).await.unwrap().unwrap();
+    assert_eq!(group_lease.group_id.to_string(), group);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let long = Duration::from_secs(60);
+    assert!(
+        db.claim_next_task("w", long, &[task_lease.task_id])
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        db.claim_next_group("w", long, &[group_lease.group_id])
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The first run's late heartbeat still lands: nobody took the lease over.
+    db.renew_lease(&task_lease, long).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(db.claim_next_task("w", long, &[]).await.unwrap().is_none());
+
+    // Another worker (or this one, once the run is over) takes a lapsed lease over and fences
+    // the old holder out.
+    let group_again = db.claim_next_group("w2", long, &[]).await.unwrap().unwrap();
+    assert_eq!(group_again.epoch, group_lease.epoch + 1);
+    assert!(matches!(
+        db.renew_group_lease(&group_lease, long).await,
+        Err(oms_db::DbError::LeaseLost)
+    ));
 }

@@ -10,6 +10,7 @@ use oms_core::status::{TaskEvent, TaskStatus, TaskTransition, task_transition};
 use sqlx::{AssertSqlSafe, Row as _};
 
 use crate::sealed::{self, CredentialOwner};
+use crate::tasks::placeholders;
 use crate::{Backend, Db, DbError};
 
 /// A claimed task: only the holder of the current epoch may write to it.
@@ -33,7 +34,7 @@ impl Backend {
     }
 
     /// Row locking for a claim's sub-select (SQLite has one writer and needs none).
-    const fn skip_locked(self) -> &'static str {
+    pub(crate) const fn skip_locked(self) -> &'static str {
         match self {
             Self::Sqlite => "",
             Self::Postgres => " for update skip locked",
@@ -47,11 +48,14 @@ fn duration_ms(d: Duration) -> i64 {
 
 impl Db {
     /// Claims the next runnable task (waiting, or running under an expired lease), highest
-    /// priority and oldest first, for `owner` for `lease`.
+    /// priority and oldest first, for `owner` for `lease`. Tasks in `busy` (those the caller is
+    /// still running, whose lease may have lapsed while its heartbeat was late) are left alone:
+    /// claiming one again would start a second run beside the first.
     pub async fn claim_next_task(
         &self,
         owner: &str,
         lease: Duration,
+        busy: &[TaskId],
     ) -> Result<Option<Lease>, DbError> {
         let _wrote = self.wrote_on_exit();
         let now = self.backend.now_ms_sql();
@@ -75,18 +79,28 @@ impl Db {
              lease_expires_at = {now} + $2, \
              start_time = case when start_time = 0 then {now} else start_time end, \
              status_time = {now}, updated_time = {now} \
-             where id = (select id from tasks where status in ({free}) \
-                 or (status in ({held}) and lease_expires_at < {now}) \
+             where id = (select id from tasks where (status in ({free}) \
+                 or (status in ({held}) and lease_expires_at < {now})){busy} \
                  order by priority, create_time limit 1{lock}) \
              returning id, lease_epoch",
             claimed = claimed.code(),
             free = claimable(false),
             held = claimable(true),
             lock = self.backend.skip_locked(),
+            busy = if busy.is_empty() {
+                String::new()
+            } else {
+                format!(" and id not in ({})", placeholders(3, busy.len()))
+            },
         );
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(owner)
-            .bind(duration_ms(lease))
+        let row = busy
+            .iter()
+            .fold(
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind(owner)
+                    .bind(duration_ms(lease)),
+                |q, id| q.bind(id.get()),
+            )
             .fetch_optional(&self.pool)
             .await?;
         let Some(row) = row else { return Ok(None) };

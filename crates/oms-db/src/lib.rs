@@ -66,6 +66,9 @@ impl Default for DbOptions {
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
+    /// Lease renewals only: a heartbeat must not wait behind a saturated pool (copies recording
+    /// progress, API reads), or the lease lapses while its run is still going.
+    heartbeats: AnyPool,
     backend: Backend,
     sealer: Arc<Sealer>,
     /// Rung when work may have become claimable (a task or group created, started, resumed
@@ -103,28 +106,12 @@ impl Db {
         let (backend, url) = normalize_url(url)?;
         let connect_options = AnyConnectOptions::from_str(&url)
             .map_err(|e| DbError::Config(format!("invalid database url: {e}")))?;
-        let busy_timeout_ms = options.sqlite_busy_timeout.as_millis();
-        let pool = AnyPoolOptions::new()
-            .max_connections(options.max_connections)
-            .acquire_timeout(options.acquire_timeout)
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers run beside the one writer; the busy timeout makes a
-                        // writer wait for the lock instead of failing at once.
-                        let pragmas = format!(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {busy_timeout_ms};"
-                        );
-                        conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(connect_options)
-            .await?;
+        let pool = open_pool(backend, &connect_options, options, options.max_connections).await?;
+        let heartbeats =
+            open_pool(backend, &connect_options, options, HEARTBEAT_CONNECTIONS).await?;
         Ok(Self {
             pool,
+            heartbeats,
             backend,
             sealer: Arc::new(sealer),
             work: Arc::new(tokio::sync::Notify::new()),
@@ -210,7 +197,40 @@ impl Db {
     /// Closes every connection (after the in-flight queries).
     pub async fn close(&self) {
         self.pool.close().await;
+        self.heartbeats.close().await;
     }
+}
+
+/// Connections kept for lease renewals alone.
+const HEARTBEAT_CONNECTIONS: u32 = 2;
+
+async fn open_pool(
+    backend: Backend,
+    connect_options: &AnyConnectOptions,
+    options: &DbOptions,
+    max_connections: u32,
+) -> Result<AnyPool, DbError> {
+    let busy_timeout_ms = options.sqlite_busy_timeout.as_millis();
+    let pool = AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(options.acquire_timeout)
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    // WAL lets readers run beside the one writer; the busy timeout makes a
+                    // writer wait for the lock instead of failing at once.
+                    let pragmas = format!(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {busy_timeout_ms};"
+                    );
+                    conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect_with(connect_options.clone())
+        .await?;
+    Ok(pool)
 }
 
 /// Recognizes the backend and, for SQLite, makes sure the file can be created.

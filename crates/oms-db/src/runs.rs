@@ -158,7 +158,7 @@ impl Db {
             .bind(lease.task_id.get())
             .bind(&lease.owner)
             .bind(lease.epoch)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.heartbeats)
             .await?
             .ok_or(DbError::LeaseLost)?;
         let status: i64 = row.try_get("status")?;

@@ -13,6 +13,7 @@ use oms_core::time::now_ms;
 use sqlx::{AssertSqlSafe, Row as _};
 
 use crate::sealed::{self, CredentialOwner};
+use crate::tasks::placeholders;
 use crate::{Db, DbError, rows};
 
 /// A claimed group: only the holder of the current epoch may add tasks to it.
@@ -66,11 +67,13 @@ fn group_fence(first: usize) -> String {
 }
 
 impl Db {
-    /// Claims the oldest waiting group (or one whose splitter's lease expired).
+    /// Claims the oldest waiting group (or one whose splitter's lease expired), except those in
+    /// `busy` (being split by the caller, see [`Db::claim_next_task`]).
     pub async fn claim_next_group(
         &self,
         owner: &str,
         lease: Duration,
+        busy: &[GroupId],
     ) -> Result<Option<GroupLease>, DbError> {
         let _wrote = self.wrote_on_exit();
         let now = self.backend.now_ms_sql();
@@ -79,21 +82,27 @@ impl Db {
             "update task_groups set status = {claimed}, lease_owner = $1, lease_epoch = lease_epoch + 1, \
              lease_expires_at = {now} + $2, start_time = case when start_time = 0 then {now} else start_time end, \
              status_time = {now}, updated_time = {now} \
-             where group_id = (select group_id from task_groups where status = {waiting} \
-                 or (status = {claimed} and (lease_expires_at is null or lease_expires_at < {now})) \
+             where group_id = (select group_id from task_groups where (status = {waiting} \
+                 or (status = {claimed} and (lease_expires_at is null or lease_expires_at < {now}))){busy} \
                  order by create_time limit 1{lock}) \
              returning group_id, lease_epoch",
             claimed = claimed.code(),
             waiting = GroupStatus::Waiting.code(),
-            lock = if self.backend == crate::Backend::Postgres {
-                " for update skip locked"
+            lock = self.backend.skip_locked(),
+            busy = if busy.is_empty() {
+                String::new()
             } else {
-                ""
+                format!(" and group_id not in ({})", placeholders(3, busy.len()))
             },
         );
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(owner)
-            .bind(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
+        let row = busy
+            .iter()
+            .fold(
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind(owner)
+                    .bind(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)),
+                |q, id| q.bind(id.to_string()),
+            )
             .fetch_optional(&self.pool)
             .await?;
         let Some(row) = row else { return Ok(None) };
@@ -148,7 +157,7 @@ impl Db {
             .bind(lease.group_id.to_string())
             .bind(&lease.owner)
             .bind(lease.epoch)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.heartbeats)
             .await?
             .ok_or(DbError::LeaseLost)?;
         let status: i64 = row.try_get("status")?;

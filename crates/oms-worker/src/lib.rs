@@ -22,7 +22,9 @@ mod splitter;
 mod streams;
 mod transfer;
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use oms_db::Db;
@@ -136,6 +138,8 @@ impl Worker {
     pub async fn run(self, shutdown: CancellationToken) {
         let tracker = TaskTracker::new();
         let slots = Arc::new(Semaphore::new(self.config.max_tasks.max(1)));
+        let running_tasks = Running::default();
+        let running_groups = Running::default();
         tracing::info!(worker = %self.config.worker_id, max_tasks = self.config.max_tasks, "worker started");
         tracker.spawn(settle_groups(
             self.db.clone(),
@@ -150,15 +154,20 @@ impl Worker {
             // Groups first: splitting one gives work to many.
             match self
                 .db
-                .claim_next_group(&self.config.worker_id, self.config.lease)
+                .claim_next_group(
+                    &self.config.worker_id,
+                    self.config.lease,
+                    &running_groups.ids(),
+                )
                 .await
             {
                 Ok(Some(lease)) => {
                     let (db, config, shutdown) =
                         (self.db.clone(), self.config.clone(), shutdown.clone());
+                    let running = running_groups.enter(lease.group_id);
                     tracker.spawn(async move {
                         splitter::split_group(db, config, lease, shutdown).await;
-                        drop(permit);
+                        drop((running, permit));
                     });
                     continue;
                 }
@@ -167,15 +176,20 @@ impl Worker {
             }
             match self
                 .db
-                .claim_next_task(&self.config.worker_id, self.config.lease)
+                .claim_next_task(
+                    &self.config.worker_id,
+                    self.config.lease,
+                    &running_tasks.ids(),
+                )
                 .await
             {
                 Ok(Some(lease)) => {
                     let (db, config, shutdown) =
                         (self.db.clone(), self.config.clone(), shutdown.clone());
+                    let running = running_tasks.enter(lease.task_id);
                     tracker.spawn(async move {
                         run::run_task(db, config, lease, shutdown).await;
-                        drop(permit);
+                        drop((running, permit));
                     });
                     continue;
                 }
@@ -194,6 +208,56 @@ impl Worker {
         tracker.close();
         tracker.wait().await;
         tracing::info!(worker = %self.config.worker_id, "worker stopped");
+    }
+}
+
+/// The tasks (or groups) this worker is running. A run outlives its lease when its heartbeat is
+/// late (a starved machine, a slow database); the worker must not claim that task again while
+/// the first run still goes, or both would copy the same objects until the older one is fenced.
+#[derive(Debug)]
+struct Running<T>(Arc<Mutex<HashSet<T>>>);
+
+impl<T> Default for Running<T> {
+    fn default() -> Self {
+        Self(Arc::default())
+    }
+}
+
+impl<T: Copy + Eq + Hash> Running<T> {
+    fn ids(&self) -> Vec<T> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .copied()
+            .collect()
+    }
+
+    /// Marks `id` running until the returned guard drops.
+    fn enter(&self, id: T) -> RunningGuard<T> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id);
+        RunningGuard {
+            set: Arc::clone(&self.0),
+            id,
+        }
+    }
+}
+
+/// Removes its id from [`Running`] when dropped.
+struct RunningGuard<T: Eq + Hash> {
+    set: Arc<Mutex<HashSet<T>>>,
+    id: T,
+}
+
+impl<T: Eq + Hash> Drop for RunningGuard<T> {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
     }
 }
 
