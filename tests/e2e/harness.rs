@@ -51,6 +51,8 @@ pub struct Overrides {
     pub group_task_max_objects: Option<i64>,
     /// `security.allow_private_networks` (URL sources and CDNs on 127.0.0.1).
     pub allow_private_networks: bool,
+    /// `worker.max_tasks`.
+    pub max_tasks: Option<usize>,
     /// `server.read_cache_ms` (default here: an hour, see [`TestServer::config`]).
     pub read_cache_ms: Option<u64>,
 }
@@ -209,6 +211,9 @@ impl TestServer {
         c.worker.operation_timeout_secs = 30;
         if let Some(v) = self.overrides.group_task_max_objects {
             c.worker.group_task_max_objects = v;
+        }
+        if let Some(v) = self.overrides.max_tasks {
+            c.worker.max_tasks = v;
         }
         c
     }

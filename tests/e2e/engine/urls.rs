@@ -16,10 +16,14 @@ use crate::origin::Origin;
 
 const KEY: &str = "cdn-key-0123456789";
 
+/// A migration setup; with `group_task_max_objects`, the group's tasks run one at a time, so
+/// that a stop lands while some of them have not started (with all of them running at once,
+/// every object can be in flight when the stop comes, and in-flight objects finish).
 async fn start(allow_private_networks: bool, group_task_max_objects: Option<i64>) -> Migration {
     Migration::start_overrides(Overrides {
         worker: true,
         group_task_max_objects,
+        max_tasks: group_task_max_objects.map(|_| 1),
         allow_private_networks,
         ..Overrides::default()
     })
