@@ -49,6 +49,9 @@ pub struct Faults {
     pub part_delay_ms: AtomicU32,
     /// A pause before every PutObject, in ms.
     pub put_delay_ms: AtomicU32,
+    /// How many of the next CompleteMultipartUploads are carried out but answered with 500, as
+    /// if the answer had been lost on the way.
+    pub lost_completions: AtomicU32,
 }
 
 /// Calls seen, per (operation, key).
@@ -130,7 +133,21 @@ macro_rules! faulty_s3 {
                     if delay > 0 {
                         tokio::time::sleep(Duration::from_millis(u64::from(delay))).await;
                     }
-                    self.fs.$method($req).await
+                    let answer = self.fs.$method($req).await;
+                    if stringify!($method) == "complete_multipart_upload"
+                        && answer.is_ok()
+                        && self
+                            .faults
+                            .lost_completions
+                            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                            .is_ok()
+                    {
+                        return Err(S3Error::with_message(
+                            S3ErrorCode::InternalError,
+                            "the answer was lost",
+                        ));
+                    }
+                    answer
                 }
             )*
         }

@@ -16,9 +16,10 @@ pub mod sealed;
 mod splits;
 mod tasks;
 
+use std::collections::HashMap;
 use std::str::FromStr as _;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -75,24 +76,36 @@ pub struct Db {
     /// or retried, a group's task cut), so that a worker in this process claims it at once
     /// instead of at its next poll.
     work: Arc<tokio::sync::Notify>,
+    /// Writes finished on this database by this process (see [`write_counter`]).
+    writes: Arc<AtomicU64>,
 }
 
-/// How many writes to tasks and groups this process has finished, on any [`Db`]. A reader
-/// that caches what it read (the API's response cache) keeps its copy only while this number
-/// stands still. Process-wide rather than per `Db`, so that a second `Db` on the same database
-/// in this process (a worker of its own, a test's direct connection) invalidates it too.
-static WRITES: AtomicU64 = AtomicU64::new(0);
+/// How many writes to tasks and groups this process has finished, per database (by its URL),
+/// on any [`Db`] connected to it. A reader that caches what it read (the API's response cache)
+/// keeps its copy only while this number stands still. Per database rather than per `Db`, so
+/// that a second `Db` on the same database in this process (a worker of its own, a test's
+/// direct connection) retires those copies too; per database rather than per process, so that
+/// writes to another database (the tests run many installs in one process) do not.
+fn write_counter(url: &str) -> Arc<AtomicU64> {
+    static COUNTERS: LazyLock<Mutex<HashMap<String, Arc<AtomicU64>>>> =
+        LazyLock::new(Mutex::default);
+    let mut counters = COUNTERS.lock().unwrap_or_else(PoisonError::into_inner);
+    Arc::clone(counters.entry(url.to_owned()).or_default())
+}
 
-/// Counts a write in [`WRITES`] when dropped, after the write's statements have finished, and
-/// rings [`Db::work`] if asked to: at the end of an operation that may have made work
-/// claimable, whatever its outcome (a needless ring only costs one claim query, a needless count
-/// one cache refill).
-struct AfterWrite(Option<Arc<tokio::sync::Notify>>);
+/// Counts a write when dropped, after the write's statements have finished, and rings
+/// [`Db::work`] if asked to: at the end of an operation that may have made work claimable,
+/// whatever its outcome (a needless ring only costs one claim query, a needless count one cache
+/// refill).
+struct AfterWrite<'a> {
+    writes: &'a AtomicU64,
+    work: Option<&'a tokio::sync::Notify>,
+}
 
-impl Drop for AfterWrite {
+impl Drop for AfterWrite<'_> {
     fn drop(&mut self) {
-        WRITES.fetch_add(1, Ordering::AcqRel);
-        if let Some(work) = &self.0 {
+        self.writes.fetch_add(1, Ordering::AcqRel);
+        if let Some(work) = self.work {
             work.notify_one();
         }
     }
@@ -110,6 +123,7 @@ impl Db {
         let heartbeats =
             open_pool(backend, &connect_options, options, HEARTBEAT_CONNECTIONS).await?;
         Ok(Self {
+            writes: write_counter(&url),
             pool,
             heartbeats,
             backend,
@@ -124,20 +138,27 @@ impl Db {
     }
 
     /// Counts a write and rings [`Db::work`] when the returned guard drops.
-    fn wake_on_exit(&self) -> AfterWrite {
-        AfterWrite(Some(self.work.clone()))
+    fn wake_on_exit(&self) -> AfterWrite<'_> {
+        AfterWrite {
+            writes: &self.writes,
+            work: Some(&self.work),
+        }
     }
 
     /// Counts a write when the returned guard drops.
-    fn wrote_on_exit(&self) -> AfterWrite {
-        AfterWrite(None)
+    fn wrote_on_exit(&self) -> AfterWrite<'_> {
+        AfterWrite {
+            writes: &self.writes,
+            work: None,
+        }
     }
 
-    /// The number of writes to tasks and groups finished in this process so far. Read it before
-    /// reading the data: a cached copy of what was read afterwards is current while this number
-    /// has not moved (for writes made by this process; other processes are not counted).
+    /// The number of writes to tasks and groups this process has finished on this database so
+    /// far (see [`write_counter`]). Read it before reading the data: a cached copy of what was
+    /// read afterwards is current while this number has not moved, as far as this process's
+    /// writes go (other processes are not counted).
     pub fn writes_seen(&self) -> u64 {
-        WRITES.load(Ordering::Acquire)
+        self.writes.load(Ordering::Acquire)
     }
 
     /// Applies the embedded migrations of this backend that have not run yet.

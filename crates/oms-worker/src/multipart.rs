@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt as _;
+use md5::{Digest as _, Md5};
 use oms_core::model::SavedUpload;
 use oms_db::DbError;
 use oms_storage::CompletedPart;
@@ -64,6 +65,7 @@ pub(crate) async fn copy(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64
             && s.part_size == as_i64(part_size)
             && s.source_mtime_ms == meta.info.last_modified_ms
     });
+    let continued = reusable;
     let (upload_id, mut done) = match saved {
         Some(s) if reusable => {
             tracing::info!(key = %item.key, parts_done = s.parts.len(), parts_total, "continuing a saved multipart upload");
@@ -169,15 +171,31 @@ pub(crate) async fn copy(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64
     .await;
     if let Err(e) = completed {
         let error = CopyError::gave_up(codes::COMPLETE_MULTIPART, e);
-        if matches!(error, CopyError::Object { .. }) {
-            // The upload cannot be completed as saved: the next run starts it over.
+        if !matches!(error, CopyError::Object { .. }) {
+            return Err(error);
+        }
+        // The store may have completed the upload already: the answer to a completion was
+        // lost and its retry finds no upload, or a run died between the completion and saving
+        // that it happened. The object is then at the destination.
+        if completed_earlier(ctx, dst_key, size, &parts).await {
+            tracing::info!(key = %item.key, "the multipart upload had been completed already");
+        } else {
+            // The upload cannot be completed as saved: start it over, at once when it was an
+            // earlier run's (this run has not sent its parts), else in the next run.
             let _ = ctx
                 .destination
                 .abort_multipart(ctx.dst_bucket(), dst_key, &upload_id)
                 .await;
-            let _ = ctx.db.delete_upload(task_id, &item.record_key()).await;
+            ctx.db
+                .delete_upload(task_id, &item.record_key())
+                .await
+                .map_err(|e| db_trouble(ctx, &e))?;
+            if continued {
+                tracing::info!(key = %item.key, "the saved multipart upload cannot be completed; starting it over");
+                return Box::pin(copy(ctx, item, dst_key)).await;
+            }
+            return Err(error);
         }
-        return Err(error);
     }
     ctx.db
         .delete_upload(task_id, &item.record_key())
@@ -206,6 +224,35 @@ pub(crate) async fn copy(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64
             message: "the completed object is missing".into(),
         }),
     }
+}
+
+/// Whether the destination holds the object that completing `parts` makes: `size` bytes and the
+/// S3 multipart entity tag of those parts (the MD5 of their MD5s, then `-` and their number).
+/// Part tags that are not MD5s (encrypted stores) cannot show it: false.
+async fn completed_earlier(
+    ctx: &RunCtx,
+    dst_key: &str,
+    size: u64,
+    parts: &[CompletedPart],
+) -> bool {
+    let mut md5s = Md5::new();
+    for part in parts {
+        match hex::decode(part.etag.trim_matches('"')) {
+            Ok(digest) if digest.len() == 16 => md5s.update(&digest),
+            _ => return false,
+        }
+    }
+    let expected = format!("{}-{}", hex::encode(md5s.finalize()), parts.len());
+    let found = retry(&ctx.config.retry, &ctx.stop.hard, || async {
+        ctx.destination
+            .head(ctx.dst_bucket(), dst_key)
+            .await
+            .map_err(at(Side::Destination))
+    })
+    .await;
+    matches!(found, Ok(Some(meta))
+        if meta.info.size == size
+            && meta.info.etag.as_deref().map(|e| e.trim_matches('"')) == Some(expected.as_str()))
 }
 
 /// Uploads one part (downloaded, or copied server-side) and saves it; returns (part number,

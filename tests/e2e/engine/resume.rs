@@ -8,6 +8,7 @@ use oms_db::CredentialOwner;
 use tokio_util::sync::CancellationToken;
 
 use super::{Migration, SRC_BUCKET, random_bytes};
+use crate::harness::Overrides;
 
 const MIB: usize = 1024 * 1024;
 
@@ -167,7 +168,13 @@ fn spawn_worker_process(m: &Migration, dir: &std::path::Path) -> std::process::C
 
 #[tokio::test]
 async fn a_worker_process_killed_mid_task_is_replaced_once_its_lease_expires() {
-    let m = Migration::start_with(false).await;
+    // Worker A writes from another process: the API sees its progress once a cached answer is
+    // a second old (omsd's default), not at once as with its own writes.
+    let m = Migration::start_overrides(Overrides {
+        read_cache_ms: Some(1_000),
+        ..Overrides::default()
+    })
+    .await;
     let objects: Vec<(String, Vec<u8>)> = (0..300)
         .map(|i| (format!("batch/{i:04}"), random_bytes(2000)))
         .collect();
@@ -182,10 +189,12 @@ async fn a_worker_process_killed_mid_task_is_replaced_once_its_lease_expires() {
             &[],
         )
         .await;
+    // Slow enough parts that worker A is still on the large object when the test sees its
+    // progress, up to a second late (see above).
     m.dst
         .faults
         .part_delay_ms
-        .store(400, std::sync::atomic::Ordering::SeqCst);
+        .store(1_500, std::sync::atomic::Ordering::SeqCst);
     let id = m.create(&m.task_body(&["batch/"])).await;
 
     // Worker A is another process, killed (SIGKILL) mid-task: nothing of it runs any more.
@@ -214,6 +223,19 @@ async fn a_worker_process_killed_mid_task_is_replaced_once_its_lease_expires() {
         .store(0, std::sync::atomic::Ordering::SeqCst);
     let stop_b = CancellationToken::new();
     let worker_b = tokio::spawn(m.oms.worker().await.run(stop_b.clone()));
+    let _ = crate::harness::eventually(Duration::from_secs(90), async || {
+        let s = m.task(id).await["status"].as_i64();
+        s == Some(4) || s == Some(5)
+    })
+    .await;
+    let f = m
+        .oms
+        .db()
+        .await
+        .list_failures(TaskId::new(id).unwrap(), None, 10)
+        .await
+        .unwrap();
+    eprintln!("DEBUG failures: {f:#?}");
     let done = m.wait_for(id, 5, Duration::from_secs(90)).await;
     stop_b.cancel();
     worker_b.await.unwrap();
@@ -351,4 +373,26 @@ async fn uploads_left_by_a_deleted_task_are_aborted_by_the_next_task_there() {
         m.dst.calls.count("abort_multipart_upload", "big/movie.bin"),
         1
     );
+}
+
+/// The store completes an upload but its answer is lost: the retry finds no upload, and the
+/// object is recognized at the destination by its multipart entity tag instead of failing (or
+/// being sent again).
+#[tokio::test]
+async fn a_completion_whose_answer_was_lost_is_recognized_at_the_destination() {
+    let m = Migration::start().await;
+    m.src
+        .put(SRC_BUCKET, "big.bin", random_bytes(16 * MIB), None, &[])
+        .await; // 4 parts
+    m.dst
+        .faults
+        .lost_completions
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let id = m.create(&m.task_body(&[""])).await;
+    let done = m.wait_for(id, 5, Duration::from_secs(60)).await;
+    assert_eq!(done["successful_num"], 1);
+    m.assert_identical("", "").await;
+    assert_eq!(m.dst.calls.count("complete_multipart_upload", "big.bin"), 2);
+    assert_eq!(m.dst.calls.count("create_multipart_upload", "big.bin"), 1);
+    assert_eq!(m.dst.calls.count("upload_part", "big.bin"), 4);
 }
