@@ -4,7 +4,7 @@
 //! of rows and their JSON. An answer is kept, keyed by its path and query (the auth middleware
 //! in front of this one has checked that the caller belongs to the path's project, and every
 //! caller of a project sees the same data), while both hold:
-//! - no write to tasks or groups has finished in this process since it was read
+//! - this process has finished no write to the database's tasks or groups since it was read
 //!   ([`Db::writes_seen`](oms_db::Db::writes_seen)): this process's own changes (API calls, the
 //!   worker in this process) show at once;
 //! - it is younger than the configured age: what other processes write (workers or API nodes of
