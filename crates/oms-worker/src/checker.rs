@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use futures::StreamExt as _;
 use oms_core::policy::{self, Decision, ObjectFacts};
-use oms_storage::{ErrorKind, ObjectInfo, StorageError};
+use oms_storage::ObjectInfo;
 use tokio::sync::mpsc;
 
-use crate::control::{Side, TaskFailure, task_failure_of};
+use crate::control::{Activity, activity_failure};
 use crate::pages::Pages;
 use crate::pipeline::{Event, Item, Lookup, Outcome, RunCtx};
 use crate::plan;
@@ -84,16 +84,6 @@ fn first_cursor(ctx: &RunCtx) -> Option<DestinationCursor> {
         })
 }
 
-fn destination_failure(error: &StorageError) -> TaskFailure {
-    task_failure_of(Side::Destination, error).unwrap_or_else(|| match error.kind {
-        ErrorKind::Denied => TaskFailure::new(
-            "TRF.0051",
-            format!("the destination AK/SK may not read the destination bucket: {error}"),
-        ),
-        _ => TaskFailure::new("TRF.0061", format!("cannot read the destination: {error}")),
-    })
-}
-
 /// What the checker decided about an item.
 enum Verdict {
     /// Copy it.
@@ -161,7 +151,8 @@ async fn check(ctx: &RunCtx, item: Item, destination: Destination) -> Verdict {
             }),
             Err(GaveUp::Cancelled) => return Verdict::Stop,
             Err(GaveUp::Failed(e)) => {
-                ctx.stop.fail(destination_failure(&e));
+                ctx.stop
+                    .fail(activity_failure(Activity::ReadingDestination, &e));
                 return Verdict::Stop;
             }
         }

@@ -55,20 +55,56 @@ pub(crate) fn task_failure_of(side: Side, error: &StorageError) -> Option<TaskFa
     Some(TaskFailure::new(code, format!("{what}: {error}")))
 }
 
-/// The failure of a whole task when a bucket check of `side` fails.
-pub(crate) fn check_failure_of(side: Side, error: &StorageError) -> TaskFailure {
+/// What a run was doing when a store refused it for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Activity {
+    /// Checking a bucket before the run (one listing request per side).
+    CheckingBucket(Side),
+    /// Listing the source objects.
+    ListingSource,
+    /// Reading the destination to compare (its listing, or a HEAD).
+    ReadingDestination,
+    /// Reading a list file, or listing the list files, at the destination.
+    ReadingListFile,
+}
+
+/// The failure of a whole task when `activity` failed with `error` (after its retries): wrong
+/// keys or a missing bucket first ([`task_failure_of`]), else the activity's own code. The one
+/// place where task-ending store errors get their `TRF` codes.
+pub(crate) fn activity_failure(activity: Activity, error: &StorageError) -> TaskFailure {
+    let side = match activity {
+        Activity::CheckingBucket(side) => side,
+        Activity::ListingSource => Side::Source,
+        Activity::ReadingDestination | Activity::ReadingListFile => Side::Destination,
+    };
     task_failure_of(side, error).unwrap_or_else(|| {
-        let (code, what) = match (side, error.kind) {
-            (Side::Source, ErrorKind::Denied) => (
+        let denied = error.kind == ErrorKind::Denied;
+        let (code, what) = match activity {
+            Activity::CheckingBucket(Side::Source) if denied => (
                 "TRF.0152",
                 "the source AK/SK may not read the source bucket",
             ),
-            (Side::Source, _) => ("TRF.0157", "the source storage cannot be reached"),
-            (Side::Destination, ErrorKind::Denied) => (
+            Activity::CheckingBucket(Side::Source) => {
+                ("TRF.0157", "the source storage cannot be reached")
+            }
+            Activity::CheckingBucket(Side::Destination) if denied => (
                 "TRF.0051",
                 "the destination AK/SK may not write the destination bucket",
             ),
-            (Side::Destination, _) => ("TRF.0061", "the destination storage cannot be reached"),
+            Activity::CheckingBucket(Side::Destination) => {
+                ("TRF.0061", "the destination storage cannot be reached")
+            }
+            Activity::ListingSource if denied => (
+                "TRF.0152",
+                "the source AK/SK may not list the source bucket",
+            ),
+            Activity::ListingSource => ("TRF.0027", "cannot list the source objects"),
+            Activity::ReadingDestination if denied => (
+                "TRF.0051",
+                "the destination AK/SK may not read the destination bucket",
+            ),
+            Activity::ReadingDestination => ("TRF.0061", "cannot read the destination"),
+            Activity::ReadingListFile => ("TRF.0013", "cannot read the list files"),
         };
         TaskFailure::new(code, format!("{what}: {error}"))
     })
@@ -174,8 +210,72 @@ pub(crate) async fn check_buckets(
         match checked {
             Ok(()) => {}
             Err(GaveUp::Cancelled) => return Ok(false),
-            Err(GaveUp::Failed(e)) => return Err(check_failure_of(side, &e)),
+            Err(GaveUp::Failed(e)) => {
+                return Err(activity_failure(Activity::CheckingBucket(side), &e));
+            }
         }
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_activity_maps_refusals_to_its_own_code_after_keys_and_buckets() {
+        let error = |kind| StorageError::new(kind, "list_objects_v2", "refused");
+        let cases = [
+            (
+                Activity::CheckingBucket(Side::Source),
+                ErrorKind::Denied,
+                "TRF.0152",
+            ),
+            (
+                Activity::CheckingBucket(Side::Source),
+                ErrorKind::Transient,
+                "TRF.0157",
+            ),
+            (
+                Activity::CheckingBucket(Side::Destination),
+                ErrorKind::Denied,
+                "TRF.0051",
+            ),
+            (
+                Activity::CheckingBucket(Side::Destination),
+                ErrorKind::Permanent,
+                "TRF.0061",
+            ),
+            (Activity::ListingSource, ErrorKind::Denied, "TRF.0152"),
+            (Activity::ListingSource, ErrorKind::Transient, "TRF.0027"),
+            (
+                Activity::ListingSource,
+                ErrorKind::BadCredentials,
+                "TRF.0151",
+            ),
+            (Activity::ListingSource, ErrorKind::NoSuchBucket, "TRF.0155"),
+            (Activity::ReadingDestination, ErrorKind::Denied, "TRF.0051"),
+            (
+                Activity::ReadingDestination,
+                ErrorKind::Transient,
+                "TRF.0061",
+            ),
+            (
+                Activity::ReadingDestination,
+                ErrorKind::NoSuchBucket,
+                "TRF.0058",
+            ),
+            (Activity::ReadingListFile, ErrorKind::Denied, "TRF.0013"),
+            (
+                Activity::ReadingListFile,
+                ErrorKind::BadCredentials,
+                "TRF.0057",
+            ),
+        ];
+        for (activity, kind, code) in cases {
+            let failure = activity_failure(activity, &error(kind));
+            assert_eq!(failure.code, code, "{activity:?} {kind:?}");
+            assert!(failure.message.ends_with("refused"), "{}", failure.message);
+        }
+    }
 }

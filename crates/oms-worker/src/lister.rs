@@ -4,10 +4,9 @@
 use std::sync::Arc;
 
 use oms_core::spec::TaskKind;
-use oms_storage::ErrorKind;
 use tokio::sync::mpsc;
 
-use crate::control::{Side, TaskFailure, task_failure_of};
+use crate::control::{Activity, Side, TaskFailure, activity_failure, task_failure_of};
 use crate::listfile;
 use crate::pages::Pages;
 use crate::pipeline::{Event, Item, Lookup, RunCtx};
@@ -146,7 +145,9 @@ async fn selection(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt> {
                     };
                     let page = page.map_err(|e| match e {
                         GaveUp::Cancelled => Halt::Stopped,
-                        GaveUp::Failed(e) => Halt::Failed(listing_failure(&e)),
+                        GaveUp::Failed(e) => {
+                            Halt::Failed(activity_failure(Activity::ListingSource, &e))
+                        }
                     })?;
                     for object in page.objects {
                         if until.is_some_and(|u| object.key.as_str() > u) {
@@ -211,18 +212,4 @@ async fn failed_objects(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt>
         }
         after = Some(last);
     }
-}
-
-/// The task failure of a listing that could not be done.
-pub(crate) fn listing_failure(error: &oms_storage::StorageError) -> TaskFailure {
-    task_failure_of(Side::Source, error).unwrap_or_else(|| match error.kind {
-        ErrorKind::Denied => TaskFailure::new(
-            "TRF.0152",
-            format!("the source AK/SK may not list the source bucket: {error}"),
-        ),
-        _ => TaskFailure::new(
-            "TRF.0027",
-            format!("cannot list the source objects: {error}"),
-        ),
-    })
 }

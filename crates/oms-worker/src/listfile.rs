@@ -10,7 +10,7 @@ use oms_storage::{Connector, ErrorKind, StorageError};
 use percent_encoding::percent_decode_str;
 use tokio_util::sync::CancellationToken;
 
-use crate::control::{Side, TaskFailure, task_failure_of};
+use crate::control::{Activity, TaskFailure, activity_failure};
 use crate::lister::{Emitter, Halt, head_item};
 use crate::pipeline::{Item, RunCtx};
 use crate::retry::{GaveUp, RetryPolicy, retry};
@@ -27,11 +27,7 @@ pub(crate) fn fail(code: &'static str, message: impl Into<String>) -> Halt {
 }
 
 fn read_failure(error: &StorageError) -> Halt {
-    Halt::Failed(
-        task_failure_of(Side::Destination, error).unwrap_or_else(|| {
-            TaskFailure::new("TRF.0013", format!("cannot read the list file: {error}"))
-        }),
-    )
+    Halt::Failed(activity_failure(Activity::ReadingListFile, error))
 }
 
 /// Checks a list file against OMS's rules; returns its size.

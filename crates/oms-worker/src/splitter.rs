@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::WorkerConfig;
-use crate::control::{Side, TaskFailure, check_buckets, task_failure_of};
-use crate::lister::{Halt, listing_failure};
+use crate::control::{Activity, TaskFailure, activity_failure, check_buckets};
+use crate::lister::Halt;
 use crate::listfile::{LineReader, check_list_file};
 use crate::pages::Pages;
 use crate::plan::{self, Entry};
@@ -182,7 +182,9 @@ async fn cut_prefixes(
                 None => break,
                 Some(Ok(page)) => page,
                 Some(Err(GaveUp::Cancelled)) => return Ok(false),
-                Some(Err(GaveUp::Failed(e))) => return Err(listing_failure(&e)),
+                Some(Err(GaveUp::Failed(e))) => {
+                    return Err(activity_failure(Activity::ListingSource, &e));
+                }
             };
             for object in &page.objects {
                 objects += 1;
@@ -252,9 +254,7 @@ async fn cut_list_files(
             Ok(page) => page,
             Err(GaveUp::Cancelled) => return Ok(false),
             Err(GaveUp::Failed(e)) => {
-                return Err(task_failure_of(Side::Destination, &e).unwrap_or_else(|| {
-                    TaskFailure::new("TRF.0013", format!("cannot list the list files: {e}"))
-                }));
+                return Err(activity_failure(Activity::ReadingListFile, &e));
             }
         };
         start = page.objects.last().map(|o| o.key.clone());
