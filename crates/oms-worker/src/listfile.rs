@@ -20,7 +20,7 @@ pub(crate) const MAX_LIST_FILE_BYTES: u64 = 100 * 1024 * 1024;
 /// The longest line (TRF.0018).
 pub(crate) const MAX_LINE_CHARS: usize = 65_535;
 /// How much of a file is read at once.
-const RANGE_BYTES: u64 = 4 * 1024 * 1024;
+const RANGE_BYTES: u64 = 1024 * 1024;
 
 pub(crate) fn fail(code: &'static str, message: impl Into<String>) -> Halt {
     Halt::Failed(TaskFailure::new(code, message))
@@ -79,7 +79,9 @@ pub(crate) async fn check_list_file(
     Ok(size)
 }
 
-/// Reads the non-blank lines of a file, range by range.
+/// Reads the non-blank lines of a file, range by range. One range is held at a time, and lines
+/// are cut from it in place (a list of a million lines is read in `RANGE_BYTES` steps, not
+/// held, and not copied once per line).
 pub(crate) struct LineReader<'a> {
     connector: &'a dyn Connector,
     policy: &'a RetryPolicy,
@@ -87,9 +89,11 @@ pub(crate) struct LineReader<'a> {
     bucket: &'a str,
     key: &'a str,
     size: u64,
+    /// Where the next range starts.
     offset: u64,
-    carry: Vec<u8>,
-    ready: std::collections::VecDeque<Vec<u8>>,
+    /// Bytes read and not yet returned start at `buf[pos]`.
+    buf: Vec<u8>,
+    pos: usize,
     /// Number of the last line returned.
     pub line_no: u64,
 }
@@ -111,8 +115,8 @@ impl<'a> LineReader<'a> {
             key,
             size,
             offset: 0,
-            carry: Vec::new(),
-            ready: std::collections::VecDeque::new(),
+            buf: Vec::new(),
+            pos: 0,
             line_no: 0,
         }
     }
@@ -120,55 +124,69 @@ impl<'a> LineReader<'a> {
     /// The next non-blank line (without its end of line), checked for length and UTF-8.
     pub(crate) async fn next_line(&mut self) -> Result<Option<String>, Halt> {
         loop {
-            while let Some(raw) = self.ready.pop_front() {
-                let raw = raw.strip_suffix(b"\r").unwrap_or(&raw).to_vec();
-                if raw.iter().all(u8::is_ascii_whitespace) {
-                    continue;
+            let rest = &self.buf[self.pos..];
+            let raw = if let Some(i) = rest.iter().position(|b| *b == b'\n') {
+                let raw = rest[..i].to_vec();
+                self.pos += i + 1;
+                raw
+            } else if self.offset >= self.size {
+                if rest.is_empty() {
+                    return Ok(None);
                 }
-                self.line_no += 1;
-                let text = String::from_utf8(raw)
-                    .map_err(|_| fail("TRF.0016", format!("line {} is not UTF-8", self.line_no)))?;
-                let text = if self.line_no == 1 {
-                    text.trim_start_matches('\u{feff}').to_owned()
-                } else {
-                    text
-                };
-                if text.chars().count() > MAX_LINE_CHARS {
+                let raw = rest.to_vec();
+                self.pos = self.buf.len();
+                raw
+            } else {
+                if rest.len() > MAX_LINE_CHARS * 4 {
                     return Err(fail(
                         "TRF.0018",
                         format!(
                             "line {} is longer than {MAX_LINE_CHARS} characters",
-                            self.line_no
+                            self.line_no + 1
                         ),
                     ));
                 }
+                let end = (self.offset + RANGE_BYTES).min(self.size);
+                let chunk = self.read(self.offset..end).await?;
+                self.offset = end;
+                self.buf.drain(..self.pos);
+                self.pos = 0;
+                self.buf.extend_from_slice(&chunk);
+                continue;
+            };
+            if let Some(text) = self.accept(raw)? {
                 return Ok(Some(text));
             }
-            if self.offset >= self.size {
-                if self.carry.is_empty() {
-                    return Ok(None);
-                }
-                self.ready.push_back(std::mem::take(&mut self.carry));
-                continue;
-            }
-            let end = (self.offset + RANGE_BYTES).min(self.size);
-            let chunk = self.read(self.offset..end).await?;
-            self.offset = end;
-            self.carry.extend_from_slice(&chunk);
-            while let Some(i) = self.carry.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = self.carry.drain(..=i).take(i).collect();
-                self.ready.push_back(line);
-            }
-            if self.carry.len() > MAX_LINE_CHARS * 4 {
-                return Err(fail(
-                    "TRF.0018",
-                    format!(
-                        "line {} is longer than {MAX_LINE_CHARS} characters",
-                        self.line_no + 1
-                    ),
-                ));
-            }
         }
+    }
+
+    /// A line's text, or `None` for a blank line (not counted).
+    fn accept(&mut self, raw: Vec<u8>) -> Result<Option<String>, Halt> {
+        let mut raw = raw;
+        if raw.last() == Some(&b'\r') {
+            raw.pop();
+        }
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        self.line_no += 1;
+        let text = String::from_utf8(raw)
+            .map_err(|_| fail("TRF.0016", format!("line {} is not UTF-8", self.line_no)))?;
+        let text = if self.line_no == 1 {
+            text.trim_start_matches('\u{feff}').to_owned()
+        } else {
+            text
+        };
+        if text.chars().count() > MAX_LINE_CHARS {
+            return Err(fail(
+                "TRF.0018",
+                format!(
+                    "line {} is longer than {MAX_LINE_CHARS} characters",
+                    self.line_no
+                ),
+            ));
+        }
+        Ok(Some(text))
     }
 
     async fn read(&self, range: std::ops::Range<u64>) -> Result<Vec<u8>, Halt> {
