@@ -57,7 +57,7 @@ impl Db {
         lease: Duration,
         busy: &[TaskId],
     ) -> Result<Option<Lease>, DbError> {
-        let _wrote = self.wrote_on_exit();
+        let wrote = self.wrote_on_exit();
         let now = self.backend.now_ms_sql();
         // The statuses a claim applies to, by the state machine; held ones (running, retrying)
         // only once their lease expired.
@@ -103,7 +103,10 @@ impl Db {
             )
             .fetch_optional(&self.pool)
             .await?;
-        let Some(row) = row else { return Ok(None) };
+        let Some(row) = row else {
+            wrote.nothing_written();
+            return Ok(None);
+        };
         let id: i64 = row.try_get("id")?;
         Ok(Some(Lease {
             task_id: TaskId::new(id).ok_or(DbError::Corrupt {

@@ -102,6 +102,15 @@ struct AfterWrite<'a> {
     work: Option<&'a tokio::sync::Notify>,
 }
 
+impl AfterWrite<'_> {
+    /// The operation turned out to change nothing (a claim that found no work, a settling pass
+    /// that moved no group): nothing to count, so cached reads stay valid. These run at every
+    /// worker poll.
+    fn nothing_written(self) {
+        std::mem::forget(self);
+    }
+}
+
 impl Drop for AfterWrite<'_> {
     fn drop(&mut self) {
         self.writes.fetch_add(1, Ordering::AcqRel);

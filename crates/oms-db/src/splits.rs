@@ -75,7 +75,7 @@ impl Db {
         lease: Duration,
         busy: &[GroupId],
     ) -> Result<Option<GroupLease>, DbError> {
-        let _wrote = self.wrote_on_exit();
+        let wrote = self.wrote_on_exit();
         let now = self.backend.now_ms_sql();
         let claimed = group_transition(GroupStatus::Waiting, GroupEvent::Claim)?;
         let sql = format!(
@@ -105,7 +105,10 @@ impl Db {
             )
             .fetch_optional(&self.pool)
             .await?;
-        let Some(row) = row else { return Ok(None) };
+        let Some(row) = row else {
+            wrote.nothing_written();
+            return Ok(None);
+        };
         let id: String = row.try_get("group_id")?;
         Ok(Some(GroupLease {
             group_id: GroupId::parse(&id).ok_or(DbError::Corrupt {
@@ -311,7 +314,7 @@ impl Db {
     /// (once nothing runs and no splitter holds it). Erases the credentials of groups that no
     /// longer need them. Returns how many groups moved.
     pub async fn settle_groups(&self) -> Result<usize, DbError> {
-        let _wrote = self.wrote_on_exit();
+        let wrote = self.wrote_on_exit();
         let candidates = sqlx::query(
             "select group_id, status, split_done, lease_owner from task_groups where status in ($1, $2)",
         )
@@ -377,6 +380,9 @@ impl Db {
             }
             tx.commit().await?;
             moved += 1;
+        }
+        if moved == 0 {
+            wrote.nothing_written();
         }
         Ok(moved)
     }

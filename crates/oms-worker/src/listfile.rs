@@ -161,8 +161,7 @@ impl<'a> LineReader<'a> {
     }
 
     /// A line's text, or `None` for a blank line (not counted).
-    fn accept(&mut self, raw: Vec<u8>) -> Result<Option<String>, Halt> {
-        let mut raw = raw;
+    fn accept(&mut self, mut raw: Vec<u8>) -> Result<Option<String>, Halt> {
         if raw.last() == Some(&b'\r') {
             raw.pop();
         }
