@@ -23,6 +23,8 @@ use crate::s3::S3Server;
 
 /// The source bucket.
 pub const SRC_BUCKET: &str = "source";
+/// A mebibyte.
+pub const MIB: usize = 1024 * 1024;
 /// The destination bucket.
 pub const DST_BUCKET: &str = "dest";
 /// The region the operator maps to the source server.

@@ -1,10 +1,14 @@
 //! Real S3 servers for the engine tests: s3s-fs in-process on 127.0.0.1:0, signature-checked,
 //! behind a thin wrapper that counts calls per operation and key and injects faults
-//! (503 SlowDown on chosen keys' first attempts, keys that always fail, slow part uploads).
+//! (503 SlowDown on chosen keys' first attempts, keys that always fail, slow part uploads, lost
+//! answers, bytes garbled on the way in).
 
+use std::any::Any;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use aws_sdk_s3::config::{
@@ -18,7 +22,8 @@ use md5::{Digest as _, Md5};
 use s3s::auth::SimpleAuth;
 use s3s::dto::*;
 use s3s::service::S3ServiceBuilder;
-use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+use s3s::stream::RemainingLength;
+use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, StdError};
 use s3s_fs::FileSystem;
 use tokio_util::sync::CancellationToken;
 
@@ -52,6 +57,38 @@ pub struct Faults {
     /// How many of the next CompleteMultipartUploads are carried out but answered with 500, as
     /// if the answer had been lost on the way.
     pub lost_completions: AtomicU32,
+    /// How many of the next PutObjects and UploadParts store their body with its first byte
+    /// flipped, as if it had been damaged on the way (the store's ETag is then the MD5 of the
+    /// damaged bytes).
+    pub garbled_writes: AtomicU32,
+}
+
+/// A body whose first byte is flipped on the way in.
+struct Garbled {
+    inner: StreamingBlob,
+    flipped: bool,
+}
+
+impl futures::Stream for Garbled {
+    type Item = Result<bytes::Bytes, StdError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) if !self.flipped && !chunk.is_empty() => {
+                self.flipped = true;
+                let mut damaged = chunk.to_vec();
+                damaged[0] ^= 0xff;
+                Poll::Ready(Some(Ok(damaged.into())))
+            }
+            other => other,
+        }
+    }
+}
+
+impl s3s::stream::ByteStream for Garbled {
+    fn remaining_length(&self) -> RemainingLength {
+        self.inner.remaining_length()
+    }
 }
 
 /// Calls seen, per (operation, key).
@@ -113,6 +150,31 @@ impl Faulty {
         }
         Ok(())
     }
+
+    /// Damages the body of a write when [`Faults::garbled_writes`] says so.
+    fn garble(&self, input: &mut dyn Any) {
+        let body = if let Some(input) = input.downcast_mut::<PutObjectInput>() {
+            &mut input.body
+        } else if let Some(input) = input.downcast_mut::<UploadPartInput>() {
+            &mut input.body
+        } else {
+            return;
+        };
+        let due = self
+            .faults
+            .garbled_writes
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if !due {
+            return;
+        }
+        if let Some(inner) = body.take() {
+            *body = Some(StreamingBlob::new(Garbled {
+                inner,
+                flipped: false,
+            }));
+        }
+    }
 }
 
 /// The S3 implementation: every operation counts, may fail by the faults, then delegates to
@@ -122,9 +184,10 @@ macro_rules! faulty_s3 {
         #[async_trait::async_trait]
         impl S3 for Faulty {
             $(
-                async fn $method(&self, $req: S3Request<$input>) -> S3Result<S3Response<$output>> {
+                async fn $method(&self, mut $req: S3Request<$input>) -> S3Result<S3Response<$output>> {
                     let key: String = $key;
                     self.before(stringify!($method), &key)?;
+                    self.garble(&mut $req.input);
                     let delay = match stringify!($method) {
                         "upload_part" => self.faults.part_delay_ms.load(Ordering::SeqCst),
                         "put_object" => self.faults.put_delay_ms.load(Ordering::SeqCst),

@@ -9,6 +9,7 @@
 
 mod checker;
 mod control;
+mod digests;
 mod lister;
 mod listfile;
 mod multipart;

@@ -12,11 +12,12 @@ use oms_db::DbError;
 use oms_storage::CompletedPart;
 
 use crate::control::Side;
+use crate::digests::Md5Tee;
 use crate::pipeline::{Item, RunCtx};
 use crate::retry::retry;
-use crate::streams::{Md5Tee, Throttled};
+use crate::streams::Throttled;
 use crate::transfer::{
-    CopyError, SideError, at, check_md5, codes, compare_with_cdn, write_options,
+    CopyError, SideError, at, check_md5, codes, compare_with_cdn, md5_sent, write_options,
 };
 
 /// S3 allows at most 10,000 parts.
@@ -305,7 +306,7 @@ async fn upload_part(
             )
             .await
             .map_err(at(Side::Destination))?;
-        check_md5(Some(&etag), &md5.hex(), "upload_part")?;
+        check_md5(Some(&etag), &md5_sent(md5).await?, "upload_part")?;
         Ok::<_, SideError>(etag)
     })
     .await

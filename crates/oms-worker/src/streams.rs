@@ -1,5 +1,5 @@
 //! Stream adapters on object bytes: a bandwidth limiter (a token bucket per task, whose rate
-//! follows the task's bandwidth policy and can change at any time) and an MD5 tee.
+//! follows the task's bandwidth policy and can change at any time).
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::Stream;
-use md5::{Digest as _, Md5};
 use oms_storage::{ByteStream, StorageError};
 use tokio::time::Sleep;
 
@@ -122,57 +121,6 @@ impl Stream for Throttled {
     }
 }
 
-/// The MD5 of the bytes that went through a [`Md5Tee`].
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Md5Sum(Arc<Mutex<Md5>>);
-
-impl Md5Sum {
-    /// The digest so far, as lower-case hex.
-    pub(crate) fn hex(&self) -> String {
-        let hasher = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        hex::encode(hasher.finalize())
-    }
-}
-
-/// A stream that hashes what passes through it.
-pub(crate) struct Md5Tee {
-    inner: ByteStream,
-    sum: Md5Sum,
-}
-
-impl Md5Tee {
-    pub(crate) fn new(inner: ByteStream) -> (Self, Md5Sum) {
-        let sum = Md5Sum::default();
-        (
-            Self {
-                inner,
-                sum: sum.clone(),
-            },
-            sum,
-        )
-    }
-}
-
-impl Stream for Md5Tee {
-    type Item = Result<Bytes, StorageError>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let next = self.inner.as_mut().poll_next(cx);
-        if let Poll::Ready(Some(Ok(chunk))) = &next {
-            self.sum
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .update(chunk);
-        }
-        next
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use futures::StreamExt as _;
@@ -211,16 +159,5 @@ mod tests {
         let n = Throttled::new(chunks(100, 100_000), limiter).count().await;
         assert_eq!(n, 100);
         assert!(started.elapsed() < Duration::from_millis(200));
-    }
-
-    #[tokio::test]
-    async fn the_tee_hashes_the_bytes() {
-        let parts = [
-            Ok(Bytes::from_static(b"hel")),
-            Ok(Bytes::from_static(b"lo")),
-        ];
-        let (tee, sum) = Md5Tee::new(Box::pin(futures::stream::iter(parts)));
-        let _: Vec<_> = tee.collect().await;
-        assert_eq!(sum.hex(), "5d41402abc4b2a76b9719d911017c592");
     }
 }

@@ -11,10 +11,11 @@ use oms_storage::{ErrorKind, ObjectHeaders, StorageError, WriteOptions};
 use tokio::sync::mpsc;
 
 use crate::control::{Side, TaskFailure, task_failure_of};
+use crate::digests::{Md5Sum, Md5Tee};
 use crate::multipart;
 use crate::pipeline::{Event, Item, Outcome, RunCtx};
 use crate::retry::{Classified, GaveUp, retry};
-use crate::streams::{Md5Tee, Throttled};
+use crate::streams::Throttled;
 
 /// The longest destination key.
 const MAX_KEY_CHARS: usize = 1024;
@@ -185,6 +186,14 @@ pub(crate) fn etag_is_md5(etag: &str) -> bool {
     etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// The MD5 of what went through a tee, for [`check_md5`].
+pub(crate) async fn md5_sent(sum: Md5Sum) -> Result<String, SideError> {
+    sum.hex().await.map_err(|e| SideError {
+        side: Side::Destination,
+        error: e.into(),
+    })
+}
+
 /// Fails (retryably) when the destination's MD5 differs from what was sent.
 pub(crate) fn check_md5(
     reported: Option<&str>,
@@ -304,7 +313,10 @@ async fn copy_streamed(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64, 
             .put(ctx.dst_bucket(), dst_key, body, size, &options)
             .await
             .map_err(at(Side::Destination))?;
-        let sent = tee.map_or_else(|source_md5| source_md5, |md5| md5.hex());
+        let sent = match tee {
+            Err(source_md5) => source_md5,
+            Ok(md5) => md5_sent(md5).await?,
+        };
         check_md5(put.etag.as_deref(), &sent, "put_object")?;
         Ok::<_, SideError>(size)
     };

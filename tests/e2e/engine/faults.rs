@@ -1,13 +1,14 @@
 //! Faults: throttling and server errors are retried; a permanently failing object fails the
 //! task with TRF.0004 and a failed list, and a retry of just the failed objects completes it;
-//! wrong keys and missing buckets fail fast, naming the side.
+//! wrong keys and missing buckets fail fast, naming the side; bytes damaged on the way into the
+//! destination are caught by their MD5 and sent again.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::json;
 
-use super::{DST_BUCKET, Migration, SRC_BUCKET, random_bytes};
+use super::{DST_BUCKET, MIB, Migration, SRC_BUCKET, random_bytes};
 use crate::fixtures::with;
 
 #[tokio::test]
@@ -214,4 +215,28 @@ async fn connections_reset_mid_request_are_retried_without_losing_objects() {
         "the proxy should have reset connections"
     );
     m.assert_identical("r/", "").await;
+}
+
+/// The destination stores damaged bytes for three writes. Every write is checked: a part by the
+/// MD5 the worker computes of what it sent, a small object by its source's MD5, each against the
+/// ETag the destination reports. So each damaged write is sent again, once, and nothing damaged
+/// stays.
+#[tokio::test]
+async fn bytes_damaged_on_the_way_in_are_caught_by_their_md5_and_sent_again() {
+    let m = Migration::start().await;
+    m.src
+        .put(SRC_BUCKET, "big.bin", random_bytes(16 * MIB), None, &[])
+        .await; // 4 parts
+    m.src
+        .put(SRC_BUCKET, "small.txt", random_bytes(1000), None, &[])
+        .await;
+    m.dst.faults.garbled_writes.store(3, Ordering::SeqCst);
+    let id = m.create(&m.task_body(&[""])).await;
+    let done = m.wait_for(id, 5, Duration::from_secs(60)).await;
+    assert_eq!(done["successful_num"], 2);
+    assert_eq!(done["failed_num"], 0);
+    m.assert_identical("", "").await;
+    assert_eq!(m.dst.faults.garbled_writes.load(Ordering::SeqCst), 0);
+    let writes = m.dst.calls.total("upload_part") + m.dst.calls.total("put_object");
+    assert_eq!(writes, 4 + 1 + 3, "each damaged write sent again once");
 }

@@ -7,10 +7,8 @@ use oms_core::ids::TaskId;
 use oms_db::CredentialOwner;
 use tokio_util::sync::CancellationToken;
 
-use super::{Migration, SRC_BUCKET, random_bytes};
+use super::{MIB, Migration, SRC_BUCKET, random_bytes};
 use crate::harness::Overrides;
-
-const MIB: usize = 1024 * 1024;
 
 #[tokio::test]
 async fn a_task_stopped_mid_upload_resumes_the_same_upload_without_resending_parts() {
