@@ -441,7 +441,7 @@ impl Db {
         cutoff_ms: i64,
         message: &str,
     ) -> Result<u64, DbError> {
-        let _wrote = self.wrote_on_exit();
+        let wrote = self.wrote_on_exit();
         let stale: Vec<String> =
             sqlx::query("select group_id from task_groups where status = $1 and status_time < $2")
                 .bind(GroupStatus::Waiting.code())
@@ -472,6 +472,9 @@ impl Db {
             sealed::wipe(&mut tx, CredentialOwner::Group(id)).await?;
             tx.commit().await?;
             expired += 1;
+        }
+        if expired == 0 {
+            wrote.nothing_written();
         }
         Ok(expired)
     }

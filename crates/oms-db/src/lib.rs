@@ -104,8 +104,8 @@ struct AfterWrite<'a> {
 
 impl AfterWrite<'_> {
     /// The operation turned out to change nothing (a claim that found no work, a settling pass
-    /// that moved no group): nothing to count, so cached reads stay valid. These run at every
-    /// worker poll.
+    /// that moved no group, a retention sweep that expired nothing): nothing to count, so cached
+    /// reads stay valid. These run at every worker poll, or on a timer.
     fn nothing_written(self) {
         std::mem::forget(self);
     }

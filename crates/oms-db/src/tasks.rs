@@ -461,7 +461,7 @@ impl Db {
         cutoff_ms: i64,
         message: &str,
     ) -> Result<(u64, u64), DbError> {
-        let _wrote = self.wrote_on_exit();
+        let wrote = self.wrote_on_exit();
         let waiting = [TaskStatus::Initializing, TaskStatus::Waiting]
             .map(|s| s.code().to_string())
             .join(", ");
@@ -493,6 +493,11 @@ impl Db {
             sealed::wipe(&mut tx, CredentialOwner::Task(id)).await?;
             tx.commit().await?;
             tasks += 1;
+        }
+        // The sweep runs at start-up and then every few minutes; one that expired nothing
+        // must not retire the API's cached answers.
+        if tasks == 0 {
+            wrote.nothing_written();
         }
         let groups = self.expire_waiting_groups(cutoff_ms, message).await?;
         Ok((tasks, groups))
