@@ -13,6 +13,8 @@ use oms_storage::s3::{S3Connector, S3Settings};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
+use crate::workloads::{MIB, MULTIPART_THRESHOLD, PART_CONCURRENCY, PART_SIZE};
+
 pub const SRC_AK: &str = "BENCHSRCAK";
 pub const SRC_SK: &str = "BENCHSRCSK";
 pub const DST_AK: &str = "BENCHDSTAK";
@@ -323,12 +325,15 @@ pub fn rclone_copy(
     // rclone's docs: checkers run the listings and comparisons beside the transfers; more of
     // them help with many small objects. The part settings match OMS's defaults.
     let checkers = (concurrency * 2).to_string();
+    let chunk = format!("{}M", PART_SIZE / MIB);
+    let cutoff = format!("{}M", MULTIPART_THRESHOLD / MIB);
+    let parts = PART_CONCURRENCY.to_string();
     command
         .args(["copy", &format!("SRC:{SRC_BUCKET}/{prefix}")])
         .arg(format!("DST:{DST_BUCKET}/{prefix}"))
         .args(["--transfers", &transfers, "--checkers", &checkers])
-        .args(["--s3-chunk-size", "16M", "--s3-upload-cutoff", "64M"])
-        .args(["--s3-upload-concurrency", "4", "--s3-no-check-bucket"])
+        .args(["--s3-chunk-size", &chunk, "--s3-upload-cutoff", &cutoff])
+        .args(["--s3-upload-concurrency", &parts, "--s3-no-check-bucket"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let started = Instant::now();

@@ -21,12 +21,12 @@ use crate::procs::{
 use crate::report::Row;
 
 const KIB: u64 = 1024;
-const MIB: u64 = 1024 * 1024;
+pub const MIB: u64 = 1024 * 1024;
 /// OMS's defaults (`worker.multipart_threshold_bytes`, `part_size_bytes`, `part_concurrency`),
 /// which rclone is given too.
-const MULTIPART_THRESHOLD: u64 = 64 * MIB;
-const PART_SIZE: u64 = 16 * MIB;
-const PART_CONCURRENCY: usize = 4;
+pub const MULTIPART_THRESHOLD: u64 = 64 * MIB;
+pub const PART_SIZE: u64 = 16 * MIB;
+pub const PART_CONCURRENCY: usize = 4;
 
 /// The CPU seconds this process has used (the limit's client).
 fn own_cpu() -> f64 {
@@ -310,25 +310,20 @@ impl Bench<'_> {
             );
             rows[1].times.push(t);
             rows[1].peak_kib = Some(rows[1].peak_kib.unwrap_or(0).max(peak));
-            let (servers, client) = (self.servers_cpu(), own_cpu());
-            let t = self.limit(objects, false).await?;
-            eprintln!(
-                "  run {run}: limit {:.2}s; {}; the client {:.1} s",
-                t.as_secs_f64(),
-                self.servers_cpu_since(servers),
-                own_cpu() - client
-            );
-            rows[2].times.push(t);
-            if in_parts {
+            // The limit, and where objects go in parts, the limit in OMS's parts (rows 2 and 3).
+            for (row, parts, label) in [(2, false, "limit"), (3, true, "limit in OMS's parts")] {
+                if parts && !in_parts {
+                    continue;
+                }
                 let (servers, client) = (self.servers_cpu(), own_cpu());
-                let t = self.limit(objects, true).await?;
+                let t = self.limit(objects, parts).await?;
                 eprintln!(
-                    "  run {run}: limit in OMS's parts {:.2}s; {}; the client {:.1} s",
+                    "  run {run}: {label} {:.2}s; {}; the client {:.1} s",
                     t.as_secs_f64(),
                     self.servers_cpu_since(servers),
                     own_cpu() - client
                 );
-                rows[3].times.push(t);
+                rows[row].times.push(t);
             }
         }
         Ok(rows)

@@ -10,7 +10,7 @@ use oms_core::status::{TaskEvent, TaskStatus, TaskTransition, task_transition};
 use sqlx::{AssertSqlSafe, Row as _};
 
 use crate::sealed::{self, CredentialOwner};
-use crate::tasks::placeholders;
+use crate::tasks::{Bind, placeholders, query_with};
 use crate::{Backend, Db, DbError};
 
 /// A claimed task: only the holder of the current epoch may write to it.
@@ -42,8 +42,18 @@ impl Backend {
     }
 }
 
-fn duration_ms(d: Duration) -> i64 {
+pub(crate) fn duration_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A claim's exclusion of the ids its caller is still running: ` and {column} not in ($first,
+/// ...)` for `n` ids, nothing for none.
+pub(crate) fn excluding(column: &str, first: usize, n: usize) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(" and {column} not in ({})", placeholders(first, n))
+    }
 }
 
 impl Db {
@@ -87,22 +97,13 @@ impl Db {
             free = claimable(false),
             held = claimable(true),
             lock = self.backend.skip_locked(),
-            busy = if busy.is_empty() {
-                String::new()
-            } else {
-                format!(" and id not in ({})", placeholders(3, busy.len()))
-            },
+            busy = excluding("id", 3, busy.len()),
         );
-        let row = busy
-            .iter()
-            .fold(
-                sqlx::query(AssertSqlSafe(sql))
-                    .bind(owner)
-                    .bind(duration_ms(lease)),
-                |q, id| q.bind(id.get()),
-            )
-            .fetch_optional(&self.pool)
-            .await?;
+        let binds: Vec<Bind> = [Bind::Text(owner.to_owned()), Bind::Int(duration_ms(lease))]
+            .into_iter()
+            .chain(busy.iter().map(|id| Bind::Int(id.get())))
+            .collect();
+        let row = query_with(sql, &binds).fetch_optional(&self.pool).await?;
         let Some(row) = row else {
             wrote.nothing_written();
             return Ok(None);

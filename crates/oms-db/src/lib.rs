@@ -128,9 +128,12 @@ impl Db {
         let (backend, url) = normalize_url(url)?;
         let connect_options = AnyConnectOptions::from_str(&url)
             .map_err(|e| DbError::Config(format!("invalid database url: {e}")))?;
-        let pool = open_pool(backend, &connect_options, options, options.max_connections).await?;
-        let heartbeats =
-            open_pool(backend, &connect_options, options, HEARTBEAT_CONNECTIONS).await?;
+        let pool = pool_options(backend, options, options.max_connections)
+            .connect_with(connect_options.clone())
+            .await?;
+        // Connected on first use: an API-only process never renews a lease.
+        let heartbeats = pool_options(backend, options, HEARTBEAT_CONNECTIONS)
+            .connect_lazy_with(connect_options);
         Ok(Self {
             writes: write_counter(&url),
             pool,
@@ -234,14 +237,10 @@ impl Db {
 /// Connections kept for lease renewals alone.
 const HEARTBEAT_CONNECTIONS: u32 = 2;
 
-async fn open_pool(
-    backend: Backend,
-    connect_options: &AnyConnectOptions,
-    options: &DbOptions,
-    max_connections: u32,
-) -> Result<AnyPool, DbError> {
+/// A pool's options: its size, the acquire timeout, and SQLite's pragmas on every connection.
+fn pool_options(backend: Backend, options: &DbOptions, max_connections: u32) -> AnyPoolOptions {
     let busy_timeout_ms = options.sqlite_busy_timeout.as_millis();
-    let pool = AnyPoolOptions::new()
+    AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(options.acquire_timeout)
         .after_connect(move |conn, _meta| {
@@ -258,9 +257,6 @@ async fn open_pool(
                 Ok(())
             })
         })
-        .connect_with(connect_options.clone())
-        .await?;
-    Ok(pool)
 }
 
 /// Recognizes the backend and, for SQLite, makes sure the file can be created.

@@ -154,7 +154,7 @@ impl Db {
             fence(2)
         );
         let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX))
+            .bind(crate::leases::duration_ms(duration))
             .bind(lease.task_id.get())
             .bind(&lease.owner)
             .bind(lease.epoch)

@@ -12,8 +12,9 @@ use oms_core::status::{GroupEvent, GroupStatus, TaskStatus, group_transition};
 use oms_core::time::now_ms;
 use sqlx::{AssertSqlSafe, Row as _};
 
+use crate::leases::{duration_ms, excluding};
 use crate::sealed::{self, CredentialOwner};
-use crate::tasks::placeholders;
+use crate::tasks::{Bind, query_with};
 use crate::{Db, DbError, rows};
 
 /// A claimed group: only the holder of the current epoch may add tasks to it.
@@ -89,22 +90,13 @@ impl Db {
             claimed = claimed.code(),
             waiting = GroupStatus::Waiting.code(),
             lock = self.backend.skip_locked(),
-            busy = if busy.is_empty() {
-                String::new()
-            } else {
-                format!(" and group_id not in ({})", placeholders(3, busy.len()))
-            },
+            busy = excluding("group_id", 3, busy.len()),
         );
-        let row = busy
-            .iter()
-            .fold(
-                sqlx::query(AssertSqlSafe(sql))
-                    .bind(owner)
-                    .bind(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)),
-                |q, id| q.bind(id.to_string()),
-            )
-            .fetch_optional(&self.pool)
-            .await?;
+        let binds: Vec<Bind> = [Bind::Text(owner.to_owned()), Bind::Int(duration_ms(lease))]
+            .into_iter()
+            .chain(busy.iter().map(|id| Bind::Text(id.to_string())))
+            .collect();
+        let row = query_with(sql, &binds).fetch_optional(&self.pool).await?;
         let Some(row) = row else {
             wrote.nothing_written();
             return Ok(None);
@@ -156,7 +148,7 @@ impl Db {
             group_fence(2)
         );
         let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX))
+            .bind(duration_ms(duration))
             .bind(lease.group_id.to_string())
             .bind(&lease.owner)
             .bind(lease.epoch)

@@ -9,7 +9,7 @@ use futures::StreamExt as _;
 use md5::{Digest as _, Md5};
 use oms_core::model::SavedUpload;
 use oms_db::DbError;
-use oms_storage::CompletedPart;
+use oms_storage::{CompletedPart, ObjectMeta};
 
 use crate::control::Side;
 use crate::digests::Md5Tee;
@@ -17,7 +17,8 @@ use crate::pipeline::{Item, RunCtx};
 use crate::retry::retry;
 use crate::streams::Throttled;
 use crate::transfer::{
-    CopyError, SideError, at, check_md5, codes, compare_with_cdn, md5_sent, write_options,
+    CopyError, SideError, at, check_md5, codes, compare_with_cdn, etag_is_md5, md5_sent,
+    write_options,
 };
 
 /// S3 allows at most 10,000 parts.
@@ -66,7 +67,6 @@ pub(crate) async fn copy(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64
             && s.part_size == as_i64(part_size)
             && s.source_mtime_ms == meta.info.last_modified_ms
     });
-    let continued = reusable;
     let (upload_id, mut done) = match saved {
         Some(s) if reusable => {
             tracing::info!(key = %item.key, parts_done = s.parts.len(), parts_total, "continuing a saved multipart upload");
@@ -170,6 +170,8 @@ pub(crate) async fn copy(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64
             .map_err(at(Side::Destination))
     })
     .await;
+    // The destination's answer to a HEAD, when the recovery below has asked already.
+    let mut headed = None;
     if let Err(e) = completed {
         let error = CopyError::gave_up(codes::COMPLETE_MULTIPART, e);
         if !matches!(error, CopyError::Object { .. }) {
@@ -178,8 +180,9 @@ pub(crate) async fn copy(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64
         // The store may have completed the upload already: the answer to a completion was
         // lost and its retry finds no upload, or a run died between the completion and saving
         // that it happened. The object is then at the destination.
-        if completed_earlier(ctx, dst_key, size, &parts).await {
+        if let Some(found) = completed_earlier(ctx, dst_key, size, &parts).await {
             tracing::info!(key = %item.key, "the multipart upload had been completed already");
+            headed = Some(found);
         } else {
             // The upload cannot be completed as saved: start it over, at once when it was an
             // earlier run's (this run has not sent its parts), else in the next run.
@@ -191,7 +194,7 @@ pub(crate) async fn copy(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64
                 .delete_upload(task_id, &item.record_key())
                 .await
                 .map_err(|e| db_trouble(ctx, &e))?;
-            if continued {
+            if reusable {
                 tracing::info!(key = %item.key, "the saved multipart upload cannot be completed; starting it over");
                 return Box::pin(copy(ctx, item, dst_key)).await;
             }
@@ -203,14 +206,17 @@ pub(crate) async fn copy(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64
         .await
         .map_err(|e| db_trouble(ctx, &e))?;
 
-    let written = retry(&ctx.config.retry, &ctx.stop.hard, || async {
-        ctx.destination
-            .head(ctx.dst_bucket(), dst_key)
-            .await
-            .map_err(at(Side::Destination))
-    })
-    .await
-    .map_err(|e| CopyError::gave_up(codes::UPLOAD, e))?;
+    let written = match headed {
+        Some(found) => Some(found),
+        None => retry(&ctx.config.retry, &ctx.stop.hard, || async {
+            ctx.destination
+                .head(ctx.dst_bucket(), dst_key)
+                .await
+                .map_err(at(Side::Destination))
+        })
+        .await
+        .map_err(|e| CopyError::gave_up(codes::UPLOAD, e))?,
+    };
     match written {
         Some(w) if w.info.size == size => Ok(moved),
         Some(w) => Err(CopyError::Object {
@@ -227,20 +233,20 @@ pub(crate) async fn copy(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64
     }
 }
 
-/// Whether the destination holds the object that completing `parts` makes: `size` bytes and the
-/// S3 multipart entity tag of those parts (the MD5 of their MD5s, then `-` and their number).
-/// Part tags that are not MD5s (encrypted stores) cannot show it: false.
+/// The destination's object, when it is the one that completing `parts` makes: `size` bytes and
+/// the S3 multipart entity tag of those parts (the MD5 of their MD5s, then `-` and their number).
+/// Part tags that are not MD5s (encrypted stores) cannot show it: `None`.
 async fn completed_earlier(
     ctx: &RunCtx,
     dst_key: &str,
     size: u64,
     parts: &[CompletedPart],
-) -> bool {
+) -> Option<ObjectMeta> {
     let mut md5s = Md5::new();
     for part in parts {
-        match hex::decode(part.etag.trim_matches('"')) {
-            Ok(digest) if digest.len() == 16 => md5s.update(&digest),
-            _ => return false,
+        match hex::decode(&part.etag) {
+            Ok(digest) if etag_is_md5(&part.etag) => md5s.update(&digest),
+            _ => return None,
         }
     }
     let expected = format!("{}-{}", hex::encode(md5s.finalize()), parts.len());
@@ -251,9 +257,14 @@ async fn completed_earlier(
             .map_err(at(Side::Destination))
     })
     .await;
-    matches!(found, Ok(Some(meta))
-        if meta.info.size == size
-            && meta.info.etag.as_deref().map(|e| e.trim_matches('"')) == Some(expected.as_str()))
+    found.ok().flatten().filter(|meta| {
+        meta.info.size == size
+            && meta
+                .info
+                .etag
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case(&expected))
+    })
 }
 
 /// Uploads one part (downloaded, or copied server-side) and saves it; returns (part number,

@@ -188,10 +188,7 @@ pub(crate) fn etag_is_md5(etag: &str) -> bool {
 
 /// The MD5 of what went through a tee, for [`check_md5`].
 pub(crate) async fn md5_sent(sum: Md5Sum) -> Result<String, SideError> {
-    sum.hex().await.map_err(|e| SideError {
-        side: Side::Destination,
-        error: e.into(),
-    })
+    sum.hex().await.map_err(|e| at(Side::Destination)(e.into()))
 }
 
 /// Fails (retryably) when the destination's MD5 differs from what was sent.
