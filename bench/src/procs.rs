@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use oms_storage::Connector;
+use oms_storage::WriteStore;
 use oms_storage::endpoints::Endpoint;
 use oms_storage::s3::{S3Connector, S3Settings};
 use secrecy::SecretString;
@@ -112,8 +112,8 @@ impl S3 {
     }
 
     /// A client of this server (the engine's own S3 connector).
-    pub fn connector(&self, ak: &str, sk: &str) -> Arc<dyn Connector> {
-        Arc::new(S3Connector::new(&S3Settings {
+    pub fn connector(&self, ak: &str, sk: &str) -> anyhow::Result<Arc<dyn WriteStore>> {
+        Ok(Arc::new(S3Connector::new(&S3Settings {
             endpoint: Endpoint {
                 url: self.url.clone(),
                 path_style: true,
@@ -126,7 +126,7 @@ impl S3 {
             requester_pays: false,
             connect_timeout: Duration::from_secs(10),
             operation_timeout: Duration::from_secs(300),
-        }))
+        })?))
     }
 
     /// Empties a bucket (removes and recreates its folder), and lets the disk settle: the

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use futures::StreamExt as _;
-use oms_storage::{CompletedPart, Connector, WriteOptions};
+use oms_storage::{CompletedPart, WriteOptions, WriteStore};
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 use serde_json::json;
 
@@ -35,8 +35,8 @@ fn own_cpu() -> f64 {
 
 /// One object copied as a bare multipart upload (see [`Bench::limit`]).
 async fn copy_in_parts(
-    src: &dyn Connector,
-    dst: &dyn Connector,
+    src: &dyn WriteStore,
+    dst: &dyn WriteStore,
     key: &str,
     size: u64,
 ) -> anyhow::Result<()> {
@@ -49,7 +49,7 @@ async fn copy_in_parts(
             async move {
                 let range = n * PART_SIZE..size.min((n + 1) * PART_SIZE);
                 let length = range.end - range.start;
-                let download = src.get(SRC_BUCKET, key, Some(range)).await?;
+                let download = src.get(SRC_BUCKET, key, Some(range), None).await?;
                 let part_number = i32::try_from(n + 1)?;
                 let etag = dst
                     .upload_part(DST_BUCKET, key, upload, part_number, download.body, length)
@@ -93,7 +93,7 @@ impl Objects {
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
         }
-        let store = src.connector(SRC_AK, SRC_SK);
+        let store = src.connector(SRC_AK, SRC_SK)?;
         let mut rng = StdRng::seed_from_u64(1);
         let mut block = vec![0_u8; usize::try_from(MIB)?];
         rng.fill(&mut block[..]);
@@ -135,7 +135,7 @@ struct Bench<'a> {
 }
 
 /// Objects under `prefix` in `bucket`, listed page by page.
-async fn count_all(store: &Arc<dyn Connector>, bucket: &str, prefix: &str) -> anyhow::Result<u64> {
+async fn count_all(store: &Arc<dyn WriteStore>, bucket: &str, prefix: &str) -> anyhow::Result<u64> {
     let mut count = 0;
     let mut after: Option<String> = None;
     loop {
@@ -160,7 +160,7 @@ impl Bench<'_> {
         }
     }
 
-    fn dst_connector(&self) -> Arc<dyn Connector> {
+    fn dst_connector(&self) -> anyhow::Result<Arc<dyn WriteStore>> {
         self.dst.connector(DST_AK, DST_SK)
     }
 
@@ -199,7 +199,7 @@ impl Bench<'_> {
             task["successful_num"],
             objects.count()
         );
-        let copied = count_all(&self.dst_connector(), DST_BUCKET, objects.prefix).await?;
+        let copied = count_all(&self.dst_connector()?, DST_BUCKET, objects.prefix).await?;
         ensure!(
             copied == objects.count(),
             "the destination holds {copied} objects"
@@ -217,7 +217,7 @@ impl Bench<'_> {
             objects.prefix,
             self.args.concurrency,
         )?;
-        let copied = count_all(&self.dst_connector(), DST_BUCKET, objects.prefix).await?;
+        let copied = count_all(&self.dst_connector()?, DST_BUCKET, objects.prefix).await?;
         ensure!(copied == objects.count(), "rclone left {copied} objects");
         Ok(measured)
     }
@@ -229,8 +229,8 @@ impl Bench<'_> {
     /// no database, no checks).
     async fn limit(&self, objects: &Objects, in_parts: bool) -> anyhow::Result<Duration> {
         self.dst.empty(DST_BUCKET)?;
-        let src = self.src.connector(SRC_AK, SRC_SK);
-        let dst = self.dst_connector();
+        let src = self.src.connector(SRC_AK, SRC_SK)?;
+        let dst = self.dst_connector()?;
         let started = Instant::now();
         let results: Vec<anyhow::Result<()>> = futures::stream::iter(0..objects.sizes.len())
             .map(|i| {
@@ -241,7 +241,7 @@ impl Bench<'_> {
                     if in_parts && size >= MULTIPART_THRESHOLD {
                         return copy_in_parts(&*src, &*dst, &key, size).await;
                     }
-                    let download = src.get(SRC_BUCKET, &key, None).await?;
+                    let download = src.get(SRC_BUCKET, &key, None, None).await?;
                     let size = download.content_length;
                     dst.put(
                         DST_BUCKET,
@@ -331,8 +331,8 @@ impl Bench<'_> {
 
     /// The servers' limit for a re-check: both listings, side by side, as fast as they come.
     async fn list_limit(&self, objects: &Objects) -> anyhow::Result<Duration> {
-        let src = self.src.connector(SRC_AK, SRC_SK);
-        let dst = self.dst_connector();
+        let src = self.src.connector(SRC_AK, SRC_SK)?;
+        let dst = self.dst_connector()?;
         let started = Instant::now();
         let (a, b) = tokio::join!(
             count_all(&src, SRC_BUCKET, objects.prefix),
@@ -407,7 +407,7 @@ impl Bench<'_> {
     /// (e): peak memory of URL-list tasks of `small` and of `large` lines.
     async fn memory(&self, small: usize, large: usize) -> anyhow::Result<Vec<Row>> {
         let origin = origin::start().await?;
-        let dst = self.dst_connector();
+        let dst = self.dst_connector()?;
         std::fs::create_dir_all(self.dst.root.join("lists"))?;
         let mut rows = Vec::new();
         for n in [small, large] {

@@ -9,6 +9,8 @@ mod google;
 mod groups;
 mod modes;
 mod resume;
+mod untrusted;
+mod uploads;
 mod urls;
 
 use std::collections::BTreeMap;
@@ -149,6 +151,27 @@ impl Migration {
         }
     }
 
+    /// The failed-object list of a failed task, as text.
+    pub async fn failed_list(&self, task: &Value) -> String {
+        let key = task["failed_object_record"]["list_file_key"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no failed list: {task:#}"));
+        let body = self
+            .dst
+            .client()
+            .get_object()
+            .bucket(DST_BUCKET)
+            .key(key)
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
     /// Asserts that the destination holds exactly the source's objects under `prefix`, byte for
     /// byte, with `save_prefix` before each key.
     pub async fn assert_identical(&self, prefix: &str, save_prefix: &str) {
@@ -164,6 +187,23 @@ impl Migration {
         assert_eq!(copied.len(), expected.len(), "object count differs");
         assert_eq!(copied, expected, "destination bytes differ from the source");
     }
+}
+
+/// Messages an operator reads: one sentence, never a client library's debug output.
+pub fn assert_readable(message: &str) {
+    for dump in [
+        "ServiceError",
+        "Response {",
+        "raw:",
+        "extensions",
+        "request_id",
+        "RequestId",
+        "<?xml",
+        "DispatchFailure",
+    ] {
+        assert!(!message.contains(dump), "'{dump}' in: {message}");
+    }
+    assert!(!message.contains('\n'), "more than one line: {message}");
 }
 
 /// `n` random bytes.

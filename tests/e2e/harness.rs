@@ -55,6 +55,8 @@ pub struct Overrides {
     pub max_tasks: Option<usize>,
     /// `server.read_cache_ms` (default here: an hour, see [`TestServer::config`]).
     pub read_cache_ms: Option<u64>,
+    /// `worker.list_page_size`.
+    pub list_page_size: Option<i32>,
 }
 
 /// A running omsd.
@@ -215,6 +217,9 @@ impl TestServer {
         if let Some(v) = self.overrides.max_tasks {
             c.worker.max_tasks = v;
         }
+        if let Some(v) = self.overrides.list_page_size {
+            c.worker.list_page_size = v;
+        }
         c
     }
 
@@ -312,6 +317,35 @@ impl TestServer {
     /// The data folder (SQLite files, key files).
     pub fn data_dir(&self) -> std::path::PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// Creates a task in project A; returns its id.
+    pub async fn create_task(&self, body: &Value) -> i64 {
+        let api = self.signed_client(&self.a);
+        api.post(&format!("/v2/{}/tasks", self.a.id), Some(body))
+            .await
+            .ok()["id"]
+            .as_i64()
+            .unwrap()
+    }
+
+    /// Waits until task `id` of project A has ended: completed, failed or paused (panics with
+    /// the task after `timeout`).
+    pub async fn wait_task_end(&self, id: i64, timeout: Duration) -> Value {
+        let api = self.signed_client(&self.a);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let task = api
+                .get(&format!("/v2/{}/tasks/{id}", self.a.id))
+                .await
+                .ok()
+                .clone();
+            if matches!(task["status"].as_i64(), Some(3..=5)) {
+                return task;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{task:#}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 

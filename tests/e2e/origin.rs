@@ -1,6 +1,8 @@
-//! An HTTP origin inside the test: serves files (HEAD, GET, byte ranges, Last-Modified) and,
-//! like a CDN with URL authentication on, refuses requests whose signature is missing, stale
-//! or wrong with 403. The signatures are checked from the providers' formulas written out here
+//! An HTTP origin inside the test: serves files (HEAD, GET, byte ranges, strong ETags,
+//! Last-Modified, If-Range and If-Match) and, like a CDN with URL authentication on, refuses
+//! requests whose signature is missing, stale or wrong with 403. It can misbehave the way real
+//! origins do: ignore ranges (`python3 -m http.server`), answer every range with the file's
+//! first bytes, send bodies without Content-Length, or have a file replaced during a read. The signatures are checked from the providers' formulas written out here
 //! again, independently of the engine's signer, so a wrong signer fails the tests.
 
 use std::collections::BTreeMap;
@@ -22,8 +24,27 @@ pub struct File {
     pub last_modified: SystemTime,
 }
 
+/// How an origin answers byte ranges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Ranges {
+    /// As HTTP says.
+    #[default]
+    Honoured,
+    /// Not at all: every GET gets the whole file with 200.
+    Ignored,
+    /// With 206, but always from byte 0: `Content-Range: bytes 0-(n-1)/total` and the file's
+    /// first n bytes.
+    FromStart,
+}
+
 #[derive(Default)]
 struct Inner {
+    ranges: Mutex<Ranges>,
+    /// Bodies are sent chunked, without Content-Length.
+    chunked: std::sync::atomic::AtomicBool,
+    /// A file replaced when a GET of it asks for a range starting at this byte: (path, at,
+    /// new bytes).
+    overwrite: Mutex<Option<(String, usize, Vec<u8>)>>,
     files: Mutex<BTreeMap<String, File>>,
     /// (scheme, key) when signatures are enforced.
     auth: Mutex<Option<(String, String)>>,
@@ -158,14 +179,67 @@ async fn serve(State(inner): State<Arc<Inner>>, request: Request) -> Response {
     if method != Method::GET && method != Method::HEAD {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }
+    let mut range = range_of(request.headers(), file.bytes.len());
+    let due = {
+        let mut overwrite = inner.overwrite.lock().unwrap();
+        match (&range, overwrite.as_ref()) {
+            (Some((start, _)), Some((at_path, at, _))) if *at_path == path && at == start => {
+                overwrite.take()
+            }
+            _ => None,
+        }
+    };
+    let file = match due {
+        Some((_, _, bytes)) => {
+            let replaced = File {
+                bytes,
+                last_modified: SystemTime::now() + Duration::from_secs(2),
+            };
+            inner
+                .files
+                .lock()
+                .unwrap()
+                .insert(path.clone(), replaced.clone());
+            replaced
+        }
+        None => file,
+    };
+    let etag = format!("\"{}\"", hex::encode(Md5::digest(&file.bytes)));
+    let date = http_date(file.last_modified);
+    let header_of = |name| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    if let Some(wanted) = header_of(header::IF_MATCH)
+        && wanted != etag
+    {
+        return StatusCode::PRECONDITION_FAILED.into_response();
+    }
+    // If-Range: the range only if the file is still the one named, else the whole file.
+    if let Some(condition) = header_of(header::IF_RANGE)
+        && condition != etag
+        && condition != date
+    {
+        range = None;
+    }
     let total = file.bytes.len();
-    let range = range_of(request.headers(), total);
     let mut response = Response::builder()
-        .header(header::LAST_MODIFIED, http_date(file.last_modified))
+        .header(header::LAST_MODIFIED, date)
+        .header(header::ETAG, etag)
         .header(header::CONTENT_TYPE, "application/octet-stream")
         .header(header::ACCEPT_RANGES, "bytes");
+    let ranges = *inner.ranges.lock().unwrap();
     let (status, body) = match range {
+        Some(_) if ranges == Ranges::Ignored => (StatusCode::OK, file.bytes),
         Some((start, end)) => {
+            let (start, end) = if ranges == Ranges::FromStart {
+                (0, end - start)
+            } else {
+                (start, end)
+            };
             response = response.header(
                 header::CONTENT_RANGE,
                 format!("bytes {start}-{}/{total}", end - 1),
@@ -174,12 +248,19 @@ async fn serve(State(inner): State<Arc<Inner>>, request: Request) -> Response {
         }
         None => (StatusCode::OK, file.bytes),
     };
-    response = response.header(header::CONTENT_LENGTH, body.len());
+    let chunked = inner.chunked.load(Ordering::SeqCst);
+    if !chunked || method == Method::HEAD {
+        response = response.header(header::CONTENT_LENGTH, body.len());
+    }
     if method == Method::GET {
         *inner.served.lock().unwrap().entry(path).or_default() += 1;
     }
     let body = if method == Method::HEAD {
         Body::empty()
+    } else if chunked {
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+            body.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
+        Body::from_stream(futures::stream::iter(chunks))
     } else {
         Body::from(body)
     };
@@ -236,6 +317,21 @@ impl Origin {
     /// Enforces signatures of `scheme` (an OMS authentication_type) with `key`.
     pub fn require_signature(&self, scheme: &str, key: &str) {
         *self.inner.auth.lock().unwrap() = Some((scheme.to_owned(), key.to_owned()));
+    }
+
+    /// How byte ranges are answered from now on.
+    pub fn set_ranges(&self, ranges: Ranges) {
+        *self.inner.ranges.lock().unwrap() = ranges;
+    }
+
+    /// Sends bodies chunked, without Content-Length (HEADs still tell the length).
+    pub fn set_chunked(&self, chunked: bool) {
+        self.inner.chunked.store(chunked, Ordering::SeqCst);
+    }
+
+    /// Replaces the file at `path` with `bytes` when a GET of it asks for a range from `at`.
+    pub fn overwrite_at(&self, path: &str, at: usize, bytes: Vec<u8>) {
+        *self.inner.overwrite.lock().unwrap() = Some((path.to_owned(), at, bytes));
     }
 
     /// Waits `ms` before answering each request.

@@ -1,7 +1,13 @@
 //! Real S3 servers for the engine tests: s3s-fs in-process on 127.0.0.1:0, signature-checked,
 //! behind a thin wrapper that counts calls per operation and key and injects faults
 //! (503 SlowDown on chosen keys' first attempts, keys that always fail, slow part uploads, lost
-//! answers, bytes garbled on the way in).
+//! answers, bytes garbled on the way in) and misbehaves the way real stores sometimes do
+//! (listings out of order, broken paging, an object overwritten during a read, bodies cut short,
+//! times listed at another precision).
+//!
+//! The wrapper also gives s3s-fs what S3 does and s3s-fs leaves out: `If-Match` on GetObject
+//! and `x-amz-copy-source-if-match` on UploadPartCopy answer 412 when the object's entity tag
+//! is another (s3s-fs itself honours the condition on CopyObject only).
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -61,6 +67,39 @@ pub struct Faults {
     /// flipped, as if it had been damaged on the way (the store's ETag is then the MD5 of the
     /// damaged bytes).
     pub garbled_writes: AtomicU32,
+    /// An object rewritten by someone else when a read of it reaches an offset.
+    pub overwrite: Mutex<Option<Overwrite>>,
+    /// Keys whose GetObject bodies end after half their bytes (Content-Length unchanged).
+    pub short_bodies: Mutex<HashSet<String>>,
+    /// A pause before every GetObject, in ms.
+    pub get_delay_ms: AtomicU32,
+    /// How ListObjectsV2 misbehaves.
+    pub listing: Mutex<ListingFaults>,
+}
+
+/// An object rewritten with `body` as soon as a ranged GetObject or an UploadPartCopy of `key`
+/// starts at byte `at` (once).
+#[derive(Debug, Clone)]
+pub struct Overwrite {
+    pub bucket: String,
+    pub key: String,
+    pub at: u64,
+    pub body: Vec<u8>,
+}
+
+/// Ways ListObjectsV2 can go wrong.
+#[derive(Debug, Clone, Default)]
+pub struct ListingFaults {
+    /// Every page comes in reverse key order.
+    pub reversed: bool,
+    /// Every page but the first is empty, truncated, without a continuation token.
+    pub empty_after_first: bool,
+    /// StartAfter and ContinuationToken are ignored: every request gets the first page.
+    pub ignore_start_after: bool,
+    /// Every listed object shows this LastModified (Unix ms).
+    pub last_modified_ms: Option<i64>,
+    /// Every page but the first comes after this pause, in ms.
+    pub slow_after_first_ms: u64,
 }
 
 /// A body whose first byte is flipped on the way in.
@@ -88,6 +127,38 @@ impl futures::Stream for Garbled {
 impl s3s::stream::ByteStream for Garbled {
     fn remaining_length(&self) -> RemainingLength {
         self.inner.remaining_length()
+    }
+}
+
+/// A body that ends after `left` bytes while announcing more.
+struct Short {
+    inner: StreamingBlob,
+    left: u64,
+    announced: u64,
+}
+
+impl futures::Stream for Short {
+    type Item = Result<bytes::Bytes, StdError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.left == 0 {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(mut chunk))) => {
+                let take = usize::try_from(self.left).unwrap().min(chunk.len());
+                chunk.truncate(take);
+                self.left -= take as u64;
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            other => other,
+        }
+    }
+}
+
+impl s3s::stream::ByteStream for Short {
+    fn remaining_length(&self) -> RemainingLength {
+        RemainingLength::new_exact(usize::try_from(self.announced).unwrap())
     }
 }
 
@@ -131,7 +202,177 @@ struct Faulty {
     calls: Arc<Calls>,
 }
 
+/// A request for s3s-fs made by the wrapper itself.
+fn inner_request<T>(input: T) -> S3Request<T> {
+    S3Request {
+        input,
+        method: http::Method::GET,
+        uri: http::Uri::from_static("/"),
+        headers: http::HeaderMap::new(),
+        extensions: http::Extensions::new(),
+        credentials: None,
+        region: None,
+        service: None,
+        trailing_headers: None,
+    }
+}
+
 impl Faulty {
+    /// The object's entity tag now, as s3s-fs reports it.
+    async fn etag_of(&self, bucket: &str, key: &str) -> S3Result<Option<ETag>> {
+        let input = HeadObjectInput::builder()
+            .bucket(bucket.to_owned())
+            .key(key.to_owned())
+            .build()
+            .map_err(|_| S3Error::new(S3ErrorCode::InternalError))?;
+        match self.fs.head_object(inner_request(input)).await {
+            Ok(out) => Ok(out.output.e_tag),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// 412 unless the object's entity tag is the one `condition` names (S3's If-Match).
+    async fn check_if_match(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: Option<&ETagCondition>,
+    ) -> S3Result<()> {
+        let Some(condition) = condition else {
+            return Ok(());
+        };
+        let now = self.etag_of(bucket, key).await?;
+        let matches = match (condition, &now) {
+            (ETagCondition::Any, Some(_)) => true,
+            (ETagCondition::ETag(wanted), Some(now)) => wanted.value() == now.value(),
+            (_, None) => return Err(S3Error::new(S3ErrorCode::NoSuchKey)),
+        };
+        if matches {
+            Ok(())
+        } else {
+            Err(S3Error::new(S3ErrorCode::PreconditionFailed))
+        }
+    }
+
+    /// Rewrites the object when a read of it starts at the offset [`Faults::overwrite`] names.
+    async fn overwrite_at(&self, bucket: &str, key: &str, start: u64) {
+        let due = {
+            let mut overwrite = self.faults.overwrite.lock().unwrap();
+            match overwrite.as_ref() {
+                Some(o) if o.bucket == bucket && o.key == key && o.at == start => overwrite.take(),
+                _ => None,
+            }
+        };
+        if let Some(o) = due {
+            let input = PutObjectInput::builder()
+                .bucket(o.bucket)
+                .key(o.key)
+                .content_length(Some(i64::try_from(o.body.len()).unwrap()))
+                .body(Some(StreamingBlob::from(s3s::Body::from(
+                    bytes::Bytes::from(o.body),
+                ))))
+                .build()
+                .unwrap();
+            self.fs.put_object(inner_request(input)).await.unwrap();
+        }
+    }
+
+    /// What a request does before s3s-fs serves it: the conditions s3s-fs does not check, and
+    /// the overwrites due at this read.
+    async fn conditions(&self, input: &(dyn Any + Send + Sync)) -> S3Result<()> {
+        if let Some(get) = input.downcast_ref::<GetObjectInput>() {
+            if let Some(Range::Int { first, .. }) = &get.range {
+                self.overwrite_at(&get.bucket, &get.key, *first).await;
+            }
+            self.check_if_match(&get.bucket, &get.key, get.if_match.as_ref())
+                .await?;
+        } else if let Some(copy) = input.downcast_ref::<UploadPartCopyInput>() {
+            let CopySource::Bucket { bucket, key, .. } = &copy.copy_source else {
+                return Ok(());
+            };
+            let start = copy
+                .copy_source_range
+                .as_deref()
+                .and_then(|r| r.strip_prefix("bytes="))
+                .and_then(|r| r.split_once('-'))
+                .and_then(|(first, _)| first.parse().ok());
+            if let Some(start) = start {
+                self.overwrite_at(bucket, key, start).await;
+            }
+            self.check_if_match(bucket, key, copy.copy_source_if_match.as_ref())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A ListObjectsV2 request as the faulty store takes it.
+    async fn list_request(
+        &self,
+        input: &mut (dyn Any + Send + Sync),
+    ) -> Option<S3Result<S3Response<ListObjectsV2Output>>> {
+        let input = input.downcast_mut::<ListObjectsV2Input>()?;
+        let faults = self.faults.listing.lock().unwrap().clone();
+        let later = input.start_after.is_some() || input.continuation_token.is_some();
+        if later && faults.slow_after_first_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(faults.slow_after_first_ms)).await;
+        }
+        if faults.empty_after_first && later {
+            let output = ListObjectsV2Output {
+                name: Some(input.bucket.clone()),
+                prefix: input.prefix.clone(),
+                is_truncated: Some(true),
+                key_count: Some(0),
+                ..Default::default()
+            };
+            return Some(Ok(S3Response::new(output)));
+        }
+        if faults.ignore_start_after {
+            input.start_after = None;
+            input.continuation_token = None;
+        }
+        None
+    }
+
+    /// A ListObjectsV2 answer as the faulty store gives it.
+    fn list_answer(&self, output: &mut dyn Any) {
+        let Some(output) = output.downcast_mut::<ListObjectsV2Output>() else {
+            return;
+        };
+        let faults = self.faults.listing.lock().unwrap().clone();
+        if let Some(contents) = output.contents.as_mut() {
+            if faults.reversed {
+                contents.reverse();
+            }
+            if let Some(ms) = faults.last_modified_ms {
+                let at = std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap());
+                for object in contents.iter_mut() {
+                    object.last_modified = Some(at.into());
+                }
+            }
+        }
+    }
+
+    /// Cuts the body of a GetObject answer to half when [`Faults::short_bodies`] names the key.
+    fn cut_short(&self, key: &str, output: &mut dyn Any) {
+        let Some(output) = output.downcast_mut::<GetObjectOutput>() else {
+            return;
+        };
+        if !self.faults.short_bodies.lock().unwrap().contains(key) {
+            return;
+        }
+        let Some(length) = output.content_length else {
+            return;
+        };
+        if let Some(body) = output.body.take() {
+            let half = u64::try_from(length / 2).unwrap();
+            output.body = Some(StreamingBlob::new(Short {
+                inner: body,
+                left: half,
+                announced: u64::try_from(length).unwrap(),
+            }));
+        }
+    }
+
     fn before(&self, op: &'static str, key: &str) -> S3Result<()> {
         let n = self.calls.record(op, key);
         if op == "get_object" && self.faults.broken_keys.lock().unwrap().contains(key) {
@@ -191,12 +432,22 @@ macro_rules! faulty_s3 {
                     let delay = match stringify!($method) {
                         "upload_part" => self.faults.part_delay_ms.load(Ordering::SeqCst),
                         "put_object" => self.faults.put_delay_ms.load(Ordering::SeqCst),
+                        "get_object" => self.faults.get_delay_ms.load(Ordering::SeqCst),
                         _ => 0,
                     };
                     if delay > 0 {
                         tokio::time::sleep(Duration::from_millis(u64::from(delay))).await;
                     }
-                    let answer = self.fs.$method($req).await;
+                    self.conditions(&$req.input).await?;
+                    if let Some(answer) = self.list_request(&mut $req.input).await {
+                        let answer: Box<dyn Any> = Box::new(answer);
+                        return *answer.downcast::<S3Result<S3Response<$output>>>().unwrap();
+                    }
+                    let mut answer = self.fs.$method($req).await;
+                    if let Ok(response) = answer.as_mut() {
+                        self.list_answer(&mut response.output);
+                        self.cut_short(&key, &mut response.output);
+                    }
                     if stringify!($method) == "complete_multipart_upload"
                         && answer.is_ok()
                         && self

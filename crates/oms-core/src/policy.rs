@@ -47,12 +47,24 @@ pub fn decide(
         OverwriteMode::NoOverwrite => Decision::SkipExisting,
         // CRC64 falls back to size and time where the stores expose no CRC64, as OMS does.
         OverwriteMode::SizeLastModified | OverwriteMode::Crc64 => {
-            if dst.size == source.size && dst.last_modified_ms >= source.last_modified_ms {
+            if dst.size == source.size && not_older(dst.last_modified_ms, source.last_modified_ms) {
                 Decision::SkipExisting
             } else {
                 Decision::Copy
             }
         }
+    }
+}
+
+/// Whether the instant `a` is not before `b` (both Unix ms), at the precision both carry:
+/// whole seconds when either lacks milliseconds. Stores keep times at different precisions
+/// (one lists `12:00:00.789`, another `12:00:00.000` for the same write, and HTTP dates carry
+/// seconds only), so a copy made in the same second must count as not older.
+pub fn not_older(a_ms: i64, b_ms: i64) -> bool {
+    if a_ms.rem_euclid(1000) == 0 || b_ms.rem_euclid(1000) == 0 {
+        a_ms.div_euclid(1000) >= b_ms.div_euclid(1000)
+    } else {
+        a_ms >= b_ms
     }
 }
 
@@ -98,6 +110,35 @@ mod tests {
             decide(OverwriteMode::Crc64, 0, SRC, Some(other_size)),
             Decision::Copy
         );
+    }
+
+    #[test]
+    fn times_are_compared_at_the_precision_both_sides_carry() {
+        let mode = OverwriteMode::SizeLastModified;
+        let listed = ObjectFacts {
+            size: 5,
+            last_modified_ms: 1_700_000_000_789,
+        };
+        let whole_seconds = ObjectFacts {
+            size: 5,
+            last_modified_ms: 1_700_000_000_000,
+        };
+        assert_eq!(
+            decide(mode, 0, listed, Some(whole_seconds)),
+            Decision::SkipExisting,
+            "a destination that keeps seconds holds the same write"
+        );
+        let earlier_ms = ObjectFacts {
+            size: 5,
+            last_modified_ms: 1_700_000_000_500,
+        };
+        assert_eq!(decide(mode, 0, listed, Some(earlier_ms)), Decision::Copy);
+        let second_before = ObjectFacts {
+            size: 5,
+            last_modified_ms: 1_699_999_999_000,
+        };
+        assert_eq!(decide(mode, 0, listed, Some(second_before)), Decision::Copy);
+        assert!(not_older(-1000, -1000) && !not_older(-2000, -1000));
     }
 
     #[test]

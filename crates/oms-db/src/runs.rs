@@ -429,6 +429,29 @@ impl Db {
         Ok(())
     }
 
+    /// The saved uploads of `task`: (source key, where the upload is).
+    pub async fn task_uploads(&self, task: TaskId) -> Result<Vec<(String, OrphanUpload)>, DbError> {
+        let rows = sqlx::query(
+            "select object_key, dst_bucket, dst_key, upload_id from multipart_uploads \
+             where task_id = $1 order by object_key",
+        )
+        .bind(task.get())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("object_key")?,
+                    OrphanUpload {
+                        dst_bucket: r.try_get("dst_bucket")?,
+                        dst_key: r.try_get("dst_key")?,
+                        upload_id: r.try_get("upload_id")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
     /// Uploads of deleted tasks of `project` left in `bucket`.
     pub async fn orphan_uploads(
         &self,

@@ -1,27 +1,41 @@
-//! Google Cloud Storage and Azure Blob sources, through object_store.
+//! Google Cloud Storage and Azure Blob sources, read over the stores' own HTTP APIs with exact
+//! names.
 //!
-//! object_store reaches one bucket (container) per client, so a connector is built for the
-//! migration's source bucket. It is a source only: OMS writes to S3-compatible destinations.
-//! object_store's own retries are off (the engine decides retries), and its DNS resolution goes
-//! through the [`Guard`], because the GCS base URL and the Azure blob endpoint come from
-//! user-supplied credentials.
+//! A key is an opaque string on every source: a listing hands back the exact name the store
+//! holds (decoded where the store had to encode it), and a HEAD or GET names it exactly
+//! ([`object_path`]: every byte but unreserved characters and `/` is percent-encoded, so `dir/`,
+//! `a//b`, `/lead` and `x y%?#` reach the object of that name). Azure is read through its Blob
+//! REST API ([`crate::azure`]), Google through its XML API ([`crate::gcs`]); an answer to a GET
+//! is checked ([`check_answer`]) and its body counted like every other connector's.
+//!
+//! A connector reaches the one bucket (container) it was built for, and is a source only: OMS
+//! writes to S3-compatible destinations. Its HTTP client follows no redirects (a redirect to a
+//! private address would pass by the guard, which sees only host names), uses no proxy from the
+//! environment (a proxy would resolve names the guard never sees) and resolves names through the
+//! [`Guard`], because the GCS base URL and the Azure blob endpoint come from user-supplied
+//! credentials. Nothing is retried here: the engine decides retries.
 
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::{StreamExt as _, TryStreamExt as _};
-use object_store::azure::MicrosoftAzureBuilder;
-use object_store::gcp::GoogleCloudStorageBuilder;
-use object_store::path::Path;
-use object_store::{Attribute, ClientOptions, GetOptions, GetRange, ObjectStore, RetryConfig};
-use secrecy::{ExposeSecret as _, SecretString};
+use aws_smithy_types::DateTime;
+use aws_smithy_types::date_time::Format;
+use futures::StreamExt as _;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::StatusCode;
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use secrecy::SecretString;
 
+use crate::azure::AzureSource;
+use crate::gcs::GcsSource;
 use crate::guard::{Guard, resolver};
+use crate::read::{Answer, Counted, check_answer, parse_content_range};
+use crate::transport::readable_headers;
 use crate::{
-    ByteStream, CompletedPart, Connector, Download, ErrorKind, ListPage, ObjectHeaders, ObjectInfo,
-    ObjectMeta, PutOutcome, StorageError, WriteOptions,
+    Download, ErrorKind, ListPage, ObjectHeaders, ObjectInfo, ObjectMeta, ReadStore, StorageError,
+    Version,
 };
 
 /// How a cloud source is reached.
@@ -31,194 +45,30 @@ pub struct CloudSettings {
     pub guard: Guard,
     /// Connect timeout.
     pub connect_timeout: Duration,
-    /// Timeout of one request.
+    /// Time allowed without progress on a response.
     pub operation_timeout: Duration,
 }
 
-/// A GCS or Azure bucket, read through object_store.
+/// A GCS bucket or an Azure container, read by exact names.
 #[derive(Debug, Clone)]
-pub struct CloudSource {
-    store: Arc<dyn ObjectStore>,
-    bucket: String,
-    identity: String,
-}
+pub struct CloudSource(Store);
 
-fn config_error(message: impl Into<String>) -> StorageError {
-    StorageError {
-        kind: ErrorKind::BadCredentials,
-        operation: "connect",
-        status: None,
-        code: None,
-        message: message.into(),
-    }
-}
-
-fn client_options(settings: &CloudSettings, allow_http: bool) -> ClientOptions {
-    ClientOptions::new()
-        .with_allow_http(allow_http)
-        .with_connect_timeout(settings.connect_timeout)
-        .with_timeout_disabled()
-        .with_read_timeout(settings.operation_timeout)
-        .with_dns_resolver(resolver(settings.guard))
-}
-
-/// object_store's HTTP client, built here: redirects are not followed (a redirect to a private
-/// address would pass by the guard, which sees only host names) and no proxy from the
-/// environment is used (a proxy would resolve names the guard never sees).
-#[derive(Debug)]
-struct GuardedConnector(CloudSettings);
-
-impl object_store::client::HttpConnector for GuardedConnector {
-    fn connect(
-        &self,
-        _options: &ClientOptions,
-    ) -> object_store::Result<object_store::client::HttpClient> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .dns_resolver(resolver(self.0.guard))
-            .connect_timeout(self.0.connect_timeout)
-            .read_timeout(self.0.operation_timeout)
-            .build()
-            .map_err(|e| object_store::Error::Generic {
-                store: "http",
-                source: Box::new(e),
-            })?;
-        Ok(object_store::client::HttpClient::new(client))
-    }
-}
-
-fn no_retries() -> RetryConfig {
-    RetryConfig {
-        max_retries: 0,
-        ..RetryConfig::default()
-    }
-}
-
-/// Checks the host of an endpoint URL a credential names (IP literals skip the resolver).
-fn check_endpoint(guard: &Guard, url: &str) -> Result<(), StorageError> {
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|e| config_error(format!("the endpoint '{url}' is not a URL: {e}")))?;
-    guard.check_host(parsed.host_str().unwrap_or_default())
-}
-
-/// The parts of an Azure storage connection string.
-#[derive(Debug, Default)]
-pub(crate) struct ConnectionString {
-    pub account: Option<String>,
-    pub key: Option<SecretString>,
-    pub sas: Option<SecretString>,
-    pub endpoint: Option<String>,
-    pub protocol: Option<String>,
-    pub suffix: Option<String>,
-    pub development: bool,
-}
-
-/// The well-known Azurite development account (public in Azure's docs).
-const DEV_ACCOUNT: &str = "devstoreaccount1";
-const DEV_KEY: &str =
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-
-pub(crate) fn parse_connection_string(text: &str) -> Result<ConnectionString, StorageError> {
-    let mut parsed = ConnectionString::default();
-    for part in text.split(';').filter(|p| !p.trim().is_empty()) {
-        let (name, value) = part
-            .split_once('=')
-            .ok_or_else(|| config_error("the connection string is not Key=Value pairs"))?;
-        let value = value.trim().to_owned();
-        match name.trim().to_ascii_lowercase().as_str() {
-            "accountname" => parsed.account = Some(value),
-            "accountkey" => parsed.key = Some(SecretString::from(value)),
-            "sharedaccesssignature" => parsed.sas = Some(SecretString::from(value)),
-            "blobendpoint" => parsed.endpoint = Some(value.trim_end_matches('/').to_owned()),
-            "defaultendpointsprotocol" => parsed.protocol = Some(value),
-            "endpointsuffix" => parsed.suffix = Some(value),
-            "usedevelopmentstorage" => parsed.development = value.eq_ignore_ascii_case("true"),
-            _ => {}
-        }
-    }
-    if parsed.development {
-        parsed.account.get_or_insert_with(|| DEV_ACCOUNT.to_owned());
-        parsed
-            .key
-            .get_or_insert_with(|| SecretString::from(DEV_KEY));
-        parsed
-            .endpoint
-            .get_or_insert_with(|| format!("http://127.0.0.1:10000/{DEV_ACCOUNT}"));
-    }
-    let account = parsed
-        .account
-        .clone()
-        .ok_or_else(|| config_error("the connection string names no AccountName"))?;
-    if parsed.endpoint.is_none() {
-        let protocol = parsed.protocol.as_deref().unwrap_or("https");
-        let suffix = parsed.suffix.as_deref().unwrap_or("core.windows.net");
-        parsed.endpoint = Some(format!("{protocol}://{account}.blob.{suffix}"));
-    }
-    if parsed.key.is_none() && parsed.sas.is_none() {
-        return Err(config_error(
-            "the connection string carries neither an AccountKey nor a SharedAccessSignature",
-        ));
-    }
-    Ok(parsed)
-}
-
-/// The object_store settings of a GCS service-account JSON: its base URL, when it names one.
-pub(crate) fn gcs_base_url(json: &str) -> Result<Option<String>, StorageError> {
-    let value: serde_json::Value =
-        serde_json::from_str(json).map_err(|_| config_error("json_auth_file is not valid JSON"))?;
-    Ok(value
-        .get("gcs_base_url")
-        .and_then(serde_json::Value::as_str)
-        .map(|s| s.trim_end_matches('/').to_owned()))
+#[derive(Debug, Clone)]
+enum Store {
+    Azure(Arc<AzureSource>),
+    Google(Arc<GcsSource>),
 }
 
 impl CloudSource {
-    /// A source over an Azure container, from a connection string.
+    /// A source over an Azure container, from a connection string (an AccountKey, signed with
+    /// Shared Key, or a SharedAccessSignature).
     pub fn azure(
         settings: &CloudSettings,
         connection_string: &SecretString,
         container: &str,
     ) -> Result<Self, StorageError> {
-        let parsed = parse_connection_string(connection_string.expose_secret())?;
-        let endpoint = parsed.endpoint.clone().unwrap_or_default();
-        check_endpoint(&settings.guard, &endpoint)?;
-        let account = parsed.account.clone().unwrap_or_default();
-        let mut builder = MicrosoftAzureBuilder::new()
-            .with_account(&account)
-            .with_container_name(container)
-            .with_endpoint(endpoint.clone())
-            .with_allow_http(endpoint.starts_with("http://"))
-            .with_retry(no_retries())
-            .with_client_options(client_options(settings, endpoint.starts_with("http://")))
-            .with_http_connector(GuardedConnector(settings.clone()));
-        if let Some(key) = &parsed.key {
-            builder = builder.with_access_key(key.expose_secret());
-        } else if let Some(sas) = &parsed.sas {
-            let pairs = sas
-                .expose_secret()
-                .trim_start_matches('?')
-                .split('&')
-                .filter_map(|p| p.split_once('='))
-                .map(|(k, v)| {
-                    let decode = |s: &str| {
-                        percent_encoding::percent_decode_str(s)
-                            .decode_utf8_lossy()
-                            .into_owned()
-                    };
-                    (decode(k), decode(v))
-                })
-                .collect::<Vec<_>>();
-            builder = builder.with_sas_authorization(pairs);
-        }
-        let store = builder
-            .build()
-            .map_err(|e| config_error(format!("cannot use the Azure connection string: {e}")))?;
-        Ok(Self {
-            store: Arc::new(store),
-            bucket: container.to_owned(),
-            identity: format!("azure:{endpoint}/{account}"),
-        })
+        let source = AzureSource::new(settings, connection_string, container)?;
+        Ok(Self(Store::Azure(Arc::new(source))))
     }
 
     /// A source over a GCS bucket, from a service-account JSON (which may name a base URL and
@@ -228,146 +78,24 @@ impl CloudSource {
         json_auth_file: &SecretString,
         bucket: &str,
     ) -> Result<Self, StorageError> {
-        let json = json_auth_file.expose_secret();
-        let base = gcs_base_url(json)?;
-        if let Some(base) = &base {
-            check_endpoint(&settings.guard, base)?;
-        }
-        let allow_http = base.as_deref().is_some_and(|b| b.starts_with("http://"));
-        let store = GoogleCloudStorageBuilder::new()
-            .with_service_account_key(json)
-            .with_bucket_name(bucket)
-            .with_retry(no_retries())
-            .with_client_options(client_options(settings, allow_http))
-            .with_http_connector(GuardedConnector(settings.clone()))
-            .build()
-            .map_err(|e| config_error(format!("cannot use json_auth_file: {e}")))?;
-        Ok(Self {
-            store: Arc::new(store),
-            bucket: bucket.to_owned(),
-            identity: format!(
-                "gcs:{}",
-                base.unwrap_or_else(|| "https://storage.googleapis.com".into())
-            ),
-        })
+        let source = GcsSource::new(settings, json_auth_file, bucket)?;
+        Ok(Self(Store::Google(Arc::new(source))))
     }
 
-    fn path(&self, bucket: &str, key: &str, operation: &'static str) -> Result<Path, StorageError> {
-        if bucket != self.bucket {
-            return Err(StorageError::new(
-                ErrorKind::Permanent,
-                operation,
-                format!(
-                    "this connector reaches bucket {}, not {bucket}",
-                    self.bucket
-                ),
-            ));
-        }
-        Path::parse(key).map_err(|e| {
-            StorageError::new(
-                ErrorKind::Permanent,
-                operation,
-                format!("the key '{key}' cannot be read through this connector: {e}"),
-            )
-        })
-    }
-}
-
-/// The HTTP status inside an object_store error. Listing errors arrive as `Generic`, wrapping
-/// a retry error whose type is private; its text is the one place the status shows
-/// ("... non-2xx status code: 403 Forbidden ...").
-fn status_in(error: &object_store::Error) -> Option<u16> {
-    let mut source: Option<&dyn std::error::Error> = Some(error);
-    while let Some(e) = source {
-        let text = e.to_string();
-        if let Some(at) = text.find("status code: ") {
-            let digits = text[at + 13..].get(..3)?;
-            return digits.parse().ok();
-        }
-        source = e.source();
-    }
-    None
-}
-
-/// The kind of an object_store error.
-fn storage_error(operation: &'static str, error: &object_store::Error) -> StorageError {
-    let (kind, status) = match error {
-        object_store::Error::NotFound { .. } => (ErrorKind::NotFound, Some(404)),
-        object_store::Error::PermissionDenied { .. } => (ErrorKind::Denied, Some(403)),
-        object_store::Error::Unauthenticated { .. } => (ErrorKind::BadCredentials, Some(401)),
-        object_store::Error::Precondition { .. } => (ErrorKind::Changed, Some(412)),
-        object_store::Error::Generic { .. } => match status_in(error) {
-            Some(status) => (
-                StorageError::classify_response(Some(status), None),
-                Some(status),
-            ),
-            None => (ErrorKind::Transient, None),
-        },
-        _ => (ErrorKind::Permanent, None),
-    };
-    StorageError {
-        kind,
-        operation,
-        status,
-        code: None,
-        message: error.to_string(),
-    }
-}
-
-fn headers_of(attributes: &object_store::Attributes) -> ObjectHeaders {
-    let get = |a: &Attribute| attributes.get(a).map(|v| v.to_string());
-    let mut headers = ObjectHeaders {
-        content_type: get(&Attribute::ContentType),
-        content_encoding: get(&Attribute::ContentEncoding),
-        content_disposition: get(&Attribute::ContentDisposition),
-        content_language: get(&Attribute::ContentLanguage),
-        cache_control: get(&Attribute::CacheControl),
-        user_metadata: Default::default(),
-    };
-    for (attribute, value) in attributes {
-        if let Attribute::Metadata(name) = attribute {
-            headers
-                .user_metadata
-                .insert(name.to_ascii_lowercase(), value.to_string());
+    fn store(&self) -> &dyn ReadStore {
+        match &self.0 {
+            Store::Azure(azure) => azure.as_ref(),
+            Store::Google(google) => google.as_ref(),
         }
     }
-    headers
-}
-
-fn info_of(meta: &object_store::ObjectMeta) -> ObjectInfo {
-    ObjectInfo {
-        key: meta.location.to_string(),
-        size: meta.size,
-        last_modified_ms: meta.last_modified.timestamp_millis(),
-        etag: meta.e_tag.as_ref().map(|e| e.trim_matches('"').to_owned()),
-        storage_class: None,
-    }
-}
-
-fn not_a_destination(operation: &'static str) -> StorageError {
-    StorageError::new(
-        ErrorKind::Permanent,
-        operation,
-        "Google and Azure are sources only",
-    )
 }
 
 #[async_trait]
-impl Connector for CloudSource {
+impl ReadStore for CloudSource {
     async fn check_bucket(&self, bucket: &str) -> Result<(), StorageError> {
-        self.list(bucket, "", None, 1)
-            .await
-            .map(|_| ())
-            .map_err(|mut e| {
-                if e.kind == ErrorKind::NotFound {
-                    e.kind = ErrorKind::NoSuchBucket;
-                }
-                e
-            })
+        self.store().check_bucket(bucket).await
     }
 
-    /// object_store lists by path segments, so a prefix that ends inside a segment is listed
-    /// from its parent folder and filtered.
     async fn list(
         &self,
         bucket: &str,
@@ -375,78 +103,11 @@ impl Connector for CloudSource {
         start_after: Option<&str>,
         limit: i32,
     ) -> Result<ListPage, StorageError> {
-        if bucket != self.bucket {
-            return Err(StorageError::new(
-                ErrorKind::Permanent,
-                "list",
-                format!(
-                    "this connector reaches bucket {}, not {bucket}",
-                    self.bucket
-                ),
-            ));
-        }
-        // `Path::from` would percent-encode characters such as `~`: the keys must stay as given.
-        let unusable = |key: &str, e: object_store::path::Error| {
-            StorageError::new(
-                ErrorKind::Permanent,
-                "list",
-                format!("'{key}' cannot be listed through this connector: {e}"),
-            )
-        };
-        let folder = match prefix.rfind('/') {
-            Some(i) => Some(Path::parse(&prefix[..i]).map_err(|e| unusable(prefix, e))?),
-            None => None,
-        };
-        let limit = usize::try_from(limit.max(1)).unwrap_or(1000);
-        let mut stream = match start_after {
-            Some(after) => {
-                let offset = Path::parse(after).map_err(|e| unusable(after, e))?;
-                self.store.list_with_offset(folder.as_ref(), &offset)
-            }
-            None => self.store.list(folder.as_ref()),
-        };
-        let mut objects = Vec::new();
-        let mut is_truncated = false;
-        while let Some(meta) = stream
-            .try_next()
-            .await
-            .map_err(|e| storage_error("list", &e))?
-        {
-            let info = info_of(&meta);
-            if !info.key.starts_with(prefix) {
-                // Listings are in key order: past the prefix, nothing more can match.
-                if info.key.as_str() > prefix {
-                    break;
-                }
-                continue;
-            }
-            if objects.len() == limit {
-                is_truncated = true;
-                break;
-            }
-            objects.push(info);
-        }
-        objects.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(ListPage {
-            objects,
-            is_truncated,
-        })
+        self.store().list(bucket, prefix, start_after, limit).await
     }
 
     async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
-        let path = self.path(bucket, key, "head")?;
-        let options = GetOptions {
-            head: true,
-            ..GetOptions::default()
-        };
-        match self.store.get_opts(&path, options).await {
-            Ok(result) => Ok(Some(ObjectMeta {
-                info: info_of(&result.meta),
-                headers: headers_of(&result.attributes),
-            })),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(storage_error("head", &e)),
-        }
+        self.store().head(bucket, key).await
     }
 
     async fn get(
@@ -454,179 +115,481 @@ impl Connector for CloudSource {
         bucket: &str,
         key: &str,
         range: Option<Range<u64>>,
+        pinned: Option<&Version>,
     ) -> Result<Download, StorageError> {
-        let path = self.path(bucket, key, "get")?;
-        let options = GetOptions {
-            range: range.map(GetRange::Bounded),
-            ..GetOptions::default()
-        };
-        let result = self
-            .store
-            .get_opts(&path, options)
-            .await
-            .map_err(|e| storage_error("get", &e))?;
-        let headers = headers_of(&result.attributes);
-        let info = info_of(&result.meta);
-        let content_length = result.range.end - result.range.start;
-        let body = result
-            .into_stream()
-            .map(|chunk| chunk.map_err(|e| storage_error("get", &e)));
-        Ok(Download {
-            headers,
-            content_length,
-            last_modified_ms: info.last_modified_ms,
-            etag: info.etag,
-            content_md5: None,
-            body: Box::pin(crate::SyncStream::new(body)),
-        })
-    }
-
-    async fn put(
-        &self,
-        _bucket: &str,
-        _key: &str,
-        _body: ByteStream,
-        _size: u64,
-        _options: &WriteOptions,
-    ) -> Result<PutOutcome, StorageError> {
-        Err(not_a_destination("put_object"))
-    }
-
-    async fn create_multipart(
-        &self,
-        _bucket: &str,
-        _key: &str,
-        _options: &WriteOptions,
-    ) -> Result<String, StorageError> {
-        Err(not_a_destination("create_multipart_upload"))
-    }
-
-    async fn upload_part(
-        &self,
-        _bucket: &str,
-        _key: &str,
-        _upload_id: &str,
-        _part_number: i32,
-        _body: ByteStream,
-        _size: u64,
-    ) -> Result<String, StorageError> {
-        Err(not_a_destination("upload_part"))
-    }
-
-    async fn complete_multipart(
-        &self,
-        _bucket: &str,
-        _key: &str,
-        _upload_id: &str,
-        _parts: &[CompletedPart],
-    ) -> Result<PutOutcome, StorageError> {
-        Err(not_a_destination("complete_multipart_upload"))
-    }
-
-    async fn abort_multipart(
-        &self,
-        _bucket: &str,
-        _key: &str,
-        _upload_id: &str,
-    ) -> Result<(), StorageError> {
-        Err(not_a_destination("abort_multipart_upload"))
+        self.store().get(bucket, key, range, pinned).await
     }
 
     fn identity(&self) -> String {
-        self.identity.clone()
+        self.store().identity()
     }
+}
+
+pub(crate) fn config_error(message: impl Into<String>) -> StorageError {
+    StorageError::new(ErrorKind::BadCredentials, "connect", message)
+}
+
+/// Checks the host of an endpoint URL a credential names (IP literals skip the resolver).
+pub(crate) fn check_endpoint(guard: &Guard, url: &str) -> Result<(), StorageError> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| config_error(format!("the endpoint '{url}' is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(config_error(format!(
+            "the endpoint '{url}' is not an http(s) URL"
+        )));
+    }
+    guard.check_host(parsed.host_str().unwrap_or_default())
+}
+
+/// The HTTP client of a cloud source: no redirects, no proxy, names resolved through the
+/// guard, and no transparent decompression (the bytes read are the bytes stored, whatever
+/// Content-Encoding they carry).
+pub(crate) fn http_client(settings: &CloudSettings) -> Result<reqwest::Client, StorageError> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .no_gzip()
+        .no_brotli()
+        .no_deflate()
+        .no_zstd()
+        .dns_resolver(resolver(settings.guard))
+        .connect_timeout(settings.connect_timeout)
+        .read_timeout(settings.operation_timeout)
+        .build()
+        .map_err(|e| {
+            StorageError::new(
+                ErrorKind::Permanent,
+                "connect",
+                format!("cannot build the HTTP client: {e}"),
+            )
+        })
+}
+
+/// Bytes of a key sent as they are in a URL path: unreserved characters and `/`.
+const KEY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// Bytes of a query value sent as they are: unreserved characters.
+const QUERY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The path of `key` under `{base}/{bucket}/`, encoded byte by byte so that the store sees the
+/// exact name. A URL cannot carry `.` or `..` segments (HTTP clients resolve them, encoded or
+/// not, and another object would be read), so such keys are refused.
+pub(crate) fn object_path(key: &str, call: &Call<'_>) -> Result<String, StorageError> {
+    if key.split('/').any(|s| s == "." || s == "..") {
+        return Err(call.failure(
+            ErrorKind::Permanent,
+            "the key has '.' or '..' segments, which a URL path cannot carry",
+        ));
+    }
+    Ok(utf8_percent_encode(key, KEY).to_string())
+}
+
+/// A query value, percent-encoded (a space is `%20`, never `+`).
+pub(crate) fn query_value(value: &str) -> String {
+    utf8_percent_encode(value, QUERY).to_string()
+}
+
+/// What a request asks, for the errors it may end in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Call<'a> {
+    /// The operation, as the store's API names it.
+    pub operation: &'static str,
+    /// The bucket (container).
+    pub bucket: &'a str,
+    /// The key, when the request is about one object.
+    pub key: Option<&'a str>,
+    /// The endpoint, as it may be shown (never a query, which may hold a signature).
+    pub endpoint: &'a str,
+}
+
+impl Call<'_> {
+    /// An error of this call.
+    pub(crate) fn failure(&self, kind: ErrorKind, message: impl Into<String>) -> StorageError {
+        StorageError::new(kind, self.operation, message)
+            .at(self.bucket, self.key)
+            .via(self.endpoint)
+    }
+
+    /// An error answer, of the kind its status and the store's code tell; a 412 is always a
+    /// change (only pinned reads send a condition).
+    pub(crate) fn refused(&self, status: StatusCode, code: Option<String>) -> StorageError {
+        let kind = match status {
+            StatusCode::PRECONDITION_FAILED => ErrorKind::Changed,
+            _ => StorageError::classify_response(Some(status.as_u16()), code.as_deref()),
+        };
+        self.failure(kind, refusal(kind))
+            .with_status(Some(status.as_u16()), code)
+    }
+
+    /// Refuses a bucket other than the connector's.
+    pub(crate) fn reaches(&self, bucket: &str) -> Result<(), StorageError> {
+        if self.bucket == bucket {
+            return Ok(());
+        }
+        Err(StorageError::new(
+            ErrorKind::Permanent,
+            self.operation,
+            format!(
+                "this connector reaches bucket {}, not {bucket}",
+                self.bucket
+            ),
+        )
+        .via(self.endpoint))
+    }
+
+    /// Sends a request; its answer's header values are all readable as text afterwards.
+    pub(crate) async fn send(
+        &self,
+        client: &reqwest::Client,
+        request: reqwest::Request,
+    ) -> Result<reqwest::Response, StorageError> {
+        let mut response = client
+            .execute(request)
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        readable_headers(response.headers_mut());
+        Ok(response)
+    }
+
+    /// A request that got no answer: the guard's refusal, or a connection problem worth
+    /// retrying. reqwest's own text names the URL (and so a SAS signature): only the causes
+    /// below it are shown.
+    fn unreachable(&self, error: &reqwest::Error) -> StorageError {
+        let mut cause = None;
+        let mut source = std::error::Error::source(error);
+        while let Some(inner) = source {
+            if let Some(refused) = inner.downcast_ref::<StorageError>() {
+                return self
+                    .failure(refused.kind, refused.message.clone())
+                    .with_status(None, refused.code.clone());
+            }
+            cause = Some(inner.to_string());
+            source = inner.source();
+        }
+        let what = if error.is_timeout() {
+            "timed out"
+        } else if error.is_connect() {
+            "cannot connect"
+        } else {
+            "the request failed"
+        };
+        let message = match cause {
+            Some(cause) if !error.is_timeout() => format!("{what}: {cause}"),
+            _ => what.to_owned(),
+        };
+        self.failure(ErrorKind::Transient, message)
+    }
+
+    /// The whole body of an answer (a listing, an error document).
+    pub(crate) async fn body(&self, response: reqwest::Response) -> Result<String, StorageError> {
+        let bytes = response.bytes().await.map_err(|e| {
+            self.failure(
+                ErrorKind::Transient,
+                format!("reading the answer failed: {}", root_cause(e)),
+            )
+        })?;
+        String::from_utf8(Vec::from(bytes))
+            .map_err(|_| self.failure(ErrorKind::Permanent, "the answer is not UTF-8 text"))
+    }
+}
+
+/// The innermost cause of a failed read, in words; never the URL (which reqwest's own text
+/// names, signature and all).
+fn root_cause(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut cause: &(dyn std::error::Error + 'static) = &error;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    cause.to_string()
+}
+
+/// What a refusal of `kind` means, in words (the status and code follow in the message).
+fn refusal(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::NotFound => "no such object",
+        ErrorKind::NoSuchBucket => "no such bucket",
+        ErrorKind::BadCredentials => "the credentials were refused",
+        ErrorKind::Denied => "access denied",
+        ErrorKind::Throttled => "the store asks to slow down",
+        ErrorKind::Transient => "the store failed to answer",
+        ErrorKind::Changed => "the object changed since it was listed",
+        _ => "the store refused the request",
+    }
+}
+
+/// A listing's "not found" is the bucket's.
+pub(crate) fn no_such_bucket(mut error: StorageError) -> StorageError {
+    if error.kind == ErrorKind::NotFound {
+        error.kind = ErrorKind::NoSuchBucket;
+        refusal(ErrorKind::NoSuchBucket).clone_into(&mut error.message);
+    }
+    error
+}
+
+/// A HEAD's "not found" is no object (a missing bucket stays an error).
+pub(crate) fn absent(error: StorageError) -> Result<Option<ObjectMeta>, StorageError> {
+    match error.kind {
+        ErrorKind::NotFound => Ok(None),
+        _ => Err(error),
+    }
+}
+
+/// How a store names object facts in its headers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dialect {
+    /// The prefix of user metadata headers (`x-ms-meta-`).
+    pub meta_prefix: &'static str,
+    /// The header of the storage class (access tier).
+    pub storage_class: &'static str,
+}
+
+/// A header value as text. After [`readable_headers`] every value is UTF-8, which
+/// `HeaderValue::to_str` (visible ASCII only) would still refuse.
+pub(crate) fn header_text(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<String> {
+    headers.get(name).and_then(value_text)
+}
+
+fn value_text(value: &HeaderValue) -> Option<String> {
+    std::str::from_utf8(value.as_bytes())
+        .ok()
+        .map(str::to_owned)
+}
+
+/// An HTTP date (RFC 1123) as Unix ms; 0 when absent or unreadable.
+pub(crate) fn http_date_ms(text: Option<&str>) -> i64 {
+    text.and_then(|t| DateTime::from_str(t.trim(), Format::HttpDate).ok())
+        .and_then(|d| d.to_millis().ok())
+        .unwrap_or(0)
+}
+
+/// An entity tag without quotes; a weak one keeps its `W/` (it cannot pin bytes).
+pub(crate) fn unquote(tag: &str) -> String {
+    match tag.trim().strip_prefix("W/") {
+        Some(weak) => format!("W/{}", weak.trim_matches('"')),
+        None => tag.trim().trim_matches('"').to_owned(),
+    }
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    header_text(headers, header::CONTENT_LENGTH)?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The headers that travel with an object, user metadata names lower-case.
+pub(crate) fn object_headers(headers: &HeaderMap, dialect: Dialect) -> ObjectHeaders {
+    let user_metadata = headers
+        .iter()
+        .filter_map(|(name, value)| {
+            let name = name.as_str().strip_prefix(dialect.meta_prefix)?;
+            Some((name.to_ascii_lowercase(), value_text(value)?))
+        })
+        .collect();
+    ObjectHeaders {
+        content_type: header_text(headers, header::CONTENT_TYPE),
+        content_encoding: header_text(headers, header::CONTENT_ENCODING),
+        content_disposition: header_text(headers, header::CONTENT_DISPOSITION),
+        content_language: header_text(headers, header::CONTENT_LANGUAGE),
+        cache_control: header_text(headers, header::CACHE_CONTROL),
+        user_metadata,
+    }
+}
+
+/// What a successful HEAD tells about `key`.
+pub(crate) fn object_meta(
+    call: &Call<'_>,
+    key: &str,
+    headers: &HeaderMap,
+    dialect: Dialect,
+) -> Result<ObjectMeta, StorageError> {
+    let size = content_length(headers).ok_or_else(|| {
+        call.failure(
+            ErrorKind::Permanent,
+            "the answer does not tell the object's size",
+        )
+    })?;
+    Ok(ObjectMeta {
+        info: ObjectInfo {
+            key: key.to_owned(),
+            size,
+            last_modified_ms: http_date_ms(header_text(headers, header::LAST_MODIFIED).as_deref()),
+            etag: header_text(headers, header::ETAG).map(|e| unquote(&e)),
+            storage_class: header_text(headers, HeaderName::from_static(dialect.storage_class)),
+        },
+        headers: object_headers(headers, dialect),
+    })
+}
+
+/// The download of a successful answer to a GET of `range` pinned to `pinned`: checked against
+/// the request, its body counted.
+pub(crate) fn download(
+    call: &Call<'_>,
+    response: reqwest::Response,
+    range: Option<&Range<u64>>,
+    pinned: Option<&Version>,
+    dialect: Dialect,
+) -> Result<Download, StorageError> {
+    let headers = response.headers();
+    let etag = header_text(headers, header::ETAG).map(|e| unquote(&e));
+    let content_range = header_text(headers, header::CONTENT_RANGE);
+    let answer = Answer {
+        partial: Some(response.status() == StatusCode::PARTIAL_CONTENT),
+        content_range: content_range.as_deref(),
+        content_length: content_length(headers),
+        etag: etag.as_deref(),
+    };
+    let content_length = check_answer(call.operation, range, pinned, &answer)
+        .map_err(|e| e.at(call.bucket, call.key).via(call.endpoint))?;
+    let total_size = match range {
+        Some(_) => content_range
+            .as_deref()
+            .and_then(parse_content_range)
+            .and_then(|(_, total)| total)
+            .or_else(|| (response.status() == StatusCode::OK).then_some(content_length)),
+        None => Some(content_length),
+    };
+    let headers = response.headers().clone();
+    let operation = call.operation;
+    let body = response.bytes_stream().map(move |chunk| {
+        chunk.map_err(|e| {
+            StorageError::new(
+                ErrorKind::Transient,
+                operation,
+                format!("reading the body failed: {}", root_cause(e)),
+            )
+        })
+    });
+    Ok(Download {
+        headers: object_headers(&headers, dialect),
+        content_length,
+        total_size,
+        last_modified_ms: http_date_ms(header_text(&headers, header::LAST_MODIFIED).as_deref()),
+        etag,
+        content_md5: None,
+        body: Box::pin(Counted::new(Box::pin(body), content_length, operation)),
+    })
+}
+
+/// A request header's value (an entity tag from a listing may hold anything).
+pub(crate) fn header_value(call: &Call<'_>, text: &str) -> Result<HeaderValue, StorageError> {
+    HeaderValue::from_str(text).map_err(|_| {
+        call.failure(
+            ErrorKind::Permanent,
+            "a request header would not be valid HTTP",
+        )
+    })
+}
+
+/// A range as a `bytes=a-b` header value.
+pub(crate) fn range_header(range: &Range<u64>) -> String {
+    format!("bytes={}-{}", range.start, range.end.saturating_sub(1))
+}
+
+/// The `If-Match` condition of a pinned read (strong entity tags only).
+pub(crate) fn if_match(pinned: Option<&Version>) -> Option<String> {
+    pinned
+        .and_then(Version::strong_etag)
+        .map(|e| format!("\"{e}\""))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn settings(allow_private_networks: bool) -> CloudSettings {
-        CloudSettings {
-            guard: Guard {
-                allow_private_networks,
-            },
-            connect_timeout: Duration::from_secs(1),
-            operation_timeout: Duration::from_secs(1),
+    fn call() -> Call<'static> {
+        Call {
+            operation: "GetBlob",
+            bucket: "c",
+            key: Some("k"),
+            endpoint: "http://127.0.0.1:1/acct",
         }
     }
 
     #[test]
-    fn connection_strings_name_account_key_and_endpoint() {
-        let parsed = parse_connection_string(
-            "DefaultEndpointsProtocol=https;AccountName=acme;AccountKey=a2V5;EndpointSuffix=core.chinacloudapi.cn",
-        )
-        .unwrap();
-        assert_eq!(parsed.account.as_deref(), Some("acme"));
-        assert_eq!(
-            parsed.endpoint.as_deref(),
-            Some("https://acme.blob.core.chinacloudapi.cn")
-        );
-        let dev = parse_connection_string("UseDevelopmentStorage=true").unwrap();
-        assert_eq!(
-            dev.endpoint.as_deref(),
-            Some("http://127.0.0.1:10000/devstoreaccount1")
-        );
-        let sas = parse_connection_string(
-            "BlobEndpoint=https://acme.blob.core.windows.net/;AccountName=acme;SharedAccessSignature=sv=2022&sig=abc",
-        )
-        .unwrap();
-        assert_eq!(
-            sas.endpoint.as_deref(),
-            Some("https://acme.blob.core.windows.net")
-        );
-        assert!(sas.sas.is_some());
-        assert!(parse_connection_string("AccountName=acme").is_err());
-        assert!(parse_connection_string("AccountKey=a2V5").is_err());
+    fn object_paths_keep_every_name_exact() {
+        let path = |key: &str| object_path(key, &call()).unwrap();
+        assert_eq!(path("dir/"), "dir/");
+        assert_eq!(path("a//b"), "a//b");
+        assert_eq!(path("/lead"), "/lead");
+        assert_eq!(path("x y%?#"), "x%20y%25%3F%23");
+        assert_eq!(path("caf\u{e9}+~"), "caf%C3%A9%2B~");
+        assert_eq!(path("a.b/..c/d."), "a.b/..c/d.");
+        // What reqwest sends is what was built: the URL keeps every byte and empty segment.
+        for key in ["dir/", "a//b", "/lead", "x y%?#", "caf\u{e9}+~", "a;b=c,d"] {
+            let url = reqwest::Url::parse(&format!("http://h/acct/c/{}", path(key))).unwrap();
+            let sent = url.path().strip_prefix("/acct/c/").unwrap();
+            let decoded = percent_encoding::percent_decode_str(sent)
+                .decode_utf8()
+                .unwrap();
+            assert_eq!(decoded, key);
+            assert_eq!(url.query(), None, "{key}");
+            assert_eq!(url.fragment(), None, "{key}");
+        }
     }
 
     #[test]
-    fn endpoints_in_credentials_pass_the_guard() {
-        let conn = SecretString::from(
-            "AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://169.254.169.254/x",
-        );
-        let err = CloudSource::azure(&settings(false), &conn, "c").unwrap_err();
-        assert_eq!(err.code.as_deref(), Some(crate::guard::IP_FORBIDDEN));
-        assert!(
-            CloudSource::azure(&settings(true), &conn, "c").is_err(),
-            "metadata services stay refused"
-        );
-        let private = SecretString::from(
-            "AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://10.0.0.7:10000/x",
-        );
-        assert!(CloudSource::azure(&settings(false), &private, "c").is_err());
-        assert!(CloudSource::azure(&settings(true), &private, "c").is_ok());
+    fn dot_segments_are_refused_rather_than_resolved() {
+        for key in ["a/./b", "a/../b", "..", "./x", "x/."] {
+            let err = object_path(key, &call()).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Permanent, "{key}");
+        }
     }
 
     #[test]
-    fn gcs_json_may_name_an_emulator() {
-        let json = SecretString::from(
-            r#"{"client_email":"a@b.iam.gserviceaccount.com","private_key":"","private_key_id":"","gcs_base_url":"http://10.0.0.5:4443/","disable_oauth":true}"#,
-        );
-        assert_eq!(
-            gcs_base_url(json.expose_secret()).unwrap().as_deref(),
-            Some("http://10.0.0.5:4443")
-        );
-        let err = CloudSource::google(&settings(false), &json, "bkt").unwrap_err();
-        assert_eq!(err.code.as_deref(), Some(crate::guard::IP_FORBIDDEN));
-        let source = CloudSource::google(&settings(true), &json, "bkt").unwrap();
-        assert_eq!(source.identity(), "gcs:http://10.0.0.5:4443");
-        let bad = SecretString::from("{not json");
-        assert_eq!(
-            CloudSource::google(&settings(true), &bad, "bkt")
-                .unwrap_err()
-                .kind,
-            ErrorKind::BadCredentials
-        );
+    fn query_values_encode_spaces_and_pluses() {
+        assert_eq!(query_value("a b+c/d"), "a%20b%2Bc%2Fd");
     }
 
     #[test]
-    fn keys_of_other_buckets_are_refused() {
-        let json = SecretString::from(
-            r#"{"client_email":"a@b","private_key":"","private_key_id":"","gcs_base_url":"http://10.0.0.5:4443","disable_oauth":true}"#,
+    fn entity_tags_lose_their_quotes_but_weak_ones_stay_weak() {
+        assert_eq!(unquote("\"0x8D\""), "0x8D");
+        assert_eq!(unquote("0x8D"), "0x8D");
+        assert_eq!(unquote("W/\"x\""), "W/x");
+    }
+
+    #[test]
+    fn metadata_headers_become_user_metadata_whatever_their_bytes() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-ms-meta-title", "caf\u{e9}".parse().unwrap());
+        // A Latin-1 value, as a store may keep what a client sent.
+        headers.insert(
+            "x-ms-meta-latin",
+            HeaderValue::from_bytes(b"na\xefve").unwrap(),
         );
-        let source = CloudSource::google(&settings(true), &json, "bkt").unwrap();
-        assert!(source.path("other", "k", "get").is_err());
-        assert!(source.path("bkt", "a/b.txt", "get").is_ok());
+        headers.insert(
+            "content-disposition",
+            HeaderValue::from_bytes(b"attachment; filename=\"r\xe9sum\xe9.txt\"").unwrap(),
+        );
+        readable_headers(&mut headers);
+        headers.insert("content-type", "text/plain".parse().unwrap());
+        headers.insert("x-ms-other", "1".parse().unwrap());
+        let dialect = Dialect {
+            meta_prefix: "x-ms-meta-",
+            storage_class: "x-ms-access-tier",
+        };
+        let out = object_headers(&headers, dialect);
+        assert_eq!(out.content_type.as_deref(), Some("text/plain"));
+        assert_eq!(
+            out.content_disposition.as_deref(),
+            Some("attachment; filename=\"r\u{e9}sum\u{e9}.txt\"")
+        );
+        assert_eq!(
+            out.user_metadata.into_iter().collect::<Vec<_>>(),
+            vec![
+                ("latin".to_owned(), "na\u{ef}ve".to_owned()),
+                ("title".to_owned(), "caf\u{e9}".to_owned())
+            ]
+        );
     }
 }

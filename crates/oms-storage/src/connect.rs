@@ -14,7 +14,7 @@ use crate::endpoints::{self, DESTINATION_CLOUD, EndpointRule};
 use crate::guard::Guard;
 use crate::http::{Cdn, HttpSettings, HttpSource};
 use crate::s3::{S3Connector, S3Settings};
-use crate::{Connector, ErrorKind, StorageError};
+use crate::{ErrorKind, ReadStore, StorageError, WriteStore};
 
 /// What connectors are built from besides a spec and credentials.
 #[derive(Debug, Clone)]
@@ -42,10 +42,10 @@ pub struct ConnectError {
 /// Both sides of a migration.
 #[derive(Debug, Clone)]
 pub struct Sides {
-    /// The source.
-    pub source: Arc<dyn Connector>,
+    /// The source: only ever read.
+    pub source: Arc<dyn ReadStore>,
     /// The destination.
-    pub destination: Arc<dyn Connector>,
+    pub destination: Arc<dyn WriteStore>,
     /// The source bucket as the store names it.
     pub source_bucket: String,
     /// Same store, same keys: server-side copy works.
@@ -75,7 +75,7 @@ struct S3Side<'a> {
     requester_pays: bool,
 }
 
-fn s3(settings: &ConnectSettings, side: &S3Side<'_>) -> Result<Arc<dyn Connector>, ConnectError> {
+fn s3(settings: &ConnectSettings, side: &S3Side<'_>) -> Result<Arc<S3Connector>, ConnectError> {
     let endpoint =
         endpoints::resolve(&settings.endpoints, side.cloud, side.region).ok_or_else(|| {
             ConnectError {
@@ -87,7 +87,7 @@ fn s3(settings: &ConnectSettings, side: &S3Side<'_>) -> Result<Arc<dyn Connector
             }
         })?;
     let is_aws = side.cloud.eq_ignore_ascii_case("AWS") && endpoint.url.contains(".amazonaws.com");
-    Ok(Arc::new(S3Connector::new(&S3Settings {
+    let connector = S3Connector::new(&S3Settings {
         endpoint,
         region: side.region.to_owned(),
         access_key: side.access_key.to_owned(),
@@ -97,7 +97,12 @@ fn s3(settings: &ConnectSettings, side: &S3Side<'_>) -> Result<Arc<dyn Connector
         requester_pays: side.requester_pays,
         connect_timeout: settings.connect_timeout,
         operation_timeout: settings.operation_timeout,
-    })))
+    })
+    .map_err(|e| ConnectError {
+        code: "TRF.0001",
+        message: e.to_string(),
+    })?;
+    Ok(Arc::new(connector))
 }
 
 /// A source that cannot be reached with what was supplied.
@@ -124,7 +129,7 @@ fn source_store(
     settings: &ConnectSettings,
     spec: &MigrationSpec,
     credentials: &CredentialSet,
-) -> Result<Arc<dyn Connector>, ConnectError> {
+) -> Result<Arc<dyn ReadStore>, ConnectError> {
     let src = &credentials.source;
     let cloud = spec.source.cloud_type;
     let cloud_settings = CloudSettings {
@@ -159,7 +164,7 @@ fn source_store(
             let (Some(ak), Some(sk)) = (src.ak.as_ref(), src.sk.as_ref()) else {
                 return Err(source_error("TRF.0151", "no source AK/SK were supplied"));
             };
-            s3(
+            let store: Arc<dyn ReadStore> = s3(
                 settings,
                 &S3Side {
                     cloud: cloud.as_str(),
@@ -169,7 +174,8 @@ fn source_store(
                     security_token: src.security_token.as_ref(),
                     requester_pays: spec.enable_requester_pays,
                 },
-            )
+            )?;
+            Ok(store)
         }
     }
 }
@@ -206,7 +212,7 @@ pub fn connect(
             ));
         }
     }
-    let source: Arc<dyn Connector> = if spec.source.cloud_type == CloudType::UrlSource {
+    let source: Arc<dyn ReadStore> = if spec.source.cloud_type == CloudType::UrlSource {
         Arc::new(HttpSource::new(&http, cdn, None).map_err(|e| built(&e))?)
     } else {
         let store = source_store(settings, spec, credentials)?;
@@ -218,7 +224,7 @@ pub fn connect(
         }
     };
     let dst = &credentials.destination;
-    let destination = s3(
+    let destination: Arc<dyn WriteStore> = s3(
         settings,
         &S3Side {
             cloud: DESTINATION_CLOUD,
@@ -264,9 +270,10 @@ pub async fn verify_access(
     destination_bucket: &str,
     timeout: Duration,
 ) -> Result<(), AccessDenied> {
+    let destination: Arc<dyn ReadStore> = sides.destination.clone();
     for (side, connector, bucket) in [
         (Side::Source, &sides.source, sides.source_bucket.as_str()),
-        (Side::Destination, &sides.destination, destination_bucket),
+        (Side::Destination, &destination, destination_bucket),
     ] {
         if let Ok(Err(error)) = tokio::time::timeout(timeout, connector.check_bucket(bucket)).await
             && matches!(

@@ -1,5 +1,11 @@
 //! Storage errors and their classification: the one place that decides what an object-store
-//! failure means (and so whether it is worth retrying).
+//! failure means (and so whether it is worth retrying), and how it reads.
+//!
+//! An error reads as one sentence an operator can act on: what was asked, of which bucket and
+//! key, at which endpoint, and what the store answered (its HTTP status and error code). It
+//! never carries a client library's debug output, request ids or a response body.
+
+use std::fmt;
 
 /// What kind of failure an error is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -15,10 +21,14 @@ pub enum ErrorKind {
     Denied,
     /// The store asks to slow down (429, 503 SlowDown).
     Throttled,
-    /// A failure that may not happen again (5xx, connection reset, timeout).
+    /// A failure that may not happen again (5xx, connection reset, timeout, a body cut short).
     Transient,
-    /// The object changed while it was being copied.
+    /// The object is not the version that was listed or read before: it changed (a 412 to a
+    /// conditional read, another entity tag, size or total length).
     Changed,
+    /// The store answered a ranged read with something other than exactly that range (a 200
+    /// with the whole object, or a 206 for another range): it cannot serve ranges.
+    RangeNotHonored,
     /// Anything else: retrying will not help.
     Permanent,
 }
@@ -30,20 +40,35 @@ impl ErrorKind {
     }
 }
 
+/// Longest store message kept: a store may put anything in its message.
+const MAX_MESSAGE_CHARS: usize = 300;
+
 /// An object-store failure.
-#[derive(Debug, thiserror::Error)]
-#[error("{operation} failed ({kind:?}{}): {message}", status.map(|s| format!(", HTTP {s}")).unwrap_or_default())]
+#[derive(Debug, Clone, thiserror::Error)]
 pub struct StorageError {
     /// The kind.
     pub kind: ErrorKind,
-    /// The operation (`put_object`, `list_objects_v2`, ...).
+    /// The operation (`GetObject`, `ListObjectsV2`, `GET`, ...).
     pub operation: &'static str,
     /// The HTTP status, when there was a response.
     pub status: Option<u16>,
     /// The store's error code (`NoSuchBucket`, `SlowDown`, ...).
     pub code: Option<String>,
-    /// What happened.
+    /// What happened, in words.
     pub message: String,
+    /// What was asked, where (boxed: errors travel in every `Result` of a request's path).
+    target: Option<Box<Target>>,
+}
+
+/// What an error was about.
+#[derive(Debug, Clone, Default)]
+struct Target {
+    /// The bucket asked about, when there was one.
+    bucket: Option<String>,
+    /// The key asked about, when there was one.
+    key: Option<String>,
+    /// The endpoint asked (scheme, host and port; never credentials or a query).
+    endpoint: Option<String>,
 }
 
 impl StorageError {
@@ -54,32 +79,93 @@ impl StorageError {
             operation,
             status: None,
             code: None,
-            message: message.into(),
+            message: tidy(&message.into()),
+            target: None,
         }
+    }
+
+    fn target(&mut self) -> &mut Target {
+        self.target.get_or_insert_with(Box::default)
+    }
+
+    /// The bucket the error is about.
+    pub fn bucket(&self) -> Option<&str> {
+        self.target.as_ref()?.bucket.as_deref()
+    }
+
+    /// The key the error is about.
+    pub fn key(&self) -> Option<&str> {
+        self.target.as_ref()?.key.as_deref()
+    }
+
+    /// The endpoint the error is about.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.target.as_ref()?.endpoint.as_deref()
+    }
+
+    /// The same error, naming the HTTP status and the store's code.
+    #[must_use]
+    pub fn with_status(mut self, status: Option<u16>, code: Option<String>) -> Self {
+        self.status = status;
+        self.code = code;
+        self
+    }
+
+    /// The same error, naming the bucket and key asked about.
+    #[must_use]
+    pub fn at(mut self, bucket: &str, key: Option<&str>) -> Self {
+        let target = self.target();
+        if !bucket.is_empty() {
+            target.bucket = Some(bucket.to_owned());
+        }
+        target.key = key.map(str::to_owned);
+        self
+    }
+
+    /// The same error, naming the endpoint asked.
+    #[must_use]
+    pub fn via(mut self, endpoint: &str) -> Self {
+        self.target().endpoint = Some(endpoint.to_owned());
+        self
     }
 
     /// The kind of an error response with `status` and `code`.
     pub fn classify_response(status: Option<u16>, code: Option<&str>) -> ErrorKind {
         match code.unwrap_or_default() {
-            "NoSuchBucket" => return ErrorKind::NoSuchBucket,
-            "NoSuchKey" | "NotFound" | "NoSuchUpload" => return ErrorKind::NotFound,
+            "NoSuchBucket" | "ContainerNotFound" => return ErrorKind::NoSuchBucket,
+            "NoSuchKey" | "NotFound" | "NoSuchUpload" | "BlobNotFound" => {
+                return ErrorKind::NotFound;
+            }
             "InvalidAccessKeyId"
             | "SignatureDoesNotMatch"
             | "InvalidToken"
             | "ExpiredToken"
-            | "TokenRefreshRequired" => return ErrorKind::BadCredentials,
-            "AccessDenied" | "AllAccessDisabled" | "AccountProblem" => return ErrorKind::Denied,
+            | "TokenRefreshRequired"
+            | "AuthenticationFailed"
+            | "InvalidAuthenticationInfo" => return ErrorKind::BadCredentials,
+            "AccessDenied"
+            | "AllAccessDisabled"
+            | "AccountProblem"
+            | "AuthorizationFailure"
+            | "AuthorizationPermissionMismatch" => return ErrorKind::Denied,
             "SlowDown"
             | "Throttling"
             | "ThrottlingException"
             | "TooManyRequests"
-            | "RequestLimitExceeded" => {
+            | "RequestLimitExceeded"
+            | "ServerBusy" => {
                 return ErrorKind::Throttled;
             }
-            "RequestTimeout" | "InternalError" | "ServiceUnavailable" | "RequestTimeTooSkewed" => {
+            "RequestTimeout"
+            | "InternalError"
+            | "ServiceUnavailable"
+            | "RequestTimeTooSkewed"
+            | "OperationTimedOut" => {
                 return ErrorKind::Transient;
             }
-            "PreconditionFailed" => return ErrorKind::Changed,
+            "PreconditionFailed" | "ConditionNotMet" | "TargetConditionNotMet" => {
+                return ErrorKind::Changed;
+            }
             _ => {}
         }
         match status {
@@ -90,6 +176,39 @@ impl StorageError {
             Some(403) => ErrorKind::Denied,
             Some(412) => ErrorKind::Changed,
             Some(_) => ErrorKind::Permanent,
+        }
+    }
+}
+
+/// One line, of bounded length: a store's message may hold newlines or a whole document.
+pub(crate) fn tidy(text: &str) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() <= MAX_MESSAGE_CHARS {
+        return line;
+    }
+    let cut: String = line.chars().take(MAX_MESSAGE_CHARS).collect();
+    format!("{cut}…")
+}
+
+impl fmt::Display for StorageError {
+    /// `GetObject of bucket/key at http://host:port: the message (HTTP 412 PreconditionFailed)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.operation)?;
+        match (self.bucket(), self.key()) {
+            (Some(bucket), Some(key)) => write!(f, " of {bucket}/{key}")?,
+            (Some(bucket), None) => write!(f, " of bucket {bucket}")?,
+            (None, Some(key)) => write!(f, " of {key}")?,
+            (None, None) => {}
+        }
+        if let Some(endpoint) = self.endpoint() {
+            write!(f, " at {endpoint}")?;
+        }
+        write!(f, ": {}", self.message)?;
+        match (self.status, &self.code) {
+            (Some(status), Some(code)) => write!(f, " (HTTP {status} {code})"),
+            (Some(status), None) => write!(f, " (HTTP {status})"),
+            (None, Some(code)) => write!(f, " ({code})"),
+            (None, None) => Ok(()),
         }
     }
 }
@@ -135,6 +254,29 @@ mod tests {
             StorageError::classify_response(Some(400), Some("InvalidArgument")),
             ErrorKind::Permanent
         );
+        assert_eq!(
+            StorageError::classify_response(Some(412), None),
+            ErrorKind::Changed
+        );
         assert!(!ErrorKind::Denied.is_retryable());
+        assert!(!ErrorKind::Changed.is_retryable());
+    }
+
+    #[test]
+    fn errors_read_as_one_sentence_naming_what_where_and_the_answer() {
+        let error = StorageError::new(
+            ErrorKind::Changed,
+            "GetObject",
+            "the object changed\nsince it was listed",
+        )
+        .with_status(Some(412), Some("PreconditionFailed".into()))
+        .at("src", Some("big.bin"))
+        .via("http://127.0.0.1:9000");
+        assert_eq!(
+            error.to_string(),
+            "GetObject of src/big.bin at http://127.0.0.1:9000: the object changed since it was listed (HTTP 412 PreconditionFailed)"
+        );
+        let long = StorageError::new(ErrorKind::Permanent, "GET", "x".repeat(1000));
+        assert!(long.to_string().chars().count() < 320);
     }
 }

@@ -121,13 +121,8 @@ fn is_denied_name(host: &str) -> bool {
 }
 
 fn forbidden(code: &'static str, message: String) -> StorageError {
-    StorageError {
-        kind: ErrorKind::Permanent,
-        operation: "check_address",
-        status: None,
-        code: Some(code.to_owned()),
-        message,
-    }
+    StorageError::new(ErrorKind::Permanent, "check_address", message)
+        .with_status(None, Some(code.to_owned()))
 }
 
 impl Guard {
@@ -223,21 +218,6 @@ impl reqwest::dns::Resolve for GuardedResolver {
                 .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })?;
             let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
             Ok(addrs)
-        })
-    }
-}
-
-/// The same guard for object_store's clients (GCS, Azure).
-impl object_store::client::DnsResolver for GuardedResolver {
-    fn resolve(&self, host: &str) -> object_store::client::DnsFuture {
-        let guard = self.0;
-        let host = host.to_owned();
-        Box::pin(async move {
-            guard
-                .resolve(&host, 0)
-                .await
-                .map(|addrs| addrs.into_iter().map(|a| a.ip()).collect())
-                .map_err(|e| object_store::client::DnsError::from(e.to_string()))
         })
     }
 }

@@ -5,6 +5,14 @@
 //! resolved first, connections are made to the checked addresses only, and redirects are
 //! followed here (not by reqwest) so that each hop is checked too. URLs on the CDN domain are
 //! signed with the CDN key when the CDN needs it.
+//!
+//! A read of a URL is pinned to what its HEAD said: `If-Range` (a strong entity tag, else the
+//! Last-Modified date) on ranged reads, `If-Match` on whole ones, and the answer is checked
+//! ([`check_answer`]): a range answered with the whole object, or with another range, is
+//! [`ErrorKind::RangeNotHonored`] (the engine then reads the object in one streamed GET). An
+//! answer without Content-Length is taken when the size is known from the HEAD, and the body is
+//! counted. Reads through a CDN are pinned to nothing but the range: the CDN's copy is compared
+//! with the bucket's object by the engine.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -20,9 +28,10 @@ use reqwest::{Method, StatusCode, Url};
 
 use crate::cdn::Signer;
 use crate::guard::{Guard, resolver};
+use crate::read::{Answer, Counted, check_answer};
 use crate::{
-    ByteStream, CompletedPart, Connector, Download, ErrorKind, ListPage, ObjectHeaders, ObjectInfo,
-    ObjectMeta, PutOutcome, StorageError, WriteOptions,
+    Download, ErrorKind, ListPage, ObjectHeaders, ObjectInfo, ObjectMeta, ReadStore, StorageError,
+    Version,
 };
 
 /// Redirects followed per request.
@@ -72,7 +81,7 @@ pub struct HttpSource {
     client: reqwest::Client,
     guard: Guard,
     cdn: Option<Cdn>,
-    listing: Option<Arc<dyn Connector>>,
+    listing: Option<Arc<dyn ReadStore>>,
 }
 
 fn failure(kind: ErrorKind, operation: &'static str, message: impl Into<String>) -> StorageError {
@@ -94,13 +103,7 @@ fn status_error(operation: &'static str, status: StatusCode, url: &Url) -> Stora
             format!("{shown} answered HTTP {code}"),
         ),
     };
-    StorageError {
-        kind,
-        operation,
-        status: Some(code),
-        code: None,
-        message,
-    }
+    StorageError::new(kind, operation, message).with_status(Some(code), None)
 }
 
 /// A URL as it may be shown in messages: without its query (which may carry a signature).
@@ -110,11 +113,13 @@ fn shown(url: &Url) -> String {
     url.to_string()
 }
 
+/// A header's value as text: UTF-8, or Latin-1 (HTTP's obs-text) decoded.
 fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+    let value = headers.get(name)?.as_bytes();
+    Some(match std::str::from_utf8(value) {
+        Ok(text) => text.to_owned(),
+        Err(_) => value.iter().map(|b| char::from(*b)).collect(),
+    })
 }
 
 fn last_modified_ms(headers: &HeaderMap) -> i64 {
@@ -135,9 +140,17 @@ fn object_headers(headers: &HeaderMap) -> ObjectHeaders {
     }
 }
 
+/// The entity tag without quotes; a weak one keeps its `W/` (it cannot pin bytes).
 fn etag(headers: &HeaderMap) -> Option<String> {
-    header_text(headers, header::ETAG)
-        .map(|e| e.trim_start_matches("W/").trim_matches('"').to_owned())
+    header_text(headers, header::ETAG).map(|e| match e.strip_prefix("W/") {
+        Some(weak) => format!("W/{}", weak.trim_matches('"')),
+        None => e.trim_matches('"').to_owned(),
+    })
+}
+
+/// An HTTP date of Unix ms, for `If-Range`.
+fn http_date(ms: i64) -> Option<String> {
+    DateTime::from_millis(ms).fmt(Format::HttpDate).ok()
 }
 
 /// The total size in a `Content-Range: bytes a-b/total` header.
@@ -162,7 +175,7 @@ impl HttpSource {
     pub fn new(
         settings: &HttpSettings,
         cdn: Option<Cdn>,
-        listing: Option<Arc<dyn Connector>>,
+        listing: Option<Arc<dyn ReadStore>>,
     ) -> Result<Self, StorageError> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -248,6 +261,7 @@ impl HttpSource {
         method: Method,
         url: Url,
         range: Option<&Range<u64>>,
+        pinned: Option<&Version>,
         operation: &'static str,
     ) -> Result<(Url, reqwest::Response), StorageError> {
         // Messages name the URL as the list gave it: a signed one carries the signature (in
@@ -270,6 +284,19 @@ impl HttpSource {
                     header::RANGE,
                     format!("bytes={}-{}", range.start, range.end.saturating_sub(1)),
                 );
+            }
+            if let Some(pinned) = pinned {
+                let strong = pinned.strong_etag().map(|e| format!("\"{e}\""));
+                if range.is_some() {
+                    let date = (pinned.last_modified_ms > 0)
+                        .then(|| http_date(pinned.last_modified_ms))
+                        .flatten();
+                    if let Some(condition) = strong.or(date) {
+                        request = request.header(header::IF_RANGE, condition);
+                    }
+                } else if let Some(condition) = strong {
+                    request = request.header(header::IF_MATCH, condition);
+                }
             }
             let response = request
                 .send()
@@ -333,13 +360,8 @@ impl HttpSource {
         let mut source = std::error::Error::source(error);
         while let Some(inner) = source {
             if let Some(refused) = inner.downcast_ref::<StorageError>() {
-                return StorageError {
-                    kind: refused.kind,
-                    operation,
-                    status: None,
-                    code: refused.code.clone(),
-                    message: refused.message.clone(),
-                };
+                return StorageError::new(refused.kind, operation, refused.message.clone())
+                    .with_status(None, refused.code.clone());
             }
             message = format!("{message}: {inner}");
             source = inner.source();
@@ -349,7 +371,9 @@ impl HttpSource {
 
     /// Size and headers from a GET of the first byte (servers that refuse HEAD).
     async fn probe(&self, url: Url) -> Result<Option<ObjectMeta>, StorageError> {
-        let (url, response) = self.send(Method::GET, url, Some(&(0..1)), "head").await?;
+        let (url, response) = self
+            .send(Method::GET, url, Some(&(0..1)), None, "HEAD")
+            .await?;
         let status = response.status();
         if status == StatusCode::NOT_FOUND {
             return Ok(None);
@@ -360,13 +384,13 @@ impl HttpSource {
             StatusCode::OK => content_length(&headers),
             // An empty object cannot satisfy a range of one byte.
             StatusCode::RANGE_NOT_SATISFIABLE => Some(0),
-            _ => return Err(status_error("head", status, &url)),
+            _ => return Err(status_error("HEAD", status, &url)),
         };
         drop(response);
         let size = size.ok_or_else(|| {
             failure(
                 ErrorKind::Permanent,
-                "head",
+                "HEAD",
                 format!("{} does not tell the object's size", shown(&url)),
             )
         })?;
@@ -387,16 +411,8 @@ fn meta_of(url: &Url, headers: &HeaderMap, size: u64) -> ObjectMeta {
     }
 }
 
-fn not_a_destination(operation: &'static str) -> StorageError {
-    failure(
-        ErrorKind::Permanent,
-        operation,
-        "an HTTP source cannot be written to",
-    )
-}
-
 #[async_trait]
-impl Connector for HttpSource {
+impl ReadStore for HttpSource {
     async fn check_bucket(&self, bucket: &str) -> Result<(), StorageError> {
         match &self.listing {
             Some(listing) => listing.check_bucket(bucket).await,
@@ -415,7 +431,7 @@ impl Connector for HttpSource {
             Some(listing) => listing.list(bucket, prefix, start_after, limit).await,
             None => Err(failure(
                 ErrorKind::Permanent,
-                "list",
+                "LIST",
                 "a URL list cannot be listed",
             )),
         }
@@ -427,8 +443,10 @@ impl Connector for HttpSource {
         if let Some(listing) = &self.listing {
             return listing.head(bucket, key).await;
         }
-        let url = self.url_of(key, "head")?;
-        let (final_url, response) = self.send(Method::HEAD, url.clone(), None, "head").await?;
+        let url = self.url_of(key, "HEAD")?;
+        let (final_url, response) = self
+            .send(Method::HEAD, url.clone(), None, None, "HEAD")
+            .await?;
         let status = response.status();
         match status {
             StatusCode::NOT_FOUND => Ok(None),
@@ -441,7 +459,7 @@ impl Connector for HttpSource {
                 Some(size) => Ok(Some(meta_of(&final_url, response.headers(), size))),
                 None => self.probe(url).await,
             },
-            s => Err(status_error("head", s, &final_url)),
+            s => Err(status_error("HEAD", s, &final_url)),
         }
     }
 
@@ -450,107 +468,89 @@ impl Connector for HttpSource {
         _bucket: &str,
         key: &str,
         range: Option<Range<u64>>,
+        pinned: Option<&Version>,
     ) -> Result<Download, StorageError> {
-        let url = self.url_of(key, "get")?;
-        let (final_url, response) = self.send(Method::GET, url, range.as_ref(), "get").await?;
+        let url = self.url_of(key, "GET")?;
+        // Through a CDN, the version seen is the bucket's: the CDN's copy may carry its own
+        // tags and dates (the engine compares it with the bucket's object); the range is
+        // still checked.
+        let through_cdn = self.listing.is_some();
+        let condition = if through_cdn { None } else { pinned };
+        let (final_url, response) = self
+            .send(Method::GET, url, range.as_ref(), condition, "GET")
+            .await?;
         let status = response.status();
+        if status == StatusCode::PRECONDITION_FAILED {
+            let mut error = status_error("GET", status, &final_url);
+            error.kind = ErrorKind::Changed;
+            return Err(error);
+        }
         if !status.is_success() {
-            return Err(status_error("get", status, &final_url));
+            return Err(status_error("GET", status, &final_url));
         }
         let headers = response.headers().clone();
-        let expected = range.as_ref().map(|r| r.end - r.start);
-        // A server that ignores Range answers 200 with the whole object: right only when the
-        // range is the whole object.
-        if range.is_some()
-            && status != StatusCode::PARTIAL_CONTENT
-            && (range.as_ref().is_some_and(|r| r.start != 0)
-                || content_length(&headers) != expected)
+        let tag = etag(&headers);
+        let answer = Answer {
+            partial: Some(status == StatusCode::PARTIAL_CONTENT),
+            content_range: headers
+                .get(header::CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok()),
+            content_length: content_length(&headers),
+            etag: if through_cdn { None } else { tag.as_deref() },
+        };
+        let seen = condition;
+        let modified = last_modified_ms(&headers);
+        // Without entity tags on both sides, the date tells a change (at the second).
+        if let Some(pinned) = seen
+            && (pinned.strong_etag().is_none() || tag.is_none())
+            && pinned.last_modified_ms > 0
+            && modified > 0
+            && pinned.last_modified_ms / 1000 != modified / 1000
         {
             return Err(failure(
-                ErrorKind::Permanent,
-                "get",
-                format!("{} ignores byte ranges", shown(&final_url)),
+                ErrorKind::Changed,
+                "GET",
+                format!(
+                    "{} changed since it was read: its Last-Modified differs",
+                    shown(&final_url)
+                ),
             ));
         }
-        let content_length = match (content_length(&headers), expected) {
-            (Some(n), _) => n,
-            (None, Some(n)) => n,
-            (None, None) => {
-                return Err(failure(
-                    ErrorKind::Permanent,
-                    "get",
-                    format!("{} sends no Content-Length", shown(&final_url)),
-                ));
-            }
+        let content_length =
+            check_answer("GET", range.as_ref(), seen, &answer).map_err(|mut e| {
+                e.message = format!("{}: {}", shown(&final_url), e.message);
+                e
+            })?;
+        let total_size = match &range {
+            Some(_) => answer
+                .content_range
+                .and_then(crate::read::parse_content_range)
+                .and_then(|(_, total)| total)
+                .or_else(|| (status == StatusCode::OK).then_some(content_length)),
+            None => Some(content_length),
         };
         let body = response.bytes_stream().map(|chunk| {
             chunk.map_err(|e| {
                 failure(
                     ErrorKind::Transient,
-                    "get",
-                    format!("reading the body: {e}"),
+                    "GET",
+                    format!("reading the body failed: {e}"),
                 )
             })
         });
         Ok(Download {
             headers: object_headers(&headers),
             content_length,
-            last_modified_ms: last_modified_ms(&headers),
-            etag: etag(&headers),
+            total_size,
+            last_modified_ms: modified,
+            etag: tag,
             content_md5: None,
-            body: Box::pin(body),
+            body: Box::pin(Counted::new(Box::pin(body), content_length, "GET").named(
+                "",
+                &shown(&final_url),
+                "",
+            )),
         })
-    }
-
-    async fn put(
-        &self,
-        _bucket: &str,
-        _key: &str,
-        _body: ByteStream,
-        _size: u64,
-        _options: &WriteOptions,
-    ) -> Result<PutOutcome, StorageError> {
-        Err(not_a_destination("put_object"))
-    }
-
-    async fn create_multipart(
-        &self,
-        _bucket: &str,
-        _key: &str,
-        _options: &WriteOptions,
-    ) -> Result<String, StorageError> {
-        Err(not_a_destination("create_multipart_upload"))
-    }
-
-    async fn upload_part(
-        &self,
-        _bucket: &str,
-        _key: &str,
-        _upload_id: &str,
-        _part_number: i32,
-        _body: ByteStream,
-        _size: u64,
-    ) -> Result<String, StorageError> {
-        Err(not_a_destination("upload_part"))
-    }
-
-    async fn complete_multipart(
-        &self,
-        _bucket: &str,
-        _key: &str,
-        _upload_id: &str,
-        _parts: &[CompletedPart],
-    ) -> Result<PutOutcome, StorageError> {
-        Err(not_a_destination("complete_multipart_upload"))
-    }
-
-    async fn abort_multipart(
-        &self,
-        _bucket: &str,
-        _key: &str,
-        _upload_id: &str,
-    ) -> Result<(), StorageError> {
-        Err(not_a_destination("abort_multipart_upload"))
     }
 
     fn identity(&self) -> String {
@@ -558,6 +558,14 @@ impl Connector for HttpSource {
             Some(cdn) => format!("cdn:{}://{}", cdn.protocol, cdn.domain),
             None => "http".to_owned(),
         }
+    }
+
+    /// The bucket's store (which lists), when a CDN is in front of one.
+    fn endpoint(&self) -> String {
+        self.listing
+            .as_ref()
+            .map(|l| l.endpoint())
+            .unwrap_or_default()
     }
 }
 
@@ -576,7 +584,11 @@ mod tests {
         headers.insert(header::ETAG, "W/\"abc\"".parse().unwrap());
         assert_eq!(content_range_total(&headers), Some(1234));
         assert_eq!(last_modified_ms(&headers), 784_111_777_000);
-        assert_eq!(etag(&headers).as_deref(), Some("abc"));
+        assert_eq!(etag(&headers).as_deref(), Some("W/abc"));
+        assert_eq!(
+            http_date(784_111_777_000).as_deref(),
+            Some("Sun, 06 Nov 1994 08:49:37 GMT")
+        );
     }
 
     #[test]

@@ -1,19 +1,27 @@
 //! Connectors to object stores.
 //!
-//! One small trait, [`Connector`]: list a page from a marker, head, ranged get as a byte stream,
-//! put from a stream, and multipart create / upload part / complete / abort. Server-side copy is
-//! an optional capability ([`ServerSideCopy`]), offered only where it works. Errors carry an
-//! [`ErrorKind`] decided in one place ([`error`]), which is all the engine needs to choose
-//! between retrying, failing the object, and failing the task.
+//! Two small traits by capability: [`ReadStore`] (check a bucket, list a page from a marker,
+//! head, a ranged get pinned to a version as a byte stream) for every store, and [`WriteStore`]
+//! (put from a stream; multipart create / upload part / complete / abort / list) for
+//! destinations, which are S3-compatible. Server-side copy is an optional capability
+//! ([`ServerSideCopy`]), offered only where it works. Errors carry an [`ErrorKind`] decided in
+//! one place ([`error`]), which is all the engine needs to choose between retrying, failing the
+//! object, and failing the task. What a store answers is checked before it is used
+//! ([`read`]).
 
+mod azure;
 pub mod cdn;
 pub mod cloud;
 pub mod connect;
 pub mod endpoints;
 pub mod error;
+mod gcs;
 pub mod guard;
 pub mod http;
+pub mod metadata;
+pub mod read;
 pub mod s3;
+mod transport;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -24,6 +32,7 @@ use bytes::Bytes;
 use futures::Stream;
 
 pub use crate::error::{ErrorKind, StorageError};
+pub use crate::read::Version;
 
 /// Object bytes as they flow from a source to a destination.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, StorageError>> + Send + Sync>>;
@@ -82,8 +91,11 @@ pub struct ObjectMeta {
 pub struct Download {
     /// Headers of the object.
     pub headers: ObjectHeaders,
-    /// Bytes in `body`.
+    /// Bytes in `body` (exactly: the body ends in an error otherwise).
     pub content_length: u64,
+    /// The whole object's size as the answer tells it (the total of its Content-Range, or its
+    /// length for a whole read), when it tells it.
+    pub total_size: Option<u64>,
     /// Last modification, Unix ms.
     pub last_modified_ms: i64,
     /// The entity tag, without quotes.
@@ -130,13 +142,17 @@ pub struct CompletedPart {
     pub etag: String,
 }
 
-/// A connection to one store with one set of credentials.
+/// What every store can do for a migration: be checked, listed and read. Sources are only ever
+/// read (Google, Azure and HTTP sources implement nothing else); destinations are a
+/// [`WriteStore`], which extends this.
 #[async_trait]
-pub trait Connector: Send + Sync + std::fmt::Debug {
+pub trait ReadStore: Send + Sync + std::fmt::Debug {
     /// Checks that `bucket` exists and can be listed with these credentials.
     async fn check_bucket(&self, bucket: &str) -> Result<(), StorageError>;
 
-    /// Up to `limit` objects under `prefix` with keys after `start_after`, in key order.
+    /// Up to `limit` objects under `prefix` with keys after `start_after`, as the store
+    /// answers: its pages are untrusted input (order, progress and repeats are checked by the
+    /// engine's paginator), but every key is the exact name the store holds.
     async fn list(
         &self,
         bucket: &str,
@@ -148,14 +164,32 @@ pub trait Connector: Send + Sync + std::fmt::Debug {
     /// The object's metadata, or `None` when it does not exist.
     async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, StorageError>;
 
-    /// The object's headers and bytes (`range`: a byte range of it).
+    /// The object's headers and bytes (`range`: a byte range of it). With `pinned`, the read is
+    /// of that version only: the store is asked to refuse another one, and the answer is
+    /// checked ([`read::check_answer`]): a changed object is [`ErrorKind::Changed`], a range
+    /// the store did not honour is [`ErrorKind::RangeNotHonored`]. The body holds exactly
+    /// [`Download::content_length`] bytes, or ends in an error.
     async fn get(
         &self,
         bucket: &str,
         key: &str,
         range: Option<Range<u64>>,
+        pinned: Option<&Version>,
     ) -> Result<Download, StorageError>;
 
+    /// Identifies the endpoint and the access key (never the secret), so that the engine can
+    /// tell whether two connectors reach the same store as the same user.
+    fn identity(&self) -> String;
+
+    /// Where the store is, for messages: its endpoint URL (scheme, host, port; no credentials).
+    fn endpoint(&self) -> String {
+        String::new()
+    }
+}
+
+/// A store that can be written: a migration's destination.
+#[async_trait]
+pub trait WriteStore: ReadStore {
     /// Writes an object of `size` bytes from `body`.
     async fn put(
         &self,
@@ -206,28 +240,28 @@ pub trait Connector: Send + Sync + std::fmt::Debug {
     fn server_side_copy(&self) -> Option<&dyn ServerSideCopy> {
         None
     }
-
-    /// Identifies the endpoint and the access key (never the secret), so that the engine can
-    /// tell whether two connectors reach the same store as the same user.
-    fn identity(&self) -> String;
 }
 
 /// Copies without moving bytes through the worker.
 #[async_trait]
 pub trait ServerSideCopy: Send + Sync {
-    /// Copies a whole object (up to 5 GiB). `replace_headers`: write `options.headers` instead
-    /// of copying the source's.
+    /// Copies a whole object (up to 5 GiB), only if the source is still `pinned` (a changed
+    /// source is [`ErrorKind::Changed`]). `replace_headers`: write `options.headers` instead of
+    /// copying the source's.
+    #[expect(clippy::too_many_arguments, reason = "mirrors CopyObject's parameters")]
     async fn copy_object(
         &self,
         source_bucket: &str,
         source_key: &str,
+        pinned: &Version,
         bucket: &str,
         key: &str,
         options: &WriteOptions,
         replace_headers: bool,
     ) -> Result<PutOutcome, StorageError>;
 
-    /// Copies `range` of a source object as part `part_number` of a multipart upload.
+    /// Copies `range` of a source object, only if it is still `pinned`, as part `part_number`
+    /// of a multipart upload.
     #[expect(
         clippy::too_many_arguments,
         reason = "mirrors UploadPartCopy's parameters"
@@ -236,34 +270,11 @@ pub trait ServerSideCopy: Send + Sync {
         &self,
         source_bucket: &str,
         source_key: &str,
+        pinned: &Version,
         range: Range<u64>,
         bucket: &str,
         key: &str,
         upload_id: &str,
         part_number: i32,
     ) -> Result<String, StorageError>;
-}
-
-/// Makes a `Send` stream `Sync` (a [`ByteStream`] must be both), the way `sync_wrapper` does:
-/// the stream is only ever reached through `&mut`, so no lock is ever taken.
-pub(crate) struct SyncStream<S>(std::sync::Mutex<S>);
-
-impl<S> SyncStream<S> {
-    pub(crate) fn new(stream: S) -> Self {
-        Self(std::sync::Mutex::new(stream))
-    }
-}
-
-impl<S: Stream + Unpin> Stream for SyncStream<S> {
-    type Item = S::Item;
-
-    fn poll_next(
-        self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        match self.get_mut().0.get_mut() {
-            Ok(stream) => Pin::new(stream).poll_next(cx),
-            Err(poisoned) => Pin::new(poisoned.into_inner()).poll_next(cx),
-        }
-    }
 }

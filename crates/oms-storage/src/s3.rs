@@ -4,6 +4,10 @@
 //! `AWS_*` configuration is read. The SDK's own retries are off (the engine decides retries).
 //! For clouds other than AWS, checksums are computed and validated only when required, because
 //! most S3-compatible stores refuse the `aws-chunked` uploads that default checksums imply.
+//! Requests go through [`crate::transport`] (reqwest), which lets answers with Latin-1 header
+//! values through. Reads are pinned with `If-Match` and `x-amz-copy-source-if-match`, and
+//! listings ask for URL-encoded keys, so that every key comes back exactly as stored, even one
+//! with characters XML cannot hold.
 
 use std::ops::Range;
 use std::pin::Pin;
@@ -14,27 +18,29 @@ use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::retry::RetryConfig;
-use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
     StalledStreamProtectionConfig,
 };
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream as AwsByteStream;
 use aws_sdk_s3::types::{
-    CompletedMultipartUpload, CompletedPart as AwsCompletedPart, MetadataDirective, RequestPayer,
-    StorageClass,
+    CompletedMultipartUpload, CompletedPart as AwsCompletedPart, EncodingType, MetadataDirective,
+    RequestPayer, StorageClass,
 };
 use bytes::Bytes;
 use futures::Stream;
 use http_body::{Frame, SizeHint};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::endpoints::Endpoint;
+use crate::read::{Answer, Counted, check_answer};
+use crate::transport::ReqwestTransport;
 use crate::{
-    ByteStream, CompletedPart, Connector, Download, ErrorKind, ListPage, ObjectHeaders, ObjectInfo,
-    ObjectMeta, PutOutcome, ServerSideCopy, StorageError, WriteOptions,
+    ByteStream, CompletedPart, Download, ErrorKind, ListPage, ObjectHeaders, ObjectInfo,
+    ObjectMeta, PutOutcome, ReadStore, ServerSideCopy, StorageError, Version, WriteOptions,
+    WriteStore,
 };
 
 /// How to reach an S3-compatible store.
@@ -65,6 +71,8 @@ pub struct S3Settings {
 pub struct S3Connector {
     client: Client,
     identity: String,
+    /// The endpoint, as errors name it.
+    endpoint: String,
     requester_pays: bool,
 }
 
@@ -78,7 +86,7 @@ const COPY_SOURCE: &AsciiSet = &NON_ALPHANUMERIC
 
 impl S3Connector {
     /// Builds a client for `settings`.
-    pub fn new(settings: &S3Settings) -> Self {
+    pub fn new(settings: &S3Settings) -> Result<Self, StorageError> {
         let credentials = Credentials::new(
             settings.access_key.clone(),
             settings.secret_key.expose_secret().to_owned(),
@@ -100,8 +108,17 @@ impl S3Connector {
                 ResponseChecksumValidation::WhenRequired,
             )
         };
+        let transport = ReqwestTransport::new(settings.connect_timeout, settings.operation_timeout)
+            .map_err(|e| {
+                StorageError::new(
+                    ErrorKind::Permanent,
+                    "connect",
+                    format!("cannot build an HTTP client: {e}"),
+                )
+            })?;
         let config = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
+            .http_client(transport)
             .region(Region::new(settings.region.clone()))
             .credentials_provider(credentials)
             .endpoint_url(settings.endpoint.url.clone())
@@ -109,25 +126,59 @@ impl S3Connector {
             .retry_config(RetryConfig::disabled())
             .request_checksum_calculation(checksums.0)
             .response_checksum_validation(checksums.1)
-            // Throttled transfers may pause between chunks; the engine has its own timeouts.
+            // Throttled transfers may pause between chunks; the transport's read timeout
+            // catches a store that stops sending.
             .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(settings.connect_timeout)
-                    .read_timeout(settings.operation_timeout)
-                    .build(),
-            )
             .build();
-        Self {
+        Ok(Self {
             client: Client::from_conf(config),
             identity: format!("s3|{}|{}", settings.endpoint.url, settings.access_key),
+            endpoint: settings.endpoint.url.clone(),
             requester_pays: settings.requester_pays,
-        }
+        })
     }
 
     fn payer(&self) -> Option<RequestPayer> {
         self.requester_pays.then_some(RequestPayer::Requester)
     }
+
+    /// An SDK error of `operation` on `bucket` (and `key`), naming this endpoint.
+    fn error<E>(
+        &self,
+        operation: &'static str,
+        bucket: &str,
+        key: Option<&str>,
+        err: &SdkError<E, HttpResponse>,
+    ) -> StorageError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        map_err(operation, err).at(bucket, key).via(&self.endpoint)
+    }
+
+    /// A storage error of `operation` on `bucket` (and `key`), naming this endpoint.
+    fn failure(
+        &self,
+        kind: ErrorKind,
+        operation: &'static str,
+        bucket: &str,
+        key: Option<&str>,
+        message: impl Into<String>,
+    ) -> StorageError {
+        StorageError::new(kind, operation, message)
+            .at(bucket, key)
+            .via(&self.endpoint)
+    }
+}
+
+/// The innermost cause of an error: the part of a chain that says what went wrong in words
+/// (a connection refused, a timeout), without the wrappers' debug output.
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    cause.to_string()
 }
 
 /// The one translation of SDK errors into storage errors.
@@ -137,24 +188,34 @@ where
 {
     let status = err.raw_response().map(|r| r.status().as_u16());
     let code = err.code().map(str::to_owned);
-    let kind = match err {
-        SdkError::ConstructionFailure(_) => ErrorKind::Permanent,
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            ErrorKind::Transient
+    let (kind, message) = match err {
+        SdkError::ConstructionFailure(_) => (
+            ErrorKind::Permanent,
+            format!("the request cannot be built: {}", root_cause(err)),
+        ),
+        SdkError::TimeoutError(_) => (ErrorKind::Transient, "timed out".to_owned()),
+        SdkError::DispatchFailure(e) => {
+            let what = if e.is_timeout() {
+                "timed out"
+            } else if e.is_io() {
+                "the connection failed"
+            } else {
+                "the request could not be sent"
+            };
+            (ErrorKind::Transient, format!("{what}: {}", root_cause(err)))
         }
-        _ => StorageError::classify_response(status, code.as_deref()),
+        SdkError::ResponseError(_) => (
+            ErrorKind::Transient,
+            format!("the answer cannot be read: {}", root_cause(err)),
+        ),
+        _ => (
+            StorageError::classify_response(status, code.as_deref()),
+            err.message()
+                .map(str::to_owned)
+                .unwrap_or_else(|| "the store refused the request".to_owned()),
+        ),
     };
-    let message = match err.message() {
-        Some(m) => m.to_owned(),
-        None => DisplayErrorContext(err).to_string(),
-    };
-    StorageError {
-        kind,
-        operation,
-        status,
-        code,
-        message,
-    }
+    StorageError::new(kind, operation, message).with_status(status, code)
 }
 
 fn unquote(etag: Option<&str>) -> Option<String> {
@@ -186,7 +247,13 @@ impl Stream for ResponseBody {
         let operation = self.operation;
         self.inner.as_mut().poll_next(cx).map(|item| {
             item.map(|r| {
-                r.map_err(|e| StorageError::new(ErrorKind::Transient, operation, e.to_string()))
+                r.map_err(|e| {
+                    StorageError::new(
+                        ErrorKind::Transient,
+                        operation,
+                        format!("reading the body failed: {}", root_cause(&e)),
+                    )
+                })
             })
         })
     }
@@ -264,8 +331,20 @@ macro_rules! with_options {
     }};
 }
 
+/// A listed key, decoded when the store encoded it (`EncodingType=url`: form encoding, where
+/// `+` is a space and a plus sign is `%2B`).
+fn listed_key(key: &str, url_encoded: bool) -> Option<String> {
+    if !url_encoded {
+        return Some(key.to_owned());
+    }
+    percent_decode_str(&key.replace('+', " "))
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
+}
+
 #[async_trait]
-impl Connector for S3Connector {
+impl ReadStore for S3Connector {
     async fn check_bucket(&self, bucket: &str) -> Result<(), StorageError> {
         self.client
             .list_objects_v2()
@@ -274,7 +353,7 @@ impl Connector for S3Connector {
             .set_request_payer(self.payer())
             .send()
             .await
-            .map_err(|e| map_err("list_objects_v2", &e))?;
+            .map_err(|e| self.error("ListObjectsV2", bucket, None, &e))?;
         Ok(())
     }
 
@@ -292,23 +371,35 @@ impl Connector for S3Connector {
             .prefix(prefix)
             .set_start_after(start_after.map(str::to_owned))
             .max_keys(limit)
+            .encoding_type(EncodingType::Url)
             .set_request_payer(self.payer())
             .send()
             .await
-            .map_err(|e| map_err("list_objects_v2", &e))?;
-        let objects = out
-            .contents()
-            .iter()
-            .filter_map(|o| {
-                Some(ObjectInfo {
-                    key: o.key()?.to_owned(),
-                    size: size_of(o.size()),
-                    last_modified_ms: millis(o.last_modified()),
-                    etag: unquote(o.e_tag()),
-                    storage_class: o.storage_class().map(|c| c.as_str().to_owned()),
-                })
-            })
-            .collect();
+            .map_err(|e| self.error("ListObjectsV2", bucket, None, &e))?;
+        // Keys come URL-encoded only when the store says it encoded them.
+        let encoded = out.encoding_type() == Some(&EncodingType::Url);
+        let mut objects = Vec::with_capacity(out.contents().len());
+        for o in out.contents() {
+            let key = o
+                .key()
+                .and_then(|k| listed_key(k, encoded))
+                .ok_or_else(|| {
+                    self.failure(
+                        ErrorKind::Permanent,
+                        "ListObjectsV2",
+                        bucket,
+                        None,
+                        "the listing holds an entry without a readable key",
+                    )
+                })?;
+            objects.push(ObjectInfo {
+                key,
+                size: size_of(o.size()),
+                last_modified_ms: millis(o.last_modified()),
+                etag: unquote(o.e_tag()),
+                storage_class: o.storage_class().map(|c| c.as_str().to_owned()),
+            });
+        }
         Ok(ListPage {
             objects,
             is_truncated: out.is_truncated().unwrap_or(false),
@@ -327,7 +418,7 @@ impl Connector for S3Connector {
         {
             Ok(out) => out,
             Err(e) => {
-                let err = map_err("head_object", &e);
+                let err = self.error("HeadObject", bucket, Some(key), &e);
                 return if err.kind == ErrorKind::NotFound {
                     Ok(None)
                 } else {
@@ -352,20 +443,39 @@ impl Connector for S3Connector {
         bucket: &str,
         key: &str,
         range: Option<Range<u64>>,
+        pinned: Option<&Version>,
     ) -> Result<Download, StorageError> {
-        let whole = range.is_none();
-        let range = range.map(|r| format!("bytes={}-{}", r.start, r.end.saturating_sub(1)));
+        let header = range
+            .as_ref()
+            .map(|r| format!("bytes={}-{}", r.start, r.end.saturating_sub(1)));
         let out = self
             .client
             .get_object()
             .bucket(bucket)
             .key(key)
-            .set_range(range)
+            .set_range(header)
+            .set_if_match(
+                pinned
+                    .and_then(Version::strong_etag)
+                    .map(|e| format!("\"{e}\"")),
+            )
             .set_request_payer(self.payer())
             .send()
             .await
-            .map_err(|e| map_err("get_object", &e))?;
+            .map_err(|e| self.error("GetObject", bucket, Some(key), &e))?;
         let etag = unquote(out.e_tag());
+        let content_length = check_answer(
+            "GetObject",
+            range.as_ref(),
+            pinned,
+            &Answer {
+                partial: None,
+                content_range: out.content_range(),
+                content_length: out.content_length().and_then(|n| u64::try_from(n).ok()),
+                etag: etag.as_deref(),
+            },
+        )
+        .map_err(|e| e.at(bucket, Some(key)).via(&self.endpoint))?;
         // With SSE-KMS or customer keys the ETag is not the MD5 of the bytes; a multipart
         // ETag ("...-N") is not either.
         let plain = !matches!(
@@ -374,21 +484,52 @@ impl Connector for S3Connector {
         ) && out.sse_customer_algorithm().is_none();
         let content_md5 = etag
             .as_ref()
-            .filter(|e| whole && plain && e.len() == 32 && e.bytes().all(|b| b.is_ascii_hexdigit()))
+            .filter(|e| {
+                range.is_none()
+                    && plain
+                    && e.len() == 32
+                    && e.bytes().all(|b| b.is_ascii_hexdigit())
+            })
             .map(|e| e.to_ascii_lowercase());
+        let total_size = match &range {
+            Some(_) => out
+                .content_range()
+                .and_then(crate::read::parse_content_range)
+                .and_then(|(_, total)| total),
+            None => Some(content_length),
+        };
         Ok(Download {
             headers: headers_of!(out),
-            content_length: size_of(out.content_length()),
+            content_length,
+            total_size,
             last_modified_ms: millis(out.last_modified()),
             etag,
             content_md5,
-            body: Box::pin(ResponseBody {
-                inner: Box::pin(out.body),
-                operation: "get_object",
-            }),
+            body: Box::pin(
+                Counted::new(
+                    Box::pin(ResponseBody {
+                        inner: Box::pin(out.body),
+                        operation: "GetObject",
+                    }),
+                    content_length,
+                    "GetObject",
+                )
+                .named(bucket, key, &self.endpoint),
+            ),
         })
     }
 
+    fn identity(&self) -> String {
+        self.identity.clone()
+    }
+
+    fn endpoint(&self) -> String {
+        self.endpoint.clone()
+    }
+}
+
+#[async_trait]
+impl WriteStore for S3Connector {
     async fn put(
         &self,
         bucket: &str,
@@ -407,7 +548,7 @@ impl Connector for S3Connector {
             .body(request_body(body, size))
             .send()
             .await
-            .map_err(|e| map_err("put_object", &e))?;
+            .map_err(|e| self.error("PutObject", bucket, Some(key), &e))?;
         Ok(PutOutcome {
             etag: unquote(out.e_tag()),
         })
@@ -427,12 +568,14 @@ impl Connector for S3Connector {
         let out = with_options!(request, options)
             .send()
             .await
-            .map_err(|e| map_err("create_multipart_upload", &e))?;
+            .map_err(|e| self.error("CreateMultipartUpload", bucket, Some(key), &e))?;
         out.upload_id().map(str::to_owned).ok_or_else(|| {
-            StorageError::new(
+            self.failure(
                 ErrorKind::Permanent,
-                "create_multipart_upload",
-                "no upload id returned",
+                "CreateMultipartUpload",
+                bucket,
+                Some(key),
+                "the store returned no upload id",
             )
         })
     }
@@ -457,9 +600,15 @@ impl Connector for S3Connector {
             .body(request_body(body, size))
             .send()
             .await
-            .map_err(|e| map_err("upload_part", &e))?;
+            .map_err(|e| self.error("UploadPart", bucket, Some(key), &e))?;
         unquote(out.e_tag()).ok_or_else(|| {
-            StorageError::new(ErrorKind::Permanent, "upload_part", "no etag returned")
+            self.failure(
+                ErrorKind::Permanent,
+                "UploadPart",
+                bucket,
+                Some(key),
+                "the store returned no entity tag",
+            )
         })
     }
 
@@ -492,7 +641,7 @@ impl Connector for S3Connector {
             )
             .send()
             .await
-            .map_err(|e| map_err("complete_multipart_upload", &e))?;
+            .map_err(|e| self.error("CompleteMultipartUpload", bucket, Some(key), &e))?;
         Ok(PutOutcome {
             etag: unquote(out.e_tag()),
         })
@@ -515,7 +664,7 @@ impl Connector for S3Connector {
         {
             Ok(_) => Ok(()),
             Err(e) => {
-                let err = map_err("abort_multipart_upload", &e);
+                let err = self.error("AbortMultipartUpload", bucket, Some(key), &e);
                 // Already gone is what an abort wants.
                 if err.kind == ErrorKind::NotFound {
                     Ok(())
@@ -529,10 +678,11 @@ impl Connector for S3Connector {
     fn server_side_copy(&self) -> Option<&dyn ServerSideCopy> {
         Some(self)
     }
+}
 
-    fn identity(&self) -> String {
-        self.identity.clone()
-    }
+/// `x-amz-copy-source-if-match` for a pinned source: its strong entity tag, quoted.
+fn copy_condition(pinned: &Version) -> Option<String> {
+    pinned.strong_etag().map(|e| format!("\"{e}\""))
 }
 
 #[async_trait]
@@ -541,6 +691,7 @@ impl ServerSideCopy for S3Connector {
         &self,
         source_bucket: &str,
         source_key: &str,
+        pinned: &Version,
         bucket: &str,
         key: &str,
         options: &WriteOptions,
@@ -551,7 +702,8 @@ impl ServerSideCopy for S3Connector {
             .copy_object()
             .bucket(bucket)
             .key(key)
-            .copy_source(copy_source(source_bucket, source_key));
+            .copy_source(copy_source(source_bucket, source_key))
+            .set_copy_source_if_match(copy_condition(pinned));
         let request = if replace_headers {
             with_options!(
                 request.metadata_directive(MetadataDirective::Replace),
@@ -565,7 +717,7 @@ impl ServerSideCopy for S3Connector {
         let out = request
             .send()
             .await
-            .map_err(|e| map_err("copy_object", &e))?;
+            .map_err(|e| self.error("CopyObject", bucket, Some(key), &e))?;
         Ok(PutOutcome {
             etag: unquote(out.copy_object_result().and_then(|r| r.e_tag())),
         })
@@ -575,6 +727,7 @@ impl ServerSideCopy for S3Connector {
         &self,
         source_bucket: &str,
         source_key: &str,
+        pinned: &Version,
         range: Range<u64>,
         bucket: &str,
         key: &str,
@@ -589,6 +742,7 @@ impl ServerSideCopy for S3Connector {
             .upload_id(upload_id)
             .part_number(part_number)
             .copy_source(copy_source(source_bucket, source_key))
+            .set_copy_source_if_match(copy_condition(pinned))
             .copy_source_range(format!(
                 "bytes={}-{}",
                 range.start,
@@ -596,9 +750,15 @@ impl ServerSideCopy for S3Connector {
             ))
             .send()
             .await
-            .map_err(|e| map_err("upload_part_copy", &e))?;
+            .map_err(|e| self.error("UploadPartCopy", bucket, Some(key), &e))?;
         unquote(out.copy_part_result().and_then(|r| r.e_tag())).ok_or_else(|| {
-            StorageError::new(ErrorKind::Permanent, "upload_part_copy", "no etag returned")
+            self.failure(
+                ErrorKind::Permanent,
+                "UploadPartCopy",
+                bucket,
+                Some(key),
+                "the store returned no entity tag",
+            )
         })
     }
 }
@@ -611,5 +771,15 @@ mod tests {
     fn copy_sources_are_url_encoded_but_keep_slashes() {
         assert_eq!(copy_source("b", "dir/a b+c.txt"), "b/dir/a%20b%2Bc.txt");
         assert_eq!(copy_source("b", "中/x"), "b/%E4%B8%AD/x");
+    }
+
+    #[test]
+    fn url_encoded_listings_give_back_the_stored_names() {
+        assert_eq!(
+            listed_key("a%01b/%E4%B8%AD+x%25", true).as_deref(),
+            Some("a\u{1}b/中 x%")
+        );
+        assert_eq!(listed_key("100%", false).as_deref(), Some("100%"));
+        assert_eq!(listed_key("%FF", true), None);
     }
 }

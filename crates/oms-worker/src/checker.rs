@@ -1,6 +1,9 @@
 //! The checker: decides for each listed object whether to copy it, by `migrate_since` and the
 //! overwrite mode. For listed prefixes it merge-joins the destination listing of the same range
-//! (both are in key order) instead of sending one HEAD per object.
+//! (both are in key order) instead of sending one HEAD per object. When the destination's
+//! listing breaks its contract (see [`crate::pages`]), the join stops trusting it and the rest
+//! of the range is looked up with HEADs: an object is never overwritten, or copied again,
+//! because a listing was out of order.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -11,7 +14,7 @@ use oms_storage::ObjectInfo;
 use tokio::sync::mpsc;
 
 use crate::control::{Activity, activity_failure};
-use crate::pages::Pages;
+use crate::pages::{ListingError, Pages};
 use crate::pipeline::{Event, Item, Lookup, Outcome, RunCtx};
 use crate::plan;
 use crate::retry::{GaveUp, retry};
@@ -22,6 +25,18 @@ struct DestinationCursor {
     pages: Pages,
     buffer: VecDeque<ObjectInfo>,
     exhausted: bool,
+    /// The listing broke its contract: from here on, lookups are HEADs.
+    broken: bool,
+}
+
+/// What the destination listing says of a key.
+enum Joined {
+    /// Listed.
+    Found(ObjectInfo),
+    /// Not listed.
+    Absent,
+    /// The listing cannot tell: ask the store.
+    Unknown,
 }
 
 impl DestinationCursor {
@@ -44,26 +59,46 @@ impl DestinationCursor {
             ),
             buffer: VecDeque::new(),
             exhausted: false,
+            broken: false,
         }
     }
 
     /// What the destination lists at `key` (keys must be asked for in increasing order).
-    async fn find(&mut self, key: &str) -> Result<Option<ObjectInfo>, GaveUp> {
+    async fn find(&mut self, ctx: &RunCtx, key: &str) -> Result<Joined, GaveUp> {
         loop {
             while let Some(front) = self.buffer.front() {
                 match front.key.as_str().cmp(key) {
                     std::cmp::Ordering::Less => {
                         self.buffer.pop_front();
                     }
-                    std::cmp::Ordering::Equal => return Ok(self.buffer.pop_front()),
-                    std::cmp::Ordering::Greater => return Ok(None),
+                    std::cmp::Ordering::Equal => {
+                        return Ok(self
+                            .buffer
+                            .pop_front()
+                            .map_or(Joined::Absent, Joined::Found));
+                    }
+                    std::cmp::Ordering::Greater => return Ok(Joined::Absent),
                 }
             }
+            if self.broken {
+                return Ok(Joined::Unknown);
+            }
             if self.exhausted {
-                return Ok(None);
+                return Ok(Joined::Absent);
             }
             match self.pages.next().await {
-                Some(page) => self.buffer.extend(page?.objects),
+                Some(Ok(page)) => self.buffer.extend(page.objects),
+                Some(Err(ListingError::Cancelled)) => return Err(GaveUp::Cancelled),
+                Some(Err(ListingError::Failed(e))) => return Err(GaveUp::Failed(e)),
+                Some(Err(ListingError::Broken(broken))) => {
+                    tracing::warn!(
+                        bucket = ctx.dst_bucket(),
+                        endpoint = %ctx.destination.endpoint(),
+                        what = %broken.0,
+                        "the destination listing cannot be trusted; the rest of the range is compared object by object"
+                    );
+                    self.broken = true;
+                }
                 None => self.exhausted = true,
             }
         }
@@ -201,7 +236,12 @@ pub(crate) async fn run(
                     }
                     let dst_key = ctx.item_dst_key(&item);
                     match cursor.as_mut() {
-                        Some(c) => Destination::Joined(c.find(&dst_key).await),
+                        Some(c) => match c.find(&ctx, &dst_key).await {
+                            Ok(Joined::Found(info)) => Destination::Joined(Ok(Some(info))),
+                            Ok(Joined::Absent) => Destination::Joined(Ok(None)),
+                            Ok(Joined::Unknown) => Destination::Head,
+                            Err(e) => Destination::Joined(Err(e)),
+                        },
                         None => Destination::Unneeded,
                     }
                 }

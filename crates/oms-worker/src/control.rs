@@ -79,10 +79,16 @@ pub(crate) fn activity_failure(activity: Activity, error: &StorageError) -> Task
     };
     task_failure_of(side, error).unwrap_or_else(|| {
         let denied = error.kind == ErrorKind::Denied;
+        // Without an answer the store was not reached; with one, it answered wrongly.
+        let reached = error.status.is_some();
         let (code, what) = match activity {
             Activity::CheckingBucket(Side::Source) if denied => (
                 "TRF.0152",
                 "the source AK/SK may not read the source bucket",
+            ),
+            Activity::CheckingBucket(Side::Source) if reached => (
+                "TRF.0157",
+                "the source storage answered the bucket check with an error",
             ),
             Activity::CheckingBucket(Side::Source) => {
                 ("TRF.0157", "the source storage cannot be reached")
@@ -90,6 +96,10 @@ pub(crate) fn activity_failure(activity: Activity, error: &StorageError) -> Task
             Activity::CheckingBucket(Side::Destination) if denied => (
                 "TRF.0051",
                 "the destination AK/SK may not write the destination bucket",
+            ),
+            Activity::CheckingBucket(Side::Destination) if reached => (
+                "TRF.0061",
+                "the destination storage answered the bucket check with an error",
             ),
             Activity::CheckingBucket(Side::Destination) => {
                 ("TRF.0061", "the destination storage cannot be reached")
@@ -108,6 +118,40 @@ pub(crate) fn activity_failure(activity: Activity, error: &StorageError) -> Task
         };
         TaskFailure::new(code, format!("{what}: {error}"))
     })
+}
+
+/// The failure of a task whose `side` listing of `prefix` in `bucket` broke its contract: the
+/// source's is `TRF.0027` (it cannot be listed reliably); a destination listing never fails a
+/// task this way (the engine asks object by object instead), but the code is its own.
+pub(crate) fn broken_listing(
+    side: Side,
+    store: &dyn oms_storage::ReadStore,
+    bucket: &str,
+    prefix: &str,
+    broken: &crate::pages::Broken,
+) -> TaskFailure {
+    let (code, side) = match side {
+        Side::Source => ("TRF.0027", "source"),
+        Side::Destination => ("TRF.0061", "destination"),
+    };
+    let under = if prefix.is_empty() {
+        String::new()
+    } else {
+        format!(" under '{prefix}'")
+    };
+    let endpoint = store.endpoint();
+    let at = if endpoint.is_empty() {
+        String::new()
+    } else {
+        format!(" at {endpoint}")
+    };
+    TaskFailure::new(
+        code,
+        format!(
+            "the {side} listing of bucket {bucket}{under}{at} cannot be trusted: the store {}",
+            broken.0
+        ),
+    )
 }
 
 #[derive(Debug, Default)]

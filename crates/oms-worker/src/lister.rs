@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use crate::control::{Activity, Side, TaskFailure, activity_failure, task_failure_of};
 use crate::listfile;
-use crate::pages::Pages;
+use crate::pages::{ListingError, Pages};
 use crate::pipeline::{Event, Item, Lookup, RunCtx};
 use crate::plan::{self, Entry};
 use crate::retry::{GaveUp, retry};
@@ -61,6 +61,7 @@ pub(crate) async fn head_item(ctx: &RunCtx, key: &str) -> Result<Item, Halt> {
         size: 0,
         last_modified_ms: 0,
         storage_class: None,
+        etag: None,
         lookup: Lookup::Head,
         unreadable: None,
         dst_name: None,
@@ -70,6 +71,7 @@ pub(crate) async fn head_item(ctx: &RunCtx, key: &str) -> Result<Item, Halt> {
             item.size = meta.info.size;
             item.last_modified_ms = meta.info.last_modified_ms;
             item.storage_class = meta.info.storage_class;
+            item.etag = meta.info.etag;
         }
         Ok(None) => {
             item.unreadable = Some((codes::SOURCE, "the source object does not exist".into()));
@@ -80,8 +82,8 @@ pub(crate) async fn head_item(ctx: &RunCtx, key: &str) -> Result<Item, Halt> {
                 return Err(Halt::Failed(failure));
             }
             item.unreadable = Some((
-                codes::of_source(&e),
-                format!("cannot read the source object's metadata: {e}"),
+                codes::of_source(&e, false),
+                format!("source: cannot read the object's metadata: {e}"),
             ));
         }
     }
@@ -143,12 +145,7 @@ async fn selection(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt> {
                     let Some(page) = pages.next().await else {
                         break;
                     };
-                    let page = page.map_err(|e| match e {
-                        GaveUp::Cancelled => Halt::Stopped,
-                        GaveUp::Failed(e) => {
-                            Halt::Failed(activity_failure(Activity::ListingSource, &e))
-                        }
-                    })?;
+                    let page = page.map_err(|e| listing_halt(ctx, &prefix, e))?;
                     for object in page.objects {
                         if until.is_some_and(|u| object.key.as_str() > u) {
                             break 'pages;
@@ -163,6 +160,7 @@ async fn selection(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt> {
                             size: object.size,
                             last_modified_ms: object.last_modified_ms,
                             storage_class: object.storage_class,
+                            etag: object.etag,
                             lookup: Lookup::Cursor {
                                 entry: index,
                                 prefix: prefix.clone(),
@@ -177,6 +175,21 @@ async fn selection(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt> {
         }
     }
     Ok(())
+}
+
+/// What stops a walk when the source listing of `prefix` cannot go on.
+fn listing_halt(ctx: &RunCtx, prefix: &str, error: ListingError) -> Halt {
+    match error {
+        ListingError::Cancelled => Halt::Stopped,
+        ListingError::Failed(e) => Halt::Failed(activity_failure(Activity::ListingSource, &e)),
+        ListingError::Broken(broken) => Halt::Failed(crate::control::broken_listing(
+            Side::Source,
+            ctx.source.as_ref(),
+            &ctx.source_bucket,
+            prefix,
+            &broken,
+        )),
+    }
 }
 
 /// The objects that failed in the previous run, in key order.

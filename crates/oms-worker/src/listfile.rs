@@ -6,7 +6,7 @@
 
 use futures::StreamExt as _;
 use oms_core::spec::TaskKind;
-use oms_storage::{Connector, ErrorKind, StorageError};
+use oms_storage::{ErrorKind, ReadStore, StorageError, Version};
 use percent_encoding::percent_decode_str;
 use tokio_util::sync::CancellationToken;
 
@@ -30,14 +30,14 @@ fn read_failure(error: &StorageError) -> Halt {
     Halt::Failed(activity_failure(Activity::ReadingListFile, error))
 }
 
-/// Checks a list file against OMS's rules; returns its size.
+/// Checks a list file against OMS's rules; returns its version (which its reads are pinned to).
 pub(crate) async fn check_list_file(
-    destination: &dyn Connector,
+    destination: &dyn ReadStore,
     policy: &RetryPolicy,
     cancel: &CancellationToken,
     bucket: &str,
     key: &str,
-) -> Result<u64, Halt> {
+) -> Result<Version, Halt> {
     if !key.to_ascii_lowercase().ends_with(".txt") {
         return Err(fail(
             "TRF.0014",
@@ -76,18 +76,24 @@ pub(crate) async fn check_list_file(
             ),
         ));
     }
-    Ok(size)
+    Ok(Version {
+        size,
+        etag: meta.info.etag,
+        last_modified_ms: meta.info.last_modified_ms,
+    })
 }
 
 /// Reads the non-blank lines of a file, range by range. One range is held at a time, and lines
 /// are cut from it in place (a list of a million lines is read in `RANGE_BYTES` steps, not
 /// held, and not copied once per line).
 pub(crate) struct LineReader<'a> {
-    connector: &'a dyn Connector,
+    connector: &'a dyn ReadStore,
     policy: &'a RetryPolicy,
     cancel: &'a CancellationToken,
     bucket: &'a str,
     key: &'a str,
+    /// The version of the file every range is read from.
+    pinned: Version,
     size: u64,
     /// Where the next range starts.
     offset: u64,
@@ -100,12 +106,12 @@ pub(crate) struct LineReader<'a> {
 
 impl<'a> LineReader<'a> {
     pub(crate) fn new(
-        connector: &'a dyn Connector,
+        connector: &'a dyn ReadStore,
         policy: &'a RetryPolicy,
         cancel: &'a CancellationToken,
         bucket: &'a str,
         key: &'a str,
-        size: u64,
+        pinned: Version,
     ) -> Self {
         Self {
             connector,
@@ -113,7 +119,8 @@ impl<'a> LineReader<'a> {
             cancel,
             bucket,
             key,
-            size,
+            size: pinned.size,
+            pinned,
             offset: 0,
             buf: Vec::new(),
             pos: 0,
@@ -192,7 +199,12 @@ impl<'a> LineReader<'a> {
         let read = retry(self.policy, self.cancel, || async {
             let download = self
                 .connector
-                .get(self.bucket, self.key, Some(range.clone()))
+                .get(
+                    self.bucket,
+                    self.key,
+                    Some(range.clone()),
+                    Some(&self.pinned),
+                )
                 .await?;
             let mut body = download.body;
             let mut bytes =
@@ -209,6 +221,13 @@ impl<'a> LineReader<'a> {
             Err(GaveUp::Failed(e)) if e.kind == ErrorKind::NotFound => {
                 Err(fail("TRF.0013", "the list file disappeared"))
             }
+            Err(GaveUp::Failed(e)) if e.kind == ErrorKind::Changed => Err(fail(
+                "TRF.0013",
+                format!(
+                    "the list file {}/{} changed while it was read ({}); its line numbers no longer say where the task is: give it a new file",
+                    self.bucket, self.key, e.message
+                ),
+            )),
             Err(GaveUp::Failed(e)) => Err(read_failure(&e)),
         }
     }
@@ -254,7 +273,7 @@ pub(crate) async fn walk(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt
         list_file.list_file_key.as_str(),
     );
     let policy = &ctx.config.retry;
-    let size = check_list_file(
+    let version = check_list_file(
         ctx.destination.as_ref(),
         policy,
         &ctx.stop.intake,
@@ -270,7 +289,7 @@ pub(crate) async fn walk(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt
         &ctx.stop.intake,
         bucket,
         key,
-        size,
+        version,
     );
     // Lines are read in order; their HEADs run concurrently (a HEAD is a round trip, and a
     // list of a million lines must not wait for them one by one); items leave in line order.
@@ -355,6 +374,7 @@ mod tests {
                 size: 0,
                 last_modified_ms: 0,
                 storage_class: None,
+                etag: None,
                 lookup: crate::pipeline::Lookup::Head,
                 unreadable: None,
                 dst_name: Some(name.into()),

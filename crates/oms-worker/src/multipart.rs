@@ -1,24 +1,31 @@
 //! Large objects: multipart uploads with parallel parts. The upload id and every completed part
 //! are saved, so that a run that stops (pause, shutdown, crash) is continued by the next run
 //! with the same upload: parts already uploaded are not sent again.
+//!
+//! Every part is read from one version of the source: the one a HEAD found when the upload
+//! started (saved with it). A part read that finds another version ends the upload (aborted at
+//! the destination) and the copy starts over; a saved upload whose source changed since is not
+//! continued. A source that does not honour byte ranges is read in one streamed GET, cut into
+//! the parts still missing. An object that fails has its upload aborted at once.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt as _;
 use md5::{Digest as _, Md5};
 use oms_core::model::SavedUpload;
 use oms_db::DbError;
-use oms_storage::{CompletedPart, ObjectMeta};
+use oms_storage::{CompletedPart, ErrorKind, ObjectMeta, StorageError, Version};
 
 use crate::control::Side;
 use crate::digests::Md5Tee;
 use crate::pipeline::{Item, RunCtx};
 use crate::retry::retry;
-use crate::streams::Throttled;
+use crate::streams::{Cutter, Throttled, Watched};
 use crate::transfer::{
-    CopyError, SideError, at, check_md5, codes, compare_with_cdn, etag_is_md5, md5_sent,
-    write_options,
+    CopyError, SideError, at, check_md5, codes, compare_with_cdn, etag_is_md5, head_source,
+    md5_sent, reading, write_options, written,
 };
 
 /// S3 allows at most 10,000 parts.
@@ -29,31 +36,132 @@ fn db_trouble(ctx: &RunCtx, error: &DbError) -> CopyError {
     CopyError::Interrupted
 }
 
-/// Copies `item` with a multipart upload (continuing a saved one); returns the bytes moved now.
-pub(crate) async fn copy(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64, CopyError> {
-    let head = retry(&ctx.config.retry, &ctx.stop.hard, || async {
-        ctx.source
-            .head(&ctx.source_bucket, &item.key)
-            .await
-            .map_err(at(Side::Source))
-    })
-    .await
-    .map_err(|e| CopyError::gave_up(codes::SOURCE, e))?;
-    let Some(meta) = head else {
-        return Err(CopyError::Object {
-            code: codes::SOURCE,
-            message: "the source object disappeared".into(),
-        });
-    };
-    let size = meta.info.size;
-    let part_size = ctx
-        .config
+fn as_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The part size of an object of `size` bytes.
+fn part_size_of(ctx: &RunCtx, size: u64) -> u64 {
+    ctx.config
         .part_size_bytes
         .max(size.div_ceil(MAX_PARTS))
-        .max(1);
+        .max(1)
+}
+
+/// The byte range of part `part_number` (1-based).
+fn part_range(part_number: i32, part_size: u64, size: u64) -> std::ops::Range<u64> {
+    let start = u64::try_from(part_number - 1).unwrap_or(0) * part_size;
+    start..(start + part_size).min(size)
+}
+
+/// The upload of one object: where it goes and which source version it reads.
+struct Upload<'a> {
+    ctx: &'a RunCtx,
+    item: &'a Item,
+    dst_key: &'a str,
+    upload_id: String,
+    /// The source version every part reads.
+    pinned: Version,
+    size: u64,
+    part_size: u64,
+    parts_total: i32,
+}
+
+impl Upload<'_> {
+    /// Sends `body` (a source body of `len` bytes) as part `part_number`, throttled, with the
+    /// MD5 of what was sent checked against the part's entity tag; returns the tag.
+    async fn send_part(
+        &self,
+        part_number: i32,
+        body: oms_storage::ByteStream,
+        len: u64,
+    ) -> Result<String, SideError> {
+        let ctx = self.ctx;
+        let (body, fault) = Watched::new(body);
+        let (body, md5) = Md5Tee::new(Box::pin(Throttled::new(
+            Box::pin(body),
+            ctx.limiter.clone(),
+        )));
+        let etag = ctx
+            .destination
+            .upload_part(
+                ctx.dst_bucket(),
+                self.dst_key,
+                &self.upload_id,
+                part_number,
+                Box::pin(body),
+                len,
+            )
+            .await
+            .map_err(written(&fault))?;
+        check_md5(Some(&etag), &md5_sent(md5).await?, "UploadPart")?;
+        Ok(etag)
+    }
+
+    /// Aborts the upload at the destination and forgets it: its object failed, or its source
+    /// changed. An abort that fails is left to the next run's cleanup of the bucket.
+    async fn discard(&self) -> Result<(), CopyError> {
+        if let Err(e) = self
+            .ctx
+            .destination
+            .abort_multipart(self.ctx.dst_bucket(), self.dst_key, &self.upload_id)
+            .await
+        {
+            tracing::warn!(key = %self.item.key, error = %e, "cannot abort a multipart upload");
+        }
+        self.ctx
+            .db
+            .delete_upload(self.ctx.lease.task_id, &self.item.record_key())
+            .await
+            .map_err(|e| db_trouble(self.ctx, &e))
+    }
+
+    async fn save_part(&self, part_number: i32, etag: &str) -> Result<(), CopyError> {
+        self.ctx
+            .db
+            .save_part(&self.ctx.lease, &self.item.record_key(), part_number, etag)
+            .await
+            .map_err(|e| db_trouble(self.ctx, &e))
+    }
+}
+
+/// Copies `item` with a multipart upload (continuing a saved one); returns the bytes moved now.
+/// `expected` is the version the copy was started for: a source found otherwise by the HEAD is
+/// [`CopyError::Changed`], for the caller to start over with what it is now.
+pub(crate) async fn copy(
+    ctx: &RunCtx,
+    item: &Item,
+    dst_key: &str,
+    expected: &Version,
+) -> Result<u64, CopyError> {
+    let Some(meta) = head_source(ctx, item).await? else {
+        return Err(CopyError::Object {
+            code: codes::SOURCE,
+            message: format!("source: the object {} disappeared", item.key),
+        });
+    };
+    let pinned = Version {
+        size: meta.info.size,
+        etag: meta.info.etag.clone(),
+        last_modified_ms: meta.info.last_modified_ms,
+    };
+    let other_tag = matches!(
+        (expected.strong_etag(), pinned.strong_etag()),
+        (Some(a), Some(b)) if !a.eq_ignore_ascii_case(b)
+    );
+    if pinned.size != expected.size || other_tag {
+        return Err(CopyError::Changed(format!(
+            "source: {} holds {} bytes (entity tag {}) now, {} bytes were seen",
+            item.key,
+            pinned.size,
+            pinned.etag.as_deref().unwrap_or("unknown"),
+            expected.size
+        )));
+    }
+    let size = pinned.size;
+    let part_size = part_size_of(ctx, size);
     let parts_total = i32::try_from(size.div_ceil(part_size).max(1)).unwrap_or(i32::MAX);
     let task_id = ctx.lease.task_id;
-    let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
 
     let saved = ctx
         .db
@@ -65,9 +173,10 @@ pub(crate) async fn copy(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64
             && s.dst_key == dst_key
             && s.object_size == as_i64(size)
             && s.part_size == as_i64(part_size)
-            && s.source_mtime_ms == meta.info.last_modified_ms
+            && s.source_mtime_ms == pinned.last_modified_ms
+            && s.source_etag == pinned.etag
     });
-    let (upload_id, mut done) = match saved {
+    let (upload_id, done) = match saved {
         Some(s) if reusable => {
             tracing::info!(key = %item.key, parts_done = s.parts.len(), parts_total, "continuing a saved multipart upload");
             (
@@ -78,6 +187,7 @@ pub(crate) async fn copy(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64
         stale => {
             if let Some(old) = stale {
                 // The source changed (or the settings did): start over.
+                tracing::info!(key = %item.key, "the saved multipart upload is of another version of the source; starting over");
                 let _ = ctx
                     .destination
                     .abort_multipart(&old.dst_bucket, &old.dst_key, &old.upload_id)
@@ -87,7 +197,12 @@ pub(crate) async fn copy(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64
                     .await
                     .map_err(|e| db_trouble(ctx, &e))?;
             }
-            let options = write_options(ctx.spec(), &meta.headers, item.storage_class.as_deref());
+            let options = write_options(
+                ctx.spec(),
+                &item.key,
+                &meta.headers,
+                item.storage_class.as_deref(),
+            );
             let upload_id = retry(&ctx.config.retry, &ctx.stop.hard, || async {
                 ctx.destination
                     .create_multipart(ctx.dst_bucket(), dst_key, &options)
@@ -103,8 +218,8 @@ pub(crate) async fn copy(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64
                 upload_id: upload_id.clone(),
                 part_size: as_i64(part_size),
                 object_size: as_i64(size),
-                source_mtime_ms: meta.info.last_modified_ms,
-                source_etag: meta.info.etag.clone(),
+                source_mtime_ms: pinned.last_modified_ms,
+                source_etag: pinned.etag.clone(),
                 parts: Vec::new(),
             };
             ctx.db
@@ -114,58 +229,58 @@ pub(crate) async fn copy(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64
             (upload_id, BTreeMap::new())
         }
     };
-
-    let todo: Vec<i32> = (1..=parts_total)
-        .filter(|n| !done.contains_key(n))
-        .collect();
-    let failed = AtomicBool::new(false);
-    let uploads = futures::stream::iter(todo)
-        .take_while(|_| {
-            std::future::ready(!ctx.stop.intake.is_cancelled() && !failed.load(Ordering::Relaxed))
-        })
-        .map(|part_number| {
-            let start = u64::try_from(part_number - 1).unwrap_or(0) * part_size;
-            let range = start..(start + part_size).min(size);
-            let upload_id = upload_id.as_str();
-            let failed = &failed;
-            async move {
-                let result = upload_part(ctx, item, dst_key, upload_id, part_number, range).await;
-                if result.is_err() {
-                    failed.store(true, Ordering::Relaxed);
-                }
-                result
-            }
-        })
-        .buffer_unordered(ctx.config.part_concurrency.max(1))
-        .collect::<Vec<_>>()
-        .await;
-    let mut moved = 0;
-    let mut first_error = None;
-    for result in uploads {
-        match result {
-            Ok((part_number, etag, bytes)) => {
-                done.insert(part_number, etag);
-                moved += bytes;
-            }
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
+    let upload = Upload {
+        ctx,
+        item,
+        dst_key,
+        upload_id,
+        pinned,
+        size,
+        part_size,
+        parts_total,
+    };
+    let done = Mutex::new(done);
+    let sent = match send_parts(&upload, &done).await {
+        Ok(moved) => Ok(moved),
+        Err(CopyError::RangeNotHonored(why)) => {
+            tracing::info!(key = %item.key, why = %why, "the source does not honour byte ranges; reading it in one stream");
+            send_parts_from_one_read(&upload, &done).await
         }
-    }
-    if let Some(error) = first_error {
-        return Err(error);
-    }
+        Err(e) => Err(e),
+    };
+    let moved = match sent {
+        Ok(moved) => moved,
+        Err(e @ (CopyError::Interrupted | CopyError::Task(_))) => return Err(e),
+        Err(e) => {
+            // The object fails, or starts over from a new version: its parts are of no use.
+            upload.discard().await?;
+            return Err(e);
+        }
+    };
+    let done = done
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if done.len() < usize::try_from(parts_total).unwrap_or(usize::MAX) {
         return Err(CopyError::Interrupted);
     }
+    complete(&upload, done, reusable).await?;
+    Ok(moved)
+}
 
+/// Completes the upload from its `done` parts and checks the object it made.
+async fn complete(
+    upload: &Upload<'_>,
+    done: BTreeMap<i32, String>,
+    reusable: bool,
+) -> Result<(), CopyError> {
+    let (ctx, item, dst_key, size) = (upload.ctx, upload.item, upload.dst_key, upload.size);
     let parts: Vec<CompletedPart> = done
         .into_iter()
         .map(|(part_number, etag)| CompletedPart { part_number, etag })
         .collect();
     let completed = retry(&ctx.config.retry, &ctx.stop.hard, || async {
         ctx.destination
-            .complete_multipart(ctx.dst_bucket(), dst_key, &upload_id, &parts)
+            .complete_multipart(ctx.dst_bucket(), dst_key, &upload.upload_id, &parts)
             .await
             .map_err(at(Side::Destination))
     })
@@ -186,23 +301,18 @@ pub(crate) async fn copy(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64
         } else {
             // The upload cannot be completed as saved: start it over, at once when it was an
             // earlier run's (this run has not sent its parts), else in the next run.
-            let _ = ctx
-                .destination
-                .abort_multipart(ctx.dst_bucket(), dst_key, &upload_id)
-                .await;
-            ctx.db
-                .delete_upload(task_id, &item.record_key())
-                .await
-                .map_err(|e| db_trouble(ctx, &e))?;
+            upload.discard().await?;
             if reusable {
                 tracing::info!(key = %item.key, "the saved multipart upload cannot be completed; starting it over");
-                return Box::pin(copy(ctx, item, dst_key)).await;
+                return Err(CopyError::Changed(
+                    "the saved multipart upload could not be completed".to_owned(),
+                ));
             }
             return Err(error);
         }
     }
     ctx.db
-        .delete_upload(task_id, &item.record_key())
+        .delete_upload(ctx.lease.task_id, &item.record_key())
         .await
         .map_err(|e| db_trouble(ctx, &e))?;
 
@@ -218,18 +328,79 @@ pub(crate) async fn copy(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64
         .map_err(|e| CopyError::gave_up(codes::UPLOAD, e))?,
     };
     match written {
-        Some(w) if w.info.size == size => Ok(moved),
+        Some(w) if w.info.size == size => Ok(()),
         Some(w) => Err(CopyError::Object {
             code: codes::UPLOAD,
             message: format!(
-                "the destination holds {} bytes after the upload, the source {size}",
+                "destination: {dst_key} holds {} bytes after the upload, the source {size}",
                 w.info.size
             ),
         }),
         None => Err(CopyError::Object {
             code: codes::UPLOAD,
-            message: "the completed object is missing".into(),
+            message: format!("destination: the completed object {dst_key} is missing"),
         }),
+    }
+}
+
+/// Sends the parts not yet `done`, `part_concurrency` at a time, each from its own ranged read
+/// (or server-side copy); returns the bytes moved.
+async fn send_parts(
+    upload: &Upload<'_>,
+    done: &Mutex<BTreeMap<i32, String>>,
+) -> Result<u64, CopyError> {
+    let ctx = upload.ctx;
+    let todo: Vec<i32> = {
+        let done = done
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (1..=upload.parts_total)
+            .filter(|n| !done.contains_key(n))
+            .collect()
+    };
+    let failed = AtomicBool::new(false);
+    let results = futures::stream::iter(todo)
+        .take_while(|_| {
+            std::future::ready(!ctx.stop.intake.is_cancelled() && !failed.load(Ordering::Relaxed))
+        })
+        .map(|part_number| {
+            let failed = &failed;
+            async move {
+                let result = upload_part(upload, part_number).await;
+                if result.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                result
+            }
+        })
+        .buffer_unordered(ctx.config.part_concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    let mut moved = 0;
+    let mut first_error = None;
+    for result in results {
+        match result {
+            Ok((part_number, etag, bytes)) => {
+                done.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(part_number, etag);
+                moved += bytes;
+            }
+            // A changed source or ranges not honoured decide what happens next, whatever
+            // other parts said.
+            Err(e @ (CopyError::Changed(_) | CopyError::RangeNotHonored(_))) => {
+                if !matches!(first_error, Some(CopyError::Changed(_))) {
+                    first_error = Some(e);
+                }
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok(moved),
     }
 }
 
@@ -267,16 +438,14 @@ async fn completed_earlier(
     })
 }
 
-/// Uploads one part (downloaded, or copied server-side) and saves it; returns (part number,
-/// entity tag, bytes).
+/// Uploads one part (downloaded with a pinned ranged read, or copied server-side pinned) and
+/// saves it; returns (part number, entity tag, bytes).
 async fn upload_part(
-    ctx: &RunCtx,
-    item: &Item,
-    dst_key: &str,
-    upload_id: &str,
+    upload: &Upload<'_>,
     part_number: i32,
-    range: std::ops::Range<u64>,
 ) -> Result<(i32, String, u64), CopyError> {
+    let (ctx, item) = (upload.ctx, upload.item);
+    let range = part_range(part_number, upload.part_size, upload.size);
     let len = range.end - range.start;
     let copier = if ctx.same_store {
         ctx.destination.server_side_copy()
@@ -289,10 +458,11 @@ async fn upload_part(
                 .upload_part_copy(
                     &ctx.source_bucket,
                     &item.key,
+                    &upload.pinned,
                     range.clone(),
                     ctx.dst_bucket(),
-                    dst_key,
-                    upload_id,
+                    upload.dst_key,
+                    &upload.upload_id,
                     part_number,
                 )
                 .await
@@ -300,31 +470,115 @@ async fn upload_part(
         }
         let download = ctx
             .source
-            .get(&ctx.source_bucket, &item.key, Some(range.clone()))
-            .await
-            .map_err(at(Side::Source))?;
-        compare_with_cdn(ctx, item, None, download.last_modified_ms)?;
-        let (body, md5) = Md5Tee::new(Box::pin(Throttled::new(download.body, ctx.limiter.clone())));
-        let etag = ctx
-            .destination
-            .upload_part(
-                ctx.dst_bucket(),
-                dst_key,
-                upload_id,
-                part_number,
-                Box::pin(body),
-                len,
+            .get(
+                &ctx.source_bucket,
+                &item.key,
+                Some(range.clone()),
+                Some(&upload.pinned),
             )
             .await
-            .map_err(at(Side::Destination))?;
-        check_md5(Some(&etag), &md5_sent(md5).await?, "upload_part")?;
-        Ok::<_, SideError>(etag)
+            .map_err(reading)?;
+        compare_with_cdn(ctx, item, download.total_size, download.last_modified_ms)?;
+        upload.send_part(part_number, download.body, len).await
     })
     .await
     .map_err(|e| CopyError::gave_up(codes::UPLOAD, e))?;
-    ctx.db
-        .save_part(&ctx.lease, &item.record_key(), part_number, &etag)
-        .await
-        .map_err(|e| db_trouble(ctx, &e))?;
+    upload.save_part(part_number, &etag).await?;
     Ok((part_number, etag, len))
+}
+
+/// Sends the parts not yet `done` from one streamed (pinned) read of the whole object, cut
+/// into parts in order, for sources that do not honour byte ranges. A failure part-way starts
+/// the read over (parts already sent are skipped, not sent again); returns the bytes moved.
+async fn send_parts_from_one_read(
+    upload: &Upload<'_>,
+    done: &Mutex<BTreeMap<i32, String>>,
+) -> Result<u64, CopyError> {
+    let (ctx, item) = (upload.ctx, upload.item);
+    let moved = Mutex::new(0_u64);
+    let is_done = |n: i32| {
+        done.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains_key(&n)
+    };
+    let attempt = || async {
+        let download = ctx
+            .source
+            .get(&ctx.source_bucket, &item.key, None, Some(&upload.pinned))
+            .await
+            .map_err(reading)?;
+        compare_with_cdn(
+            ctx,
+            item,
+            Some(download.content_length),
+            download.last_modified_ms,
+        )?;
+        let slot = Cutter::new(download.body);
+        for part_number in 1..=upload.parts_total {
+            if ctx.stop.intake.is_cancelled() {
+                return Ok(());
+            }
+            let range = part_range(part_number, upload.part_size, upload.size);
+            let len = range.end - range.start;
+            let cut_short = || {
+                reading(StorageError::new(
+                    ErrorKind::Transient,
+                    "GET",
+                    "the read ended before the part it was cut into",
+                ))
+            };
+            let body = Cutter::part(&slot, len).ok_or_else(cut_short)?;
+            if is_done(part_number) {
+                // Sent by an earlier run or attempt: its bytes are read past.
+                let mut body = Box::pin(body);
+                while let Some(chunk) = body.next().await {
+                    chunk.map_err(reading)?;
+                }
+                continue;
+            }
+            let etag = upload.send_part(part_number, Box::pin(body), len).await?;
+            if upload.save_part(part_number, &etag).await.is_err() {
+                // The database failed and the run stops: nothing more can be saved.
+                return Err(SideError {
+                    side: Side::Destination,
+                    read: false,
+                    error: StorageError::new(
+                        ErrorKind::Permanent,
+                        "save part",
+                        "the run's database failed",
+                    ),
+                });
+            }
+            done.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(part_number, etag);
+            *moved
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) += len;
+        }
+        Ok::<_, SideError>(())
+    };
+    let result = retry(&ctx.config.retry, &ctx.stop.hard, attempt).await;
+    if ctx.stop.hard.is_cancelled() {
+        return Err(CopyError::Interrupted);
+    }
+    result.map_err(|e| CopyError::gave_up(codes::UPLOAD, e))?;
+    Ok(moved
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_cover_the_object_once() {
+        let (size, part) = (12 * 1024 * 1024 + 5, 5 * 1024 * 1024);
+        let total = i32::try_from(u64::div_ceil(size, part)).unwrap();
+        let ranges: Vec<_> = (1..=total).map(|n| part_range(n, part, size)).collect();
+        assert_eq!(ranges.first().unwrap().start, 0);
+        assert_eq!(ranges.last().unwrap().end, size);
+        assert!(ranges.windows(2).all(|w| w[0].end == w[1].start));
+    }
 }

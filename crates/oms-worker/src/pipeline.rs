@@ -11,7 +11,7 @@ use std::sync::Arc;
 use oms_core::model::Task;
 use oms_core::spec::MigrationSpec;
 use oms_db::{Db, Lease};
-use oms_storage::Connector;
+use oms_storage::{ReadStore, Version, WriteStore};
 
 use crate::WorkerConfig;
 use crate::control::Stop;
@@ -54,6 +54,8 @@ pub(crate) struct Item {
     pub last_modified_ms: i64,
     /// The source storage class, when listed.
     pub storage_class: Option<String>,
+    /// The entity tag, when the listing or HEAD told it.
+    pub etag: Option<String>,
     /// How to look up the destination.
     pub lookup: Lookup,
     /// Why the source object cannot be read, when the lister already knows: the per-object
@@ -74,6 +76,15 @@ const LINE_NAME: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMER
     .remove(b'~');
 
 impl Item {
+    /// The version of the source object the lister saw, which reads are pinned to.
+    pub(crate) fn version(&self) -> Version {
+        Version {
+            size: self.size,
+            etag: self.etag.clone(),
+            last_modified_ms: self.last_modified_ms,
+        }
+    }
+
     /// The key recorded for the item (checkpoints aside): its source key, or for a URL-list
     /// line the line itself (`URL<TAB>name`), so that a list of failed lines is a URL list.
     pub(crate) fn record_key(&self) -> String {
@@ -95,6 +106,9 @@ pub(crate) enum Outcome {
     Copied {
         /// Bytes moved now (less than the size when a multipart upload resumed).
         moved_bytes: u64,
+        /// The size of the version copied (another than the listed one when the source changed
+        /// during the copy and the copy was started over).
+        size: u64,
     },
     /// Not copied: older than `migrate_since`, or already at the destination.
     Skipped,
@@ -143,8 +157,8 @@ pub(crate) struct RunCtx {
     pub config: Arc<WorkerConfig>,
     pub lease: Lease,
     pub task: Task,
-    pub source: Arc<dyn Connector>,
-    pub destination: Arc<dyn Connector>,
+    pub source: Arc<dyn ReadStore>,
+    pub destination: Arc<dyn WriteStore>,
     /// The source bucket's name as the store knows it (Tencent: with the APPID).
     pub source_bucket: String,
     /// Source and destination are the same store with the same keys: copy server-side.

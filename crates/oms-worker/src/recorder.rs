@@ -101,12 +101,21 @@ impl Recorder {
     }
 
     fn on_done(&mut self, seq: u64, key: String, size: u64, outcome: Outcome) {
-        let size = size_i64(size);
+        let mut size = size_i64(size);
         let mut delta = ObjectCounters::default();
         let mut failure = None;
         match outcome {
             Outcome::Interrupted => return,
-            Outcome::Copied { moved_bytes } => {
+            Outcome::Copied {
+                moved_bytes,
+                size: copied,
+            } => {
+                // The source changed during the copy: the version copied is what counts.
+                let copied = size_i64(copied);
+                if !self.ctx.failed_only {
+                    self.shown.total_size += copied - size;
+                }
+                size = copied;
                 self.moved_bytes += moved_bytes;
                 delta.successful_num = 1;
                 delta.complete_size = size;
@@ -141,7 +150,11 @@ impl Recorder {
         if let Some(p) = self.pending.get_mut(&seq) {
             if !self.ctx.failed_only {
                 delta.total_num = 1;
-                delta.total_size = size_i64(p.size);
+                delta.total_size = if delta.successful_num == 1 {
+                    size
+                } else {
+                    size_i64(p.size)
+                };
             }
             p.delta = Some(delta);
             p.failure = failure;

@@ -200,7 +200,7 @@ async fn execute(
 
 /// Aborts multipart uploads that deleted tasks of this project left in the destination bucket
 /// (best effort: they only cost storage).
-async fn abort_orphan_uploads(db: &Db, run: &TaskRun, destination: &dyn oms_storage::Connector) {
+async fn abort_orphan_uploads(db: &Db, run: &TaskRun, destination: &dyn oms_storage::WriteStore) {
     let bucket = &run.task.spec.destination.bucket;
     let Ok(orphans) = db.orphan_uploads(&run.task.project_id, bucket, 1000).await else {
         return;
@@ -253,11 +253,45 @@ async fn finish(db: &Db, lease: &Lease, ended: Ended, stop: &Stop) {
     } else {
         (TaskEvent::Release, None)
     };
+    if event == TaskEvent::Fail
+        && let Some(ctx) = ended.ctx.as_ref()
+    {
+        abort_uploads(ctx).await;
+    }
     match db.finish_task(lease, event, failure.as_ref()).await {
         Ok(status) => {
             tracing::info!(status = status.code(), reason = ?failure.map(|f| f.code), "task run ended");
         }
         Err(e) => tracing::warn!(error = %e, "cannot record the end of the run"),
+    }
+}
+
+/// Aborts the multipart uploads a failing task leaves (objects interrupted by the failure): a
+/// failed task does not continue them, and their parts would only cost storage.
+async fn abort_uploads(ctx: &RunCtx) {
+    let uploads = match ctx.db.task_uploads(ctx.lease.task_id).await {
+        Ok(uploads) => uploads,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the task's multipart uploads to abort them");
+            return;
+        }
+    };
+    for (object_key, upload) in uploads {
+        match ctx
+            .destination
+            .abort_multipart(&upload.dst_bucket, &upload.dst_key, &upload.upload_id)
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(key = %upload.dst_key, "aborted the multipart upload of a failed task");
+                if let Err(e) = ctx.db.delete_upload(ctx.lease.task_id, &object_key).await {
+                    tracing::warn!(error = %e, "cannot forget an aborted multipart upload");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot abort the multipart upload of a failed task");
+            }
+        }
     }
 }
 

@@ -18,9 +18,8 @@ use crate::WorkerConfig;
 use crate::control::{Activity, TaskFailure, activity_failure, check_buckets};
 use crate::lister::Halt;
 use crate::listfile::{LineReader, check_list_file};
-use crate::pages::Pages;
+use crate::pages::{ListingError, Pages};
 use crate::plan::{self, Entry};
-use crate::retry::{GaveUp, retry};
 
 /// Splits the group held by `lease`.
 pub(crate) async fn split_group(
@@ -181,9 +180,18 @@ async fn cut_prefixes(
             let page = match pages.next().await {
                 None => break,
                 Some(Ok(page)) => page,
-                Some(Err(GaveUp::Cancelled)) => return Ok(false),
-                Some(Err(GaveUp::Failed(e))) => {
+                Some(Err(ListingError::Cancelled)) => return Ok(false),
+                Some(Err(ListingError::Failed(e))) => {
                     return Err(activity_failure(Activity::ListingSource, &e));
+                }
+                Some(Err(ListingError::Broken(broken))) => {
+                    return Err(crate::control::broken_listing(
+                        oms_storage::connect::Side::Source,
+                        sides.source.as_ref(),
+                        &sides.source_bucket,
+                        &prefix,
+                        &broken,
+                    ));
                 }
             };
             for object in &page.objects {
@@ -242,31 +250,40 @@ async fn cut_list_files(
         ));
     };
     let (bucket, prefix) = (folder.obs_bucket.as_str(), folder.list_file_key.as_str());
-    let destination = sides.destination.as_ref();
+    let destination: Arc<dyn oms_storage::ReadStore> = sides.destination.clone();
     let mut files = Vec::new();
-    let mut start: Option<String> = None;
-    loop {
-        let page = match retry(&config.retry, stop, || {
-            destination.list(bucket, prefix, start.as_deref(), config.list_page_size)
-        })
-        .await
-        {
+    let mut pages = Pages::new(
+        destination.clone(),
+        config.retry,
+        stop.clone(),
+        bucket.to_owned(),
+        prefix.to_owned(),
+        None,
+        config.list_page_size,
+    );
+    while let Some(page) = pages.next().await {
+        let page = match page {
             Ok(page) => page,
-            Err(GaveUp::Cancelled) => return Ok(false),
-            Err(GaveUp::Failed(e)) => {
+            Err(ListingError::Cancelled) => return Ok(false),
+            Err(ListingError::Failed(e)) => {
                 return Err(activity_failure(Activity::ReadingListFile, &e));
             }
+            Err(ListingError::Broken(broken)) => {
+                return Err(TaskFailure::new(
+                    "TRF.0013",
+                    format!(
+                        "the list files under {bucket}/{prefix} cannot be listed reliably: the store {}",
+                        broken.0
+                    ),
+                ));
+            }
         };
-        start = page.objects.last().map(|o| o.key.clone());
         files.extend(
             page.objects
                 .into_iter()
                 .filter(|o| o.key.to_ascii_lowercase().ends_with(".txt"))
                 .map(|o| o.key),
         );
-        if !page.is_truncated || start.is_none() {
-            break;
-        }
     }
     if files.is_empty() {
         return Err(TaskFailure::new(
@@ -292,11 +309,19 @@ async fn cut_list_files(
         } else {
             0
         };
-        let size = match check_list_file(destination, &config.retry, stop, bucket, &file).await {
-            Ok(size) => size,
-            Err(halt) => return halted(halt).map_or(Ok(false), Err),
-        };
-        let mut lines = LineReader::new(destination, &config.retry, stop, bucket, &file, size);
+        let version =
+            match check_list_file(destination.as_ref(), &config.retry, stop, bucket, &file).await {
+                Ok(version) => version,
+                Err(halt) => return halted(halt).map_or(Ok(false), Err),
+            };
+        let mut lines = LineReader::new(
+            destination.as_ref(),
+            &config.retry,
+            stop,
+            bucket,
+            &file,
+            version,
+        );
         let total = loop {
             match lines.next_line().await {
                 Ok(Some(_)) => {}

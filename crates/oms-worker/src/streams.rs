@@ -1,5 +1,7 @@
 //! Stream adapters on object bytes: a bandwidth limiter (a token bucket per task, whose rate
-//! follows the task's bandwidth policy and can change at any time).
+//! follows the task's bandwidth policy and can change at any time); a watch on a source body
+//! that keeps its error, so that a write which fails because its source failed blames the
+//! source; and a cutter that turns one streamed read into the bodies of consecutive parts.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -121,6 +123,151 @@ impl Stream for Throttled {
     }
 }
 
+/// The first error of a watched source body, shared with whoever sent it on.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SourceFault(Arc<Mutex<Option<StorageError>>>);
+
+impl SourceFault {
+    /// The error the source body ended with, if it did.
+    pub(crate) fn take(&self) -> Option<StorageError> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    fn keep(&self, error: &StorageError) {
+        let mut slot = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = Some(error.clone());
+        }
+    }
+}
+
+/// A source body whose error is kept in a [`SourceFault`] as it passes by.
+pub(crate) struct Watched {
+    inner: ByteStream,
+    fault: SourceFault,
+}
+
+impl Watched {
+    pub(crate) fn new(inner: ByteStream) -> (Self, SourceFault) {
+        let fault = SourceFault::default();
+        (
+            Self {
+                inner,
+                fault: fault.clone(),
+            },
+            fault,
+        )
+    }
+}
+
+impl Stream for Watched {
+    type Item = Result<Bytes, StorageError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = self.inner.as_mut().poll_next(cx);
+        if let Poll::Ready(Some(Err(e))) = &polled {
+            self.fault.keep(e);
+        }
+        polled
+    }
+}
+
+/// Where a [`Cutter`] waits between parts.
+type CutterSlot = Arc<Mutex<Option<Cutter>>>;
+
+/// One streamed read cut into the bodies of consecutive parts, without holding a part in
+/// memory: each part's body reads its bytes from the stream and hands the stream back when it
+/// has them all. A part whose upload fails leaves the stream in the middle of that part: the
+/// read must then start over.
+pub(crate) struct Cutter {
+    inner: ByteStream,
+    leftover: Option<Bytes>,
+}
+
+impl Cutter {
+    pub(crate) fn new(inner: ByteStream) -> CutterSlot {
+        Arc::new(Mutex::new(Some(Self {
+            inner,
+            leftover: None,
+        })))
+    }
+
+    /// The body of the next `len` bytes, or `None` when the stream is not back (the part
+    /// before did not take all its bytes).
+    pub(crate) fn part(slot: &CutterSlot, len: u64) -> Option<PartBody> {
+        let cutter = slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()?;
+        Some(PartBody {
+            cutter: Some(cutter),
+            remaining: len,
+            slot: slot.clone(),
+        })
+    }
+}
+
+/// The bytes of one part, read from a [`Cutter`].
+pub(crate) struct PartBody {
+    cutter: Option<Cutter>,
+    remaining: u64,
+    slot: CutterSlot,
+}
+
+impl PartBody {
+    fn give_back(&mut self) {
+        if let Some(cutter) = self.cutter.take() {
+            *self
+                .slot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cutter);
+        }
+    }
+}
+
+impl Stream for PartBody {
+    type Item = Result<Bytes, StorageError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.remaining == 0 {
+            self.give_back();
+            return Poll::Ready(None);
+        }
+        let remaining = self.remaining;
+        let Some(cutter) = self.cutter.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let chunk = match cutter.leftover.take() {
+            Some(chunk) => chunk,
+            None => match cutter.inner.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => chunk,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                // The read is counted: it cannot end before the object does.
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            },
+        };
+        let take = usize::try_from(remaining)
+            .unwrap_or(usize::MAX)
+            .min(chunk.len());
+        let mut chunk = chunk;
+        if take < chunk.len() {
+            cutter.leftover = Some(chunk.split_off(take));
+        }
+        self.remaining -= take as u64;
+        if self.remaining == 0 {
+            self.give_back();
+        }
+        Poll::Ready(Some(Ok(chunk)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use futures::StreamExt as _;
@@ -150,6 +297,25 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    #[tokio::test]
+    async fn one_read_is_cut_into_consecutive_parts() {
+        let slot = Cutter::new(chunks(5, 7));
+        let mut lens = Vec::new();
+        for len in [10, 10, 15] {
+            let body = Cutter::part(&slot, len).expect("the stream is back");
+            let bytes: Vec<Bytes> = body.map(|c| c.unwrap()).collect().await;
+            lens.push(bytes.iter().map(Bytes::len).sum::<usize>());
+        }
+        assert_eq!(lens, [10, 10, 15]);
+        let mut half = Cutter::part(&slot, 0).unwrap();
+        assert!(half.next().await.is_none());
+        let (mut watched, fault) = Watched::new(Box::pin(futures::stream::iter([Err(
+            StorageError::new(oms_storage::ErrorKind::Transient, "GET", "cut"),
+        )])));
+        assert!(watched.next().await.unwrap().is_err());
+        assert_eq!(fault.take().unwrap().message, "cut");
     }
 
     #[tokio::test]

@@ -2,12 +2,17 @@
 //! (never buffered whole) with an in-flight MD5 checked against what the destination reports;
 //! large ones go through [`crate::multipart`]; when both sides are the same store with the same
 //! keys, objects are copied server-side.
+//!
+//! Every read of a source object is pinned to the version the lister saw (or a HEAD found):
+//! when the source changes under a copy, the copy is started over from a fresh HEAD, a bounded
+//! number of times, so that an object is only ever counted successful with all its bytes from
+//! one version.
 
 use std::sync::Arc;
 
 use futures::StreamExt as _;
 use oms_core::spec::{MigrationSpec, StoragePolicy};
-use oms_storage::{ErrorKind, ObjectHeaders, StorageError, WriteOptions};
+use oms_storage::{ErrorKind, ObjectHeaders, StorageError, Version, WriteOptions};
 use tokio::sync::mpsc;
 
 use crate::control::{Side, TaskFailure, task_failure_of};
@@ -15,15 +20,26 @@ use crate::digests::{Md5Sum, Md5Tee};
 use crate::multipart;
 use crate::pipeline::{Event, Item, Outcome, RunCtx};
 use crate::retry::{Classified, GaveUp, retry};
-use crate::streams::Throttled;
+use crate::streams::{Throttled, Watched};
+
+/// How often a copy is started over because its source changed under it, before the object
+/// fails: a source rewritten this often is being written while it is migrated, and the
+/// operator should hear of it rather than wait.
+const MAX_RESTARTS: u32 = 3;
 
 /// The longest destination key.
 const MAX_KEY_CHARS: usize = 1024;
 
-/// Per-object failure codes (OMS's failed-object list).
+/// Per-object failure codes (OMS's failed-object list; the two marked as extensions are this
+/// implementation's, for causes OMS's codes do not tell apart).
 pub(crate) mod codes {
-    /// The source object could not be read.
+    /// The source object's metadata could not be read, or it does not exist.
     pub(crate) const SOURCE: &str = "GET_SRC_OBJ_META_FAILURE";
+    /// The source object's bytes could not be read (extension): the store refused the read,
+    /// the connection broke, the body was cut short, or it answered another range.
+    pub(crate) const READ_SOURCE: &str = "GET_SRC_OBJ_FAILURE";
+    /// The source object changed during every attempt to copy it (extension).
+    pub(crate) const SOURCE_CHANGED: &str = "SRC_OBJ_CHANGED_FAILURE";
     /// Writing to the destination failed.
     pub(crate) const UPLOAD: &str = "UPLOAD_DST_OBJ_FAILURE";
     /// Starting a multipart upload failed.
@@ -33,12 +49,14 @@ pub(crate) mod codes {
     /// The CDN's copy differs from the bucket's object (size, or the source is newer).
     pub(crate) const CDN_MISMATCH: &str = "COMPARE_SRC_AND_CDN_FAILURE";
 
-    /// The per-object code of a failure to read the source.
-    pub(crate) fn of_source(error: &oms_storage::StorageError) -> &'static str {
+    /// The per-object code of a failure at the source (`read`: of its bytes, else of its
+    /// metadata).
+    pub(crate) fn of_source(error: &oms_storage::StorageError, read: bool) -> &'static str {
         match error.code.as_deref() {
             Some(oms_storage::guard::IP_FORBIDDEN) => oms_storage::guard::IP_FORBIDDEN,
             Some(oms_storage::guard::DOMAIN_FORBIDDEN) => oms_storage::guard::DOMAIN_FORBIDDEN,
             Some(CDN_MISMATCH) => CDN_MISMATCH,
+            _ if read => READ_SOURCE,
             _ => SOURCE,
         }
     }
@@ -74,13 +92,10 @@ pub(crate) fn compare_with_cdn(
     match problem {
         Some(message) => Err(SideError {
             side: Side::Source,
-            error: StorageError {
-                kind: ErrorKind::Permanent,
-                operation: "compare_cdn",
-                status: None,
-                code: Some(codes::CDN_MISMATCH.to_owned()),
-                message,
-            },
+            read: true,
+            error: StorageError::new(ErrorKind::Permanent, "compare with the CDN", message)
+                .with_status(None, Some(codes::CDN_MISMATCH.to_owned()))
+                .at(&ctx.source_bucket, Some(&item.key)),
         }),
         None => Ok(()),
     }
@@ -90,12 +105,18 @@ pub(crate) fn compare_with_cdn(
 #[derive(Debug)]
 pub(crate) struct SideError {
     pub side: Side,
+    /// At the source: whether reading its bytes failed (else reading its metadata).
+    pub read: bool,
     pub error: StorageError,
 }
 
 impl std::fmt::Display for SideError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.error.fmt(f)
+        let side = match self.side {
+            Side::Source => "source",
+            Side::Destination => "destination",
+        };
+        write!(f, "{side}: {}", self.error)
     }
 }
 
@@ -106,7 +127,29 @@ impl Classified for SideError {
 }
 
 pub(crate) fn at(side: Side) -> impl Fn(StorageError) -> SideError {
-    move |error| SideError { side, error }
+    move |error| SideError {
+        side,
+        read: false,
+        error,
+    }
+}
+
+/// A failure to read the source object's bytes.
+pub(crate) fn reading(error: StorageError) -> SideError {
+    SideError {
+        side: Side::Source,
+        read: true,
+        error,
+    }
+}
+
+/// A failed write, blamed on the source when the source body it was sending failed first (a
+/// source cut short makes the write fail, but the fault is the source's).
+pub(crate) fn written(fault: &crate::streams::SourceFault) -> impl Fn(StorageError) -> SideError {
+    move |error| match fault.take() {
+        Some(source) => reading(source),
+        None => at(Side::Destination)(error),
+    }
 }
 
 /// Why an object was not copied.
@@ -114,6 +157,10 @@ pub(crate) fn at(side: Side) -> impl Fn(StorageError) -> SideError {
 pub(crate) enum CopyError {
     /// Stopped; it will be done again.
     Interrupted,
+    /// The source changed under the copy (what was seen): the copy starts over.
+    Changed(String),
+    /// The source answered a ranged read with something else: read it in one stream.
+    RangeNotHonored(String),
     /// The object failed.
     Object { code: &'static str, message: String },
     /// The whole task must fail.
@@ -125,17 +172,21 @@ impl CopyError {
     pub(crate) fn gave_up(code: &'static str, gave_up: GaveUp<SideError>) -> Self {
         match gave_up {
             GaveUp::Cancelled => Self::Interrupted,
+            GaveUp::Failed(e) if e.error.kind == ErrorKind::Changed => Self::Changed(e.to_string()),
+            GaveUp::Failed(e) if e.error.kind == ErrorKind::RangeNotHonored => {
+                Self::RangeNotHonored(e.to_string())
+            }
             GaveUp::Failed(e) => match task_failure_of(e.side, &e.error) {
                 Some(failure) => Self::Task(failure),
                 None => {
                     let code = if e.side == Side::Source {
-                        codes::of_source(&e.error)
+                        codes::of_source(&e.error, e.read)
                     } else {
                         code
                     };
                     Self::Object {
                         code,
-                        message: e.error.to_string(),
+                        message: e.to_string(),
                     }
                 }
             },
@@ -143,10 +194,12 @@ impl CopyError {
     }
 }
 
-/// The write options for an object whose source has `headers`: Content-Type always, the rest
-/// when metadata migration is on; the storage class of the policy.
+/// The write options for the object `key` whose source has `headers`: Content-Type always, the
+/// rest when metadata migration is on, as far as HTTP can carry them (what cannot be is
+/// re-encoded or dropped, and logged); the storage class of the policy.
 pub(crate) fn write_options(
     spec: &MigrationSpec,
+    key: &str,
     headers: &ObjectHeaders,
     source_class: Option<&str>,
 ) -> WriteOptions {
@@ -158,6 +211,10 @@ pub(crate) fn write_options(
             ..ObjectHeaders::default()
         }
     };
+    let (headers, changes) = oms_storage::metadata::sendable(&headers);
+    for change in changes {
+        tracing::warn!(key, change = %change, "a header of the source object cannot be carried as it is");
+    }
     let storage_class = match spec.dst_storage_policy {
         StoragePolicy::Standard => None,
         StoragePolicy::InfrequentAccess => Some("STANDARD_IA".to_owned()),
@@ -191,6 +248,11 @@ pub(crate) async fn md5_sent(sum: Md5Sum) -> Result<String, SideError> {
     sum.hex().await.map_err(|e| at(Side::Destination)(e.into()))
 }
 
+/// Whether `version` is a multipart copy's.
+fn multipart(ctx: &RunCtx, version: &Version) -> bool {
+    version.size >= ctx.config.multipart_threshold_bytes
+}
+
 /// Fails (retryably) when the destination's MD5 differs from what was sent.
 pub(crate) fn check_md5(
     reported: Option<&str>,
@@ -200,6 +262,7 @@ pub(crate) fn check_md5(
     match reported {
         Some(etag) if etag_is_md5(etag) && !etag.eq_ignore_ascii_case(sent) => Err(SideError {
             side: Side::Destination,
+            read: false,
             error: StorageError::new(
                 ErrorKind::Transient,
                 operation,
@@ -245,7 +308,8 @@ pub(crate) async fn run(
         .await;
 }
 
-/// Copies one object.
+/// Copies one object: the version the lister saw, or the one a HEAD finds after the source
+/// changed under a copy.
 async fn copy(ctx: &RunCtx, item: &Item) -> Outcome {
     if let Some((code, reason)) = &item.unreadable {
         return Outcome::Failed {
@@ -260,42 +324,121 @@ async fn copy(ctx: &RunCtx, item: &Item) -> Outcome {
             message: format!("the destination key is longer than {MAX_KEY_CHARS} characters"),
         };
     }
-    let copied = if item.size >= ctx.config.multipart_threshold_bytes {
-        multipart::copy(ctx, item, &dst_key).await
-    } else if ctx.same_store {
-        copy_server_side(ctx, item, &dst_key).await
-    } else {
-        copy_streamed(ctx, item, &dst_key).await
-    };
-    match copied {
-        Ok(moved_bytes) => Outcome::Copied { moved_bytes },
-        Err(CopyError::Interrupted) => Outcome::Interrupted,
-        Err(CopyError::Object { code, message }) => Outcome::Failed { code, message },
-        Err(CopyError::Task(failure)) => {
-            ctx.stop.fail(failure);
-            Outcome::Interrupted
-        }
+    let mut version = item.version();
+    let mut restarts = 0;
+    loop {
+        let copied = if multipart(ctx, &version) {
+            multipart::copy(ctx, item, &dst_key, &version).await
+        } else if ctx.same_store {
+            copy_server_side(ctx, item, &dst_key, &version).await
+        } else {
+            copy_streamed(ctx, item, &dst_key, &version).await
+        };
+        let copied = match copied {
+            Err(CopyError::Changed(seen)) if restarts < MAX_RESTARTS => {
+                restarts += 1;
+                tracing::info!(key = %item.key, restarts, seen = %seen, "the source object changed during its copy; starting it over");
+                match fresh_version(ctx, item).await {
+                    Ok(fresh) => {
+                        version = fresh;
+                        continue;
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Err(CopyError::Changed(seen)) => Err(CopyError::Object {
+                code: codes::SOURCE_CHANGED,
+                message: format!(
+                    "the source object changed during each of {} attempts to copy it; the last: {seen}",
+                    MAX_RESTARTS + 1
+                ),
+            }),
+            other => other,
+        };
+        return match copied {
+            Ok(moved_bytes) => Outcome::Copied {
+                moved_bytes,
+                size: version.size,
+            },
+            Err(CopyError::Interrupted) => Outcome::Interrupted,
+            Err(CopyError::Object { code, message }) => Outcome::Failed { code, message },
+            Err(CopyError::Changed(message) | CopyError::RangeNotHonored(message)) => {
+                Outcome::Failed {
+                    code: codes::READ_SOURCE,
+                    message,
+                }
+            }
+            Err(CopyError::Task(failure)) => {
+                ctx.stop.fail(failure);
+                Outcome::Interrupted
+            }
+        };
     }
 }
 
-/// GET → PUT, streamed, with the MD5 of the sent bytes checked against the destination's.
-async fn copy_streamed(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64, CopyError> {
+/// What a HEAD of the source object says now (`None`: it is gone).
+pub(crate) async fn head_source(
+    ctx: &RunCtx,
+    item: &Item,
+) -> Result<Option<oms_storage::ObjectMeta>, CopyError> {
+    retry(&ctx.config.retry, &ctx.stop.hard, || async {
+        ctx.source
+            .head(&ctx.source_bucket, &item.key)
+            .await
+            .map_err(at(Side::Source))
+    })
+    .await
+    .map_err(|e| CopyError::gave_up(codes::SOURCE, e))
+}
+
+/// The source object's version now (after a change), from a HEAD.
+async fn fresh_version(ctx: &RunCtx, item: &Item) -> Result<Version, CopyError> {
+    match head_source(ctx, item).await? {
+        Some(meta) => Ok(Version {
+            size: meta.info.size,
+            etag: meta.info.etag,
+            last_modified_ms: meta.info.last_modified_ms,
+        }),
+        None => Err(CopyError::Object {
+            code: codes::SOURCE,
+            message: format!(
+                "source: the object {} was deleted while it was being copied",
+                item.key
+            ),
+        }),
+    }
+}
+
+/// GET → PUT, streamed, with the MD5 of the sent bytes checked against the destination's. The
+/// GET is pinned to `version`: a changed source is [`CopyError::Changed`].
+async fn copy_streamed(
+    ctx: &RunCtx,
+    item: &Item,
+    dst_key: &str,
+    version: &Version,
+) -> Result<u64, CopyError> {
     let attempt = || async {
         let download = ctx
             .source
-            .get(&ctx.source_bucket, &item.key, None)
+            .get(&ctx.source_bucket, &item.key, None, Some(version))
             .await
-            .map_err(at(Side::Source))?;
+            .map_err(reading)?;
         compare_with_cdn(
             ctx,
             item,
             Some(download.content_length),
             download.last_modified_ms,
         )?;
-        let options = write_options(ctx.spec(), &download.headers, item.storage_class.as_deref());
+        let options = write_options(
+            ctx.spec(),
+            &item.key,
+            &download.headers,
+            item.storage_class.as_deref(),
+        );
         let size = download.content_length;
+        let (body, fault) = Watched::new(download.body);
         let body: oms_storage::ByteStream =
-            Box::pin(Throttled::new(download.body, ctx.limiter.clone()));
+            Box::pin(Throttled::new(Box::pin(body), ctx.limiter.clone()));
         // When the source vouches for its MD5, the destination's MD5 of what it received is
         // compared with it: the same check, without hashing the bytes here.
         let (body, tee) = match download.content_md5 {
@@ -309,12 +452,12 @@ async fn copy_streamed(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64, 
             .destination
             .put(ctx.dst_bucket(), dst_key, body, size, &options)
             .await
-            .map_err(at(Side::Destination))?;
+            .map_err(written(&fault))?;
         let sent = match tee {
             Err(source_md5) => source_md5,
             Ok(md5) => md5_sent(md5).await?,
         };
-        check_md5(put.etag.as_deref(), &sent, "put_object")?;
+        check_md5(put.etag.as_deref(), &sent, "PutObject")?;
         Ok::<_, SideError>(size)
     };
     retry(&ctx.config.retry, &ctx.stop.hard, attempt)
@@ -322,42 +465,57 @@ async fn copy_streamed(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64, 
         .map_err(|e| CopyError::gave_up(codes::UPLOAD, e))
 }
 
-/// CopyObject within one store: no bytes through the worker.
-async fn copy_server_side(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u64, CopyError> {
+/// CopyObject within one store: no bytes through the worker, only if the source is still
+/// `version`.
+async fn copy_server_side(
+    ctx: &RunCtx,
+    item: &Item,
+    dst_key: &str,
+    version: &Version,
+) -> Result<u64, CopyError> {
     let Some(copier) = ctx.destination.server_side_copy() else {
-        return copy_streamed(ctx, item, dst_key).await;
+        return copy_streamed(ctx, item, dst_key, version).await;
     };
     // With metadata migration the source's headers are copied as they are; without it only
-    // Content-Type is kept, so the source is read first and the headers replaced.
+    // Content-Type is kept, so the source is read first and the headers replaced. A copy needs
+    // an entity tag to be pinned: without one, the HEAD gives it.
     let replace = !ctx.spec().enable_metadata_migration;
-    let options = if replace {
-        let head = retry(&ctx.config.retry, &ctx.stop.hard, || async {
-            ctx.source
-                .head(&ctx.source_bucket, &item.key)
-                .await
-                .map_err(at(Side::Source))
-        })
-        .await
-        .map_err(|e| CopyError::gave_up(codes::SOURCE, e))?;
-        let Some(meta) = head else {
+    let mut version = version.clone();
+    let mut options = write_options(
+        ctx.spec(),
+        &item.key,
+        &ObjectHeaders::default(),
+        item.storage_class.as_deref(),
+    );
+    if replace || version.strong_etag().is_none() {
+        let Some(meta) = head_source(ctx, item).await? else {
             return Err(CopyError::Object {
                 code: codes::SOURCE,
-                message: "the source object disappeared".into(),
+                message: format!("source: the object {} disappeared", item.key),
             });
         };
-        write_options(ctx.spec(), &meta.headers, item.storage_class.as_deref())
-    } else {
-        write_options(
-            ctx.spec(),
-            &ObjectHeaders::default(),
-            item.storage_class.as_deref(),
-        )
-    };
+        if meta.info.size != version.size {
+            return Err(CopyError::Changed(format!(
+                "it holds {} bytes now, {} were listed",
+                meta.info.size, version.size
+            )));
+        }
+        version.etag = meta.info.etag.clone().or(version.etag);
+        if replace {
+            options = write_options(
+                ctx.spec(),
+                &item.key,
+                &meta.headers,
+                item.storage_class.as_deref(),
+            );
+        }
+    }
     retry(&ctx.config.retry, &ctx.stop.hard, || async {
         copier
             .copy_object(
                 &ctx.source_bucket,
                 &item.key,
+                &version,
                 ctx.dst_bucket(),
                 dst_key,
                 &options,
@@ -368,7 +526,7 @@ async fn copy_server_side(ctx: &RunCtx, item: &Item, dst_key: &str) -> Result<u6
     })
     .await
     .map_err(|e| CopyError::gave_up(codes::UPLOAD, e))?;
-    Ok(item.size)
+    Ok(version.size)
 }
 
 #[cfg(test)]

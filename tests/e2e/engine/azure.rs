@@ -123,19 +123,24 @@ impl Azurite {
             format!("{method}\n\n\n{length}\n\n\n\n\n\n\n\n\n{canonical_headers}{resource}");
         let key = hmac::Key::new(hmac::HMAC_SHA256, &STANDARD.decode(ACCOUNT_KEY).unwrap());
         let signature = STANDARD.encode(hmac::sign(&key, to_sign.as_bytes()).as_ref());
+        let method_name = method.to_string();
         let mut request = self
             .http
             .request(method, format!("{}{path_and_query}", self.endpoint))
             .header("Authorization", format!("SharedKey {ACCOUNT}:{signature}"))
+            .header("Content-Length", body.len())
             .body(body);
         for (k, v) in &ms_headers {
             request = request.header(k, v);
         }
         let response = request.send().await.unwrap();
-        assert!(
-            response.status().is_success(),
-            "{} {}",
+        let (status, code) = (
             response.status(),
+            response.headers().get("x-ms-error-code").cloned(),
+        );
+        assert!(
+            status.is_success(),
+            "{method_name} {path_and_query}: {status} {code:?} {}",
             response.text().await.unwrap_or_default()
         );
     }
@@ -265,5 +270,69 @@ async fn an_azure_group_is_stopped_and_resumed_with_its_connection_string() {
     assert_eq!(copied, expected, "destination bytes differ from Azure's");
     for name in expected.keys() {
         assert_eq!(m.dst.calls.count("put_object", name), 1, "{name}");
+    }
+}
+
+/// A key is an opaque string on every source: Azure holds a 0-byte blob named `dir/` beside
+/// `dir/sub/deep.bin` (and `a//b`), and each arrives at an S3 destination under its exact name.
+/// moto is the destination: it keeps keys ending in `/`.
+#[tokio::test]
+async fn azure_blobs_arrive_under_their_exact_names_folder_markers_included() {
+    let Some(azurite) = Azurite::start().await else {
+        assert!(
+            std::env::var_os("OMS_REQUIRE_AZURITE").is_none(),
+            "azurite-blob is required (OMS_AZURITE)"
+        );
+        return;
+    };
+    let Some(moto) = crate::moto::Moto::start_or_skip().await else {
+        return;
+    };
+    azurite.create_container("exact").await;
+    let blobs: [(&str, Vec<u8>); 3] = [
+        ("dir/", Vec::new()),
+        ("dir/sub/deep.bin", random_bytes(3000)),
+        ("a//b", random_bytes(10)),
+    ];
+    for (name, bytes) in &blobs {
+        azurite.put_blob("exact", name, bytes.clone()).await;
+    }
+    let dst = crate::s3::client(&moto.url, "MOTODST", "secret");
+    dst.create_bucket()
+        .bucket("exact-dst")
+        .send()
+        .await
+        .unwrap();
+    let oms = crate::harness::TestServer::start_with(Overrides {
+        worker: true,
+        allow_private_networks: true,
+        endpoints: vec![super::rule("HEC", "moto-dst", &moto.url)],
+        ..Overrides::default()
+    })
+    .await;
+    let body = json!({
+        "task_type": "prefix",
+        "src_node": {"cloud_type": "Azure", "region": "eastus", "bucket": "exact",
+                     "connection_string": azurite.connection_string(ACCOUNT_KEY), "object_key": [""]},
+        "dst_node": {"ak": "MOTODST", "sk": "secret", "region": "moto-dst", "bucket": "exact-dst"},
+    });
+    let id = oms.create_task(&body).await;
+    let task = oms.wait_task_end(id, Duration::from_secs(60)).await;
+    assert_eq!(task["status"], 5, "{task:#}");
+    assert_eq!(task["successful_num"], 3, "{task:#}");
+    for (name, bytes) in &blobs {
+        let copied = dst
+            .get_object()
+            .bucket("exact-dst")
+            .key(*name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"))
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
+        assert_eq!(md5_hex(&copied), md5_hex(bytes), "{name}");
     }
 }

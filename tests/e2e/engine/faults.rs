@@ -90,10 +90,18 @@ async fn throttling_is_retried_and_a_broken_object_is_retransmitted_alone() {
         .unwrap();
     let list = String::from_utf8(list.to_vec()).unwrap();
     assert!(
-        list.starts_with("GET_SRC_OBJ_META_FAILURE\t")
+        list.starts_with("GET_SRC_OBJ_FAILURE\t")
             && list.contains("more%2Fbroken%2Ebin\tmore/broken.bin\t"),
         "{list}"
     );
+    // One readable sentence: the side, the operation, bucket and key, the store's answer.
+    let message = list.trim_end().split('\t').nth(4).unwrap();
+    assert!(
+        message.starts_with("source: GetObject of source/more/broken.bin at http://127.0.0.1:")
+            && message.ends_with("this key is broken (HTTP 500 InternalError)"),
+        "{message}"
+    );
+    super::assert_readable(message);
 
     // The fault is gone; retransmit only the failed objects.
     m.src.faults.broken_keys.lock().unwrap().clear();

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use oms_storage::Connector as _;
+use oms_storage::ReadStore as _;
 use oms_storage::cloud::{CloudSettings, CloudSource};
 use oms_storage::guard::Guard;
 use secrecy::SecretString;
@@ -58,7 +58,11 @@ async fn a_gcs_prefix_is_copied_byte_identical() {
     let mut expected = BTreeMap::new();
     let page = source.list(&bucket, &prefix, None, 1000).await.unwrap();
     for object in page.objects {
-        let mut body = source.get(&bucket, &object.key, None).await.unwrap().body;
+        let mut body = source
+            .get(&bucket, &object.key, None, None)
+            .await
+            .unwrap()
+            .body;
         let mut bytes = Vec::new();
         while let Some(chunk) = body.next().await {
             bytes.extend_from_slice(&chunk.unwrap());

@@ -60,27 +60,6 @@ fn cdn(origin: &Origin, scheme: &str, key: Option<&str>) -> Value {
     cdn
 }
 
-/// The failed-object list of a finished task, as text.
-async fn failed_list(m: &Migration, task: &Value) -> String {
-    let key = task["failed_object_record"]["list_file_key"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no failed list: {task:#}"));
-    let body = m
-        .dst
-        .client()
-        .get_object()
-        .bucket(DST_BUCKET)
-        .key(key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap();
-    String::from_utf8(body.to_vec()).unwrap()
-}
-
 /// The destination's MD5s of `names`, by name.
 async fn destination_md5s(m: &Migration, prefix: &str) -> BTreeMap<String, String> {
     m.dst.md5s(DST_BUCKET, prefix).await
@@ -201,7 +180,7 @@ async fn url_list_group_behind_a_cdn(scheme: &str) {
     let tasks = tasks_of(&m, &id).await;
     let failed_task = tasks.iter().find(|t| t["status"] == 4).unwrap();
     let task = m.task(failed_task["id"].as_i64().unwrap()).await;
-    let list = failed_list(&m, &task).await;
+    let list = m.failed_list(&task).await;
     assert!(
         list.lines()
             .all(|l| l.starts_with("GET_SRC_OBJ_META_FAILURE\t")
@@ -322,7 +301,7 @@ async fn the_guard_keeps_url_lists_away_from_private_and_metadata_addresses() {
         0,
         "no request reached the private address"
     );
-    let list = failed_list(&m, &task).await;
+    let list = m.failed_list(&task).await;
     let codes: BTreeMap<String, String> = list
         .lines()
         .map(|l| {
@@ -372,7 +351,7 @@ async fn a_bucket_read_through_its_cdn_fails_objects_the_cdn_serves_differently(
         (task["successful_num"].as_i64(), task["failed_num"].as_i64()),
         (Some(9), Some(1))
     );
-    let list = failed_list(&m, &task).await;
+    let list = m.failed_list(&task).await;
     assert!(
         list.starts_with("COMPARE_SRC_AND_CDN_FAILURE\t") && list.contains("site/page-7.html"),
         "{list}"
@@ -391,4 +370,73 @@ async fn a_bucket_read_through_its_cdn_fails_objects_the_cdn_serves_differently(
         assert_eq!(source.get(key), Some(md5), "{key}");
     }
     assert_eq!(origin.served().len(), 10);
+}
+
+/// Origins that misbehave with ranges and lengths, each with a file above the multipart
+/// threshold (20 MiB, parts of 5 MiB): what reaches the destination is the file, byte for byte,
+/// or the task says why not.
+#[tokio::test]
+async fn origins_that_bend_ranges_and_lengths_still_give_the_file_byte_for_byte() {
+    use crate::origin::Ranges;
+    let m = start(true, None).await;
+    let origin = Origin::start().await;
+    let cases: [(&str, Ranges, bool); 3] = [
+        // Every range answered 206 with the file's first bytes and a Content-Range to match.
+        ("from-start", Ranges::FromStart, false),
+        // Ranges ignored, as `python3 -m http.server` does.
+        ("ignored", Ranges::Ignored, false),
+        // Bodies without Content-Length.
+        ("chunked", Ranges::Honoured, true),
+    ];
+    for (name, ranges, chunked) in cases {
+        let bytes = random_bytes(20 * 1024 * 1024);
+        let md5 = hex::encode(<md5::Md5 as md5::Digest>::digest(&bytes));
+        let path = format!("/{name}.bin");
+        origin.add(&path, bytes);
+        origin.set_ranges(ranges);
+        origin.set_chunked(chunked);
+        let list = format!("lists/{name}.txt");
+        put_list(
+            &m,
+            &list,
+            &[format!("{}\tout/{name}.bin", origin.url(&path))],
+        )
+        .await;
+        let id = m.create(&url_body(&m, &list, None)).await;
+        let task = m.wait_for(id, 5, Duration::from_secs(60)).await;
+        assert_eq!(task["successful_num"], 1, "{name}: {task:#}");
+        assert_eq!(
+            destination_md5s(&m, &format!("out/{name}.bin")).await[&format!("out/{name}.bin")],
+            md5,
+            "{name}"
+        );
+    }
+    // Ignored ranges: the file was read in one streamed GET after the first part's answer.
+    assert!(
+        origin.served()["/ignored.bin"] <= 4,
+        "{:?}",
+        origin.served()
+    );
+}
+
+#[tokio::test]
+async fn a_file_replaced_at_the_origin_during_its_copy_arrives_whole_in_its_new_version() {
+    let m = start(true, None).await;
+    let origin = Origin::start().await;
+    let (old, new) = (vec![b'A'; 12 * 1024 * 1024], vec![b'B'; 12 * 1024 * 1024]);
+    origin.add("/clip.bin", old);
+    origin.overwrite_at("/clip.bin", 5 * 1024 * 1024, new.clone());
+    put_list(
+        &m,
+        "lists/clip.txt",
+        &[format!("{}\tclip.bin", origin.url("/clip.bin"))],
+    )
+    .await;
+    let id = m.create(&url_body(&m, "lists/clip.txt", None)).await;
+    let task = m.wait_for(id, 5, Duration::from_secs(60)).await;
+    assert_eq!(task["successful_num"], 1, "{task:#}");
+    assert_eq!(
+        destination_md5s(&m, "clip.bin").await["clip.bin"],
+        hex::encode(<md5::Md5 as md5::Digest>::digest(&new))
+    );
 }
