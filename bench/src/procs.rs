@@ -117,6 +117,7 @@ impl S3 {
             endpoint: Endpoint {
                 url: self.url.clone(),
                 path_style: true,
+                guessed: false,
             },
             region: "us-east-1".into(),
             access_key: ak.into(),

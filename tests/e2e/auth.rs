@@ -228,27 +228,27 @@ async fn another_projects_credentials_are_403_and_its_resources_look_missing() {
             .await
             .assert_error(400, "OMS.1009");
         a_api.delete(&ta).await.assert_error(400, "OMS.1009");
-        a_api.get(&tg).await.assert_error(400, "OMS.1009");
+        a_api.get(&tg).await.assert_error(404, "OMS.1009");
         a_api
             .put(&format!("{tg}/stop"), None)
             .await
-            .assert_error(400, "OMS.1009");
+            .assert_error(404, "OMS.1009");
         a_api
             .put(&format!("{tg}/start"), Some(&start_body()))
             .await
-            .assert_error(400, "OMS.1009");
+            .assert_error(404, "OMS.1009");
         a_api
             .put(&format!("{tg}/retry"), Some(&start_body()))
             .await
-            .assert_error(400, "OMS.1009");
+            .assert_error(404, "OMS.1009");
         a_api
             .put(
                 &format!("{tg}/update"),
                 Some(&json!({"bandwidth_policy": []})),
             )
             .await
-            .assert_error(400, "OMS.1009");
-        a_api.delete(&tg).await.assert_error(400, "OMS.1009");
+            .assert_error(404, "OMS.1009");
+        a_api.delete(&tg).await.assert_error(404, "OMS.1009");
         let batch = json!({"ids": [task_b], "bandwidth_policy": []});
         a_api
             .post(&format!("/v2/{}/tasks/batch-update", a.id), Some(&batch))

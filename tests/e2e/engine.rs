@@ -3,6 +3,7 @@
 //! destination, the counters, the statuses, and the requests the servers saw.
 
 mod azure;
+mod counters;
 mod faults;
 mod folders;
 mod google;

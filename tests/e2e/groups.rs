@@ -156,12 +156,13 @@ async fn groups_list_update_retry_and_delete() {
     api.delete(&format!("/v2/{p}/taskgroups/{}", ids[0]))
         .await
         .ok();
+    // A deleted group is a 404 (the Terraform provider counts nothing else as gone).
     api.get(&format!("/v2/{p}/taskgroups/{}", ids[0]))
         .await
-        .assert_error(400, "OMS.1009");
+        .assert_error(404, "OMS.1009");
     api.put(&format!("/v2/{p}/taskgroups/{}/stop", ids[0]), None)
         .await
-        .assert_error(400, "OMS.1009");
+        .assert_error(404, "OMS.1009");
     assert_eq!(
         api.get(&format!("/v2/{p}/taskgroups")).await.ok()["count"],
         2

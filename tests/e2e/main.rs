@@ -19,4 +19,5 @@ mod proxy;
 mod s3;
 mod service;
 mod tasks;
+mod terraform;
 mod validation;

@@ -371,6 +371,40 @@ async fn bandwidth_policy_and_batch_updates_apply() {
 }
 
 #[tokio::test]
+async fn a_batch_update_selecting_no_tasks_names_the_field_it_does_not_know() {
+    let server = TestServer::start().await;
+    let api = server.signed_client(&server.a);
+    let path = format!("/v2/{}/tasks/batch-update", server.a.id);
+    let id = server.create_task(&task_body()).await;
+
+    let misspelt = json!({"task_ids": [id], "bandwidth_policy": []});
+    let reply = api.post(&path, Some(&misspelt)).await;
+    reply.assert_error(400, "OMS.0064");
+    assert!(reply.msg().contains("task_ids"), "{}", reply.text);
+    assert_eq!(
+        reply.body["error_detail"],
+        "request parameter [task_ids] invalid"
+    );
+
+    let no_selector = json!({"bandwidth_policy": []});
+    let reply = api.post(&path, Some(&no_selector)).await;
+    reply.assert_error(400, "OMS.0064");
+    assert!(reply.msg().contains("group_id or ids"), "{}", reply.text);
+
+    let wrong_type = json!({"ids": "1,2", "bandwidth_policy": []});
+    let reply = api.post(&path, Some(&wrong_type)).await;
+    reply.assert_error(400, "OMS.0064");
+    assert_eq!(
+        reply.body["error_detail"],
+        "request parameter [ids] invalid"
+    );
+
+    // Beside a selector, unknown fields are ignored as in every request (SDKs send newer ones).
+    let newer = json!({"ids": [id], "bandwidth_policy": [], "newer_field": 1});
+    api.post(&path, Some(&newer)).await.ok();
+}
+
+#[tokio::test]
 async fn every_task_kind_is_accepted_with_its_own_rules() {
     let server = TestServer::start().await;
     let api = server.signed_client(&server.a);

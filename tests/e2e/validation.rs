@@ -31,6 +31,10 @@ async fn invalid_fields_are_named_in_the_error() {
         ),
         (with(task_body(), "/object_overwrite_mode", json!("ALWAYS")), "object_overwrite_mode"),
         (with(task_body(), "/source_cdn", json!({"domain": "cdn.example.com", "protocol": "ftp", "authentication_type": "NONE"})), "source_cdn.protocol"),
+        // Regions that lead to no endpoint omsd knows (no [[endpoints]] rule, not a region of
+        // the cloud): refused at create, not left to fail with a DNS error at run time.
+        (with(task_body(), "/src_node/region", json!("us-eest-1")), "src_node.region"),
+        (with(task_body(), "/dst_node/region", json!("cn-nort-4")), "dst_node.region"),
     ];
     for (body, field) in cases {
         let reply = api.post(&path, Some(&body)).await;

@@ -40,7 +40,7 @@ pub enum ApiError {
     UnsupportedContentType(String),
     /// No such task or group (or one of another project).
     #[error("no resources found; check that the {0} exists")]
-    NotFound(&'static str),
+    NotFound(Missing),
     /// The verb is not allowed in the current status.
     #[error(transparent)]
     Transition(#[from] TransitionError),
@@ -78,6 +78,30 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// What was not found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// A task.
+    Task,
+    /// A task group.
+    TaskGroup,
+    /// An API version.
+    ApiVersion,
+    /// A stored resource of unknown kind.
+    Resource,
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Task => "task",
+            Self::TaskGroup => "task group",
+            Self::ApiVersion => "API version",
+            Self::Resource => "resource",
+        })
+    }
+}
+
 impl ApiError {
     /// A validation error on `field`.
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
@@ -94,7 +118,10 @@ impl ApiError {
             Self::BadParameter { .. } => {
                 (StatusCode::BAD_REQUEST, ErrorCode::IncorrectParameterType)
             }
-            // OMS answers "not found" with 400 and OMS.1009 (Terraform maps it to 404 itself).
+            // OMS answers a missing task with 400 and OMS.1009 (Terraform's task resource
+            // counts that as gone); a missing task group is a 404 with OMS.1009, the only
+            // answer Terraform's group resource counts as gone.
+            Self::NotFound(Missing::TaskGroup) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
             Self::NotFound(_) => (StatusCode::BAD_REQUEST, ErrorCode::NotFound),
             Self::Transition(e) => (StatusCode::BAD_REQUEST, e.code()),
             Self::Refused {
@@ -134,7 +161,7 @@ impl ApiError {
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
-            DbError::NotFound => Self::NotFound("resource"),
+            DbError::NotFound => Self::NotFound(Missing::Resource),
             DbError::Transition(t) => Self::Transition(t),
             DbError::Refused { code, message } => Self::Refused { code, message },
             DbError::Contention { what } => Self::Refused {
@@ -180,7 +207,8 @@ mod tests {
                 400,
                 "OMS.0064",
             ),
-            (ApiError::NotFound("task"), 400, "OMS.1009"),
+            (ApiError::NotFound(Missing::Task), 400, "OMS.1009"),
+            (ApiError::NotFound(Missing::TaskGroup), 404, "OMS.1009"),
             (ApiError::Unauthenticated("no".into()), 401, "APIGW.0301"),
             (ApiError::Forbidden("no".into()), 403, "APIGW.0302"),
             (

@@ -61,26 +61,34 @@ pub fn decode_json<T: DeserializeOwned>(
         }
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let message = inner.to_string();
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        if inner.is_data() {
-            let field = if path == "." { "body".to_owned() } else { path };
-            ApiError::invalid(field, message)
-        } else {
-            ApiError::NotJson(format!("the request body is not valid JSON: {message}"))
-        }
-    })?;
+    let value = serde_path_to_error::deserialize(&mut de).map_err(decoding_error)?;
     de.end().map_err(|_| {
         ApiError::NotJson("the request body has trailing characters after the JSON value".into())
     })?;
     Ok(value)
+}
+
+/// Decodes a JSON value already read from a body (after a look at its field names).
+pub fn decode_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(decoding_error)
+}
+
+/// A decoding failure: a field of the wrong type (named by its path), or no JSON at all.
+fn decoding_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    let message = inner.to_string();
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    if inner.is_data() {
+        let field = if path == "." { "body".to_owned() } else { path };
+        ApiError::invalid(field, message)
+    } else {
+        ApiError::NotJson(format!("the request body is not valid JSON: {message}"))
+    }
 }
 
 /// Parses the `{task_id}` path segment.

@@ -10,10 +10,13 @@ use crate::routes::{groups, health, tasks, versions};
 /// The error responses every authenticated route may give, all in the OMS error shape.
 #[derive(Debug, IntoResponses)]
 pub enum ErrorResponses {
-    /// Invalid request (OMS.0064, OMS.0067, OMS.1010), no such resource (OMS.1009), or a verb
-    /// the current status does not allow (OMS.0063, OMS.0065, OMS.0066, OMS.0070).
+    /// Invalid request (OMS.0064, OMS.0067, OMS.1010), no such task (OMS.1009), or a verb the
+    /// current status does not allow (OMS.0063, OMS.0065, OMS.0066, OMS.0070).
     #[response(status = 400)]
     BadRequest(ErrorBody),
+    /// No such task group (OMS.1009), or no such API (APIGW.0101).
+    #[response(status = 404)]
+    NotFound(ErrorBody),
     /// Missing, expired or invalid token or signature (APIGW.0301).
     #[response(status = 401)]
     Unauthenticated(ErrorBody),
@@ -60,6 +63,7 @@ impl Modify for SecuritySchemes {
         token::issue_token,
         tasks::create_task, tasks::list_tasks, tasks::show_task, tasks::delete_task,
         tasks::start_task, tasks::stop_task, tasks::update_bandwidth_policy, tasks::batch_update_tasks,
+        tasks::list_failed_objects,
         groups::create_group, groups::list_groups, groups::show_group, groups::delete_group,
         groups::start_group, groups::stop_group, groups::retry_group, groups::update_group,
     ),

@@ -19,6 +19,48 @@ fn source_field(cloud: CloudType) -> &'static str {
     }
 }
 
+/// Refuses a migration whose source or destination `cloud_type` + `region` lead to no endpoint
+/// omsd knows (an operator `[[endpoints]]` rule, or a region of the cloud's public catalogue),
+/// naming the field: a mistyped region would otherwise fail only when a worker runs the task,
+/// with a DNS error.
+pub fn regions_known(state: &AppState, spec: &MigrationSpec) -> Result<(), ApiError> {
+    let Some(check) = &state.stores else {
+        return Ok(());
+    };
+    let rules = &check.connect.endpoints;
+    let source = &spec.source;
+    let source_by_region = !matches!(
+        source.cloud_type,
+        CloudType::Azure | CloudType::Google | CloudType::UrlSource
+    );
+    if source_by_region
+        && !oms_storage::endpoints::is_known(rules, source.cloud_type.as_str(), &source.region)
+    {
+        return Err(ApiError::invalid(
+            "src_node.region",
+            format!(
+                "'{}' is not a region omsd knows for {}; use one of its regions, or add an [[endpoints]] rule for it",
+                source.region,
+                source.cloud_type.as_str()
+            ),
+        ));
+    }
+    let destination = &spec.destination.region;
+    if !oms_storage::endpoints::is_known(
+        rules,
+        oms_storage::endpoints::DESTINATION_CLOUD,
+        destination,
+    ) {
+        return Err(ApiError::invalid(
+            "dst_node.region",
+            format!(
+                "'{destination}' is not a destination region omsd knows; use a Huawei Cloud OBS region, or add an [[endpoints]] rule with cloud_type HEC for it"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks `credentials` for `spec` against the stores, if the API is set up to.
 pub async fn keys_reach_both_sides(
     state: &AppState,

@@ -219,6 +219,22 @@ pub struct Progress {
     pub total_time_ms: i64,
     /// Whether the source listing is finished.
     pub is_query_over: bool,
+    /// Objects finished beyond the checkpoint (kept with it; see [`FinishedAhead`]).
+    pub ahead: Vec<FinishedAhead>,
+}
+
+/// An object finished beyond the checkpoint, while an object listed before it was still in
+/// progress. Its outcome is kept with the checkpoint, so that a run resumed after a pause, a
+/// shutdown or a crash counts it as it was (copied by this task, or skipped) rather than
+/// copying it again or calling it skipped because it is now at the destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinishedAhead {
+    /// The key recorded for the object (its source key, or its URL-list line).
+    pub key: String,
+    /// Its size.
+    pub size: i64,
+    /// Copied (else skipped).
+    pub copied: bool,
 }
 
 /// An object that failed, as recorded for retransmission.

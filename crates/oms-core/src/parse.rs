@@ -241,9 +241,10 @@ fn source_node(src: SrcNodeReq, kind: TaskKind) -> Result<(SourceSpec, SourceCre
                     ),
                 ));
             }
-            let min = usize::from(kind == TaskKind::Object);
+            // `[""]` is the whole bucket, for object tasks as for prefix tasks (the SDKs
+            // document it, and the Terraform provider sends it for `object = [""]`).
             for (i, key) in object_keys.iter().enumerate() {
-                check_len(&format!("src_node.object_key[{i}]"), key, min, MAX_KEY_LEN)?;
+                check_len(&format!("src_node.object_key[{i}]"), key, 0, MAX_KEY_LEN)?;
             }
         }
         TaskKind::List | TaskKind::UrlList => {

@@ -159,7 +159,10 @@ pub fn task_transition(
         (TaskEvent::Claim, S::Waiting | S::Initializing | S::Running | S::Retrying) => {
             Ok(To(S::Running))
         }
-        (TaskEvent::Succeed, S::Running | S::Retrying | S::Pausing) => Ok(To(S::Succeeded)),
+        (TaskEvent::Succeed, S::Running | S::Retrying) => Ok(To(S::Succeeded)),
+        // A stop that lands while the last objects drain is still a stop: the task pauses
+        // (clients that stopped it wait for 3), and a later start completes it.
+        (TaskEvent::Succeed, S::Pausing) => Ok(To(S::Paused)),
         (TaskEvent::Fail, S::Running | S::Retrying | S::Pausing) => Ok(To(S::Failed)),
         (TaskEvent::PauseReached, S::Pausing) => Ok(To(S::Paused)),
         (TaskEvent::Release, S::Running | S::Retrying) => Ok(To(S::Waiting)),

@@ -258,6 +258,7 @@ impl Db {
                 sealed::wipe(&mut tx, CredentialOwner::Group(id)).await?;
             }
             tx.commit().await?;
+            self.announce_stop();
             return Ok(to);
         }
         Err(DbError::Contention { what: "task group" })

@@ -76,6 +76,9 @@ pub struct Db {
     /// or retried, a group's task cut), so that a worker in this process claims it at once
     /// instead of at its next poll.
     work: Arc<tokio::sync::Notify>,
+    /// Rung when a task or group was asked to stop, so that a worker in this process notices
+    /// at once instead of at its next heartbeat.
+    stops: Arc<tokio::sync::Notify>,
     /// Writes finished on this database by this process (see [`write_counter`]).
     writes: Arc<AtomicU64>,
 }
@@ -141,12 +144,23 @@ impl Db {
             backend,
             sealer: Arc::new(sealer),
             work: Arc::new(tokio::sync::Notify::new()),
+            stops: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
     /// Waits until work may have become claimable in this process (see [`Db::work`]).
     pub async fn work_announced(&self) {
         self.work.notified().await;
+    }
+
+    /// Waits until a stop was asked for in this process (see [`Db::stops`]).
+    pub async fn stop_announced(&self) {
+        self.stops.notified().await;
+    }
+
+    /// Tells whoever waits in [`Db::stop_announced`] that a stop was asked for.
+    fn announce_stop(&self) {
+        self.stops.notify_waiters();
     }
 
     /// Counts a write and rings [`Db::work`] when the returned guard drops.

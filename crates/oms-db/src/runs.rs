@@ -7,7 +7,9 @@ use std::time::Duration;
 use oms_core::bandwidth::BandwidthPolicy;
 use oms_core::credentials::CredentialSet;
 use oms_core::ids::{ProjectId, TaskId};
-use oms_core::model::{ObjectCounters, ObjectFailure, OrphanUpload, Progress, SavedUpload, Task};
+use oms_core::model::{
+    FinishedAhead, ObjectCounters, ObjectFailure, OrphanUpload, Progress, SavedUpload, Task,
+};
 use oms_core::status::TaskStatus;
 use oms_core::time::now_ms;
 use serde::{Deserialize, Serialize};
@@ -30,6 +32,8 @@ pub struct TaskRun {
     pub checkpoint: Option<String>,
     /// The counters that held at the checkpoint.
     pub checkpoint_counters: ObjectCounters,
+    /// Objects the previous run finished beyond its checkpoint.
+    pub ahead: Vec<FinishedAhead>,
     /// Whether this run retransmits only the failed objects.
     pub failed_objects_only: bool,
     /// The part of the source this task owns (group tasks): keys in `[start, end)`.
@@ -47,7 +51,7 @@ pub struct LeaseState {
     pub bandwidth_policy: BandwidthPolicy,
 }
 
-/// The checkpoint's counters, as stored.
+/// The checkpoint's counters, and the objects finished beyond it, as stored.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct CheckpointState {
     total_num: i64,
@@ -57,10 +61,20 @@ struct CheckpointState {
     total_size: i64,
     complete_size: i64,
     real_size: i64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    ahead: Vec<AheadState>,
 }
 
-impl From<ObjectCounters> for CheckpointState {
-    fn from(c: ObjectCounters) -> Self {
+/// A [`FinishedAhead`], as stored.
+#[derive(Debug, Serialize, Deserialize)]
+struct AheadState {
+    key: String,
+    size: i64,
+    copied: bool,
+}
+
+impl CheckpointState {
+    fn new(c: ObjectCounters, ahead: &[FinishedAhead]) -> Self {
         Self {
             total_num: c.total_num,
             successful_num: c.successful_num,
@@ -69,21 +83,37 @@ impl From<ObjectCounters> for CheckpointState {
             total_size: c.total_size,
             complete_size: c.complete_size,
             real_size: c.real_size,
+            ahead: ahead
+                .iter()
+                .map(|a| AheadState {
+                    key: a.key.clone(),
+                    size: a.size,
+                    copied: a.copied,
+                })
+                .collect(),
         }
     }
-}
 
-impl From<CheckpointState> for ObjectCounters {
-    fn from(c: CheckpointState) -> Self {
-        Self {
-            total_num: c.total_num,
-            successful_num: c.successful_num,
-            failed_num: c.failed_num,
-            skipped_num: c.skipped_num,
-            total_size: c.total_size,
-            complete_size: c.complete_size,
-            real_size: c.real_size,
-        }
+    fn into_parts(self) -> (ObjectCounters, Vec<FinishedAhead>) {
+        let counters = ObjectCounters {
+            total_num: self.total_num,
+            successful_num: self.successful_num,
+            failed_num: self.failed_num,
+            skipped_num: self.skipped_num,
+            total_size: self.total_size,
+            complete_size: self.complete_size,
+            real_size: self.real_size,
+        };
+        let ahead = self
+            .ahead
+            .into_iter()
+            .map(|a| FinishedAhead {
+                key: a.key,
+                size: a.size,
+                copied: a.copied,
+            })
+            .collect();
+        (counters, ahead)
     }
 }
 
@@ -114,14 +144,14 @@ impl Db {
             .ok_or(DbError::LeaseLost)?;
         let task = rows::task(&row)?;
         let state: Option<String> = row.try_get("checkpoint_state")?;
-        let checkpoint_counters = match state {
+        let (checkpoint_counters, ahead) = match state {
             Some(json) => serde_json::from_str::<CheckpointState>(&json)
                 .map_err(|e| DbError::Corrupt {
                     what: "checkpoint",
                     detail: e.to_string(),
                 })?
-                .into(),
-            None => ObjectCounters::default(),
+                .into_parts(),
+            None => (ObjectCounters::default(), Vec::new()),
         };
         let mut credentials = self
             .load_credentials(CredentialOwner::Task(task.id))
@@ -134,6 +164,7 @@ impl Db {
         Ok(TaskRun {
             checkpoint: row.try_get("checkpoint")?,
             checkpoint_counters,
+            ahead,
             failed_objects_only: row.try_get::<i64, _>("failed_objects_only")? != 0,
             range: (row.try_get("range_start")?, row.try_get("range_end")?),
             credentials,
@@ -204,8 +235,9 @@ impl Db {
             .bind(progress.total_time_ms)
             .bind(i64::from(progress.is_query_over))
             .bind(progress.checkpoint.clone())
-            .bind(rows::to_json(&CheckpointState::from(
+            .bind(rows::to_json(&CheckpointState::new(
                 progress.checkpoint_counters,
+                &progress.ahead,
             )))
             .bind(now_ms())
             .bind(lease.task_id.get())
@@ -265,6 +297,53 @@ impl Db {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// One page of the recorded failures of task `id` of `project`, in key order (`limit` from
+    /// `offset`), and how many there are; [`DbError::NotFound`] for no such task of the project.
+    pub async fn failures_page(
+        &self,
+        project: &ProjectId,
+        id: TaskId,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(i64, Vec<ObjectFailure>), DbError> {
+        let exists = sqlx::query("select 1 as one from tasks where id = $1 and project_id = $2")
+            .bind(id.get())
+            .bind(project.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        if exists.is_none() {
+            return Err(DbError::NotFound);
+        }
+        let count: i64 =
+            sqlx::query("select count(*) as n from object_failures where task_id = $1")
+                .bind(id.get())
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?;
+        let rows = sqlx::query(
+            "select object_key, size, error_code, error_msg, failed_time from object_failures \
+             where task_id = $1 order by object_key limit $2 offset $3",
+        )
+        .bind(id.get())
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        let failures = rows
+            .iter()
+            .map(|r| {
+                Ok(ObjectFailure {
+                    key: r.try_get("object_key")?,
+                    size: r.try_get("size")?,
+                    code: r.try_get("error_code")?,
+                    message: r.try_get("error_msg")?,
+                    failed_time_ms: r.try_get("failed_time")?,
+                })
+            })
+            .collect::<Result<Vec<_>, DbError>>()?;
+        Ok((count, failures))
     }
 
     /// Up to `limit` recorded failures of `task` with keys after `after`, in key order.

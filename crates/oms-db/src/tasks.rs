@@ -312,6 +312,7 @@ impl Db {
                 sealed::wipe(&mut tx, CredentialOwner::Task(id)).await?;
             }
             tx.commit().await?;
+            self.announce_stop();
             return Ok(to);
         }
         Err(DbError::Contention { what: "task" })

@@ -33,6 +33,34 @@ pub struct Endpoint {
     pub url: String,
     /// Path-style addressing.
     pub path_style: bool,
+    /// No operator rule matched: the cloud's public endpoint for the region was guessed.
+    pub guessed: bool,
+}
+
+impl Endpoint {
+    /// The endpoint as messages name it: its URL, and whether it was guessed.
+    pub fn described(&self) -> String {
+        if self.guessed {
+            format!(
+                "{} (the public endpoint for the region; no [[endpoints]] rule matched)",
+                self.url
+            )
+        } else {
+            self.url.clone()
+        }
+    }
+}
+
+/// Whether `cloud` + `region` lead to an endpoint omsd knows: an operator rule, or a region
+/// of the cloud's public catalogue ([`crate::regions`]).
+pub fn is_known(rules: &[EndpointRule], cloud: &str, region: &str) -> bool {
+    has_rule(rules, cloud, region) || crate::regions::is_known(cloud, region)
+}
+
+fn has_rule(rules: &[EndpointRule], cloud: &str, region: &str) -> bool {
+    rules.iter().any(|r| {
+        r.cloud_type.eq_ignore_ascii_case(cloud) && (r.region == region || r.region == "*")
+    })
 }
 
 /// The public S3-compatible endpoint of a cloud in a region (virtual-hosted style: Aliyun and
@@ -70,11 +98,13 @@ pub fn resolve(rules: &[EndpointRule], cloud: &str, region: &str) -> Option<Endp
         .map(|r| Endpoint {
             url: r.url.trim_end_matches('/').to_owned(),
             path_style: r.path_style,
+            guessed: false,
         })
         .or_else(|| {
             public_endpoint(cloud, region).map(|url| Endpoint {
                 url,
                 path_style: false,
+                guessed: true,
             })
         })
 }

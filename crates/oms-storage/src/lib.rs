@@ -20,6 +20,7 @@ pub mod guard;
 pub mod http;
 pub mod metadata;
 pub mod read;
+pub mod regions;
 pub mod s3;
 mod transport;
 

@@ -133,7 +133,7 @@ impl S3Connector {
         Ok(Self {
             client: Client::from_conf(config),
             identity: format!("s3|{}|{}", settings.endpoint.url, settings.access_key),
-            endpoint: settings.endpoint.url.clone(),
+            endpoint: settings.endpoint.described(),
             requester_pays: settings.requester_pays,
         })
     }

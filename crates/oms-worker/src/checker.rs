@@ -159,6 +159,14 @@ fn needs_lookup(ctx: &RunCtx, item: &Item) -> bool {
 /// Decides one item; HEAD lookups run here, concurrently.
 async fn check(ctx: &RunCtx, item: Item, destination: Destination) -> Verdict {
     let spec = ctx.spec();
+    if ctx.finished_before.contains(&item.record_key()) {
+        return Verdict::Skip(Event::Done {
+            seq: item.seq,
+            key: item.record_key(),
+            size: item.size,
+            outcome: Outcome::FinishedBefore,
+        });
+    }
     if item.unreadable.is_some() {
         return Verdict::Copy(item);
     }
@@ -229,6 +237,7 @@ pub(crate) async fn run(
             }?;
             let destination = match &item.lookup {
                 _ if !needs_lookup(&ctx, &item) => Destination::Unneeded,
+                _ if ctx.finished_before.contains(&item.record_key()) => Destination::Unneeded,
                 Lookup::Head => Destination::Head,
                 Lookup::Cursor { entry, prefix } => {
                     if cursor.as_ref().is_none_or(|c| c.entry != *entry) {

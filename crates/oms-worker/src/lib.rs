@@ -71,6 +71,9 @@ pub struct WorkerConfig {
     pub operation_timeout: Duration,
     /// On shutdown, how long in-flight transfers may take before they are cut.
     pub shutdown_grace: Duration,
+    /// On a stop (pause), how long in-flight transfers may take before they are cut (a cut
+    /// part or object is sent again on resume; finished parts are kept).
+    pub stop_grace: Duration,
     /// A task of a group gets at most this many objects...
     pub group_task_max_objects: i64,
     /// ...and at most about this many bytes.
@@ -101,7 +104,7 @@ impl Default for WorkerConfig {
             part_size_bytes: 16 * 1024 * 1024,
             multipart_threshold_bytes: 64 * 1024 * 1024,
             lease: Duration::from_secs(30),
-            heartbeat: Duration::from_secs(5),
+            heartbeat: Duration::from_secs(1),
             poll_interval: Duration::from_secs(1),
             flush_interval: Duration::from_secs(1),
             retry: RetryPolicy::default(),
@@ -110,6 +113,7 @@ impl Default for WorkerConfig {
             connect_timeout: Duration::from_secs(10),
             operation_timeout: Duration::from_secs(120),
             shutdown_grace: Duration::from_secs(20),
+            stop_grace: Duration::from_secs(2),
             group_task_max_objects: 100_000,
             group_task_max_bytes: 100 * 1024 * 1024 * 1024,
             guard: oms_storage::guard::Guard::default(),
@@ -205,6 +209,17 @@ impl Worker {
                 () = tokio::time::sleep(self.config.poll_interval) => {}
                 () = self.db.work_announced() => {}
             }
+        }
+        let (tasks, groups) = (running_tasks.ids().len(), running_groups.ids().len());
+        if tasks + groups > 0 {
+            tracing::info!(
+                worker = %self.config.worker_id,
+                tasks,
+                groups,
+                grace_secs = self.config.shutdown_grace.as_secs(),
+                "shutting down: waiting up to {}s for {tasks} running tasks to finish or save their transfers, and {groups} group splits to stop",
+                self.config.shutdown_grace.as_secs()
+            );
         }
         tracker.close();
         tracker.wait().await;

@@ -39,6 +39,7 @@ impl Emitter {
         let listed = Event::Listed {
             seq: item.seq,
             position,
+            key: item.record_key(),
             size: item.size,
         };
         self.events.send(listed).await.map_err(|_| Halt::Stopped)?;

@@ -101,6 +101,7 @@ impl Upload<'_> {
     /// Aborts the upload at the destination and forgets it: its object failed, or its source
     /// changed. An abort that fails is left to the next run's cleanup of the bucket.
     async fn discard(&self) -> Result<(), CopyError> {
+        self.ctx.forget_parts(self.item.seq);
         if let Err(e) = self
             .ctx
             .destination
@@ -116,12 +117,21 @@ impl Upload<'_> {
             .map_err(|e| db_trouble(self.ctx, &e))
     }
 
+    /// Saves a finished part (and counts its bytes as done).
     async fn save_part(&self, part_number: i32, etag: &str) -> Result<(), CopyError> {
         self.ctx
             .db
             .save_part(&self.ctx.lease, &self.item.record_key(), part_number, etag)
             .await
-            .map_err(|e| db_trouble(self.ctx, &e))
+            .map_err(|e| db_trouble(self.ctx, &e))?;
+        self.ctx
+            .add_parts(self.item.seq, self.part_len(part_number));
+        Ok(())
+    }
+
+    fn part_len(&self, part_number: i32) -> u64 {
+        let range = part_range(part_number, self.part_size, self.size);
+        range.end - range.start
     }
 }
 
@@ -239,6 +249,9 @@ pub(crate) async fn copy(
         part_size,
         parts_total,
     };
+    // Parts of a saved upload are done bytes from the start.
+    let saved_bytes: u64 = done.keys().map(|n| upload.part_len(*n)).sum();
+    ctx.add_parts(item.seq, saved_bytes);
     let done = Mutex::new(done);
     let sent = match send_parts(&upload, &done).await {
         Ok(moved) => Ok(moved),
@@ -454,7 +467,7 @@ async fn upload_part(
     };
     let etag = retry(&ctx.config.retry, &ctx.stop.hard, || async {
         if let Some(copier) = copier {
-            return copier
+            let copied = copier
                 .upload_part_copy(
                     &ctx.source_bucket,
                     &item.key,
@@ -466,7 +479,9 @@ async fn upload_part(
                     part_number,
                 )
                 .await
-                .map_err(at(Side::Destination));
+                .map_err(at(Side::Destination))?;
+            ctx.limiter.count(len);
+            return Ok(copied);
         }
         let download = ctx
             .source

@@ -6,7 +6,8 @@
 //!    └──────────────────┴─────events───────┴──────► recorder
 //! ```
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use oms_core::model::Task;
 use oms_core::spec::MigrationSpec;
@@ -112,6 +113,8 @@ pub(crate) enum Outcome {
     },
     /// Not copied: older than `migrate_since`, or already at the destination.
     Skipped,
+    /// Finished by a previous run beyond its checkpoint (and counted then).
+    FinishedBefore,
     /// Failed with a per-object code.
     Failed {
         /// `GET_SRC_OBJ_META_FAILURE`, `UPLOAD_DST_OBJ_FAILURE`, ...
@@ -132,6 +135,8 @@ pub(crate) enum Event {
         seq: u64,
         /// The checkpoint value once this item is done (its key, or its list-file line).
         position: String,
+        /// The key recorded for it ([`Item::record_key`]).
+        key: String,
         /// Size in bytes.
         size: u64,
     },
@@ -169,11 +174,34 @@ pub(crate) struct RunCtx {
     pub checkpoint: Option<String>,
     /// Keys after `.0` (exclusive) up to `.1` (inclusive), for group tasks.
     pub range: (Option<String>, Option<String>),
+    /// Record keys of the objects a previous run finished beyond the checkpoint.
+    pub finished_before: HashSet<String>,
+    /// Bytes of the finished parts of objects in progress, by listing order.
+    pub parts: Mutex<HashMap<u64, u64>>,
 }
 
 impl RunCtx {
     pub(crate) fn spec(&self) -> &MigrationSpec {
         &self.task.spec
+    }
+
+    fn parts_map(&self) -> std::sync::MutexGuard<'_, HashMap<u64, u64>> {
+        self.parts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts `bytes` of finished parts of the object listed as `seq`.
+    pub(crate) fn add_parts(&self, seq: u64, bytes: u64) {
+        *self.parts_map().entry(seq).or_default() += bytes;
+    }
+
+    /// The object listed as `seq` is finished: its parts no longer count apart.
+    pub(crate) fn forget_parts(&self, seq: u64) {
+        self.parts_map().remove(&seq);
+    }
+
+    /// Bytes of finished parts of the objects in progress.
+    pub(crate) fn parts_done(&self) -> u64 {
+        self.parts_map().values().sum()
     }
 
     /// Where a source key goes.

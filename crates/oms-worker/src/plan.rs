@@ -30,7 +30,8 @@ pub(crate) fn entries(spec: &MigrationSpec) -> Vec<Entry> {
         .iter()
         .map(|k| match spec.kind {
             TaskKind::Prefix => Entry::Prefix(k.clone()),
-            _ if k.ends_with('/') => Entry::Prefix(k.clone()),
+            // A folder, or `""`: the whole bucket.
+            _ if k.is_empty() || k.ends_with('/') => Entry::Prefix(k.clone()),
             _ => Entry::Key(k.clone()),
         })
         .collect();
@@ -146,6 +147,14 @@ mod tests {
                 Entry::Key("photosX".into()),
                 Entry::Key("z.txt".into())
             ]
+        );
+    }
+
+    #[test]
+    fn an_empty_key_in_object_mode_is_the_whole_bucket() {
+        assert_eq!(
+            entries(&spec(TaskKind::Object, &["", "a.txt", "photos/"])),
+            vec![Entry::Prefix(String::new())]
         );
     }
 

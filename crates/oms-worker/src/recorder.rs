@@ -2,22 +2,36 @@
 //! objects, and flushes counters, checkpoint and failed objects about once a second in one
 //! fenced write — never one write per object.
 //!
-//! Counters shown are exact for the work done; the counters stored with the checkpoint cover
-//! only what lies at or before it, so that a run resumed after a crash redoes (and counts once)
-//! the objects that finished beyond it. A run that ends early (pause, shutdown) leaves the
-//! checkpoint's counters and failures as its last word, so that what a paused task shows is
-//! where its next run starts, and no failure is recorded for an object that will be redone.
+//! What it shows is what happened, at every moment of a run:
+//! - counters are exact for the work done, and `complete_size` includes the finished parts of
+//!   objects still in progress;
+//! - the speed is the bytes sent to the destination over the last [`SPEED_WINDOW`] (parts and
+//!   objects in flight included), and the time left follows from it;
+//! - `progress` stays below 1.0 until the task completes.
+//!
+//! The checkpoint carries the counters that hold at it, and the objects finished beyond it
+//! ([`FinishedAhead`]): a run resumed after a pause, a shutdown or a crash starts from the
+//! checkpoint, counts those objects as they were (copied by this task, or skipped) without
+//! copying them again, and redoes only what was unfinished. Failures beyond the checkpoint are
+//! not recorded (the object will be tried again).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use oms_core::model::{ObjectCounters, ObjectFailure, Progress};
+use oms_core::model::{FinishedAhead, ObjectCounters, ObjectFailure, Progress};
 use oms_core::time::now_ms;
 use oms_db::DbError;
 use tokio::sync::mpsc;
 
 use crate::pipeline::{Event, Outcome, RunCtx};
+
+/// The speed shown is the bytes sent over this window: long enough to smooth out parts that
+/// finish in bursts, short enough to follow a bandwidth window that changes.
+const SPEED_WINDOW: Duration = Duration::from_secs(10);
+
+/// Progress shown before a task completes never reads as done.
+const BELOW_DONE: f64 = 0.999;
 
 /// How a run ended, as the recorder saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,9 +47,13 @@ pub(crate) struct Summary {
 #[derive(Debug)]
 struct Pending {
     position: String,
+    /// The key recorded for the object.
+    key: String,
     size: u64,
     /// The counter change once it is done.
     delta: Option<ObjectCounters>,
+    /// Copied or skipped (what is kept when it finished beyond the checkpoint).
+    kept: Option<bool>,
     /// Its failure, recorded once the checkpoint passes it.
     failure: Option<ObjectFailure>,
 }
@@ -54,16 +72,33 @@ fn size_i64(size: u64) -> i64 {
     i64::try_from(size).unwrap_or(i64::MAX)
 }
 
+/// The counter change of an object of `size` bytes, copied or skipped.
+fn finished(size: i64, copied: bool) -> ObjectCounters {
+    ObjectCounters {
+        total_num: 1,
+        successful_num: i64::from(copied),
+        skipped_num: i64::from(!copied),
+        total_size: size,
+        complete_size: size,
+        real_size: if copied { size } else { 0 },
+        ..ObjectCounters::default()
+    }
+}
+
 struct Recorder {
     ctx: Arc<RunCtx>,
     shown: ObjectCounters,
     committed: ObjectCounters,
     checkpoint: Option<String>,
     pending: BTreeMap<u64, Pending>,
+    /// Objects a previous run finished beyond its checkpoint, not seen again yet (counted in
+    /// `shown` already).
+    ahead: HashMap<String, FinishedAhead>,
     failures: Vec<ObjectFailure>,
     resolved: Vec<String>,
     query_over: bool,
-    moved_bytes: u64,
+    /// (when, bytes sent so far) samples over the speed window.
+    samples: VecDeque<(Instant, u64)>,
     started: Instant,
     previous_time_ms: i64,
 }
@@ -74,9 +109,11 @@ impl Recorder {
             Event::Listed {
                 seq,
                 position,
+                key,
                 size,
             } => {
-                if !self.ctx.failed_only {
+                let counted_before = self.ahead.contains_key(&key);
+                if !self.ctx.failed_only && !counted_before {
                     self.shown.total_num += 1;
                     self.shown.total_size += size_i64(size);
                 }
@@ -84,8 +121,10 @@ impl Recorder {
                     seq,
                     Pending {
                         position,
+                        key,
                         size,
                         delta: None,
+                        kept: None,
                         failure: None,
                     },
                 );
@@ -101,29 +140,40 @@ impl Recorder {
     }
 
     fn on_done(&mut self, seq: u64, key: String, size: u64, outcome: Outcome) {
+        self.ctx.forget_parts(seq);
         let mut size = size_i64(size);
         let mut delta = ObjectCounters::default();
         let mut failure = None;
+        let mut kept = None;
         match outcome {
             Outcome::Interrupted => return,
-            Outcome::Copied {
-                moved_bytes,
-                size: copied,
-            } => {
+            Outcome::FinishedBefore => {
+                // Counted when the previous run finished it: it only joins the checkpoint.
+                if let (Some(before), Some(p)) =
+                    (self.ahead.remove(&key), self.pending.get_mut(&seq))
+                {
+                    p.delta = Some(finished(before.size, before.copied));
+                    p.kept = Some(before.copied);
+                }
+                self.advance();
+                return;
+            }
+            Outcome::Copied { size: copied, .. } => {
                 // The source changed during the copy: the version copied is what counts.
                 let copied = size_i64(copied);
                 if !self.ctx.failed_only {
                     self.shown.total_size += copied - size;
                 }
                 size = copied;
-                self.moved_bytes += moved_bytes;
                 delta.successful_num = 1;
                 delta.complete_size = size;
                 delta.real_size = size;
+                kept = Some(true);
             }
             Outcome::Skipped => {
                 delta.skipped_num = 1;
                 delta.complete_size = size;
+                kept = Some(false);
             }
             Outcome::Failed { code, message } => {
                 delta.failed_num = 1;
@@ -157,10 +207,16 @@ impl Recorder {
                 };
             }
             p.delta = Some(delta);
+            p.kept = kept;
             p.failure = failure;
         } else if let Some(failure) = failure {
             self.failures.push(failure);
         }
+        self.advance();
+    }
+
+    /// Moves the checkpoint over the finished objects at the front.
+    fn advance(&mut self) {
         while let Some(entry) = self.pending.first_entry() {
             let Some(delta) = entry.get().delta else {
                 break;
@@ -176,25 +232,64 @@ impl Recorder {
         }
     }
 
-    fn progress(&self) -> Progress {
-        let c = self.shown;
-        let elapsed = self.started.elapsed();
-        let speed = if elapsed.as_secs_f64() > 0.0 {
-            self.moved_bytes as f64 / elapsed.as_secs_f64()
-        } else {
-            0.0
-        };
+    /// Objects finished beyond the checkpoint (and those of the previous run not seen again).
+    fn finished_ahead(&self) -> Vec<FinishedAhead> {
+        let mut ahead: Vec<FinishedAhead> = self
+            .pending
+            .values()
+            .filter_map(|p| {
+                let copied = p.kept?;
+                let size = p.delta.map_or(0, |d| d.total_size);
+                Some(FinishedAhead {
+                    key: p.key.clone(),
+                    size,
+                    copied,
+                })
+            })
+            .collect();
+        ahead.extend(self.ahead.values().cloned());
+        ahead
+    }
+
+    /// Bytes per second sent over the speed window.
+    fn speed(&mut self) -> f64 {
+        let now = Instant::now();
+        let sent = self.ctx.limiter.sent();
+        self.samples.push_back((now, sent));
+        while self
+            .samples
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) > SPEED_WINDOW)
+        {
+            self.samples.pop_front();
+        }
+        match self.samples.front() {
+            Some((at, first)) if now.duration_since(*at) >= Duration::from_millis(500) => {
+                (sent - first) as f64 / now.duration_since(*at).as_secs_f64()
+            }
+            _ => 0.0,
+        }
+    }
+
+    fn progress(&mut self, complete: bool) -> Progress {
+        let mut c = self.shown;
+        // Finished parts of the objects in progress are done bytes too.
+        c.complete_size += size_i64(self.ctx.parts_done());
+        let speed = self.speed();
         let finished = c.successful_num + c.skipped_num + c.failed_num;
-        let progress = if c.total_size > 0 {
+        let ratio = if c.total_size > 0 {
             c.complete_size as f64 / c.total_size as f64
         } else if c.total_num > 0 {
             finished as f64 / c.total_num as f64
-        } else if self.query_over {
-            1.0
         } else {
             0.0
         };
-        let left_ms = if self.query_over && speed > 0.0 {
+        let progress = if complete {
+            1.0
+        } else {
+            ratio.clamp(0.0, BELOW_DONE)
+        };
+        let left_ms = if self.query_over && speed > 0.0 && !complete {
             ((c.total_size - c.complete_size).max(0) as f64 / speed * 1000.0) as i64
         } else {
             0
@@ -204,39 +299,48 @@ impl Recorder {
             checkpoint: self.checkpoint.clone(),
             checkpoint_counters: self.committed,
             migrate_speed_bytes_per_sec: speed as i64,
-            progress: progress.clamp(0.0, 1.0),
+            progress,
             left_time_ms: left_ms,
             total_time_ms: self.previous_time_ms
-                + i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX),
+                + i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX),
             is_query_over: self.query_over,
+            ahead: self.finished_ahead(),
         }
     }
 
-    async fn flush(&mut self) -> Result<(), DbError> {
+    async fn flush(&mut self, complete: bool) -> Result<(), DbError> {
         let failures = std::mem::take(&mut self.failures);
         let resolved = std::mem::take(&mut self.resolved);
+        let progress = self.progress(complete);
         self.ctx
             .db
-            .record_progress(&self.ctx.lease, &self.progress(), &failures, &resolved)
+            .record_progress(&self.ctx.lease, &progress, &failures, &resolved)
             .await
     }
 }
 
-/// Runs the recorder until every stage has hung up; returns how the run ended.
+/// Runs the recorder until every stage has hung up; returns how the run ended. `start` holds
+/// the counters at the checkpoint, `ahead` the objects the previous run finished beyond it.
 pub(crate) async fn run(
     ctx: Arc<RunCtx>,
     mut events: mpsc::Receiver<Event>,
     start: ObjectCounters,
+    ahead: Vec<FinishedAhead>,
 ) -> Summary {
+    let mut shown = start;
+    for a in &ahead {
+        add(&mut shown, &finished(a.size, a.copied));
+    }
     let mut recorder = Recorder {
-        shown: start,
+        shown,
         committed: start,
         checkpoint: ctx.checkpoint.clone(),
         pending: BTreeMap::new(),
+        ahead: ahead.into_iter().map(|a| (a.key.clone(), a)).collect(),
         failures: Vec::new(),
         resolved: Vec::new(),
         query_over: false,
-        moved_bytes: 0,
+        samples: VecDeque::new(),
         started: Instant::now(),
         previous_time_ms: ctx.task.total_time_ms,
         ctx: ctx.clone(),
@@ -249,21 +353,20 @@ pub(crate) async fn run(
                 None => break,
             },
             _ = ticks.tick() => {
-                if let Err(e) = recorder.flush().await {
+                if let Err(e) = recorder.flush(false).await {
                     ctx.stop.db_failed(&e);
                 }
             }
         }
     }
-    if !recorder.pending.is_empty() {
-        // Ended early: the next run starts from the checkpoint and redoes what lies beyond.
-        recorder.shown = recorder.committed;
-    }
-    if let Err(e) = recorder.flush().await {
+    let complete = recorder.query_over && recorder.pending.is_empty();
+    // A run that ends early keeps what it showed: the next one starts from the checkpoint and
+    // counts the objects finished beyond it as they were.
+    if let Err(e) = recorder.flush(complete).await {
         ctx.stop.db_failed(&e);
     }
     Summary {
-        complete: recorder.query_over && recorder.pending.is_empty(),
+        complete,
         failed_num: recorder.shown.failed_num,
         total_num: recorder.shown.total_num,
     }

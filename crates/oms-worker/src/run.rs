@@ -52,12 +52,23 @@ pub(crate) async fn run_task(
         let stop = Stop::new();
         let limiter = Arc::new(Limiter::new(limit_now(&run.task.bandwidth_policy)));
         let keeper = tokio::spawn(keep_lease(db.clone(), lease.clone(), config.clone(), stop.clone(), limiter.clone()));
+        // A shutdown or a stop lets transfers in flight finish for a grace period, then cuts
+        // them: a stop takes effect within seconds whatever the bandwidth.
         let watcher = tokio::spawn({
-            let (stop, grace) = (stop.clone(), config.shutdown_grace);
+            let (stop, config) = (stop.clone(), config.clone());
             async move {
-                shutdown.cancelled().await;
-                stop.request(StopReason::Shutdown);
-                tokio::time::sleep(grace).await;
+                tokio::select! {
+                    () = shutdown.cancelled() => {
+                        stop.request(StopReason::Shutdown);
+                        tokio::time::sleep(config.shutdown_grace).await;
+                    }
+                    () = stop.intake.cancelled() => {
+                        tokio::time::sleep(config.stop_grace).await;
+                    }
+                }
+                if !stop.hard.is_cancelled() {
+                    tracing::info!("the grace period is over: transfers in flight are cut and redone on resume");
+                }
                 stop.hard.cancel();
             }
         });
@@ -70,7 +81,8 @@ pub(crate) async fn run_task(
     .await;
 }
 
-/// Renews the lease every heartbeat; follows the bandwidth policy and notices a stop.
+/// Renews the lease every heartbeat; follows the bandwidth policy and notices a stop (at once
+/// when the stop was asked for in this process).
 async fn keep_lease(
     db: Db,
     lease: Lease,
@@ -81,7 +93,10 @@ async fn keep_lease(
     let mut ticks = tokio::time::interval(config.heartbeat);
     ticks.tick().await;
     loop {
-        ticks.tick().await;
+        tokio::select! {
+            _ = ticks.tick() => {}
+            () = db.stop_announced() => {}
+        }
         match db.renew_lease(&lease, config.lease).await {
             Ok(state) => {
                 limiter.set_rate(limit_now(&state.bandwidth_policy));
@@ -169,6 +184,8 @@ async fn execute(
         checkpoint: run.checkpoint,
         range: run.range,
         task: run.task,
+        finished_before: run.ahead.iter().map(|a| a.key.clone()).collect(),
+        parts: Default::default(),
     });
     let (listed_tx, listed_rx) = mpsc::channel(LISTED_CAPACITY);
     let (checked_tx, checked_rx) =
@@ -178,6 +195,7 @@ async fn execute(
         ctx.clone(),
         events_rx,
         run.checkpoint_counters,
+        run.ahead,
     ));
     tokio::join!(
         lister::run(ctx.clone(), listed_tx, events_tx.clone()),
@@ -246,6 +264,12 @@ async fn finish(db: &Db, lease: &Lease, ended: Ended, stop: &Stop) {
                 }),
             )
         } else {
+            // Every object is through: a failed list of an earlier run no longer says anything.
+            if !ctx.task.failed_list_key.is_empty()
+                && let Err(e) = ctx.db.set_failed_list_key(&ctx.lease, "").await
+            {
+                tracing::warn!(error = %e, "cannot forget the earlier failed object list");
+            }
             (TaskEvent::Succeed, None)
         }
     } else if reason == Some(StopReason::Pause) {

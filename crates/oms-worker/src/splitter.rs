@@ -50,7 +50,10 @@ pub(crate) async fn split_group(
             async move {
                 let mut ticks = tokio::time::interval(config.heartbeat);
                 loop {
-                    ticks.tick().await;
+                    tokio::select! {
+                        _ = ticks.tick() => {}
+                        () = db.stop_announced() => {}
+                    }
                     match db.renew_group_lease(&lease, config.lease).await {
                         Ok(GroupStatus::Pausing) => stop.cancel(),
                         Ok(_) => {}

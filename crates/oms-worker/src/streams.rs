@@ -23,10 +23,12 @@ struct Bucket {
     refilled: Instant,
 }
 
-/// A token bucket shared by all transfers of a task.
+/// A token bucket shared by all transfers of a task, which also counts the bytes it lets
+/// through (the task's speed).
 #[derive(Debug)]
 pub(crate) struct Limiter {
     bucket: Mutex<Bucket>,
+    sent: std::sync::atomic::AtomicU64,
 }
 
 impl Limiter {
@@ -38,7 +40,19 @@ impl Limiter {
                 tokens: 0.0,
                 refilled: Instant::now(),
             }),
+            sent: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Bytes let through so far (and bytes copied server-side, counted by [`Limiter::count`]).
+    pub(crate) fn sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts `bytes` moved without passing through (a server-side copy).
+    pub(crate) fn count(&self, bytes: u64) {
+        self.sent
+            .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Bucket> {
@@ -59,6 +73,7 @@ impl Limiter {
 
     /// Takes `bytes` from the bucket; returns how long to wait before sending them.
     fn reserve(&self, bytes: usize) -> Duration {
+        self.count(bytes as u64);
         let mut b = self.lock();
         let Some(rate) = b.rate_bytes_per_sec.filter(|r| *r > 0) else {
             return Duration::ZERO;

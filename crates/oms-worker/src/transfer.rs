@@ -526,6 +526,7 @@ async fn copy_server_side(
     })
     .await
     .map_err(|e| CopyError::gave_up(codes::UPLOAD, e))?;
+    ctx.limiter.count(version.size);
     Ok(version.size)
 }
 

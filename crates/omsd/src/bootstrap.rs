@@ -42,46 +42,50 @@ fn random_text(len: usize, upper: bool) -> String {
     }
 }
 
-/// Loads the bootstrap key from `path`, creating it when missing. Returns it and whether it was
-/// created now.
+/// Loads the bootstrap key from `path`; `None` when the file does not exist (nothing is created).
+pub fn load(path: &Path) -> anyhow::Result<Option<BootstrapKey>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
+    };
+    oms_db::crypto::warn_if_readable_by_others(path);
+    let stored: Stored = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{} is not a bootstrap key file: {e}", path.display()))?;
+    let project_id = ProjectId::parse(&stored.project_id)
+        .ok_or_else(|| anyhow::anyhow!("{}: invalid project_id", path.display()))?;
+    Ok(Some(BootstrapKey {
+        project_id,
+        access_key: stored.access_key,
+        secret_key: stored.secret_key,
+    }))
+}
+
+/// Loads the bootstrap key from `path`, creating it (mode 0600, in a folder of mode 0700) when
+/// missing. Returns it and whether it was created now.
 pub fn load_or_create(path: &Path) -> anyhow::Result<(BootstrapKey, bool)> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            oms_db::crypto::warn_if_readable_by_others(path);
-            let stored: Stored = toml::from_str(&text).map_err(|e| {
-                anyhow::anyhow!("{} is not a bootstrap key file: {e}", path.display())
-            })?;
-            let project_id = ProjectId::parse(&stored.project_id)
-                .ok_or_else(|| anyhow::anyhow!("{}: invalid project_id", path.display()))?;
-            Ok((
-                BootstrapKey {
-                    project_id,
-                    access_key: stored.access_key,
-                    secret_key: stored.secret_key,
-                },
-                false,
-            ))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = BootstrapKey {
-                project_id: ProjectId::random(),
-                access_key: random_text(20, true),
-                secret_key: SecretString::from(random_text(40, false)),
-            };
-            let text = format!(
-                "# Created by omsd on first start. Keep this file private.\n\
-                 project_id = \"{}\"\naccess_key = \"{}\"\nsecret_key = \"{}\"",
-                key.project_id,
-                key.access_key,
-                key.secret_key.expose_secret()
-            );
-            match oms_db::crypto::write_private_file(path, text.as_bytes()) {
-                Ok(()) => Ok((key, true)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create(path),
-                Err(e) => Err(anyhow::anyhow!("cannot create {}: {e}", path.display())),
-            }
-        }
-        Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+    if let Some(key) = load(path)? {
+        return Ok((key, false));
+    }
+    let key = BootstrapKey {
+        project_id: ProjectId::random(),
+        access_key: random_text(20, true),
+        secret_key: SecretString::from(random_text(40, false)),
+    };
+    let text = format!(
+        "# Created by omsd on first start. Keep this file private.\n\
+         project_id = \"{}\"\naccess_key = \"{}\"\nsecret_key = \"{}\"",
+        key.project_id,
+        key.access_key,
+        key.secret_key.expose_secret()
+    );
+    let written = crate::files::create_private_folder_of(path)
+        .and_then(|()| oms_db::crypto::write_private_file(path, text.as_bytes()));
+    match written {
+        Ok(()) => Ok((key, true)),
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create(path),
+        Err(e) => Err(anyhow::anyhow!("cannot create {}: {e}", path.display())),
     }
 }
 
@@ -97,7 +101,8 @@ pub fn announce(key: &BootstrapKey, path: &Path) {
          project_id = {}\n  access_key = {}\n  secret_key = {}\n\n\
          It is kept in {} (mode 0600) and is shown only this once.\n\
          Sign requests with it (Huawei Cloud SDK: BasicCredentials(ak, sk, project_id)),\n\
-         or get a token for curl with `omsd token`.\n\
+         or get a token for curl with `omsd token` (run from this folder, with the same\n\
+         configuration).\n\
          =========================================================\n",
         key.project_id,
         key.access_key,
@@ -118,6 +123,7 @@ mod tests {
         assert!(created);
         assert_eq!(first.access_key.len(), 20);
         let (second, created) = load_or_create(&path).unwrap();
+        assert_eq!(load(&path).unwrap().unwrap().access_key, second.access_key);
         assert!(!created);
         assert_eq!(first.project_id, second.project_id);
         assert_eq!(
@@ -127,10 +133,17 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            assert_eq!(
-                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-                0o600
-            );
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&path), 0o600);
+            assert_eq!(mode(&dir.path().join("data")), 0o700);
         }
+    }
+
+    #[test]
+    fn loading_a_missing_key_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data/bootstrap.toml");
+        assert!(load(&path).unwrap().is_none());
+        assert!(!dir.path().join("data").exists());
     }
 }

@@ -187,6 +187,8 @@ pub struct WorkerSection {
     pub operation_timeout_secs: u64,
     /// Shutdown grace.
     pub shutdown_grace_secs: u64,
+    /// Stop (pause) grace.
+    pub stop_grace_ms: u64,
     /// Objects per task of a group.
     pub group_task_max_objects: i64,
     /// Bytes per task of a group.

@@ -2,8 +2,12 @@
 //! in-process on 127.0.0.1:0.
 
 pub mod bootstrap;
+pub mod cli;
 pub mod config;
+pub mod files;
+pub mod summary;
 pub mod telemetry;
+pub mod token;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -71,6 +75,7 @@ pub fn worker_config(config: &Config) -> WorkerConfig {
         connect_timeout: Duration::from_secs(w.connect_timeout_secs.max(1)),
         operation_timeout: Duration::from_secs(w.operation_timeout_secs.max(1)),
         shutdown_grace: Duration::from_secs(w.shutdown_grace_secs),
+        stop_grace: ms(w.stop_grace_ms),
         group_task_max_objects: w.group_task_max_objects.max(1),
         group_task_max_bytes: w.group_task_max_bytes.max(1),
         guard: oms_storage::guard::Guard {
@@ -82,12 +87,17 @@ pub fn worker_config(config: &Config) -> WorkerConfig {
 /// The purpose label of the token-signing subkey.
 const TOKEN_KEY_PURPOSE: &str = "oms/tokens/hs256/v1";
 
-/// Loads the master key: `security.master_key` when set, else the key file (created if missing).
+/// Loads the master key: `security.master_key` when set, else the key file (created with mode
+/// 0600, in a folder of mode 0700, when missing).
 pub fn load_master_key(config: &Config) -> anyhow::Result<MasterKey> {
     if let Some(encoded) = &config.security.master_key {
         return Ok(MasterKey::from_base64(encoded)?);
     }
     let path = &config.security.master_key_file;
+    if !path.exists() {
+        files::create_private_folder_of(path)
+            .with_context(|| format!("cannot create the folder of {}", path.display()))?;
+    }
     let (key, created) = MasterKey::load_or_create(path)?;
     if created {
         tracing::info!(path = %path.display(), "created a new master key (mode 0600); back it up with the database");
@@ -95,8 +105,10 @@ pub fn load_master_key(config: &Config) -> anyhow::Result<MasterKey> {
     Ok(key)
 }
 
-/// Connects to the database and applies pending migrations.
+/// Connects to the database and applies pending migrations. A new SQLite file is created with
+/// mode 0600 (in a folder of mode 0700).
 pub async fn open_database(config: &Config, master: &MasterKey) -> anyhow::Result<Db> {
+    files::create_private_database_file(&config.database.url)?;
     let options = DbOptions {
         max_connections: config.database.max_connections,
         ..DbOptions::default()
@@ -158,7 +170,7 @@ pub fn auth_settings(config: &Config, master: &MasterKey) -> anyhow::Result<Auth
         if created {
             bootstrap::announce(&key, &auth.bootstrap_file);
         }
-        tracing::info!(project.id = %key.project_id, path = %auth.bootstrap_file.display(), "using the first-start access key");
+        tracing::info!(project.id = %key.project_id, "first-start project");
         access_keys.push(AccessKeyAccount {
             access_key: key.access_key,
             secret_key: key.secret_key,
@@ -185,47 +197,62 @@ pub struct App {
 }
 
 impl App {
-    /// Opens the database, prepares authentication and binds the listener (for the API roles),
-    /// and prepares the worker (for the worker roles).
+    /// Binds the listener (for the API roles), logs the start-up summary, then opens (or, on a
+    /// first start, creates) the keys and the database, prepares authentication and the worker.
+    /// A listener that cannot bind fails the start before anything is created.
     pub async fn build(config: &Config, role: Role) -> anyhow::Result<Self> {
-        let master = load_master_key(config)?;
-        let db = open_database(config, &master).await?;
-        let worker_settings = worker_config(config);
-        let api = if role == Role::Worker {
+        let listener = if role == Role::Worker {
             None
         } else {
-            let auth = Authenticator::new(auth_settings(config, &master)?);
-            let state = AppState {
-                db: db.clone(),
-                auth: Arc::new(auth),
-                limits: ApiLimits {
-                    max_body_bytes: config.server.max_body_bytes,
-                },
-                stores: Some(Arc::new(StoreCheck {
-                    connect: worker_settings.connect_settings(),
-                    timeout: Duration::from_secs(5),
-                })),
-                read_cache: (config.server.read_cache_ms > 0).then(|| {
-                    Arc::new(ReadCache::new(Duration::from_millis(
-                        config.server.read_cache_ms,
-                    )))
-                }),
-            };
-            let router = oms_api::router(
-                state,
-                Duration::from_secs(config.server.request_timeout_secs),
-            );
-            let listener = tokio::net::TcpListener::bind(config.server.listen)
-                .await
-                .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-            Some((listener, router))
+            Some(
+                tokio::net::TcpListener::bind(config.server.listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {}", config.server.listen))?,
+            )
         };
-        let worker = match role {
+        let worker_settings = worker_config(config);
+        let runs_worker = match role {
             Role::Worker => true,
             Role::All => config.worker.enabled,
             Role::Api => false,
-        }
-        .then(|| Worker::new(db.clone(), worker_settings));
+        };
+        let listen = listener.as_ref().map(|l| l.local_addr()).transpose()?;
+        summary::log_startup(
+            config,
+            role,
+            listen,
+            runs_worker.then_some(&worker_settings),
+        );
+        let master = load_master_key(config)?;
+        let db = open_database(config, &master).await?;
+        let api = match listener {
+            None => None,
+            Some(listener) => {
+                let auth = Authenticator::new(auth_settings(config, &master)?);
+                let state = AppState {
+                    db: db.clone(),
+                    auth: Arc::new(auth),
+                    limits: ApiLimits {
+                        max_body_bytes: config.server.max_body_bytes,
+                    },
+                    stores: Some(Arc::new(StoreCheck {
+                        connect: worker_settings.connect_settings(),
+                        timeout: Duration::from_secs(5),
+                    })),
+                    read_cache: (config.server.read_cache_ms > 0).then(|| {
+                        Arc::new(ReadCache::new(Duration::from_millis(
+                            config.server.read_cache_ms,
+                        )))
+                    }),
+                };
+                let router = oms_api::router(
+                    state,
+                    Duration::from_secs(config.server.request_timeout_secs),
+                );
+                Some((listener, router))
+            }
+        };
+        let worker = runs_worker.then(|| Worker::new(db.clone(), worker_settings));
         let RetentionConfig {
             waiting_expiry_secs,
             sweep_interval_secs,

@@ -102,10 +102,22 @@ async fn throttling_is_retried_and_a_broken_object_is_retransmitted_alone() {
         "{message}"
     );
     super::assert_readable(message);
+    // The same, through the API, without reading the bucket.
+    let api = m.oms.signed_client(&m.oms.a);
+    let failed_objects = format!("/v2/{}/tasks/{id}/failed-objects", m.oms.a.id);
+    let page = api.get(&format!("{failed_objects}?limit=10")).await;
+    assert_eq!(page.ok()["count"], 1, "{}", page.text);
+    let first = &page.body["failed_objects"][0];
+    assert_eq!(first["key"], "more/broken.bin");
+    assert_eq!(first["error_code"], "GET_SRC_OBJ_FAILURE");
+    assert_eq!(first["error_msg"], message);
+    assert!(first["failed_time"].as_i64().unwrap() > 0);
+    api.get(&format!("{failed_objects}?limit=0"))
+        .await
+        .assert_error(400, "OMS.0064");
 
     // The fault is gone; retransmit only the failed objects.
     m.src.faults.broken_keys.lock().unwrap().clear();
-    let api = m.oms.signed_client(&m.oms.a);
     let failed_only = with(m.start_body(), "/migrate_failed_object", json!(true));
     api.post(
         &format!("/v2/{}/tasks/{id}/start", m.oms.a.id),
@@ -121,6 +133,17 @@ async fn throttling_is_retried_and_a_broken_object_is_retransmitted_alone() {
             done["total_num"].as_i64()
         ),
         (Some(2), Some(0), Some(2))
+    );
+    // The counters add up, and the earlier failed list is no longer pointed at.
+    assert_eq!(
+        (done["total_size"].as_i64(), done["complete_size"].as_i64()),
+        (Some(200), Some(200)),
+        "{done:#}"
+    );
+    assert_eq!(done["failed_object_record"]["result"], false, "{done:#}");
+    assert_eq!(
+        done["failed_object_record"]["list_file_key"], "",
+        "{done:#}"
     );
     assert_eq!(m.dst.calls.count("put_object", "more/broken.bin"), 1);
     assert_eq!(

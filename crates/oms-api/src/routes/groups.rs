@@ -14,14 +14,14 @@ use oms_core::wire::{
 use oms_db::DbError;
 
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, Missing};
 use crate::extract::{self, JsonBody};
 use crate::openapi::ErrorResponses;
 use crate::state::AppState;
 
 fn for_group(e: DbError) -> ApiError {
     match e {
-        DbError::NotFound => ApiError::NotFound("task group"),
+        DbError::NotFound => ApiError::NotFound(Missing::TaskGroup),
         other => other.into(),
     }
 }
@@ -39,6 +39,7 @@ pub async fn create_group(
     JsonBody(req): JsonBody<CreateTaskReq>,
 ) -> Result<Json<CreateTaskGroupResponse>, ApiError> {
     let new = parse::create_task_group(req)?;
+    crate::verify::regions_known(&state, &new.spec)?;
     let group = state.db.create_group(&caller.project_id, &new).await?;
     tracing::info!(group.id = %group.group_id, project.id = %caller.project_id, "task group created");
     Ok(Json(CreateTaskGroupResponse {

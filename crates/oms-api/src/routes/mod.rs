@@ -57,7 +57,7 @@ pub fn table() -> Vec<Route> {
             Method::GET,
             "/{version}",
             Public,
-            get(versions::show_version),
+            get(versions::show_version).fallback(versions::other_method),
         ),
         route(Method::GET, "/healthz", Public, get(health::healthz)),
         route(Method::GET, "/readyz", Public, get(health::readyz)),
@@ -96,6 +96,12 @@ pub fn table() -> Vec<Route> {
             "/v2/{project_id}/tasks/{task_id}",
             Project,
             delete(tasks::delete_task),
+        ),
+        route(
+            Method::GET,
+            "/v2/{project_id}/tasks/{task_id}/failed-objects",
+            Project,
+            get(tasks::list_failed_objects),
         ),
         route(
             Method::POST,

@@ -4,24 +4,24 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
-use oms_core::model::TaskFilter;
+use oms_core::model::{TaskFilter, TaskSelector};
 use oms_core::parse;
 use oms_core::status::TaskStatus;
 use oms_core::wire::{
-    BatchUpdateTasksReq, CreateTaskReq, CreateTaskResponse, EmptyBody, ListTasksResponse,
-    StartTaskReq, TaskResp, UpdateBandwidthPolicyReq,
+    BatchUpdateTasksReq, CreateTaskReq, CreateTaskResponse, EmptyBody, FailedObjectResp,
+    ListFailedObjectsResponse, ListTasksResponse, StartTaskReq, TaskResp, UpdateBandwidthPolicyReq,
 };
 use oms_db::DbError;
 
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, Missing};
 use crate::extract::{self, JsonBody};
 use crate::openapi::ErrorResponses;
 use crate::state::AppState;
 
 fn for_task(e: DbError) -> ApiError {
     match e {
-        DbError::NotFound => ApiError::NotFound("task"),
+        DbError::NotFound => ApiError::NotFound(Missing::Task),
         other => other.into(),
     }
 }
@@ -38,6 +38,7 @@ pub async fn create_task(
     JsonBody(req): JsonBody<CreateTaskReq>,
 ) -> Result<Json<CreateTaskResponse>, ApiError> {
     let new = parse::create_task(req)?;
+    crate::verify::regions_known(&state, &new.spec)?;
     let task = state.db.create_task(&caller.project_id, &new).await?;
     tracing::info!(task.id = %task.id, project.id = %caller.project_id, task_type = %new.spec.kind, "task created");
     Ok(Json(CreateTaskResponse {
@@ -113,6 +114,47 @@ pub async fn show_task(
         .await
         .map_err(for_task)?;
     Ok(Json(TaskResp::from(&task)))
+}
+
+/// The failed objects of a task, one page in key order: what the failed-object list in the
+/// destination bucket holds, without reading the bucket. An omsd extension (not in OMS v2).
+#[utoipa::path(get, path = "/v2/{project_id}/tasks/{task_id}/failed-objects", tag = "tasks",
+    params(
+        ("project_id" = String, Path, description = "Project id"),
+        ("task_id" = i64, Path, description = "Task id"),
+        ("limit" = Option<i32>, Query, description = "Page size, 1-1000 (default 100)", minimum = 1, maximum = 1000),
+        ("offset" = Option<i32>, Query, description = "Failed objects to skip (default 0)", minimum = 0),
+    ),
+    responses((status = 200, description = "One page of failed objects (an omsd extension)", body = ListFailedObjectsResponse), ErrorResponses),
+    security(("token" = []), ("aksk" = [])))]
+pub async fn list_failed_objects(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((_, task_id)): Path<(String, String)>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<ListFailedObjectsResponse>, ApiError> {
+    let id = extract::task_id(&task_id)?;
+    let limit = extract::query_int(&params, "limit", Some(100), 1, 1000)?.unwrap_or(100);
+    let offset =
+        extract::query_int(&params, "offset", Some(0), 0, i64::from(i32::MAX))?.unwrap_or(0);
+    let (count, failures) = state
+        .db
+        .failures_page(&caller.project_id, id, limit, offset)
+        .await
+        .map_err(for_task)?;
+    Ok(Json(ListFailedObjectsResponse {
+        failed_objects: failures
+            .into_iter()
+            .map(|f| FailedObjectResp {
+                key: f.key,
+                size: f.size,
+                error_code: f.code,
+                error_msg: f.message,
+                failed_time: f.failed_time_ms,
+            })
+            .collect(),
+        count,
+    }))
 }
 
 /// Deletes a task that is not running (OMS.0063 otherwise).
@@ -206,8 +248,13 @@ pub async fn update_bandwidth_policy(
     Ok(Json(EmptyBody {}))
 }
 
+/// The fields of a batch-update body ([`BatchUpdateTasksReq`]).
+const BATCH_UPDATE_FIELDS: [&str; 4] = ["group_id", "ids", "bandwidth_policy", "task_priority"];
+
 /// Updates the bandwidth windows (and the priority of waiting, paused and failed tasks) of the
-/// listed tasks or of every task of a group.
+/// listed tasks or of every task of a group. Unknown fields are ignored as everywhere (SDKs send
+/// newer ones), except that a body selecting no tasks names them: `task_ids` for `ids` is a
+/// mistake to point at, not a missing `ids`.
 #[utoipa::path(post, path = "/v2/{project_id}/tasks/batch-update", tag = "tasks",
     params(("project_id" = String, Path, description = "Project id")),
     request_body(content = BatchUpdateTasksReq, content_type = "application/json"),
@@ -216,16 +263,32 @@ pub async fn update_bandwidth_policy(
 pub async fn batch_update_tasks(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    JsonBody(req): JsonBody<BatchUpdateTasksReq>,
+    JsonBody(body): JsonBody<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Json<EmptyBody>, ApiError> {
+    let unknown = body
+        .keys()
+        .find(|field| !BATCH_UPDATE_FIELDS.contains(&field.as_str()))
+        .cloned();
+    let req: BatchUpdateTasksReq = extract::decode_value(serde_json::Value::Object(body))?;
+    if let (None, None, Some(field)) = (&req.group_id, &req.ids, unknown) {
+        return Err(ApiError::invalid(
+            field,
+            "is not a field of this request; give either group_id or ids",
+        ));
+    }
     let update = parse::batch_update(req)?;
     let updated = state
         .db
         .batch_update_tasks(&caller.project_id, &update)
         .await
-        .map_err(|e| match e {
-            DbError::NotFound => ApiError::NotFound("task group"),
-            other => other.into(),
+        .map_err(|e| match (e, &update.selector) {
+            // A task operation: what it names is missing is a 400, as for any task.
+            (DbError::NotFound, TaskSelector::Ids(_)) => ApiError::NotFound(Missing::Task),
+            (DbError::NotFound, TaskSelector::Group(_)) => ApiError::Refused {
+                code: oms_core::error::ErrorCode::NotFound,
+                message: "no resources found; check that the task group exists".into(),
+            },
+            (other, _) => other.into(),
         })?;
     tracing::info!(project.id = %caller.project_id, tasks = updated, "tasks updated");
     Ok(Json(EmptyBody {}))

@@ -69,9 +69,12 @@ fn the_default_task_type_is_object_and_needs_keys() {
         json!(["a.txt", "dir/"]),
     );
     assert_eq!(task(body.clone()).unwrap().spec.kind, TaskKind::Object);
+    // `[""]` is the whole bucket (the Terraform provider sends it for `object = [""]`).
+    let whole = task(with(body.clone(), "/src_node/object_key", json!([""]))).unwrap();
+    assert_eq!(whole.spec.source.object_keys, vec![String::new()]);
     assert_eq!(
-        field_of(task(with(body, "/src_node/object_key", json!([""])))),
-        "src_node.object_key[0]"
+        field_of(task(with(body, "/src_node/object_key", json!([])))),
+        "src_node.object_key"
     );
 }
 

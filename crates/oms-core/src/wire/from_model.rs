@@ -93,7 +93,13 @@ impl From<&Task> for TaskResp {
             group_type: task.group_type.as_str().to_owned(),
             group_id: task.group_id.map(|g| g.to_string()),
             status: task.status.code(),
-            progress: task.progress,
+            // Only a completed task reads as done (a stop that landed as the last objects
+            // drained leaves a paused task with every byte copied).
+            progress: if task.status == crate::status::TaskStatus::Succeeded {
+                task.progress
+            } else {
+                task.progress.min(0.999)
+            },
             src_node: src_node(spec, false),
             dst_node: dst_node(spec),
             description: spec.description.clone(),

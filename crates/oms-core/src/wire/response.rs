@@ -208,6 +208,30 @@ pub struct ListTasksResponse {
     pub count: i64,
 }
 
+/// A failed object of a task (an omsd extension: OMS has it only as a file in the bucket).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FailedObjectResp {
+    /// The source key (for a URL list, the line: `URL<TAB>name`).
+    pub key: String,
+    /// Its size in bytes, when known.
+    pub size: i64,
+    /// The per-object code (`GET_SRC_OBJ_META_FAILURE`, `UPLOAD_DST_OBJ_FAILURE`, ...).
+    pub error_code: String,
+    /// What happened, in one sentence naming the side at fault.
+    pub error_msg: String,
+    /// When, Unix ms.
+    pub failed_time: i64,
+}
+
+/// The failed objects of a task, one page (an omsd extension).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ListFailedObjectsResponse {
+    /// One page, in key order.
+    pub failed_objects: Vec<FailedObjectResp>,
+    /// Number of failed objects recorded (all pages).
+    pub count: i64,
+}
+
 /// `CreateTaskResponse`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CreateTaskResponse {
