@@ -75,7 +75,7 @@ pub async fn keys_reach_both_sides(
         Ok(sides) => sides,
         // Credentials the connector cannot use at all (a service-account file object_store
         // cannot read, a connection string without a key) are the request's fault.
-        Err(e) if e.code == "TRF.0151" => {
+        Err(e) if e.code == oms_core::error::FailureCode::SourceCredentials => {
             return Err(ApiError::invalid(
                 field,
                 format!("cannot be used to reach the source: {}", e.message),

@@ -65,6 +65,139 @@ impl std::fmt::Display for ErrorCode {
     }
 }
 
+/// Why a task or a group failed: OMS's `TRF.xxxx` codes (`error_reason.error_code`), the one
+/// place where each is named and worded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FailureCode {
+    /// `TRF.0001`: a system error (no credentials stored, an endpoint omsd cannot reach).
+    SystemError,
+    /// `TRF.0003`: waiting for execution timed out.
+    WaitTimedOut,
+    /// `TRF.0004`: some objects failed; see the failed-object list.
+    ObjectsFailed,
+    /// `TRF.0013`: a list file is missing or cannot be read.
+    ListFileUnreadable,
+    /// `TRF.0014`: a list file is not `.txt`, or larger than 100 MB.
+    ListFileRefused,
+    /// `TRF.0016`: a URL-list (or list) line is malformed.
+    ListLineMalformed,
+    /// `TRF.0017`: a list file is empty.
+    ListFileEmpty,
+    /// `TRF.0018`: a list line is longer than 65,535 characters.
+    ListLineTooLong,
+    /// `TRF.0019`: a list file is not `text/plain`, or has a Content-Encoding.
+    ListFileContentType,
+    /// `TRF.0024`: the metadata of a given file or folder cannot be read.
+    SourceObjectUnreadable,
+    /// `TRF.0027`: the source objects cannot be listed (or their listing cannot be trusted).
+    SourceListing,
+    /// `TRF.0051`: the destination keys lack permission.
+    DestinationDenied,
+    /// `TRF.0057`: the destination keys are invalid.
+    DestinationCredentials,
+    /// `TRF.0058`: the destination bucket does not exist.
+    DestinationBucketMissing,
+    /// `TRF.0061`: the destination storage answered with an error, or cannot be reached.
+    DestinationError,
+    /// `TRF.0151`: the source keys are invalid.
+    SourceCredentials,
+    /// `TRF.0152`: the source keys lack permission.
+    SourceDenied,
+    /// `TRF.0155`: the source bucket does not exist.
+    SourceBucketMissing,
+    /// `TRF.0157`: the source storage answered with an error, or cannot be reached.
+    SourceError,
+}
+
+impl FailureCode {
+    /// Every code, in number order.
+    pub const ALL: [Self; 19] = [
+        Self::SystemError,
+        Self::WaitTimedOut,
+        Self::ObjectsFailed,
+        Self::ListFileUnreadable,
+        Self::ListFileRefused,
+        Self::ListLineMalformed,
+        Self::ListFileEmpty,
+        Self::ListLineTooLong,
+        Self::ListFileContentType,
+        Self::SourceObjectUnreadable,
+        Self::SourceListing,
+        Self::DestinationDenied,
+        Self::DestinationCredentials,
+        Self::DestinationBucketMissing,
+        Self::DestinationError,
+        Self::SourceCredentials,
+        Self::SourceDenied,
+        Self::SourceBucketMissing,
+        Self::SourceError,
+    ];
+
+    /// The code as it appears on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::SystemError => "TRF.0001",
+            Self::WaitTimedOut => "TRF.0003",
+            Self::ObjectsFailed => "TRF.0004",
+            Self::ListFileUnreadable => "TRF.0013",
+            Self::ListFileRefused => "TRF.0014",
+            Self::ListLineMalformed => "TRF.0016",
+            Self::ListFileEmpty => "TRF.0017",
+            Self::ListLineTooLong => "TRF.0018",
+            Self::ListFileContentType => "TRF.0019",
+            Self::SourceObjectUnreadable => "TRF.0024",
+            Self::SourceListing => "TRF.0027",
+            Self::DestinationDenied => "TRF.0051",
+            Self::DestinationCredentials => "TRF.0057",
+            Self::DestinationBucketMissing => "TRF.0058",
+            Self::DestinationError => "TRF.0061",
+            Self::SourceCredentials => "TRF.0151",
+            Self::SourceDenied => "TRF.0152",
+            Self::SourceBucketMissing => "TRF.0155",
+            Self::SourceError => "TRF.0157",
+        }
+    }
+
+    /// What the code means, as OMS documents it (the default start of a message).
+    pub const fn meaning(self) -> &'static str {
+        match self {
+            Self::SystemError => "system error; start the task again",
+            Self::WaitTimedOut => "waiting for execution timed out",
+            Self::ObjectsFailed => "some objects failed; see the failed object list",
+            Self::ListFileUnreadable => "the list file is missing or cannot be read",
+            Self::ListFileRefused => "the list file is not a .txt file of at most 100 MB",
+            Self::ListLineMalformed => "a line of the list file is malformed",
+            Self::ListFileEmpty => "the list file is empty",
+            Self::ListLineTooLong => "a line of the list file is longer than 65535 characters",
+            Self::ListFileContentType => {
+                "the list file is not text/plain, or has a Content-Encoding"
+            }
+            Self::SourceObjectUnreadable => "the metadata of a given object cannot be read",
+            Self::SourceListing => "the source objects cannot be listed",
+            Self::DestinationDenied => "the destination keys lack permission",
+            Self::DestinationCredentials => "the destination AK/SK is invalid",
+            Self::DestinationBucketMissing => "the destination bucket does not exist",
+            Self::DestinationError => "the destination storage failed",
+            Self::SourceCredentials => "the source AK/SK is invalid",
+            Self::SourceDenied => "the source keys lack permission",
+            Self::SourceBucketMissing => "the source bucket does not exist",
+            Self::SourceError => "the source storage failed",
+        }
+    }
+
+    /// The code of a wire string.
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == code)
+    }
+}
+
+impl std::fmt::Display for FailureCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A request field that breaks a rule of the OMS v2 API.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid request parameter [{field}]: {reason}")]
@@ -154,5 +287,22 @@ impl std::fmt::Display for Subject {
             Self::Task => "task",
             Self::TaskGroup => "task group",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FailureCode;
+
+    #[test]
+    fn failure_codes_round_trip_and_are_distinct() {
+        let mut seen = std::collections::HashSet::new();
+        for code in FailureCode::ALL {
+            assert!(code.as_str().starts_with("TRF."), "{code}");
+            assert!(seen.insert(code.as_str()), "{code} twice");
+            assert_eq!(FailureCode::parse(code.as_str()), Some(code));
+            assert!(!code.meaning().is_empty());
+        }
+        assert_eq!(FailureCode::parse("TRF.9999"), None);
     }
 }

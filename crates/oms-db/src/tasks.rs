@@ -534,8 +534,8 @@ pub(crate) async fn reset_for_full_run(
     Ok(())
 }
 
-/// TRF.0003: waiting for execution timed out.
-pub(crate) const EXPIRED_CODE: &str = "TRF.0003";
+/// Waiting for execution timed out.
+pub(crate) const EXPIRED_CODE: &str = oms_core::error::FailureCode::WaitTimedOut.as_str();
 
 /// The status a verb leads to, for verbs that never remove the task.
 fn status_after(from: TaskStatus, event: TaskEvent) -> Result<TaskStatus, DbError> {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use oms_core::credentials::CredentialSet;
+use oms_core::error::FailureCode;
 use oms_core::spec::{CloudType, MigrationSpec};
 use secrecy::{ExposeSecret as _, SecretString};
 
@@ -34,7 +35,7 @@ pub struct ConnectSettings {
 #[error("{code}: {message}")]
 pub struct ConnectError {
     /// The code.
-    pub code: &'static str,
+    pub code: FailureCode,
     /// The reason.
     pub message: String,
 }
@@ -79,7 +80,7 @@ fn s3(settings: &ConnectSettings, side: &S3Side<'_>) -> Result<Arc<S3Connector>,
     let endpoint =
         endpoints::resolve(&settings.endpoints, side.cloud, side.region).ok_or_else(|| {
             ConnectError {
-                code: "TRF.0001",
+                code: FailureCode::SystemError,
                 message: format!(
                     "no endpoint is known for {} in region {}; add one to [[endpoints]]",
                     side.cloud, side.region
@@ -99,14 +100,14 @@ fn s3(settings: &ConnectSettings, side: &S3Side<'_>) -> Result<Arc<S3Connector>,
         operation_timeout: settings.operation_timeout,
     })
     .map_err(|e| ConnectError {
-        code: "TRF.0001",
+        code: FailureCode::SystemError,
         message: e.to_string(),
     })?;
     Ok(Arc::new(connector))
 }
 
 /// A source that cannot be reached with what was supplied.
-fn source_error(code: &'static str, message: impl Into<String>) -> ConnectError {
+fn source_error(code: FailureCode, message: impl Into<String>) -> ConnectError {
     ConnectError {
         code,
         message: message.into(),
@@ -117,8 +118,10 @@ fn source_error(code: &'static str, message: impl Into<String>) -> ConnectError 
 fn built(error: &StorageError) -> ConnectError {
     source_error(
         match error.code.as_deref() {
-            Some(crate::guard::IP_FORBIDDEN | crate::guard::DOMAIN_FORBIDDEN) => "TRF.0157",
-            _ => "TRF.0151",
+            Some(crate::guard::IP_FORBIDDEN | crate::guard::DOMAIN_FORBIDDEN) => {
+                FailureCode::SourceError
+            }
+            _ => FailureCode::SourceCredentials,
         },
         error.message.clone(),
     )
@@ -141,7 +144,7 @@ fn source_store(
         CloudType::Google => {
             let json = src.json_auth_file.as_ref().ok_or_else(|| {
                 source_error(
-                    "TRF.0151",
+                    FailureCode::SourceCredentials,
                     "no json_auth_file was supplied for the Google source",
                 )
             })?;
@@ -152,7 +155,7 @@ fn source_store(
         CloudType::Azure => {
             let conn = src.connection_string.as_ref().ok_or_else(|| {
                 source_error(
-                    "TRF.0151",
+                    FailureCode::SourceCredentials,
                     "no connection_string was supplied for the Azure source",
                 )
             })?;
@@ -162,7 +165,10 @@ fn source_store(
         }
         _ => {
             let (Some(ak), Some(sk)) = (src.ak.as_ref(), src.sk.as_ref()) else {
-                return Err(source_error("TRF.0151", "no source AK/SK were supplied"));
+                return Err(source_error(
+                    FailureCode::SourceCredentials,
+                    "no source AK/SK were supplied",
+                ));
             };
             let store: Arc<dyn ReadStore> = s3(
                 settings,
@@ -207,7 +213,7 @@ pub fn connect(
             .unwrap_or_else(|| cdn.domain.clone());
         if let Err(e) = settings.guard.check_host(&host) {
             return Err(source_error(
-                "TRF.0157",
+                FailureCode::SourceError,
                 format!("the CDN domain: {}", e.message),
             ));
         }

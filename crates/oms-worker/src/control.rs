@@ -2,6 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use oms_core::error::FailureCode;
 use oms_db::DbError;
 pub(crate) use oms_storage::connect::Side;
 use oms_storage::{ErrorKind, StorageError};
@@ -24,13 +25,13 @@ pub(crate) enum StopReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TaskFailure {
     /// The code.
-    pub code: &'static str,
+    pub code: FailureCode,
     /// The reason, naming the side at fault.
     pub message: String,
 }
 
 impl TaskFailure {
-    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: FailureCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -42,14 +43,22 @@ impl TaskFailure {
 /// the bucket of one side are wrong, so every other object would fail the same way.
 pub(crate) fn task_failure_of(side: Side, error: &StorageError) -> Option<TaskFailure> {
     let (code, what) = match (side, error.kind) {
-        (Side::Source, ErrorKind::BadCredentials) => ("TRF.0151", "the source AK/SK is invalid"),
-        (Side::Source, ErrorKind::NoSuchBucket) => ("TRF.0155", "the source bucket does not exist"),
-        (Side::Destination, ErrorKind::BadCredentials) => {
-            ("TRF.0057", "the destination AK/SK is invalid")
-        }
-        (Side::Destination, ErrorKind::NoSuchBucket) => {
-            ("TRF.0058", "the destination bucket does not exist")
-        }
+        (Side::Source, ErrorKind::BadCredentials) => (
+            FailureCode::SourceCredentials,
+            "the source AK/SK is invalid",
+        ),
+        (Side::Source, ErrorKind::NoSuchBucket) => (
+            FailureCode::SourceBucketMissing,
+            "the source bucket does not exist",
+        ),
+        (Side::Destination, ErrorKind::BadCredentials) => (
+            FailureCode::DestinationCredentials,
+            "the destination AK/SK is invalid",
+        ),
+        (Side::Destination, ErrorKind::NoSuchBucket) => (
+            FailureCode::DestinationBucketMissing,
+            "the destination bucket does not exist",
+        ),
         _ => return None,
     };
     Some(TaskFailure::new(code, format!("{what}: {error}")))
@@ -83,38 +92,47 @@ pub(crate) fn activity_failure(activity: Activity, error: &StorageError) -> Task
         let reached = error.status.is_some();
         let (code, what) = match activity {
             Activity::CheckingBucket(Side::Source) if denied => (
-                "TRF.0152",
+                FailureCode::SourceDenied,
                 "the source AK/SK may not read the source bucket",
             ),
             Activity::CheckingBucket(Side::Source) if reached => (
-                "TRF.0157",
+                FailureCode::SourceError,
                 "the source storage answered the bucket check with an error",
             ),
-            Activity::CheckingBucket(Side::Source) => {
-                ("TRF.0157", "the source storage cannot be reached")
-            }
+            Activity::CheckingBucket(Side::Source) => (
+                FailureCode::SourceError,
+                "the source storage cannot be reached",
+            ),
             Activity::CheckingBucket(Side::Destination) if denied => (
-                "TRF.0051",
+                FailureCode::DestinationDenied,
                 "the destination AK/SK may not write the destination bucket",
             ),
             Activity::CheckingBucket(Side::Destination) if reached => (
-                "TRF.0061",
+                FailureCode::DestinationError,
                 "the destination storage answered the bucket check with an error",
             ),
-            Activity::CheckingBucket(Side::Destination) => {
-                ("TRF.0061", "the destination storage cannot be reached")
-            }
+            Activity::CheckingBucket(Side::Destination) => (
+                FailureCode::DestinationError,
+                "the destination storage cannot be reached",
+            ),
             Activity::ListingSource if denied => (
-                "TRF.0152",
+                FailureCode::SourceDenied,
                 "the source AK/SK may not list the source bucket",
             ),
-            Activity::ListingSource => ("TRF.0027", "cannot list the source objects"),
+            Activity::ListingSource => {
+                (FailureCode::SourceListing, "cannot list the source objects")
+            }
             Activity::ReadingDestination if denied => (
-                "TRF.0051",
+                FailureCode::DestinationDenied,
                 "the destination AK/SK may not read the destination bucket",
             ),
-            Activity::ReadingDestination => ("TRF.0061", "cannot read the destination"),
-            Activity::ReadingListFile => ("TRF.0013", "cannot read the list files"),
+            Activity::ReadingDestination => {
+                (FailureCode::DestinationError, "cannot read the destination")
+            }
+            Activity::ReadingListFile => (
+                FailureCode::ListFileUnreadable,
+                "cannot read the list files",
+            ),
         };
         TaskFailure::new(code, format!("{what}: {error}"))
     })
@@ -131,8 +149,8 @@ pub(crate) fn broken_listing(
     broken: &crate::pages::Broken,
 ) -> TaskFailure {
     let (code, side) = match side {
-        Side::Source => ("TRF.0027", "source"),
-        Side::Destination => ("TRF.0061", "destination"),
+        Side::Source => (FailureCode::SourceListing, "source"),
+        Side::Destination => (FailureCode::DestinationError, "destination"),
     };
     let under = if prefix.is_empty() {
         String::new()
@@ -318,7 +336,7 @@ mod tests {
         ];
         for (activity, kind, code) in cases {
             let failure = activity_failure(activity, &error(kind));
-            assert_eq!(failure.code, code, "{activity:?} {kind:?}");
+            assert_eq!(failure.code.as_str(), code, "{activity:?} {kind:?}");
             assert!(failure.message.ends_with("refused"), "{}", failure.message);
         }
     }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use oms_core::error::FailureCode;
 use oms_core::spec::TaskKind;
 use tokio::sync::mpsc;
 
@@ -212,7 +213,7 @@ async fn failed_objects(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt>
             let item = if ctx.spec().kind == TaskKind::UrlList {
                 let (url, name) = listfile::url_line(&failure.key).map_err(|reason| {
                     listfile::fail(
-                        "TRF.0016",
+                        FailureCode::ListLineMalformed,
                         format!("a failed line cannot be read: {reason}"),
                     )
                 })?;

@@ -5,6 +5,7 @@
 //! blank lines not counted; the checkpoint and a group task's range are line numbers.
 
 use futures::StreamExt as _;
+use oms_core::error::FailureCode;
 use oms_core::spec::TaskKind;
 use oms_storage::{ErrorKind, ReadStore, StorageError, Version};
 use percent_encoding::percent_decode_str;
@@ -22,7 +23,7 @@ pub(crate) const MAX_LINE_CHARS: usize = 65_535;
 /// How much of a file is read at once.
 const RANGE_BYTES: u64 = 1024 * 1024;
 
-pub(crate) fn fail(code: &'static str, message: impl Into<String>) -> Halt {
+pub(crate) fn fail(code: FailureCode, message: impl Into<String>) -> Halt {
     Halt::Failed(TaskFailure::new(code, message))
 }
 
@@ -40,7 +41,7 @@ pub(crate) async fn check_list_file(
 ) -> Result<Version, Halt> {
     if !key.to_ascii_lowercase().ends_with(".txt") {
         return Err(fail(
-            "TRF.0014",
+            FailureCode::ListFileRefused,
             format!("the list file {key} is not a .txt file"),
         ));
     }
@@ -48,7 +49,7 @@ pub(crate) async fn check_list_file(
         Ok(Some(meta)) => meta,
         Ok(None) => {
             return Err(fail(
-                "TRF.0013",
+                FailureCode::ListFileUnreadable,
                 format!("the list file {bucket}/{key} does not exist"),
             ));
         }
@@ -58,19 +59,22 @@ pub(crate) async fn check_list_file(
     let size = meta.info.size;
     if size > MAX_LIST_FILE_BYTES {
         return Err(fail(
-            "TRF.0014",
+            FailureCode::ListFileRefused,
             format!("the list file is {size} bytes; at most {MAX_LIST_FILE_BYTES} are allowed"),
         ));
     }
     if size == 0 {
-        return Err(fail("TRF.0017", format!("the list file {key} is empty")));
+        return Err(fail(
+            FailureCode::ListFileEmpty,
+            format!("the list file {key} is empty"),
+        ));
     }
     let content_type = meta.headers.content_type.unwrap_or_default();
     if !content_type.to_ascii_lowercase().starts_with("text/plain")
         || meta.headers.content_encoding.is_some()
     {
         return Err(fail(
-            "TRF.0019",
+            FailureCode::ListFileContentType,
             format!(
                 "the list file must have Content-Type text/plain and no Content-Encoding (has '{content_type}')"
             ),
@@ -146,7 +150,7 @@ impl<'a> LineReader<'a> {
             } else {
                 if rest.len() > MAX_LINE_CHARS * 4 {
                     return Err(fail(
-                        "TRF.0018",
+                        FailureCode::ListLineTooLong,
                         format!(
                             "line {} is longer than {MAX_LINE_CHARS} characters",
                             self.line_no + 1
@@ -176,8 +180,12 @@ impl<'a> LineReader<'a> {
             return Ok(None);
         }
         self.line_no += 1;
-        let text = String::from_utf8(raw)
-            .map_err(|_| fail("TRF.0016", format!("line {} is not UTF-8", self.line_no)))?;
+        let text = String::from_utf8(raw).map_err(|_| {
+            fail(
+                FailureCode::ListLineMalformed,
+                format!("line {} is not UTF-8", self.line_no),
+            )
+        })?;
         let text = if self.line_no == 1 {
             text.trim_start_matches('\u{feff}').to_owned()
         } else {
@@ -185,7 +193,7 @@ impl<'a> LineReader<'a> {
         };
         if text.chars().count() > MAX_LINE_CHARS {
             return Err(fail(
-                "TRF.0018",
+                FailureCode::ListLineTooLong,
                 format!(
                     "line {} is longer than {MAX_LINE_CHARS} characters",
                     self.line_no
@@ -218,11 +226,12 @@ impl<'a> LineReader<'a> {
         match read {
             Ok(bytes) => Ok(bytes),
             Err(GaveUp::Cancelled) => Err(Halt::Stopped),
-            Err(GaveUp::Failed(e)) if e.kind == ErrorKind::NotFound => {
-                Err(fail("TRF.0013", "the list file disappeared"))
-            }
+            Err(GaveUp::Failed(e)) if e.kind == ErrorKind::NotFound => Err(fail(
+                FailureCode::ListFileUnreadable,
+                "the list file disappeared",
+            )),
             Err(GaveUp::Failed(e)) if e.kind == ErrorKind::Changed => Err(fail(
-                "TRF.0013",
+                FailureCode::ListFileUnreadable,
                 format!(
                     "the list file {}/{} changed while it was read ({}); its line numbers no longer say where the task is: give it a new file",
                     self.bucket, self.key, e.message
@@ -266,7 +275,10 @@ fn line_number(raw: Option<&str>) -> u64 {
 /// range, for a task of a group).
 pub(crate) async fn walk(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt> {
     let Some(list_file) = ctx.spec().source.list_file.clone() else {
-        return Err(fail("TRF.0013", "the task has no list file"));
+        return Err(fail(
+            FailureCode::ListFileUnreadable,
+            "the task has no list file",
+        ));
     };
     let (bucket, key) = (
         list_file.obs_bucket.as_str(),
@@ -320,8 +332,12 @@ pub(crate) async fn walk(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt
 /// The item of one line: its key (or URL and name) and the source's facts from a HEAD.
 async fn line_item(ctx: &RunCtx, line_no: u64, text: String) -> Result<Item, Halt> {
     if ctx.spec().kind == TaskKind::UrlList {
-        let (url, name) = url_line(&text)
-            .map_err(|reason| fail("TRF.0016", format!("line {line_no}: {reason}")))?;
+        let (url, name) = url_line(&text).map_err(|reason| {
+            fail(
+                FailureCode::ListLineMalformed,
+                format!("line {line_no}: {reason}"),
+            )
+        })?;
         let mut item = head_item(ctx, &url).await?;
         item.dst_name = Some(name);
         return Ok(item);
@@ -330,7 +346,7 @@ async fn line_item(ctx: &RunCtx, line_no: u64, text: String) -> Result<Item, Hal
         .decode_utf8()
         .map_err(|_| {
             fail(
-                "TRF.0016",
+                FailureCode::ListLineMalformed,
                 format!("line {line_no} is not a URL-encoded UTF-8 key"),
             )
         })?
@@ -338,7 +354,7 @@ async fn line_item(ctx: &RunCtx, line_no: u64, text: String) -> Result<Item, Hal
     let item = head_item(ctx, &key).await?;
     if line_no == 1 && item.unreadable.is_some() {
         return Err(fail(
-            "TRF.0024",
+            FailureCode::SourceObjectUnreadable,
             format!("the first listed object {key} cannot be read at the source"),
         ));
     }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use oms_core::error::FailureCode;
 use oms_core::model::FailureReason;
 use oms_core::status::{TaskEvent, TaskStatus};
 use oms_core::time::now_ms;
@@ -136,7 +137,7 @@ async fn execute(
     };
     let Some(credentials) = run.credentials.take() else {
         return failed(TaskFailure::new(
-            "TRF.0001",
+            FailureCode::SystemError,
             "no credentials are stored for the task; start it again with its keys",
         ));
     };
@@ -241,7 +242,7 @@ async fn finish(db: &Db, lease: &Lease, ended: Ended, stop: &Stop) {
         (
             TaskEvent::Fail,
             Some(FailureReason {
-                code: failure.code.to_owned(),
+                code: failure.code.as_str().to_owned(),
                 message: failure.message,
             }),
         )
@@ -259,7 +260,7 @@ async fn finish(db: &Db, lease: &Lease, ended: Ended, stop: &Stop) {
             (
                 TaskEvent::Fail,
                 Some(FailureReason {
-                    code: "TRF.0004".to_owned(),
+                    code: FailureCode::ObjectsFailed.as_str().to_owned(),
                     message,
                 }),
             )

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use oms_core::error::FailureCode;
 use oms_core::model::FailureReason;
 use oms_core::spec::TaskKind;
 use oms_core::status::{GroupEvent, GroupStatus};
@@ -82,7 +83,7 @@ pub(crate) async fn split_group(
             Ok(false) => db.finish_split(&lease, None, None).await,
             Err(failure) => {
                 let reason = FailureReason {
-                    code: failure.code.to_owned(),
+                    code: failure.code.as_str().to_owned(),
                     message: failure.message,
                 };
                 db.finish_split(&lease, Some(GroupEvent::SplitFailed), Some(&reason))
@@ -109,7 +110,7 @@ async fn cut(
     let spec = &split.group.spec;
     let Some(credentials) = split.credentials.as_ref() else {
         return Err(TaskFailure::new(
-            "TRF.0001",
+            FailureCode::SystemError,
             "no credentials are stored for the group; start it again with its keys",
         ));
     };
@@ -125,7 +126,7 @@ async fn cut(
             cut_list_files(db, config, lease, split, &sides, stop).await
         }
         TaskKind::Object => Err(TaskFailure::new(
-            "TRF.0001",
+            FailureCode::SystemError,
             format!(
                 "{} task groups are not supported by this version of the engine yet",
                 spec.kind.group_str()
@@ -248,7 +249,7 @@ async fn cut_list_files(
     let spec = &split.group.spec;
     let Some(folder) = spec.source.list_file.as_ref() else {
         return Err(TaskFailure::new(
-            "TRF.0013",
+            FailureCode::ListFileUnreadable,
             "the group has no list_file folder",
         ));
     };
@@ -273,7 +274,7 @@ async fn cut_list_files(
             }
             Err(ListingError::Broken(broken)) => {
                 return Err(TaskFailure::new(
-                    "TRF.0013",
+                    FailureCode::ListFileUnreadable,
                     format!(
                         "the list files under {bucket}/{prefix} cannot be listed reliably: the store {}",
                         broken.0
@@ -290,7 +291,7 @@ async fn cut_list_files(
     }
     if files.is_empty() {
         return Err(TaskFailure::new(
-            "TRF.0013",
+            FailureCode::ListFileUnreadable,
             format!("no .txt list files under {bucket}/{prefix}"),
         ));
     }
