@@ -95,7 +95,7 @@ pub async fn keys_reach_both_sides(
                 field,
                 format!(
                     "the {side} keys cannot access the {side} bucket {bucket}: {}",
-                    denied.error.message
+                    denied.error
                 ),
             ))
         }
