@@ -13,10 +13,10 @@ use oms_core::status::{
 use oms_core::time::now_ms;
 use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
+use crate::cas::{Cas, Contended, with_cas};
+use crate::rows::StatusColumn as _;
 use crate::sealed::{self, CredentialOwner};
-use crate::tasks::{
-    Bind, EXPIRED_CODE, MAX_CAS_ATTEMPTS, check_failed_only, placeholders, query_with,
-};
+use crate::tasks::{Bind, EXPIRED_CODE, check_failed_only, placeholders, query_with};
 use crate::{Db, DbError, rows};
 
 /// A group's status and spec, as read before a change.
@@ -215,13 +215,9 @@ impl Db {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(DbError::NotFound)?;
-        let status: i64 = row.try_get("status")?;
         let spec: String = row.try_get("spec")?;
         Ok(Current {
-            status: GroupStatus::from_code(status).ok_or(DbError::Corrupt {
-                what: "group status",
-                detail: status.to_string(),
-            })?,
+            status: GroupStatus::read(&row)?,
             split_done: row.try_get::<i64, _>("split_done")? != 0,
             spec: rows::spec(&spec)?,
         })
@@ -235,7 +231,7 @@ impl Db {
         id: GroupId,
     ) -> Result<GroupStatus, DbError> {
         let _wrote = self.wrote_on_exit();
-        for _ in 0..MAX_CAS_ATTEMPTS {
+        with_cas(Contended::Row("task group"), || async move {
             let current = self.current_group(project, id).await?;
             // Refuse early (paused, failed, completed) before touching any task.
             group_transition(
@@ -251,7 +247,7 @@ impl Db {
                 || count_active_tasks(&mut tx, id).await? > 0;
             let to = group_transition(current.status, GroupEvent::Stop { tasks_active })?;
             if to != current.status && !cas_group_status(&mut tx, id, current.status, to).await? {
-                continue;
+                return Ok(Cas::Retry);
             }
             sealed::wipe_idle_group_tasks(&mut tx, id).await?;
             if !to.needs_credentials() {
@@ -259,9 +255,9 @@ impl Db {
             }
             tx.commit().await?;
             self.announce_stop();
-            return Ok(to);
-        }
-        Err(DbError::Contention { what: "task group" })
+            Ok(Cas::Done(to))
+        })
+        .await
     }
 
     /// Resumes a paused group with fresh credentials: it splits again where it stopped, or its
@@ -273,7 +269,7 @@ impl Db {
         start: &StartRequest,
     ) -> Result<(), DbError> {
         let _wake = self.wake_on_exit();
-        for _ in 0..MAX_CAS_ATTEMPTS {
+        with_cas(Contended::Row("task group"), || async move {
             let current = self.current_group(project, id).await?;
             let to = group_transition(
                 current.status,
@@ -283,7 +279,7 @@ impl Db {
             )?;
             let mut tx = self.pool.begin().await?;
             if !cas_group_status(&mut tx, id, current.status, to).await? {
-                continue;
+                return Ok(Cas::Retry);
             }
             apply_to_group_tasks(&mut tx, id, TaskEvent::Start, &[TaskStatus::Paused]).await?;
             sealed::store(
@@ -294,9 +290,9 @@ impl Db {
             )
             .await?;
             tx.commit().await?;
-            return Ok(());
-        }
-        Err(DbError::Contention { what: "task group" })
+            Ok(Cas::Done(()))
+        })
+        .await
     }
 
     /// Runs a failed group again with fresh credentials: its failed tasks (all their objects, or
@@ -308,7 +304,7 @@ impl Db {
         start: &StartRequest,
     ) -> Result<(), DbError> {
         let _wake = self.wake_on_exit();
-        for _ in 0..MAX_CAS_ATTEMPTS {
+        with_cas(Contended::Row("task group"), || async move {
             let current = self.current_group(project, id).await?;
             let to = group_transition(current.status, GroupEvent::Retry)?;
             if start.migrate_failed_objects {
@@ -316,7 +312,7 @@ impl Db {
             }
             let mut tx = self.pool.begin().await?;
             if !cas_group_status(&mut tx, id, current.status, to).await? {
-                continue;
+                return Ok(Cas::Retry);
             }
             sqlx::query(
                 "update task_groups set error_code = null, error_msg = null where group_id = $1",
@@ -349,20 +345,20 @@ impl Db {
             )
             .await?;
             tx.commit().await?;
-            return Ok(());
-        }
-        Err(DbError::Contention { what: "task group" })
+            Ok(Cas::Done(()))
+        })
+        .await
     }
 
     /// Deletes a group that nothing runs, with its tasks and credentials.
     pub async fn delete_group(&self, project: &ProjectId, id: GroupId) -> Result<(), DbError> {
         let _wrote = self.wrote_on_exit();
-        for _ in 0..MAX_CAS_ATTEMPTS {
+        with_cas(Contended::Row("task group"), || async move {
             let current = self.current_group(project, id).await?;
             let to = group_transition(current.status, GroupEvent::Delete)?;
             let mut tx = self.pool.begin().await?;
             if !cas_group_status(&mut tx, id, current.status, to).await? {
-                continue;
+                return Ok(Cas::Retry);
             }
             if count_active_tasks(&mut tx, id).await? > 0 {
                 tx.rollback().await?;
@@ -394,9 +390,9 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            return Ok(());
-        }
-        Err(DbError::Contention { what: "task group" })
+            Ok(Cas::Done(()))
+        })
+        .await
     }
 
     /// Replaces the bandwidth policy of a group and of every task it has.

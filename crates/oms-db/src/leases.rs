@@ -1,16 +1,30 @@
-//! Claiming tasks with leases: an owner, an epoch (incremented on every claim) and an expiry on
-//! the database clock. Every write a worker makes is fenced with `owner = ? and epoch = ?`; zero
-//! rows means the lease was lost and the work must stop.
+//! Leases: how a worker holds a row of a leased table (a task it runs, a task group it splits)
+//! while it works on it. A claim takes a row nobody holds (or whose holder's lease expired) in
+//! one statement and gives it an owner, a new epoch and an expiry on the database clock; the
+//! holder renews it every heartbeat, on its own pool; every write the holder makes is fenced
+//! with `owner = ? and epoch = ?`, and zero rows means the lease was lost and the work must stop.
+//!
+//! One implementation serves every leased table. A table joins by implementing [`Leased`] on
+//! its lease type — its table and id column, which statuses a claim takes, what a renewal reads
+//! back — and by named methods on `Db` over [`Db::claim`], [`Db::renew`] and [`Db::end_claim`]
+//! (`claim_next_task`, `renew_group_lease`, ...).
 
 use std::time::Duration;
 
-use oms_core::ids::TaskId;
+use oms_core::ids::{GroupId, TaskId};
 use oms_core::model::FailureReason;
-use oms_core::status::{TaskEvent, TaskStatus, TaskTransition, task_transition};
+use oms_core::status::{
+    GroupEvent, GroupStatus, TaskEvent, TaskStatus, TaskTransition, group_transition,
+    task_transition,
+};
+use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row as _};
 
+use crate::cas::{Cas, Contended, with_cas};
+use crate::rows::{self, StatusColumn};
+use crate::runs::LeaseState;
 use crate::sealed::{self, CredentialOwner};
-use crate::tasks::{Bind, placeholders, query_with};
+use crate::tasks::{AnyQuery, Bind, placeholders, query_with};
 use crate::{Backend, Db, DbError};
 
 /// A claimed task: only the holder of the current epoch may write to it.
@@ -22,6 +36,107 @@ pub struct Lease {
     pub owner: String,
     /// The claim's epoch.
     pub epoch: i64,
+}
+
+/// A claimed group: only the holder of the current epoch may add tasks to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupLease {
+    /// The group.
+    pub group_id: GroupId,
+    /// The worker holding it.
+    pub owner: String,
+    /// The claim's epoch.
+    pub epoch: i64,
+}
+
+/// Who holds a lease: what a fenced statement binds.
+#[derive(Debug)]
+pub(crate) struct Holder<'a, Id> {
+    pub(crate) id: Id,
+    pub(crate) owner: &'a str,
+    pub(crate) epoch: i64,
+}
+
+/// Which rows of a leased table a claim takes.
+#[derive(Debug)]
+pub(crate) struct ClaimRule<S> {
+    /// The status a claimed row gets.
+    pub(crate) claimed: S,
+    /// Statuses nobody holds a row in: claimable at once.
+    pub(crate) free: Vec<S>,
+    /// Statuses a holder keeps: claimable once the lease is missing or expired (its worker
+    /// died).
+    pub(crate) held: Vec<S>,
+}
+
+/// The id of a leased row, as bound and read back.
+pub(crate) trait RowId: Copy + Into<CredentialOwner> {
+    /// The id as a statement binds it.
+    fn bind(self) -> Bind;
+
+    /// Reads the id from `column` of `row`.
+    fn read(row: &AnyRow, column: &str) -> Result<Self, DbError>;
+}
+
+/// The lease on a row of a leased table (see the module's documentation).
+pub(crate) trait Leased: Sized {
+    /// The leased row's id.
+    type Id: RowId;
+    /// The row's status.
+    type Status: StatusColumn;
+    /// What a renewal reads back: what the holder follows while it works (the status says
+    /// when to stop).
+    type Renewal;
+
+    /// The table.
+    const TABLE: &'static str;
+    /// Its id column.
+    const ID_COLUMN: &'static str;
+    /// The order claims take rows in.
+    const CLAIM_ORDER: &'static str;
+    /// The columns a renewal returns, for [`Leased::renewal`].
+    const RENEWAL_COLUMNS: &'static str;
+
+    /// The lease a claim of row `id` gave `owner`.
+    fn claimed(id: Self::Id, owner: &str, epoch: i64) -> Self;
+
+    /// Who holds this lease.
+    fn holder(&self) -> Holder<'_, Self::Id>;
+
+    /// Which rows a claim takes.
+    fn claim_rule() -> Result<ClaimRule<Self::Status>, DbError>;
+
+    /// Reads a renewal's answer from the row it returned.
+    fn renewal(row: &AnyRow) -> Result<Self::Renewal, DbError>;
+
+    /// The condition every statement of the holder carries: `id = $first and lease_owner =
+    /// $first+1 and lease_epoch = $first+2`, bound by [`Fenced::bind_fence`].
+    fn fence(first: usize) -> String {
+        format!(
+            "{} = ${first} and lease_owner = ${} and lease_epoch = ${}",
+            Self::ID_COLUMN,
+            first + 1,
+            first + 2
+        )
+    }
+}
+
+/// Binding a lease's fence.
+pub(crate) trait Fenced {
+    /// Binds the id, owner and epoch of `lease`, in the order of [`Leased::fence`].
+    fn bind_fence<L: Leased>(self, lease: &L) -> Self;
+}
+
+impl Fenced for AnyQuery<'_> {
+    fn bind_fence<L: Leased>(self, lease: &L) -> Self {
+        let holder = lease.holder();
+        holder
+            .id
+            .bind()
+            .bind_to(self)
+            .bind(holder.owner)
+            .bind(holder.epoch)
+    }
 }
 
 impl Backend {
@@ -48,7 +163,7 @@ pub(crate) fn duration_ms(d: Duration) -> i64 {
 
 /// A claim's exclusion of the ids its caller is still running: ` and {column} not in ($first,
 /// ...)` for `n` ids, nothing for none.
-pub(crate) fn excluding(column: &str, first: usize, n: usize) -> String {
+fn excluding(column: &str, first: usize, n: usize) -> String {
     if n == 0 {
         String::new()
     } else {
@@ -56,132 +171,269 @@ pub(crate) fn excluding(column: &str, first: usize, n: usize) -> String {
     }
 }
 
+/// The codes of `statuses`, for an `in (...)` list.
+fn codes<S: StatusColumn>(statuses: &[S]) -> String {
+    statuses
+        .iter()
+        .map(|s| s.code().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Db {
-    /// Claims the next runnable task (waiting, or running under an expired lease), highest
-    /// priority and oldest first, for `owner` for `lease`. Tasks in `busy` (those the caller is
-    /// still running, whose lease may have lapsed while its heartbeat was late) are left alone:
-    /// claiming one again would start a second run beside the first.
-    pub async fn claim_next_task(
+    /// Claims the next row of `L`'s table that nobody holds (see [`ClaimRule`]), in
+    /// [`Leased::CLAIM_ORDER`], for `owner` for `duration`. Rows in `busy` (those the caller is
+    /// still working on, whose lease may have lapsed while its heartbeat was late) are left
+    /// alone: claiming one again would start a second run beside the first.
+    pub(crate) async fn claim<L: Leased>(
         &self,
         owner: &str,
-        lease: Duration,
-        busy: &[TaskId],
-    ) -> Result<Option<Lease>, DbError> {
+        duration: Duration,
+        busy: &[L::Id],
+    ) -> Result<Option<L>, DbError> {
         let wrote = self.wrote_on_exit();
         let now = self.backend.now_ms_sql();
-        // The statuses a claim applies to, by the state machine; held ones (running, retrying)
-        // only once their lease expired.
-        let claimable = |held: bool| {
-            TaskStatus::ALL
-                .into_iter()
-                .filter(|s| s.is_active() == held)
-                .filter(|s| task_transition(*s, TaskEvent::Claim).is_ok())
-                .map(|s| s.code().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let TaskTransition::To(claimed) = task_transition(TaskStatus::Waiting, TaskEvent::Claim)?
-        else {
-            return Err(DbError::LeaseLost);
-        };
+        let rule = L::claim_rule()?;
         let sql = format!(
-            "update tasks set status = {claimed}, lease_owner = $1, lease_epoch = lease_epoch + 1, \
+            "update {table} set status = {claimed}, lease_owner = $1, lease_epoch = lease_epoch + 1, \
              lease_expires_at = {now} + $2, \
              start_time = case when start_time = 0 then {now} else start_time end, \
              status_time = {now}, updated_time = {now} \
-             where id = (select id from tasks where (status in ({free}) \
-                 or (status in ({held}) and lease_expires_at < {now})){busy} \
-                 order by priority, create_time limit 1{lock}) \
-             returning id, lease_epoch",
-            claimed = claimed.code(),
-            free = claimable(false),
-            held = claimable(true),
+             where {id} = (select {id} from {table} where (status in ({free}) \
+                 or (status in ({held}) and (lease_expires_at is null or lease_expires_at < {now}))){busy} \
+                 order by {order} limit 1{lock}) \
+             returning {id}, lease_epoch",
+            table = L::TABLE,
+            id = L::ID_COLUMN,
+            claimed = rule.claimed.code(),
+            free = codes(&rule.free),
+            held = codes(&rule.held),
+            busy = excluding(L::ID_COLUMN, 3, busy.len()),
+            order = L::CLAIM_ORDER,
             lock = self.backend.skip_locked(),
-            busy = excluding("id", 3, busy.len()),
         );
-        let binds: Vec<Bind> = [Bind::Text(owner.to_owned()), Bind::Int(duration_ms(lease))]
-            .into_iter()
-            .chain(busy.iter().map(|id| Bind::Int(id.get())))
-            .collect();
+        let binds: Vec<Bind> = [
+            Bind::Text(owner.to_owned()),
+            Bind::Int(duration_ms(duration)),
+        ]
+        .into_iter()
+        .chain(busy.iter().map(|id| id.bind()))
+        .collect();
         let row = query_with(sql, &binds).fetch_optional(&self.pool).await?;
         let Some(row) = row else {
             wrote.nothing_written();
             return Ok(None);
         };
-        let id: i64 = row.try_get("id")?;
-        Ok(Some(Lease {
-            task_id: TaskId::new(id).ok_or(DbError::Corrupt {
-                what: "task id",
-                detail: id.to_string(),
-            })?,
-            owner: owner.to_owned(),
-            epoch: row.try_get("lease_epoch")?,
-        }))
+        Ok(Some(L::claimed(
+            L::Id::read(&row, L::ID_COLUMN)?,
+            owner,
+            row.try_get("lease_epoch")?,
+        )))
     }
 
-    /// Ends the holder's run of a task by `event` (succeed, fail, pause reached, release), with
-    /// a failure reason when it failed; returns the new status. Credentials are erased when the
-    /// new status no longer needs them.
-    pub async fn finish_task(
+    /// Extends `lease` by `duration` on the database clock; returns what the holder follows
+    /// (see [`Leased::Renewal`]), or [`DbError::LeaseLost`]. Runs on the heartbeat pool.
+    pub(crate) async fn renew<L: Leased>(
         &self,
-        lease: &Lease,
-        event: TaskEvent,
-        failure: Option<&FailureReason>,
-    ) -> Result<TaskStatus, DbError> {
-        // A slot frees up: the worker may claim the next task at once.
-        let _wake = self.wake_on_exit();
-        // The status can change between the read and the update (a stop arriving as the run
-        // ends): the update then matches nothing, and the transition is decided again.
-        let mut attempts = 0;
-        let (to, mut tx) = loop {
-            attempts += 1;
-            let row = sqlx::query(
-                "select status from tasks where id = $1 and lease_owner = $2 and lease_epoch = $3",
-            )
-            .bind(lease.task_id.get())
-            .bind(&lease.owner)
-            .bind(lease.epoch)
-            .fetch_optional(&self.pool)
+        lease: &L,
+        duration: Duration,
+    ) -> Result<L::Renewal, DbError> {
+        let now = self.backend.now_ms_sql();
+        let sql = format!(
+            "update {} set lease_expires_at = {now} + $1 where {} returning {}",
+            L::TABLE,
+            L::fence(2),
+            L::RENEWAL_COLUMNS
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(duration_ms(duration))
+            .bind_fence(lease)
+            .fetch_optional(&self.heartbeats)
             .await?
             .ok_or(DbError::LeaseLost)?;
-            let code: i64 = row.try_get("status")?;
-            let from = TaskStatus::from_code(code).ok_or(DbError::Corrupt {
-                what: "task status",
-                detail: code.to_string(),
-            })?;
-            let TaskTransition::To(to) = task_transition(from, event)? else {
-                return Err(DbError::LeaseLost);
-            };
-            let now = self.backend.now_ms_sql();
+        L::renewal(&row)
+    }
+
+    /// Ends the holder's claim: moves the row from its status to `decide(status)`, records
+    /// `failure` (or clears it), sets `also_set` (`, column = value...`) and lets go of the
+    /// lease, in one write fenced by the lease and conditional on the status read; returns the
+    /// new status. The credentials are erased when the new status no longer needs them.
+    pub(crate) async fn end_claim<L: Leased>(
+        &self,
+        lease: &L,
+        decide: impl Fn(L::Status) -> Result<L::Status, DbError>,
+        failure: Option<&FailureReason>,
+        also_set: &str,
+    ) -> Result<L::Status, DbError> {
+        let now = self.backend.now_ms_sql();
+        let table = L::TABLE;
+        let read = format!("select status from {table} where {}", L::fence(1));
+        let write = format!(
+            "update {table} set status = $1, error_code = $2, error_msg = $3, lease_owner = null, \
+             lease_expires_at = null, status_time = {now}, updated_time = {now}{also_set} \
+             where {} and status = $7",
+            L::fence(4)
+        );
+        let (read, write, decide) = (&read, &write, &decide);
+        // The status can change between the read and the write (a stop arriving as the run
+        // ends): the write then matches nothing, and the transition is decided again.
+        with_cas(Contended::Lease, || async move {
+            let row = sqlx::query(AssertSqlSafe(read.clone()))
+                .bind_fence(lease)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(DbError::LeaseLost)?;
+            let from = L::Status::read(&row)?;
+            let to = decide(from)?;
             let mut tx = self.pool.begin().await?;
-            let sql = format!(
-                "update tasks set status = $1, lease_owner = null, lease_expires_at = null, error_code = $2, \
-                 error_msg = $3, status_time = {now}, updated_time = {now} \
-                 where id = $4 and lease_owner = $5 and lease_epoch = $6 and status = $7"
-            );
-            let updated = sqlx::query(AssertSqlSafe(sql))
+            let updated = sqlx::query(AssertSqlSafe(write.clone()))
                 .bind(to.code())
                 .bind(failure.map(|f| f.code.clone()))
                 .bind(failure.map(|f| f.message.clone()))
-                .bind(lease.task_id.get())
-                .bind(&lease.owner)
-                .bind(lease.epoch)
+                .bind_fence(lease)
                 .bind(from.code())
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            if updated == 1 {
-                break (to, tx);
+            if updated != 1 {
+                return Ok(Cas::Retry);
             }
-            drop(tx);
-            if attempts >= 5 {
-                return Err(DbError::LeaseLost);
+            if !to.needs_credentials() {
+                sealed::wipe(&mut tx, lease.holder().id.into()).await?;
             }
-        };
-        if !to.needs_credentials() {
-            sealed::wipe(&mut tx, CredentialOwner::Task(lease.task_id)).await?;
+            tx.commit().await?;
+            Ok(Cas::Done(to))
+        })
+        .await
+    }
+}
+
+// The leased tables.
+
+impl RowId for TaskId {
+    fn bind(self) -> Bind {
+        Bind::Int(self.get())
+    }
+
+    fn read(row: &AnyRow, column: &str) -> Result<Self, DbError> {
+        let id: i64 = row.try_get(column)?;
+        Self::new(id).ok_or(DbError::Corrupt {
+            what: "task id",
+            detail: id.to_string(),
+        })
+    }
+}
+
+impl RowId for GroupId {
+    fn bind(self) -> Bind {
+        Bind::Text(self.to_string())
+    }
+
+    fn read(row: &AnyRow, column: &str) -> Result<Self, DbError> {
+        let id: String = row.try_get(column)?;
+        Self::parse(&id).ok_or(DbError::Corrupt {
+            what: "group id",
+            detail: id,
+        })
+    }
+}
+
+/// Tasks: a worker runs one under its lease.
+impl Leased for Lease {
+    type Id = TaskId;
+    type Status = TaskStatus;
+    type Renewal = LeaseState;
+
+    const TABLE: &'static str = "tasks";
+    const ID_COLUMN: &'static str = "id";
+    const CLAIM_ORDER: &'static str = "priority, create_time";
+    const RENEWAL_COLUMNS: &'static str = "status, bandwidth_policy";
+
+    fn claimed(task_id: TaskId, owner: &str, epoch: i64) -> Self {
+        Self {
+            task_id,
+            owner: owner.to_owned(),
+            epoch,
         }
-        tx.commit().await?;
-        Ok(to)
+    }
+
+    fn holder(&self) -> Holder<'_, TaskId> {
+        Holder {
+            id: self.task_id,
+            owner: &self.owner,
+            epoch: self.epoch,
+        }
+    }
+
+    /// By the state machine: the statuses a claim applies to, held ones (running, retrying)
+    /// only once their lease expired.
+    fn claim_rule() -> Result<ClaimRule<TaskStatus>, DbError> {
+        let TaskTransition::To(claimed) = task_transition(TaskStatus::Waiting, TaskEvent::Claim)?
+        else {
+            return Err(DbError::LeaseLost);
+        };
+        let claimable = |held: bool| {
+            TaskStatus::ALL
+                .into_iter()
+                .filter(|s| s.is_active() == held)
+                .filter(|s| task_transition(*s, TaskEvent::Claim).is_ok())
+                .collect()
+        };
+        Ok(ClaimRule {
+            claimed,
+            free: claimable(false),
+            held: claimable(true),
+        })
+    }
+
+    fn renewal(row: &AnyRow) -> Result<LeaseState, DbError> {
+        let policy: String = row.try_get("bandwidth_policy")?;
+        Ok(LeaseState {
+            status: TaskStatus::read(row)?,
+            bandwidth_policy: rows::policy(&policy)?,
+        })
+    }
+}
+
+/// Task groups: a worker's splitter cuts one into tasks under its lease.
+impl Leased for GroupLease {
+    type Id = GroupId;
+    type Status = GroupStatus;
+    type Renewal = GroupStatus;
+
+    const TABLE: &'static str = "task_groups";
+    const ID_COLUMN: &'static str = "group_id";
+    const CLAIM_ORDER: &'static str = "create_time";
+    const RENEWAL_COLUMNS: &'static str = "status";
+
+    fn claimed(group_id: GroupId, owner: &str, epoch: i64) -> Self {
+        Self {
+            group_id,
+            owner: owner.to_owned(),
+            epoch,
+        }
+    }
+
+    fn holder(&self) -> Holder<'_, GroupId> {
+        Holder {
+            id: self.group_id,
+            owner: &self.owner,
+            epoch: self.epoch,
+        }
+    }
+
+    /// Waiting groups, and groups being split whose splitter's lease lapsed or whose splitter
+    /// let go before the end (a shutdown).
+    fn claim_rule() -> Result<ClaimRule<GroupStatus>, DbError> {
+        let claimed = group_transition(GroupStatus::Waiting, GroupEvent::Claim)?;
+        Ok(ClaimRule {
+            claimed,
+            free: vec![GroupStatus::Waiting],
+            held: vec![claimed],
+        })
+    }
+
+    fn renewal(row: &AnyRow) -> Result<GroupStatus, DbError> {
+        GroupStatus::read(row)
     }
 }

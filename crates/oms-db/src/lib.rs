@@ -6,6 +6,7 @@
 //! computed from ("compare and set"), so racing writers (an API call and a worker) cannot both
 //! win. Credentials are sealed here ([`crypto`]) and never stored in clear.
 
+mod cas;
 pub mod crypto;
 mod error;
 mod groups;
@@ -23,15 +24,15 @@ use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AnyPool, Executor as _, SqlStr};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor as _};
 
 pub use crate::crypto::{MasterKey, Sealer};
 pub use crate::error::DbError;
-pub use crate::leases::Lease;
+pub use crate::leases::{GroupLease, Lease};
 pub use crate::runs::{LeaseState, TaskRun};
 pub use crate::sealed::CredentialOwner;
-pub use crate::splits::{GroupLease, GroupSplit, NewGroupTask};
+pub use crate::splits::{GroupSplit, NewGroupTask};
 
 /// Which database a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,45 +188,16 @@ impl Db {
         self.writes.load(Ordering::Acquire)
     }
 
-    /// Applies the embedded migrations of this backend that have not run yet.
+    /// Applies the embedded migrations of this backend that have not run yet: every file of
+    /// `migrations/sqlite` or `migrations/postgres`, embedded at build time (a new file is never
+    /// skipped).
     pub async fn migrate(&self) -> Result<(), DbError> {
-        let sources: [(i64, &str, &'static str, &'static str); 3] = [
-            (
-                1,
-                "init",
-                include_str!("../../../migrations/sqlite/0001_init.sql"),
-                include_str!("../../../migrations/postgres/0001_init.sql"),
-            ),
-            (
-                2,
-                "engine",
-                include_str!("../../../migrations/sqlite/0002_engine.sql"),
-                include_str!("../../../migrations/postgres/0002_engine.sql"),
-            ),
-            (
-                3,
-                "splitter",
-                include_str!("../../../migrations/sqlite/0003_splitter.sql"),
-                include_str!("../../../migrations/postgres/0003_splitter.sql"),
-            ),
-        ];
-        let migrations = sources
-            .into_iter()
-            .map(|(version, name, sqlite, postgres)| {
-                let sql = match self.backend {
-                    Backend::Sqlite => sqlite,
-                    Backend::Postgres => postgres,
-                };
-                Migration::new(
-                    version,
-                    name.into(),
-                    MigrationType::Simple,
-                    SqlStr::from_static(sql),
-                    false,
-                )
-            })
-            .collect();
-        let migrator = Migrator::with_migrations(migrations);
+        static SQLITE: Migrator = sqlx::migrate!("../../migrations/sqlite");
+        static POSTGRES: Migrator = sqlx::migrate!("../../migrations/postgres");
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE,
+            Backend::Postgres => &POSTGRES,
+        };
         migrator.run(&self.pool).await?;
         Ok(())
     }

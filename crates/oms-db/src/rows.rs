@@ -27,6 +27,52 @@ fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> DbError {
     }
 }
 
+/// A status stored as its OMS number in a `status` column (of tasks, task groups).
+pub(crate) trait StatusColumn: Copy + Eq {
+    /// Names it in errors about stored data.
+    const WHAT: &'static str;
+
+    /// Its OMS number.
+    fn code(self) -> i64;
+
+    /// The status of an OMS number.
+    fn from_code(code: i64) -> Option<Self>;
+
+    /// Whether a row in this status keeps its credentials.
+    fn needs_credentials(self) -> bool;
+
+    /// Reads the `status` column of `row`.
+    fn read(row: &AnyRow) -> Result<Self, DbError> {
+        let code: i64 = row.try_get("status")?;
+        Self::from_code(code).ok_or_else(|| corrupt(Self::WHAT, code))
+    }
+}
+
+/// Implements [`StatusColumn`] for a status of `oms-core`, whose state machine gives it the
+/// same three methods.
+macro_rules! status_column {
+    ($status:ty, $what:literal) => {
+        impl StatusColumn for $status {
+            const WHAT: &'static str = $what;
+
+            fn code(self) -> i64 {
+                Self::code(self)
+            }
+
+            fn from_code(code: i64) -> Option<Self> {
+                Self::from_code(code)
+            }
+
+            fn needs_credentials(self) -> bool {
+                Self::needs_credentials(self)
+            }
+        }
+    };
+}
+
+status_column!(TaskStatus, "task status");
+status_column!(GroupStatus, "group status");
+
 pub(crate) fn spec(raw: &str) -> Result<MigrationSpec, DbError> {
     serde_json::from_str(raw).map_err(|e| corrupt("spec", e))
 }
@@ -71,7 +117,6 @@ pub(crate) fn task(row: &AnyRow) -> Result<Task, DbError> {
     let id: i64 = row.try_get("id")?;
     let group_id: Option<String> = row.try_get("group_id")?;
     let group_type: String = row.try_get("group_type")?;
-    let status: i64 = row.try_get("status")?;
     let priority: i64 = row.try_get("priority")?;
     let spec_json: String = row.try_get("spec")?;
     let policy_json: String = row.try_get("bandwidth_policy")?;
@@ -84,7 +129,7 @@ pub(crate) fn task(row: &AnyRow) -> Result<Task, DbError> {
         group_type: GroupType::parse(&group_type)
             .ok_or_else(|| corrupt("group type", group_type))?,
         name: row.try_get("name")?,
-        status: TaskStatus::from_code(status).ok_or_else(|| corrupt("task status", status))?,
+        status: TaskStatus::read(row)?,
         priority: TaskPriority::from_rank(priority)
             .ok_or_else(|| corrupt("task priority", priority))?,
         spec: spec(&spec_json)?,
@@ -104,13 +149,12 @@ pub(crate) fn task(row: &AnyRow) -> Result<Task, DbError> {
 
 pub(crate) fn group(row: &AnyRow, tasks: GroupTaskStats) -> Result<TaskGroup, DbError> {
     let group_id: String = row.try_get("group_id")?;
-    let status: i64 = row.try_get("status")?;
     let spec_json: String = row.try_get("spec")?;
     let policy_json: String = row.try_get("bandwidth_policy")?;
     Ok(TaskGroup {
         group_id: GroupId::parse(&group_id).ok_or_else(|| corrupt("group id", &group_id))?,
         project_id: project(row)?,
-        status: GroupStatus::from_code(status).ok_or_else(|| corrupt("group status", status))?,
+        status: GroupStatus::read(row)?,
         spec: spec(&spec_json)?,
         bandwidth_policy: policy(&policy_json)?,
         failure: failure(row)?,

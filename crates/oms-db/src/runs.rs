@@ -1,6 +1,7 @@
-//! What a worker reads and writes while it runs a task: its run state, lease renewals,
-//! progress flushes, failed objects and saved multipart uploads. Every write is fenced by the
-//! lease (owner and epoch): a worker that lost its lease changes nothing.
+//! What a worker reads and writes while it runs a task: its claim, run state, lease renewals,
+//! progress flushes, failed objects, saved multipart uploads and the end of its run. Every
+//! write is fenced by the lease (owner and epoch, see [`crate::leases`]): a worker that lost
+//! its lease changes nothing.
 
 use std::time::Duration;
 
@@ -8,14 +9,15 @@ use oms_core::bandwidth::BandwidthPolicy;
 use oms_core::credentials::CredentialSet;
 use oms_core::ids::{ProjectId, TaskId};
 use oms_core::model::{
-    FinishedAhead, ObjectCounters, ObjectFailure, OrphanUpload, Progress, SavedUpload, Task,
+    FailureReason, FinishedAhead, ObjectCounters, ObjectFailure, OrphanUpload, Progress,
+    SavedUpload, Task,
 };
-use oms_core::status::TaskStatus;
+use oms_core::status::{TaskEvent, TaskStatus, TaskTransition, task_transition};
 use oms_core::time::now_ms;
 use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, Row as _};
 
-use crate::leases::Lease;
+use crate::leases::{Fenced as _, Lease, Leased as _};
 use crate::sealed::CredentialOwner;
 use crate::tasks::Bind;
 use crate::{Db, DbError, rows};
@@ -117,28 +119,57 @@ impl CheckpointState {
     }
 }
 
-/// `and` clause fencing a write on `tasks` by lease (placeholders `$a`, `$b`, `$c`).
-fn fence(first: usize) -> String {
-    format!(
-        "id = ${} and lease_owner = ${} and lease_epoch = ${}",
-        first,
-        first + 1,
-        first + 2
-    )
-}
-
 impl Db {
+    /// Claims the next runnable task (waiting, or running under an expired lease), highest
+    /// priority and oldest first, for `owner` for `lease`. Tasks in `busy` (those the caller is
+    /// still running, whose lease may have lapsed while its heartbeat was late) are left alone:
+    /// claiming one again would start a second run beside the first.
+    pub async fn claim_next_task(
+        &self,
+        owner: &str,
+        lease: Duration,
+        busy: &[TaskId],
+    ) -> Result<Option<Lease>, DbError> {
+        self.claim(owner, lease, busy).await
+    }
+
+    /// Extends the lease by `duration` on the database clock; returns the task's status and
+    /// bandwidth policy, or [`DbError::LeaseLost`].
+    pub async fn renew_lease(
+        &self,
+        lease: &Lease,
+        duration: Duration,
+    ) -> Result<LeaseState, DbError> {
+        self.renew(lease, duration).await
+    }
+
+    /// Ends the holder's run of a task by `event` (succeed, fail, pause reached, release), with
+    /// a failure reason when it failed; returns the new status. Credentials are erased when the
+    /// new status no longer needs them.
+    pub async fn finish_task(
+        &self,
+        lease: &Lease,
+        event: TaskEvent,
+        failure: Option<&FailureReason>,
+    ) -> Result<TaskStatus, DbError> {
+        // A slot frees up: the worker may claim the next task at once.
+        let _wake = self.wake_on_exit();
+        let decide = |from| match task_transition(from, event)? {
+            TaskTransition::To(to) => Ok(to),
+            TaskTransition::Remove => Err(DbError::LeaseLost),
+        };
+        self.end_claim(lease, decide, failure, "").await
+    }
+
     /// Loads what the holder of `lease` needs to run its task.
     pub async fn load_run(&self, lease: &Lease) -> Result<TaskRun, DbError> {
         let sql = format!(
             "select {}, checkpoint, checkpoint_state, failed_objects_only, range_start, range_end from tasks where {}",
             rows::TASK_COLUMNS,
-            fence(1)
+            Lease::fence(1)
         );
         let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(lease.task_id.get())
-            .bind(&lease.owner)
-            .bind(lease.epoch)
+            .bind_fence(lease)
             .fetch_optional(&self.pool)
             .await?
             .ok_or(DbError::LeaseLost)?;
@@ -172,37 +203,6 @@ impl Db {
         })
     }
 
-    /// Extends the lease by `duration` on the database clock; returns the task's status and
-    /// bandwidth policy, or [`DbError::LeaseLost`].
-    pub async fn renew_lease(
-        &self,
-        lease: &Lease,
-        duration: Duration,
-    ) -> Result<LeaseState, DbError> {
-        let now = self.backend.now_ms_sql();
-        let sql = format!(
-            "update tasks set lease_expires_at = {now} + $1 where {} returning status, bandwidth_policy",
-            fence(2)
-        );
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(crate::leases::duration_ms(duration))
-            .bind(lease.task_id.get())
-            .bind(&lease.owner)
-            .bind(lease.epoch)
-            .fetch_optional(&self.heartbeats)
-            .await?
-            .ok_or(DbError::LeaseLost)?;
-        let status: i64 = row.try_get("status")?;
-        let policy: String = row.try_get("bandwidth_policy")?;
-        Ok(LeaseState {
-            status: TaskStatus::from_code(status).ok_or(DbError::Corrupt {
-                what: "task status",
-                detail: status.to_string(),
-            })?,
-            bandwidth_policy: rows::policy(&policy)?,
-        })
-    }
-
     /// Writes progress, new failures and resolved failures in one fenced transaction.
     pub async fn record_progress(
         &self,
@@ -219,7 +219,7 @@ impl Db {
              total_size = $5, complete_size = $6, real_size = $7, progress = $8, migrate_speed = $9, \
              left_time = $10, total_time = $11, is_query_over = $12, checkpoint = $13, checkpoint_state = $14, \
              updated_time = $15 where {}",
-            fence(16)
+            Lease::fence(16)
         );
         let updated = sqlx::query(AssertSqlSafe(sql))
             .bind(c.total_num)
@@ -240,9 +240,7 @@ impl Db {
                 &progress.ahead,
             )))
             .bind(now_ms())
-            .bind(lease.task_id.get())
-            .bind(&lease.owner)
-            .bind(lease.epoch)
+            .bind_fence(lease)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -288,12 +286,13 @@ impl Db {
     /// Records where the failed-object list was written.
     pub async fn set_failed_list_key(&self, lease: &Lease, key: &str) -> Result<(), DbError> {
         let _wrote = self.wrote_on_exit();
-        let sql = format!("update tasks set failed_list_key = $1 where {}", fence(2));
+        let sql = format!(
+            "update tasks set failed_list_key = $1 where {}",
+            Lease::fence(2)
+        );
         sqlx::query(AssertSqlSafe(sql))
             .bind(key)
-            .bind(lease.task_id.get())
-            .bind(&lease.owner)
-            .bind(lease.epoch)
+            .bind_fence(lease)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -381,22 +380,20 @@ impl Db {
     /// later could not take SQLite's write lock while another connection writes.
     pub async fn save_upload(&self, lease: &Lease, upload: &SavedUpload) -> Result<(), DbError> {
         let mut tx = self.pool.begin().await?;
-        let held = format!("exists (select 1 from tasks where {})", fence(3));
+        let held = format!("exists (select 1 from tasks where {})", Lease::fence(3));
         sqlx::query(AssertSqlSafe(format!(
             "delete from multipart_uploads where task_id = $1 and object_key = $2 and {held}"
         )))
         .bind(lease.task_id.get())
         .bind(&upload.object_key)
-        .bind(lease.task_id.get())
-        .bind(&lease.owner)
-        .bind(lease.epoch)
+        .bind_fence(lease)
         .execute(&mut *tx)
         .await?;
         let inserted = sqlx::query(AssertSqlSafe(format!(
             "insert into multipart_uploads (task_id, object_key, dst_bucket, dst_key, upload_id, part_size, \
              object_size, source_mtime, source_etag, created_time) \
              select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 where exists (select 1 from tasks where {})",
-            fence(11)
+            Lease::fence(11)
         )))
         .bind(lease.task_id.get())
         .bind(&upload.object_key)
@@ -408,9 +405,7 @@ impl Db {
         .bind(upload.source_mtime_ms)
         .bind(upload.source_etag.clone())
         .bind(now_ms())
-        .bind(lease.task_id.get())
-        .bind(&lease.owner)
-        .bind(lease.epoch)
+        .bind_fence(lease)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -433,16 +428,14 @@ impl Db {
             "insert into multipart_parts (task_id, object_key, part_number, etag) \
              select $1, $2, $3, $4 where exists (select 1 from tasks where {}) \
              on conflict (task_id, object_key, part_number) do update set etag = excluded.etag",
-            fence(5)
+            Lease::fence(5)
         );
         let inserted = sqlx::query(AssertSqlSafe(sql))
             .bind(lease.task_id.get())
             .bind(object_key)
             .bind(i64::from(part_number))
             .bind(etag)
-            .bind(lease.task_id.get())
-            .bind(&lease.owner)
-            .bind(lease.epoch)
+            .bind_fence(lease)
             .execute(&self.pool)
             .await?
             .rows_affected();
@@ -585,11 +578,9 @@ pub(crate) async fn orphan_task_uploads(
          from multipart_uploads u join tasks t on t.id = u.task_id where {task_filter} \
          on conflict (dst_bucket, dst_key, upload_id) do nothing"
     );
-    let query = sqlx::query(AssertSqlSafe(sql));
-    let query = match filter_value {
-        Bind::Int(v) => query.bind(v),
-        Bind::Text(v) => query.bind(v),
-    };
-    query.execute(conn).await?;
+    filter_value
+        .bind_to(sqlx::query(AssertSqlSafe(sql)))
+        .execute(conn)
+        .await?;
     Ok(())
 }

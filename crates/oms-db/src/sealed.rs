@@ -16,6 +16,18 @@ pub enum CredentialOwner {
     Group(GroupId),
 }
 
+impl From<TaskId> for CredentialOwner {
+    fn from(id: TaskId) -> Self {
+        Self::Task(id)
+    }
+}
+
+impl From<GroupId> for CredentialOwner {
+    fn from(id: GroupId) -> Self {
+        Self::Group(id)
+    }
+}
+
 impl CredentialOwner {
     fn kind(self) -> &'static str {
         match self {

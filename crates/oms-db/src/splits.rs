@@ -12,21 +12,9 @@ use oms_core::status::{GroupEvent, GroupStatus, TaskStatus, group_transition};
 use oms_core::time::now_ms;
 use sqlx::{AssertSqlSafe, Row as _};
 
-use crate::leases::{duration_ms, excluding};
+use crate::leases::{Fenced as _, GroupLease, Leased as _};
 use crate::sealed::{self, CredentialOwner};
-use crate::tasks::{Bind, query_with};
 use crate::{Db, DbError, rows};
-
-/// A claimed group: only the holder of the current epoch may add tasks to it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupLease {
-    /// The group.
-    pub group_id: GroupId,
-    /// The worker holding it.
-    pub owner: String,
-    /// The claim's epoch.
-    pub epoch: i64,
-}
 
 /// A group as its splitter needs it.
 #[derive(Debug)]
@@ -58,15 +46,6 @@ pub struct NewGroupTask {
     pub checkpoint: String,
 }
 
-fn group_fence(first: usize) -> String {
-    format!(
-        "group_id = ${} and lease_owner = ${} and lease_epoch = ${}",
-        first,
-        first + 1,
-        first + 2
-    )
-}
-
 impl Db {
     /// Claims the oldest waiting group (or one whose splitter's lease expired), except those in
     /// `busy` (being split by the caller, see [`Db::claim_next_task`]).
@@ -76,40 +55,7 @@ impl Db {
         lease: Duration,
         busy: &[GroupId],
     ) -> Result<Option<GroupLease>, DbError> {
-        let wrote = self.wrote_on_exit();
-        let now = self.backend.now_ms_sql();
-        let claimed = group_transition(GroupStatus::Waiting, GroupEvent::Claim)?;
-        let sql = format!(
-            "update task_groups set status = {claimed}, lease_owner = $1, lease_epoch = lease_epoch + 1, \
-             lease_expires_at = {now} + $2, start_time = case when start_time = 0 then {now} else start_time end, \
-             status_time = {now}, updated_time = {now} \
-             where group_id = (select group_id from task_groups where (status = {waiting} \
-                 or (status = {claimed} and (lease_expires_at is null or lease_expires_at < {now}))){busy} \
-                 order by create_time limit 1{lock}) \
-             returning group_id, lease_epoch",
-            claimed = claimed.code(),
-            waiting = GroupStatus::Waiting.code(),
-            lock = self.backend.skip_locked(),
-            busy = excluding("group_id", 3, busy.len()),
-        );
-        let binds: Vec<Bind> = [Bind::Text(owner.to_owned()), Bind::Int(duration_ms(lease))]
-            .into_iter()
-            .chain(busy.iter().map(|id| Bind::Text(id.to_string())))
-            .collect();
-        let row = query_with(sql, &binds).fetch_optional(&self.pool).await?;
-        let Some(row) = row else {
-            wrote.nothing_written();
-            return Ok(None);
-        };
-        let id: String = row.try_get("group_id")?;
-        Ok(Some(GroupLease {
-            group_id: GroupId::parse(&id).ok_or(DbError::Corrupt {
-                what: "group id",
-                detail: id,
-            })?,
-            owner: owner.to_owned(),
-            epoch: row.try_get("lease_epoch")?,
-        }))
+        self.claim(owner, lease, busy).await
     }
 
     /// Loads what the splitter of `lease` needs.
@@ -117,12 +63,10 @@ impl Db {
         let sql = format!(
             "select {}, split_checkpoint, split_tasks from task_groups where {}",
             rows::GROUP_COLUMNS,
-            group_fence(1)
+            GroupLease::fence(1)
         );
         let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(lease.group_id.to_string())
-            .bind(&lease.owner)
-            .bind(lease.epoch)
+            .bind_fence(lease)
             .fetch_optional(&self.pool)
             .await?
             .ok_or(DbError::LeaseLost)?;
@@ -142,24 +86,7 @@ impl Db {
         lease: &GroupLease,
         duration: Duration,
     ) -> Result<GroupStatus, DbError> {
-        let now = self.backend.now_ms_sql();
-        let sql = format!(
-            "update task_groups set lease_expires_at = {now} + $1 where {} returning status",
-            group_fence(2)
-        );
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(duration_ms(duration))
-            .bind(lease.group_id.to_string())
-            .bind(&lease.owner)
-            .bind(lease.epoch)
-            .fetch_optional(&self.heartbeats)
-            .await?
-            .ok_or(DbError::LeaseLost)?;
-        let status: i64 = row.try_get("status")?;
-        GroupStatus::from_code(status).ok_or(DbError::Corrupt {
-            what: "group status",
-            detail: status.to_string(),
-        })
+        self.renew(lease, duration).await
     }
 
     /// Creates one task of the group (waiting at once) and moves the split checkpoint.
@@ -207,16 +134,14 @@ impl Db {
                 "update task_groups set split_checkpoint = $1, split_tasks = split_tasks + 1, \
                  create_complete_num = create_complete_num + $2, create_complete_size = create_complete_size + $3, \
                  updated_time = $4 where {} returning split_tasks",
-                group_fence(5)
+                GroupLease::fence(5)
             );
             let row = sqlx::query(AssertSqlSafe(sql))
                 .bind(&new.checkpoint)
                 .bind(new.objects)
                 .bind(new.bytes)
                 .bind(now)
-                .bind(lease.group_id.to_string())
-                .bind(&lease.owner)
-                .bind(lease.epoch)
+                .bind_fence(lease)
                 .fetch_optional(&mut *tx)
                 .await?
                 .ok_or(DbError::LeaseLost)?;
@@ -242,64 +167,16 @@ impl Db {
         failure: Option<&FailureReason>,
     ) -> Result<GroupStatus, DbError> {
         let _wrote = self.wrote_on_exit();
-        // The status can change between the read and the update (a stop arriving as the split
-        // ends): the update then matches nothing, and the transition is decided again.
-        let mut attempts = 0;
-        let (to, mut tx) = loop {
-            attempts += 1;
-            let row = sqlx::query(AssertSqlSafe(format!(
-                "select status from task_groups where {}",
-                group_fence(1)
-            )))
-            .bind(lease.group_id.to_string())
-            .bind(&lease.owner)
-            .bind(lease.epoch)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(DbError::LeaseLost)?;
-            let code: i64 = row.try_get("status")?;
-            let from = GroupStatus::from_code(code).ok_or(DbError::Corrupt {
-                what: "group status",
-                detail: code.to_string(),
-            })?;
-            let to = match event {
-                Some(e) => group_transition(from, e)?,
-                None => from,
-            };
-            let split_done = i64::from(event == Some(GroupEvent::SplitDone));
-            let mut tx = self.pool.begin().await?;
-            let sql = format!(
-                "update task_groups set status = $1, split_done = case when $2 = 1 then 1 else split_done end, \
-                 error_code = $3, error_msg = $4, lease_owner = null, lease_expires_at = null, status_time = $5, \
-                 updated_time = $5 where {} and status = $9",
-                group_fence(6)
-            );
-            let updated = sqlx::query(AssertSqlSafe(sql))
-                .bind(to.code())
-                .bind(split_done)
-                .bind(failure.map(|f| f.code.clone()))
-                .bind(failure.map(|f| f.message.clone()))
-                .bind(now_ms())
-                .bind(lease.group_id.to_string())
-                .bind(&lease.owner)
-                .bind(lease.epoch)
-                .bind(from.code())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if updated == 1 {
-                break (to, tx);
-            }
-            drop(tx);
-            if attempts >= 5 {
-                return Err(DbError::LeaseLost);
-            }
+        let decide = |from| match event {
+            Some(event) => Ok(group_transition(from, event)?),
+            None => Ok(from),
         };
-        if !to.needs_credentials() {
-            sealed::wipe(&mut tx, CredentialOwner::Group(lease.group_id)).await?;
-        }
-        tx.commit().await?;
-        Ok(to)
+        let split_done = if event == Some(GroupEvent::SplitDone) {
+            ", split_done = 1"
+        } else {
+            ""
+        };
+        self.end_claim(lease, decide, failure, split_done).await
     }
 
     /// Moves groups whose tasks have settled: monitoring → completed or failed, pausing → paused

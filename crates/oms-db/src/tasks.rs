@@ -12,13 +12,16 @@ use oms_core::{ErrorCode, TransitionError};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
+use crate::cas::{Cas, Contended, with_cas};
+use crate::rows::StatusColumn as _;
 use crate::sealed::{self, CredentialOwner};
 use crate::{Db, DbError, rows};
 
-/// How often a status change is retried when another writer changed the row in between.
-pub(crate) const MAX_CAS_ATTEMPTS: usize = 8;
 /// How often a new task id is drawn when it collides with an existing one.
 const MAX_ID_ATTEMPTS: usize = 5;
+
+/// A statement being built, on either database.
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
 /// A value bound to a dynamically built query.
 #[derive(Debug, Clone)]
@@ -27,17 +30,21 @@ pub(crate) enum Bind {
     Int(i64),
 }
 
+impl Bind {
+    /// Binds the value as the next placeholder of `query`.
+    pub(crate) fn bind_to(self, query: AnyQuery<'_>) -> AnyQuery<'_> {
+        match self {
+            Self::Text(s) => query.bind(s),
+            Self::Int(i) => query.bind(i),
+        }
+    }
+}
+
 /// Builds `sql` with `binds` ($1, $2, ... in order).
-pub(crate) fn query_with(
-    sql: String,
-    binds: &[Bind],
-) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+pub(crate) fn query_with(sql: String, binds: &[Bind]) -> AnyQuery<'static> {
     binds
         .iter()
-        .fold(sqlx::query(AssertSqlSafe(sql)), |q, b| match b {
-            Bind::Text(s) => q.bind(s.clone()),
-            Bind::Int(i) => q.bind(*i),
-        })
+        .fold(sqlx::query(AssertSqlSafe(sql)), |q, b| b.clone().bind_to(q))
 }
 
 impl Db {
@@ -233,14 +240,10 @@ impl Db {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(DbError::NotFound)?;
-        let status: i64 = row.try_get("status")?;
         let group_type: String = row.try_get("group_type")?;
         let spec: String = row.try_get("spec")?;
         Ok(Current {
-            status: TaskStatus::from_code(status).ok_or(DbError::Corrupt {
-                what: "task status",
-                detail: status.to_string(),
-            })?,
+            status: TaskStatus::read(&row)?,
             group_type: GroupType::parse(&group_type).ok_or(DbError::Corrupt {
                 what: "group type",
                 detail: group_type,
@@ -256,7 +259,7 @@ impl Db {
         id: TaskId,
         start: &StartRequest,
     ) -> Result<(), DbError> {
-        for _ in 0..MAX_CAS_ATTEMPTS {
+        with_cas(Contended::Row("task"), || async move {
             let _wake = self.wake_on_exit();
             let current = self.current_task(project, id).await?;
             let to = status_after(current.status, TaskEvent::Start)?;
@@ -277,7 +280,7 @@ impl Db {
             .await?
             .rows_affected();
             if moved != 1 {
-                continue;
+                return Ok(Cas::Retry);
             }
             if current.status == TaskStatus::Failed && !start.migrate_failed_objects {
                 reset_for_full_run(&mut tx, "id = $1", Bind::Int(id.get())).await?;
@@ -290,38 +293,38 @@ impl Db {
             )
             .await?;
             tx.commit().await?;
-            return Ok(());
-        }
-        Err(DbError::Contention { what: "task" })
+            Ok(Cas::Done(()))
+        })
+        .await
     }
 
     /// Pauses a task: at once when nobody runs it, else through pausing. Returns the new status.
     pub async fn stop_task(&self, project: &ProjectId, id: TaskId) -> Result<TaskStatus, DbError> {
         let _wrote = self.wrote_on_exit();
-        for _ in 0..MAX_CAS_ATTEMPTS {
+        with_cas(Contended::Row("task"), || async move {
             let current = self.current_task(project, id).await?;
             let to = status_after(current.status, TaskEvent::Stop)?;
             if to == current.status {
-                return Ok(to);
+                return Ok(Cas::Done(to));
             }
             let mut tx = self.pool.begin().await?;
             if !cas_task_status(&mut tx, id, current.status, to).await? {
-                continue;
+                return Ok(Cas::Retry);
             }
             if !to.needs_credentials() {
                 sealed::wipe(&mut tx, CredentialOwner::Task(id)).await?;
             }
             tx.commit().await?;
             self.announce_stop();
-            return Ok(to);
-        }
-        Err(DbError::Contention { what: "task" })
+            Ok(Cas::Done(to))
+        })
+        .await
     }
 
     /// Deletes a task that is not running, with everything it owns.
     pub async fn delete_task(&self, project: &ProjectId, id: TaskId) -> Result<(), DbError> {
         let _wrote = self.wrote_on_exit();
-        for _ in 0..MAX_CAS_ATTEMPTS {
+        with_cas(Contended::Row("task"), || async move {
             let current = self.current_task(project, id).await?;
             if current.group_type == GroupType::Group {
                 return Err(DbError::Refused {
@@ -341,13 +344,13 @@ impl Db {
                 .await?
                 .rows_affected();
             if deleted != 1 {
-                continue;
+                return Ok(Cas::Retry);
             }
             sealed::wipe(&mut tx, CredentialOwner::Task(id)).await?;
             tx.commit().await?;
-            return Ok(());
-        }
-        Err(DbError::Contention { what: "task" })
+            Ok(Cas::Done(()))
+        })
+        .await
     }
 
     /// Replaces a task's bandwidth policy (a running task picks it up live).
@@ -513,22 +516,21 @@ pub(crate) async fn reset_for_full_run(
     filter: &str,
     value: Bind,
 ) -> Result<(), DbError> {
-    let bind = |q: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>| match &value {
-        Bind::Int(v) => q.bind(*v),
-        Bind::Text(v) => q.bind(v.clone()),
-    };
     let failures = format!(
         "delete from object_failures where task_id in (select id from tasks where {filter})"
     );
-    bind(sqlx::query(AssertSqlSafe(failures)))
+    value
+        .clone()
+        .bind_to(sqlx::query(AssertSqlSafe(failures)))
         .execute(&mut *conn)
         .await?;
     let reset = format!(
         "update tasks set checkpoint = null, checkpoint_state = null, total_num = 0, successful_num = 0, \
          failed_num = 0, skipped_num = 0, total_size = 0, complete_size = 0, real_size = 0, progress = 0, \
-         migrate_speed = 0, left_time = 0, is_query_over = 0, failed_list_key = '' where {filter}"
+         migrate_speed = 0, left_time = 0, is_query_over = 0, failed_list_key = '', start_time = 0 where {filter}"
     );
-    bind(sqlx::query(AssertSqlSafe(reset)))
+    value
+        .bind_to(sqlx::query(AssertSqlSafe(reset)))
         .execute(&mut *conn)
         .await?;
     Ok(())

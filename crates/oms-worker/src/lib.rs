@@ -10,6 +10,7 @@
 mod checker;
 mod control;
 mod digests;
+mod keeper;
 mod lister;
 mod listfile;
 mod multipart;

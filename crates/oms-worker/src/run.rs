@@ -8,7 +8,7 @@ use oms_core::error::FailureCode;
 use oms_core::model::FailureReason;
 use oms_core::status::{TaskEvent, TaskStatus};
 use oms_core::time::now_ms;
-use oms_db::{Db, DbError, Lease, TaskRun};
+use oms_db::{Db, Lease, LeaseState, TaskRun};
 use oms_storage::{ObjectHeaders, WriteOptions};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use tokio::sync::mpsc;
@@ -17,6 +17,7 @@ use tracing::Instrument as _;
 
 use crate::WorkerConfig;
 use crate::control::{Stop, StopReason, TaskFailure, check_buckets};
+use crate::keeper::{Renewal, keep_lease};
 use crate::pipeline::{CHECKED_PER_TRANSFER, EVENTS_CAPACITY, LISTED_CAPACITY, RunCtx};
 use crate::recorder::{self, Summary};
 use crate::streams::Limiter;
@@ -52,7 +53,29 @@ pub(crate) async fn run_task(
         tracing::info!(failed_only = run.failed_objects_only, checkpoint = ?run.checkpoint, "task run starts");
         let stop = Stop::new();
         let limiter = Arc::new(Limiter::new(limit_now(&run.task.bandwidth_policy)));
-        let keeper = tokio::spawn(keep_lease(db.clone(), lease.clone(), config.clone(), stop.clone(), limiter.clone()));
+        // The keeper follows the bandwidth policy and notices a stop (status pausing).
+        let follow = {
+            let (stop, limiter) = (stop.clone(), limiter.clone());
+            move |renewal| match renewal {
+                Renewal::Held(LeaseState {
+                    status,
+                    bandwidth_policy,
+                }) => {
+                    limiter.set_rate(limit_now(&bandwidth_policy));
+                    if status == TaskStatus::Pausing {
+                        stop.request(StopReason::Pause);
+                    }
+                }
+                Renewal::Lost => stop.request(StopReason::LeaseLost),
+            }
+        };
+        let keeper = tokio::spawn(keep_lease(
+            db.clone(),
+            config.clone(),
+            lease.clone(),
+            Db::renew_lease,
+            follow,
+        ));
         // A shutdown or a stop lets transfers in flight finish for a grace period, then cuts
         // them: a stop takes effect within seconds whatever the bandwidth.
         let watcher = tokio::spawn({
@@ -80,39 +103,6 @@ pub(crate) async fn run_task(
     }
     .instrument(span)
     .await;
-}
-
-/// Renews the lease every heartbeat; follows the bandwidth policy and notices a stop (at once
-/// when the stop was asked for in this process).
-async fn keep_lease(
-    db: Db,
-    lease: Lease,
-    config: Arc<WorkerConfig>,
-    stop: Stop,
-    limiter: Arc<Limiter>,
-) {
-    let mut ticks = tokio::time::interval(config.heartbeat);
-    ticks.tick().await;
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            () = db.stop_announced() => {}
-        }
-        match db.renew_lease(&lease, config.lease).await {
-            Ok(state) => {
-                limiter.set_rate(limit_now(&state.bandwidth_policy));
-                if state.status == TaskStatus::Pausing {
-                    stop.request(StopReason::Pause);
-                }
-            }
-            Err(DbError::LeaseLost) => {
-                tracing::warn!("the lease was lost; another worker owns the task now");
-                stop.request(StopReason::LeaseLost);
-                return;
-            }
-            Err(e) => tracing::warn!(error = %e, "lease renewal failed; trying again"),
-        }
-    }
 }
 
 /// What a run ended with.

@@ -10,13 +10,14 @@ use oms_core::error::FailureCode;
 use oms_core::model::FailureReason;
 use oms_core::spec::TaskKind;
 use oms_core::status::{GroupEvent, GroupStatus};
-use oms_db::{Db, DbError, GroupLease, GroupSplit, NewGroupTask};
+use oms_db::{Db, GroupLease, GroupSplit, NewGroupTask};
 use oms_storage::connect::Sides;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::WorkerConfig;
 use crate::control::{Activity, TaskFailure, activity_failure, check_buckets};
+use crate::keeper::{Renewal, keep_lease};
 use crate::lister::Halt;
 use crate::listfile::{LineReader, check_list_file};
 use crate::pages::{ListingError, Pages};
@@ -40,36 +41,25 @@ pub(crate) async fn split_group(
         };
         let stop = shutdown.child_token();
         let lost = Arc::new(AtomicBool::new(false));
-        let keeper = tokio::spawn({
-            let (db, lease, config, stop, lost) = (
-                db.clone(),
-                lease.clone(),
-                config.clone(),
-                stop.clone(),
-                lost.clone(),
-            );
-            async move {
-                let mut ticks = tokio::time::interval(config.heartbeat);
-                loop {
-                    tokio::select! {
-                        _ = ticks.tick() => {}
-                        () = db.stop_announced() => {}
-                    }
-                    match db.renew_group_lease(&lease, config.lease).await {
-                        Ok(GroupStatus::Pausing) => stop.cancel(),
-                        Ok(_) => {}
-                        Err(DbError::LeaseLost) => {
-                            lost.store(true, Ordering::SeqCst);
-                            stop.cancel();
-                            return;
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "group lease renewal failed; trying again");
-                        }
-                    }
+        // The keeper notices a stop (status pausing) and a lost lease.
+        let follow = {
+            let (stop, lost) = (stop.clone(), lost.clone());
+            move |renewal| match renewal {
+                Renewal::Held(GroupStatus::Pausing) => stop.cancel(),
+                Renewal::Held(_) => {}
+                Renewal::Lost => {
+                    lost.store(true, Ordering::SeqCst);
+                    stop.cancel();
                 }
             }
-        });
+        };
+        let keeper = tokio::spawn(keep_lease(
+            db.clone(),
+            config.clone(),
+            lease.clone(),
+            Db::renew_group_lease,
+            follow,
+        ));
         let outcome = cut(&db, &config, &lease, &split, &stop).await;
         keeper.abort();
         if lost.load(Ordering::SeqCst) {
