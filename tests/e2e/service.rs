@@ -10,6 +10,7 @@ use oms_api::auth::Principal;
 use oms_api::auth::token::TokenIssuer;
 use oms_db::MasterKey;
 use secrecy::SecretString;
+use serde_json::json;
 
 use crate::harness::{Auth, TestServer};
 use program::{Daemon, lines_with, mode, omsd, omsd_with_stdin};
@@ -72,6 +73,81 @@ async fn probes_and_the_api_document_are_served() {
         ui.text.contains("swagger"),
         "{}",
         &ui.text[..ui.text.len().min(200)]
+    );
+}
+
+#[tokio::test]
+async fn the_api_document_states_the_rules_the_api_enforces() {
+    let server = TestServer::start().await;
+    let doc = server.client(Auth::None).get("/openapi.json").await;
+    let doc = doc.ok();
+    let parameter = |path: &str, method: &str, name: &str| {
+        doc["paths"][path][method]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{method} {path} has no {name}"))
+            .clone()
+    };
+
+    // Path ids: their formats and ranges, and the project on every project route.
+    let task_id = parameter("/v2/{project_id}/tasks/{task_id}", "get", "task_id");
+    assert_eq!(task_id["schema"]["type"], "integer");
+    assert_eq!(task_id["schema"]["minimum"], 0);
+    assert_eq!(task_id["schema"]["maximum"], 999_999_999_999_999_i64);
+    let group_id = parameter("/v2/{project_id}/taskgroups/{group_id}", "get", "group_id");
+    assert_eq!(group_id["schema"]["format"], "uuid");
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let secured = operation["security"].is_array();
+            assert_eq!(
+                secured,
+                path.starts_with("/v2/{project_id}/"),
+                "{method} {path}"
+            );
+            if secured {
+                assert_eq!(parameter(path, method, "project_id")["in"], "path");
+            }
+        }
+    }
+
+    // Query parameters: ranges, and an empty value is the same as none.
+    let limit = parameter("/v2/{project_id}/tasks", "get", "limit");
+    assert_eq!(limit["schema"]["minimum"], 1);
+    assert_eq!(limit["schema"]["maximum"], 100);
+    assert_eq!(limit["allowEmptyValue"], true);
+    let status = parameter("/v2/{project_id}/taskgroups", "get", "status");
+    assert_eq!(status["schema"]["maximum"], 9);
+
+    // Bodies: required fields, lengths, patterns, enumerations, and the rules between fields.
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["CreateTaskReq"]["required"],
+        json!(["src_node", "dst_node"])
+    );
+    let dst_ak = &schemas["DstNodeReq"]["properties"]["ak"];
+    assert_eq!(
+        (dst_ak["minLength"].clone(), dst_ak["maxLength"].clone()),
+        (json!(1), json!(100))
+    );
+    assert!(
+        dst_ak["pattern"].as_str().unwrap().contains("<>&"),
+        "{dst_ak}"
+    );
+    let cloud_types = schemas["SrcNodeReq"]["properties"]["cloud_type"]["enum"]
+        .as_array()
+        .unwrap();
+    assert!(cloud_types.contains(&json!("URLSource")), "{cloud_types:?}");
+    assert_eq!(
+        schemas["BatchUpdateTasksReq"]["properties"]["ids"]["minItems"],
+        1
+    );
+    let create = &doc["paths"]["/v2/{project_id}/tasks"]["post"]["requestBody"]["content"]["application/json"]
+        ["schema"];
+    assert_eq!(
+        create["allOf"][1]["$ref"],
+        "#/components/schemas/CreateTaskModes"
     );
 }
 

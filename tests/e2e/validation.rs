@@ -147,3 +147,85 @@ async fn malformed_requests_are_400_in_the_oms_shape() {
         .await
         .assert_error(404, "APIGW.0101");
 }
+
+#[tokio::test]
+async fn empty_query_values_are_the_same_as_leaving_them_out() {
+    let server = TestServer::start().await;
+    let api = server.signed_client(&server.a);
+    let p = &server.a.id;
+    let id = server.create_task(&task_body()).await;
+
+    let all = api.get(&format!("/v2/{p}/tasks")).await;
+    let empty = api
+        .get(&format!(
+            "/v2/{p}/tasks?limit=&offset=&status=&group_id=&task_name="
+        ))
+        .await;
+    assert_eq!(empty.ok(), all.ok());
+    assert_eq!(empty.body["count"], 1);
+    api.get(&format!("/v2/{p}/taskgroups?limit=&offset=&status="))
+        .await
+        .ok();
+    api.get(&format!("/v2/{p}/tasks/{id}/failed-objects?limit=&offset="))
+        .await
+        .ok();
+    // A value that is given is checked.
+    let reply = api.get(&format!("/v2/{p}/tasks?offset=-1")).await;
+    reply.assert_error(400, "OMS.0064");
+    assert_eq!(
+        reply.body["error_detail"],
+        "request parameter [offset] invalid"
+    );
+}
+
+#[tokio::test]
+async fn integer_fields_take_integral_numbers_in_any_json_notation() {
+    let server = TestServer::start().await;
+    let api = server.signed_client(&server.a);
+    let p = &server.a.id;
+    // JSON has one kind of number, and JSON Schema counts 1.7e9 and 10485760.0 as integers.
+    let body = with(
+        with(task_body(), "/migrate_since", json!(1.7e9)),
+        "/bandwidth_policy",
+        json!([{"start": "08:00", "end": "20:00", "max_bandwidth": 10_485_760.0}]),
+    );
+    let id = server.create_task(&body).await;
+    let task = api.get(&format!("/v2/{p}/tasks/{id}")).await;
+    assert_eq!(task.ok()["migrate_since"], 1_700_000_000);
+    assert_eq!(
+        task.body["bandwidth_policy"][0]["max_bandwidth"],
+        10_485_760
+    );
+
+    let reply = api
+        .post(
+            &format!("/v2/{p}/tasks"),
+            Some(&with(task_body(), "/migrate_since", json!(1.5))),
+        )
+        .await;
+    reply.assert_error(400, "OMS.0064");
+    assert!(reply.msg().contains("migrate_since"), "{}", reply.msg());
+}
+
+#[tokio::test]
+async fn path_ids_that_are_not_text_are_refused_naming_the_parameter() {
+    let server = TestServer::start().await;
+    let api = server.signed_client(&server.a);
+    let p = &server.a.id;
+    for (method, path, field) in [
+        (Method::GET, format!("/v2/{p}/tasks/%FF"), "task_id"),
+        (
+            Method::PUT,
+            format!("/v2/{p}/taskgroups/%FF/stop"),
+            "group_id",
+        ),
+    ] {
+        let reply = api.call(method, &path, None).await;
+        reply.assert_error(400, "OMS.1010");
+        assert_eq!(
+            reply.body["error_detail"],
+            format!("request parameter [{field}] invalid"),
+            "{path}"
+        );
+    }
+}

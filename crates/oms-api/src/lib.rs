@@ -25,7 +25,6 @@ use axum::response::Response;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
-use utoipa::OpenApi as _;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use crate::error::ApiError;
@@ -33,17 +32,11 @@ pub use crate::state::{ApiLimits, AppState, StoreCheck};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The whole API: every route of [`routes::table`], `/openapi.json` and `/docs`.
+/// The whole API: every route of the route list ([`routes`]), `/openapi.json` (the document
+/// of those same routes) and `/docs`.
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
-    let mut public = Router::new();
-    let mut project = Router::new();
-    for route in routes::table() {
-        match route.access {
-            routes::Access::Public => public = public.route(route.path, route.handler),
-            routes::Access::Project => project = project.route(route.path, route.handler),
-        }
-    }
-    let project = project
+    // Authentication first, then the cache (which relies on the caller's project being checked).
+    let project = routes::project()
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             cache::serve_cached,
@@ -52,9 +45,10 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             state.clone(),
             auth::require_caller,
         ));
-    public
-        .merge(project)
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))
+    let (api, paths) = routes::public().merge(project).split_for_parts();
+    let docs = SwaggerUi::new("/docs")
+        .external_url_unchecked("/openapi.json", openapi::document_of(paths));
+    api.merge(docs)
         .fallback(|req: Request| async move { ApiError::RouteNotFound(req.uri().path().to_owned()).into_response() })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
         .with_state(state)

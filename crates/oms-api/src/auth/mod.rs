@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
@@ -68,13 +68,28 @@ pub enum Principal {
     AccessKey(String),
 }
 
-/// An authenticated caller, available to handlers as a request extension.
+/// An authenticated caller. [`require_caller`] puts it into the request's extensions; handlers
+/// take it as an extractor.
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// The caller's project.
     pub project_id: ProjectId,
     /// Who.
     pub principal: Principal,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        // Only a route registered outside the project routes can miss it: a bug, not a request
+        // to refuse as unauthenticated.
+        parts.extensions.get::<Self>().cloned().ok_or_else(|| {
+            ApiError::Internal(
+                "no authenticated caller: the route is not behind require_caller".into(),
+            )
+        })
+    }
 }
 
 /// Checks tokens and signatures.
@@ -235,6 +250,19 @@ fn project_in_path(path: &str) -> Option<&str> {
     }
 }
 
+/// Refuses a caller acting on a path of another project (`path_project`: the path's
+/// `{project_id}`, as written in the path).
+pub(crate) fn check_project(caller: &Caller, path_project: Option<&str>) -> Result<(), ApiError> {
+    if path_project == Some(caller.project_id.as_str()) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "the credentials belong to project {}, not to the project of this path",
+            caller.project_id
+        )))
+    }
+}
+
 /// Middleware of the `/v2/{project_id}/...` routes: authenticates the caller, checks the path's
 /// project against the caller's, and hands the caller to the handler. The body is read here
 /// (signatures cover it), within the configured limit.
@@ -252,12 +280,8 @@ pub async fn require_caller(
         Ok(caller) => caller,
         Err(e) => return e.into_response(),
     };
-    if project_in_path(parts.uri.path()) != Some(caller.project_id.as_str()) {
-        return ApiError::Forbidden(format!(
-            "the credentials belong to project {}, not to the project of this path",
-            caller.project_id
-        ))
-        .into_response();
+    if let Err(e) = check_project(&caller, project_in_path(parts.uri.path())) {
+        return e.into_response();
     }
     let mut request = Request::from_parts(parts, Body::from(bytes));
     request.extensions_mut().insert(caller);

@@ -136,6 +136,7 @@ impl TokenIssuer {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TokenRequest {
     /// The authentication block.
+    #[schema(value_type = TokenAuth, required = true)]
     pub auth: Option<TokenAuth>,
 }
 
@@ -143,6 +144,7 @@ pub struct TokenRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TokenAuth {
     /// `methods: ["password"]` and the password identity.
+    #[schema(value_type = TokenIdentity, required = true)]
     pub identity: Option<TokenIdentity>,
     /// The project the token is for.
     pub scope: Option<TokenScope>,
@@ -152,8 +154,10 @@ pub struct TokenAuth {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TokenIdentity {
     /// Must include `password`.
+    #[schema(value_type = Vec<String>, required = true)]
     pub methods: Option<Vec<String>>,
     /// The password identity.
+    #[schema(value_type = PasswordIdentity, required = true)]
     pub password: Option<PasswordIdentity>,
 }
 
@@ -161,6 +165,7 @@ pub struct TokenIdentity {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PasswordIdentity {
     /// The user.
+    #[schema(value_type = PasswordUser, required = true)]
     pub user: Option<PasswordUser>,
 }
 
@@ -168,9 +173,10 @@ pub struct PasswordIdentity {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PasswordUser {
     /// Login name.
+    #[schema(value_type = String, required = true, min_length = 1)]
     pub name: Option<String>,
     /// Password.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, required = true)]
     pub password: Option<SecretString>,
     /// Account (accepted and ignored by a single-tenant install).
     pub domain: Option<NameOrId>,

@@ -1,12 +1,8 @@
 //! `/v2/{project_id}/taskgroups`: task groups.
 
-use std::collections::HashMap;
-
 use axum::Json;
-use axum::extract::{Extension, Path, Query, State};
-use oms_core::model::GroupFilter;
+use axum::extract::State;
 use oms_core::parse;
-use oms_core::status::GroupStatus;
 use oms_core::wire::{
     CreateTaskGroupResponse, CreateTaskReq, EmptyBody, ListTaskGroupResponse, StartTaskReq,
     TaskGroupResp, UpdateBandwidthPolicyReq,
@@ -15,7 +11,9 @@ use oms_db::DbError;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, Missing};
-use crate::extract::{self, JsonBody};
+use crate::extract::JsonBody;
+use crate::extract::path::GroupPath;
+use crate::extract::query::GroupListQuery;
 use crate::openapi::ErrorResponses;
 use crate::state::AppState;
 
@@ -28,14 +26,12 @@ fn for_group(e: DbError) -> ApiError {
 
 /// Creates a task group; a worker splits it into tasks.
 #[utoipa::path(post, path = "/v2/{project_id}/taskgroups", tag = "taskgroups",
-    params(("project_id" = String, Path, description = "Project id")),
     request_body(content = CreateTaskReq, content_type = "application/json",
         description = "CreateTaskGroupReq: as CreateTaskReq, with task_type PREFIX (default), LIST or URL_LIST"),
-    responses((status = 200, description = "Created", body = CreateTaskGroupResponse), ErrorResponses),
-    security(("token" = []), ("aksk" = [])))]
+    responses((status = 200, description = "Created", body = CreateTaskGroupResponse), ErrorResponses))]
 pub async fn create_group(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    caller: Caller,
     JsonBody(req): JsonBody<CreateTaskReq>,
 ) -> Result<Json<CreateTaskGroupResponse>, ApiError> {
     let new = parse::create_task_group(req)?;
@@ -49,25 +45,13 @@ pub async fn create_group(
 
 /// Lists task groups, newest first.
 #[utoipa::path(get, path = "/v2/{project_id}/taskgroups", tag = "taskgroups",
-    params(
-        ("project_id" = String, Path, description = "Project id"),
-        ("limit" = Option<i32>, Query, description = "Page size, 1-100 (default 10)"),
-        ("offset" = Option<i32>, Query, description = "Groups to skip (default 0)"),
-        ("status" = Option<i32>, Query, description = "Only groups in this status (0-9)"),
-    ),
-    responses((status = 200, description = "One page of task groups", body = ListTaskGroupResponse), ErrorResponses),
-    security(("token" = []), ("aksk" = [])))]
+    params(GroupListQuery),
+    responses((status = 200, description = "One page of task groups", body = ListTaskGroupResponse), ErrorResponses))]
 pub async fn list_groups(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Query(params): Query<HashMap<String, String>>,
+    caller: Caller,
+    GroupListQuery(filter): GroupListQuery,
 ) -> Result<Json<ListTaskGroupResponse>, ApiError> {
-    let status =
-        extract::query_int(&params, "status", None, 0, 9)?.and_then(GroupStatus::from_code);
-    let filter = GroupFilter {
-        status,
-        page: extract::page(&params)?,
-    };
     let (groups, count) = state.db.list_groups(&caller.project_id, &filter).await?;
     Ok(Json(ListTaskGroupResponse {
         count,
@@ -77,18 +61,15 @@ pub async fn list_groups(
 
 /// Shows a task group with the aggregates of its tasks.
 #[utoipa::path(get, path = "/v2/{project_id}/taskgroups/{group_id}", tag = "taskgroups",
-    params(("project_id" = String, Path, description = "Project id"), ("group_id" = String, Path, description = "Task group id (UUID)")),
-    responses((status = 200, description = "The task group", body = TaskGroupResp), ErrorResponses),
-    security(("token" = []), ("aksk" = [])))]
+    params(GroupPath),
+    responses((status = 200, description = "The task group", body = TaskGroupResp), ErrorResponses))]
 pub async fn show_group(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((_, group_id)): Path<(String, String)>,
+    path: GroupPath,
 ) -> Result<Json<TaskGroupResp>, ApiError> {
-    let id = extract::group_id(&group_id)?;
     let group = state
         .db
-        .get_group(&caller.project_id, id)
+        .get_group(&path.project_id, path.group_id)
         .await
         .map_err(for_group)?;
     Ok(Json(TaskGroupResp::from(&group)))
@@ -96,40 +77,34 @@ pub async fn show_group(
 
 /// Deletes a task group that nothing runs, with its tasks (OMS.0063 otherwise).
 #[utoipa::path(delete, path = "/v2/{project_id}/taskgroups/{group_id}", tag = "taskgroups",
-    params(("project_id" = String, Path, description = "Project id"), ("group_id" = String, Path, description = "Task group id (UUID)")),
-    responses((status = 200, description = "Deleted", body = EmptyBody), ErrorResponses),
-    security(("token" = []), ("aksk" = [])))]
+    params(GroupPath),
+    responses((status = 200, description = "Deleted", body = EmptyBody), ErrorResponses))]
 pub async fn delete_group(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((_, group_id)): Path<(String, String)>,
+    path: GroupPath,
 ) -> Result<Json<EmptyBody>, ApiError> {
-    let id = extract::group_id(&group_id)?;
     state
         .db
-        .delete_group(&caller.project_id, id)
+        .delete_group(&path.project_id, path.group_id)
         .await
         .map_err(for_group)?;
-    tracing::info!(group.id = %id, project.id = %caller.project_id, "task group deleted");
+    tracing::info!(group.id = %path.group_id, project.id = %path.project_id, "task group deleted");
     Ok(Json(EmptyBody {}))
 }
 
 /// Resumes a paused task group, re-attaching the source and destination credentials.
 #[utoipa::path(put, path = "/v2/{project_id}/taskgroups/{group_id}/start", tag = "taskgroups",
-    params(("project_id" = String, Path, description = "Project id"), ("group_id" = String, Path, description = "Task group id (UUID)")),
+    params(GroupPath),
     request_body(content = StartTaskReq, content_type = "application/json", description = "StartTaskGroupReq"),
-    responses((status = 200, description = "Resumed", body = EmptyBody), ErrorResponses),
-    security(("token" = []), ("aksk" = [])))]
+    responses((status = 200, description = "Resumed", body = EmptyBody), ErrorResponses))]
 pub async fn start_group(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((_, group_id)): Path<(String, String)>,
+    path: GroupPath,
     JsonBody(req): JsonBody<StartTaskReq>,
 ) -> Result<Json<EmptyBody>, ApiError> {
-    let id = extract::group_id(&group_id)?;
     let group = state
         .db
-        .get_group(&caller.project_id, id)
+        .get_group(&path.project_id, path.group_id)
         .await
         .map_err(for_group)?;
     let mut start = parse::start(req, &group.spec)?;
@@ -137,79 +112,70 @@ pub async fn start_group(
     crate::verify::keys_reach_both_sides(&state, &group.spec, &start.credentials).await?;
     state
         .db
-        .resume_group(&caller.project_id, id, &start)
+        .resume_group(&path.project_id, path.group_id, &start)
         .await
         .map_err(for_group)?;
-    tracing::info!(group.id = %id, project.id = %caller.project_id, "task group resumed");
+    tracing::info!(group.id = %path.group_id, project.id = %path.project_id, "task group resumed");
     Ok(Json(EmptyBody {}))
 }
 
 /// Pauses a task group and its tasks.
 #[utoipa::path(put, path = "/v2/{project_id}/taskgroups/{group_id}/stop", tag = "taskgroups",
-    params(("project_id" = String, Path, description = "Project id"), ("group_id" = String, Path, description = "Task group id (UUID)")),
-    responses((status = 200, description = "Paused, or pausing while its tasks save their state", body = EmptyBody), ErrorResponses),
-    security(("token" = []), ("aksk" = [])))]
+    params(GroupPath),
+    responses((status = 200, description = "Paused, or pausing while its tasks save their state", body = EmptyBody), ErrorResponses))]
 pub async fn stop_group(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((_, group_id)): Path<(String, String)>,
+    path: GroupPath,
 ) -> Result<Json<EmptyBody>, ApiError> {
-    let id = extract::group_id(&group_id)?;
     let status = state
         .db
-        .stop_group(&caller.project_id, id)
+        .stop_group(&path.project_id, path.group_id)
         .await
         .map_err(for_group)?;
-    tracing::info!(group.id = %id, project.id = %caller.project_id, status = status.code(), "task group stopped");
+    tracing::info!(group.id = %path.group_id, project.id = %path.project_id, status = status.code(), "task group stopped");
     Ok(Json(EmptyBody {}))
 }
 
 /// Runs a failed task group again: its failed tasks in full, or only their failed objects.
 #[utoipa::path(put, path = "/v2/{project_id}/taskgroups/{group_id}/retry", tag = "taskgroups",
-    params(("project_id" = String, Path, description = "Project id"), ("group_id" = String, Path, description = "Task group id (UUID)")),
+    params(GroupPath),
     request_body(content = StartTaskReq, content_type = "application/json", description = "RetryTaskGroupReq"),
-    responses((status = 200, description = "Retrying", body = EmptyBody), ErrorResponses),
-    security(("token" = []), ("aksk" = [])))]
+    responses((status = 200, description = "Retrying", body = EmptyBody), ErrorResponses))]
 pub async fn retry_group(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((_, group_id)): Path<(String, String)>,
+    path: GroupPath,
     JsonBody(req): JsonBody<StartTaskReq>,
 ) -> Result<Json<EmptyBody>, ApiError> {
-    let id = extract::group_id(&group_id)?;
     let group = state
         .db
-        .get_group(&caller.project_id, id)
+        .get_group(&path.project_id, path.group_id)
         .await
         .map_err(for_group)?;
     let start = parse::start(req, &group.spec)?;
     crate::verify::keys_reach_both_sides(&state, &group.spec, &start.credentials).await?;
     state
         .db
-        .retry_group(&caller.project_id, id, &start)
+        .retry_group(&path.project_id, path.group_id, &start)
         .await
         .map_err(for_group)?;
-    tracing::info!(group.id = %id, project.id = %caller.project_id, failed_only = start.migrate_failed_objects, "task group retried");
+    tracing::info!(group.id = %path.group_id, project.id = %path.project_id, failed_only = start.migrate_failed_objects, "task group retried");
     Ok(Json(EmptyBody {}))
 }
 
 /// Replaces the bandwidth windows of a task group and of all its tasks.
 #[utoipa::path(put, path = "/v2/{project_id}/taskgroups/{group_id}/update", tag = "taskgroups",
-    params(("project_id" = String, Path, description = "Project id"), ("group_id" = String, Path, description = "Task group id (UUID)")),
+    params(GroupPath),
     request_body(content = UpdateBandwidthPolicyReq, content_type = "application/json"),
-    responses((status = 200, description = "Updated", body = EmptyBody), ErrorResponses),
-    security(("token" = []), ("aksk" = [])))]
+    responses((status = 200, description = "Updated", body = EmptyBody), ErrorResponses))]
 pub async fn update_group(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((_, group_id)): Path<(String, String)>,
+    path: GroupPath,
     JsonBody(req): JsonBody<UpdateBandwidthPolicyReq>,
 ) -> Result<Json<EmptyBody>, ApiError> {
-    let id = extract::group_id(&group_id)?;
     let policy = parse::update_bandwidth_policy(req)?;
     state
         .db
-        .set_group_bandwidth(&caller.project_id, id, &policy)
+        .set_group_bandwidth(&path.project_id, path.group_id, &policy)
         .await
         .map_err(for_group)?;
     Ok(Json(EmptyBody {}))

@@ -1,173 +1,109 @@
-//! The route table: every route of the API, in one list that both the router and the OpenAPI
-//! test read.
+//! The route list: every route of the API, once. Each entry names a handler; the handler's
+//! `#[utoipa::path]` says its method, path and OpenAPI operation, and `routes!` takes both the
+//! route and the operation from it, so the router and the document cannot disagree.
+//!
+//! Who may call a route is which list it is in: [`public`] routes answer anyone, [`project`]
+//! routes (`/v2/{project_id}/...`) only an authenticated caller of that project. The router
+//! puts authentication and the read cache in front of the project list
+//! ([`crate::router`]), and the document gets the project routes' security and `{project_id}`
+//! parameter from [`project`] too.
 
 pub mod groups;
 pub mod health;
 pub mod tasks;
 pub mod versions;
 
-use axum::http::Method;
-use axum::routing::{MethodRouter, delete, get, post, put};
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::SecurityRequirement;
+use utoipa::openapi::{OpenApi, RefOr, Schema};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt as _};
+use utoipa_axum::routes;
 
 use crate::auth::token;
+use crate::extract::path::path_parameter;
 use crate::state::AppState;
 
-/// Whether a route needs an authenticated caller of the path's project.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Anyone.
-    Public,
-    /// A caller of `{project_id}`.
-    Project,
+/// The prefix of every project route; `require_caller` checks its `{project_id}`.
+pub const PROJECT_PREFIX: &str = "/v2/{project_id}/";
+
+/// The routes anyone may call.
+pub fn public() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(versions::list_versions))
+        .routes(routes!(versions::show_version).map(|m| m.fallback(versions::other_method)))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(token::issue_token))
 }
 
-/// One route.
-#[derive(Debug)]
-pub struct Route {
-    /// HTTP method.
-    pub method: Method,
-    /// Path, with `{name}` captures (the same syntax as OpenAPI).
-    pub path: &'static str,
-    /// Who may call it.
-    pub access: Access,
-    /// The handler.
-    pub handler: MethodRouter<AppState>,
+/// The routes of a project, for authenticated callers of that project; in the document each
+/// operation gets the `{project_id}` parameter and the token and AK/SK security schemes.
+pub fn project() -> OpenApiRouter<AppState> {
+    let mut routes = OpenApiRouter::default()
+        .routes(routes!(tasks::create_task))
+        .routes(routes!(tasks::list_tasks))
+        .routes(routes!(tasks::batch_update_tasks))
+        .routes(routes!(tasks::show_task))
+        .routes(routes!(tasks::delete_task))
+        .routes(routes!(tasks::list_failed_objects))
+        .routes(routes!(tasks::start_task))
+        .routes(routes!(tasks::stop_task))
+        .routes(routes!(tasks::update_bandwidth_policy))
+        .routes(routes!(groups::create_group))
+        .routes(routes!(groups::list_groups))
+        .routes(routes!(groups::show_group))
+        .routes(routes!(groups::delete_group))
+        .routes(routes!(groups::start_group))
+        .routes(routes!(groups::stop_group))
+        .routes(routes!(groups::retry_group))
+        .routes(routes!(groups::update_group));
+    document_project_access(routes.get_openapi_mut());
+    routes
 }
 
-fn route(
-    method: Method,
-    path: &'static str,
-    access: Access,
-    handler: MethodRouter<AppState>,
-) -> Route {
-    Route {
-        method,
-        path,
-        access,
-        handler,
+/// Every operation of `doc`.
+pub(crate) fn operations_mut(doc: &mut OpenApi) -> impl Iterator<Item = &mut Operation> {
+    doc.paths.paths.values_mut().flat_map(|item| {
+        [
+            item.get.as_mut(),
+            item.put.as_mut(),
+            item.post.as_mut(),
+            item.delete.as_mut(),
+            item.options.as_mut(),
+            item.head.as_mut(),
+            item.patch.as_mut(),
+            item.trace.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
+/// What every project operation shares: the `{project_id}` parameter (first), and the
+/// credentials it takes.
+fn document_project_access(doc: &mut OpenApi) {
+    let project_id = path_parameter(
+        "project_id",
+        "Project id: the caller's project (APIGW.0302 otherwise)",
+        Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(oms_core::ids::ProjectId::MAX_LEN))
+                .pattern(Some("^[A-Za-z0-9_-]+$"))
+                .build(),
+        ),
+    );
+    for operation in operations_mut(doc) {
+        let parameters = operation.parameters.get_or_insert_with(Vec::new);
+        parameters.insert(0, RefOr::T(project_id.clone()));
+        operation.security = Some(vec![
+            SecurityRequirement::new::<_, _, &str>("token", []),
+            SecurityRequirement::new::<_, _, &str>("aksk", []),
+        ]);
     }
 }
 
-/// Every route of the API.
-pub fn table() -> Vec<Route> {
-    use Access::{Project, Public};
-    vec![
-        route(Method::GET, "/", Public, get(versions::list_versions)),
-        route(
-            Method::GET,
-            "/{version}",
-            Public,
-            get(versions::show_version).fallback(versions::other_method),
-        ),
-        route(Method::GET, "/healthz", Public, get(health::healthz)),
-        route(Method::GET, "/readyz", Public, get(health::readyz)),
-        route(
-            Method::POST,
-            "/v3/auth/tokens",
-            Public,
-            post(token::issue_token),
-        ),
-        route(
-            Method::POST,
-            "/v2/{project_id}/tasks",
-            Project,
-            post(tasks::create_task),
-        ),
-        route(
-            Method::GET,
-            "/v2/{project_id}/tasks",
-            Project,
-            get(tasks::list_tasks),
-        ),
-        route(
-            Method::POST,
-            "/v2/{project_id}/tasks/batch-update",
-            Project,
-            post(tasks::batch_update_tasks),
-        ),
-        route(
-            Method::GET,
-            "/v2/{project_id}/tasks/{task_id}",
-            Project,
-            get(tasks::show_task),
-        ),
-        route(
-            Method::DELETE,
-            "/v2/{project_id}/tasks/{task_id}",
-            Project,
-            delete(tasks::delete_task),
-        ),
-        route(
-            Method::GET,
-            "/v2/{project_id}/tasks/{task_id}/failed-objects",
-            Project,
-            get(tasks::list_failed_objects),
-        ),
-        route(
-            Method::POST,
-            "/v2/{project_id}/tasks/{task_id}/start",
-            Project,
-            post(tasks::start_task),
-        ),
-        route(
-            Method::POST,
-            "/v2/{project_id}/tasks/{task_id}/stop",
-            Project,
-            post(tasks::stop_task),
-        ),
-        route(
-            Method::PUT,
-            "/v2/{project_id}/tasks/{task_id}/bandwidth-policy",
-            Project,
-            put(tasks::update_bandwidth_policy),
-        ),
-        route(
-            Method::POST,
-            "/v2/{project_id}/taskgroups",
-            Project,
-            post(groups::create_group),
-        ),
-        route(
-            Method::GET,
-            "/v2/{project_id}/taskgroups",
-            Project,
-            get(groups::list_groups),
-        ),
-        route(
-            Method::GET,
-            "/v2/{project_id}/taskgroups/{group_id}",
-            Project,
-            get(groups::show_group),
-        ),
-        route(
-            Method::DELETE,
-            "/v2/{project_id}/taskgroups/{group_id}",
-            Project,
-            delete(groups::delete_group),
-        ),
-        route(
-            Method::PUT,
-            "/v2/{project_id}/taskgroups/{group_id}/start",
-            Project,
-            put(groups::start_group),
-        ),
-        route(
-            Method::PUT,
-            "/v2/{project_id}/taskgroups/{group_id}/stop",
-            Project,
-            put(groups::stop_group),
-        ),
-        route(
-            Method::PUT,
-            "/v2/{project_id}/taskgroups/{group_id}/retry",
-            Project,
-            put(groups::retry_group),
-        ),
-        route(
-            Method::PUT,
-            "/v2/{project_id}/taskgroups/{group_id}/update",
-            Project,
-            put(groups::update_group),
-        ),
-    ]
-}
+#[cfg(test)]
+mod tests;

@@ -54,7 +54,9 @@ fn requested_version(uri: &Uri) -> Option<&str> {
 
 /// Shows one API version.
 #[utoipa::path(get, path = "/{version}", tag = "versions",
-    params(("version" = String, Path, description = "Version id, e.g. v2")),
+    params(("version" = String, Path, description = "Version id: the one served is v2; another \
+        version-like id (v and a digit) is a 400, any other segment no API at all (404)",
+        pattern = "^v2$")),
     responses(
         (status = 200, description = "The version", body = Version),
         (status = 400, description = "Invalid or unknown version (OMS.0064, OMS.1009)", body = oms_core::wire::ErrorBody),

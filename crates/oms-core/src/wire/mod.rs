@@ -4,10 +4,15 @@
 //! reported by [`crate::parse`] with the field's name instead of by a generic decoding error.
 //! Unknown fields are ignored, as SDKs send newer fields. Secrets deserialize straight into
 //! [`secrecy::SecretString`], so a request's `Debug` output cannot leak them.
+//!
+//! Their OpenAPI schemas still say what [`crate::parse`] requires: which fields must be given,
+//! lengths, patterns, ranges and values (`#[schema(...)]`, and [`schema`] for what attributes
+//! cannot state).
 
 mod from_model;
 mod request;
 mod response;
+pub mod schema;
 
 pub use request::*;
 pub use response::*;

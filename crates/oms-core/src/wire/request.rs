@@ -4,17 +4,20 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::schema;
+
 /// A bandwidth window (`BandwidthPolicyDto`).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct BandwidthPolicyDto {
-    /// Window start, `hh:mm` (inclusive).
-    #[schema(example = "22:00")]
+    /// Window start, `hh:mm` (inclusive), 00:00 to 23:59.
+    #[schema(value_type = String, required = true, pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$", example = "22:00")]
     pub start: Option<String>,
-    /// Window end, `hh:mm` (exclusive).
-    #[schema(example = "06:00")]
+    /// Window end, `hh:mm` (exclusive), 00:00 to 23:59; not the start. A window whose end is
+    /// earlier than its start runs over midnight; the windows of a policy may not overlap.
+    #[schema(value_type = String, required = true, pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$", example = "06:00")]
     pub end: Option<String>,
     /// Cap inside the window in bytes/s: 1048576 (1 MB/s) to 209715200 (200 MB/s).
-    #[schema(example = 10485760)]
+    #[schema(value_type = i64, required = true, minimum = 1048576, maximum = 209715200, example = 10485760)]
     pub max_bandwidth: Option<i64>,
 }
 
@@ -22,28 +25,37 @@ pub struct BandwidthPolicyDto {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ListFile {
     /// Object key of the list file (a folder ending in `/` for task groups).
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 1024)]
     pub list_file_key: Option<String>,
     /// Bucket holding it (in the destination's region).
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 1024, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub obs_bucket: Option<String>,
     /// Number of list files.
+    #[schema(max_length = 65535)]
     pub list_file_num: Option<String>,
 }
 
 /// A CDN or custom domain to fetch source objects from (`SourceCdnReq`).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SourceCdnReq {
-    /// Domain name.
+    /// Host name (3-255 characters; letters, digits, `-` and `.`; not all-numeric; not a
+    /// Huawei Cloud service domain), optionally with `:port`.
+    #[schema(value_type = String, required = true, min_length = 3, max_length = 255, pattern = "^(?![0-9.]*(:|$))(?!.*\\.([mM][yY][hH][uU][aA][wW][eE][iI][cC][lL][oO][uU][dD]|[mM][yY][hH][wW][cC][lL][oO][uU][dD][sS])\\.[cC][oO][mM](:|$))[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*(:(\\+?0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])))?$")]
     pub domain: Option<String>,
     /// `http` or `https`.
+    #[schema(required = true, schema_with = schema::cdn_protocol)]
     pub protocol: Option<String>,
-    /// URL signing: `NONE`, `ALIYUN_OSS_A|B|C`, `TENCENT_COS_A|B|C|D`, ...
+    /// URL signing: `NONE`, `ALIYUN_OSS_A|B|C`, `TENCENT_COS_A|B|C|D`.
+    #[schema(required = true, schema_with = schema::cdn_authentication_type)]
     pub authentication_type: Option<String>,
-    /// Signing key; never returned.
-    #[schema(value_type = Option<String>)]
+    /// Signing key, required unless `authentication_type` is `NONE`; never returned.
+    #[schema(value_type = Option<String>, max_length = 255, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub authentication_key: Option<SecretString>,
     /// `DEFAULT` (KMS is not available).
+    #[schema(schema_with = schema::crypto_type)]
     pub crypto_type: Option<String>,
-    /// KMS key id.
+    /// KMS key id: must be empty (KMS is not available).
+    #[schema(max_length = 0)]
     pub kms_key_id: Option<String>,
 }
 
@@ -51,12 +63,16 @@ pub struct SourceCdnReq {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SmnConfig {
     /// SMN topic URN.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 1024, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub topic_urn: Option<String>,
     /// `SUCCESS` and/or `FAILURE`.
+    #[schema(required = true, schema_with = schema::smn_trigger_conditions)]
     pub trigger_conditions: Option<Vec<String>>,
     /// `zh-cn` or `en-us`.
+    #[schema(schema_with = schema::smn_language)]
     pub language: Option<String>,
     /// Message template name.
+    #[schema(max_length = 255, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub message_template_name: Option<String>,
 }
 
@@ -64,35 +80,46 @@ pub struct SmnConfig {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SrcNodeReq {
     /// Source cloud (default `Aliyun`).
+    #[schema(schema_with = schema::source_cloud_type)]
     pub cloud_type: Option<String>,
-    /// Source region.
+    /// Source region (required unless the source is a URL list); omsd must know it, from its
+    /// cloud's public regions or an `[[endpoints]]` rule.
+    #[schema(max_length = 100, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub region: Option<String>,
-    /// Source access key.
-    #[schema(value_type = Option<String>)]
+    /// Source access key (required for S3-compatible clouds).
+    #[schema(value_type = Option<String>, max_length = 100, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub ak: Option<SecretString>,
-    /// Source secret key.
-    #[schema(value_type = Option<String>)]
+    /// Source secret key (required for S3-compatible clouds).
+    #[schema(value_type = Option<String>, max_length = 100, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub sk: Option<SecretString>,
     /// Temporary security token.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 16384, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub security_token: Option<SecretString>,
-    /// Azure connection string.
-    #[schema(value_type = Option<String>)]
+    /// Azure connection string (required for Azure): `;`-separated `Key=Value` pairs naming an
+    /// `AccountName`, a `BlobEndpoint` or `UseDevelopmentStorage`.
+    #[schema(value_type = Option<String>, max_length = 2048)]
     pub connection_string: Option<SecretString>,
-    /// Google service-account JSON.
-    #[schema(value_type = Option<String>)]
+    /// Google service-account JSON (required for Google): an object with `client_email` and,
+    /// unless `disable_oauth` is true, `private_key`.
+    #[schema(value_type = Option<String>, max_length = 65535)]
     pub json_auth_file: Option<SecretString>,
-    /// Tencent APPID.
+    /// Tencent APPID (required for Tencent).
+    #[schema(max_length = 255, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub app_id: Option<String>,
-    /// Source bucket.
+    /// Source bucket (required unless the source is a URL list).
+    #[schema(max_length = 1024, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub bucket: Option<String>,
-    /// Keys (object mode) or prefixes (prefix mode; `[""]` = the whole bucket).
+    /// Keys (object mode) or prefixes (prefix mode; `[""]` = the whole bucket): 1-10000 of them
+    /// in those modes, none in list modes.
+    #[schema(schema_with = schema::object_keys)]
     pub object_key: Option<Vec<String>>,
-    /// List file (list and URL-list modes).
+    /// List file (list and URL-list modes only, where it is required).
     pub list_file: Option<ListFile>,
     /// `DEFAULT` (KMS is not available).
+    #[schema(schema_with = schema::crypto_type)]
     pub crypto_type: Option<String>,
-    /// KMS key id.
+    /// KMS key id: must be empty (KMS is not available).
+    #[schema(max_length = 0)]
     pub kms_key_id: Option<String>,
 }
 
@@ -100,25 +127,32 @@ pub struct SrcNodeReq {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DstNodeReq {
     /// Destination access key.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 100, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub ak: Option<SecretString>,
     /// Destination secret key.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 100, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub sk: Option<SecretString>,
     /// Temporary security token.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 16384, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub security_token: Option<SecretString>,
     /// Destination bucket.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 1024, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub bucket: Option<String>,
-    /// Destination region.
+    /// Destination region; omsd must know it, as a Huawei Cloud OBS region or from an
+    /// `[[endpoints]]` rule with cloud type `HEC`.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 100, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub region: Option<String>,
-    /// Destination cloud (task groups): only `HEC`.
+    /// Destination cloud: only `HEC`.
+    #[schema(schema_with = schema::destination_cloud_type)]
     pub cloud_type: Option<String>,
     /// Prefix put before every key.
+    #[schema(max_length = 1024)]
     pub save_prefix: Option<String>,
     /// `DEFAULT` (KMS is not available).
+    #[schema(schema_with = schema::crypto_type)]
     pub crypto_type: Option<String>,
-    /// KMS key id.
+    /// KMS key id: must be empty (KMS is not available).
+    #[schema(max_length = 0)]
     pub kms_key_id: Option<String>,
 }
 
@@ -130,16 +164,22 @@ pub struct CreateTaskReq {
     /// `LIST`, `URL_LIST`.
     pub task_type: Option<String>,
     /// Source.
+    #[schema(value_type = SrcNodeReq, required = true)]
     pub src_node: Option<SrcNodeReq>,
     /// Destination.
+    #[schema(value_type = DstNodeReq, required = true)]
     pub dst_node: Option<DstNodeReq>,
     /// KMS encryption at the destination (not available: must be false).
+    #[schema(schema_with = schema::kms_disabled)]
     pub enable_kms: Option<bool>,
-    /// Free text, at most 255 characters without `^<>&"'\`.
+    /// Free text, at most 255 characters without `^<>&"'\\`.
+    #[schema(max_length = 255, pattern = r#"^[^\^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub description: Option<String>,
     /// Migrate only objects modified after this Unix time, in seconds.
+    #[schema(minimum = 0, maximum = 253_402_300_799_i64)]
     pub migrate_since: Option<i64>,
     /// Up to 5 non-overlapping throttling windows.
+    #[schema(max_items = 5)]
     pub bandwidth_policy: Option<Vec<BandwidthPolicyDto>>,
     /// Download through this CDN domain.
     pub source_cdn: Option<SourceCdnReq>,
@@ -152,14 +192,17 @@ pub struct CreateTaskReq {
     /// Record failed objects (default true).
     pub enable_failed_object_recording: Option<bool>,
     /// Same-name handling.
+    #[schema(schema_with = schema::overwrite_mode)]
     pub object_overwrite_mode: Option<String>,
     /// Destination storage class.
+    #[schema(schema_with = schema::storage_policy)]
     pub dst_storage_policy: Option<String>,
-    /// Verification: `size_last_modified` (default), `crc64`, `no_check`.
+    /// Verification: `size_last_modified` (default), `crc64`, `no_check` (URL lists only).
+    #[schema(schema_with = schema::consistency_check)]
     pub consistency_check: Option<String>,
     /// Requester pays on the source.
     pub enable_requester_pays: Option<bool>,
-    /// `HIGH`, `MEDIUM` or `LOW` (tasks only).
+    /// `HIGH`, `MEDIUM` or `LOW` (tasks only; task groups ignore it).
     pub task_priority: Option<String>,
 }
 
@@ -167,32 +210,33 @@ pub struct CreateTaskReq {
 /// (`StartTaskGroupReq`) and `PUT .../taskgroups/{group_id}/retry` (`RetryTaskGroupReq`).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct StartTaskReq {
-    /// Source access key (not needed for URL lists, Google or Azure).
-    #[schema(value_type = Option<String>)]
+    /// Source access key: required when the source is S3-compatible (not for URL lists, Google
+    /// or Azure).
+    #[schema(value_type = Option<String>, max_length = 100, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub src_ak: Option<SecretString>,
-    /// Source secret key.
-    #[schema(value_type = Option<String>)]
+    /// Source secret key: required when the source is S3-compatible.
+    #[schema(value_type = Option<String>, max_length = 100, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub src_sk: Option<SecretString>,
     /// Source security token.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 16384, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub src_security_token: Option<SecretString>,
-    /// Azure connection string.
-    #[schema(value_type = Option<String>)]
+    /// Azure connection string: required when the source is Azure (see `SrcNodeReq`).
+    #[schema(value_type = Option<String>, max_length = 2048)]
     pub connection_string: Option<SecretString>,
-    /// Google service-account JSON.
-    #[schema(value_type = Option<String>)]
+    /// Google service-account JSON: required when the source is Google (see `SrcNodeReq`).
+    #[schema(value_type = Option<String>, max_length = 65535)]
     pub json_auth_file: Option<SecretString>,
-    /// Destination access key (required).
-    #[schema(value_type = Option<String>)]
+    /// Destination access key.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 100, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub dst_ak: Option<SecretString>,
-    /// Destination secret key (required).
-    #[schema(value_type = Option<String>)]
+    /// Destination secret key.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 100, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub dst_sk: Option<SecretString>,
     /// Destination security token.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 16384, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub dst_security_token: Option<SecretString>,
-    /// CDN signing key.
-    #[schema(value_type = Option<String>)]
+    /// CDN signing key: required when the source CDN signs URLs.
+    #[schema(value_type = Option<String>, max_length = 255, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub source_cdn_authentication_key: Option<SecretString>,
     /// Retransmit only the failed objects.
     pub migrate_failed_object: Option<bool>,
@@ -201,7 +245,8 @@ pub struct StartTaskReq {
 /// `PUT .../tasks/{task_id}/bandwidth-policy` and `PUT .../taskgroups/{group_id}/update`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateBandwidthPolicyReq {
-    /// The new windows (an empty list removes throttling).
+    /// The new windows, at most 5, not overlapping (an empty list removes throttling).
+    #[schema(value_type = Vec<BandwidthPolicyDto>, required = true, max_items = 5)]
     pub bandwidth_policy: Option<Vec<BandwidthPolicyDto>>,
 }
 
@@ -209,11 +254,15 @@ pub struct UpdateBandwidthPolicyReq {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct BatchUpdateTasksReq {
     /// Update every task of this group (exclusive with `ids`).
+    #[schema(format = Uuid, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     pub group_id: Option<String>,
     /// Update these tasks (exclusive with `group_id`).
+    #[schema(schema_with = schema::task_ids)]
     pub ids: Option<Vec<i64>>,
-    /// The new windows.
+    /// The new windows, at most 5, not overlapping (an empty list removes throttling).
+    #[schema(value_type = Vec<BandwidthPolicyDto>, required = true, max_items = 5)]
     pub bandwidth_policy: Option<Vec<BandwidthPolicyDto>>,
     /// New priority; applied to waiting, paused and failed tasks.
+    #[schema(schema_with = schema::new_task_priority)]
     pub task_priority: Option<String>,
 }

@@ -4,8 +4,9 @@ use oms_core::wire::ErrorBody;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
-use crate::auth::token;
-use crate::routes::{groups, health, tasks, versions};
+use crate::routes;
+
+mod rules;
 
 /// The error responses every authenticated route may give, all in the OMS error shape.
 #[derive(Debug, IntoResponses)]
@@ -53,20 +54,11 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// The API's OpenAPI document.
+/// What the document says besides its operations: title, security schemes and tags. The
+/// operations come from the route list ([`crate::routes`]).
 #[derive(OpenApi)]
 #[openapi(
     info(title = "OMS", description = "Self-hosted Object Migration Service, wire-compatible with Huawei Cloud OMS API v2"),
-    paths(
-        versions::list_versions, versions::show_version,
-        health::healthz, health::readyz,
-        token::issue_token,
-        tasks::create_task, tasks::list_tasks, tasks::show_task, tasks::delete_task,
-        tasks::start_task, tasks::stop_task, tasks::update_bandwidth_policy, tasks::batch_update_tasks,
-        tasks::list_failed_objects,
-        groups::create_group, groups::list_groups, groups::show_group, groups::delete_group,
-        groups::start_group, groups::stop_group, groups::retry_group, groups::update_group,
-    ),
     modifiers(&SecuritySchemes),
     tags(
         (name = "tasks", description = "Migration tasks"),
@@ -79,55 +71,22 @@ impl Modify for SecuritySchemes {
 #[derive(Debug)]
 pub struct ApiDoc;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::routes;
+/// The document of the routes in `routes` (their operations and schemas): [`ApiDoc`] with
+/// them, and the rules between fields that JSON Schema states but the derives cannot
+/// ([`rules`]).
+pub fn document_of(routes: utoipa::openapi::OpenApi) -> serde_json::Value {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(routes);
+    #[expect(
+        clippy::expect_used,
+        reason = "a document of string-keyed maps always serializes; this runs at start-up"
+    )]
+    let mut doc = serde_json::to_value(&doc).expect("the OpenAPI document serializes");
+    rules::apply(&mut doc);
+    doc
+}
 
-    #[test]
-    fn every_route_of_the_router_is_documented() {
-        let doc = ApiDoc::openapi();
-        for route in routes::table() {
-            let item = doc
-                .paths
-                .paths
-                .get(route.path)
-                .unwrap_or_else(|| panic!("{} is not documented", route.path));
-            let documented = match route.method.as_str() {
-                "GET" => item.get.is_some(),
-                "POST" => item.post.is_some(),
-                "PUT" => item.put.is_some(),
-                "DELETE" => item.delete.is_some(),
-                other => panic!("unexpected method {other}"),
-            };
-            assert!(
-                documented,
-                "{} {} is not documented",
-                route.method, route.path
-            );
-        }
-    }
-
-    #[test]
-    fn every_documented_route_exists() {
-        let table = routes::table();
-        let doc = ApiDoc::openapi();
-        for (path, item) in &doc.paths.paths {
-            for (method, present) in [
-                ("GET", item.get.is_some()),
-                ("POST", item.post.is_some()),
-                ("PUT", item.put.is_some()),
-                ("DELETE", item.delete.is_some()),
-            ] {
-                if present {
-                    assert!(
-                        table
-                            .iter()
-                            .any(|r| r.path == path && r.method.as_str() == method),
-                        "{method} {path} is documented but not routed"
-                    );
-                }
-            }
-        }
-    }
+/// The API's OpenAPI document, as `/openapi.json` serves it.
+pub fn document() -> serde_json::Value {
+    document_of(routes::public().merge(routes::project()).into_openapi())
 }

@@ -1,11 +1,13 @@
-//! Extractors that fail in the OMS error shape: JSON bodies, path ids and list queries.
+//! Extractors that fail in the OMS error shape: JSON bodies ([`JsonBody`]), the ids of a path
+//! ([`path`]) and the filters of a list ([`query`]). The path and query extractors also describe
+//! themselves to the OpenAPI document, so that what is parsed and what is documented come from
+//! the same constants.
 
-use std::collections::HashMap;
+pub mod path;
+pub mod query;
 
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
-use oms_core::ids::{GroupId, TaskId};
-use oms_core::model::Page;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -61,11 +63,42 @@ pub fn decode_json<T: DeserializeOwned>(
         }
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(decoding_error)?;
+    let mut value: serde_json::Value =
+        serde_path_to_error::deserialize(&mut de).map_err(decoding_error)?;
     de.end().map_err(|_| {
         ApiError::NotJson("the request body has trailing characters after the JSON value".into())
     })?;
-    Ok(value)
+    integral_numbers_as_integers(&mut value);
+    decode_value(value)
+}
+
+/// Writes every number with no fractional part (`5.0`, `1e3`) as an integer: JSON has one
+/// kind of number, and JSON Schema counts these as integers, so an integer field takes them.
+fn integral_numbers_as_integers(value: &mut serde_json::Value) {
+    /// 2^63: the first integral `f64` beyond `i64`.
+    const I64_END: f64 = 9_223_372_036_854_775_808.0;
+    match value {
+        serde_json::Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| n.is_f64())
+                && f.fract() == 0.0
+                && (-I64_END..I64_END).contains(&f)
+            {
+                #[expect(
+                    clippy::cast_possible_truncation,
+                    reason = "an integral value within the range of i64 converts exactly"
+                )]
+                let integer = f as i64;
+                *value = integer.into();
+            }
+        }
+        serde_json::Value::Array(items) => {
+            items.iter_mut().for_each(integral_numbers_as_integers);
+        }
+        serde_json::Value::Object(fields) => {
+            fields.values_mut().for_each(integral_numbers_as_integers);
+        }
+        _ => {}
+    }
 }
 
 /// Decodes a JSON value already read from a body (after a look at its field names).
@@ -89,53 +122,6 @@ fn decoding_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError 
     } else {
         ApiError::NotJson(format!("the request body is not valid JSON: {message}"))
     }
-}
-
-/// Parses the `{task_id}` path segment.
-pub fn task_id(raw: &str) -> Result<TaskId, ApiError> {
-    TaskId::parse(raw).ok_or_else(|| ApiError::BadParameter {
-        field: "task_id",
-        reason: format!("must be a number of at most 15 digits, got '{raw}'"),
-    })
-}
-
-/// Parses the `{group_id}` path segment.
-pub fn group_id(raw: &str) -> Result<GroupId, ApiError> {
-    GroupId::parse(raw).ok_or_else(|| ApiError::BadParameter {
-        field: "group_id",
-        reason: format!("must be a UUID, got '{raw}'"),
-    })
-}
-
-/// An integer query parameter within `min..=max`, or `default` when absent.
-pub fn query_int(
-    params: &HashMap<String, String>,
-    name: &'static str,
-    default: Option<i64>,
-    min: i64,
-    max: i64,
-) -> Result<Option<i64>, ApiError> {
-    let Some(raw) = params.get(name).filter(|v| !v.is_empty()) else {
-        return Ok(default);
-    };
-    let value: i64 = raw.parse().map_err(|_| ApiError::BadParameter {
-        field: name,
-        reason: format!("must be an integer, got '{raw}'"),
-    })?;
-    if !(min..=max).contains(&value) {
-        return Err(ApiError::invalid(
-            name,
-            format!("must be between {min} and {max}, got {value}"),
-        ));
-    }
-    Ok(Some(value))
-}
-
-/// `limit` (1–100, default 10) and `offset` (default 0).
-pub fn page(params: &HashMap<String, String>) -> Result<Page, ApiError> {
-    let limit = query_int(params, "limit", Some(10), 1, 100)?.unwrap_or(10);
-    let offset = query_int(params, "offset", Some(0), 0, i64::from(i32::MAX))?.unwrap_or(0);
-    Ok(Page { limit, offset })
 }
 
 #[cfg(test)]
@@ -166,6 +152,23 @@ mod tests {
     }
 
     #[test]
+    fn integral_numbers_fill_integer_fields() {
+        let req: CreateTaskReq = decode_json(
+            Some("application/json"),
+            br#"{"migrate_since": 1.7e9, "bandwidth_policy": [{"max_bandwidth": 1048576.0}]}"#,
+        )
+        .unwrap();
+        assert_eq!(req.migrate_since, Some(1_700_000_000));
+        let err =
+            decode_json::<CreateTaskReq>(Some("application/json"), br#"{"migrate_since": 1.5}"#)
+                .unwrap_err();
+        assert!(
+            matches!(&err, ApiError::Validation(v) if v.field == "migrate_since"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
     fn malformed_json_and_wrong_content_types_are_refused() {
         assert!(matches!(
             decode_json::<CreateTaskReq>(Some("application/json"), b"{oops"),
@@ -183,25 +186,6 @@ mod tests {
         assert!(matches!(
             decode_json::<CreateTaskReq>(Some("application/json"), b"[1]"),
             Err(ApiError::Validation(_))
-        ));
-    }
-
-    #[test]
-    fn path_ids() {
-        assert!(task_id("191297407830872").is_ok());
-        assert!(matches!(
-            task_id("abc"),
-            Err(ApiError::BadParameter {
-                field: "task_id",
-                ..
-            })
-        ));
-        assert!(matches!(
-            group_id("zzz"),
-            Err(ApiError::BadParameter {
-                field: "group_id",
-                ..
-            })
         ));
     }
 }
