@@ -202,20 +202,36 @@ async fn check(ctx: &RunCtx, item: Item, destination: Destination) -> Verdict {
     } else {
         None
     };
-    match policy::decide(
+    let decision = policy::decide(
         spec.object_overwrite_mode,
         spec.migrate_since_secs,
         source,
         destination,
-    ) {
-        Decision::Copy => Verdict::Copy(item),
-        Decision::SkipExisting | Decision::SkipOlderThanSince => Verdict::Skip(Event::Done {
-            seq: item.seq,
-            key: item.record_key(),
+    );
+    let outcome = match decision {
+        Decision::Copy => return Verdict::Copy(item),
+        Decision::SkipExisting if written_by_this_run(ctx, destination) => Outcome::Copied {
+            moved_bytes: 0,
             size: item.size,
-            outcome: Outcome::Skipped,
-        }),
-    }
+        },
+        Decision::SkipExisting | Decision::SkipOlderThanSince => Outcome::Skipped,
+    };
+    Verdict::Skip(Event::Done {
+        seq: item.seq,
+        key: item.record_key(),
+        size: item.size,
+        outcome,
+    })
+}
+
+/// Whether a destination object that makes the object skippable was written by an earlier run
+/// of this task (of its current attempt: a full restart starts over). After a worker died, the
+/// objects it copied in its last moments (not yet recorded) are found at the destination: they
+/// were copied by this task, not skipped. Only a task claimed again (lease epoch above 1) can
+/// have such objects; in a first run, an object newer than the task was written by someone else.
+fn written_by_this_run(ctx: &RunCtx, destination: Option<ObjectFacts>) -> bool {
+    let started = ctx.task.start_time_ms;
+    ctx.lease.epoch > 1 && started > 0 && destination.is_some_and(|d| d.last_modified_ms >= started)
 }
 
 /// Runs the checker until its input ends or the run stops. Items leave in the order they came.

@@ -53,8 +53,9 @@ async fn parts_count_as_they_finish_and_a_paused_task_keeps_its_counters() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while tokio::time::Instant::now() < deadline {
         let task = m.task(id).await;
-        assert_eq!(
-            task["status"], 2,
+        // Waiting (1) until a worker claims it, running (2) after; anything else ended it.
+        assert!(
+            task["status"] == 1 || task["status"] == 2,
             "the task ended before a sample: {task:#}"
         );
         let small_done = (num(&task, "successful_num") * 2000).min(30 * 2000);

@@ -14,8 +14,8 @@ use crate::harness::Overrides;
 async fn a_task_stopped_mid_upload_resumes_the_same_upload_without_resending_parts() {
     let m = Migration::start().await;
     m.src
-        .put(SRC_BUCKET, "video.bin", random_bytes(26 * MIB), None, &[])
-        .await; // 6 parts
+        .put(SRC_BUCKET, "video.bin", random_bytes(46 * MIB), None, &[])
+        .await; // 10 parts
     for i in 0..20 {
         m.src
             .put(
@@ -30,7 +30,7 @@ async fn a_task_stopped_mid_upload_resumes_the_same_upload_without_resending_par
     m.dst
         .faults
         .part_delay_ms
-        .store(700, std::sync::atomic::Ordering::SeqCst);
+        .store(1000, std::sync::atomic::Ordering::SeqCst);
     let id = m.create(&m.task_body(&[""])).await;
     let task_id = TaskId::new(id).unwrap();
     let db = m.oms.db().await;
@@ -55,7 +55,10 @@ async fn a_task_stopped_mid_upload_resumes_the_same_upload_without_resending_par
         .unwrap()
         .expect("the upload is saved");
     let parts_before = upload.parts.len();
-    assert!((1..6).contains(&parts_before), "{parts_before} parts saved");
+    assert!(
+        (1..10).contains(&parts_before),
+        "{parts_before} parts saved"
+    );
     assert_eq!(
         m.dst.calls.count("upload_part", "video.bin"),
         u32::try_from(parts_before).unwrap()
@@ -82,7 +85,7 @@ async fn a_task_stopped_mid_upload_resumes_the_same_upload_without_resending_par
     .ok();
     let done = m.wait_for(id, 5, Duration::from_secs(60)).await;
     assert_eq!(m.dst.calls.count("create_multipart_upload", "video.bin"), 1);
-    assert_eq!(m.dst.calls.count("upload_part", "video.bin"), 6);
+    assert_eq!(m.dst.calls.count("upload_part", "video.bin"), 10);
     m.assert_identical("", "").await;
     assert_eq!(done["total_num"], 21);
     assert_eq!(
