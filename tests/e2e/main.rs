@@ -12,6 +12,7 @@ mod engine;
 mod fixtures;
 mod groups;
 mod harness;
+mod metrics;
 mod moto;
 mod origin;
 mod persistence;

@@ -2,7 +2,7 @@
 //! unknown paths, and the `omsd` program as an operator runs it (first start, the start-up
 //! summary, `omsd token`, `omsd hash-password`, the data folder's permissions).
 
-mod program;
+pub mod program;
 
 use std::path::Path;
 
@@ -152,7 +152,7 @@ async fn the_api_document_states_the_rules_the_api_enforces() {
 }
 
 /// The project id of a first-start key file.
-fn bootstrap_project(dir: &Path) -> String {
+pub fn bootstrap_project(dir: &Path) -> String {
     let text = std::fs::read_to_string(dir.join("data/bootstrap.toml")).unwrap();
     let line = text
         .lines()

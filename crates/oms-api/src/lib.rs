@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cache;
 pub mod error;
 pub mod extract;
+mod meter;
 pub mod openapi;
 pub mod password;
 pub mod routes;
@@ -46,6 +47,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             auth::require_caller,
         ));
     let (api, paths) = routes::public().merge(project).split_for_parts();
+    let api = api.route_layer(axum::middleware::from_fn(meter::track));
     let docs = SwaggerUi::new("/docs")
         .external_url_unchecked("/openapi.json", openapi::document_of(paths));
     api.merge(docs)

@@ -59,6 +59,20 @@ impl TaskStatus {
         Self::ALL.into_iter().find(|s| s.code() == code)
     }
 
+    /// The status as a metrics label.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Initializing => "initializing",
+            Self::Waiting => "waiting",
+            Self::Running => "running",
+            Self::Paused => "paused",
+            Self::Failed => "failed",
+            Self::Succeeded => "completed",
+            Self::Retrying => "retrying",
+            Self::Pausing => "pausing",
+        }
+    }
+
     /// Whether a worker holds (or is about to release) the task.
     pub const fn is_active(self) -> bool {
         matches!(self, Self::Running | Self::Retrying | Self::Pausing)
@@ -239,6 +253,22 @@ impl GroupStatus {
     /// The status with OMS number `code`.
     pub fn from_code(code: i64) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.code() == code)
+    }
+
+    /// The status as a metrics label.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting",
+            Self::CreatingTasks => "creating_tasks",
+            Self::Monitoring => "monitoring",
+            Self::Paused => "paused",
+            Self::CreationFailed => "creation_failed",
+            Self::Failed => "failed",
+            Self::Completed => "completed",
+            Self::Pausing => "pausing",
+            Self::WaitingDeletion => "waiting_deletion",
+            Self::Deleted => "deleted",
+        }
     }
 
     /// Whether the group's credentials are needed (waiting, splitting, running or pausing).

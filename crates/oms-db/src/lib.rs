@@ -9,6 +9,7 @@
 mod cas;
 pub mod crypto;
 mod error;
+mod gauges;
 mod groups;
 mod leases;
 mod rows;
@@ -29,6 +30,7 @@ use sqlx::{AnyPool, Executor as _};
 
 pub use crate::crypto::{MasterKey, Sealer};
 pub use crate::error::DbError;
+pub use crate::gauges::{PoolUse, StatusCounts};
 pub use crate::leases::{GroupLease, Lease};
 pub use crate::runs::{LeaseState, TaskRun};
 pub use crate::sealed::CredentialOwner;

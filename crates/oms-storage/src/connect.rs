@@ -14,6 +14,7 @@ use crate::cloud::{CloudSettings, CloudSource};
 use crate::endpoints::{self, DESTINATION_CLOUD, EndpointRule};
 use crate::guard::Guard;
 use crate::http::{Cdn, HttpSettings, HttpSource};
+use crate::metered::Metered;
 use crate::s3::{S3Connector, S3Settings};
 use crate::{ErrorKind, ReadStore, StorageError, WriteStore};
 
@@ -243,8 +244,8 @@ pub fn connect(
     )?;
     let same_store = source.identity() == destination.identity() && !spec.enable_requester_pays;
     Ok(Sides {
-        source,
-        destination,
+        source: Arc::new(Metered::new(source, Side::Source)),
+        destination: Arc::new(Metered::new(destination, Side::Destination)),
         source_bucket: source_bucket_name(spec),
         same_store,
     })

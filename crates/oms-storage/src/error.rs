@@ -38,6 +38,21 @@ impl ErrorKind {
     pub const fn is_retryable(self) -> bool {
         matches!(self, Self::Throttled | Self::Transient)
     }
+
+    /// The kind as a metrics label (`snake_case`).
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::NoSuchBucket => "no_such_bucket",
+            Self::BadCredentials => "bad_credentials",
+            Self::Denied => "denied",
+            Self::Throttled => "throttled",
+            Self::Transient => "transient",
+            Self::Changed => "changed",
+            Self::RangeNotHonored => "range_not_honored",
+            Self::Permanent => "permanent",
+        }
+    }
 }
 
 /// Longest store message kept: a store may put anything in its message.

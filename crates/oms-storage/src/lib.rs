@@ -19,6 +19,7 @@ mod gcs;
 pub mod guard;
 pub mod http;
 pub mod metadata;
+mod metered;
 pub mod read;
 pub mod regions;
 pub mod s3;

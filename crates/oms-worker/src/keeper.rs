@@ -19,7 +19,12 @@ pub(crate) enum Renewal<S> {
     Lost,
 }
 
-/// Keeps `lease` until it is lost (or the task running this is aborted): `renew`s it for
+/// Counts a lease event of `kind` (`task`, `group`) in the metrics.
+pub(crate) fn lease_event(kind: &'static str, event: &'static str) {
+    metrics::counter!(oms_core::metrics::LEASES, "kind" => kind, "event" => event).increment(1);
+}
+
+/// Keeps `lease` (of `kind`: `task` or `group`) until it is lost (or the task running this is aborted): `renew`s it for
 /// [`WorkerConfig::lease`] every [`WorkerConfig::heartbeat`], and at once when a stop is
 /// announced in this process, and hands each answer to `follow`. The first renewal is at once,
 /// so that a stop asked for since the claim is seen without waiting a heartbeat. A renewal that
@@ -29,6 +34,7 @@ pub(crate) async fn keep_lease<L, S>(
     db: Db,
     config: Arc<WorkerConfig>,
     lease: L,
+    kind: &'static str,
     renew: impl AsyncFn(&Db, &L, Duration) -> Result<S, DbError>,
     mut follow: impl FnMut(Renewal<S>),
 ) {
@@ -39,8 +45,12 @@ pub(crate) async fn keep_lease<L, S>(
             () = db.stop_announced() => {}
         }
         match renew(&db, &lease, config.lease).await {
-            Ok(state) => follow(Renewal::Held(state)),
+            Ok(state) => {
+                lease_event(kind, "renewed");
+                follow(Renewal::Held(state));
+            }
             Err(DbError::LeaseLost) => {
+                lease_event(kind, "lost");
                 tracing::warn!("the lease was lost; another worker holds it now");
                 follow(Renewal::Lost);
                 return;

@@ -168,6 +168,7 @@ impl Worker {
                 .await
             {
                 Ok(Some(lease)) => {
+                    keeper::lease_event("group", "claimed");
                     let (db, config, shutdown) =
                         (self.db.clone(), self.config.clone(), shutdown.clone());
                     let running = running_groups.enter(lease.group_id);
@@ -190,6 +191,7 @@ impl Worker {
                 .await
             {
                 Ok(Some(lease)) => {
+                    keeper::lease_event("task", "claimed");
                     let (db, config, shutdown) =
                         (self.db.clone(), self.config.clone(), shutdown.clone());
                     let running = running_tasks.enter(lease.task_id);

@@ -24,8 +24,8 @@ use crate::pipeline::{Item, RunCtx};
 use crate::retry::retry;
 use crate::streams::{Cutter, Throttled, Watched};
 use crate::transfer::{
-    CopyError, SideError, at, check_md5, codes, compare_with_cdn, etag_is_md5, head_source,
-    md5_sent, reading, write_options, written,
+    CopyError, InFlight, SideError, at, check_md5, codes, compare_with_cdn, etag_is_md5,
+    head_source, md5_sent, reading, write_options, written,
 };
 
 /// S3 allows at most 10,000 parts.
@@ -457,6 +457,7 @@ async fn upload_part(
     upload: &Upload<'_>,
     part_number: i32,
 ) -> Result<(i32, String, u64), CopyError> {
+    let _flying = InFlight::new(oms_core::metrics::PARTS_IN_FLIGHT);
     let (ctx, item) = (upload.ctx, upload.item);
     let range = part_range(part_number, upload.part_size, upload.size);
     let len = range.end - range.start;

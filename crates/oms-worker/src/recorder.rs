@@ -19,6 +19,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ::metrics::counter;
+use oms_core::metrics;
 use oms_core::model::{FinishedAhead, ObjectCounters, ObjectFailure, Progress};
 use oms_core::time::now_ms;
 use oms_db::DbError;
@@ -196,6 +198,7 @@ impl Recorder {
                 delta.failed_num = 0;
             }
         }
+        self.count(&delta, size);
         add(&mut self.shown, &delta);
         if let Some(p) = self.pending.get_mut(&seq) {
             if !self.ctx.failed_only {
@@ -213,6 +216,25 @@ impl Recorder {
             self.failures.push(failure);
         }
         self.advance();
+    }
+
+    /// Counts a finished object in the metrics (once, when it finishes in this run).
+    fn count(&self, delta: &ObjectCounters, size: i64) {
+        let outcome = if delta.successful_num == 1 {
+            "copied"
+        } else if delta.skipped_num == 1 {
+            "skipped"
+        } else {
+            "failed"
+        };
+        let spec = self.ctx.spec();
+        let labels = [
+            ("outcome", outcome),
+            ("task_type", spec.kind.as_str()),
+            ("src_cloud", spec.source.cloud_type.as_str()),
+        ];
+        counter!(metrics::OBJECTS, &labels).increment(1);
+        counter!(metrics::BYTES, &labels).increment(u64::try_from(size).unwrap_or(0));
     }
 
     /// Moves the checkpoint over the finished objects at the front.

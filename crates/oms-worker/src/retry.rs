@@ -83,6 +83,8 @@ where
             Ok(value) => return Ok(value),
             Err(error) if error.kind().is_retryable() && attempt + 1 < policy.max_attempts => {
                 let pause = policy.backoff(attempt);
+                metrics::counter!(oms_core::metrics::RETRIES, "kind" => error.kind().label())
+                    .increment(1);
                 tracing::debug!(error = %error, attempt, pause_ms = pause.as_millis(), "retrying");
                 attempt += 1;
                 tokio::select! {

@@ -73,6 +73,7 @@ pub(crate) async fn run_task(
             db.clone(),
             config.clone(),
             lease.clone(),
+            "task",
             Db::renew_lease,
             follow,
         ));

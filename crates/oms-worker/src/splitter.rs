@@ -57,6 +57,7 @@ pub(crate) async fn split_group(
             db.clone(),
             config.clone(),
             lease.clone(),
+            "group",
             Db::renew_group_lease,
             follow,
         ));

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use futures::StreamExt as _;
+use oms_core::metrics;
 use oms_core::spec::{MigrationSpec, StoragePolicy};
 use oms_storage::{ErrorKind, ObjectHeaders, StorageError, Version, WriteOptions};
 use tokio::sync::mpsc;
@@ -291,6 +292,7 @@ pub(crate) async fn run(
         .for_each_concurrent(ctx.config.object_concurrency, |item| {
             let (ctx, events) = (ctx.clone(), events.clone());
             async move {
+                let _flying = InFlight::new(metrics::OBJECTS_IN_FLIGHT);
                 let outcome = tokio::select! {
                     () = ctx.stop.hard.cancelled() => Outcome::Interrupted,
                     outcome = copy(&ctx, &item) => outcome,
@@ -306,6 +308,23 @@ pub(crate) async fn run(
             }
         })
         .await;
+}
+
+/// One object or part being copied, counted in a gauge for as long as it lives.
+pub(crate) struct InFlight(&'static str);
+
+impl InFlight {
+    /// Counts one more in the gauge `name` until dropped.
+    pub(crate) fn new(name: &'static str) -> Self {
+        ::metrics::gauge!(name).increment(1.0);
+        Self(name)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        ::metrics::gauge!(self.0).decrement(1.0);
+    }
 }
 
 /// Copies one object: the version the lister saw, or the one a HEAD finds after the source

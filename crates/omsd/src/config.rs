@@ -63,6 +63,18 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// `[log]`.
     pub log: LogConfig,
+    /// `[metrics]`: where Prometheus metrics are served, if anywhere.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// The address of this process's `GET /metrics` (Prometheus text format), apart from the
+    /// API's; unset: no metrics are served. Each process of a fleet needs its own.
+    pub listen: Option<SocketAddr>,
 }
 
 /// `[server]`.
@@ -271,6 +283,16 @@ fn set_from_env(root: &mut toml::Table, path: &[String], raw: &str) -> Result<()
         message: format!("expected {what}, got '{raw}'"),
     };
     let value = match table.get(last) {
+        // A list (`[[auth.access_keys]]`, `[[endpoints]]`) given in one variable as a TOML
+        // array, so that secrets in it can come from the environment instead of a file.
+        Some(toml::Value::Array(_)) | None if raw.trim_start().starts_with('[') => {
+            let parsed: toml::Table = toml::from_str(&format!("v = {raw}"))
+                .map_err(|_| bad("a TOML array such as [{key = \"value\"}]"))?;
+            parsed
+                .get("v")
+                .cloned()
+                .ok_or_else(|| bad("a TOML array"))?
+        }
         Some(toml::Value::Integer(_)) => {
             toml::Value::Integer(raw.trim().parse().map_err(|_| bad("an integer"))?)
         }
@@ -326,6 +348,21 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn lists_come_from_one_variable_as_a_toml_array() {
+        let c = load(
+            None,
+            env(&[(
+                "OMS__AUTH__ACCESS_KEYS",
+                r#"[{access_key = "AK", secret_key = "SK", project_id = "0123456789abcdef"}]"#,
+            )]),
+        )
+        .unwrap();
+        assert_eq!(c.auth.access_keys.len(), 1);
+        assert_eq!(c.auth.access_keys[0].access_key, "AK");
+        assert!(load(None, env(&[("OMS__AUTH__ACCESS_KEYS", "not an array")])).is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
+mod exporter;
 pub mod files;
 pub mod summary;
 pub mod telemetry;
@@ -191,6 +192,7 @@ pub fn auth_settings(config: &Config, master: &MasterKey) -> anyhow::Result<Auth
 pub struct App {
     api: Option<(tokio::net::TcpListener, axum::Router)>,
     worker: Option<Worker>,
+    metrics: Option<exporter::Exporter>,
     db: Db,
     retention: (Duration, Duration),
     shutdown_timeout: Duration,
@@ -209,6 +211,10 @@ impl App {
                     .await
                     .with_context(|| format!("cannot listen on {}", config.server.listen))?,
             )
+        };
+        let metrics = match config.metrics.listen {
+            Some(listen) => Some(exporter::Exporter::bind(listen).await?),
+            None => None,
         };
         let worker_settings = worker_config(config);
         let runs_worker = match role {
@@ -260,6 +266,7 @@ impl App {
         Ok(Self {
             api,
             worker,
+            metrics,
             db,
             retention: (
                 Duration::from_secs(waiting_expiry_secs),
@@ -282,6 +289,20 @@ impl App {
         let worker = self
             .worker
             .map(|w| tokio::spawn(w.run(shutdown.child_token())));
+        let metrics = match self.metrics {
+            Some(exporter) => {
+                tracing::info!(addr = %exporter.local_addr()?, "metrics served at /metrics");
+                Some(tokio::spawn({
+                    let (db, shutdown) = (self.db.clone(), shutdown.child_token());
+                    async move {
+                        if let Err(e) = exporter.serve(db, shutdown).await {
+                            tracing::warn!(error = %e, "the metrics server stopped");
+                        }
+                    }
+                }))
+            }
+            None => None,
+        };
         let sweeper = self.api.is_some().then(|| {
             tokio::spawn(sweep_waiting(
                 self.db.clone(),
@@ -309,7 +330,11 @@ impl App {
         } else {
             shutdown.cancelled().await;
         }
-        for (name, handle) in [("worker", worker), ("retention sweeper", sweeper)] {
+        for (name, handle) in [
+            ("worker", worker),
+            ("retention sweeper", sweeper),
+            ("metrics server", metrics),
+        ] {
             if let Some(handle) = handle
                 && let Err(e) = handle.await
             {

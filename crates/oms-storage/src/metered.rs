@@ -1,0 +1,253 @@
+//! Store calls counted and timed for the metrics (`oms_store_requests_total`,
+//! `oms_store_request_duration_seconds`): a wrapper around any connector, labelled with the side
+//! it serves, the operation and the outcome. Every connector of a migration is wrapped once,
+//! where both sides are built ([`crate::connect::connect`]), so no connector counts for itself.
+
+use std::future::Future;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use metrics::{counter, histogram};
+use oms_core::metrics::{STORE_REQUESTS, STORE_SECONDS};
+
+use crate::connect::Side;
+use crate::read::Version;
+use crate::{
+    ByteStream, CompletedPart, Download, ListPage, ObjectMeta, PutOutcome, ReadStore,
+    ServerSideCopy, StorageError, WriteOptions, WriteStore,
+};
+
+/// A connector whose calls are counted and timed.
+#[derive(Debug)]
+pub(crate) struct Metered<S: ?Sized> {
+    inner: Arc<S>,
+    side: &'static str,
+}
+
+impl<S: ?Sized> Metered<S> {
+    /// Wraps `inner`, which serves `side`.
+    pub(crate) fn new(inner: Arc<S>, side: Side) -> Self {
+        let side = match side {
+            Side::Source => "source",
+            Side::Destination => "destination",
+        };
+        Self { inner, side }
+    }
+
+    /// Runs `call`, then counts it with its outcome and records how long it took.
+    async fn measure<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, StorageError>>,
+    ) -> Result<T, StorageError> {
+        let started = Instant::now();
+        let result = call.await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.kind.label(),
+        };
+        counter!(STORE_REQUESTS, "side" => self.side, "operation" => operation, "outcome" => outcome)
+            .increment(1);
+        histogram!(STORE_SECONDS, "side" => self.side, "operation" => operation)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+}
+
+#[deny(clippy::missing_trait_methods)]
+#[async_trait]
+impl<S: ReadStore + ?Sized> ReadStore for Metered<S> {
+    async fn check_bucket(&self, bucket: &str) -> Result<(), StorageError> {
+        self.measure("check_bucket", self.inner.check_bucket(bucket))
+            .await
+    }
+
+    async fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: i32,
+    ) -> Result<ListPage, StorageError> {
+        self.measure("list", self.inner.list(bucket, prefix, start_after, limit))
+            .await
+    }
+
+    async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
+        self.measure("head", self.inner.head(bucket, key)).await
+    }
+
+    async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Option<Range<u64>>,
+        pinned: Option<&Version>,
+    ) -> Result<Download, StorageError> {
+        let operation = if range.is_some() { "get_range" } else { "get" };
+        self.measure(operation, self.inner.get(bucket, key, range, pinned))
+            .await
+    }
+
+    fn identity(&self) -> String {
+        self.inner.identity()
+    }
+
+    fn endpoint(&self) -> String {
+        self.inner.endpoint()
+    }
+}
+
+#[deny(clippy::missing_trait_methods)]
+#[async_trait]
+impl<S: WriteStore + ?Sized> WriteStore for Metered<S> {
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: ByteStream,
+        size: u64,
+        options: &WriteOptions,
+    ) -> Result<PutOutcome, StorageError> {
+        self.measure("put", self.inner.put(bucket, key, body, size, options))
+            .await
+    }
+
+    async fn create_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        options: &WriteOptions,
+    ) -> Result<String, StorageError> {
+        self.measure(
+            "create_multipart",
+            self.inner.create_multipart(bucket, key, options),
+        )
+        .await
+    }
+
+    async fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: i32,
+        body: ByteStream,
+        size: u64,
+    ) -> Result<String, StorageError> {
+        self.measure(
+            "upload_part",
+            self.inner
+                .upload_part(bucket, key, upload_id, part_number, body, size),
+        )
+        .await
+    }
+
+    async fn complete_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[CompletedPart],
+    ) -> Result<PutOutcome, StorageError> {
+        self.measure(
+            "complete_multipart",
+            self.inner.complete_multipart(bucket, key, upload_id, parts),
+        )
+        .await
+    }
+
+    async fn abort_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(), StorageError> {
+        self.measure(
+            "abort_multipart",
+            self.inner.abort_multipart(bucket, key, upload_id),
+        )
+        .await
+    }
+
+    fn server_side_copy(&self) -> Option<&dyn ServerSideCopy> {
+        self.inner
+            .server_side_copy()
+            .map(|_| self as &dyn ServerSideCopy)
+    }
+}
+
+/// Server-side copies of the wrapped destination (only offered when it offers them).
+#[deny(clippy::missing_trait_methods)]
+#[async_trait]
+impl<S: WriteStore + ?Sized> ServerSideCopy for Metered<S> {
+    async fn copy_object(
+        &self,
+        source_bucket: &str,
+        source_key: &str,
+        pinned: &Version,
+        bucket: &str,
+        key: &str,
+        options: &WriteOptions,
+        replace_headers: bool,
+    ) -> Result<PutOutcome, StorageError> {
+        let Some(copier) = self.inner.server_side_copy() else {
+            return Err(no_copy("copy_object"));
+        };
+        self.measure(
+            "copy_object",
+            copier.copy_object(
+                source_bucket,
+                source_key,
+                pinned,
+                bucket,
+                key,
+                options,
+                replace_headers,
+            ),
+        )
+        .await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        source_bucket: &str,
+        source_key: &str,
+        pinned: &Version,
+        range: Range<u64>,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: i32,
+    ) -> Result<String, StorageError> {
+        let Some(copier) = self.inner.server_side_copy() else {
+            return Err(no_copy("upload_part_copy"));
+        };
+        self.measure(
+            "upload_part_copy",
+            copier.upload_part_copy(
+                source_bucket,
+                source_key,
+                pinned,
+                range,
+                bucket,
+                key,
+                upload_id,
+                part_number,
+            ),
+        )
+        .await
+    }
+}
+
+/// A server-side copy asked of a store that offers none (never reached: the wrapper offers
+/// copies only when the wrapped store does).
+fn no_copy(operation: &'static str) -> StorageError {
+    StorageError::new(
+        crate::ErrorKind::Permanent,
+        operation,
+        "this store offers no server-side copy",
+    )
+}
