@@ -36,6 +36,8 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// A fresh database, migrated: a new SQLite file, or a new database on the PostgreSQL server
+    /// `OMS_TEST_DATABASE_URL` names.
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = match std::env::var("OMS_TEST_DATABASE_URL") {
