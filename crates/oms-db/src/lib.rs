@@ -37,13 +37,13 @@ pub use crate::splits::{GroupSplit, NewGroupTask};
 /// Which database a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// The embedded default.
+    /// A SQLite file, created on first start: the default, for one node.
     Sqlite,
     /// For production and multi-node installs.
     Postgres,
 }
 
-/// Pool settings.
+/// How the connection pools behave: their size and how long a query waits.
 #[derive(Debug, Clone)]
 pub struct DbOptions {
     /// The most connections in the pool.

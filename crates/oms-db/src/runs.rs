@@ -28,7 +28,7 @@ pub(crate) const MAX_FAILURES_PER_TASK: i64 = 100_000;
 /// A task as its worker needs it.
 #[derive(Debug)]
 pub struct TaskRun {
-    /// The task.
+    /// The task as stored.
     pub task: Task,
     /// Where the previous run stopped.
     pub checkpoint: Option<String>,

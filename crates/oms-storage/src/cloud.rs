@@ -43,7 +43,7 @@ use crate::{
 pub struct CloudSettings {
     /// The address guard for endpoints named in credentials.
     pub guard: Guard,
-    /// Connect timeout.
+    /// Longest wait for a TCP (and TLS) connection to the store.
     pub connect_timeout: Duration,
     /// Time allowed without progress on a response.
     pub operation_timeout: Duration,

@@ -66,9 +66,9 @@ pub struct Cdn {
 /// How an HTTP source is reached.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
-    /// The address guard.
+    /// Which addresses the URLs of a URL list may resolve to.
     pub guard: Guard,
-    /// Connect timeout.
+    /// Longest wait for a TCP (and TLS) connection to an origin.
     pub connect_timeout: Duration,
     /// Time allowed without progress on a response.
     pub read_timeout: Duration,

@@ -41,7 +41,7 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, StorageError>> + S
 /// What a listing tells about an object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObjectInfo {
-    /// The key.
+    /// The key, exactly as the store lists it.
     pub key: String,
     /// Size in bytes.
     pub size: u64,
@@ -56,7 +56,7 @@ pub struct ObjectInfo {
 /// One page of a listing, in key order.
 #[derive(Debug, Clone, Default)]
 pub struct ListPage {
-    /// The objects.
+    /// The objects of this page, in key order.
     pub objects: Vec<ObjectInfo>,
     /// Whether more keys follow the last one.
     pub is_truncated: bool,
@@ -82,9 +82,9 @@ pub struct ObjectHeaders {
 /// What a HEAD tells about an object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObjectMeta {
-    /// Listing facts.
+    /// Key, size, time, entity tag and class, as a listing would tell them.
     pub info: ObjectInfo,
-    /// Headers.
+    /// The headers a copy carries over (content type, user metadata, ...).
     pub headers: ObjectHeaders,
 }
 
@@ -105,7 +105,7 @@ pub struct Download {
     /// a whole object stored in one piece without KMS or customer keys. A copy can then be
     /// verified against the destination's MD5 without hashing the bytes again.
     pub content_md5: Option<String>,
-    /// The bytes.
+    /// The bytes, `content_length` of them.
     pub body: ByteStream,
 }
 
@@ -121,7 +121,7 @@ impl std::fmt::Debug for Download {
 /// How an object is written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteOptions {
-    /// Headers to set.
+    /// Headers to set on the written object.
     pub headers: ObjectHeaders,
     /// The storage class to write with (`None`: the bucket's default).
     pub storage_class: Option<String>,

@@ -59,7 +59,7 @@ impl TestDb {
         connect(&self.url).await
     }
 
-    /// A new waiting task.
+    /// A new waiting task in the test's project, made from `migration_body`.
     pub async fn task(&self) -> TaskId {
         let new = oms_core::parse::create_task(from_json(migration_body())).unwrap();
         self.db.create_task(&self.project, &new).await.unwrap().id
