@@ -167,7 +167,7 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
 
     /// The object's headers and bytes (`range`: a byte range of it). With `pinned`, the read is
     /// of that version only: the store is asked to refuse another one, and the answer is
-    /// checked ([`read::check_answer`]): a changed object is [`ErrorKind::Changed`], a range
+    /// checked (`read::check_answer`): a changed object is [`ErrorKind::Changed`], a range
     /// the store did not honour is [`ErrorKind::RangeNotHonored`]. The body holds exactly
     /// [`Download::content_length`] bytes, or ends in an error.
     async fn get(

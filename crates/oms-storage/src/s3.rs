@@ -4,7 +4,7 @@
 //! `AWS_*` configuration is read. The SDK's own retries are off (the engine decides retries).
 //! For clouds other than AWS, checksums are computed and validated only when required, because
 //! most S3-compatible stores refuse the `aws-chunked` uploads that default checksums imply.
-//! Requests go through [`crate::transport`] (reqwest), which lets answers with Latin-1 header
+//! Requests go through `crate::transport` (reqwest), which lets answers with Latin-1 header
 //! values through. Reads are pinned with `If-Match` and `x-amz-copy-source-if-match`, and
 //! listings ask for URL-encoded keys, so that every key comes back exactly as stored, even one
 //! with characters XML cannot hold.
