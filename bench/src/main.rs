@@ -27,7 +27,7 @@ struct Args {
     /// The s3s-fs binary (`cargo install s3s-fs --version 0.14.1 --features binary`).
     #[arg(long, default_value = "s3s-fs")]
     s3s_fs: PathBuf,
-    /// The rclone binary.
+    /// The rclone binary OMS is compared with.
     #[arg(long, default_value = "rclone")]
     rclone: PathBuf,
     /// The wrk binary (workload f).

@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
 /// The body every URL serves.
-pub const BODY_BYTES: usize = 1024;
+pub(crate) const BODY_BYTES: usize = 1024;
 
 async fn serve(method: Method) -> Response {
     static BODY: [u8; BODY_BYTES] = [b'x'; BODY_BYTES];
@@ -24,7 +24,7 @@ async fn serve(method: Method) -> Response {
 }
 
 /// Starts the origin on 127.0.0.1; returns its base URL.
-pub async fn start() -> anyhow::Result<String> {
+pub(crate) async fn start() -> anyhow::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let app = axum::Router::new().fallback(serve);

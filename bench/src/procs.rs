@@ -15,15 +15,15 @@ use serde_json::{Value, json};
 
 use crate::workloads::{MIB, MULTIPART_THRESHOLD, PART_CONCURRENCY, PART_SIZE};
 
-pub const SRC_AK: &str = "BENCHSRCAK";
-pub const SRC_SK: &str = "BENCHSRCSK";
-pub const DST_AK: &str = "BENCHDSTAK";
-pub const DST_SK: &str = "BENCHDSTSK";
-pub const SRC_BUCKET: &str = "bench";
-pub const DST_BUCKET: &str = "dest";
+pub(crate) const SRC_AK: &str = "BENCHSRCAK";
+pub(crate) const SRC_SK: &str = "BENCHSRCSK";
+pub(crate) const DST_AK: &str = "BENCHDSTAK";
+pub(crate) const DST_SK: &str = "BENCHDSTSK";
+pub(crate) const SRC_BUCKET: &str = "bench";
+pub(crate) const DST_BUCKET: &str = "dest";
 const PROJECT: &str = "0123456789abcdef0123456789abcdef";
 
-pub fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -41,7 +41,7 @@ async fn wait_port(port: u16) -> anyhow::Result<()> {
 }
 
 /// The peak resident memory of a running process, in KiB (`VmHWM`).
-pub fn peak_rss_kib(pid: u32) -> u64 {
+pub(crate) fn peak_rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -54,7 +54,7 @@ pub fn peak_rss_kib(pid: u32) -> u64 {
 }
 
 /// CPU seconds (user + system) a running process has used so far.
-pub fn cpu_secs(pid: u32) -> f64 {
+pub(crate) fn cpu_secs(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which is in parentheses and may hold spaces).
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
@@ -70,7 +70,7 @@ pub fn cpu_secs(pid: u32) -> f64 {
 }
 
 /// A child process killed when dropped.
-pub struct Proc(pub Child);
+pub(crate) struct Proc(pub Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -80,14 +80,19 @@ impl Drop for Proc {
 }
 
 /// An s3s-fs server over a directory (a bucket is a folder).
-pub struct S3 {
+pub(crate) struct S3 {
     pub url: String,
     pub root: PathBuf,
     proc: Proc,
 }
 
 impl S3 {
-    pub async fn start(bin: &Path, root: PathBuf, ak: &str, sk: &str) -> anyhow::Result<Self> {
+    pub(crate) async fn start(
+        bin: &Path,
+        root: PathBuf,
+        ak: &str,
+        sk: &str,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&root)?;
         let port = free_port()?;
         let child = Command::new(bin)
@@ -107,12 +112,12 @@ impl S3 {
         })
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.proc.0.id()
     }
 
     /// A client of this server (the engine's own S3 connector).
-    pub fn connector(&self, ak: &str, sk: &str) -> anyhow::Result<Arc<dyn WriteStore>> {
+    pub(crate) fn connector(&self, ak: &str, sk: &str) -> anyhow::Result<Arc<dyn WriteStore>> {
         Ok(Arc::new(S3Connector::new(&S3Settings {
             endpoint: Endpoint {
                 url: self.url.clone(),
@@ -132,7 +137,7 @@ impl S3 {
 
     /// Empties a bucket (removes and recreates its folder), and lets the disk settle: the
     /// previous run's writes are flushed now rather than during the next timed run.
-    pub fn empty(&self, bucket: &str) -> anyhow::Result<()> {
+    pub(crate) fn empty(&self, bucket: &str) -> anyhow::Result<()> {
         let dir = self.root.join(bucket);
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
@@ -144,7 +149,7 @@ impl S3 {
 }
 
 /// A running omsd with one project and an access key.
-pub struct Oms {
+pub(crate) struct Oms {
     pub base: String,
     pub token: String,
     pub http: reqwest::Client,
@@ -152,7 +157,7 @@ pub struct Oms {
 }
 
 /// What omsd is started with.
-pub struct OmsSetup<'a> {
+pub(crate) struct OmsSetup<'a> {
     pub bin: &'a Path,
     pub dir: PathBuf,
     pub src: &'a S3,
@@ -163,7 +168,7 @@ pub struct OmsSetup<'a> {
 }
 
 impl Oms {
-    pub async fn start(setup: &OmsSetup<'_>) -> anyhow::Result<Self> {
+    pub(crate) async fn start(setup: &OmsSetup<'_>) -> anyhow::Result<Self> {
         let dir = &setup.dir;
         if dir.exists() {
             std::fs::remove_dir_all(dir)?;
@@ -228,7 +233,7 @@ url = "{dst}"
         })
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.proc.0.id()
     }
 
@@ -258,21 +263,21 @@ url = "{dst}"
         })
     }
 
-    pub async fn create_task(&self, body: &Value) -> anyhow::Result<i64> {
+    pub(crate) async fn create_task(&self, body: &Value) -> anyhow::Result<i64> {
         let created = self
             .call(reqwest::Method::POST, "/tasks", Some(body))
             .await?;
         created["id"].as_i64().context("no task id")
     }
 
-    pub async fn stop_task(&self, id: i64) -> anyhow::Result<()> {
+    pub(crate) async fn stop_task(&self, id: i64) -> anyhow::Result<()> {
         self.call(reqwest::Method::POST, &format!("/tasks/{id}/stop"), None)
             .await
             .map(|_| ())
     }
 
     /// Creates a task and waits for it to complete; returns the time from create to completed.
-    pub async fn run_task(&self, body: &Value) -> anyhow::Result<(Duration, Value)> {
+    pub(crate) async fn run_task(&self, body: &Value) -> anyhow::Result<(Duration, Value)> {
         let started = Instant::now();
         let id = self.create_task(body).await?;
         loop {
@@ -289,7 +294,7 @@ url = "{dst}"
 }
 
 /// A prefix task from the source bucket to the destination.
-pub fn prefix_task(prefix: &str) -> Value {
+pub(crate) fn prefix_task(prefix: &str) -> Value {
     json!({
         "task_type": "prefix",
         "src_node": {"cloud_type": "AWS", "region": "bench-src", "ak": SRC_AK, "sk": SRC_SK,
@@ -299,7 +304,7 @@ pub fn prefix_task(prefix: &str) -> Value {
 }
 
 /// Runs `rclone copy` of `prefix` between the two servers; returns its time and peak memory.
-pub fn rclone_copy(
+pub(crate) fn rclone_copy(
     bin: &Path,
     src: &S3,
     dst: &S3,

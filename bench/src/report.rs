@@ -4,7 +4,7 @@ use std::time::Duration;
 
 /// One line of the table: a tool's median over its runs of one workload.
 #[derive(Debug, Clone)]
-pub struct Row {
+pub(crate) struct Row {
     pub workload: String,
     pub tool: String,
     /// Wall time of each run.
@@ -18,13 +18,13 @@ pub struct Row {
 }
 
 impl Row {
-    pub fn median(&self) -> Duration {
+    pub(crate) fn median(&self) -> Duration {
         let mut times = self.times.clone();
         times.sort();
         times.get(times.len() / 2).copied().unwrap_or_default()
     }
 
-    pub fn objects_per_sec(&self) -> f64 {
+    pub(crate) fn objects_per_sec(&self) -> f64 {
         let secs = self.median().as_secs_f64();
         if secs > 0.0 {
             self.objects as f64 / secs
@@ -44,7 +44,7 @@ impl Row {
 }
 
 /// A Markdown table, with each OMS row's ratio to the rclone row of its workload.
-pub fn table(rows: &[Row]) -> String {
+pub(crate) fn table(rows: &[Row]) -> String {
     let mut out = String::from(
         "| workload | tool | runs | median s | objects/s | MB/s | peak RSS MiB | OMS/rclone |\n|---|---|---|---|---|---|---|---|\n",
     );

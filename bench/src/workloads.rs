@@ -21,12 +21,12 @@ use crate::procs::{
 use crate::report::Row;
 
 const KIB: u64 = 1024;
-pub const MIB: u64 = 1024 * 1024;
+pub(crate) const MIB: u64 = 1024 * 1024;
 /// OMS's defaults (`worker.multipart_threshold_bytes`, `part_size_bytes`, `part_concurrency`),
 /// which rclone is given too.
-pub const MULTIPART_THRESHOLD: u64 = 64 * MIB;
-pub const PART_SIZE: u64 = 16 * MIB;
-pub const PART_CONCURRENCY: usize = 4;
+pub(crate) const MULTIPART_THRESHOLD: u64 = 64 * MIB;
+pub(crate) const PART_SIZE: u64 = 16 * MIB;
+pub(crate) const PART_CONCURRENCY: usize = 4;
 
 /// The CPU seconds this process has used (the limit's client).
 fn own_cpu() -> f64 {
@@ -546,7 +546,7 @@ fn log_uniform_sizes(n: usize, min: u64, max: u64) -> Vec<u64> {
 }
 
 /// Runs the selected workloads; returns the table's rows.
-pub async fn run_all(args: &Args) -> anyhow::Result<Vec<Row>> {
+pub(crate) async fn run_all(args: &Args) -> anyhow::Result<Vec<Row>> {
     let work = &args.work_dir;
     if work.exists() {
         std::fs::remove_dir_all(work)?;

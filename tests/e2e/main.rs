@@ -6,6 +6,11 @@
     clippy::expect_used,
     reason = "helpers of a test binary: a panic is a failed test"
 )]
+#![expect(
+    unreachable_pub,
+    reason = "a test binary exports nothing: `pub` in its modules marks the helpers the test \
+              modules share, and `pub(crate)` on every one of them would say nothing more"
+)]
 
 mod auth;
 mod engine;

@@ -26,13 +26,13 @@ pub enum ApiError {
     BadParameter {
         /// The parameter's name.
         field: &'static str,
-        /// What is wrong.
+        /// What is wrong with the value, in words.
         reason: String,
     },
     /// The body is too large.
     #[error("the request body exceeds {limit_bytes} bytes")]
     BodyTooLarge {
-        /// The limit.
+        /// The largest body accepted, bytes (`max_body_bytes`).
         limit_bytes: usize,
     },
     /// The body is not `application/json`.
@@ -47,9 +47,9 @@ pub enum ApiError {
     /// A request refused for a reason about stored data.
     #[error("{message}")]
     Refused {
-        /// The OMS code.
+        /// The OMS code answered (`OMS.xxxx`).
         code: ErrorCode,
-        /// Why.
+        /// Why, in one sentence naming the task, group or field.
         message: String,
     },
     /// Missing or invalid credentials.
@@ -67,7 +67,7 @@ pub enum ApiError {
     /// The request took too long.
     #[error("the request took longer than {timeout_secs}s; retry later")]
     Timeout {
-        /// The limit.
+        /// The limit it exceeded, seconds (`request_timeout_secs`).
         timeout_secs: u64,
     },
     /// The database failed or cannot be reached.
@@ -78,7 +78,7 @@ pub enum ApiError {
     Internal(String),
 }
 
-/// What was not found.
+/// What was not found, which the message names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Missing {
     /// A task.

@@ -7,7 +7,7 @@ use oms_db::Db;
 use crate::auth::Authenticator;
 use crate::cache::ReadCache;
 
-/// Request limits.
+/// Limits on requests, from the `[server]` configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct ApiLimits {
     /// The largest request body accepted (the Huawei API gateway allows 12 MB signed bodies).
@@ -25,11 +25,11 @@ impl Default for ApiLimits {
 /// The state of the API: the database, the authenticator and the limits. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// The database.
+    /// The database every handler reads and writes (its pool is shared by clones).
     pub db: Db,
     /// Checks tokens and signatures.
     pub auth: Arc<Authenticator>,
-    /// Request limits.
+    /// Request limits (`[server]` of the configuration).
     pub limits: ApiLimits,
     /// How to reach stores, to check the keys a start supplies (`None`: no check).
     pub stores: Option<Arc<StoreCheck>>,

@@ -99,7 +99,7 @@ impl BandwidthPolicy {
         Ok(Self(windows))
     }
 
-    /// The windows.
+    /// The windows, at most five, none overlapping another.
     pub fn windows(&self) -> &[BandwidthWindow] {
         &self.0
     }

@@ -9,14 +9,14 @@ use std::borrow::Cow;
 use secrecy::{ExposeSecret as _, SecretString, zeroize::Zeroizing};
 use serde::{Deserialize, Serialize};
 
-/// Keys for the source.
+/// Keys for the source: which ones are needed depends on its cloud type (none for URL lists).
 #[derive(Debug, Clone, Default)]
 pub struct SourceCredentials {
     /// Access key (S3-compatible clouds).
     pub ak: Option<SecretString>,
     /// Secret key (S3-compatible clouds).
     pub sk: Option<SecretString>,
-    /// STS security token.
+    /// Temporary STS token that goes with `ak` and `sk`.
     pub security_token: Option<SecretString>,
     /// Azure connection string.
     pub connection_string: Option<SecretString>,
@@ -27,20 +27,20 @@ pub struct SourceCredentials {
 /// Keys for the destination.
 #[derive(Debug, Clone)]
 pub struct DestinationCredentials {
-    /// Access key.
+    /// Access key of the destination store.
     pub ak: SecretString,
-    /// Secret key.
+    /// Secret key of the destination store.
     pub sk: SecretString,
-    /// STS security token.
+    /// Temporary STS token that goes with `ak` and `sk`.
     pub security_token: Option<SecretString>,
 }
 
 /// Everything a worker needs to reach both sides of a migration.
 #[derive(Debug, Clone)]
 pub struct CredentialSet {
-    /// Source keys.
+    /// Keys for the source (none for a URL list).
     pub source: SourceCredentials,
-    /// Destination keys.
+    /// Keys for the destination store.
     pub destination: DestinationCredentials,
     /// The CDN signing key, when the source is read through a signed CDN.
     pub cdn_key: Option<SecretString>,

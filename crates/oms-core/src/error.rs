@@ -249,7 +249,7 @@ pub enum TransitionError {
     /// A worker-side transition that the current status does not allow (a lost race).
     #[error("the {subject} cannot go from status {from} by {event}")]
     Illegal {
-        /// Task or task group.
+        /// Whether a task or a task group refused the transition.
         subject: Subject,
         /// The current status number.
         from: i64,

@@ -9,19 +9,19 @@ use crate::status::{GroupStatus, TaskStatus};
 /// Object and byte counters of a task (or the sums over a group's tasks).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ObjectCounters {
-    /// Objects found.
+    /// Objects found at the source so far.
     pub total_num: i64,
-    /// Objects migrated.
+    /// Objects copied to the destination.
     pub successful_num: i64,
-    /// Objects that failed.
+    /// Objects that could not be copied.
     pub failed_num: i64,
-    /// Objects skipped.
+    /// Objects not copied: older than `migrate_since`, or already at the destination.
     pub skipped_num: i64,
-    /// Bytes found.
+    /// Bytes of the objects found so far.
     pub total_size: i64,
     /// Bytes done (migrated or skipped).
     pub complete_size: i64,
-    /// Bytes migrated.
+    /// Bytes copied (`complete_size` without the skipped objects).
     pub real_size: i64,
 }
 
@@ -30,46 +30,46 @@ pub struct ObjectCounters {
 pub struct FailureReason {
     /// The `TRF.xxxx` code.
     pub code: String,
-    /// The reason in words.
+    /// The reason, in one sentence naming the side at fault.
     pub message: String,
 }
 
 /// A migration task as stored.
 #[derive(Debug, Clone)]
 pub struct Task {
-    /// Id.
+    /// The task's id: random, 15 digits, unique across projects.
     pub id: TaskId,
-    /// Owner.
+    /// The project that created it; only its callers see the task.
     pub project_id: ProjectId,
     /// The group that created it.
     pub group_id: Option<GroupId>,
-    /// Where it comes from.
+    /// `GROUP_TASK` when a group created it, else `NORMAL_TASK`.
     pub group_type: GroupType,
-    /// Generated name.
+    /// Name generated at creation: `task_<id>`.
     pub name: String,
-    /// Status.
+    /// Where the task is in its life (`oms_core::status` checks every change).
     pub status: TaskStatus,
-    /// Claim priority.
+    /// Claim priority: workers take waiting tasks by priority, then by age.
     pub priority: TaskPriority,
-    /// What it migrates.
+    /// What it migrates, from where to where, as given at creation.
     pub spec: MigrationSpec,
-    /// Throttling windows.
+    /// Throttling windows, in UTC; the batch update replaces them.
     pub bandwidth_policy: BandwidthPolicy,
-    /// Progress counters.
+    /// Object and byte counters, flushed by the recorder about once a second.
     pub counters: ObjectCounters,
-    /// 0..1.
+    /// Fraction done, 0..1 (bytes done over bytes found).
     pub progress: f64,
-    /// Bytes/s.
+    /// Current copy rate, bytes/s.
     pub migrate_speed_bytes_per_sec: i64,
-    /// Estimated time left.
+    /// Estimated time left, ms, from the current rate.
     pub left_time_ms: i64,
-    /// Time spent running.
+    /// Time spent running, ms, over all runs.
     pub total_time_ms: i64,
     /// First start, Unix ms (0 before).
     pub start_time_ms: i64,
     /// Whether the source listing finished.
     pub is_query_over: bool,
-    /// Why it failed.
+    /// Why it failed (a `TRF.xxxx` code), when it did.
     pub failure: Option<FailureReason>,
     /// Where its failed-object list was written ("" when none).
     pub failed_list_key: String,
@@ -80,40 +80,40 @@ pub struct Task {
 /// Task counts and object sums over a group's tasks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GroupTaskStats {
-    /// Tasks.
+    /// All the group's tasks, whatever their status.
     pub total: i64,
     /// Failed tasks.
     pub failed: i64,
-    /// Completed tasks.
+    /// Succeeded tasks.
     pub completed: i64,
-    /// Paused tasks.
+    /// Paused (stopped) tasks.
     pub paused: i64,
     /// Running, retrying or pausing tasks.
     pub executing: i64,
-    /// Waiting tasks.
+    /// Tasks waiting for a worker.
     pub waiting: i64,
-    /// Object sums.
+    /// Object and byte counters summed over the tasks.
     pub objects: ObjectCounters,
-    /// Sum of the tasks' speeds.
+    /// Sum of the tasks' copy rates, bytes/s.
     pub migrate_speed_bytes_per_sec: i64,
-    /// Longest running time of a task.
+    /// Longest running time of a task, ms (tasks run side by side).
     pub total_time_ms: i64,
 }
 
 /// A task group as stored, with its tasks' aggregates.
 #[derive(Debug, Clone)]
 pub struct TaskGroup {
-    /// Id.
+    /// The group's id (a random UUID).
     pub group_id: GroupId,
-    /// Owner.
+    /// The project that created it; only its callers see the group.
     pub project_id: ProjectId,
-    /// Status.
+    /// Where the group is in its life (`oms_core::status` checks every change).
     pub status: GroupStatus,
-    /// What it migrates.
+    /// What it migrates, from where to where; every task it creates inherits it.
     pub spec: MigrationSpec,
     /// Throttling windows, applied to every task.
     pub bandwidth_policy: BandwidthPolicy,
-    /// Why it failed.
+    /// Why it failed (a `TRF.xxxx` code), when it did.
     pub failure: Option<FailureReason>,
     /// Objects assigned to tasks created so far.
     pub create_complete_num: i64,
@@ -130,20 +130,20 @@ pub struct TaskGroup {
 /// A task or group to create: its spec, throttling, priority and credentials.
 #[derive(Debug)]
 pub struct NewMigration {
-    /// What to migrate.
+    /// What to migrate, from where to where.
     pub spec: MigrationSpec,
-    /// Throttling windows.
+    /// Throttling windows, in UTC (empty: unthrottled).
     pub bandwidth_policy: BandwidthPolicy,
-    /// Claim priority.
+    /// Claim priority among waiting tasks.
     pub priority: TaskPriority,
-    /// Keys for both sides.
+    /// Keys for the source, the destination and the CDN, sealed before they are stored.
     pub credentials: CredentialSet,
 }
 
 /// A start, resume or retry request: fresh credentials and what to run.
 #[derive(Debug)]
 pub struct StartRequest {
-    /// Keys for both sides.
+    /// Keys for both sides, given again on every start (they replace the stored ones).
     pub credentials: CredentialSet,
     /// Retransmit only the failed objects.
     pub migrate_failed_objects: bool,
@@ -152,7 +152,7 @@ pub struct StartRequest {
 /// Which tasks a batch update applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskSelector {
-    /// These ids.
+    /// These tasks, by id.
     Ids(Vec<TaskId>),
     /// Every task of this group.
     Group(GroupId),
@@ -161,9 +161,9 @@ pub enum TaskSelector {
 /// A batch update of bandwidth policy and priority.
 #[derive(Debug, Clone)]
 pub struct BatchUpdate {
-    /// Which tasks.
+    /// The tasks it applies to.
     pub selector: TaskSelector,
-    /// The new windows.
+    /// The new windows, replacing the old ones.
     pub bandwidth_policy: BandwidthPolicy,
     /// The new priority (only for waiting, paused and failed tasks).
     pub priority: Option<TaskPriority>,
@@ -187,7 +187,7 @@ pub struct TaskFilter {
     pub status: Option<TaskStatus>,
     /// Only tasks whose name contains this (case-insensitive).
     pub name_contains: Option<String>,
-    /// The page.
+    /// The page of the matching tasks to return.
     pub page: Page,
 }
 
@@ -196,7 +196,7 @@ pub struct TaskFilter {
 pub struct GroupFilter {
     /// Only groups in this status.
     pub status: Option<GroupStatus>,
-    /// The page.
+    /// The page of the matching groups to return.
     pub page: Page,
 }
 
@@ -209,11 +209,11 @@ pub struct Progress {
     pub checkpoint: Option<String>,
     /// The counters that hold at the checkpoint.
     pub checkpoint_counters: ObjectCounters,
-    /// Bytes/s.
+    /// Current copy rate, bytes/s.
     pub migrate_speed_bytes_per_sec: i64,
-    /// 0..1.
+    /// Fraction done, 0..1.
     pub progress: f64,
-    /// Estimated time left.
+    /// Estimated time left, ms, from the current rate.
     pub left_time_ms: i64,
     /// Time spent running, over all runs.
     pub total_time_ms: i64,
@@ -231,9 +231,9 @@ pub struct Progress {
 pub struct FinishedAhead {
     /// The key recorded for the object (its source key, or its URL-list line).
     pub key: String,
-    /// Its size.
+    /// Its size, bytes.
     pub size: i64,
-    /// Copied (else skipped).
+    /// True when this task copied it; false when it was skipped.
     pub copied: bool,
 }
 
@@ -246,7 +246,7 @@ pub struct ObjectFailure {
     pub size: i64,
     /// The per-object code (`UPLOAD_DST_OBJ_FAILURE`, ...).
     pub code: String,
-    /// What happened.
+    /// What happened, in one sentence naming the side at fault.
     pub message: String,
     /// When, Unix ms.
     pub failed_time_ms: i64,
@@ -261,7 +261,7 @@ pub struct SavedUpload {
     pub dst_bucket: String,
     /// The destination key.
     pub dst_key: String,
-    /// The upload id.
+    /// The upload id the destination gave, to continue or abort it with.
     pub upload_id: String,
     /// The part size it was started with.
     pub part_size: i64,
@@ -282,6 +282,6 @@ pub struct OrphanUpload {
     pub dst_bucket: String,
     /// The destination key.
     pub dst_key: String,
-    /// The upload id.
+    /// The upload id the destination gave, to abort it with.
     pub upload_id: String,
 }

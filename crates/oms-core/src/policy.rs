@@ -15,7 +15,7 @@ pub struct ObjectFacts {
 /// What to do with an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
-    /// Copy it.
+    /// Copy it: not at the destination, or the overwrite mode says it is out of date.
     Copy,
     /// Leave it: it is older than `migrate_since`.
     SkipOlderThanSince,

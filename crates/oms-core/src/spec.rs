@@ -138,11 +138,11 @@ wire_enum! {
     StoragePolicy {
         /// Standard (the default).
         Standard => "STANDARD",
-        /// Infrequent access.
+        /// Infrequent access (written as S3's `STANDARD_IA`).
         InfrequentAccess => "IA",
-        /// Archive.
+        /// Archive (written as S3's `GLACIER`).
         Archive => "ARCHIVE",
-        /// Deep archive.
+        /// Deep archive (written as S3's `DEEP_ARCHIVE`).
         DeepArchive => "DEEP_ARCHIVE",
         /// Map each source object's class to the nearest destination class.
         SourceMapping => "SRC_STORAGE_MAPPING",
@@ -150,11 +150,11 @@ wire_enum! {
 }
 
 wire_enum! {
-    /// Scheduling priority.
+    /// The order in which workers claim waiting tasks.
     TaskPriority {
         /// Claimed first.
         High => "HIGH",
-        /// The default.
+        /// The default, and what a group creates its tasks with.
         Medium => "MEDIUM",
         /// Claimed last.
         Low => "LOW",
@@ -196,11 +196,11 @@ wire_enum! {
         AzureSasToken => "AZURE_SAS_TOKEN",
         /// Tencent CDN TypeA (`?sign=`).
         TencentCosA => "TENCENT_COS_A",
-        /// Tencent CDN TypeB.
+        /// Tencent CDN TypeB (`/<yyyymmddhhmm>/<md5>/path`, Beijing time).
         TencentCosB => "TENCENT_COS_B",
-        /// Tencent CDN TypeC.
+        /// Tencent CDN TypeC (`/<md5>/<hexts>/path`).
         TencentCosC => "TENCENT_COS_C",
-        /// Tencent CDN TypeD.
+        /// Tencent CDN TypeD (`?sign=<md5>&t=<ts>`).
         TencentCosD => "TENCENT_COS_D",
     }
 }
@@ -223,9 +223,9 @@ impl CdnAuthType {
 wire_enum! {
     /// The scheme used to reach a CDN domain.
     CdnProtocol {
-        /// Plain HTTP.
+        /// Plain HTTP (`http://domain/key`).
         Http => "http",
-        /// HTTPS.
+        /// HTTPS (`https://domain/key`).
         Https => "https",
     }
 }
@@ -245,9 +245,9 @@ wire_enum! {
 wire_enum! {
     /// When an SMN notification is sent.
     SmnTrigger {
-        /// On success.
+        /// When the migration succeeds.
         Success => "SUCCESS",
-        /// On failure.
+        /// When the migration fails.
         Failure => "FAILURE",
     }
 }
@@ -255,9 +255,9 @@ wire_enum! {
 wire_enum! {
     /// The language of an SMN notification.
     SmnLanguage {
-        /// Chinese.
+        /// Simplified Chinese (`zh-cn`).
         ZhCn => "zh-cn",
-        /// English.
+        /// English (`en-us`).
         EnUs => "en-us",
     }
 }
@@ -265,7 +265,7 @@ wire_enum! {
 /// The source side of a migration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceSpec {
-    /// The source cloud.
+    /// The source provider; it decides the connector and the endpoint.
     pub cloud_type: CloudType,
     /// The bucket's region ("" for URL lists).
     pub region: String,
@@ -295,11 +295,11 @@ pub struct ListFileSpec {
 /// A CDN or custom domain to fetch source objects from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CdnSpec {
-    /// The domain name.
+    /// The host name objects are fetched from: `<protocol>://<domain>/<key>`.
     pub domain: String,
-    /// http or https.
+    /// `http` or `https`.
     pub protocol: CdnProtocol,
-    /// How URLs are signed.
+    /// How URLs are signed; the key is a credential, stored sealed.
     pub authentication_type: CdnAuthType,
 }
 
@@ -318,11 +318,11 @@ pub struct DestinationSpec {
 /// install, so nothing is sent and `notify_result` stays false).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SmnSpec {
-    /// The topic URN.
+    /// The SMN topic URN, as given (its last segment is echoed as `topic_name`).
     pub topic_urn: String,
-    /// When to notify.
+    /// When OMS would notify: on success, on failure, or both.
     pub trigger_conditions: Vec<SmnTrigger>,
-    /// The message language.
+    /// The message language, when given.
     pub language: Option<SmnLanguage>,
     /// A message template name.
     pub message_template_name: Option<String>,
@@ -336,7 +336,7 @@ pub struct MigrationSpec {
     pub kind: TaskKind,
     /// Where objects come from.
     pub source: SourceSpec,
-    /// Where objects go.
+    /// Where objects go (an S3-compatible bucket).
     pub destination: DestinationSpec,
     /// Free text ("" when unset).
     pub description: String,
@@ -344,7 +344,7 @@ pub struct MigrationSpec {
     pub migrate_since_secs: i64,
     /// Same-name handling.
     pub object_overwrite_mode: OverwriteMode,
-    /// Verification.
+    /// How a copied or already-present object is checked against its source.
     pub consistency_check: ConsistencyCheck,
     /// Destination storage class.
     pub dst_storage_policy: StoragePolicy,

@@ -40,7 +40,7 @@ impl TaskStatus {
         Self::Pausing,
     ];
 
-    /// The OMS number.
+    /// The number OMS shows as `status` (0–7), which is also what the database stores.
     pub const fn code(self) -> i64 {
         match self {
             Self::Initializing => 0,
@@ -123,7 +123,7 @@ impl TaskEvent {
     }
 }
 
-/// Where a task goes.
+/// What a verb or an engine event does to a task: a new status, or none (an update).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskTransition {
     /// To this status (possibly the same one: an idempotent verb).
@@ -234,7 +234,7 @@ impl GroupStatus {
         Self::Deleted,
     ];
 
-    /// The OMS number.
+    /// The number OMS shows as `status` (0–9), which is also what the database stores.
     pub const fn code(self) -> i64 {
         match self {
             Self::Waiting => 0,

@@ -30,7 +30,7 @@ impl std::fmt::Debug for MasterKey {
 }
 
 impl MasterKey {
-    /// A fresh random key.
+    /// A fresh key of 32 random bytes from the system's secure generator.
     pub fn generate() -> Result<Self, DbError> {
         let mut bytes = Zeroizing::new([0_u8; KEY_LEN]);
         aws_lc_rs::rand::fill(bytes.as_mut())

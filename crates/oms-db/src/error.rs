@@ -17,7 +17,7 @@ pub enum DbError {
     Refused {
         /// The OMS code to answer with.
         code: ErrorCode,
-        /// The reason in words.
+        /// The reason, in one sentence naming the task, group or field.
         message: String,
     },
     /// The row kept changing under us (another writer won every race).
@@ -35,18 +35,18 @@ pub enum DbError {
     /// Stored data that cannot be read back.
     #[error("stored {what} is not readable: {detail}")]
     Corrupt {
-        /// Which data.
+        /// Which data (a task's spec, a status, sealed credentials, ...).
         what: &'static str,
-        /// Why.
+        /// Why it cannot be read.
         detail: String,
     },
     /// Sealing or opening credentials failed.
     #[error("credential sealing failed: {0}")]
     Crypto(String),
-    /// The database failed.
+    /// The database failed or cannot be reached (the cause is logged, never answered).
     #[error("database error")]
     Sqlx(#[from] sqlx::Error),
-    /// A migration failed.
+    /// A schema migration failed at start-up.
     #[error("database migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }

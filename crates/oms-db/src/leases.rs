@@ -30,7 +30,7 @@ use crate::{Backend, Db, DbError};
 /// A claimed task: only the holder of the current epoch may write to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
-    /// The task.
+    /// The task claimed.
     pub task_id: TaskId,
     /// The worker holding it.
     pub owner: String,
@@ -41,7 +41,7 @@ pub struct Lease {
 /// A claimed group: only the holder of the current epoch may add tasks to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupLease {
-    /// The group.
+    /// The group claimed.
     pub group_id: GroupId,
     /// The worker holding it.
     pub owner: String,
@@ -88,9 +88,9 @@ pub(crate) trait Leased: Sized {
     /// when to stop).
     type Renewal;
 
-    /// The table.
+    /// The table the leased rows live in.
     const TABLE: &'static str;
-    /// Its id column.
+    /// The table's id column.
     const ID_COLUMN: &'static str;
     /// The order claims take rows in.
     const CLAIM_ORDER: &'static str;
@@ -100,7 +100,7 @@ pub(crate) trait Leased: Sized {
     /// The lease a claim of row `id` gave `owner`.
     fn claimed(id: Self::Id, owner: &str, epoch: i64) -> Self;
 
-    /// Who holds this lease.
+    /// The id, owner and epoch that fence this lease's writes.
     fn holder(&self) -> Holder<'_, Self::Id>;
 
     /// Which rows a claim takes.

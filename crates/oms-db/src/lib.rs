@@ -39,13 +39,13 @@ pub use crate::splits::{GroupSplit, NewGroupTask};
 /// Which database a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// The embedded default.
+    /// A SQLite file, created on first start: the default, for one node.
     Sqlite,
     /// For production and multi-node installs.
     Postgres,
 }
 
-/// Pool settings.
+/// How the connection pools behave: their size and how long a query waits.
 #[derive(Debug, Clone)]
 pub struct DbOptions {
     /// The most connections in the pool.
@@ -151,12 +151,13 @@ impl Db {
         })
     }
 
-    /// Waits until work may have become claimable in this process (see [`Db::work`]).
+    /// Waits until work may have become claimable in this process: a task or group created,
+    /// started, resumed or retried, or a group's task cut.
     pub async fn work_announced(&self) {
         self.work.notified().await;
     }
 
-    /// Waits until a stop was asked for in this process (see [`Db::stops`]).
+    /// Waits until a task or group was asked to stop through this process.
     pub async fn stop_announced(&self) {
         self.stops.notified().await;
     }
@@ -183,9 +184,9 @@ impl Db {
     }
 
     /// The number of writes to tasks and groups this process has finished on this database so
-    /// far (see [`write_counter`]). Read it before reading the data: a cached copy of what was
-    /// read afterwards is current while this number has not moved, as far as this process's
-    /// writes go (other processes are not counted).
+    /// far, counted per database URL by every `Db` of the process. Read it before reading the
+    /// data: a cached copy of what was read afterwards is current while this number has not
+    /// moved, as far as this process's writes go (other processes are not counted).
     pub fn writes_seen(&self) -> u64 {
         self.writes.load(Ordering::Acquire)
     }

@@ -32,7 +32,7 @@ pub(crate) trait StatusColumn: Copy + Eq {
     /// Names it in errors about stored data.
     const WHAT: &'static str;
 
-    /// Its OMS number.
+    /// Its OMS number, as the API shows it and the column stores it.
     fn code(self) -> i64;
 
     /// The status of an OMS number.

@@ -23,12 +23,12 @@ use crate::tasks::Bind;
 use crate::{Db, DbError, rows};
 
 /// The most failed objects recorded per task (as OMS).
-pub const MAX_FAILURES_PER_TASK: i64 = 100_000;
+pub(crate) const MAX_FAILURES_PER_TASK: i64 = 100_000;
 
 /// A task as its worker needs it.
 #[derive(Debug)]
 pub struct TaskRun {
-    /// The task.
+    /// The task as stored.
     pub task: Task,
     /// Where the previous run stopped.
     pub checkpoint: Option<String>,

@@ -7,7 +7,7 @@ use sqlx::{AnyConnection, Row as _};
 
 use crate::{Db, DbError, Sealer};
 
-/// Whose credentials.
+/// Whose credentials a sealed row holds: one task's, or one group's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CredentialOwner {
     /// A task started on its own (or a group task started alone).

@@ -19,11 +19,11 @@ use crate::{Db, DbError, rows};
 /// A group as its splitter needs it.
 #[derive(Debug)]
 pub struct GroupSplit {
-    /// The group.
+    /// The group being split, as stored.
     pub group: TaskGroup,
     /// The last key (or `file\nline`) already given to a task.
     pub checkpoint: Option<String>,
-    /// Tasks created so far.
+    /// Tasks the splitter has created so far (the next one's number).
     pub tasks_created: i64,
     /// The group's credentials.
     pub credentials: Option<CredentialSet>,
@@ -38,9 +38,9 @@ pub struct NewGroupTask {
     pub range_start: Option<String>,
     /// ...up to this one (inclusive; `None`: to the end).
     pub range_end: Option<String>,
-    /// Objects it was given.
+    /// Objects counted into it, for the group's `create_complete_num`.
     pub objects: i64,
-    /// Bytes it was given.
+    /// Bytes counted into it, for the group's `create_complete_size`.
     pub bytes: i64,
     /// The split checkpoint once it exists.
     pub checkpoint: String,

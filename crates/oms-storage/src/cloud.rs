@@ -3,10 +3,10 @@
 //!
 //! A key is an opaque string on every source: a listing hands back the exact name the store
 //! holds (decoded where the store had to encode it), and a HEAD or GET names it exactly
-//! ([`object_path`]: every byte but unreserved characters and `/` is percent-encoded, so `dir/`,
+//! (`object_path`: every byte but unreserved characters and `/` is percent-encoded, so `dir/`,
 //! `a//b`, `/lead` and `x y%?#` reach the object of that name). Azure is read through its Blob
-//! REST API ([`crate::azure`]), Google through its XML API ([`crate::gcs`]); an answer to a GET
-//! is checked ([`check_answer`]) and its body counted like every other connector's.
+//! REST API (`crate::azure`), Google through its XML API (`crate::gcs`); an answer to a GET
+//! is checked (`check_answer`) and its body counted like every other connector's.
 //!
 //! A connector reaches the one bucket (container) it was built for, and is a source only: OMS
 //! writes to S3-compatible destinations. Its HTTP client follows no redirects (a redirect to a
@@ -43,7 +43,7 @@ use crate::{
 pub struct CloudSettings {
     /// The address guard for endpoints named in credentials.
     pub guard: Guard,
-    /// Connect timeout.
+    /// Longest wait for a TCP (and TLS) connection to the store.
     pub connect_timeout: Duration,
     /// Time allowed without progress on a response.
     pub operation_timeout: Duration,

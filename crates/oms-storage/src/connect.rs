@@ -35,9 +35,9 @@ pub struct ConnectSettings {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct ConnectError {
-    /// The code.
+    /// The `TRF.xxxx` code the task fails with.
     pub code: FailureCode,
-    /// The reason.
+    /// The reason, in words naming the side at fault.
     pub message: String,
 }
 
@@ -46,7 +46,7 @@ pub struct ConnectError {
 pub struct Sides {
     /// The source: only ever read.
     pub source: Arc<dyn ReadStore>,
-    /// The destination.
+    /// The destination: written, and read to check what is already there.
     pub destination: Arc<dyn WriteStore>,
     /// The source bucket as the store names it.
     pub source_bucket: String,
@@ -254,16 +254,16 @@ pub fn connect(
 /// Which side a check failed on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
-    /// The source.
+    /// The source side (keys of `src_node`).
     Source,
-    /// The destination.
+    /// The destination side (keys of `dst_node`).
     Destination,
 }
 
 /// A definite "no" from a store about keys or a bucket.
 #[derive(Debug)]
 pub struct AccessDenied {
-    /// Which side.
+    /// The side whose keys or bucket were refused.
     pub side: Side,
     /// The store's answer.
     pub error: StorageError,

@@ -26,10 +26,10 @@ const fn default_path_style() -> bool {
     true
 }
 
-/// A resolved endpoint.
+/// Where a `cloud_type` + region points, from an `[[endpoints]]` rule or the public pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
-    /// Base URL.
+    /// Base URL without a trailing `/`; the bucket is not part of it.
     pub url: String,
     /// Path-style addressing.
     pub path_style: bool,

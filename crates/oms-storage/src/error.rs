@@ -61,7 +61,7 @@ const MAX_MESSAGE_CHARS: usize = 300;
 /// An object-store failure.
 #[derive(Debug, Clone, thiserror::Error)]
 pub struct StorageError {
-    /// The kind.
+    /// What kind of failure, which decides retries and the `TRF` code.
     pub kind: ErrorKind,
     /// The operation (`GetObject`, `ListObjectsV2`, `GET`, ...).
     pub operation: &'static str,

@@ -222,7 +222,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
-/// A shared resolver.
+/// A DNS resolver for HTTP clients that refuses names resolving to addresses `guard` forbids.
 pub fn resolver(guard: Guard) -> Arc<GuardedResolver> {
     Arc::new(GuardedResolver(guard))
 }

@@ -8,7 +8,7 @@
 //!
 //! A read of a URL is pinned to what its HEAD said: `If-Range` (a strong entity tag, else the
 //! Last-Modified date) on ranged reads, `If-Match` on whole ones, and the answer is checked
-//! ([`check_answer`]): a range answered with the whole object, or with another range, is
+//! (`check_answer`): a range answered with the whole object, or with another range, is
 //! [`ErrorKind::RangeNotHonored`] (the engine then reads the object in one streamed GET). An
 //! answer without Content-Length is taken when the size is known from the HEAD, and the body is
 //! counted. Reads through a CDN are pinned to nothing but the range: the CDN's copy is compared
@@ -66,9 +66,9 @@ pub struct Cdn {
 /// How an HTTP source is reached.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
-    /// The address guard.
+    /// Which addresses the URLs of a URL list may resolve to.
     pub guard: Guard,
-    /// Connect timeout.
+    /// Longest wait for a TCP (and TLS) connection to an origin.
     pub connect_timeout: Duration,
     /// Time allowed without progress on a response.
     pub read_timeout: Duration,

@@ -42,7 +42,7 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, StorageError>> + S
 /// What a listing tells about an object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObjectInfo {
-    /// The key.
+    /// The key, exactly as the store lists it.
     pub key: String,
     /// Size in bytes.
     pub size: u64,
@@ -57,7 +57,7 @@ pub struct ObjectInfo {
 /// One page of a listing, in key order.
 #[derive(Debug, Clone, Default)]
 pub struct ListPage {
-    /// The objects.
+    /// The objects of this page, in key order.
     pub objects: Vec<ObjectInfo>,
     /// Whether more keys follow the last one.
     pub is_truncated: bool,
@@ -83,9 +83,9 @@ pub struct ObjectHeaders {
 /// What a HEAD tells about an object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObjectMeta {
-    /// Listing facts.
+    /// Key, size, time, entity tag and class, as a listing would tell them.
     pub info: ObjectInfo,
-    /// Headers.
+    /// The headers a copy carries over (content type, user metadata, ...).
     pub headers: ObjectHeaders,
 }
 
@@ -106,7 +106,7 @@ pub struct Download {
     /// a whole object stored in one piece without KMS or customer keys. A copy can then be
     /// verified against the destination's MD5 without hashing the bytes again.
     pub content_md5: Option<String>,
-    /// The bytes.
+    /// The bytes, `content_length` of them.
     pub body: ByteStream,
 }
 
@@ -122,7 +122,7 @@ impl std::fmt::Debug for Download {
 /// How an object is written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteOptions {
-    /// Headers to set.
+    /// Headers to set on the written object.
     pub headers: ObjectHeaders,
     /// The storage class to write with (`None`: the bucket's default).
     pub storage_class: Option<String>,
@@ -168,7 +168,7 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
 
     /// The object's headers and bytes (`range`: a byte range of it). With `pinned`, the read is
     /// of that version only: the store is asked to refuse another one, and the answer is
-    /// checked ([`read::check_answer`]): a changed object is [`ErrorKind::Changed`], a range
+    /// checked (`read::check_answer`): a changed object is [`ErrorKind::Changed`], a range
     /// the store did not honour is [`ErrorKind::RangeNotHonored`]. The body holds exactly
     /// [`Download::content_length`] bytes, or ends in an error.
     async fn get(

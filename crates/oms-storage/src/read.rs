@@ -3,9 +3,9 @@
 //!
 //! A read after a listing or a HEAD is pinned to the [`Version`] seen (each connector sends the
 //! condition its store understands: `If-Match`, `If-Range`, `x-amz-copy-source-if-match`).
-//! Whatever the store did with the condition, [`check_answer`] compares the answer with the
+//! Whatever the store did with the condition, `check_answer` compares the answer with the
 //! request: a ranged read must come back as exactly that range of an object of the pinned size,
-//! with the pinned entity tag; a whole read must have the pinned size. [`Counted`] then makes
+//! with the pinned entity tag; a whole read must have the pinned size. `Counted` then makes
 //! sure the body holds exactly the bytes announced.
 
 use std::ops::Range;

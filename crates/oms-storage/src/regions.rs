@@ -14,7 +14,7 @@ use oms_core::spec::CloudType;
 
 use crate::endpoints::DESTINATION_CLOUD;
 
-/// A region of a cloud.
+/// A region a cloud serves, as the data-center API lists it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Region {
     /// The region code as the cloud's S3-compatible endpoint host spells it (`eu-west-1`).

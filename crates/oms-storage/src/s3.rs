@@ -4,7 +4,7 @@
 //! `AWS_*` configuration is read. The SDK's own retries are off (the engine decides retries).
 //! For clouds other than AWS, checksums are computed and validated only when required, because
 //! most S3-compatible stores refuse the `aws-chunked` uploads that default checksums imply.
-//! Requests go through [`crate::transport`] (reqwest), which lets answers with Latin-1 header
+//! Requests go through `crate::transport` (reqwest), which lets answers with Latin-1 header
 //! values through. Reads are pinned with `If-Match` and `x-amz-copy-source-if-match`, and
 //! listings ask for URL-encoded keys, so that every key comes back exactly as stored, even one
 //! with characters XML cannot hold.
@@ -46,21 +46,21 @@ use crate::{
 /// How to reach an S3-compatible store.
 #[derive(Debug, Clone)]
 pub struct S3Settings {
-    /// The endpoint.
+    /// Where the store is, and whether it takes path-style requests.
     pub endpoint: Endpoint,
     /// The region used for signing.
     pub region: String,
-    /// Access key.
+    /// Access key requests are signed with (SigV4).
     pub access_key: String,
-    /// Secret key.
+    /// Secret key requests are signed with.
     pub secret_key: SecretString,
-    /// STS token.
+    /// Temporary STS token, sent as `x-amz-security-token`.
     pub security_token: Option<SecretString>,
     /// Whether this is AWS itself (which takes the SDK's default checksums).
     pub is_aws: bool,
     /// Whether reads are billed to the requester.
     pub requester_pays: bool,
-    /// Connect timeout.
+    /// Longest wait for a TCP (and TLS) connection to the store.
     pub connect_timeout: Duration,
     /// Timeout of one request without its body (listings, heads, part completion).
     pub operation_timeout: Duration,

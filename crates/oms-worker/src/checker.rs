@@ -31,9 +31,9 @@ struct DestinationCursor {
 
 /// What the destination listing says of a key.
 enum Joined {
-    /// Listed.
+    /// Listed at the destination, with what the listing says of it.
     Found(ObjectInfo),
-    /// Not listed.
+    /// Not at the destination: the listing covers the key and does not have it.
     Absent,
     /// The listing cannot tell: ask the store.
     Unknown,
@@ -121,7 +121,7 @@ fn first_cursor(ctx: &RunCtx) -> Option<DestinationCursor> {
 
 /// What the checker decided about an item.
 enum Verdict {
-    /// Copy it.
+    /// Copy it: absent at the destination, or the overwrite mode says so.
     Copy(Item),
     /// Skipped: its event.
     Skip(Event),

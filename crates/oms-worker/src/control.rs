@@ -24,7 +24,7 @@ pub(crate) enum StopReason {
 /// A failure of the whole task, with its `TRF.xxxx` code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TaskFailure {
-    /// The code.
+    /// The `TRF.xxxx` code the task fails with.
     pub code: FailureCode,
     /// The reason, naming the side at fault.
     pub message: String,
@@ -183,9 +183,9 @@ struct StopState {
 /// `hard` cancels `intake`.
 #[derive(Debug, Clone)]
 pub(crate) struct Stop {
-    /// Stop taking new work.
+    /// Cancelled to stop listing and dispatching; in-flight objects finish.
     pub intake: CancellationToken,
-    /// Abort everything.
+    /// Cancelled to abort in-flight transfers too (after the grace period).
     pub hard: CancellationToken,
     state: Arc<Mutex<StopState>>,
 }

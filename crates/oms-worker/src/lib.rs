@@ -42,7 +42,7 @@ pub use crate::retry::RetryPolicy;
 pub struct WorkerConfig {
     /// Names this worker in leases and logs.
     pub worker_id: String,
-    /// Tasks run at once.
+    /// Tasks this worker runs at once (claims stop at this many).
     pub max_tasks: usize,
     /// Objects copied at once per task.
     pub object_concurrency: usize,

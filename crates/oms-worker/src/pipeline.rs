@@ -119,7 +119,7 @@ pub(crate) enum Outcome {
     Failed {
         /// `GET_SRC_OBJ_META_FAILURE`, `UPLOAD_DST_OBJ_FAILURE`, ...
         code: &'static str,
-        /// What happened.
+        /// What happened, in one sentence naming the side at fault.
         message: String,
     },
     /// Stopped before it finished (pause, shutdown); it will be done again.
@@ -131,7 +131,7 @@ pub(crate) enum Outcome {
 pub(crate) enum Event {
     /// The lister found an object.
     Listed {
-        /// Listing order.
+        /// Its listing order, which checkpoints are committed in.
         seq: u64,
         /// The checkpoint value once this item is done (its key, or its list-file line).
         position: String,
@@ -142,13 +142,13 @@ pub(crate) enum Event {
     },
     /// An object is finished.
     Done {
-        /// Listing order.
+        /// Its listing order, matching its `Listed` event.
         seq: u64,
         /// The source key.
         key: String,
         /// Size in bytes.
         size: u64,
-        /// What became of it.
+        /// What became of it: copied, skipped, failed or interrupted.
         outcome: Outcome,
     },
     /// The listing is complete.

@@ -9,14 +9,14 @@ use oms_storage::{ErrorKind, StorageError};
 use rand::Rng as _;
 use tokio_util::sync::CancellationToken;
 
-/// Backoff settings.
+/// How often and how patiently a retryable store error is tried again.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
     /// Attempts in all (the first included).
     pub max_attempts: u32,
-    /// The first pause.
+    /// The pause before the first retry, doubled for each one after.
     pub base_delay: Duration,
-    /// The longest pause.
+    /// The longest pause between two attempts.
     pub max_delay: Duration,
 }
 
@@ -43,7 +43,7 @@ impl RetryPolicy {
 
 /// An error that knows its [`ErrorKind`].
 pub(crate) trait Classified: std::fmt::Display {
-    /// The kind.
+    /// The kind, which decides whether a retry may help.
     fn kind(&self) -> ErrorKind;
 }
 

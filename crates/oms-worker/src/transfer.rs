@@ -162,7 +162,7 @@ pub(crate) enum CopyError {
     Changed(String),
     /// The source answered a ranged read with something else: read it in one stream.
     RangeNotHonored(String),
-    /// The object failed.
+    /// The object failed with a per-object code (`UPLOAD_DST_OBJ_FAILURE`, ...); the task goes on.
     Object { code: &'static str, message: String },
     /// The whole task must fail.
     Task(TaskFailure),

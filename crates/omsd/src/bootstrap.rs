@@ -15,9 +15,9 @@ use serde::Deserialize;
 pub struct BootstrapKey {
     /// The project it acts for.
     pub project_id: ProjectId,
-    /// AK.
+    /// The access key omsd generated, printed once on first start.
     pub access_key: String,
-    /// SK.
+    /// Its secret key, kept only in the bootstrap file (mode 0600).
     pub secret_key: SecretString,
 }
 

@@ -28,7 +28,7 @@ struct Cli {
 enum Command {
     /// Run the API and a worker in one process (the default).
     All,
-    /// Run only the API.
+    /// Run only the API (no worker), for nodes sharing a PostgreSQL database.
     Api,
     /// Run only a worker (the task engine), for nodes sharing a PostgreSQL database.
     Worker,

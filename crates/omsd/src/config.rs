@@ -19,15 +19,15 @@ pub enum ConfigError {
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
-        /// The file.
+        /// The file that could not be read.
         path: PathBuf,
-        /// Why.
+        /// The I/O error, as the system words it.
         source: std::io::Error,
     },
     /// A file is not TOML.
     #[error("{origin} is not valid TOML: {message}")]
     Syntax {
-        /// Which layer.
+        /// Which layer: `config/default.toml`, or the path of the operator's file.
         origin: String,
         /// The parser's message.
         message: String,
@@ -37,7 +37,7 @@ pub enum ConfigError {
     Key {
         /// The key's path (`server.listen`).
         path: String,
-        /// What is wrong.
+        /// What is wrong with it, as the deserializer words it.
         message: String,
     },
 }
@@ -46,22 +46,22 @@ pub enum ConfigError {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// `[server]`.
+    /// `[server]`: where and how the API listens.
     pub server: ServerConfig,
-    /// `[database]`.
+    /// `[database]`: the one database of the install.
     pub database: DatabaseConfig,
-    /// `[security]`.
+    /// `[security]`: the master key and the address guard.
     pub security: SecurityConfig,
-    /// `[auth]`.
+    /// `[auth]`: tokens, signed requests, users and access keys.
     pub auth: AuthConfig,
-    /// `[worker]`.
+    /// `[worker]`: the task engine's concurrency, sizes, leases, retries and timeouts.
     pub worker: WorkerSection,
-    /// `[[endpoints]]`.
+    /// `[[endpoints]]`: where a `cloud_type` + region points (none: public endpoints).
     #[serde(default)]
     pub endpoints: Vec<oms_storage::endpoints::EndpointRule>,
-    /// `[retention]`.
+    /// `[retention]`: how long tasks may wait for a worker.
     pub retention: RetentionConfig,
-    /// `[log]`.
+    /// `[log]`: log filter and format.
     pub log: LogConfig,
     /// `[metrics]`: where Prometheus metrics are served, if anywhere.
     #[serde(default)]
@@ -77,143 +77,154 @@ pub struct MetricsConfig {
     pub listen: Option<SocketAddr>,
 }
 
-/// `[server]`.
+/// `[server]`: the HTTP API.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
-    /// Listen address.
+    /// `listen`: address and port the API binds (default `127.0.0.1:8080`).
     pub listen: SocketAddr,
-    /// Largest request body.
+    /// `max_body_bytes`: largest request body, bytes (default 12 MiB, the Huawei gateway's limit).
     pub max_body_bytes: usize,
-    /// Request timeout.
+    /// `request_timeout_secs`: a request taking longer is answered with 503 (default 60 s).
     pub request_timeout_secs: u64,
-    /// Grace period on shutdown.
+    /// `shutdown_timeout_secs`: how long in-flight requests may finish on SIGINT/SIGTERM (default
+    /// 30 s).
     pub shutdown_timeout_secs: u64,
     /// How long an answer of a project GET may be reused while nothing was written in this
     /// process (0: never).
     pub read_cache_ms: u64,
 }
 
-/// `[database]`.
+/// `[database]`: where tasks, groups and sealed credentials are kept.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     /// `sqlite://...` or `postgres://...`.
     pub url: String,
-    /// Pool size.
+    /// `max_connections`: pool size, not counting the 2 lease-renewal connections (default 16).
     pub max_connections: u32,
 }
 
-/// `[security]`.
+/// `[security]`: the master key and the networks user-chosen URLs may reach.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecurityConfig {
-    /// The master key file.
+    /// `master_key_file`: the file holding the master key (32 bytes, base64), created with mode
+    /// 0600 when missing (default `data/master.key`).
     pub master_key_file: PathBuf,
     /// The master key itself (base64), usually from `OMS__SECURITY__MASTER_KEY`.
     #[serde(default)]
     pub master_key: Option<SecretString>,
     /// Whether URL sources, CDN domains and endpoints named in credentials may reach loopback,
-    /// private, link-local and metadata addresses.
+    /// private, link-local and metadata addresses (default false).
     #[serde(default)]
     pub allow_private_networks: bool,
 }
 
-/// `[auth]`.
+/// `[auth]`: tokens, signed requests and who may use them.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
-    /// Token lifetime.
+    /// `token_ttl_secs`: how long an issued token is valid, seconds (default 86400).
     pub token_ttl_secs: u64,
-    /// Allowed `X-Sdk-Date` skew.
+    /// `max_clock_skew_secs`: how far a signed request's `X-Sdk-Date` may be from the clock,
+    /// seconds (default 900).
     pub max_clock_skew_secs: u64,
-    /// Where the first-start access key is kept.
+    /// `bootstrap_file`: where the access key created on a first start without users or keys is
+    /// kept.
     pub bootstrap_file: PathBuf,
-    /// `[[auth.users]]`.
+    /// `[[auth.users]]`: who may get a token with a password (default none).
     #[serde(default)]
     pub users: Vec<UserConfig>,
-    /// `[[auth.access_keys]]`.
+    /// `[[auth.access_keys]]`: keys for signed (AK/SK) requests (default none).
     #[serde(default)]
     pub access_keys: Vec<AccessKeyConfig>,
 }
 
-/// `[[auth.users]]`.
+/// `[[auth.users]]`: one user who may get a token.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
-    /// Login name.
+    /// `name`: the login name given to `POST /v3/auth/tokens`.
     pub name: String,
-    /// Argon2 PHC hash.
+    /// `password_hash`: Argon2 PHC string, as `omsd hash-password` prints it.
     pub password_hash: String,
-    /// Project.
+    /// `project_id`: the project the user's token is scoped to.
     pub project_id: String,
 }
 
-/// `[[auth.access_keys]]`.
+/// `[[auth.access_keys]]`: one key pair for signed requests.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccessKeyConfig {
-    /// AK.
+    /// `access_key`: the AK a request's signature names.
     pub access_key: String,
-    /// SK.
+    /// `secret_key`: the SK the signature is checked with.
     pub secret_key: SecretString,
-    /// Project.
+    /// `project_id`: the only project the key may act on.
     pub project_id: String,
 }
 
-/// `[worker]`.
+/// `[worker]`: the task engine.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerSection {
-    /// Run the engine in `omsd all`.
+    /// `enabled`: whether `omsd all` runs the engine too (`omsd worker` always does; default true).
     pub enabled: bool,
-    /// Tasks at once.
+    /// `max_tasks`: tasks this worker runs at once (default 4).
     pub max_tasks: usize,
-    /// Objects at once per task.
+    /// `object_concurrency`: objects copied at once per task (default 32).
     pub object_concurrency: usize,
-    /// Parts at once per object.
+    /// `part_concurrency`: parts uploaded at once per multipart object (default 4).
     pub part_concurrency: usize,
-    /// Part size.
+    /// `part_size_bytes`: multipart part size, bytes, raised so an object needs at most 10,000
+    /// parts (default 16 MiB).
     pub part_size_bytes: u64,
-    /// Multipart threshold.
+    /// `multipart_threshold_bytes`: objects at least this large are copied in parts (default 64
+    /// MiB).
     pub multipart_threshold_bytes: u64,
-    /// Lease duration.
+    /// `lease_ms`: a claimed task is free for another worker this long after its last heartbeat
+    /// (default 30 s).
     pub lease_ms: u64,
-    /// Heartbeat.
+    /// `heartbeat_ms`: how often a running task renews its lease and reads its status (default 1
+    /// s).
     pub heartbeat_ms: u64,
-    /// Idle poll.
+    /// `poll_interval_ms`: how often an idle worker looks for work (default 1 s).
     pub poll_interval_ms: u64,
-    /// Progress flush.
+    /// `flush_interval_ms`: how often a running task writes its progress (default 1 s).
     pub flush_interval_ms: u64,
-    /// Attempts per store call.
+    /// `retry_max_attempts`: attempts per object-store call, the first included (default 6).
     pub retry_max_attempts: u32,
-    /// First backoff.
+    /// `retry_base_delay_ms`: the first backoff, doubled on each retry (default 200 ms).
     pub retry_base_delay_ms: u64,
-    /// Longest backoff.
+    /// `retry_max_delay_ms`: the longest backoff (default 10 s).
     pub retry_max_delay_ms: u64,
-    /// Keys per listing.
+    /// `list_page_size`: keys asked for per listing request (default 1000).
     pub list_page_size: i32,
-    /// Connect timeout.
+    /// `connect_timeout_secs`: connect timeout of store requests, seconds (default 10).
     pub connect_timeout_secs: u64,
-    /// Read timeout.
+    /// `operation_timeout_secs`: longest wait for any byte of a store's answer, seconds (default
+    /// 120).
     pub operation_timeout_secs: u64,
-    /// Shutdown grace.
+    /// `shutdown_grace_secs`: on shutdown, how long transfers may run before they are cut (default
+    /// 20).
     pub shutdown_grace_secs: u64,
-    /// Stop (pause) grace.
+    /// `stop_grace_ms`: on a stop, how long transfers may run before they are cut (default 2 s).
     pub stop_grace_ms: u64,
-    /// Objects per task of a group.
+    /// `group_task_max_objects`: most objects per task a group creates (default 100,000).
     pub group_task_max_objects: i64,
-    /// Bytes per task of a group.
+    /// `group_task_max_bytes`: about the most bytes per task a group creates (default 100 GiB).
     pub group_task_max_bytes: i64,
 }
 
-/// `[retention]`.
+/// `[retention]`: the waiting-expiry rule.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionConfig {
-    /// Waiting limit.
+    /// `waiting_expiry_secs`: a task or group waiting longer fails (TRF.0003) and its credentials
+    /// are erased (default 30 days).
     pub waiting_expiry_secs: u64,
-    /// Sweep period.
+    /// `sweep_interval_secs`: how often that rule is applied, seconds (default 300).
     pub sweep_interval_secs: u64,
 }
 
@@ -221,13 +232,14 @@ pub struct RetentionConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
-    /// Filter.
+    /// `level`: a tracing filter such as `info` or `oms_api=debug,info`; `RUST_LOG` wins (default
+    /// `info`).
     pub level: String,
-    /// Format.
+    /// `format`: `text` or `json` (default `text`).
     pub format: LogFormat,
 }
 
-/// Log line format.
+/// `[log] format`: how each log line is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {

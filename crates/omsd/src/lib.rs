@@ -33,7 +33,7 @@ use crate::config::{Config, RetentionConfig};
 pub enum Role {
     /// The API and, when `worker.enabled`, a worker (the embedded default).
     All,
-    /// Only the API.
+    /// Only the API, whatever `worker.enabled` says.
     Api,
     /// Only a worker (no listener).
     Worker,

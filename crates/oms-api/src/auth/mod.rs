@@ -25,7 +25,7 @@ use token::TokenIssuer;
 /// A user who may get tokens with a password.
 #[derive(Debug, Clone)]
 pub struct UserAccount {
-    /// Login name.
+    /// Login name given to `POST /v3/auth/tokens`.
     pub name: String,
     /// Argon2 hash of the password (PHC string).
     pub password_hash: String,
@@ -47,9 +47,9 @@ pub struct AccessKeyAccount {
 /// The API's authentication settings.
 #[derive(Debug)]
 pub struct AuthSettings {
-    /// Password users.
+    /// Users who may get tokens with a password (from `[[auth.users]]`).
     pub users: Vec<UserAccount>,
-    /// Access keys.
+    /// Key pairs for signed requests (from `[[auth.access_keys]]`, or the bootstrap key).
     pub access_keys: Vec<AccessKeyAccount>,
     /// The key tokens are signed with (derived from the master key).
     pub token_signing_key: SecretString,
@@ -74,7 +74,7 @@ pub enum Principal {
 pub struct Caller {
     /// The caller's project.
     pub project_id: ProjectId,
-    /// Who.
+    /// The user whose token, or the access key whose signature, authenticated the request.
     pub principal: Principal,
 }
 
@@ -116,7 +116,7 @@ impl Authenticator {
         }
     }
 
-    /// The token issuer.
+    /// The issuer of `POST /v3/auth/tokens` tokens, which also verifies them.
     pub fn tokens(&self) -> &TokenIssuer {
         &self.tokens
     }

@@ -27,11 +27,11 @@ const ENCODE: &AsciiSet = &NON_ALPHANUMERIC
 /// The parts of an `Authorization: SDK-HMAC-SHA256 Access=..., SignedHeaders=..., Signature=...`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authorization<'a> {
-    /// The access key.
+    /// The access key (`Access=`), which names the secret key to check with.
     pub access: &'a str,
     /// The signed header names, lower case, in signing order.
     pub signed_headers: Vec<&'a str>,
-    /// The hex signature.
+    /// The HMAC-SHA256 of the string to sign, lower-case hex (`Signature=`).
     pub signature: &'a str,
 }
 

@@ -35,11 +35,11 @@ struct Claims {
 /// A token and its validity.
 #[derive(Debug, Clone)]
 pub struct IssuedToken {
-    /// The JWT.
+    /// The signed JWT (HS256), sent back in `X-Subject-Token`.
     pub token: String,
-    /// When it was issued.
+    /// When it was issued (its `iat`).
     pub issued_at: SystemTime,
-    /// When it expires.
+    /// When it stops being accepted (its `exp`: `issued_at` plus `token_ttl_secs`).
     pub expires_at: SystemTime,
 }
 
@@ -164,7 +164,7 @@ pub struct TokenIdentity {
 /// `auth.identity.password`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PasswordIdentity {
-    /// The user.
+    /// Who logs in, and with what password.
     #[schema(value_type = PasswordUser, required = true)]
     pub user: Option<PasswordUser>,
 }
@@ -172,10 +172,10 @@ pub struct PasswordIdentity {
 /// `auth.identity.password.user`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PasswordUser {
-    /// Login name.
+    /// Login name, as configured in `[[auth.users]]`.
     #[schema(value_type = String, required = true, min_length = 1)]
     pub name: Option<String>,
-    /// Password.
+    /// The password, checked against the configured Argon2 hash.
     #[schema(value_type = String, required = true)]
     pub password: Option<SecretString>,
     /// Account (accepted and ignored by a single-tenant install).
@@ -185,16 +185,16 @@ pub struct PasswordUser {
 /// `auth.scope`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TokenScope {
-    /// The project.
+    /// The project asked for, by id or name; it must be the user's project (403 otherwise).
     pub project: Option<NameOrId>,
 }
 
 /// A reference by id or name.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NameOrId {
-    /// Id.
+    /// The project id (checked first).
     pub id: Option<String>,
-    /// Name.
+    /// The project name; projects have no names of their own here, so this is the id too.
     pub name: Option<String>,
 }
 
@@ -214,16 +214,16 @@ pub struct TokenInfo {
     pub issued_at: String,
     /// `["password"]`.
     pub methods: Vec<String>,
-    /// The project.
+    /// The project the token is scoped to.
     pub project: ProjectRef,
-    /// The user.
+    /// The user the token was issued to.
     pub user: UserRef,
 }
 
 /// A project in a token response.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProjectRef {
-    /// Id.
+    /// The project id every request with the token must name.
     pub id: String,
     /// Name (the id: projects have no separate names here).
     pub name: String,
@@ -232,7 +232,7 @@ pub struct ProjectRef {
 /// A user in a token response.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserRef {
-    /// Login name.
+    /// The user's login name.
     pub name: String,
 }
 

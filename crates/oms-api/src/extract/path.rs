@@ -29,7 +29,7 @@ const GROUP_ID_RULE: &str = "must be a UUID";
 pub struct TaskPath {
     /// The project of the path, which is the caller's.
     pub project_id: ProjectId,
-    /// The task.
+    /// The `{task_id}` segment, a task id of at most 15 digits.
     pub task_id: TaskId,
 }
 
@@ -39,7 +39,7 @@ pub struct TaskPath {
 pub struct GroupPath {
     /// The project of the path, which is the caller's.
     pub project_id: ProjectId,
-    /// The task group.
+    /// The `{group_id}` segment, a hyphenated UUID.
     pub group_id: GroupId,
 }
 

@@ -28,7 +28,7 @@ pub const NO_XSS_PATTERN: &str = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#;
 /// An integer query parameter within `min..=max`.
 #[derive(Debug, Clone, Copy)]
 pub struct IntParam {
-    /// Its name.
+    /// Its name in the query string and in error messages.
     pub name: &'static str,
     /// The smallest value accepted.
     pub min: i64,

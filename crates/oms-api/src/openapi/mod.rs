@@ -73,7 +73,7 @@ pub struct ApiDoc;
 
 /// The document of the routes in `routes` (their operations and schemas): [`ApiDoc`] with
 /// them, and the rules between fields that JSON Schema states but the derives cannot
-/// ([`rules`]).
+/// (`rules`).
 pub fn document_of(routes: utoipa::openapi::OpenApi) -> serde_json::Value {
     let mut doc = ApiDoc::openapi();
     doc.merge(routes);

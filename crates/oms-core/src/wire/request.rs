@@ -30,7 +30,7 @@ pub struct ListFile {
     /// Bucket holding it (in the destination's region).
     #[schema(value_type = String, required = true, min_length = 1, max_length = 1024, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub obs_bucket: Option<String>,
-    /// Number of list files.
+    /// Number of list files, as given: stored and echoed (a group reads every file in its folder).
     #[schema(max_length = 65535)]
     pub list_file_num: Option<String>,
 }
@@ -62,7 +62,7 @@ pub struct SourceCdnReq {
 /// SMN notification settings.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SmnConfig {
-    /// SMN topic URN.
+    /// SMN topic URN (stored and echoed: omsd cannot send SMN notifications).
     #[schema(value_type = String, required = true, min_length = 1, max_length = 1024, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub topic_urn: Option<String>,
     /// `SUCCESS` and/or `FAILURE`.
@@ -135,7 +135,7 @@ pub struct DstNodeReq {
     /// Temporary security token.
     #[schema(value_type = Option<String>, max_length = 16384, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub security_token: Option<SecretString>,
-    /// Destination bucket.
+    /// Destination bucket objects are copied into.
     #[schema(value_type = String, required = true, min_length = 1, max_length = 1024, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub bucket: Option<String>,
     /// Destination region; omsd must know it, as a Huawei Cloud OBS region or from an
@@ -163,10 +163,10 @@ pub struct CreateTaskReq {
     /// Tasks: `object` (default), `prefix`, `list`, `url_list`. Groups: `PREFIX` (default),
     /// `LIST`, `URL_LIST`.
     pub task_type: Option<String>,
-    /// Source.
+    /// Where objects come from, with the source's credentials.
     #[schema(value_type = SrcNodeReq, required = true)]
     pub src_node: Option<SrcNodeReq>,
-    /// Destination.
+    /// Where objects go, with the destination's credentials.
     #[schema(value_type = DstNodeReq, required = true)]
     pub dst_node: Option<DstNodeReq>,
     /// KMS encryption at the destination (not available: must be false).

@@ -32,7 +32,7 @@ pub struct BandwidthPolicyResp {
 pub struct ListFileResp {
     /// Object key (or folder) of the list file(s).
     pub list_file_key: String,
-    /// Bucket holding it.
+    /// The bucket holding the list file(s), at the destination's endpoint.
     pub obs_bucket: String,
     /// Number of list files, as given.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -42,17 +42,18 @@ pub struct ListFileResp {
 /// `SrcNodeResp` / `TaskGroupSrcNodeResp`: the source, without credentials.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SrcNodeResp {
-    /// Source bucket.
+    /// Source bucket ("" for a URL list).
     pub bucket: String,
-    /// Source cloud.
+    /// Source provider (`AWS`, `Aliyun`, ..., `URLSource`; upper case in task groups).
     pub cloud_type: String,
-    /// Source region.
+    /// Source region, which picks the provider's endpoint ("" for a URL list).
     pub region: String,
-    /// Tencent APPID.
+    /// Tencent APPID, as given ("" when not).
     pub app_id: String,
-    /// Keys or prefixes.
+    /// Keys (`object` mode; a key ending in `/` is a folder) or prefixes (`prefix` mode); `[""]` is
+    /// the whole bucket.
     pub object_key: Vec<String>,
-    /// List file.
+    /// The object or URL list, for `list` and `url_list` tasks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub list_file: Option<ListFileResp>,
 }
@@ -60,9 +61,9 @@ pub struct SrcNodeResp {
 /// `DstNodeResp` / `TaskGroupDstNodeResp`: the destination, without credentials.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DstNodeResp {
-    /// Destination bucket.
+    /// The bucket objects are copied into.
     pub bucket: String,
-    /// Destination region.
+    /// Destination region, as given at creation.
     pub region: String,
     /// Prefix put before every key.
     pub save_prefix: String,
@@ -71,11 +72,11 @@ pub struct DstNodeResp {
 /// `SourceCdnResp`: the CDN, without its key.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SourceCdnResp {
-    /// Domain.
+    /// The CDN or custom domain objects are fetched from.
     pub domain: String,
     /// `http` or `https`.
     pub protocol: String,
-    /// Signing type.
+    /// How requests to the CDN are signed (`NONE`, `ALIYUN_OSS_A`, ...).
     pub authentication_type: String,
 }
 
@@ -84,9 +85,9 @@ pub struct SourceCdnResp {
 pub struct SmnInfo {
     /// Whether the notification was sent.
     pub notify_result: bool,
-    /// Why it was not.
+    /// Why nothing was sent (omsd cannot reach SMN, so this is always set).
     pub notify_error_message: String,
-    /// The topic.
+    /// The topic, the last segment of the `topic_urn` given at creation.
     pub topic_name: String,
 }
 
@@ -95,7 +96,7 @@ pub struct SmnInfo {
 pub struct ErrorReasonResp {
     /// A `TRF.xxxx` code.
     pub error_code: String,
-    /// The reason in words.
+    /// The reason, in one sentence.
     pub error_msg: String,
 }
 
@@ -115,7 +116,7 @@ pub struct FailedObjectRecordDto {
 pub struct TaskResp {
     /// Task id (int64, up to 15 digits).
     pub id: i64,
-    /// Generated name.
+    /// Name omsd generated at creation: `task_<id>`.
     pub name: String,
     /// `object`, `prefix`, `list` or `url_list`.
     pub task_type: String,
@@ -124,7 +125,8 @@ pub struct TaskResp {
     /// The group that created it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group_id: Option<String>,
-    /// 0 initializing, 1 waiting, 2 running, 3 paused, 4 failed, 5 succeeded, 6 retrying, 7 pausing.
+    /// 0 initializing, 1 waiting, 2 running, 3 paused, 4 failed, 5 succeeded,
+    /// 6 retrying, 7 pausing.
     pub status: i64,
     /// 0..1.
     pub progress: f64,
@@ -136,31 +138,32 @@ pub struct TaskResp {
     pub description: String,
     /// Always false: KMS is not available.
     pub enable_kms: bool,
-    /// Echo.
+    /// Whether user metadata is copied, as given at creation (Content-Type always is).
     pub enable_metadata_migration: bool,
-    /// Echo.
+    /// Whether archived source objects are restored first, as given at creation.
     pub enable_restore: bool,
-    /// Echo.
+    /// Whether failed objects are recorded for a retransmit, as given at creation.
     pub enable_failed_object_recording: bool,
-    /// Echo.
+    /// Whether the source is read as requester pays, as given at creation.
     pub enable_requester_pays: bool,
     /// Echo (seconds, as given at creation; 0 = unset).
     pub migrate_since: i64,
-    /// Throttling windows.
+    /// Throttling windows, in UTC (empty: unthrottled).
     pub bandwidth_policy: Vec<BandwidthPolicyResp>,
-    /// CDN.
+    /// The CDN objects are fetched through, when the task has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_cdn: Option<SourceCdnResp>,
-    /// Notification outcome.
+    /// Notification outcome, when a notification was configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smn_info: Option<SmnInfo>,
-    /// Echo.
+    /// What happens to an object already at the destination
+    /// (`SIZE_LAST_MODIFIED_COMPARISON_OVERWRITE`, ...).
     pub object_overwrite_mode: String,
-    /// Echo.
+    /// How a copied or existing object is checked (`size_last_modified`, `crc64`, `no_check`).
     pub consistency_check: String,
-    /// Echo.
+    /// Storage class written at the destination (`STANDARD`, `IA`, ...).
     pub dst_storage_policy: String,
-    /// Echo.
+    /// Scheduling priority: `HIGH`, `MEDIUM` or `LOW`.
     pub task_priority: String,
     /// `BUCKET`.
     pub obs_system: String,
@@ -172,15 +175,15 @@ pub struct TaskResp {
     pub left_time: i64,
     /// Bytes/s.
     pub migrate_speed: i64,
-    /// Objects found.
+    /// Objects listed at the source so far.
     pub total_num: i64,
-    /// Objects migrated.
+    /// Objects copied to the destination.
     pub successful_num: i64,
-    /// Objects that failed.
+    /// Objects that failed (see the failed-object list).
     pub failed_num: i64,
     /// Objects skipped (older than `migrate_since`, or already at the destination).
     pub skipped_num: i64,
-    /// Bytes found.
+    /// Bytes of the objects listed so far.
     pub total_size: i64,
     /// Bytes done (migrated or skipped).
     pub complete_size: i64,
@@ -188,7 +191,7 @@ pub struct TaskResp {
     pub real_size: i64,
     /// Whether the source listing is finished.
     pub is_query_over: bool,
-    /// Why the task failed.
+    /// Why the task failed (a `TRF.xxxx` code), when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_reason: Option<ErrorReasonResp>,
     /// Failed-object record.
@@ -237,7 +240,7 @@ pub struct ListFailedObjectsResponse {
 pub struct CreateTaskResponse {
     /// The new task's id.
     pub id: i64,
-    /// Its generated name.
+    /// Its generated name, `task_<id>`.
     pub task_name: String,
 }
 
@@ -256,33 +259,33 @@ pub struct TaskGroupResp {
     /// 0 waiting, 1 creating tasks, 2 monitoring, 3 paused, 4 creation failed, 5 failed,
     /// 6 completed, 7 pausing, 8 waiting for deletion, 9 deleted.
     pub status: i64,
-    /// Why the group failed.
+    /// Why the group failed, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_reason: Option<ErrorReasonResp>,
     /// Source, without credentials (cloud type in upper case).
     pub src_node: SrcNodeResp,
     /// Destination, without credentials.
     pub dst_node: DstNodeResp,
-    /// Description.
+    /// Description ("" when unset).
     pub description: String,
     /// `PREFIX`, `LIST` or `URL_LIST`.
     pub task_type: String,
     /// Always false: KMS is not available.
     pub enable_kms: bool,
-    /// Echo.
+    /// Whether user metadata is copied, as given at creation.
     pub enable_metadata_migration: bool,
-    /// Echo.
+    /// Whether failed objects are recorded for a retransmit, as given at creation.
     pub enable_failed_object_recording: bool,
-    /// Echo.
+    /// Whether archived source objects are restored first, as given at creation.
     pub enable_restore: bool,
-    /// Echo.
+    /// Whether the source is read as requester pays, as given at creation.
     pub enable_requester_pays: bool,
-    /// Throttling windows.
+    /// Throttling windows, in UTC, that every task of the group runs under (empty: unthrottled).
     pub bandwidth_policy: Vec<BandwidthPolicyResp>,
-    /// Notification outcome.
+    /// Notification outcome, when a notification was configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smn_config: Option<SmnInfo>,
-    /// CDN.
+    /// The CDN objects are fetched through, when the group has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_cdn: Option<SourceCdnResp>,
     /// Echo (seconds).
@@ -293,43 +296,43 @@ pub struct TaskGroupResp {
     pub total_time: i64,
     /// Start time, Unix ms.
     pub start_time: i64,
-    /// Tasks of the group.
+    /// Tasks the group has created so far (its splitter adds more until the source is cut up).
     pub total_task_num: i64,
-    /// Tasks created so far.
+    /// Tasks created so far (the same number as `total_task_num` here).
     pub create_task_num: i64,
-    /// Failed tasks.
+    /// Tasks that failed.
     pub failed_task_num: i64,
-    /// Completed tasks.
+    /// Tasks that succeeded.
     pub complete_task_num: i64,
-    /// Paused tasks.
+    /// Tasks paused (stopped).
     pub paused_task_num: i64,
-    /// Running tasks.
+    /// Tasks running now.
     pub executing_task_num: i64,
-    /// Waiting tasks.
+    /// Tasks waiting for a worker.
     pub waiting_task_num: i64,
-    /// Objects found.
+    /// Objects found at the source (at least those assigned to tasks so far).
     pub total_num: i64,
     /// Objects already assigned to created tasks.
     pub create_complete_num: i64,
-    /// Objects migrated.
+    /// Objects copied, over all the group's tasks.
     pub success_num: i64,
-    /// Objects that failed.
+    /// Objects that failed, over all the group's tasks.
     pub fail_num: i64,
-    /// Objects skipped.
+    /// Objects skipped (older than `migrate_since`, or already at the destination).
     pub skip_num: i64,
-    /// Bytes found.
+    /// Bytes of the objects found (at least those assigned to tasks so far).
     pub total_size: i64,
     /// Bytes already assigned to created tasks.
     pub create_complete_size: i64,
-    /// Bytes done.
+    /// Bytes done (migrated or skipped), over all the group's tasks.
     pub complete_size: i64,
     /// Failed-object record.
     pub failed_object_record: FailedObjectRecordDto,
-    /// Echo.
+    /// What happens to an object already at the destination, as given at creation.
     pub object_overwrite_mode: String,
-    /// Echo.
+    /// Storage class written at the destination, as given at creation.
     pub dst_storage_policy: String,
-    /// Echo.
+    /// How a copied or existing object is checked, as given at creation.
     pub consistency_check: String,
     /// `BUCKET`.
     pub obs_system: String,
@@ -347,7 +350,7 @@ pub struct ListTaskGroupResponse {
 /// A link of a version document.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Link {
-    /// URL.
+    /// Absolute URL of the version's root, e.g. `http://host:port/v2/`.
     pub href: String,
     /// `self`.
     pub rel: String,
@@ -358,7 +361,7 @@ pub struct Link {
 pub struct Version {
     /// `v2`.
     pub id: String,
-    /// Where it lives.
+    /// A single `self` link to the version's root.
     pub links: Vec<Link>,
     /// `CURRENT`, `SUPPORTED` or `DEPRECATED`.
     pub status: String,
@@ -369,7 +372,7 @@ pub struct Version {
 /// `ListApiVersionsResponse`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ListApiVersionsResponse {
-    /// The versions served.
+    /// Every version served (only `v2`).
     pub versions: Vec<Version>,
 }
 

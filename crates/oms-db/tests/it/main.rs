@@ -36,6 +36,8 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// A fresh database, migrated: a new SQLite file, or a new database on the PostgreSQL server
+    /// `OMS_TEST_DATABASE_URL` names.
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = match std::env::var("OMS_TEST_DATABASE_URL") {
@@ -57,7 +59,7 @@ impl TestDb {
         connect(&self.url).await
     }
 
-    /// A new waiting task.
+    /// A new waiting task in the test's project, made from `migration_body`.
     pub async fn task(&self) -> TaskId {
         let new = oms_core::parse::create_task(from_json(migration_body())).unwrap();
         self.db.create_task(&self.project, &new).await.unwrap().id
