@@ -19,6 +19,7 @@ mod groups;
 mod harness;
 mod metrics;
 mod moto;
+mod notify;
 mod origin;
 mod persistence;
 mod proxy;

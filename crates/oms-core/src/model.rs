@@ -75,6 +75,8 @@ pub struct Task {
     pub failed_list_key: String,
     /// Creation time, Unix ms.
     pub create_time_ms: i64,
+    /// The outcome of its last notification (`None`: none was attempted).
+    pub notified: Option<Notified>,
 }
 
 /// Task counts and object sums over a group's tasks.
@@ -98,6 +100,15 @@ pub struct GroupTaskStats {
     pub migrate_speed_bytes_per_sec: i64,
     /// Longest running time of a task, ms (tasks run side by side).
     pub total_time_ms: i64,
+}
+
+/// What became of a notification (a webhook standing in for SMN).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notified {
+    /// Every receiver of the topic accepted it (`smn_info.notify_result`).
+    pub sent: bool,
+    /// Why not, in one sentence; empty when it was sent (`notify_error_message`).
+    pub error: String,
 }
 
 /// A task group as stored, with its tasks' aggregates.
@@ -125,6 +136,8 @@ pub struct TaskGroup {
     pub create_time_ms: i64,
     /// Aggregates over its tasks.
     pub tasks: GroupTaskStats,
+    /// The outcome of its last notification (`None`: none was attempted).
+    pub notified: Option<Notified>,
 }
 
 /// A task or group to create: its spec, throttling, priority and credentials.

@@ -21,6 +21,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row as _};
 
 use crate::cas::{Cas, Contended, with_cas};
+use crate::notify::{self, Subject, Trigger};
 use crate::rows::{self, StatusColumn};
 use crate::runs::LeaseState;
 use crate::sealed::{self, CredentialOwner};
@@ -108,6 +109,9 @@ pub(crate) trait Leased: Sized {
 
     /// Reads a renewal's answer from the row it returned.
     fn renewal(row: &AnyRow) -> Result<Self::Renewal, DbError>;
+
+    /// The notification a run ending in `to` sends, if any (written with the status change).
+    fn notifies(&self, to: Self::Status) -> Option<(Subject, Bind, String, Trigger)>;
 
     /// The condition every statement of the holder carries: `id = $first and lease_owner =
     /// $first+1 and lease_epoch = $first+2`, bound by [`Fenced::bind_fence`].
@@ -301,6 +305,9 @@ impl Db {
             if !to.needs_credentials() {
                 sealed::wipe(&mut tx, lease.holder().id.into()).await?;
             }
+            if let Some((subject, id, owner_id, trigger)) = lease.notifies(to) {
+                notify::enqueue(&mut tx, subject, id, owner_id, trigger).await?;
+            }
             tx.commit().await?;
             Ok(Cas::Done(to))
         })
@@ -355,6 +362,16 @@ impl Leased for Lease {
             owner: owner.to_owned(),
             epoch,
         }
+    }
+
+    fn notifies(&self, to: TaskStatus) -> Option<(Subject, Bind, String, Trigger)> {
+        let trigger = match to {
+            TaskStatus::Succeeded => Trigger::Success,
+            TaskStatus::Failed => Trigger::Failure,
+            _ => return None,
+        };
+        let id = self.task_id;
+        Some((Subject::Task, Bind::Int(id.get()), id.to_string(), trigger))
     }
 
     fn holder(&self) -> Holder<'_, TaskId> {
@@ -412,6 +429,14 @@ impl Leased for GroupLease {
             owner: owner.to_owned(),
             epoch,
         }
+    }
+
+    fn notifies(&self, to: GroupStatus) -> Option<(Subject, Bind, String, Trigger)> {
+        // A split ends the group only when the tasks cannot be created.
+        (to == GroupStatus::CreationFailed).then(|| {
+            let id = self.group_id.to_string();
+            (Subject::Group, Bind::Text(id.clone()), id, Trigger::Failure)
+        })
     }
 
     fn holder(&self) -> Holder<'_, GroupId> {

@@ -2,7 +2,7 @@
 
 use oms_core::bandwidth::BandwidthPolicy;
 use oms_core::ids::{GroupId, ProjectId, TaskId};
-use oms_core::model::{FailureReason, GroupTaskStats, ObjectCounters, Task, TaskGroup};
+use oms_core::model::{FailureReason, GroupTaskStats, Notified, ObjectCounters, Task, TaskGroup};
 use oms_core::spec::{GroupType, MigrationSpec, TaskPriority};
 use oms_core::status::{GroupStatus, TaskStatus};
 use sqlx::Row as _;
@@ -14,11 +14,22 @@ use crate::DbError;
 pub(crate) const TASK_COLUMNS: &str = "id, project_id, group_id, group_type, name, status, priority, spec, \
     bandwidth_policy, error_code, error_msg, total_num, successful_num, failed_num, skipped_num, total_size, \
     complete_size, real_size, progress, migrate_speed, left_time, total_time, is_query_over, failed_list_key, \
-    start_time, create_time";
+    start_time, create_time, notify_result, notify_error";
 
 /// The group columns [`group`] reads, in a `select`.
 pub(crate) const GROUP_COLUMNS: &str = "group_id, project_id, status, spec, bandwidth_policy, error_code, \
-    error_msg, create_complete_num, create_complete_size, start_time, create_time";
+    error_msg, create_complete_num, create_complete_size, start_time, create_time, notify_result, \
+    notify_error";
+
+/// The outcome of the last notification of a task or group row.
+fn notified(row: &AnyRow) -> Result<Option<Notified>, DbError> {
+    let sent: Option<i64> = row.try_get("notify_result")?;
+    let error: Option<String> = row.try_get("notify_error")?;
+    Ok(sent.map(|sent| Notified {
+        sent: sent != 0,
+        error: error.unwrap_or_default(),
+    }))
+}
 
 fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> DbError {
     DbError::Corrupt {
@@ -144,6 +155,7 @@ pub(crate) fn task(row: &AnyRow) -> Result<Task, DbError> {
         failure: failure(row)?,
         failed_list_key: row.try_get("failed_list_key")?,
         create_time_ms: row.try_get("create_time")?,
+        notified: notified(row)?,
     })
 }
 
@@ -162,6 +174,7 @@ pub(crate) fn group(row: &AnyRow, tasks: GroupTaskStats) -> Result<TaskGroup, Db
         create_complete_size: row.try_get("create_complete_size")?,
         start_time_ms: row.try_get("start_time")?,
         create_time_ms: row.try_get("create_time")?,
+        notified: notified(row)?,
         tasks,
     })
 }

@@ -13,7 +13,9 @@ use oms_core::time::now_ms;
 use sqlx::{AssertSqlSafe, Row as _};
 
 use crate::leases::{Fenced as _, GroupLease, Leased as _};
+use crate::notify::{self, Subject, Trigger};
 use crate::sealed::{self, CredentialOwner};
+use crate::tasks::Bind;
 use crate::{Db, DbError, rows};
 
 /// A group as its splitter needs it.
@@ -246,6 +248,22 @@ impl Db {
             if !to.needs_credentials() {
                 sealed::wipe(&mut tx, CredentialOwner::Group(id)).await?;
                 sealed::wipe_idle_group_tasks(&mut tx, id).await?;
+            }
+            let trigger = match to {
+                GroupStatus::Completed => Some(Trigger::Success),
+                GroupStatus::Failed => Some(Trigger::Failure),
+                _ => None,
+            };
+            if let Some(trigger) = trigger {
+                let owner = id.to_string();
+                notify::enqueue(
+                    &mut tx,
+                    Subject::Group,
+                    Bind::Text(owner.clone()),
+                    owner,
+                    trigger,
+                )
+                .await?;
             }
             tx.commit().await?;
             moved += 1;

@@ -14,6 +14,7 @@ mod keeper;
 mod lister;
 mod listfile;
 mod multipart;
+mod notifier;
 mod pages;
 mod pipeline;
 mod plan;
@@ -35,6 +36,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use crate::notifier::Webhook;
 pub use crate::retry::RetryPolicy;
 
 /// How a worker runs tasks.
@@ -81,6 +83,8 @@ pub struct WorkerConfig {
     pub group_task_max_bytes: i64,
     /// Which addresses URL sources, CDN domains and endpoints in credentials may reach.
     pub guard: oms_storage::guard::Guard,
+    /// Where notifications of tasks and groups go (`[[notify.webhooks]]`).
+    pub webhooks: Vec<Webhook>,
 }
 
 impl WorkerConfig {
@@ -118,6 +122,7 @@ impl Default for WorkerConfig {
             group_task_max_objects: 100_000,
             group_task_max_bytes: 100 * 1024 * 1024 * 1024,
             guard: oms_storage::guard::Guard::default(),
+            webhooks: Vec::new(),
         }
     }
 }
@@ -150,6 +155,11 @@ impl Worker {
         tracker.spawn(settle_groups(
             self.db.clone(),
             self.config.poll_interval,
+            shutdown.clone(),
+        ));
+        tracker.spawn(notifier::run(
+            self.db.clone(),
+            self.config.clone(),
             shutdown.clone(),
         ));
         loop {

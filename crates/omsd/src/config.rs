@@ -66,6 +66,30 @@ pub struct Config {
     /// `[metrics]`: where Prometheus metrics are served, if anywhere.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// `[notify]`: where notifications of tasks and groups are sent.
+    #[serde(default)]
+    pub notify: NotifyConfig,
+}
+
+/// `[notify]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// `[[notify.webhooks]]`: the receivers, by the `smn_config.topic_urn` they receive.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// One `[[notify.webhooks]]` receiver.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// The topic URN a task's or group's `smn_config.topic_urn` names (`*`: every topic).
+    pub topic_urn: String,
+    /// The URL the JSON body is POSTed to.
+    pub url: String,
+    /// The key of the body's HMAC-SHA256 signature (`X-OMS-Signature: sha256=<hex>`).
+    pub secret: SecretString,
 }
 
 /// `[metrics]`.

@@ -82,6 +82,16 @@ pub fn worker_config(config: &Config) -> WorkerConfig {
         guard: oms_storage::guard::Guard {
             allow_private_networks: config.security.allow_private_networks,
         },
+        webhooks: config
+            .notify
+            .webhooks
+            .iter()
+            .map(|w| oms_worker::Webhook {
+                topic_urn: w.topic_urn.clone(),
+                url: w.url.clone(),
+                secret: w.secret.clone(),
+            })
+            .collect(),
     }
 }
 

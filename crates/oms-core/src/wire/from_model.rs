@@ -5,7 +5,7 @@ use super::response::{
     SmnInfo, SourceCdnResp, SrcNodeResp, TaskGroupResp, TaskResp,
 };
 use crate::bandwidth::BandwidthPolicy;
-use crate::model::{FailureReason, Task, TaskGroup};
+use crate::model::{FailureReason, Notified, Task, TaskGroup};
 use crate::spec::{MigrationSpec, SmnSpec};
 
 /// The one destination system this service writes to.
@@ -61,17 +61,21 @@ fn cdn(spec: &MigrationSpec) -> Option<SourceCdnResp> {
     })
 }
 
-/// SMN is not reachable from a self-hosted install: the outcome says so.
-fn smn(smn: Option<&SmnSpec>) -> Option<SmnInfo> {
-    smn.map(|s| SmnInfo {
-        notify_result: false,
-        notify_error_message: "SMN notifications are not available in this installation".to_owned(),
-        topic_name: s
-            .topic_urn
-            .rsplit(':')
-            .next()
-            .unwrap_or_default()
-            .to_owned(),
+/// The notification settings with the outcome of the last notification (a webhook: SMN is not
+/// reachable from a self-hosted install). `topic_name` is empty once it was sent, as OMS does.
+fn smn(smn: Option<&SmnSpec>, notified: Option<&Notified>) -> Option<SmnInfo> {
+    smn.map(|s| {
+        let topic = s.topic_urn.rsplit(':').next().unwrap_or_default();
+        let (sent, error) = notified.map_or((false, ""), |n| (n.sent, n.error.as_str()));
+        SmnInfo {
+            notify_result: sent,
+            notify_error_message: error.to_owned(),
+            topic_name: if sent {
+                String::new()
+            } else {
+                topic.to_owned()
+            },
+        }
     })
 }
 
@@ -111,7 +115,7 @@ impl From<&Task> for TaskResp {
             migrate_since: spec.migrate_since_secs,
             bandwidth_policy: bandwidth(&task.bandwidth_policy),
             source_cdn: cdn(spec),
-            smn_info: smn(spec.smn.as_ref()),
+            smn_info: smn(spec.smn.as_ref(), task.notified.as_ref()),
             object_overwrite_mode: spec.object_overwrite_mode.as_str().to_owned(),
             consistency_check: spec.consistency_check.as_str().to_owned(),
             dst_storage_policy: spec.dst_storage_policy.as_str().to_owned(),
@@ -159,7 +163,7 @@ impl From<&TaskGroup> for TaskGroupResp {
             enable_restore: spec.enable_restore,
             enable_requester_pays: spec.enable_requester_pays,
             bandwidth_policy: bandwidth(&group.bandwidth_policy),
-            smn_config: smn(spec.smn.as_ref()),
+            smn_config: smn(spec.smn.as_ref(), group.notified.as_ref()),
             source_cdn: cdn(spec),
             migrate_since: spec.migrate_since_secs,
             migrate_speed: t.migrate_speed_bytes_per_sec,
