@@ -314,8 +314,8 @@ pub struct DestinationSpec {
     pub save_prefix: String,
 }
 
-/// An SMN notification request (stored and echoed; SMN is not reachable from a self-hosted
-/// install, so nothing is sent and `notify_result` stays false).
+/// An SMN notification request. SMN is not reachable from a self-hosted install: the worker
+/// sends a signed webhook to the receivers the operator configured for `topic_urn` instead.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SmnSpec {
     /// The SMN topic URN, as given (its last segment is echoed as `topic_name`).

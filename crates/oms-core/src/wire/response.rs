@@ -83,11 +83,13 @@ pub struct SourceCdnResp {
 /// `SmnInfo`: the notification outcome.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SmnInfo {
-    /// Whether the notification was sent.
+    /// Whether the last notification (a webhook to the receivers configured for the topic)
+    /// reached every receiver; false until one was sent.
     pub notify_result: bool,
-    /// Why nothing was sent (omsd cannot reach SMN, so this is always set).
+    /// Why the last notification was not sent; empty once it was, or before any was due.
     pub notify_error_message: String,
-    /// The topic, the last segment of the `topic_urn` given at creation.
+    /// The topic, the last segment of the `topic_urn` given at creation; empty once a
+    /// notification was sent (as OMS does).
     pub topic_name: String,
 }
 
