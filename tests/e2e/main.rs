@@ -8,6 +8,7 @@
 )]
 
 mod auth;
+mod catalogue;
 mod engine;
 mod fixtures;
 mod groups;

@@ -9,6 +9,7 @@
 //! object, and failing the task. What a store answers is checked before it is used
 //! ([`read`]).
 
+pub mod account;
 mod azure;
 pub mod cdn;
 pub mod cloud;
@@ -19,6 +20,7 @@ mod gcs;
 pub mod guard;
 pub mod http;
 pub mod metadata;
+pub mod reach;
 pub mod read;
 pub mod regions;
 pub mod s3;

@@ -61,6 +61,8 @@ pub struct Config {
     pub endpoints: Vec<oms_storage::endpoints::EndpointRule>,
     /// `[retention]`.
     pub retention: RetentionConfig,
+    /// `[catalogue]`.
+    pub catalogue: CatalogueConfig,
     /// `[log]`.
     pub log: LogConfig,
 }
@@ -203,6 +205,16 @@ pub struct RetentionConfig {
     pub waiting_expiry_secs: u64,
     /// Sweep period.
     pub sweep_interval_secs: u64,
+}
+
+/// `[catalogue]`: the bucket helpers (`/v2/{project_id}/objectstorage/...`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogueConfig {
+    /// How long one helper's calls to a store may take in all, in seconds.
+    pub timeout_secs: u64,
+    /// The largest list file `CheckUrlSourceListFileFormat` reads, in bytes.
+    pub max_list_file_bytes: u64,
 }
 
 /// `[log]`.
