@@ -7,7 +7,7 @@ use std::time::Duration;
 use oms_core::credentials::{CredentialSet, SourceCredentials};
 use oms_core::error::FailureCode;
 use oms_core::parse::{HelperCloud, StoreAccess};
-use oms_core::spec::{CloudType, MigrationSpec};
+use oms_core::spec::{CdnSpec, CloudType, MigrationSpec};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::account::AccountStore;
@@ -282,38 +282,63 @@ pub fn helper_store(
     })
 }
 
+/// The HTTP settings of URL and CDN sources.
+fn http_settings(settings: &ConnectSettings) -> HttpSettings {
+    HttpSettings {
+        guard: settings.guard,
+        connect_timeout: settings.connect_timeout,
+        read_timeout: settings.operation_timeout,
+    }
+}
+
+/// The CDN of a source, its domain checked by the address guard.
+fn cdn_of(
+    settings: &ConnectSettings,
+    cdn: &CdnSpec,
+    key: Option<SecretString>,
+) -> Result<Cdn, ConnectError> {
+    // The host as an HTTP client reads it (`0x7f000001` is 127.0.0.1).
+    let host = reqwest::Url::parse(&format!("http://{}/", cdn.domain))
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| cdn.domain.clone());
+    if let Err(e) = settings.guard.check_host(&host) {
+        return Err(source_error(
+            FailureCode::SourceError,
+            format!("the CDN domain: {}", e.message),
+        ));
+    }
+    Ok(Cdn {
+        protocol: cdn.protocol.as_str().to_owned(),
+        domain: cdn.domain.clone(),
+        signer: key.and_then(|key| Signer::new(cdn.authentication_type, key)),
+    })
+}
+
+/// A reader of a bucket's objects through `cdn` (signed with `key` as the engine signs), for
+/// comparing what the CDN serves with the bucket.
+pub fn cdn_source(
+    settings: &ConnectSettings,
+    cdn: &CdnSpec,
+    key: Option<SecretString>,
+) -> Result<HttpSource, ConnectError> {
+    let cdn = cdn_of(settings, cdn, key)?;
+    HttpSource::new(&http_settings(settings), Some(cdn), None).map_err(|e| built(&e))
+}
+
 /// Builds the source and destination connectors of a migration.
 pub fn connect(
     settings: &ConnectSettings,
     spec: &MigrationSpec,
     credentials: &CredentialSet,
 ) -> Result<Sides, ConnectError> {
-    let http = HttpSettings {
-        guard: settings.guard,
-        connect_timeout: settings.connect_timeout,
-        read_timeout: settings.operation_timeout,
-    };
-    let cdn = spec.source.cdn.as_ref().map(|cdn| Cdn {
-        protocol: cdn.protocol.as_str().to_owned(),
-        domain: cdn.domain.clone(),
-        signer: credentials
-            .cdn_key
-            .clone()
-            .and_then(|key| Signer::new(cdn.authentication_type, key)),
-    });
-    if let Some(cdn) = &cdn {
-        // The host as an HTTP client reads it (`0x7f000001` is 127.0.0.1).
-        let host = reqwest::Url::parse(&format!("http://{}/", cdn.domain))
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_else(|| cdn.domain.clone());
-        if let Err(e) = settings.guard.check_host(&host) {
-            return Err(source_error(
-                FailureCode::SourceError,
-                format!("the CDN domain: {}", e.message),
-            ));
-        }
-    }
+    let http = http_settings(settings);
+    let cdn = spec
+        .source
+        .cdn
+        .as_ref()
+        .map(|cdn| cdn_of(settings, cdn, credentials.cdn_key.clone()))
+        .transpose()?;
     let source: Arc<dyn ReadStore> = if spec.source.cloud_type == CloudType::UrlSource {
         Arc::new(HttpSource::new(&http, cdn, None).map_err(|e| built(&e))?)
     } else {

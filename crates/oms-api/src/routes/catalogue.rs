@@ -13,8 +13,9 @@ use axum::Json;
 use axum::extract::State;
 use oms_core::parse;
 use oms_core::wire::{
-    CheckPrefixReq, CheckPrefixResponse, EmptyBody, ListBucketsReq, RegionInfo,
-    ShowBucketObjectsResponse, ShowBucketRegionReq, ShowBucketRegionResponse, ShowBucketReq,
+    CheckPrefixReq, CheckPrefixResponse, CheckUrlSourceListFileFormatReq, EmptyBody,
+    ListBucketsReq, RegionInfo, ShowBucketObjectsResponse, ShowBucketRegionReq,
+    ShowBucketRegionResponse, ShowBucketReq, ShowCdnInfoReq, ShowCdnInfoResponse,
     ShowRegionInfoResp,
 };
 use oms_storage::connect::{self, HelperStore};
@@ -28,6 +29,8 @@ use crate::extract::query::{CloudSide, CloudTypeQuery};
 use crate::openapi::ErrorResponses;
 use crate::state::{AppState, StoreCheck};
 
+pub mod cdn;
+pub mod listcheck;
 pub mod lists;
 
 /// The operator's endpoint rules (none when the API reaches no stores).
@@ -277,4 +280,46 @@ pub async fn show_bucket_objects(
         next_marker: records.last().map(|r| r.name.clone()).unwrap_or_default(),
         records,
     }))
+}
+
+/// Reads a URL-list file (or every file of a folder ending in `/`) from the destination bucket
+/// and checks it as the engine reads it: a `.txt` object of `text/plain` within the size limit,
+/// and every non-blank line `URL<TAB>URL-encoded destination name`. The first bad line is a
+/// 400 `OMS.0064` naming the file, the line number and what is wrong.
+#[utoipa::path(post, path = "/v2/{project_id}/objectstorage/buckets/url-source-list-file", tag = "catalogue",
+    request_body(content = CheckUrlSourceListFileFormatReq, content_type = "application/json"),
+    responses((status = 200, description = "Every line is well formed", body = EmptyBody), ErrorResponses))]
+pub async fn check_url_source_list_file_format(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<CheckUrlSourceListFileFormatReq>,
+) -> Result<Json<EmptyBody>, ApiError> {
+    let list = parse::url_list_file(req)?;
+    let check = stores(&state)?;
+    let helper = connect_helper(check, &list.access, &list.bucket)?;
+    let store = helper.store.as_ref();
+    for key in listcheck::files(check, store, &list).await? {
+        listcheck::check_file(check, store, &list.bucket, &key).await?;
+    }
+    Ok(Json(EmptyBody {}))
+}
+
+/// HEADs each key at the bucket and through the CDN domain (signed with the given algorithm and
+/// key, as the engine signs), and compares existence and entity tags per key:
+/// `is_download_available` when the CDN serves every key the bucket holds,
+/// `is_same_cloud_type` when it serves each with the bucket's entity tag.
+#[utoipa::path(post, path = "/v2/{project_id}/objectstorage/buckets/cdn-info", tag = "catalogue",
+    request_body(content = ShowCdnInfoReq, content_type = "application/json"),
+    responses((status = 200, description = "The comparison", body = ShowCdnInfoResponse), ErrorResponses))]
+pub async fn show_cdn_info(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<ShowCdnInfoReq>,
+) -> Result<Json<ShowCdnInfoResponse>, ApiError> {
+    let cdn_req = parse::cdn_info(req)?;
+    let check = stores(&state)?;
+    let bucket = cdn_req.access.bucket_name(&cdn_req.bucket);
+    let helper = connect_helper(check, &cdn_req.access, &bucket)?;
+    let cdn = connect::cdn_source(&check.connect, &cdn_req.cdn, cdn_req.cdn_key.clone())
+        .map_err(|e| ApiError::invalid("source_cdn.domain", e.message))?;
+    let answer = cdn::compare(check, helper.store.as_ref(), &cdn, &bucket, &cdn_req).await?;
+    Ok(Json(answer))
 }

@@ -63,6 +63,8 @@ pub fn project() -> OpenApiRouter<AppState> {
         .routes(routes!(catalogue::show_bucket_objects))
         .routes(routes!(catalogue::show_bucket_region))
         .routes(routes!(catalogue::check_prefix))
+        .routes(routes!(catalogue::check_url_source_list_file_format))
+        .routes(routes!(catalogue::show_cdn_info))
         .routes(routes!(catalogue::show_cloud_type))
         .routes(routes!(catalogue::show_region_info))
         .routes(routes!(catalogue::update_privacy_agreement_record));
