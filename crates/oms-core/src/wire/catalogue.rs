@@ -85,8 +85,9 @@ pub struct CheckPrefixReq {
     /// The object key or prefix to look for.
     #[schema(value_type = String, required = true, min_length = 1, max_length = 1024)]
     pub file_name: Option<String>,
-    /// The bucket's region (ignored for Azure and Google).
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 100, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
+    /// The bucket's region: required (not empty) for S3-compatible clouds and HEC; ignored for
+    /// Azure and Google.
+    #[schema(value_type = String, required = true, max_length = 100, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub data_center: Option<String>,
     /// Temporary security token.
     #[schema(value_type = Option<String>, max_length = 16384, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
@@ -115,8 +116,9 @@ pub struct ShowBucketReq {
     /// Google service-account JSON (Google).
     #[schema(value_type = Option<String>, max_length = 65535)]
     pub json_auth_file: Option<SecretString>,
-    /// The bucket's region (ignored for Azure and Google).
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 100, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
+    /// The bucket's region: required (not empty) for S3-compatible clouds and HEC; ignored for
+    /// Azure and Google.
+    #[schema(value_type = String, required = true, max_length = 100, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub data_center: Option<String>,
     /// Objects per page, 0-100 (0: 100).
     #[schema(value_type = i64, required = true, minimum = 0, maximum = 100)]
@@ -136,7 +138,7 @@ pub struct ShowBucketReq {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PrefixKeyInfo {
     /// Up to 100 object keys of at most 2048 characters.
-    #[schema(schema_with = schema::cdn_keys)]
+    #[schema(required = true, schema_with = schema::cdn_keys)]
     pub keys: Option<Vec<String>>,
 }
 
@@ -165,10 +167,10 @@ pub struct ShowCdnInfoReq {
     #[schema(value_type = String, required = true, min_length = 1, max_length = 1024, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub bucket: Option<String>,
     /// The keys to compare.
-    #[schema(required = true)]
+    #[schema(value_type = PrefixKeyInfo, required = true)]
     pub prefix: Option<PrefixKeyInfo>,
     /// The CDN domain and how its URLs are signed.
-    #[schema(required = true)]
+    #[schema(value_type = SourceCdnReq, required = true)]
     pub source_cdn: Option<SourceCdnReq>,
 }
 
