@@ -738,7 +738,9 @@ async fn azure_containers_are_listed_and_searched_with_a_connection_string() {
     reply.assert_error(400, "OMS.0153");
     // Azurite answers a wrong account key with 403 AuthorizationFailure.
     assert!(
-        reply.msg().starts_with("The source store cannot look the name up")
+        reply
+            .msg()
+            .starts_with("The source store cannot look the name up")
             && reply.msg().contains("HTTP 403"),
         "{}",
         reply.text

@@ -17,15 +17,18 @@ pub(crate) fn account_store(
     access: &StoreAccess,
 ) -> Result<Arc<dyn AccountStore>, ApiError> {
     let helper = connect_helper(check, access, "")?;
-    helper.account.ok_or_else(|| {
-        ApiError::invalid(
-            "cloud_type",
-            format!(
-                "{} accounts cannot be asked for their buckets or regions by this installation",
-                access.cloud.as_str()
-            ),
-        )
-    })
+    helper.account.ok_or_else(|| no_account(access))
+}
+
+/// The refusal of an account-level question the cloud's connector cannot answer.
+fn no_account(access: &StoreAccess) -> ApiError {
+    ApiError::invalid(
+        "cloud_type",
+        format!(
+            "{} accounts cannot be asked for their buckets or regions by this installation",
+            access.cloud.as_str()
+        ),
+    )
 }
 
 /// The region of `bucket` as its store reports it. An S3 store that names none (the
@@ -38,7 +41,7 @@ pub(crate) async fn bucket_region(
     bucket: &str,
 ) -> Result<String, ApiError> {
     let helper = connect_helper(check, access, bucket)?;
-    let account = account_store(check, access)?;
+    let account = helper.account.clone().ok_or_else(|| no_account(access))?;
     let reported = bounded(
         check,
         Side::of(access),
