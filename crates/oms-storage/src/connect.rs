@@ -135,7 +135,7 @@ fn cloud_store(
     cloud: CloudType,
     src: &SourceCredentials,
     bucket: &str,
-) -> Result<Option<Arc<dyn ReadStore>>, ConnectError> {
+) -> Result<Option<Arc<CloudSource>>, ConnectError> {
     let cloud_settings = CloudSettings {
         guard: settings.guard,
         connect_timeout: settings.connect_timeout,
@@ -204,6 +204,7 @@ fn source_store(
     let src = &credentials.source;
     let cloud = spec.source.cloud_type;
     if let Some(store) = cloud_store(settings, cloud, src, &spec.source.bucket)? {
+        let store: Arc<dyn ReadStore> = store;
         return Ok(store);
     }
     let store: Arc<dyn ReadStore> = s3_store(
@@ -258,8 +259,8 @@ pub fn helper_store(
     {
         let endpoint = store.endpoint();
         return Ok(HelperStore {
+            account: store.account(),
             store,
-            account: None,
             region: None,
             endpoint,
         });
