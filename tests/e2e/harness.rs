@@ -57,6 +57,10 @@ pub struct Overrides {
     pub read_cache_ms: Option<u64>,
     /// `worker.list_page_size`.
     pub list_page_size: Option<i32>,
+    /// `catalogue.timeout_secs`.
+    pub catalogue_timeout_secs: Option<u64>,
+    /// `catalogue.max_list_file_bytes`.
+    pub max_list_file_bytes: Option<u64>,
 }
 
 /// A running omsd.
@@ -219,6 +223,12 @@ impl TestServer {
         }
         if let Some(v) = self.overrides.list_page_size {
             c.worker.list_page_size = v;
+        }
+        if let Some(v) = self.overrides.catalogue_timeout_secs {
+            c.catalogue.timeout_secs = v;
+        }
+        if let Some(v) = self.overrides.max_list_file_bytes {
+            c.catalogue.max_list_file_bytes = v;
         }
         c
     }

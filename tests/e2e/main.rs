@@ -13,6 +13,7 @@
 )]
 
 mod auth;
+mod catalogue;
 mod engine;
 mod fixtures;
 mod groups;

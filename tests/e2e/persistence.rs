@@ -68,7 +68,7 @@ async fn a_restart_loses_nothing() {
 }
 
 /// Every stored byte of the database, as text.
-async fn database_dump(server: &TestServer) -> String {
+pub(crate) async fn database_dump(server: &TestServer) -> String {
     if on_postgres() {
         let mut conn = sqlx::AnyConnection::connect(&server.db_url).await.unwrap();
         let tables: Vec<String> = sqlx::query(

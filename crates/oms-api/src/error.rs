@@ -52,6 +52,10 @@ pub enum ApiError {
         /// Why, in one sentence naming the task, group or field.
         message: String,
     },
+    /// A store a bucket helper asked failed: wrong keys, no such bucket, refused, unreachable
+    /// or too slow. The message names the side and the cause in one sentence.
+    #[error("{0}")]
+    Store(String),
     /// Missing or invalid credentials.
     #[error("{0}")]
     Unauthenticated(String),
@@ -129,6 +133,7 @@ impl ApiError {
                 ..
             } => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
             Self::Refused { code, .. } => (StatusCode::BAD_REQUEST, *code),
+            Self::Store(_) => (StatusCode::BAD_REQUEST, ErrorCode::BucketQueryFailed),
             Self::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
             Self::RouteNotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::ApiNotFound),

@@ -44,4 +44,9 @@ pub struct StoreCheck {
     pub connect: oms_storage::connect::ConnectSettings,
     /// How long each side may take to answer.
     pub timeout: std::time::Duration,
+    /// How long a bucket helper's whole call to a store may take (`[catalogue] timeout_secs`).
+    pub helper_timeout: std::time::Duration,
+    /// The largest list file `CheckUrlSourceListFileFormat` reads
+    /// (`[catalogue] max_list_file_bytes`).
+    pub max_list_file_bytes: u64,
 }

@@ -21,6 +21,9 @@ pub enum ErrorCode {
     NotJson,
     /// `OMS.0070`: the task or group has completed; it cannot be started or paused.
     AlreadyCompleted,
+    /// `OMS.0153`: a bucket's store could not be queried (wrong keys, no such bucket, a store
+    /// that refuses, cannot be reached or does not answer in time).
+    BucketQueryFailed,
     /// `OMS.1009`: no such resource (also for another project's resources).
     NotFound,
     /// `OMS.1010`: a path or query parameter has the wrong type.
@@ -48,6 +51,7 @@ impl ErrorCode {
             Self::NotInProgress => "OMS.0066",
             Self::NotJson => "OMS.0067",
             Self::AlreadyCompleted => "OMS.0070",
+            Self::BucketQueryFailed => "OMS.0153",
             Self::NotFound => "OMS.1009",
             Self::IncorrectParameterType => "OMS.1010",
             Self::Internal => "OMS.9999",

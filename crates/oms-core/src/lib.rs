@@ -9,6 +9,7 @@ pub mod bandwidth;
 pub mod credentials;
 pub mod error;
 pub mod ids;
+pub mod listfile;
 pub mod metrics;
 pub mod model;
 pub mod parse;

@@ -34,6 +34,10 @@ pub const MAX_MIGRATE_SINCE_SECS: i64 = 253_402_300_799;
 /// The destination cloud type, the only one allowed.
 pub const DESTINATION_CLOUD_TYPE: &str = "HEC";
 
+mod catalogue;
+
+pub use catalogue::*;
+
 type Result<T> = std::result::Result<T, ValidationError>;
 
 /// Whether the request creates a task or a task group (their rules differ a little).

@@ -37,6 +37,7 @@ use crate::{
     Download, ErrorKind, ListPage, ObjectInfo, ObjectMeta, ReadStore, StorageError, Version,
 };
 
+mod account;
 #[cfg(test)]
 mod tests;
 

@@ -82,6 +82,14 @@ impl CloudSource {
         Ok(Self(Store::Google(Arc::new(source))))
     }
 
+    /// The account-level calls of the bucket helpers, where the cloud offers them (Azure).
+    pub fn account(&self) -> Option<Arc<dyn crate::account::AccountStore>> {
+        match &self.0 {
+            Store::Azure(azure) => Some(azure.clone()),
+            Store::Google(_) => None,
+        }
+    }
+
     fn store(&self) -> &dyn ReadStore {
         match &self.0 {
             Store::Azure(azure) => azure.as_ref(),

@@ -4,11 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use oms_core::credentials::CredentialSet;
+use oms_core::credentials::{CredentialSet, SourceCredentials};
 use oms_core::error::FailureCode;
-use oms_core::spec::{CloudType, MigrationSpec};
+use oms_core::parse::{HelperCloud, StoreAccess};
+use oms_core::spec::{CdnSpec, CloudType, MigrationSpec};
 use secrecy::{ExposeSecret as _, SecretString};
 
+use crate::account::AccountStore;
 use crate::cdn::Signer;
 use crate::cloud::{CloudSettings, CloudSource};
 use crate::endpoints::{self, DESTINATION_CLOUD, EndpointRule};
@@ -128,14 +130,13 @@ fn built(error: &StorageError) -> ConnectError {
     )
 }
 
-/// The source connector of a migration (before any CDN in front of it).
-fn source_store(
+/// A Google or Azure source over `bucket`, from the credentials of its cloud.
+fn cloud_store(
     settings: &ConnectSettings,
-    spec: &MigrationSpec,
-    credentials: &CredentialSet,
-) -> Result<Arc<dyn ReadStore>, ConnectError> {
-    let src = &credentials.source;
-    let cloud = spec.source.cloud_type;
+    cloud: CloudType,
+    src: &SourceCredentials,
+    bucket: &str,
+) -> Result<Option<Arc<CloudSource>>, ConnectError> {
     let cloud_settings = CloudSettings {
         guard: settings.guard,
         connect_timeout: settings.connect_timeout,
@@ -149,9 +150,9 @@ fn source_store(
                     "no json_auth_file was supplied for the Google source",
                 )
             })?;
-            let source = CloudSource::google(&cloud_settings, json, &spec.source.bucket)
-                .map_err(|e| built(&e))?;
-            Ok(Arc::new(source))
+            let source =
+                CloudSource::google(&cloud_settings, json, bucket).map_err(|e| built(&e))?;
+            Ok(Some(Arc::new(source)))
         }
         CloudType::Azure => {
             let conn = src.connection_string.as_ref().ok_or_else(|| {
@@ -160,31 +161,171 @@ fn source_store(
                     "no connection_string was supplied for the Azure source",
                 )
             })?;
-            let source = CloudSource::azure(&cloud_settings, conn, &spec.source.bucket)
-                .map_err(|e| built(&e))?;
-            Ok(Arc::new(source))
+            let source =
+                CloudSource::azure(&cloud_settings, conn, bucket).map_err(|e| built(&e))?;
+            Ok(Some(Arc::new(source)))
         }
-        _ => {
-            let (Some(ak), Some(sk)) = (src.ak.as_ref(), src.sk.as_ref()) else {
-                return Err(source_error(
-                    FailureCode::SourceCredentials,
-                    "no source AK/SK were supplied",
-                ));
-            };
-            let store: Arc<dyn ReadStore> = s3(
-                settings,
-                &S3Side {
-                    cloud: cloud.as_str(),
-                    region: &spec.source.region,
-                    access_key: ak.expose_secret(),
-                    secret_key: sk,
-                    security_token: src.security_token.as_ref(),
-                    requester_pays: spec.enable_requester_pays,
-                },
-            )?;
-            Ok(store)
-        }
+        _ => Ok(None),
     }
+}
+
+/// An S3-compatible store of `cloud` in `region` with source-style keys.
+fn s3_store(
+    settings: &ConnectSettings,
+    cloud: &str,
+    region: &str,
+    src: &SourceCredentials,
+    requester_pays: bool,
+) -> Result<Arc<S3Connector>, ConnectError> {
+    let (Some(ak), Some(sk)) = (src.ak.as_ref(), src.sk.as_ref()) else {
+        return Err(source_error(
+            FailureCode::SourceCredentials,
+            "no source AK/SK were supplied",
+        ));
+    };
+    s3(
+        settings,
+        &S3Side {
+            cloud,
+            region,
+            access_key: ak.expose_secret(),
+            secret_key: sk,
+            security_token: src.security_token.as_ref(),
+            requester_pays,
+        },
+    )
+}
+
+/// The source connector of a migration (before any CDN in front of it).
+fn source_store(
+    settings: &ConnectSettings,
+    spec: &MigrationSpec,
+    credentials: &CredentialSet,
+) -> Result<Arc<dyn ReadStore>, ConnectError> {
+    let src = &credentials.source;
+    let cloud = spec.source.cloud_type;
+    if let Some(store) = cloud_store(settings, cloud, src, &spec.source.bucket)? {
+        let store: Arc<dyn ReadStore> = store;
+        return Ok(store);
+    }
+    let store: Arc<dyn ReadStore> = s3_store(
+        settings,
+        cloud.as_str(),
+        &spec.source.region,
+        src,
+        spec.enable_requester_pays,
+    )?;
+    Ok(store)
+}
+
+/// A bucket helper's view of a store, built from the request's cloud, region and keys.
+#[derive(Debug, Clone)]
+pub struct HelperStore {
+    /// The bucket's store.
+    pub store: Arc<dyn ReadStore>,
+    /// Account-level calls, where the cloud offers them.
+    pub account: Option<Arc<dyn AccountStore>>,
+    /// The region the store was reached in (`None`: the cloud has no regional endpoints).
+    pub region: Option<String>,
+    /// Where the store is, for messages.
+    pub endpoint: String,
+}
+
+/// The region an account-level call of an S3-compatible `cloud` goes to when the request
+/// names none: the first region an `[[endpoints]]` rule names for it, else the first region
+/// of the cloud's public catalogue.
+pub fn default_region(rules: &[EndpointRule], cloud: &str) -> Option<String> {
+    rules
+        .iter()
+        .find(|r| r.cloud_type.eq_ignore_ascii_case(cloud) && r.region != "*")
+        .map(|r| r.region.clone())
+        .or_else(|| {
+            crate::regions::catalogue()
+                .find(|(c, _)| c.eq_ignore_ascii_case(cloud))
+                .and_then(|(_, table)| table.first())
+                .map(|r| r.value.to_owned())
+        })
+}
+
+/// Builds the store a bucket helper asks about `bucket` (Azure and Google connectors serve one
+/// bucket; S3 ones any).
+pub fn helper_store(
+    settings: &ConnectSettings,
+    access: &StoreAccess,
+    bucket: &str,
+) -> Result<HelperStore, ConnectError> {
+    let src = &access.credentials;
+    if let HelperCloud::Source(cloud) = access.cloud
+        && let Some(store) = cloud_store(settings, cloud, src, bucket)?
+    {
+        let endpoint = store.endpoint();
+        return Ok(HelperStore {
+            account: store.account(),
+            store,
+            region: None,
+            endpoint,
+        });
+    }
+    let cloud = access.cloud.as_str();
+    let region = match &access.region {
+        Some(region) => region.clone(),
+        None => default_region(&settings.endpoints, cloud).ok_or_else(|| ConnectError {
+            code: FailureCode::SystemError,
+            message: format!("no endpoint is known for {cloud}; add one to [[endpoints]]"),
+        })?,
+    };
+    let connector = s3_store(settings, cloud, &region, src, false)?;
+    let endpoint = connector.endpoint();
+    Ok(HelperStore {
+        store: connector.clone(),
+        account: Some(connector),
+        region: Some(region),
+        endpoint,
+    })
+}
+
+/// The HTTP settings of URL and CDN sources.
+fn http_settings(settings: &ConnectSettings) -> HttpSettings {
+    HttpSettings {
+        guard: settings.guard,
+        connect_timeout: settings.connect_timeout,
+        read_timeout: settings.operation_timeout,
+    }
+}
+
+/// The CDN of a source, its domain checked by the address guard.
+fn cdn_of(
+    settings: &ConnectSettings,
+    cdn: &CdnSpec,
+    key: Option<SecretString>,
+) -> Result<Cdn, ConnectError> {
+    // The host as an HTTP client reads it (`0x7f000001` is 127.0.0.1).
+    let host = reqwest::Url::parse(&format!("http://{}/", cdn.domain))
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| cdn.domain.clone());
+    if let Err(e) = settings.guard.check_host(&host) {
+        return Err(source_error(
+            FailureCode::SourceError,
+            format!("the CDN domain: {}", e.message),
+        ));
+    }
+    Ok(Cdn {
+        protocol: cdn.protocol.as_str().to_owned(),
+        domain: cdn.domain.clone(),
+        signer: key.and_then(|key| Signer::new(cdn.authentication_type, key)),
+    })
+}
+
+/// A reader of a bucket's objects through `cdn` (signed with `key` as the engine signs), for
+/// comparing what the CDN serves with the bucket.
+pub fn cdn_source(
+    settings: &ConnectSettings,
+    cdn: &CdnSpec,
+    key: Option<SecretString>,
+) -> Result<HttpSource, ConnectError> {
+    let cdn = cdn_of(settings, cdn, key)?;
+    HttpSource::new(&http_settings(settings), Some(cdn), None).map_err(|e| built(&e))
 }
 
 /// Builds the source and destination connectors of a migration.
@@ -193,32 +334,13 @@ pub fn connect(
     spec: &MigrationSpec,
     credentials: &CredentialSet,
 ) -> Result<Sides, ConnectError> {
-    let http = HttpSettings {
-        guard: settings.guard,
-        connect_timeout: settings.connect_timeout,
-        read_timeout: settings.operation_timeout,
-    };
-    let cdn = spec.source.cdn.as_ref().map(|cdn| Cdn {
-        protocol: cdn.protocol.as_str().to_owned(),
-        domain: cdn.domain.clone(),
-        signer: credentials
-            .cdn_key
-            .clone()
-            .and_then(|key| Signer::new(cdn.authentication_type, key)),
-    });
-    if let Some(cdn) = &cdn {
-        // The host as an HTTP client reads it (`0x7f000001` is 127.0.0.1).
-        let host = reqwest::Url::parse(&format!("http://{}/", cdn.domain))
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_else(|| cdn.domain.clone());
-        if let Err(e) = settings.guard.check_host(&host) {
-            return Err(source_error(
-                FailureCode::SourceError,
-                format!("the CDN domain: {}", e.message),
-            ));
-        }
-    }
+    let http = http_settings(settings);
+    let cdn = spec
+        .source
+        .cdn
+        .as_ref()
+        .map(|cdn| cdn_of(settings, cdn, credentials.cdn_key.clone()))
+        .transpose()?;
     let source: Arc<dyn ReadStore> = if spec.source.cloud_type == CloudType::UrlSource {
         Arc::new(HttpSource::new(&http, cdn, None).map_err(|e| built(&e))?)
     } else {

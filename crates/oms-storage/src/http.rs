@@ -74,6 +74,24 @@ pub struct HttpSettings {
     pub read_timeout: Duration,
 }
 
+/// The URL of bucket key `key` under the CDN domain. A URL cannot name `a/../b` or `a/./b` as
+/// they are: HTTP clients and servers resolve the dots, and another object would be fetched.
+fn cdn_url(cdn: &Cdn, key: &str, operation: &'static str) -> Result<String, StorageError> {
+    if key.split('/').any(|s| s == "." || s == "..") {
+        return Err(failure(
+            ErrorKind::Permanent,
+            operation,
+            format!("the key '{key}' has '.' or '..' segments, which a CDN URL cannot carry"),
+        ));
+    }
+    Ok(format!(
+        "{}://{}/{}",
+        cdn.protocol,
+        cdn.domain,
+        utf8_percent_encode(key, PATH)
+    ))
+}
+
 /// Objects over HTTP: keys are URLs (a URL list), or bucket keys under a CDN domain (`listing`
 /// then lists the bucket itself).
 #[derive(Debug, Clone)]
@@ -171,6 +189,48 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 }
 
 impl HttpSource {
+    /// HEADs `key` of the bucket behind the CDN through the CDN domain, signed as the engine
+    /// signs; `None` when the CDN answers 404.
+    pub async fn head_through_cdn(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
+        let Some(cdn) = &self.cdn else {
+            return Err(failure(
+                ErrorKind::Permanent,
+                "HEAD",
+                "no CDN domain is set",
+            ));
+        };
+        let text = cdn_url(cdn, key, "HEAD")?;
+        let url = Url::parse(&text).map_err(|e| {
+            failure(
+                ErrorKind::Permanent,
+                "HEAD",
+                format!("'{text}' is not a URL: {e}"),
+            )
+        })?;
+        self.head_url(url).await
+    }
+
+    /// HEADs `url` (falling back to a one-byte GET where HEAD is not served).
+    async fn head_url(&self, url: Url) -> Result<Option<ObjectMeta>, StorageError> {
+        let (final_url, response) = self
+            .send(Method::HEAD, url.clone(), None, None, "HEAD")
+            .await?;
+        let status = response.status();
+        match status {
+            StatusCode::NOT_FOUND => Ok(None),
+            // Servers without HEAD, and presigned URLs (signed for GET only: HEAD gets 403).
+            StatusCode::METHOD_NOT_ALLOWED
+            | StatusCode::NOT_IMPLEMENTED
+            | StatusCode::FORBIDDEN
+            | StatusCode::BAD_REQUEST => self.probe(url).await,
+            s if s.is_success() => match content_length(response.headers()) {
+                Some(size) => Ok(Some(meta_of(&final_url, response.headers(), size))),
+                None => self.probe(url).await,
+            },
+            s => Err(status_error("HEAD", s, &final_url)),
+        }
+    }
+
     /// An HTTP source; `cdn` signs URLs of its domain; `listing` lists the bucket behind it.
     pub fn new(
         settings: &HttpSettings,
@@ -196,25 +256,7 @@ impl HttpSource {
     /// The URL of a key: the key itself for URL lists, the CDN URL of a bucket key otherwise.
     fn url_of(&self, key: &str, operation: &'static str) -> Result<Url, StorageError> {
         let text = match (&self.cdn, &self.listing) {
-            (Some(cdn), Some(_)) => {
-                // A URL cannot name `a/../b` or `a/./b` as they are: HTTP clients and servers
-                // resolve the dots, and another object would be fetched.
-                if key.split('/').any(|s| s == "." || s == "..") {
-                    return Err(failure(
-                        ErrorKind::Permanent,
-                        operation,
-                        format!(
-                            "the key '{key}' has '.' or '..' segments, which a CDN URL cannot carry"
-                        ),
-                    ));
-                }
-                format!(
-                    "{}://{}/{}",
-                    cdn.protocol,
-                    cdn.domain,
-                    utf8_percent_encode(key, PATH)
-                )
-            }
+            (Some(cdn), Some(_)) => cdn_url(cdn, key, operation)?,
             _ => key.to_owned(),
         };
         let url = Url::parse(&text).map_err(|e| {
@@ -444,23 +486,7 @@ impl ReadStore for HttpSource {
             return listing.head(bucket, key).await;
         }
         let url = self.url_of(key, "HEAD")?;
-        let (final_url, response) = self
-            .send(Method::HEAD, url.clone(), None, None, "HEAD")
-            .await?;
-        let status = response.status();
-        match status {
-            StatusCode::NOT_FOUND => Ok(None),
-            // Servers without HEAD, and presigned URLs (signed for GET only: HEAD gets 403).
-            StatusCode::METHOD_NOT_ALLOWED
-            | StatusCode::NOT_IMPLEMENTED
-            | StatusCode::FORBIDDEN
-            | StatusCode::BAD_REQUEST => self.probe(url).await,
-            s if s.is_success() => match content_length(response.headers()) {
-                Some(size) => Ok(Some(meta_of(&final_url, response.headers(), size))),
-                None => self.probe(url).await,
-            },
-            s => Err(status_error("HEAD", s, &final_url)),
-        }
+        self.head_url(url).await
     }
 
     async fn get(

@@ -9,6 +9,7 @@
 //! object, and failing the task. What a store answers is checked before it is used
 //! ([`read`]).
 
+pub mod account;
 mod azure;
 pub mod cdn;
 pub mod cloud;
@@ -20,6 +21,7 @@ pub mod guard;
 pub mod http;
 pub mod metadata;
 mod metered;
+pub mod reach;
 pub mod read;
 pub mod regions;
 pub mod s3;

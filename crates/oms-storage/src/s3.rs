@@ -138,12 +138,17 @@ impl S3Connector {
         })
     }
 
+    /// The SDK client (for the account-level calls of [`crate::account`]).
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
     fn payer(&self) -> Option<RequestPayer> {
         self.requester_pays.then_some(RequestPayer::Requester)
     }
 
     /// An SDK error of `operation` on `bucket` (and `key`), naming this endpoint.
-    fn error<E>(
+    pub(crate) fn error<E>(
         &self,
         operation: &'static str,
         bucket: &str,

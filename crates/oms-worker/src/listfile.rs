@@ -16,15 +16,17 @@ use crate::lister::{Emitter, Halt, head_item};
 use crate::pipeline::{Item, RunCtx};
 use crate::retry::{GaveUp, RetryPolicy, retry};
 
-/// The largest list file (TRF.0014).
-pub(crate) const MAX_LIST_FILE_BYTES: u64 = 100 * 1024 * 1024;
-/// The longest line (TRF.0018).
-pub(crate) const MAX_LINE_CHARS: usize = 65_535;
+pub(crate) use oms_core::listfile::url_line;
+use oms_core::listfile::{self as rules, ListFileError, MAX_LINE_CHARS, MAX_LIST_FILE_BYTES};
 /// How much of a file is read at once.
 const RANGE_BYTES: u64 = 1024 * 1024;
 
 pub(crate) fn fail(code: FailureCode, message: impl Into<String>) -> Halt {
     Halt::Failed(TaskFailure::new(code, message))
+}
+
+fn refused(error: ListFileError) -> Halt {
+    fail(error.code, error.message)
 }
 
 fn read_failure(error: &StorageError) -> Halt {
@@ -39,12 +41,7 @@ pub(crate) async fn check_list_file(
     bucket: &str,
     key: &str,
 ) -> Result<Version, Halt> {
-    if !key.to_ascii_lowercase().ends_with(".txt") {
-        return Err(fail(
-            FailureCode::ListFileRefused,
-            format!("the list file {key} is not a .txt file"),
-        ));
-    }
+    rules::check_name(key).map_err(refused)?;
     let meta = match retry(policy, cancel, || destination.head(bucket, key)).await {
         Ok(Some(meta)) => meta,
         Ok(None) => {
@@ -57,29 +54,14 @@ pub(crate) async fn check_list_file(
         Err(GaveUp::Failed(e)) => return Err(read_failure(&e)),
     };
     let size = meta.info.size;
-    if size > MAX_LIST_FILE_BYTES {
-        return Err(fail(
-            FailureCode::ListFileRefused,
-            format!("the list file is {size} bytes; at most {MAX_LIST_FILE_BYTES} are allowed"),
-        ));
-    }
-    if size == 0 {
-        return Err(fail(
-            FailureCode::ListFileEmpty,
-            format!("the list file {key} is empty"),
-        ));
-    }
-    let content_type = meta.headers.content_type.unwrap_or_default();
-    if !content_type.to_ascii_lowercase().starts_with("text/plain")
-        || meta.headers.content_encoding.is_some()
-    {
-        return Err(fail(
-            FailureCode::ListFileContentType,
-            format!(
-                "the list file must have Content-Type text/plain and no Content-Encoding (has '{content_type}')"
-            ),
-        ));
-    }
+    rules::check_file(
+        key,
+        size,
+        meta.headers.content_type.as_deref(),
+        meta.headers.content_encoding.as_deref(),
+        MAX_LIST_FILE_BYTES,
+    )
+    .map_err(refused)?;
     Ok(Version {
         size,
         etag: meta.info.etag,
@@ -149,13 +131,7 @@ impl<'a> LineReader<'a> {
                 raw
             } else {
                 if rest.len() > MAX_LINE_CHARS * 4 {
-                    return Err(fail(
-                        FailureCode::ListLineTooLong,
-                        format!(
-                            "line {} is longer than {MAX_LINE_CHARS} characters",
-                            self.line_no + 1
-                        ),
-                    ));
+                    return Err(refused(rules::line_too_long(self.line_no + 1)));
                 }
                 let end = (self.offset + RANGE_BYTES).min(self.size);
                 let chunk = self.read(self.offset..end).await?;
@@ -172,35 +148,12 @@ impl<'a> LineReader<'a> {
     }
 
     /// A line's text, or `None` for a blank line (not counted).
-    fn accept(&mut self, mut raw: Vec<u8>) -> Result<Option<String>, Halt> {
-        if raw.last() == Some(&b'\r') {
-            raw.pop();
+    fn accept(&mut self, raw: Vec<u8>) -> Result<Option<String>, Halt> {
+        let text = rules::line_text(raw, self.line_no + 1).map_err(refused)?;
+        if text.is_some() {
+            self.line_no += 1;
         }
-        if raw.iter().all(u8::is_ascii_whitespace) {
-            return Ok(None);
-        }
-        self.line_no += 1;
-        let text = String::from_utf8(raw).map_err(|_| {
-            fail(
-                FailureCode::ListLineMalformed,
-                format!("line {} is not UTF-8", self.line_no),
-            )
-        })?;
-        let text = if self.line_no == 1 {
-            text.trim_start_matches('\u{feff}').to_owned()
-        } else {
-            text
-        };
-        if text.chars().count() > MAX_LINE_CHARS {
-            return Err(fail(
-                FailureCode::ListLineTooLong,
-                format!(
-                    "line {} is longer than {MAX_LINE_CHARS} characters",
-                    self.line_no
-                ),
-            ));
-        }
-        Ok(Some(text))
+        Ok(text)
     }
 
     async fn read(&self, range: std::ops::Range<u64>) -> Result<Vec<u8>, Halt> {
@@ -240,31 +193,6 @@ impl<'a> LineReader<'a> {
             Err(GaveUp::Failed(e)) => Err(read_failure(&e)),
         }
     }
-}
-
-/// A URL-list line: the URL (kept as written: it is already encoded) and the destination name
-/// (decoded). Exactly one TAB separates them.
-pub(crate) fn url_line(text: &str) -> Result<(String, String), String> {
-    let text = text.trim_matches(|c| c == ' ' || c == '\r');
-    let (url, name) = text
-        .split_once('\t')
-        .ok_or("it is not '<URL><TAB><destination name>'")?;
-    if name.contains('\t') {
-        return Err("it holds more than one TAB".into());
-    }
-    let (url, name) = (url.trim(), name.trim());
-    let lower = url.to_ascii_lowercase();
-    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
-        return Err(format!("'{url}' is not an http(s) URL"));
-    }
-    let name = percent_decode_str(name)
-        .decode_utf8()
-        .map_err(|_| "the destination name is not URL-encoded UTF-8".to_owned())?
-        .into_owned();
-    if name.is_empty() {
-        return Err("the destination name is empty".into());
-    }
-    Ok((url.to_owned(), name))
 }
 
 fn line_number(raw: Option<&str>) -> u64 {
@@ -364,22 +292,6 @@ async fn line_item(ctx: &RunCtx, line_no: u64, text: String) -> Result<Item, Hal
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn url_lines_split_at_one_tab_and_decode_the_name() {
-        assert_eq!(
-            url_line("https://cdn.example.com/a%20b.jpg\tphotos/%E4%B8%AD%20x.jpg\r").unwrap(),
-            (
-                "https://cdn.example.com/a%20b.jpg".to_owned(),
-                "photos/中 x.jpg".to_owned()
-            )
-        );
-        assert!(url_line("https://cdn.example.com/a.jpg").is_err());
-        assert!(url_line("https://a/b\tc\td").is_err());
-        assert!(url_line("ftp://a/b\tc").is_err());
-        assert!(url_line("https://a/b\t").is_err());
-        assert!(url_line("https://a/b\t%FF").is_err());
-    }
 
     #[test]
     fn recorded_lines_read_back_to_the_same_name() {

@@ -61,6 +61,8 @@ pub struct Config {
     pub endpoints: Vec<oms_storage::endpoints::EndpointRule>,
     /// `[retention]`: how long tasks may wait for a worker.
     pub retention: RetentionConfig,
+    /// `[catalogue]`: limits of the bucket helper endpoints.
+    pub catalogue: CatalogueConfig,
     /// `[log]`: log filter and format.
     pub log: LogConfig,
     /// `[metrics]`: where Prometheus metrics are served, if anywhere.
@@ -250,6 +252,16 @@ pub struct RetentionConfig {
     pub waiting_expiry_secs: u64,
     /// `sweep_interval_secs`: how often that rule is applied, seconds (default 300).
     pub sweep_interval_secs: u64,
+}
+
+/// `[catalogue]`: the bucket helpers (`/v2/{project_id}/objectstorage/...`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogueConfig {
+    /// How long one helper's calls to a store may take in all, in seconds.
+    pub timeout_secs: u64,
+    /// The largest list file `CheckUrlSourceListFileFormat` reads, in bytes.
+    pub max_list_file_bytes: u64,
 }
 
 /// `[log]`.

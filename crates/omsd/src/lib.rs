@@ -254,6 +254,8 @@ impl App {
                     stores: Some(Arc::new(StoreCheck {
                         connect: worker_settings.connect_settings(),
                         timeout: Duration::from_secs(5),
+                        helper_timeout: Duration::from_secs(config.catalogue.timeout_secs.max(1)),
+                        max_list_file_bytes: config.catalogue.max_list_file_bytes,
                     })),
                     read_cache: (config.server.read_cache_ms > 0).then(|| {
                         Arc::new(ReadCache::new(Duration::from_millis(

@@ -19,11 +19,11 @@ use crate::harness::Overrides;
 
 /// Azurite's well-known development account (public in Azure's documentation).
 const ACCOUNT: &str = "devstoreaccount1";
-const ACCOUNT_KEY: &str =
+pub(crate) const ACCOUNT_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 const CONTAINER: &str = "media";
 
-struct Azurite {
+pub(crate) struct Azurite {
     endpoint: String,
     child: Child,
     http: reqwest::Client,
@@ -37,7 +37,7 @@ impl Drop for Azurite {
 }
 
 impl Azurite {
-    async fn start() -> Option<Self> {
+    pub(crate) async fn start() -> Option<Self> {
         let program = std::env::var("OMS_AZURITE").unwrap_or_else(|_| "azurite-blob".to_owned());
         let port = TcpListener::bind("127.0.0.1:0")
             .ok()?
@@ -74,7 +74,7 @@ impl Azurite {
         None
     }
 
-    fn connection_string(&self, key: &str) -> String {
+    pub(crate) fn connection_string(&self, key: &str) -> String {
         format!(
             "DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={key};BlobEndpoint={}/;",
             self.endpoint
@@ -145,7 +145,7 @@ impl Azurite {
         );
     }
 
-    async fn create_container(&self, name: &str) {
+    pub(crate) async fn create_container(&self, name: &str) {
         self.send(
             reqwest::Method::PUT,
             &format!("/{name}?restype=container"),
@@ -155,7 +155,7 @@ impl Azurite {
         .await;
     }
 
-    async fn put_blob(&self, container: &str, name: &str, bytes: Vec<u8>) {
+    pub(crate) async fn put_blob(&self, container: &str, name: &str, bytes: Vec<u8>) {
         self.send(
             reqwest::Method::PUT,
             &format!("/{container}/{name}"),

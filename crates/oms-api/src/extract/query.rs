@@ -282,6 +282,56 @@ impl IntoParams for FailedObjectsQuery {
     }
 }
 
+/// Which side `ShowCloudType` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloudSide {
+    /// Sources (`type=src`).
+    Source,
+    /// Destinations (`type=dst`).
+    Destination,
+}
+
+/// `GET /v2/{project_id}/objectstorage/cloud-type?type=src|dst` (`type` is required).
+#[derive(Debug, Clone, Copy)]
+pub struct CloudTypeQuery(pub CloudSide);
+
+impl<S: Send + Sync> FromRequestParts<S> for CloudTypeQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let params = params(parts, state).await?;
+        match params.get("type").map(String::as_str) {
+            Some("src") => Ok(Self(CloudSide::Source)),
+            Some("dst") => Ok(Self(CloudSide::Destination)),
+            Some(other) => Err(ApiError::invalid(
+                "type",
+                format!("must be src or dst, got '{other}'"),
+            )),
+            None => Err(ApiError::invalid("type", "is required (src or dst)")),
+        }
+    }
+}
+
+impl IntoParams for CloudTypeQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let schema = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(["src", "dst"]))
+            .build();
+        vec![
+            ParameterBuilder::new()
+                .name("type")
+                .parameter_in(ParameterIn::Query)
+                .required(Required::True)
+                .description(Some(
+                    "`src`: the source clouds; `dst`: the destination clouds",
+                ))
+                .schema(Some(Schema::Object(schema)))
+                .build(),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

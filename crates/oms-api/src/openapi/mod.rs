@@ -63,6 +63,7 @@ impl Modify for SecuritySchemes {
     tags(
         (name = "tasks", description = "Migration tasks"),
         (name = "taskgroups", description = "Task groups"),
+        (name = "catalogue", description = "Clouds, regions and buckets, asked before a task is created"),
         (name = "auth", description = "Tokens"),
         (name = "versions", description = "API versions"),
         (name = "health", description = "Probes"),

@@ -8,6 +8,7 @@
 //! ([`crate::router`]), and the document gets the project routes' security and `{project_id}`
 //! parameter from [`project`] too.
 
+pub mod catalogue;
 pub mod groups;
 pub mod health;
 pub mod tasks;
@@ -57,7 +58,16 @@ pub fn project() -> OpenApiRouter<AppState> {
         .routes(routes!(groups::start_group))
         .routes(routes!(groups::stop_group))
         .routes(routes!(groups::retry_group))
-        .routes(routes!(groups::update_group));
+        .routes(routes!(groups::update_group))
+        .routes(routes!(catalogue::show_bucket_list))
+        .routes(routes!(catalogue::show_bucket_objects))
+        .routes(routes!(catalogue::show_bucket_region))
+        .routes(routes!(catalogue::check_prefix))
+        .routes(routes!(catalogue::check_url_source_list_file_format))
+        .routes(routes!(catalogue::show_cdn_info))
+        .routes(routes!(catalogue::show_cloud_type))
+        .routes(routes!(catalogue::show_region_info))
+        .routes(routes!(catalogue::update_privacy_agreement_record));
     document_project_access(routes.get_openapi_mut());
     routes
 }

@@ -9,10 +9,12 @@
 //! lengths, patterns, ranges and values (`#[schema(...)]`, and [`schema`] for what attributes
 //! cannot state).
 
+mod catalogue;
 mod from_model;
 mod request;
 mod response;
 pub mod schema;
 
+pub use catalogue::*;
 pub use request::*;
 pub use response::*;

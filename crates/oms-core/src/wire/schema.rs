@@ -67,6 +67,47 @@ pub fn destination_cloud_type() -> Object {
     )
 }
 
+/// `cloud_type` of the bucket helpers: any source cloud, or `HEC` (the destination).
+pub fn helper_cloud_type() -> Object {
+    one_of(
+        "The cloud of the bucket (`HEC`: the destination, Huawei Cloud OBS)",
+        CloudType::ALL
+            .iter()
+            .map(|c| c.as_str())
+            .chain([DESTINATION_CLOUD_TYPE]),
+        None,
+    )
+}
+
+/// `cloud_type` of `ShowCdnInfo`: an S3-compatible cloud or `HEC`.
+pub fn cdn_cloud_type() -> Object {
+    one_of(
+        "The cloud of the bucket behind the CDN (an S3-compatible cloud, or `HEC`)",
+        CloudType::ALL
+            .iter()
+            .filter(|c| c.is_s3_compatible())
+            .map(|c| c.as_str())
+            .chain([DESTINATION_CLOUD_TYPE]),
+        None,
+    )
+}
+
+/// `prefix.keys` of `ShowCdnInfo`.
+pub fn cdn_keys() -> Array {
+    ArrayBuilder::new()
+        .description(Some("1-100 object keys of 1-2048 characters"))
+        .schema_type(Type::Array)
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(2048)),
+        )
+        .min_items(Some(1))
+        .max_items(Some(100))
+        .build()
+}
+
 /// `crypto_type` of the nodes and the CDN: only `DEFAULT` (KMS is not available).
 pub fn crypto_type() -> Object {
     one_of(
