@@ -279,6 +279,8 @@ pub enum Subject {
     Task,
     /// A task group.
     TaskGroup,
+    /// A sync task.
+    SyncTask,
 }
 
 impl std::fmt::Display for Subject {
@@ -286,6 +288,7 @@ impl std::fmt::Display for Subject {
         f.write_str(match self {
             Self::Task => "task",
             Self::TaskGroup => "task group",
+            Self::SyncTask => "sync task",
         })
     }
 }

@@ -15,6 +15,8 @@ mod rows;
 mod runs;
 pub mod sealed;
 mod splits;
+mod sync;
+mod sync_runs;
 mod tasks;
 
 use std::collections::HashMap;
@@ -33,6 +35,7 @@ pub use crate::leases::{GroupLease, Lease};
 pub use crate::runs::{LeaseState, TaskRun};
 pub use crate::sealed::CredentialOwner;
 pub use crate::splits::{GroupSplit, NewGroupTask};
+pub use crate::sync_runs::{QueuedKey, SyncLease, SyncRun};
 
 /// Which database a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -63,6 +63,7 @@ impl Modify for SecuritySchemes {
     tags(
         (name = "tasks", description = "Migration tasks"),
         (name = "taskgroups", description = "Task groups"),
+        (name = "sync-tasks", description = "Sync tasks: keep a destination in step with a live source"),
         (name = "auth", description = "Tokens"),
         (name = "versions", description = "API versions"),
         (name = "health", description = "Probes"),

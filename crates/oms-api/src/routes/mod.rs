@@ -10,6 +10,7 @@
 
 pub mod groups;
 pub mod health;
+pub mod sync;
 pub mod tasks;
 pub mod versions;
 
@@ -57,7 +58,15 @@ pub fn project() -> OpenApiRouter<AppState> {
         .routes(routes!(groups::start_group))
         .routes(routes!(groups::stop_group))
         .routes(routes!(groups::retry_group))
-        .routes(routes!(groups::update_group));
+        .routes(routes!(groups::update_group))
+        .routes(routes!(sync::create_sync_task))
+        .routes(routes!(sync::list_sync_tasks))
+        .routes(routes!(sync::show_sync_task))
+        .routes(routes!(sync::delete_sync_task))
+        .routes(routes!(sync::start_sync_task))
+        .routes(routes!(sync::stop_sync_task))
+        .routes(routes!(sync::create_sync_events))
+        .routes(routes!(sync::list_sync_task_statistic));
     document_project_access(routes.get_openapi_mut());
     routes
 }

@@ -13,6 +13,8 @@ mod from_model;
 mod request;
 mod response;
 pub mod schema;
+mod sync;
 
 pub use request::*;
 pub use response::*;
+pub use sync::*;
