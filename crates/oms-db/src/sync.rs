@@ -28,10 +28,13 @@ use crate::{Db, DbError};
 /// The sync-task columns [`sync_task`] reads.
 const SYNC_COLUMNS: &str = "sync_task_id, project_id, status, spec, create_time, last_start_time";
 
-/// The counter sums of `sync_statistics` rows, as `request_num, ...`.
-pub(crate) const COUNTER_SUMS: &str = "coalesce(sum(request_num), 0) as request_num, \
-    coalesce(sum(success_num), 0) as success_num, coalesce(sum(failure_num), 0) as failure_num, \
-    coalesce(sum(skip_num), 0) as skip_num, coalesce(sum(size), 0) as size";
+/// The counter sums of `sync_statistics` rows, as `request_num, ...` (cast: PostgreSQL sums
+/// bigints as numeric).
+pub(crate) const COUNTER_SUMS: &str = "cast(coalesce(sum(request_num), 0) as bigint) as request_num, \
+    cast(coalesce(sum(success_num), 0) as bigint) as success_num, \
+    cast(coalesce(sum(failure_num), 0) as bigint) as failure_num, \
+    cast(coalesce(sum(skip_num), 0) as bigint) as skip_num, \
+    cast(coalesce(sum(size), 0) as bigint) as size";
 
 fn sync_task(row: &AnyRow) -> Result<SyncTask, DbError> {
     let id: String = row.try_get("sync_task_id")?;
@@ -378,8 +381,12 @@ impl Db {
             });
         }
         let now = now_ms();
+        // Rows are locked in key order, as the worker's recording does: two writers taking
+        // the same keys in different orders would deadlock on PostgreSQL.
+        let mut sorted: Vec<&String> = keys.iter().collect();
+        sorted.sort();
         let mut tx = self.pool.begin().await?;
-        for key in keys {
+        for key in sorted {
             sqlx::query(
                 "insert into sync_events (sync_task_id, object_key, version, received_time) \
                  values ($1, $2, 1, $3) on conflict (sync_task_id, object_key) \

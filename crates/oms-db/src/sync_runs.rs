@@ -211,6 +211,9 @@ impl Db {
         if held != 1 {
             return Err(DbError::LeaseLost);
         }
+        // In key order, as `add_sync_events` locks them (see there).
+        let mut done: Vec<&QueuedKey> = done.iter().collect();
+        done.sort_by(|a, b| a.key.cmp(&b.key));
         for queued in done {
             sqlx::query(
                 "delete from sync_events where sync_task_id = $1 and object_key = $2 and version = $3",
