@@ -13,7 +13,8 @@ lets 400 through that check, and this check lets through only those answers:
 - OMS.0064 for the rules the document states in words only: bandwidth windows may not overlap
   or end where they start; a start, resume or retry needs the credentials of the source of what
   it starts (known from the task, not from the body); a Google key file must be a
-  service-account JSON.
+  service-account JSON; a sync event's keys are 1-1024 bytes of UTF-8 once decoded; a
+  statistics range ends after it starts.
 
 Any other 400 to a schema-valid request is a finding: the document says less than the API
 enforces.
@@ -39,6 +40,10 @@ RULES_IN_WORDS = [
         r"^Invalid request parameters: connection_string (must be a list of Key=Value pairs|names no AccountName)",
         r"^Invalid request parameters: source_cdn_authentication_key is required: the source CDN uses ",
         r"^Invalid request parameters: (src_node\.)?json_auth_file (is not valid JSON|must be a JSON object|has no client_email|has no private_key)",
+        # Sync events: keys are checked once decoded (UTF-8, 1-1024 bytes).
+        r"^Invalid request parameters: object_keys\[\d+\] (is not a URL-encoded UTF-8 key|must be 1 to 1024 bytes once decoded)",
+        # Sync statistics: a range in order.
+        r"^Invalid request parameters: end_time must not be before start_time$",
     )
 ]
 

@@ -247,7 +247,7 @@ pub fn statistics(
         .ok_or_else(|| ValidationError::new("data_type", "is required"))?;
     let mut kinds = Vec::new();
     for part in raw.split(',') {
-        let kind = StatisticKind::parse(part.trim()).ok_or_else(|| {
+        let kind = StatisticKind::parse(part).ok_or_else(|| {
             let expected: Vec<_> = StatisticKind::ALL.iter().map(|k| k.as_str()).collect();
             ValidationError::new(
                 "data_type",
