@@ -47,13 +47,17 @@ secret_key = "$sk"
 project_id = "$project"
 TOML
 
-"$omsd" --config "$work/oms.toml" all > "$work/omsd.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$port/healthz" > /dev/null 2>&1 && break
-  kill -0 "$pid" 2>/dev/null || { cat "$work/omsd.log"; exit 1; }
-  sleep 0.1
-done
+# Starts omsd with the configuration $1, logging to $2; waits until it answers.
+start_omsd() {
+  "$omsd" --config "$1" all > "$2" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:$port/healthz" > /dev/null 2>&1 && return 0
+    kill -0 "$pid" 2>/dev/null || { cat "$2"; exit 1; }
+    sleep 0.1
+  done
+}
+start_omsd "$work/oms.toml" "$work/omsd.log"
 
 status=0
 OMS_ENDPOINT="http://127.0.0.1:$port" OMS_PROJECT_ID="$project" OMS_AK="$ak" OMS_SK="$sk" \
@@ -93,13 +97,7 @@ region = "sdk-dst"
 url = "http://127.0.0.1:$s3_port"
 path_style = true
 TOML
-"$omsd" --config "$work/sync.toml" all > "$work/omsd-sync.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$port/healthz" > /dev/null 2>&1 && break
-  kill -0 "$pid" 2>/dev/null || { cat "$work/omsd-sync.log"; exit 1; }
-  sleep 0.1
-done
+start_omsd "$work/sync.toml" "$work/omsd-sync.log"
 OMS_ENDPOINT="http://127.0.0.1:$port" OMS_PROJECT_ID="$project" OMS_AK="$ak" OMS_SK="$sk" \
   OMS_S3_URL="http://127.0.0.1:$s3_port" OMS_S3_AK="$s3_ak" OMS_S3_SK="$s3_sk" \
   OMS_SRC_REGION=sdk-src OMS_DST_REGION=sdk-dst \
