@@ -9,7 +9,7 @@ mod folders;
 mod google;
 mod groups;
 mod modes;
-mod resume;
+pub(crate) mod resume;
 mod untrusted;
 mod uploads;
 mod urls;

@@ -26,6 +26,7 @@ mod persistence;
 mod proxy;
 mod s3;
 mod service;
+mod sync;
 mod tasks;
 mod terraform;
 mod validation;

@@ -13,7 +13,8 @@ lets 400 through that check, and this check lets through only those answers:
 - OMS.0064 for the rules the document states in words only: bandwidth windows may not overlap
   or end where they start; a start, resume or retry needs the credentials of the source of what
   it starts (known from the task, not from the body); a Google key file must be a
-  service-account JSON.
+  service-account JSON; a sync event's keys are 1-1024 bytes of UTF-8 once decoded; a
+  statistics range ends after it starts.
 - OMS.0153 from the bucket helpers (`/objectstorage/buckets...`): the store they ask refused,
   cannot be reached or has no such bucket, which depends on the stores, not on the request;
   and OMS.0064 from them for what only the store's answer shows (a list file that is not
@@ -52,6 +53,10 @@ RULES_IN_WORDS = [
         r"^Invalid request parameters: cloud_type \w+ accounts cannot be asked for their buckets",
         r"^Invalid request parameters: list_file_key the (list file|folder) ",
         r"^Invalid request parameters: source_cdn\.domain the CDN domain: ",
+        # Sync events: keys are checked once decoded (UTF-8, 1-1024 bytes).
+        r"^Invalid request parameters: object_keys\[\d+\] (is not a URL-encoded UTF-8 key|must be 1 to 1024 bytes once decoded)",
+        # Sync statistics: a range in order.
+        r"^Invalid request parameters: end_time must not be before start_time$",
     )
 ]
 

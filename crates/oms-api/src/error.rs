@@ -89,6 +89,8 @@ pub enum Missing {
     Task,
     /// A task group.
     TaskGroup,
+    /// A sync task (404, as OMS answers for sync tasks).
+    SyncTask,
     /// An API version.
     ApiVersion,
     /// A stored resource of unknown kind.
@@ -100,6 +102,7 @@ impl std::fmt::Display for Missing {
         f.write_str(match self {
             Self::Task => "task",
             Self::TaskGroup => "task group",
+            Self::SyncTask => "sync task",
             Self::ApiVersion => "API version",
             Self::Resource => "resource",
         })
@@ -125,7 +128,9 @@ impl ApiError {
             // OMS answers a missing task with 400 and OMS.1009 (Terraform's task resource
             // counts that as gone); a missing task group is a 404 with OMS.1009, the only
             // answer Terraform's group resource counts as gone.
-            Self::NotFound(Missing::TaskGroup) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            Self::NotFound(Missing::TaskGroup | Missing::SyncTask) => {
+                (StatusCode::NOT_FOUND, ErrorCode::NotFound)
+            }
             Self::NotFound(_) => (StatusCode::BAD_REQUEST, ErrorCode::NotFound),
             Self::Transition(e) => (StatusCode::BAD_REQUEST, e.code()),
             Self::Refused {

@@ -236,7 +236,7 @@ pub enum TransitionError {
     #[error("failed to pause the {0}: it is not in progress")]
     NotInProgress(Subject),
     /// Delete of something that is running.
-    #[error("the {0} is running and cannot be deleted; pause it first")]
+    #[error("the {0} is running and cannot be deleted; {verb} it first", verb = .0.halt_verb())]
     RunningCannotDelete(Subject),
     /// Start or stop of something completed.
     #[error("the {0} has completed and cannot be started or paused")]
@@ -283,6 +283,18 @@ pub enum Subject {
     Task,
     /// A task group.
     TaskGroup,
+    /// A sync task.
+    SyncTask,
+}
+
+impl Subject {
+    /// What the API calls halting it: tasks and groups are paused, sync tasks stopped.
+    pub const fn halt_verb(self) -> &'static str {
+        match self {
+            Self::Task | Self::TaskGroup => "pause",
+            Self::SyncTask => "stop",
+        }
+    }
 }
 
 impl std::fmt::Display for Subject {
@@ -290,6 +302,7 @@ impl std::fmt::Display for Subject {
         f.write_str(match self {
             Self::Task => "task",
             Self::TaskGroup => "task group",
+            Self::SyncTask => "sync task",
         })
     }
 }

@@ -46,30 +46,45 @@ impl std::fmt::Display for TaskId {
     }
 }
 
-/// A task-group id: a UUID, written in its hyphenated lower-case form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct GroupId(uuid::Uuid);
+/// Declares an id that is a UUID, written in its hyphenated lower-case form.
+macro_rules! uuid_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(uuid::Uuid);
 
-impl GroupId {
-    /// A fresh random (v4) id.
-    pub fn random() -> Self {
-        Self(uuid::Uuid::new_v4())
-    }
+        impl $name {
+            /// A fresh random (v4) id.
+            pub fn random() -> Self {
+                Self(uuid::Uuid::new_v4())
+            }
 
-    /// Parses the hyphenated UUID form; `None` for anything else.
-    pub fn parse(raw: &str) -> Option<Self> {
-        if raw.len() != 36 {
-            return None;
+            /// Parses the hyphenated UUID form; `None` for anything else.
+            pub fn parse(raw: &str) -> Option<Self> {
+                if raw.len() != 36 {
+                    return None;
+                }
+                uuid::Uuid::try_parse(raw).ok().map(Self)
+            }
         }
-        uuid::Uuid::try_parse(raw).ok().map(Self)
-    }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.hyphenated().fmt(f)
+            }
+        }
+    };
 }
 
-impl std::fmt::Display for GroupId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
+uuid_id! {
+    /// A task-group id: a UUID, written in its hyphenated lower-case form.
+    GroupId
+}
+
+uuid_id! {
+    /// A sync-task id: a UUID, written in its hyphenated lower-case form.
+    SyncTaskId
 }
 
 /// A project id: the tenant every task and group belongs to.

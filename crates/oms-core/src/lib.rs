@@ -16,6 +16,7 @@ pub mod parse;
 pub mod policy;
 pub mod spec;
 pub mod status;
+pub mod sync;
 pub mod text;
 pub mod time;
 pub mod wire;

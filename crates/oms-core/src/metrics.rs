@@ -22,7 +22,7 @@ pub const STORE_REQUESTS: &str = "oms_store_requests_total";
 pub const STORE_SECONDS: &str = "oms_store_request_duration_seconds";
 /// Store calls tried again after a transient or throttling answer, by `kind`.
 pub const RETRIES: &str = "oms_store_retries_total";
-/// Lease events, by `kind` (`task`, `group`) and `event` (`claimed`, `renewed`, `lost`).
+/// Lease events, by `kind` (`task`, `group`, `sync`) and `event` (`claimed`, `renewed`, `lost`).
 pub const LEASES: &str = "oms_lease_events_total";
 /// Tasks in the database, by `status` (the OMS names: `waiting`, `running`, ...), read at
 /// each scrape. Waiting tasks are the queue the workers take from.

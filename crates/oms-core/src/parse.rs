@@ -40,6 +40,8 @@ pub use catalogue::*;
 
 type Result<T> = std::result::Result<T, ValidationError>;
 
+pub mod sync;
+
 /// Whether the request creates a task or a task group (their rules differ a little).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
@@ -780,7 +782,11 @@ fn kms_unavailable(field: &str) -> ValidationError {
     )
 }
 
-fn check_crypto(node: &str, crypto_type: Option<&str>, kms_key_id: Option<&str>) -> Result<()> {
+pub(crate) fn check_crypto(
+    node: &str,
+    crypto_type: Option<&str>,
+    kms_key_id: Option<&str>,
+) -> Result<()> {
     if let Some(raw) = non_empty(crypto_type) {
         match raw.to_ascii_uppercase().as_str() {
             "DEFAULT" => {}

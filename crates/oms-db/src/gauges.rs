@@ -10,7 +10,8 @@ use crate::{Db, DbError};
 /// Rows by status, as counted at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatusCounts {
-    /// Tasks of every project by status (statuses without tasks are not listed).
+    /// Tasks of every project by status (statuses without tasks are not listed; the hidden
+    /// task a sync task copies as is not counted).
     pub tasks: Vec<(TaskStatus, i64)>,
     /// Task groups of every project by status (likewise).
     pub groups: Vec<(GroupStatus, i64)>,
@@ -31,18 +32,19 @@ impl Db {
     /// Tasks and task groups by status, counted now.
     pub async fn status_counts(&self) -> Result<StatusCounts, DbError> {
         Ok(StatusCounts {
-            tasks: self.count_by_status("tasks").await?,
-            groups: self.count_by_status("task_groups").await?,
+            tasks: self.count_by_status("tasks", crate::tasks::VISIBLE).await?,
+            groups: self.count_by_status("task_groups", "1 = 1").await?,
         })
     }
 
-    /// Rows of `table` (one of this module's literals) by status.
+    /// Rows of `table` that meet `only` by status (both literals of this crate).
     async fn count_by_status<S: StatusColumn>(
         &self,
         table: &'static str,
+        only: &'static str,
     ) -> Result<Vec<(S, i64)>, DbError> {
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "select status, count(*) as n from {table} group by status order by status"
+            "select status, count(*) as n from {table} where {only} group by status order by status"
         )))
         .fetch_all(&self.pool)
         .await?;

@@ -97,6 +97,8 @@ pub(crate) trait Leased: Sized {
     const CLAIM_ORDER: &'static str;
     /// The columns a renewal returns, for [`Leased::renewal`].
     const RENEWAL_COLUMNS: &'static str;
+    /// A further condition on the rows a claim takes (` and ...`, over `{TABLE}`'s columns).
+    const CLAIM_FILTER: &'static str = "";
 
     /// The lease a claim of row `id` gave `owner`.
     fn claimed(id: Self::Id, owner: &str, epoch: i64) -> Self;
@@ -111,7 +113,10 @@ pub(crate) trait Leased: Sized {
     fn renewal(row: &AnyRow) -> Result<Self::Renewal, DbError>;
 
     /// The notification a run ending in `to` sends, if any (written with the status change).
-    fn notifies(&self, to: Self::Status) -> Option<(Subject, Bind, String, Trigger)>;
+    fn notifies(&self, to: Self::Status) -> Option<(Subject, Bind, String, Trigger)> {
+        let _ = to;
+        None
+    }
 
     /// The condition every statement of the holder carries: `id = $first and lease_owner =
     /// $first+1 and lease_epoch = $first+2`, bound by [`Fenced::bind_fence`].
@@ -175,8 +180,11 @@ fn excluding(column: &str, first: usize, n: usize) -> String {
     }
 }
 
-/// The codes of `statuses`, for an `in (...)` list.
+/// The codes of `statuses`, for an `in (...)` list (`null`, which matches nothing, for none).
 fn codes<S: StatusColumn>(statuses: &[S]) -> String {
+    if statuses.is_empty() {
+        return "null".to_owned();
+    }
     statuses
         .iter()
         .map(|s| s.code().to_string())
@@ -204,7 +212,7 @@ impl Db {
              start_time = case when start_time = 0 then {now} else start_time end, \
              status_time = {now}, updated_time = {now} \
              where {id} = (select {id} from {table} where (status in ({free}) \
-                 or (status in ({held}) and (lease_expires_at is null or lease_expires_at < {now}))){busy} \
+                 or (status in ({held}) and (lease_expires_at is null or lease_expires_at < {now}))){filter}{busy} \
                  order by {order} limit 1{lock}) \
              returning {id}, lease_epoch",
             table = L::TABLE,
@@ -212,6 +220,7 @@ impl Db {
             claimed = rule.claimed.code(),
             free = codes(&rule.free),
             held = codes(&rule.held),
+            filter = L::CLAIM_FILTER,
             busy = excluding(L::ID_COLUMN, 3, busy.len()),
             order = L::CLAIM_ORDER,
             lock = self.backend.skip_locked(),
@@ -331,19 +340,27 @@ impl RowId for TaskId {
     }
 }
 
-impl RowId for GroupId {
-    fn bind(self) -> Bind {
-        Bind::Text(self.to_string())
-    }
+/// [`RowId`] for an id stored as its text, read back with its `parse`.
+macro_rules! text_row_id {
+    ($id:ty, $what:literal) => {
+        impl RowId for $id {
+            fn bind(self) -> Bind {
+                Bind::Text(self.to_string())
+            }
 
-    fn read(row: &AnyRow, column: &str) -> Result<Self, DbError> {
-        let id: String = row.try_get(column)?;
-        Self::parse(&id).ok_or(DbError::Corrupt {
-            what: "group id",
-            detail: id,
-        })
-    }
+            fn read(row: &AnyRow, column: &str) -> Result<Self, DbError> {
+                let id: String = row.try_get(column)?;
+                Self::parse(&id).ok_or(DbError::Corrupt {
+                    what: $what,
+                    detail: id,
+                })
+            }
+        }
+    };
 }
+
+text_row_id!(GroupId, "group id");
+text_row_id!(oms_core::sync::SyncTaskId, "sync task id");
 
 /// Tasks: a worker runs one under its lease.
 impl Leased for Lease {

@@ -18,6 +18,8 @@ mod rows;
 mod runs;
 pub mod sealed;
 mod splits;
+mod sync;
+mod sync_runs;
 mod tasks;
 
 use std::collections::HashMap;
@@ -39,6 +41,7 @@ pub use crate::privacy::PrivacyAcceptance;
 pub use crate::runs::{LeaseState, TaskRun};
 pub use crate::sealed::CredentialOwner;
 pub use crate::splits::{GroupSplit, NewGroupTask};
+pub use crate::sync_runs::{QueuedKey, SyncLease, SyncRun};
 
 /// Which database a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -83,6 +83,7 @@ macro_rules! status_column {
 
 status_column!(TaskStatus, "task status");
 status_column!(GroupStatus, "group status");
+status_column!(oms_core::sync::SyncStatus, "sync task status");
 
 pub(crate) fn spec(raw: &str) -> Result<MigrationSpec, DbError> {
     serde_json::from_str(raw).map_err(|e| corrupt("spec", e))

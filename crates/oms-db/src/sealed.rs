@@ -2,6 +2,7 @@
 
 use oms_core::credentials::CredentialSet;
 use oms_core::ids::{GroupId, TaskId};
+use oms_core::sync::SyncTaskId;
 use oms_core::time::now_ms;
 use sqlx::{AnyConnection, Row as _};
 
@@ -14,6 +15,14 @@ pub enum CredentialOwner {
     Task(TaskId),
     /// A task group (its tasks use these).
     Group(GroupId),
+    /// A sync task, while it synchronizes.
+    SyncTask(SyncTaskId),
+}
+
+impl From<SyncTaskId> for CredentialOwner {
+    fn from(id: SyncTaskId) -> Self {
+        Self::SyncTask(id)
+    }
 }
 
 impl From<TaskId> for CredentialOwner {
@@ -33,6 +42,7 @@ impl CredentialOwner {
         match self {
             Self::Task(_) => "task",
             Self::Group(_) => "group",
+            Self::SyncTask(_) => "sync_task",
         }
     }
 
@@ -40,6 +50,7 @@ impl CredentialOwner {
         match self {
             Self::Task(id) => id.to_string(),
             Self::Group(id) => id.to_string(),
+            Self::SyncTask(id) => id.to_string(),
         }
     }
 

@@ -5,7 +5,7 @@ use oms_core::ids::{ProjectId, TaskId};
 use oms_core::model::{
     BatchUpdate, NewMigration, Page, StartRequest, Task, TaskFilter, TaskSelector,
 };
-use oms_core::spec::{GroupType, MigrationSpec};
+use oms_core::spec::{GroupType, MigrationSpec, TaskPriority};
 use oms_core::status::{TaskEvent, TaskStatus, TaskTransition, task_transition};
 use oms_core::time::now_ms;
 use oms_core::{ErrorCode, TransitionError};
@@ -16,6 +16,10 @@ use crate::cas::{Cas, Contended, with_cas};
 use crate::rows::StatusColumn as _;
 use crate::sealed::{self, CredentialOwner};
 use crate::{Db, DbError, rows};
+
+/// The tasks the task API shows: not the hidden task a sync task copies as (it is reached
+/// through its sync task only).
+pub(crate) const VISIBLE: &str = "group_type <> 'SYNC_TASK'";
 
 /// How often a new task id is drawn when it collides with an existing one.
 const MAX_ID_ATTEMPTS: usize = 5;
@@ -94,6 +98,43 @@ pub(crate) fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// A task row to insert (not of a group).
+pub(crate) struct TaskRow<'a> {
+    pub(crate) project: &'a ProjectId,
+    pub(crate) id: TaskId,
+    pub(crate) group_type: GroupType,
+    pub(crate) status: TaskStatus,
+    pub(crate) priority: TaskPriority,
+    pub(crate) spec: &'a MigrationSpec,
+    pub(crate) bandwidth_policy: &'a BandwidthPolicy,
+}
+
+/// Inserts `row`, named `task_{id}`.
+pub(crate) async fn insert_task_row(
+    conn: &mut AnyConnection,
+    row: &TaskRow<'_>,
+) -> Result<(), DbError> {
+    let now = now_ms();
+    sqlx::query(
+        "insert into tasks (id, project_id, group_id, group_type, name, task_type, status, priority, spec, \
+         bandwidth_policy, create_time, updated_time, status_time) \
+         values ($1, $2, null, $3, $4, $5, $6, $7, $8, $9, $10, $10, $10)",
+    )
+    .bind(row.id.get())
+    .bind(row.project.as_str())
+    .bind(row.group_type.as_str())
+    .bind(format!("task_{}", row.id))
+    .bind(row.spec.kind.as_str())
+    .bind(row.status.code())
+    .bind(row.priority.rank())
+    .bind(rows::to_json(row.spec))
+    .bind(rows::to_json(row.bandwidth_policy))
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// The status and spec of a task, as read before a change.
 struct Current {
     status: TaskStatus,
@@ -146,25 +187,17 @@ impl Db {
         id: TaskId,
         new: &NewMigration,
     ) -> Result<(), DbError> {
-        let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "insert into tasks (id, project_id, group_id, group_type, name, task_type, status, priority, spec, \
-             bandwidth_policy, create_time, updated_time, status_time) \
-             values ($1, $2, null, $3, $4, $5, $6, $7, $8, $9, $10, $10, $10)",
-        )
-        .bind(id.get())
-        .bind(project.as_str())
-        .bind(GroupType::Normal.as_str())
-        .bind(format!("task_{id}"))
-        .bind(new.spec.kind.as_str())
-        .bind(TaskStatus::Waiting.code())
-        .bind(new.priority.rank())
-        .bind(rows::to_json(&new.spec))
-        .bind(rows::to_json(&new.bandwidth_policy))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        let row = TaskRow {
+            project,
+            id,
+            group_type: GroupType::Normal,
+            status: TaskStatus::Waiting,
+            priority: new.priority,
+            spec: &new.spec,
+            bandwidth_policy: &new.bandwidth_policy,
+        };
+        insert_task_row(&mut tx, &row).await?;
         sealed::store(
             &mut tx,
             &self.sealer,
@@ -179,7 +212,7 @@ impl Db {
     /// The task `id` of `project`.
     pub async fn get_task(&self, project: &ProjectId, id: TaskId) -> Result<Task, DbError> {
         let sql = format!(
-            "select {} from tasks where id = $1 and project_id = $2",
+            "select {} from tasks where id = $1 and project_id = $2 and {VISIBLE}",
             rows::TASK_COLUMNS
         );
         let row = sqlx::query(AssertSqlSafe(sql))
@@ -198,7 +231,7 @@ impl Db {
         filter: &TaskFilter,
     ) -> Result<(Vec<Task>, i64), DbError> {
         let mut binds = vec![Bind::Text(project.to_string())];
-        let mut clause = String::from(" where project_id = $1");
+        let mut clause = format!(" where project_id = $1 and {VISIBLE}");
         if let Some(group) = filter.group_id {
             binds.push(Bind::Text(group.to_string()));
             clause.push_str(&format!(" and group_id = ${}", binds.len()));
@@ -233,7 +266,7 @@ impl Db {
 
     async fn current_task(&self, project: &ProjectId, id: TaskId) -> Result<Current, DbError> {
         let row = sqlx::query(
-            "select status, group_type, spec from tasks where id = $1 and project_id = $2",
+            AssertSqlSafe(format!("select status, group_type, spec from tasks where id = $1 and project_id = $2 and {VISIBLE}")),
         )
         .bind(id.get())
         .bind(project.as_str())
@@ -389,7 +422,10 @@ impl Db {
         let selection = match &update.selector {
             TaskSelector::Ids(ids) => {
                 binds.extend(ids.iter().map(|id| Bind::Int(id.get())));
-                let clause = format!("project_id = $1 and id in ({})", placeholders(2, ids.len()));
+                let clause = format!(
+                    "project_id = $1 and {VISIBLE} and id in ({})",
+                    placeholders(2, ids.len())
+                );
                 let found: Vec<i64> =
                     query_with(format!("select id from tasks where {clause}"), &binds)
                         .fetch_all(&self.pool)

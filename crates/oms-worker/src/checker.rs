@@ -120,7 +120,7 @@ fn first_cursor(ctx: &RunCtx) -> Option<DestinationCursor> {
 }
 
 /// What the checker decided about an item.
-enum Verdict {
+pub(crate) enum Verdict {
     /// Copy it: absent at the destination, or the overwrite mode says so.
     Copy(Item),
     /// Skipped: its event.
@@ -130,7 +130,7 @@ enum Verdict {
 }
 
 /// How an item's destination is known.
-enum Destination {
+pub(crate) enum Destination {
     /// Not needed: the decision does not depend on it.
     Unneeded,
     /// Found by the merge-join (cursor lookups run in order, before the concurrent part).
@@ -140,7 +140,7 @@ enum Destination {
 }
 
 /// Whether the destination must be looked at for this item.
-fn needs_lookup(ctx: &RunCtx, item: &Item) -> bool {
+pub(crate) fn needs_lookup(ctx: &RunCtx, item: &Item) -> bool {
     let spec = ctx.spec();
     let source = ObjectFacts {
         size: item.size,
@@ -157,7 +157,7 @@ fn needs_lookup(ctx: &RunCtx, item: &Item) -> bool {
 }
 
 /// Decides one item; HEAD lookups run here, concurrently.
-async fn check(ctx: &RunCtx, item: Item, destination: Destination) -> Verdict {
+pub(crate) async fn check(ctx: &RunCtx, item: Item, destination: Destination) -> Verdict {
     let spec = ctx.spec();
     if ctx.finished_before.contains(&item.record_key()) {
         return Verdict::Skip(Event::Done {

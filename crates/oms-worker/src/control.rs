@@ -280,6 +280,30 @@ pub(crate) async fn check_buckets(
     Ok(true)
 }
 
+/// A shutdown or a stop lets transfers in flight finish for a grace period, then cuts them
+/// (`stop.hard`): a stop takes effect within seconds whatever the bandwidth. Runs until then.
+pub(crate) async fn cut_after_grace(
+    stop: Stop,
+    config: Arc<crate::WorkerConfig>,
+    shutdown: CancellationToken,
+) {
+    tokio::select! {
+        () = shutdown.cancelled() => {
+            stop.request(StopReason::Shutdown);
+            tokio::time::sleep(config.shutdown_grace).await;
+        }
+        () = stop.intake.cancelled() => {
+            tokio::time::sleep(config.stop_grace).await;
+        }
+    }
+    if !stop.hard.is_cancelled() {
+        tracing::info!(
+            "the grace period is over: transfers in flight are cut and redone on resume"
+        );
+    }
+    stop.hard.cancel();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

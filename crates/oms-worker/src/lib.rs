@@ -13,6 +13,7 @@ mod digests;
 mod keeper;
 mod lister;
 mod listfile;
+mod lists;
 mod multipart;
 mod notifier;
 mod pages;
@@ -23,6 +24,7 @@ mod retry;
 mod run;
 mod splitter;
 mod streams;
+mod sync;
 mod transfer;
 
 use std::collections::HashSet;
@@ -151,6 +153,7 @@ impl Worker {
         let slots = Arc::new(Semaphore::new(self.config.max_tasks.max(1)));
         let running_tasks = Running::default();
         let running_groups = Running::default();
+        let running_syncs = Running::default();
         tracing::info!(worker = %self.config.worker_id, max_tasks = self.config.max_tasks, "worker started");
         tracker.spawn(settle_groups(
             self.db.clone(),
@@ -191,6 +194,30 @@ impl Worker {
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "claiming a task group failed"),
             }
+            // Then sync tasks with events waiting: their keys are what users wait for now.
+            match self
+                .db
+                .claim_next_sync_task(
+                    &self.config.worker_id,
+                    self.config.lease,
+                    &running_syncs.ids(),
+                )
+                .await
+            {
+                Ok(Some(lease)) => {
+                    keeper::lease_event("sync", "claimed");
+                    let (db, config, shutdown) =
+                        (self.db.clone(), self.config.clone(), shutdown.clone());
+                    let running = running_syncs.enter(lease.sync_task_id);
+                    tracker.spawn(async move {
+                        sync::run_sync_task(db, config, lease, shutdown).await;
+                        drop((running, permit));
+                    });
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "claiming a sync task failed"),
+            }
             match self
                 .db
                 .claim_next_task(
@@ -223,7 +250,10 @@ impl Worker {
                 () = self.db.work_announced() => {}
             }
         }
-        let (tasks, groups) = (running_tasks.ids().len(), running_groups.ids().len());
+        let (tasks, groups) = (
+            running_tasks.ids().len() + running_syncs.ids().len(),
+            running_groups.ids().len(),
+        );
         if tasks + groups > 0 {
             tracing::info!(
                 worker = %self.config.worker_id,

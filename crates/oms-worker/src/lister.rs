@@ -57,24 +57,9 @@ pub(crate) async fn head_item(ctx: &RunCtx, key: &str) -> Result<Item, Halt> {
         ctx.source.head(&ctx.source_bucket, key)
     })
     .await;
-    let mut item = Item {
-        seq: 0,
-        key: key.to_owned(),
-        size: 0,
-        last_modified_ms: 0,
-        storage_class: None,
-        etag: None,
-        lookup: Lookup::Head,
-        unreadable: None,
-        dst_name: None,
-    };
+    let mut item = Item::to_head(0, key);
     match head {
-        Ok(Some(meta)) => {
-            item.size = meta.info.size;
-            item.last_modified_ms = meta.info.last_modified_ms;
-            item.storage_class = meta.info.storage_class;
-            item.etag = meta.info.etag;
-        }
+        Ok(Some(meta)) => item.learn(meta.info),
         Ok(None) => {
             item.unreadable = Some((codes::SOURCE, "the source object does not exist".into()));
         }

@@ -77,6 +77,29 @@ const LINE_NAME: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMER
     .remove(b'~');
 
 impl Item {
+    /// An item for `key` to be looked up with HEADs, before anything is known of it.
+    pub(crate) fn to_head(seq: u64, key: &str) -> Self {
+        Self {
+            seq,
+            key: key.to_owned(),
+            size: 0,
+            last_modified_ms: 0,
+            storage_class: None,
+            etag: None,
+            lookup: Lookup::Head,
+            unreadable: None,
+            dst_name: None,
+        }
+    }
+
+    /// Takes what a HEAD of the source said of the object.
+    pub(crate) fn learn(&mut self, info: oms_storage::ObjectInfo) {
+        self.size = info.size;
+        self.last_modified_ms = info.last_modified_ms;
+        self.storage_class = info.storage_class;
+        self.etag = info.etag;
+    }
+
     /// The version of the source object the lister saw, which reads are pinned to.
     pub(crate) fn version(&self) -> Version {
         Version {

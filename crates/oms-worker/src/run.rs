@@ -3,14 +3,11 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use oms_core::error::FailureCode;
 use oms_core::model::FailureReason;
 use oms_core::status::{TaskEvent, TaskStatus};
 use oms_core::time::now_ms;
 use oms_db::{Db, Lease, LeaseState, TaskRun};
-use oms_storage::{ObjectHeaders, WriteOptions};
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
@@ -21,7 +18,7 @@ use crate::keeper::{Renewal, keep_lease};
 use crate::pipeline::{CHECKED_PER_TRANSFER, EVENTS_CAPACITY, LISTED_CAPACITY, RunCtx};
 use crate::recorder::{self, Summary};
 use crate::streams::Limiter;
-use crate::{checker, lister, transfer};
+use crate::{checker, lister, lists, transfer};
 
 /// The minute of the day now (UTC), for bandwidth windows.
 fn minute_of_day() -> u16 {
@@ -77,26 +74,11 @@ pub(crate) async fn run_task(
             Db::renew_lease,
             follow,
         ));
-        // A shutdown or a stop lets transfers in flight finish for a grace period, then cuts
-        // them: a stop takes effect within seconds whatever the bandwidth.
-        let watcher = tokio::spawn({
-            let (stop, config) = (stop.clone(), config.clone());
-            async move {
-                tokio::select! {
-                    () = shutdown.cancelled() => {
-                        stop.request(StopReason::Shutdown);
-                        tokio::time::sleep(config.shutdown_grace).await;
-                    }
-                    () = stop.intake.cancelled() => {
-                        tokio::time::sleep(config.stop_grace).await;
-                    }
-                }
-                if !stop.hard.is_cancelled() {
-                    tracing::info!("the grace period is over: transfers in flight are cut and redone on resume");
-                }
-                stop.hard.cancel();
-            }
-        });
+        let watcher = tokio::spawn(crate::control::cut_after_grace(
+            stop.clone(),
+            config.clone(),
+            shutdown,
+        ));
         let ended = execute(&db, &config, &lease, run, &stop, limiter).await;
         keeper.abort();
         watcher.abort();
@@ -331,31 +313,16 @@ async fn write_failed_list(ctx: &RunCtx) {
             break;
         };
         for f in batch {
-            let when = time::OffsetDateTime::from_unix_timestamp(f.failed_time_ms / 1000)
-                .map(|t| {
-                    t.format(&time::format_description::well_known::Rfc3339)
-                        .unwrap_or_default()
-                })
-                .unwrap_or_default();
-            let message = f.message.replace(['\t', '\n', '\r'], " ");
-            let encoded = utf8_percent_encode(&f.key, NON_ALPHANUMERIC);
-            text.push_str(&format!(
-                "{}\t{when}\t{encoded}\t{}\t{message}\n",
-                f.code, f.key
+            text.push_str(&lists::failed_line(
+                &f.code,
+                f.failed_time_ms,
+                &f.key,
+                &f.message,
             ));
         }
         after = Some(last);
     }
-    let stamp = time::OffsetDateTime::now_utc();
-    let stamp = format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}",
-        stamp.year(),
-        u8::from(stamp.month()),
-        stamp.day(),
-        stamp.hour(),
-        stamp.minute(),
-        stamp.second()
-    );
+    let stamp = lists::stamp();
     let name = &ctx.task.name;
     let key = match ctx.task.group_id {
         Some(group) => {
@@ -363,22 +330,8 @@ async fn write_failed_list(ctx: &RunCtx) {
         }
         None => format!("oms/task/{name}/failed_object_lists/{stamp}.failed_list.txt"),
     };
-    let bytes = Bytes::from(text);
-    let size = bytes.len() as u64;
-    let options = WriteOptions {
-        headers: ObjectHeaders {
-            content_type: Some("text/plain".into()),
-            ..ObjectHeaders::default()
-        },
-        storage_class: None,
-    };
-    let body: oms_storage::ByteStream = Box::pin(futures::stream::once(async move { Ok(bytes) }));
-    match ctx
-        .destination
-        .put(ctx.dst_bucket(), &key, body, size, &options)
-        .await
-    {
-        Ok(_) => {
+    match lists::put_text(ctx, &key, text).await {
+        Ok(()) => {
             if let Err(e) = ctx.db.set_failed_list_key(&ctx.lease, &key).await {
                 tracing::warn!(error = %e, "cannot record the failed list's key");
             }

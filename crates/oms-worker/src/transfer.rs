@@ -169,6 +169,23 @@ pub(crate) enum CopyError {
 }
 
 impl CopyError {
+    /// What becomes of the object: failed, or interrupted (to be done again). An error that
+    /// must fail the whole task is handed to the run's stop.
+    pub(crate) fn into_outcome(self, ctx: &RunCtx) -> Outcome {
+        match self {
+            Self::Interrupted => Outcome::Interrupted,
+            Self::Object { code, message } => Outcome::Failed { code, message },
+            Self::Changed(message) | Self::RangeNotHonored(message) => Outcome::Failed {
+                code: codes::READ_SOURCE,
+                message,
+            },
+            Self::Task(failure) => {
+                ctx.stop.fail(failure);
+                Outcome::Interrupted
+            }
+        }
+    }
+
     /// The error a retried call gave up with; `code` when the object fails.
     pub(crate) fn gave_up(code: &'static str, gave_up: GaveUp<SideError>) -> Self {
         match gave_up {
@@ -329,7 +346,7 @@ impl Drop for InFlight {
 
 /// Copies one object: the version the lister saw, or the one a HEAD finds after the source
 /// changed under a copy.
-async fn copy(ctx: &RunCtx, item: &Item) -> Outcome {
+pub(crate) async fn copy(ctx: &RunCtx, item: &Item) -> Outcome {
     if let Some((code, reason)) = &item.unreadable {
         return Outcome::Failed {
             code,
@@ -379,18 +396,7 @@ async fn copy(ctx: &RunCtx, item: &Item) -> Outcome {
                 moved_bytes,
                 size: version.size,
             },
-            Err(CopyError::Interrupted) => Outcome::Interrupted,
-            Err(CopyError::Object { code, message }) => Outcome::Failed { code, message },
-            Err(CopyError::Changed(message) | CopyError::RangeNotHonored(message)) => {
-                Outcome::Failed {
-                    code: codes::READ_SOURCE,
-                    message,
-                }
-            }
-            Err(CopyError::Task(failure)) => {
-                ctx.stop.fail(failure);
-                Outcome::Interrupted
-            }
+            Err(e) => e.into_outcome(ctx),
         };
     }
 }

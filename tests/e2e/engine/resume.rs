@@ -125,7 +125,7 @@ async fn child_worker_process() {
 }
 
 /// Starts a worker of `m`'s install in another process.
-fn spawn_worker_process(m: &Migration, dir: &std::path::Path) -> std::process::Child {
+pub(crate) fn spawn_worker_process(m: &Migration, dir: &std::path::Path) -> std::process::Child {
     let c = m.oms.config();
     let mut toml = format!(
         "[database]\nurl = \"{}\"\n[security]\nmaster_key_file = \"{}\"\n[worker]\nlease_ms = {}\nheartbeat_ms = {}\n\

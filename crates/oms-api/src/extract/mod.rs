@@ -5,6 +5,7 @@
 
 pub mod path;
 pub mod query;
+pub mod sync;
 
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;

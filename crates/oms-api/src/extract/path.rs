@@ -47,7 +47,7 @@ pub struct GroupPath {
 ///
 /// The caller is checked against `{project_id}` here too, although `require_caller` did so
 /// already: holding a [`TaskPath`] or a [`GroupPath`] proves that the caller may act on it.
-async fn project_and_id<S: Send + Sync>(
+pub(crate) async fn project_and_id<S: Send + Sync>(
     parts: &mut Parts,
     state: &S,
     id_name: &'static str,

@@ -126,7 +126,7 @@ impl IntParam {
 }
 
 /// A parameter's value, unless it is absent or empty.
-fn given<'a>(params: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+pub(crate) fn given<'a>(params: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
     params
         .get(name)
         .map(String::as_str)
@@ -134,7 +134,7 @@ fn given<'a>(params: &'a HashMap<String, String>, name: &str) -> Option<&'a str>
 }
 
 /// An optional query parameter that may be sent empty (the same as not sending it).
-fn query_parameter(name: &str, description: &str, schema: Object) -> Parameter {
+pub(crate) fn query_parameter(name: &str, description: &str, schema: Object) -> Parameter {
     let mut parameter = ParameterBuilder::new()
         .name(name)
         .parameter_in(ParameterIn::Query)
@@ -150,7 +150,7 @@ fn query_parameter(name: &str, description: &str, schema: Object) -> Parameter {
 }
 
 /// `limit` and `offset` (both have defaults, so neither is ever `None`).
-fn page(params: &HashMap<String, String>, limit: IntParam) -> Result<Page, ApiError> {
+pub(crate) fn page(params: &HashMap<String, String>, limit: IntParam) -> Result<Page, ApiError> {
     Ok(Page {
         limit: limit.parse(params)?.unwrap_or(limit.min),
         offset: OFFSET.parse(params)?.unwrap_or(OFFSET.min),
@@ -158,7 +158,7 @@ fn page(params: &HashMap<String, String>, limit: IntParam) -> Result<Page, ApiEr
 }
 
 /// The query's parameters; unknown ones are kept and ignored.
-async fn params<S: Send + Sync>(
+pub(crate) async fn params<S: Send + Sync>(
     parts: &mut Parts,
     state: &S,
 ) -> Result<HashMap<String, String>, ApiError> {

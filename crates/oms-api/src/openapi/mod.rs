@@ -64,6 +64,7 @@ impl Modify for SecuritySchemes {
         (name = "tasks", description = "Migration tasks"),
         (name = "taskgroups", description = "Task groups"),
         (name = "catalogue", description = "Clouds, regions and buckets, asked before a task is created"),
+        (name = "sync-tasks", description = "Sync tasks: keep a destination in step with a live source"),
         (name = "auth", description = "Tokens"),
         (name = "versions", description = "API versions"),
         (name = "health", description = "Probes"),

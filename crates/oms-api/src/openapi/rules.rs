@@ -230,6 +230,32 @@ fn cdn_key_when_signed() -> Value {
     ])
 }
 
+/// The source keys of a sync task: the APPID too for Tencent.
+fn create_sync_task_rules() -> Value {
+    let others: Vec<Value> = [Value::Null, "".into()]
+        .into_iter()
+        .chain(
+            oms_core::wire::sync_source_clouds()
+                .filter(|c| *c != CloudType::Tencent)
+                .map(|c| c.as_str().into()),
+        )
+        .collect();
+    json!({
+        "description": "Tencent sources need `app_id` too",
+        "anyOf": [
+            { "title": "S3-compatible", "properties": { "src_cloud_type": { "enum": others } } },
+            {
+                "title": "Tencent",
+                "required": ["src_cloud_type", "app_id"],
+                "properties": {
+                    "src_cloud_type": { "enum": [CloudType::Tencent.as_str()] },
+                    "app_id": non_empty(),
+                },
+            },
+        ],
+    })
+}
+
 /// Either `group_id` or `ids` (a null one counts as left out).
 fn group_or_ids() -> Value {
     json!([
@@ -260,16 +286,26 @@ pub(super) fn apply(doc: &mut Value) {
     schemas["UrlListSource"] = url_list_source();
     schemas["CreateTaskModes"] = create_task_modes();
     schemas["CreateTaskGroupModes"] = create_group_modes();
+    schemas["CreateSyncTaskRules"] = create_sync_task_rules();
     schemas["SourceCdnReq"]["anyOf"] = cdn_key_when_signed();
     schemas["BatchUpdateTasksReq"]["oneOf"] = group_or_ids();
     schemas["TokenIdentity"]["properties"]["methods"]["contains"] = json!({ "const": "password" });
 
-    for (path, modes) in [
-        ("/v2/{project_id}/tasks", "CreateTaskModes"),
-        ("/v2/{project_id}/taskgroups", "CreateTaskGroupModes"),
+    for (path, body, modes) in [
+        ("/v2/{project_id}/tasks", "CreateTaskReq", "CreateTaskModes"),
+        (
+            "/v2/{project_id}/taskgroups",
+            "CreateTaskReq",
+            "CreateTaskGroupModes",
+        ),
+        (
+            "/v2/{project_id}/sync-tasks",
+            "CreateSyncTaskReq",
+            "CreateSyncTaskRules",
+        ),
     ] {
         *request_body_schema(doc, path, "post") =
-            json!({ "allOf": [component("CreateTaskReq"), component(modes)] });
+            json!({ "allOf": [component(body), component(modes)] });
     }
 }
 

@@ -11,6 +11,7 @@
 pub mod catalogue;
 pub mod groups;
 pub mod health;
+pub mod sync;
 pub mod tasks;
 pub mod versions;
 
@@ -67,7 +68,15 @@ pub fn project() -> OpenApiRouter<AppState> {
         .routes(routes!(catalogue::show_cdn_info))
         .routes(routes!(catalogue::show_cloud_type))
         .routes(routes!(catalogue::show_region_info))
-        .routes(routes!(catalogue::update_privacy_agreement_record));
+        .routes(routes!(catalogue::update_privacy_agreement_record))
+        .routes(routes!(sync::create_sync_task))
+        .routes(routes!(sync::list_sync_tasks))
+        .routes(routes!(sync::show_sync_task))
+        .routes(routes!(sync::delete_sync_task))
+        .routes(routes!(sync::start_sync_task))
+        .routes(routes!(sync::stop_sync_task))
+        .routes(routes!(sync::create_sync_events))
+        .routes(routes!(sync::list_sync_task_statistic));
     document_project_access(routes.get_openapi_mut());
     routes
 }

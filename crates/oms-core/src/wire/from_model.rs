@@ -53,7 +53,7 @@ fn bandwidth(policy: &BandwidthPolicy) -> Vec<BandwidthPolicyResp> {
         .collect()
 }
 
-fn cdn(spec: &MigrationSpec) -> Option<SourceCdnResp> {
+pub(super) fn cdn(spec: &MigrationSpec) -> Option<SourceCdnResp> {
     spec.source.cdn.as_ref().map(|c| SourceCdnResp {
         domain: c.domain.clone(),
         protocol: c.protocol.as_str().to_owned(),

@@ -14,7 +14,9 @@ mod from_model;
 mod request;
 mod response;
 pub mod schema;
+mod sync;
 
 pub use catalogue::*;
 pub use request::*;
 pub use response::*;
+pub use sync::*;

@@ -19,7 +19,7 @@ use crate::spec::{
 
 /// A string field taking one of `values`, in any ASCII letter case. An optional one (`empty`:
 /// what leaving it out means) also takes `null` and `""`, the same as leaving it out.
-fn one_of(
+pub(crate) fn one_of(
     description: &str,
     values: impl IntoIterator<Item = &'static str>,
     empty: Option<&str>,
@@ -47,7 +47,7 @@ fn one_of(
 }
 
 /// What an empty optional field means, for most fields.
-const DEFAULT: Option<&str> = Some("the default");
+pub(crate) const DEFAULT: Option<&str> = Some("the default");
 
 /// `src_node.cloud_type`.
 pub fn source_cloud_type() -> Object {

@@ -10,6 +10,7 @@
 
 mod cas;
 mod leases;
+mod sync;
 
 use std::str::FromStr as _;
 use std::time::Duration;

@@ -1,0 +1,231 @@
+//! What a worker does to a sync task while it copies its queued keys: the third user of the
+//! one lease implementation ([`Leased`]). A claim takes a synchronizing task that has events
+//! waiting and nobody holds (or whose holder's lease expired), and mirrors its owner and epoch
+//! onto the task's hidden task, whose lease fences the transfer code's writes (saved multipart
+//! uploads). Every outcome is recorded fenced: the event leaves the queue and the counters
+//! grow in one transaction, so a key copied by a worker that lost its lease (or was killed) is
+//! counted once, by the worker that records it.
+
+use std::time::Duration;
+
+use oms_core::credentials::CredentialSet;
+use oms_core::ids::TaskId;
+use oms_core::model::Task;
+use oms_core::sync::{SyncCounters, SyncStatus, SyncTaskId};
+use oms_core::time::now_ms;
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row as _};
+
+use crate::leases::{ClaimRule, Fenced as _, Holder, Leased, RowId as _};
+use crate::rows::{self, StatusColumn as _};
+use crate::sync::add_counters;
+use crate::{Db, DbError, Lease};
+
+/// A claimed sync task: only the holder of the current epoch may record its outcomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncLease {
+    /// The sync task.
+    pub sync_task_id: SyncTaskId,
+    /// The worker holding it.
+    pub owner: String,
+    /// The claim's epoch.
+    pub epoch: i64,
+}
+
+/// What the holder of a [`SyncLease`] copies with.
+#[derive(Debug)]
+pub struct SyncRun {
+    /// The hidden task the copies run as (its spec is the sync task's).
+    pub task: Task,
+    /// The lease on the hidden task, mirrored from the sync lease.
+    pub task_lease: Lease,
+    /// The keys, `None` when none are stored (the task was stopped meanwhile).
+    pub credentials: Option<CredentialSet>,
+}
+
+/// A queued key as taken from the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedKey {
+    /// The key (decoded).
+    pub key: String,
+    /// Its version when taken: the event leaves the queue only if it is still this one.
+    pub version: i64,
+}
+
+/// Sync tasks: a worker copies one's queued keys under its lease.
+impl Leased for SyncLease {
+    type Id = SyncTaskId;
+    type Status = SyncStatus;
+    type Renewal = SyncStatus;
+
+    const TABLE: &'static str = "sync_tasks";
+    const ID_COLUMN: &'static str = "sync_task_id";
+    /// The task that waited longest since its last claim or change first.
+    const CLAIM_ORDER: &'static str = "status_time";
+    const RENEWAL_COLUMNS: &'static str = "status";
+    const CLAIM_FILTER: &'static str = " and exists (select 1 from sync_events e \
+        where e.sync_task_id = sync_tasks.sync_task_id)";
+
+    fn claimed(sync_task_id: SyncTaskId, owner: &str, epoch: i64) -> Self {
+        Self {
+            sync_task_id,
+            owner: owner.to_owned(),
+            epoch,
+        }
+    }
+
+    fn holder(&self) -> Holder<'_, SyncTaskId> {
+        Holder {
+            id: self.sync_task_id,
+            owner: &self.owner,
+            epoch: self.epoch,
+        }
+    }
+
+    /// Synchronizing tasks stay synchronizing while held: a claim takes one nobody holds.
+    fn claim_rule() -> Result<ClaimRule<SyncStatus>, DbError> {
+        Ok(ClaimRule {
+            claimed: SyncStatus::Synchronizing,
+            free: Vec::new(),
+            held: vec![SyncStatus::Synchronizing],
+        })
+    }
+
+    fn renewal(row: &AnyRow) -> Result<SyncStatus, DbError> {
+        SyncStatus::read(row)
+    }
+}
+
+impl Db {
+    /// Claims a synchronizing sync task with events waiting that nobody holds, for `owner`
+    /// for `duration`; tasks in `busy` (still being copied by the caller) are left alone.
+    pub async fn claim_next_sync_task(
+        &self,
+        owner: &str,
+        duration: Duration,
+        busy: &[SyncTaskId],
+    ) -> Result<Option<SyncLease>, DbError> {
+        self.claim(owner, duration, busy).await
+    }
+
+    /// Extends the lease; returns the sync task's status, or [`DbError::LeaseLost`].
+    pub async fn renew_sync_lease(
+        &self,
+        lease: &SyncLease,
+        duration: Duration,
+    ) -> Result<SyncStatus, DbError> {
+        self.renew(lease, duration).await
+    }
+
+    /// Lets go of the sync task (its status stays; the credentials go if it was stopped).
+    pub async fn release_sync_task(&self, lease: &SyncLease) -> Result<SyncStatus, DbError> {
+        self.end_claim(lease, Ok, None, "").await
+    }
+
+    /// Mirrors the lease onto the hidden task and loads what the holder copies with.
+    pub async fn load_sync_run(&self, lease: &SyncLease) -> Result<SyncRun, DbError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "select task_id from sync_tasks where {}",
+            SyncLease::fence(1)
+        )))
+        .bind_fence(lease)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(DbError::LeaseLost)?;
+        let task_id = TaskId::read(&row, "task_id")?;
+        // Epochs only grow: an older holder cannot take the hidden task back.
+        sqlx::query(
+            "update tasks set lease_owner = $1, lease_epoch = $2 where id = $3 and lease_epoch < $2",
+        )
+        .bind(&lease.owner)
+        .bind(lease.epoch)
+        .bind(task_id.get())
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "select {} from tasks where id = $1",
+            rows::TASK_COLUMNS
+        )))
+        .bind(task_id.get())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(SyncRun {
+            task: rows::task(&row)?,
+            task_lease: Lease {
+                task_id,
+                owner: lease.owner.clone(),
+                epoch: lease.epoch,
+            },
+            credentials: self.load_credentials(lease.sync_task_id.into()).await?,
+        })
+    }
+
+    /// Up to `limit` queued keys of the held sync task, oldest first, except those in `skip`
+    /// (being copied by the holder already).
+    pub async fn queued_sync_keys(
+        &self,
+        lease: &SyncLease,
+        limit: i64,
+    ) -> Result<Vec<QueuedKey>, DbError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "select object_key, version from sync_events where sync_task_id = $1 and exists \
+             (select 1 from sync_tasks where {}) order by received_time, object_key limit $4",
+            SyncLease::fence(1)
+        )))
+        .bind_fence(lease)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(QueuedKey {
+                    key: row.try_get("object_key")?,
+                    version: row.try_get("version")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records what became of `done` keys: each leaves the queue unless it was posted again
+    /// since it was taken, and `counters` are added to the current 5-minute bucket, in one
+    /// transaction fenced by the lease ([`DbError::LeaseLost`]: nothing was recorded).
+    pub async fn record_sync_outcomes(
+        &self,
+        lease: &SyncLease,
+        done: &[QueuedKey],
+        counters: &SyncCounters,
+    ) -> Result<(), DbError> {
+        let _wrote = self.wrote_on_exit();
+        let mut tx = self.pool.begin().await?;
+        let now = now_ms();
+        // Taking the row first serializes the holder's writes with a claim by another worker.
+        let held = sqlx::query(AssertSqlSafe(format!(
+            "update sync_tasks set updated_time = $1 where {}",
+            SyncLease::fence(2)
+        )))
+        .bind(now)
+        .bind_fence(lease)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if held != 1 {
+            return Err(DbError::LeaseLost);
+        }
+        // In key order, as `add_sync_events` locks them (see there).
+        let mut done: Vec<&QueuedKey> = done.iter().collect();
+        done.sort_by(|a, b| a.key.cmp(&b.key));
+        for queued in done {
+            sqlx::query(
+                "delete from sync_events where sync_task_id = $1 and object_key = $2 and version = $3",
+            )
+            .bind(lease.sync_task_id.to_string())
+            .bind(&queued.key)
+            .bind(queued.version)
+            .execute(&mut *tx)
+            .await?;
+        }
+        add_counters(&mut tx, lease.sync_task_id, now, counters).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

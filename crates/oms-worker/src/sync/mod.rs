@@ -1,0 +1,210 @@
+//! The sync-event consumer: copies the keys queued for a sync task, under the sync task's
+//! lease (the third user of the one lease implementation, kept by [`crate::keeper`]).
+//!
+//! A run claims a synchronizing task with events waiting, mirrors its lease onto the task's
+//! hidden task (whose lease fences the transfer code's saved multipart uploads), connects to
+//! both stores with the sealed keys and takes the queue in batches, oldest first. Each key goes
+//! through [`keys::sync_key`]: a HEAD of the source, then the checker and the transfer code of
+//! tasks (overwrite mode, consistency check, metadata, storage class, multipart with part-level
+//! resume, CDN signing). A batch's outcomes are recorded in one fenced transaction — the events
+//! leave the queue and the 5-minute counters grow together — so that a worker killed mid-batch
+//! leaves its keys queued for another, and no key is counted twice. Failed and skipped keys are
+//! written to the lists under `oms/sync_task/{id}/` at the destination.
+
+mod keys;
+
+use std::sync::Arc;
+
+use futures::StreamExt as _;
+use oms_core::sync::{SyncCounters, SyncStatus};
+use oms_core::time::now_ms;
+use oms_db::{Db, QueuedKey, SyncLease, SyncRun};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::WorkerConfig;
+use crate::control::{Stop, StopReason, cut_after_grace};
+use crate::keeper::{Renewal, keep_lease};
+use crate::lists;
+use crate::pipeline::{Outcome, RunCtx};
+use crate::streams::Limiter;
+use crate::sync::keys::Synced;
+
+/// Keys taken from the queue at a time: a few times the copy concurrency, so that copies
+/// rarely wait for a batch's slowest key, while a killed worker leaves at most this many keys
+/// copied but unrecorded (copied again by the next worker, counted once).
+const KEYS_PER_TRANSFER: usize = 4;
+
+/// Copies the queued keys of the sync task held by `lease` until the queue is empty, the task
+/// is stopped, the lease is lost or the worker shuts down; then lets go of it.
+pub(crate) async fn run_sync_task(
+    db: Db,
+    config: Arc<WorkerConfig>,
+    lease: SyncLease,
+    shutdown: CancellationToken,
+) {
+    let span = tracing::info_span!("sync_task", sync_task.id = %lease.sync_task_id, worker = %config.worker_id);
+    async move {
+        let stop = Stop::new();
+        let follow = {
+            let stop = stop.clone();
+            move |renewal| match renewal {
+                Renewal::Held(SyncStatus::Synchronizing) => {}
+                Renewal::Held(SyncStatus::Stopped) => stop.request(StopReason::Pause),
+                Renewal::Lost => stop.request(StopReason::LeaseLost),
+            }
+        };
+        let keeper = tokio::spawn(keep_lease(
+            db.clone(),
+            config.clone(),
+            lease.clone(),
+            "sync",
+            Db::renew_sync_lease,
+            follow,
+        ));
+        let watcher = tokio::spawn(cut_after_grace(stop.clone(), config.clone(), shutdown));
+        match db.load_sync_run(&lease).await {
+            Ok(run) => copy_queue(&db, &config, &lease, run, &stop).await,
+            Err(e) => tracing::warn!(error = %e, "cannot load the claimed sync task"),
+        }
+        keeper.abort();
+        watcher.abort();
+        if stop.reason() != Some(StopReason::LeaseLost)
+            && let Err(e) = db.release_sync_task(&lease).await
+        {
+            tracing::warn!(error = %e, "cannot let go of the sync task");
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+/// Connects to both stores and copies batches of queued keys until there are none or the run
+/// stops.
+async fn copy_queue(
+    db: &Db,
+    config: &Arc<WorkerConfig>,
+    lease: &SyncLease,
+    mut run: SyncRun,
+    stop: &Stop,
+) {
+    let Some(credentials) = run.credentials.take() else {
+        tracing::info!(
+            "the sync task has no keys stored (it was stopped); its events wait for a start"
+        );
+        return;
+    };
+    let sides = match oms_storage::connect::connect(
+        &config.connect_settings(),
+        &run.task.spec,
+        &credentials,
+    ) {
+        Ok(sides) => sides,
+        Err(e) => {
+            tracing::warn!(code = %e.code, reason = %e.message, "cannot connect to the sync task's stores; its events wait");
+            return;
+        }
+    };
+    drop(credentials);
+    let ctx = Arc::new(RunCtx {
+        db: db.clone(),
+        config: config.clone(),
+        lease: run.task_lease,
+        source: sides.source,
+        destination: sides.destination,
+        source_bucket: sides.source_bucket,
+        same_store: sides.same_store,
+        limiter: Arc::new(Limiter::new(None)),
+        stop: stop.clone(),
+        failed_only: false,
+        checkpoint: None,
+        range: (None, None),
+        task: run.task,
+        finished_before: Default::default(),
+        parts: Default::default(),
+    });
+    let batch = i64::try_from(config.object_concurrency.max(1) * KEYS_PER_TRANSFER).unwrap_or(128);
+    let mut seq = 0_u64;
+    while !stop.intake.is_cancelled() {
+        let queued = match db.queued_sync_keys(lease, batch).await {
+            Ok(queued) if queued.is_empty() => break,
+            Ok(queued) => queued,
+            Err(e) => {
+                stop.db_failed(&e);
+                break;
+            }
+        };
+        let first = seq;
+        seq += queued.len() as u64;
+        let outcomes: Vec<(QueuedKey, Synced)> =
+            futures::stream::iter(queued.into_iter().enumerate())
+                .map(|(i, queued)| {
+                    let ctx = ctx.clone();
+                    async move {
+                        let synced = tokio::select! {
+                            () = ctx.stop.hard.cancelled() => Synced::interrupted(),
+                            synced = keys::sync_key(&ctx, &queued.key, first + i as u64) => synced,
+                        };
+                        (queued, synced)
+                    }
+                })
+                .buffer_unordered(config.object_concurrency.max(1))
+                .collect()
+                .await;
+        if let Err(e) = record(&ctx, lease, &outcomes).await {
+            stop.db_failed(&e);
+            break;
+        }
+    }
+    if let Some(failure) = stop.failure() {
+        tracing::warn!(code = %failure.code, reason = %failure.message, "the sync task's copies stopped; its events wait for the next claim");
+    }
+}
+
+/// Records a batch's outcomes (fenced), then writes its failed and skip lists.
+async fn record(
+    ctx: &RunCtx,
+    lease: &SyncLease,
+    outcomes: &[(QueuedKey, Synced)],
+) -> Result<(), oms_db::DbError> {
+    let mut counters = SyncCounters::default();
+    let mut done = Vec::new();
+    let now = now_ms();
+    let (mut failed, mut skipped) = (String::new(), String::new());
+    for (queued, Synced { outcome, size }) in outcomes {
+        match outcome {
+            Outcome::Copied { size, .. } => {
+                counters.success += 1;
+                counters.size += i64::try_from(*size).unwrap_or(i64::MAX);
+            }
+            Outcome::Skipped | Outcome::FinishedBefore => {
+                counters.skip += 1;
+                skipped.push_str(&lists::skip_line(now, &queued.key, *size));
+            }
+            Outcome::Failed { code, message } => {
+                counters.failure += 1;
+                failed.push_str(&lists::failed_line(code, now, &queued.key, message));
+            }
+            // Left queued: copied by the next run.
+            Outcome::Interrupted => continue,
+        }
+        done.push(queued.clone());
+    }
+    if done.is_empty() {
+        return Ok(());
+    }
+    ctx.db.record_sync_outcomes(lease, &done, &counters).await?;
+    // Several batches may end within a second: the milliseconds keep their lists apart.
+    let stamp = format!("{}{:03}", lists::stamp(), now.rem_euclid(1000));
+    let (id, name) = (lease.sync_task_id, &ctx.task.name);
+    for (kind, text) in [("failed", failed), ("skip", skipped)] {
+        if text.is_empty() {
+            continue;
+        }
+        let key = format!("oms/sync_task/{id}/{kind}_object_lists/{name}/{stamp}.{kind}_list.txt");
+        if let Err(e) = lists::put_text(ctx, &key, text).await {
+            tracing::warn!(error = %e, "cannot write the sync task's {kind} object list");
+        }
+    }
+    Ok(())
+}
