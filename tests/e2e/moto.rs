@@ -22,6 +22,17 @@ impl Drop for Moto {
 
 impl Moto {
     async fn start() -> Option<Self> {
+        // The port is free when chosen but may be taken (by another test's server) before moto
+        // binds it: then moto exits, and whatever holds the port must not be mistaken for it.
+        for _ in 0..5 {
+            if let Some(moto) = Self::start_once().await {
+                return Some(moto);
+            }
+        }
+        None
+    }
+
+    async fn start_once() -> Option<Self> {
         let program = std::env::var("OMS_MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_owned());
         let port = TcpListener::bind("127.0.0.1:0")
             .ok()?
@@ -34,15 +45,21 @@ impl Moto {
             .stderr(Stdio::null())
             .spawn()
             .ok()?;
-        let moto = Self {
+        let mut moto = Self {
             url: format!("http://127.0.0.1:{port}"),
             child,
         };
+        let http = reqwest::Client::new();
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
+            if moto.child.try_wait().ok()?.is_some() {
+                return None;
+            }
+            // moto's own API answers; an S3 server that took the port does not.
+            let answer = http
+                .get(format!("{}/moto-api/data.json", moto.url))
+                .send()
+                .await;
+            if answer.is_ok_and(|a| a.status().is_success()) {
                 return Some(moto);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
