@@ -137,38 +137,34 @@ fi
 # Sync tasks (tests/sdk/sdk_sync.py) copy for real: a second omsd, with its worker, between two
 # buckets of an s3s-fs server (OMS_S3S_FS, or installed into target/tools as the compose test
 # does), on the same database.
-s3s_fs=${OMS_S3S_FS:-$root/target/tools/bin/s3s-fs}
-if [ ! -x "$s3s_fs" ]; then
-  cargo install --quiet s3s-fs --version 0.14.1 --locked --features binary --root "$root/target/tools"
-fi
 kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
-s3_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-s3_ak="SDKS3$(python3 -c 'import secrets; print(secrets.token_hex(6).upper())')"
-s3_sk=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
+sync_s3_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+sync_s3_ak="SDKS3$(python3 -c 'import secrets; print(secrets.token_hex(6).upper())')"
+sync_s3_sk=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
 mkdir -p "$work/s3"
-"$s3s_fs" --host 127.0.0.1 --port "$s3_port" --access-key "$s3_ak" --secret-key "$s3_sk" "$work/s3" \
+"$s3s_fs" --host 127.0.0.1 --port "$sync_s3_port" --access-key "$sync_s3_ak" --secret-key "$sync_s3_sk" "$work/s3" \
   > "$work/s3s.log" 2>&1 &
-s3_pid=$!
-trap 'kill "$s3_pid" 2>/dev/null; cleanup' EXIT
+sync_s3_pid=$!
+trap 'kill "$sync_s3_pid" 2>/dev/null; cleanup' EXIT   # (cleanup stops the helpers' servers)
 sed -e "s|^enabled = false|enabled = true|" "$work/oms.toml" > "$work/sync.toml"
 cat >> "$work/sync.toml" <<TOML
 [[endpoints]]
 cloud_type = "AWS"
 region = "sdk-src"
-url = "http://127.0.0.1:$s3_port"
+url = "http://127.0.0.1:$sync_s3_port"
 path_style = true
 [[endpoints]]
 cloud_type = "HEC"
 region = "sdk-dst"
-url = "http://127.0.0.1:$s3_port"
+url = "http://127.0.0.1:$sync_s3_port"
 path_style = true
 TOML
 start_omsd "$work/sync.toml" "$work/omsd-sync.log"
 OMS_ENDPOINT="http://127.0.0.1:$port" OMS_PROJECT_ID="$project" OMS_AK="$ak" OMS_SK="$sk" \
-  OMS_S3_URL="http://127.0.0.1:$s3_port" OMS_S3_AK="$s3_ak" OMS_S3_SK="$s3_sk" \
+  OMS_S3_URL="http://127.0.0.1:$sync_s3_port" OMS_S3_AK="$sync_s3_ak" OMS_S3_SK="$sync_s3_sk" \
   OMS_SRC_REGION=sdk-src OMS_DST_REGION=sdk-dst \
   "$venv/bin/python" "$root/tests/sdk/sdk_sync.py" || status=$?
-if grep -q -e "$sk" -e "$s3_sk" "$work/omsd-sync.log"; then
+if grep -q -e "$sk" -e "$sync_s3_sk" "$work/omsd-sync.log"; then
   echo "omsd's log shows a secret" >&2
   status=1
 fi
