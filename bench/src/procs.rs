@@ -218,6 +218,24 @@ url = "{dst}"
             .spawn()?;
         let proc = Proc(child);
         wait_port(port).await?;
+        // The port takes connections from the start; the install (its master key) exists once
+        // omsd answers /readyz.
+        let http = reqwest::Client::new();
+        let mut ready = false;
+        for _ in 0..600 {
+            let answer = http
+                .get(format!("http://127.0.0.1:{port}/readyz"))
+                .send()
+                .await;
+            if answer.is_ok_and(|a| a.status().is_success()) {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if !ready {
+            bail!("omsd did not become ready on port {port}");
+        }
         let out = Command::new(&bin)
             .args(["--config", "oms.toml", "token", "--project-id", PROJECT])
             .current_dir(dir)
@@ -228,7 +246,7 @@ url = "{dst}"
         Ok(Self {
             base: format!("http://127.0.0.1:{port}/v2/{PROJECT}"),
             token: String::from_utf8(out.stdout)?.trim().to_owned(),
-            http: reqwest::Client::new(),
+            http,
             proc,
         })
     }
