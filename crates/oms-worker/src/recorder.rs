@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ::metrics::counter;
+use ::metrics::{Counter, counter};
 use oms_core::metrics;
 use oms_core::model::{FinishedAhead, ObjectCounters, ObjectFailure, Progress};
 use oms_core::time::now_ms;
@@ -87,8 +87,41 @@ fn finished(size: i64, copied: bool) -> ObjectCounters {
     }
 }
 
+/// The object and byte counters of one outcome.
+type Meter = (Counter, Counter);
+
+/// The metrics counters of a run, looked up once (not per object): its task type and source
+/// cloud are the same for every object.
+struct Meters {
+    copied: Meter,
+    skipped: Meter,
+    failed: Meter,
+}
+
+impl Meters {
+    fn of(spec: &oms_core::spec::MigrationSpec) -> Self {
+        let meter = |outcome: &'static str| {
+            let labels = [
+                ("outcome", outcome),
+                ("task_type", spec.kind.as_str()),
+                ("src_cloud", spec.source.cloud_type.as_str()),
+            ];
+            (
+                counter!(metrics::OBJECTS, &labels),
+                counter!(metrics::BYTES, &labels),
+            )
+        };
+        Self {
+            copied: meter("copied"),
+            skipped: meter("skipped"),
+            failed: meter("failed"),
+        }
+    }
+}
+
 struct Recorder {
     ctx: Arc<RunCtx>,
+    meters: Meters,
     shown: ObjectCounters,
     committed: ObjectCounters,
     checkpoint: Option<String>,
@@ -220,21 +253,15 @@ impl Recorder {
 
     /// Counts a finished object in the metrics (once, when it finishes in this run).
     fn count(&self, delta: &ObjectCounters, size: i64) {
-        let outcome = if delta.successful_num == 1 {
-            "copied"
+        let meters = if delta.successful_num == 1 {
+            &self.meters.copied
         } else if delta.skipped_num == 1 {
-            "skipped"
+            &self.meters.skipped
         } else {
-            "failed"
+            &self.meters.failed
         };
-        let spec = self.ctx.spec();
-        let labels = [
-            ("outcome", outcome),
-            ("task_type", spec.kind.as_str()),
-            ("src_cloud", spec.source.cloud_type.as_str()),
-        ];
-        counter!(metrics::OBJECTS, &labels).increment(1);
-        counter!(metrics::BYTES, &labels).increment(u64::try_from(size).unwrap_or(0));
+        meters.0.increment(1);
+        meters.1.increment(u64::try_from(size).unwrap_or(0));
     }
 
     /// Moves the checkpoint over the finished objects at the front.
@@ -354,6 +381,7 @@ pub(crate) async fn run(
         add(&mut shown, &finished(a.size, a.copied));
     }
     let mut recorder = Recorder {
+        meters: Meters::of(ctx.spec()),
         shown,
         committed: start,
         checkpoint: ctx.checkpoint.clone(),
