@@ -82,11 +82,11 @@ impl CloudSource {
         Ok(Self(Store::Google(Arc::new(source))))
     }
 
-    /// The account-level calls of the bucket helpers, where the cloud offers them (Azure).
+    /// The account-level calls of the bucket helpers.
     pub fn account(&self) -> Option<Arc<dyn crate::account::AccountStore>> {
         match &self.0 {
             Store::Azure(azure) => Some(azure.clone()),
-            Store::Google(_) => None,
+            Store::Google(google) => Some(google.clone()),
         }
     }
 

@@ -8,6 +8,8 @@
 //! `Content-Encoding: gzip` on the fly, and the bytes (and their length) would not be the
 //! stored ones.
 
+mod account;
+
 use std::ops::Range;
 
 use async_trait::async_trait;
@@ -47,6 +49,9 @@ struct AccountSettings {
     gcs_base_url: Option<String>,
     #[serde(default)]
     disable_oauth: bool,
+    /// The project whose buckets the account lists (`x-goog-project-id`).
+    #[serde(default)]
+    project_id: Option<String>,
 }
 
 fn account_settings(json: &str) -> Result<AccountSettings, StorageError> {
@@ -81,6 +86,8 @@ pub(crate) struct GcsSource {
     client: reqwest::Client,
     base: String,
     bucket: String,
+    /// The service account's project (the one whose buckets are listed).
+    project_id: Option<String>,
     /// `None`: OAuth is off (an emulator).
     credentials: Option<GcpCredentialProvider>,
 }
@@ -122,6 +129,7 @@ impl GcsSource {
                 .gcs_base_url
                 .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
             bucket: bucket.to_owned(),
+            project_id: account.project_id.filter(|p| !p.is_empty()),
             credentials: (!account.disable_oauth).then(|| store.credentials().clone()),
         })
     }

@@ -1,6 +1,6 @@
 //! The helpers that read through a store: a URL-list file checked with the engine's rules, a
 //! CDN compared with its bucket through signed URLs, an Azure container searched with a
-//! connection string.
+//! connection string, a Google account asked through the XML API.
 
 use serde_json::json;
 
@@ -268,4 +268,110 @@ async fn azure_containers_are_listed_and_searched_with_a_connection_string() {
         )
         .await;
     refused.assert_error(400, "OMS.0153");
+}
+
+/// A Google service account that reaches `base` without OAuth (an XML-API endpoint under test).
+fn google_account(base: &str, project: Option<&str>) -> String {
+    let mut account = json!({
+        "type": "service_account", "client_email": "oms@example.iam.gserviceaccount.com",
+        "private_key": "", "private_key_id": "", "disable_oauth": true, "gcs_base_url": base,
+    });
+    if let Some(project) = project {
+        account["project_id"] = json!(project);
+    }
+    account.to_string()
+}
+
+/// Google's XML API is the S3 v1 dialect (GET Service, `?location`, `ListBucketResult`): moto
+/// answers it, so the Google connector's account calls are exercised over HTTP against a real
+/// server (no GCS emulator here accepts them; TESTING.md).
+#[tokio::test]
+async fn google_buckets_regions_and_objects_are_read_through_the_xml_api() {
+    let Some(moto) = crate::moto::Moto::start_or_skip().await else {
+        return;
+    };
+    let s3 = crate::s3::client(&moto.url, "MOTOKEY", "motosecret");
+    s3.create_bucket().bucket("shots").send().await.unwrap();
+    s3.create_bucket()
+        .bucket("vault")
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::ApSoutheast1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for (key, size) in [("2024/a b.jpg", 3), ("2024/c+d.jpg", 4), ("top.txt", 5)] {
+        s3.put_object()
+            .bucket("shots")
+            .key(key)
+            .body(vec![b'g'; size].into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let oms = oms_with(
+        Vec::new(),
+        Overrides {
+            allow_private_networks: true,
+            ..Overrides::default()
+        },
+    )
+    .await;
+    let api = oms.signed_client(&oms.a);
+    let p = &oms.a.id;
+    let account = google_account(&moto.url, Some("shop-prod"));
+
+    let buckets = api
+        .post(
+            &format!("/v2/{p}/objectstorage/buckets"),
+            Some(&json!({"cloud_type": "Google", "json_auth_file": account})),
+        )
+        .await;
+    assert_eq!(buckets.ok(), &json!(["shots", "vault"]));
+    let region = |bucket: &str| json!({"cloud_type": "Google", "json_auth_file": account, "bucket_name": bucket});
+    let regions = format!("/v2/{p}/objectstorage/buckets/regions");
+    assert_eq!(
+        api.post(&regions, Some(&region("vault"))).await.ok(),
+        &json!({"id": "ap-southeast-1", "name": "ap-southeast-1", "support": true})
+    );
+    // A bucket whose location the store does not name has none to show.
+    assert_eq!(
+        api.post(&regions, Some(&region("shots"))).await.ok(),
+        &json!({"id": "", "name": "", "support": true})
+    );
+    let missing = api.post(&regions, Some(&region("gone"))).await;
+    missing.assert_error(400, "OMS.0153");
+    assert!(missing.msg().contains("source"), "{}", missing.text);
+
+    let objects = json!({"cloud_type": "Google", "json_auth_file": account, "bucket_name": "shots",
+                         "file_path": "2024/", "data_center": "", "page_size": 10, "behind_filename": ""});
+    let page = api
+        .post(
+            &format!("/v2/{p}/objectstorage/buckets/objects"),
+            Some(&objects),
+        )
+        .await;
+    assert_eq!(
+        page.ok(),
+        &json!({"next_page": false, "next_marker": "2024/c+d.jpg",
+                "records": [{"name": "2024/a b.jpg", "size": "3"}, {"name": "2024/c+d.jpg", "size": "4"}]})
+    );
+
+    // Without a project, GET Service has nothing to ask for: a 400 naming the cause.
+    let no_project = api
+        .post(
+            &format!("/v2/{p}/objectstorage/buckets"),
+            Some(
+                &json!({"cloud_type": "Google", "json_auth_file": google_account(&moto.url, None)}),
+            ),
+        )
+        .await;
+    no_project.assert_error(400, "OMS.0153");
+    assert!(
+        no_project.msg().contains("project_id"),
+        "{}",
+        no_project.text
+    );
 }

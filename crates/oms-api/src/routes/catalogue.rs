@@ -177,8 +177,8 @@ pub async fn update_privacy_agreement_record(
     Ok(Json(EmptyBody {}))
 }
 
-/// Lists the buckets the keys see (S3-compatible clouds and HEC), or the containers an Azure
-/// connection string sees, sorted by name.
+/// Lists the buckets the keys see (S3-compatible clouds and HEC), the containers an Azure
+/// connection string sees, or the buckets of a Google service account's project, sorted by name.
 #[utoipa::path(post, path = "/v2/{project_id}/objectstorage/buckets", tag = "catalogue",
     request_body(content = ListBucketsReq, content_type = "application/json"),
     responses((status = 200, description = "The bucket names, as a bare JSON array", body = Vec<String>), ErrorResponses))]
