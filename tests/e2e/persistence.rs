@@ -233,6 +233,20 @@ async fn tasks_waiting_beyond_the_retention_fail_and_lose_their_keys() {
     let task = api.get(&format!("/v2/{p}/tasks/{id}")).await;
     assert_eq!(task.body["error_reason"]["error_code"], "TRF.0003");
     let db = server.db().await;
+    // Each queued its FAILURE notification, as a failure by a worker does (no worker runs here
+    // to deliver them: they wait in the outbox).
+    let mut queued = Vec::new();
+    while let Some(n) = db.claim_notification("test", 60_000).await.unwrap() {
+        queued.push((n.subject.as_str(), n.owner_id, n.trigger.as_str()));
+    }
+    queued.sort();
+    assert_eq!(
+        queued,
+        [
+            ("group", group.clone(), "FAILURE"),
+            ("task", id.to_string(), "FAILURE")
+        ]
+    );
     assert!(
         db.load_credentials(CredentialOwner::Task(TaskId::new(id).unwrap()))
             .await

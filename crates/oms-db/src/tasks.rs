@@ -13,6 +13,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
 use crate::cas::{Cas, Contended, with_cas};
+use crate::notify::{self, Subject, Trigger};
 use crate::rows::StatusColumn as _;
 use crate::sealed::{self, CredentialOwner};
 use crate::{Db, DbError, rows};
@@ -494,8 +495,8 @@ impl Db {
         Ok(selected)
     }
 
-    /// Fails tasks and groups that have waited since before `cutoff_ms` and erases their
-    /// credentials (OMS's 30-day rule). Returns how many tasks and groups were expired.
+    /// Fails tasks and groups that have waited since before `cutoff_ms`, erases their
+    /// credentials (OMS's 30-day rule) and queues their FAILURE notifications. Returns how many tasks and groups were expired.
     pub async fn expire_waiting(
         &self,
         cutoff_ms: i64,
@@ -531,6 +532,15 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
             sealed::wipe(&mut tx, CredentialOwner::Task(id)).await?;
+            // A task failed by the sweep notifies as one a worker failed.
+            notify::enqueue(
+                &mut tx,
+                Subject::Task,
+                Bind::Int(id.get()),
+                id.to_string(),
+                Trigger::Failure,
+            )
+            .await?;
             tx.commit().await?;
             tasks += 1;
         }
