@@ -187,6 +187,21 @@ async fn metrics_count_what_the_task_counts_and_what_the_stores_saw() {
     })
     .await;
     assert!(done, "{task:#}");
+    // A bucket helper's store calls are counted too, on the side it asks about.
+    let buckets: Value = http
+        .post(format!(
+            "{}/v2/{project}/objectstorage/buckets",
+            daemon.base_url()
+        ))
+        .header("x-auth-token", &token)
+        .json(&json!({"cloud_type": "HEC", "ak": dst.ak, "sk": dst.sk}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(buckets, json!([DST_BUCKET]));
 
     let text = scrape().await;
     let samples = parse(&text);
@@ -228,6 +243,8 @@ async fn metrics_count_what_the_task_counts_and_what_the_stores_saw() {
         f64::from(dst.calls.total("put_object") - seeding_puts)
     );
     assert_eq!(calls("destination", "put"), 20.0);
+    assert_eq!(calls("destination", "list_buckets"), 1.0, "{text}");
+    assert_eq!(dst.calls.total("list_buckets"), 1);
     assert!(
         sum(
             &samples,

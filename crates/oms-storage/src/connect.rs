@@ -248,8 +248,27 @@ pub fn default_region(rules: &[EndpointRule], cloud: &str) -> Option<String> {
 }
 
 /// Builds the store a bucket helper asks about `bucket` (Azure and Google connectors serve one
-/// bucket; S3 ones any).
+/// bucket; S3 ones any), its calls counted in the store metrics like the engine's.
 pub fn helper_store(
+    settings: &ConnectSettings,
+    access: &StoreAccess,
+    bucket: &str,
+) -> Result<HelperStore, ConnectError> {
+    let helper = unmetered_helper_store(settings, access, bucket)?;
+    let side = match access.cloud {
+        HelperCloud::Source(_) => Side::Source,
+        HelperCloud::Destination => Side::Destination,
+    };
+    Ok(HelperStore {
+        store: Arc::new(Metered::new(helper.store, side)),
+        account: helper
+            .account
+            .map(|a| Arc::new(Metered::new(a, side)) as Arc<dyn AccountStore>),
+        ..helper
+    })
+}
+
+fn unmetered_helper_store(
     settings: &ConnectSettings,
     access: &StoreAccess,
     bucket: &str,

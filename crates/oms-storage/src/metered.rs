@@ -1,7 +1,8 @@
 //! Store calls counted and timed for the metrics (`oms_store_requests_total`,
 //! `oms_store_request_duration_seconds`): a wrapper around any connector, labelled with the side
 //! it serves, the operation and the outcome. Every connector of a migration is wrapped once,
-//! where both sides are built ([`crate::connect::connect`]), so no connector counts for itself.
+//! where both sides are built ([`crate::connect::connect`]), and so is the store a bucket helper
+//! asks ([`crate::connect::helper_store`]): no connector counts for itself.
 
 use std::future::Future;
 use std::ops::Range;
@@ -12,6 +13,7 @@ use async_trait::async_trait;
 use metrics::{counter, histogram};
 use oms_core::metrics::{STORE_REQUESTS, STORE_SECONDS};
 
+use crate::account::AccountStore;
 use crate::connect::Side;
 use crate::read::Version;
 use crate::{
@@ -97,6 +99,20 @@ impl<S: ReadStore + ?Sized> ReadStore for Metered<S> {
 
     fn endpoint(&self) -> String {
         self.inner.endpoint()
+    }
+}
+
+#[deny(clippy::missing_trait_methods)]
+#[async_trait]
+impl<S: AccountStore + ?Sized> AccountStore for Metered<S> {
+    async fn list_buckets(&self) -> Result<Vec<String>, StorageError> {
+        self.measure("list_buckets", self.inner.list_buckets())
+            .await
+    }
+
+    async fn bucket_region(&self, bucket: &str) -> Result<Option<String>, StorageError> {
+        self.measure("bucket_region", self.inner.bucket_region(bucket))
+            .await
     }
 }
 
