@@ -274,12 +274,7 @@ async fn a_google_group_resumes_only_with_a_usable_service_account_file() {
     let server = TestServer::start().await;
     let api = server.signed_client(&server.a);
     let p = &server.a.id;
-    let account = json!({
-        "type": "service_account", "client_email": "oms@example.iam.gserviceaccount.com",
-        "private_key": "", "private_key_id": "", "disable_oauth": true,
-        "gcs_base_url": "http://10.255.255.1:4443",
-    })
-    .to_string();
+    let account = crate::fixtures::google_account("http://10.255.255.1:4443", None);
     let body = json!({
         "task_type": "PREFIX",
         "src_node": {"cloud_type": "Google", "region": "us", "bucket": "photos",

@@ -47,6 +47,64 @@ pub fn client(url: &str, ak: &str, sk: &str) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(config)
 }
 
+/// The hex MD5 of `bytes`.
+pub fn md5_hex(bytes: &[u8]) -> String {
+    hex::encode(Md5::digest(bytes))
+}
+
+/// An object's bytes, read with one GET.
+pub async fn object_bytes(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {bucket}/{key}: {e:?}"))
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .to_vec()
+}
+
+/// Every key under `prefix`, in order.
+pub async fn bucket_keys(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        keys.extend(
+            page.unwrap()
+                .contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
+    }
+    keys
+}
+
+/// The MD5 of every object under `prefix`, read back with GETs.
+pub async fn bucket_md5s(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> BTreeMap<String, String> {
+    let keys = bucket_keys(client, bucket, prefix).await;
+    futures::stream::iter(keys)
+        .map(|key| async move {
+            let bytes = object_bytes(client, bucket, &key).await;
+            (key, md5_hex(&bytes))
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await
+}
+
 /// Faults a test can switch on.
 #[derive(Debug, Default)]
 pub struct Faults {
@@ -611,50 +669,12 @@ impl S3Server {
 
     /// Every key under `prefix`, in order.
     pub async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
-        let client = self.client();
-        let mut keys = Vec::new();
-        let mut pages = client
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            keys.extend(
-                page.unwrap()
-                    .contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_owned)),
-            );
-        }
-        keys
+        bucket_keys(&self.client(), bucket, prefix).await
     }
 
     /// The MD5 of every object under `prefix`, read back with GETs.
     pub async fn md5s(&self, bucket: &str, prefix: &str) -> BTreeMap<String, String> {
-        let client = self.client();
-        let keys = self.keys(bucket, prefix).await;
-        futures::stream::iter(keys)
-            .map(|key| {
-                let client = client.clone();
-                async move {
-                    let body = client
-                        .get_object()
-                        .bucket(bucket)
-                        .key(&key)
-                        .send()
-                        .await
-                        .unwrap()
-                        .body
-                        .collect()
-                        .await
-                        .unwrap();
-                    (key, hex::encode(Md5::digest(body.into_bytes())))
-                }
-            })
-            .buffer_unordered(32)
-            .collect()
-            .await
+        bucket_md5s(&self.client(), bucket, prefix).await
     }
 
     /// An object's Content-Type and user metadata.

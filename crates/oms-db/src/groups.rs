@@ -14,7 +14,7 @@ use oms_core::time::now_ms;
 use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
 use crate::cas::{Cas, Contended, with_cas};
-use crate::notify::{self, Subject, Trigger};
+use crate::notify::{self, Trigger};
 use crate::rows::StatusColumn as _;
 use crate::sealed::{self, CredentialOwner};
 use crate::tasks::{Bind, EXPIRED_CODE, check_failed_only, placeholders, query_with};
@@ -468,15 +468,7 @@ impl Db {
             .execute(&mut *tx)
             .await?;
             sealed::wipe(&mut tx, CredentialOwner::Group(id)).await?;
-            let owner = id.to_string();
-            notify::enqueue(
-                &mut tx,
-                Subject::Group,
-                Bind::Text(owner.clone()),
-                owner,
-                Trigger::Failure,
-            )
-            .await?;
+            notify::enqueue_group(&mut tx, id, Trigger::Failure).await?;
             tx.commit().await?;
             expired += 1;
         }

@@ -4,7 +4,7 @@
 //! killed deliverer's row comes back), delivers them, and records the outcome on the row and on
 //! the task or group (`smn_info.notify_result`, `notify_error_message`).
 
-use oms_core::ids::ProjectId;
+use oms_core::ids::{GroupId, ProjectId, TaskId};
 use oms_core::time::now_ms;
 use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
@@ -126,6 +126,39 @@ pub(crate) async fn enqueue(
         .bind(now);
     id.bind_to(query).execute(conn).await?;
     Ok(())
+}
+
+/// Adds a notification of group `id` to the outbox, on `conn`.
+pub(crate) async fn enqueue_group(
+    conn: &mut AnyConnection,
+    id: GroupId,
+    trigger: Trigger,
+) -> Result<(), DbError> {
+    let owner = id.to_string();
+    enqueue(
+        conn,
+        Subject::Group,
+        Bind::Text(owner.clone()),
+        owner,
+        trigger,
+    )
+    .await
+}
+
+/// Adds a notification of task `id` to the outbox, on `conn` (none for a task of a group).
+pub(crate) async fn enqueue_task(
+    conn: &mut AnyConnection,
+    id: TaskId,
+    trigger: Trigger,
+) -> Result<(), DbError> {
+    enqueue(
+        conn,
+        Subject::Task,
+        Bind::Int(id.get()),
+        id.to_string(),
+        trigger,
+    )
+    .await
 }
 
 impl Db {

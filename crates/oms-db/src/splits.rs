@@ -13,9 +13,8 @@ use oms_core::time::now_ms;
 use sqlx::{AssertSqlSafe, Row as _};
 
 use crate::leases::{Fenced as _, GroupLease, Leased as _};
-use crate::notify::{self, Subject, Trigger};
+use crate::notify::{self, Trigger};
 use crate::sealed::{self, CredentialOwner};
-use crate::tasks::Bind;
 use crate::{Db, DbError, rows};
 
 /// A group as its splitter needs it.
@@ -255,15 +254,7 @@ impl Db {
                 _ => None,
             };
             if let Some(trigger) = trigger {
-                let owner = id.to_string();
-                notify::enqueue(
-                    &mut tx,
-                    Subject::Group,
-                    Bind::Text(owner.clone()),
-                    owner,
-                    trigger,
-                )
-                .await?;
+                notify::enqueue_group(&mut tx, id, trigger).await?;
             }
             tx.commit().await?;
             moved += 1;

@@ -13,7 +13,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
 use crate::cas::{Cas, Contended, with_cas};
-use crate::notify::{self, Subject, Trigger};
+use crate::notify::{self, Trigger};
 use crate::rows::StatusColumn as _;
 use crate::sealed::{self, CredentialOwner};
 use crate::{Db, DbError, rows};
@@ -533,14 +533,7 @@ impl Db {
                 .await?;
             sealed::wipe(&mut tx, CredentialOwner::Task(id)).await?;
             // A task failed by the sweep notifies as one a worker failed.
-            notify::enqueue(
-                &mut tx,
-                Subject::Task,
-                Bind::Int(id.get()),
-                id.to_string(),
-                Trigger::Failure,
-            )
-            .await?;
+            notify::enqueue_task(&mut tx, id, Trigger::Failure).await?;
             tx.commit().await?;
             tasks += 1;
         }

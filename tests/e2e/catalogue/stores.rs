@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::{FS_REGION, oms_with};
 use crate::engine::rule;
+use crate::fixtures::google_account;
 use crate::harness::Overrides;
 use crate::origin::Origin;
 use crate::s3::S3Server;
@@ -268,18 +269,6 @@ async fn azure_containers_are_listed_and_searched_with_a_connection_string() {
         )
         .await;
     refused.assert_error(400, "OMS.0153");
-}
-
-/// A Google service account that reaches `base` without OAuth (an XML-API endpoint under test).
-fn google_account(base: &str, project: Option<&str>) -> String {
-    let mut account = json!({
-        "type": "service_account", "client_email": "oms@example.iam.gserviceaccount.com",
-        "private_key": "", "private_key_id": "", "disable_oauth": true, "gcs_base_url": base,
-    });
-    if let Some(project) = project {
-        account["project_id"] = json!(project);
-    }
-    account.to_string()
 }
 
 /// Google's XML API is the S3 v1 dialect (GET Service, `?location`, `ListBucketResult`): moto

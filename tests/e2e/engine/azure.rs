@@ -16,6 +16,7 @@ use serde_json::json;
 use super::groups::{tasks_of, wait_group};
 use super::{DST_BUCKET, DST_REGION, Migration, random_bytes};
 use crate::harness::Overrides;
+use crate::s3::{md5_hex, object_bytes};
 
 /// Azurite's well-known development account (public in Azure's documentation).
 const ACCOUNT: &str = "devstoreaccount1";
@@ -173,10 +174,6 @@ fn httpdate_now() -> String {
     time::OffsetDateTime::now_utc().format(format).unwrap()
 }
 
-fn md5_hex(bytes: &[u8]) -> String {
-    hex::encode(<md5::Md5 as md5::Digest>::digest(bytes))
-}
-
 #[tokio::test]
 async fn an_azure_group_is_stopped_and_resumed_with_its_connection_string() {
     let Some(azurite) = Azurite::start().await else {
@@ -321,18 +318,7 @@ async fn azure_blobs_arrive_under_their_exact_names_folder_markers_included() {
     assert_eq!(task["status"], 5, "{task:#}");
     assert_eq!(task["successful_num"], 3, "{task:#}");
     for (name, bytes) in &blobs {
-        let copied = dst
-            .get_object()
-            .bucket("exact-dst")
-            .key(*name)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e:?}"))
-            .body
-            .collect()
-            .await
-            .unwrap()
-            .into_bytes();
+        let copied = object_bytes(&dst, "exact-dst", name).await;
         assert_eq!(md5_hex(&copied), md5_hex(bytes), "{name}");
     }
 }

@@ -16,6 +16,7 @@ use serde_json::json;
 
 use super::{DST_BUCKET, DST_REGION, Migration};
 use crate::harness::Overrides;
+use crate::s3::md5_hex;
 
 /// A Google source served by moto (`gcs_base_url`, no OAuth): a prefix with awkward names and
 /// an object above the multipart threshold arrives byte-identical under the exact names (moto
@@ -57,12 +58,7 @@ async fn a_google_source_over_the_xml_api_is_copied_byte_identical() {
         ..Overrides::default()
     })
     .await;
-    let account = json!({
-        "type": "service_account", "client_email": "oms@example.iam.gserviceaccount.com",
-        "private_key": "", "private_key_id": "", "disable_oauth": true,
-        "gcs_base_url": moto.url, "project_id": "shop",
-    })
-    .to_string();
+    let account = crate::fixtures::google_account(&moto.url, Some("shop"));
     let body = json!({
         "task_type": "prefix",
         "src_node": {"cloud_type": "Google", "region": "us", "bucket": "gshots",
@@ -79,28 +75,8 @@ async fn a_google_source_over_the_xml_api_is_copied_byte_identical() {
         11 * 1024 * 1024 + 5 + 13 + 1000,
         "{task:#}"
     );
-    let listed = s3.list_objects_v2().bucket("gdst").send().await.unwrap();
-    let mut copied = BTreeMap::new();
-    for key in listed.contents().iter().filter_map(|o| o.key()) {
-        let bytes = s3
-            .get_object()
-            .bucket("gdst")
-            .key(key)
-            .send()
-            .await
-            .unwrap()
-            .body
-            .collect()
-            .await
-            .unwrap()
-            .into_bytes();
-        copied.insert(key.to_owned(), md5_hex(&bytes));
-    }
+    let copied = crate::s3::bucket_md5s(&s3, "gdst", "").await;
     assert_eq!(copied, expected);
-}
-
-fn md5_hex(bytes: &[u8]) -> String {
-    hex::encode(<md5::Md5 as md5::Digest>::digest(bytes))
 }
 
 #[tokio::test]

@@ -9,7 +9,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use md5::{Digest as _, Md5};
 use serde_json::json;
 
 use super::{
@@ -20,11 +19,7 @@ use crate::fixtures::with;
 use crate::harness::{Overrides, TestServer};
 use crate::moto::Moto;
 use crate::proxy::{After, Before, Proxy, RequestHead};
-use crate::s3::{ListingFaults, Overwrite, client};
-
-fn md5_hex(bytes: &[u8]) -> String {
-    hex::encode(Md5::digest(bytes))
-}
+use crate::s3::{ListingFaults, Overwrite, client, md5_hex, object_bytes};
 
 /// Starts omsd over both servers with listing pages of `page_size` keys.
 async fn with_pages(page_size: i32) -> Migration {
@@ -161,18 +156,7 @@ async fn a_rewrite_during_a_copy_from_moto_is_caught_by_its_own_if_match() {
         2,
         "rewritten once, then read through"
     );
-    let copied = store
-        .get_object()
-        .bucket("rw-dst")
-        .key("big.bin")
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
+    let copied = object_bytes(&store, "rw-dst", "big.bin").await;
     assert_eq!(md5_hex(&copied), md5_hex(&new));
 }
 
