@@ -12,8 +12,8 @@ use crate::credentials::SourceCredentials;
 use crate::spec::{CdnSpec, CloudType};
 use crate::text::{check_len, check_no_xss};
 use crate::wire::{
-    CheckPrefixReq, CheckUrlSourceListFileFormatReq, ListBucketsReq, ShowBucketRegionReq,
-    ShowBucketReq, ShowCdnInfoReq,
+    CheckPrefixReq, CheckUrlSourceListFileFormatReq, HelperAccessReq, ListBucketsReq,
+    ShowBucketRegionReq, ShowBucketReq, ShowCdnInfoReq,
 };
 
 type Result<T> = std::result::Result<T, ValidationError>;
@@ -97,16 +97,23 @@ impl StoreAccess {
     }
 }
 
-/// The credential fields every helper body shares.
+/// What a helper body names of its store: the shared fields, a temporary token where the body
+/// takes one, and the region field where it has one (its name and value).
 struct AccessFields {
-    cloud_type: Option<String>,
-    ak: Option<SecretString>,
-    sk: Option<SecretString>,
+    shared: HelperAccessReq,
     security_token: Option<SecretString>,
-    json_auth_file: Option<SecretString>,
-    connection_string: Option<SecretString>,
-    app_id: Option<String>,
     region: Option<(&'static str, Option<String>)>,
+}
+
+impl AccessFields {
+    /// Only the shared fields.
+    fn of(shared: HelperAccessReq) -> Self {
+        Self {
+            shared,
+            security_token: None,
+            region: None,
+        }
+    }
 }
 
 const FIELDS: SourceFields = SourceFields {
@@ -117,9 +124,14 @@ const FIELDS: SourceFields = SourceFields {
 };
 
 fn access(fields: AccessFields) -> Result<StoreAccess> {
+    let AccessFields {
+        shared,
+        security_token,
+        region,
+    } = fields;
     let cloud = required_enum(
         "cloud_type",
-        fields.cloud_type.as_deref(),
+        shared.cloud_type.as_deref(),
         HelperCloud::parse,
         HelperCloud::expected,
     )?;
@@ -130,11 +142,11 @@ fn access(fields: AccessFields) -> Result<StoreAccess> {
         ));
     }
     let credentials = SourceCredentials {
-        ak: secret("ak", fields.ak, 1, 100)?,
-        sk: secret("sk", fields.sk, 1, 100)?,
-        security_token: secret("security_token", fields.security_token, 1, 16384)?,
-        connection_string: secret_text("connection_string", fields.connection_string, 2048)?,
-        json_auth_file: secret_text("json_auth_file", fields.json_auth_file, 65535)?,
+        ak: secret("ak", shared.ak, 1, 100)?,
+        sk: secret("sk", shared.sk, 1, 100)?,
+        security_token: secret("security_token", security_token, 1, 16384)?,
+        connection_string: secret_text("connection_string", shared.connection_string, 2048)?,
+        json_auth_file: secret_text("json_auth_file", shared.json_auth_file, 65535)?,
     };
     let checked_as = match cloud {
         HelperCloud::Source(source) => source,
@@ -142,9 +154,9 @@ fn access(fields: AccessFields) -> Result<StoreAccess> {
         HelperCloud::Destination => CloudType::HuaweiCloud,
     };
     check_source_credentials(checked_as, &credentials, FIELDS)?;
-    let app_id = fields.app_id.unwrap_or_default();
+    let app_id = shared.app_id.unwrap_or_default();
     check_no_xss("app_id", &app_id, 0, 255)?;
-    let region = match fields.region {
+    let region = match region {
         Some((field, raw)) => {
             let region = raw.unwrap_or_default();
             check_no_xss(field, &region, 0, 100)?;
@@ -171,30 +183,12 @@ fn bucket(field: &str, raw: Option<String>) -> Result<String> {
 
 /// `ShowBucketList`.
 pub fn list_buckets(req: ListBucketsReq) -> Result<StoreAccess> {
-    access(AccessFields {
-        cloud_type: req.cloud_type,
-        ak: req.ak,
-        sk: req.sk,
-        security_token: None,
-        json_auth_file: req.json_auth_file,
-        connection_string: req.connection_string,
-        app_id: req.app_id,
-        region: None,
-    })
+    access(AccessFields::of(req.access))
 }
 
 /// `ShowBucketRegion`: the access and the bucket.
 pub fn bucket_region(req: ShowBucketRegionReq) -> Result<(StoreAccess, String)> {
-    let access = access(AccessFields {
-        cloud_type: req.cloud_type,
-        ak: req.ak,
-        sk: req.sk,
-        security_token: None,
-        json_auth_file: req.json_auth_file,
-        connection_string: req.connection_string,
-        app_id: req.app_id,
-        region: None,
-    })?;
+    let access = access(AccessFields::of(req.access))?;
     Ok((access, bucket("bucket_name", req.bucket_name)?))
 }
 
@@ -212,13 +206,8 @@ pub struct PrefixCheck {
 /// `CheckPrefix`.
 pub fn check_prefix(req: CheckPrefixReq) -> Result<PrefixCheck> {
     let access = access(AccessFields {
-        cloud_type: req.cloud_type,
-        ak: req.ak,
-        sk: req.sk,
+        shared: req.access,
         security_token: req.security_token,
-        json_auth_file: req.json_auth_file,
-        connection_string: req.connection_string,
-        app_id: req.app_id,
         region: Some(("data_center", req.data_center)),
     })?;
     let name = req.file_name.unwrap_or_default();
@@ -248,13 +237,8 @@ pub struct ObjectPage {
 /// `ShowBucketObjects`: `file_path` ends in `/`; `/` alone is the whole bucket.
 pub fn bucket_objects(req: ShowBucketReq) -> Result<ObjectPage> {
     let access = access(AccessFields {
-        cloud_type: req.cloud_type,
-        ak: req.ak,
-        sk: req.sk,
+        shared: req.access,
         security_token: None,
-        json_auth_file: req.json_auth_file,
-        connection_string: req.connection_string,
-        app_id: req.app_id,
         region: Some(("data_center", req.data_center)),
     })?;
     let path = req.file_path.unwrap_or_default();
@@ -309,13 +293,15 @@ pub struct CdnCheck {
 /// `ShowCdnInfo`.
 pub fn cdn_info(req: ShowCdnInfoReq) -> Result<CdnCheck> {
     let access = access(AccessFields {
-        cloud_type: req.cloud_type,
-        ak: Some(required_secret("ak", req.ak)?),
-        sk: Some(required_secret("sk", req.sk)?),
+        shared: HelperAccessReq {
+            cloud_type: req.cloud_type,
+            ak: Some(required_secret("ak", req.ak)?),
+            sk: Some(required_secret("sk", req.sk)?),
+            json_auth_file: None,
+            connection_string: req.connection_string,
+            app_id: req.app_id,
+        },
         security_token: None,
-        json_auth_file: None,
-        connection_string: req.connection_string,
-        app_id: req.app_id,
         region: Some(("region", req.region)),
     })?;
     if !access.cloud.is_s3_compatible() {
@@ -361,13 +347,15 @@ pub struct ListFileCheck {
 /// `CheckUrlSourceListFileFormat`.
 pub fn url_list_file(req: CheckUrlSourceListFileFormatReq) -> Result<ListFileCheck> {
     let access = access(AccessFields {
-        cloud_type: Some(super::DESTINATION_CLOUD_TYPE.to_owned()),
-        ak: Some(required_secret("ak", req.ak)?),
-        sk: Some(required_secret("sk", req.sk)?),
+        shared: HelperAccessReq {
+            cloud_type: Some(super::DESTINATION_CLOUD_TYPE.to_owned()),
+            ak: Some(required_secret("ak", req.ak)?),
+            sk: Some(required_secret("sk", req.sk)?),
+            json_auth_file: None,
+            connection_string: None,
+            app_id: None,
+        },
         security_token: None,
-        json_auth_file: None,
-        connection_string: None,
-        app_id: None,
         region: Some(("region", req.region)),
     })?;
     let key = req.list_file_key.unwrap_or_default();

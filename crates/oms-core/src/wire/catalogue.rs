@@ -9,10 +9,12 @@ use utoipa::ToSchema;
 use super::SourceCdnReq;
 use super::schema;
 
-/// `POST .../objectstorage/buckets` (`ListBucketsReq`): the buckets the keys see.
+/// The store a bucket helper reaches and the keys it is reached with: the fields every
+/// account- or bucket-level helper body has (flattened into each: on the wire they are fields
+/// of the body itself).
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct ListBucketsReq {
-    /// The cloud of the keys (`HEC`: the destination, Huawei Cloud OBS).
+pub struct HelperAccessReq {
+    /// The cloud (`HEC`: the destination, Huawei Cloud OBS).
     #[schema(required = true, schema_with = schema::helper_cloud_type)]
     pub cloud_type: Option<String>,
     /// Access key (S3-compatible clouds).
@@ -32,27 +34,20 @@ pub struct ListBucketsReq {
     pub app_id: Option<String>,
 }
 
+/// `POST .../objectstorage/buckets` (`ListBucketsReq`): the buckets the keys see.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ListBucketsReq {
+    /// The cloud and the keys.
+    #[serde(flatten)]
+    pub access: HelperAccessReq,
+}
+
 /// `POST .../objectstorage/buckets/regions` (`ShowBucketRegionReq`).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ShowBucketRegionReq {
-    /// The cloud of the bucket.
-    #[schema(required = true, schema_with = schema::helper_cloud_type)]
-    pub cloud_type: Option<String>,
-    /// Access key (S3-compatible clouds).
-    #[schema(value_type = Option<String>, max_length = 100, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
-    pub ak: Option<SecretString>,
-    /// Secret key (S3-compatible clouds).
-    #[schema(value_type = Option<String>, max_length = 100, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
-    pub sk: Option<SecretString>,
-    /// Google service-account JSON (Google).
-    #[schema(value_type = Option<String>, max_length = 65535)]
-    pub json_auth_file: Option<SecretString>,
-    /// Azure connection string (Azure).
-    #[schema(value_type = Option<String>, max_length = 2048)]
-    pub connection_string: Option<SecretString>,
-    /// Tencent APPID.
-    #[schema(max_length = 255, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
-    pub app_id: Option<String>,
+    /// The cloud and the keys.
+    #[serde(flatten)]
+    pub access: HelperAccessReq,
     /// The bucket.
     #[schema(value_type = String, required = true, min_length = 1, max_length = 1024, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub bucket_name: Option<String>,
@@ -61,24 +56,9 @@ pub struct ShowBucketRegionReq {
 /// `POST .../objectstorage/buckets/prefix` (`CheckPrefixReq`).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CheckPrefixReq {
-    /// The cloud of the bucket.
-    #[schema(required = true, schema_with = schema::helper_cloud_type)]
-    pub cloud_type: Option<String>,
-    /// Access key (S3-compatible clouds).
-    #[schema(value_type = Option<String>, max_length = 100, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
-    pub ak: Option<SecretString>,
-    /// Secret key (S3-compatible clouds).
-    #[schema(value_type = Option<String>, max_length = 100, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
-    pub sk: Option<SecretString>,
-    /// Google service-account JSON (Google).
-    #[schema(value_type = Option<String>, max_length = 65535)]
-    pub json_auth_file: Option<SecretString>,
-    /// Azure connection string (Azure).
-    #[schema(value_type = Option<String>, max_length = 2048)]
-    pub connection_string: Option<SecretString>,
-    /// Tencent APPID.
-    #[schema(max_length = 255, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
-    pub app_id: Option<String>,
+    /// The cloud and the keys.
+    #[serde(flatten)]
+    pub access: HelperAccessReq,
     /// The bucket.
     #[schema(value_type = String, required = true, min_length = 1, max_length = 1024, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub bucket_name: Option<String>,
@@ -97,25 +77,13 @@ pub struct CheckPrefixReq {
 /// `POST .../objectstorage/buckets/objects` (`ShowBucketReq`).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ShowBucketReq {
-    /// The cloud of the bucket.
-    #[schema(required = true, schema_with = schema::helper_cloud_type)]
-    pub cloud_type: Option<String>,
+    /// The cloud and the keys.
+    #[serde(flatten)]
+    pub access: HelperAccessReq,
     /// The folder to list, ending in `/` (`/` alone: the whole bucket). Every object whose key
     /// starts with it is listed, at any depth.
     #[schema(value_type = String, required = true, min_length = 1, max_length = 1023, pattern = "/$")]
     pub file_path: Option<String>,
-    /// Access key (S3-compatible clouds).
-    #[schema(value_type = Option<String>, max_length = 100, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
-    pub ak: Option<SecretString>,
-    /// Secret key (S3-compatible clouds).
-    #[schema(value_type = Option<String>, max_length = 100, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
-    pub sk: Option<SecretString>,
-    /// Azure connection string (Azure).
-    #[schema(value_type = Option<String>, max_length = 2048)]
-    pub connection_string: Option<SecretString>,
-    /// Google service-account JSON (Google).
-    #[schema(value_type = Option<String>, max_length = 65535)]
-    pub json_auth_file: Option<SecretString>,
     /// The bucket's region: required (not empty) for S3-compatible clouds and HEC; ignored for
     /// Azure and Google.
     #[schema(value_type = String, required = true, max_length = 100, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
@@ -126,9 +94,6 @@ pub struct ShowBucketReq {
     /// The last name of the previous page (`next_marker`); empty for the first page.
     #[schema(value_type = String, required = true, max_length = 1024)]
     pub behind_filename: Option<String>,
-    /// Tencent APPID.
-    #[schema(max_length = 255, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
-    pub app_id: Option<String>,
     /// The bucket.
     #[schema(value_type = String, required = true, min_length = 1, max_length = 1024, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub bucket_name: Option<String>,
