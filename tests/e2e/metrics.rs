@@ -145,21 +145,28 @@ async fn metrics_count_what_the_task_counts_and_what_the_stores_saw() {
         reply.text().await.unwrap()
     };
 
-    let created: Value = http
-        .post(format!("{}/v2/{project}/tasks", daemon.base_url()))
-        .header("x-auth-token", &token)
-        .json(&json!({
+    // A POST to the API with the token, its JSON answer.
+    let post = async |path: &str, body: Value| -> Value {
+        http.post(format!("{}/v2/{project}/{path}", daemon.base_url()))
+            .header("x-auth-token", &token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+    let created = post(
+        "tasks",
+        json!({
             "task_type": "prefix",
             "src_node": {"cloud_type": "AWS", "region": "m-src", "ak": src.ak, "sk": src.sk,
                          "bucket": SRC_BUCKET, "object_key": ["m/"]},
             "dst_node": {"ak": dst.ak, "sk": dst.sk, "region": "m-dst", "bucket": DST_BUCKET},
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        }),
+    )
+    .await;
     let id = created["id"]
         .as_i64()
         .unwrap_or_else(|| panic!("{created}"));
@@ -188,19 +195,11 @@ async fn metrics_count_what_the_task_counts_and_what_the_stores_saw() {
     .await;
     assert!(done, "{task:#}");
     // A bucket helper's store calls are counted too, on the side it asks about.
-    let buckets: Value = http
-        .post(format!(
-            "{}/v2/{project}/objectstorage/buckets",
-            daemon.base_url()
-        ))
-        .header("x-auth-token", &token)
-        .json(&json!({"cloud_type": "HEC", "ak": dst.ak, "sk": dst.sk}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let buckets = post(
+        "objectstorage/buckets",
+        json!({"cloud_type": "HEC", "ak": dst.ak, "sk": dst.sk}),
+    )
+    .await;
     assert_eq!(buckets, json!([DST_BUCKET]));
 
     let text = scrape().await;
