@@ -300,3 +300,39 @@ async fn a_signature_naming_another_project_is_403() {
         .await;
     reply.assert_error(403, "APIGW.0302");
 }
+
+#[tokio::test]
+async fn tokens_of_users_or_projects_the_configuration_no_longer_has_are_refused() {
+    let server = TestServer::start().await;
+    let as_token = |user: &str, project: &str| {
+        let subject = crate::harness::Project {
+            id: project.to_owned(),
+            user: user.to_owned(),
+            ak: String::new(),
+            sk: String::new(),
+        };
+        server.client(Auth::Token(server.token_at(&subject, SystemTime::now())))
+    };
+    let tasks = |project: &str| format!("/v2/{project}/tasks");
+    // The configured user in the configured project, and the operator in a served project.
+    as_token(&server.a.user, &server.a.id)
+        .get(&tasks(&server.a.id))
+        .await
+        .ok();
+    as_token(oms_api::auth::token::OPERATOR_SUBJECT, &server.b.id)
+        .get(&tasks(&server.b.id))
+        .await
+        .ok();
+    // A user removed from [[auth.users]], a user moved to another project, the operator in a
+    // project nobody works in: signed with the right key, refused all the same.
+    let unserved = "0123456789abcdef0123456789abcdef";
+    for (user, project) in [
+        ("removed-user", server.a.id.as_str()),
+        (server.a.user.as_str(), server.b.id.as_str()),
+        (oms_api::auth::token::OPERATOR_SUBJECT, unserved),
+    ] {
+        let reply = as_token(user, project).get(&tasks(project)).await;
+        reply.assert_error(401, "APIGW.0301");
+        assert!(reply.msg().contains("no longer serves"), "{}", reply.text);
+    }
+}

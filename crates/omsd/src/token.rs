@@ -16,7 +16,7 @@ use crate::{bootstrap, files, token_signing_key};
 
 /// The subject of a token when `--user` is not given: no configured user, but the operator who
 /// holds the master key (the only subject possible on a first start, which has no users).
-pub const OPERATOR_SUBJECT: &str = "operator";
+pub use oms_api::auth::token::OPERATOR_SUBJECT;
 
 /// What `omsd token` is asked for.
 #[derive(Debug, Clone, Default)]

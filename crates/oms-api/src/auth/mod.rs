@@ -125,13 +125,38 @@ impl Authenticator {
         self.users.iter().find(|u| u.name == name)
     }
 
+    /// Refuses a token whose user (or, for an operator token, whose project) the configuration
+    /// no longer has: a user removed from `[[auth.users]]`, or moved to another project, loses
+    /// the tokens issued before the restart that took the change.
+    fn check_still_served(&self, caller: &Caller) -> Result<(), ApiError> {
+        let Principal::User(name) = &caller.principal else {
+            return Ok(());
+        };
+        let project = &caller.project_id;
+        let served = if name == token::OPERATOR_SUBJECT {
+            self.users.iter().any(|u| &u.project_id == project)
+                || self.access_keys.values().any(|k| &k.project_id == project)
+        } else {
+            self.user(name).is_some_and(|u| &u.project_id == project)
+        };
+        if served {
+            return Ok(());
+        }
+        Err(ApiError::Unauthenticated(format!(
+            "the token is for a user or project this installation no longer serves \
+             (project {project}); get a new token"
+        )))
+    }
+
     /// Authenticates a request by its token or its signature (`body` is the whole body).
     pub fn authenticate(&self, parts: &Parts, body: &[u8]) -> Result<Caller, ApiError> {
         if let Some(token) = parts.headers.get("x-auth-token") {
             let token = token
                 .to_str()
                 .map_err(|_| ApiError::Unauthenticated("X-Auth-Token is not valid text".into()))?;
-            return self.tokens.verify(token);
+            let caller = self.tokens.verify(token)?;
+            self.check_still_served(&caller)?;
+            return Ok(caller);
         }
         if let Some(value) = parts.headers.get(http::header::AUTHORIZATION) {
             let value = value

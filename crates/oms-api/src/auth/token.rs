@@ -20,6 +20,9 @@ use crate::extract::JsonBody;
 use crate::state::AppState;
 
 const ISSUER: &str = "omsd";
+
+/// The subject of operator tokens (`omsd token`): valid for any project the installation serves.
+pub const OPERATOR_SUBJECT: &str = "operator";
 /// The longest token accepted (as IAM documents for `X-Auth-Token`).
 const MAX_TOKEN_LEN: usize = 16_384;
 
