@@ -103,7 +103,7 @@ wire_enum! {
         NoOverwrite => "NO_OVERWRITE",
         /// Overwrite when the size differs or the source is newer (the default).
         SizeLastModified => "SIZE_LAST_MODIFIED_COMPARISON_OVERWRITE",
-        /// Overwrite when the CRC64 differs (size and time where no CRC64 exists).
+        /// Accepted as OMS takes it; compared as `SizeLastModified` (omsd computes no CRC64 yet).
         Crc64 => "CRC64_COMPARISON_OVERWRITE",
         /// Always overwrite.
         FullOverwrite => "FULL_OVERWRITE",
@@ -115,7 +115,7 @@ wire_enum! {
     ConsistencyCheck {
         /// Same size and a destination at least as new (the default).
         SizeLastModified => "size_last_modified",
-        /// Same CRC64 where both clouds expose it.
+        /// Accepted as OMS takes it; checked as `SizeLastModified` (omsd computes no CRC64 yet).
         Crc64 => "crc64",
         /// No comparison beyond a complete transfer (URL sources only).
         NoCheck => "no_check",

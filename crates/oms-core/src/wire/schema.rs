@@ -120,7 +120,9 @@ pub fn crypto_type() -> Object {
 /// `object_overwrite_mode`.
 pub fn overwrite_mode() -> Object {
     one_of(
-        "Same-name handling (default `SIZE_LAST_MODIFIED_COMPARISON_OVERWRITE`)",
+        "Same-name handling (default `SIZE_LAST_MODIFIED_COMPARISON_OVERWRITE`); \
+         `CRC64_COMPARISON_OVERWRITE` is accepted and compares size and time (omsd computes no \
+         CRC64 yet)",
         OverwriteMode::ALL.iter().map(|m| m.as_str()),
         DEFAULT,
     )
@@ -131,7 +133,8 @@ pub fn consistency_check() -> Object {
     let values = ConsistencyCheck::ALL.iter().map(|c| c.as_str());
     one_of(
         "Verification (default `size_last_modified`); `no_check` and its sync-task spelling \
-         `transmission` only for URL lists",
+         `transmission` only for URL lists; `crc64` is accepted and checks size and time (omsd \
+         computes no CRC64 yet)",
         values.chain(["transmission"]),
         DEFAULT,
     )
