@@ -89,6 +89,8 @@ pub struct NewSyncTask {
     pub spec: MigrationSpec,
     /// The keys.
     pub credentials: CredentialSet,
+    /// Seconds between reconciliation passes; `None`: the task does not reconcile.
+    pub reconcile_interval_secs: Option<i64>,
 }
 
 /// A sync task as stored.
@@ -106,7 +108,16 @@ pub struct SyncTask {
     pub create_time_ms: i64,
     /// The last start (creation counts as one), Unix ms.
     pub last_start_time_ms: i64,
+    /// Seconds between reconciliation passes; `None`: the task does not reconcile.
+    pub reconcile_interval_secs: Option<i64>,
+    /// When the last reconciliation pass ended, Unix ms (`None`: none has yet).
+    pub last_reconcile_time_ms: Option<i64>,
 }
+
+/// The shortest reconciliation interval (one minute): a pass lists both buckets whole.
+pub const MIN_RECONCILE_INTERVAL_SECS: i64 = 60;
+/// The longest reconciliation interval (30 days).
+pub const MAX_RECONCILE_INTERVAL_SECS: i64 = 30 * 24 * 60 * 60;
 
 /// The sync tasks of a list page.
 #[derive(Debug, Clone, Copy)]
@@ -130,16 +141,25 @@ pub enum StatisticKind {
     Skip,
     /// Bytes of the objects copied.
     Size,
+    /// `ObjectRemoved` records received by the notification URL: counted, never acted on.
+    Removed,
+    /// Source objects compared by reconciliation passes.
+    Compared,
+    /// Keys reconciliation queued because the destination lacked them or differed.
+    Reconciled,
 }
 
 impl StatisticKind {
     /// Every kind, in the order of the API's documentation.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 8] = [
         Self::Request,
         Self::Success,
         Self::Failure,
         Self::Skip,
         Self::Size,
+        Self::Removed,
+        Self::Compared,
+        Self::Reconciled,
     ];
 
     /// The wire name.
@@ -150,6 +170,9 @@ impl StatisticKind {
             Self::Failure => "FAILURE",
             Self::Skip => "SKIP",
             Self::Size => "SIZE",
+            Self::Removed => "REMOVED",
+            Self::Compared => "COMPARED",
+            Self::Reconciled => "RECONCILED",
         }
     }
 
@@ -166,6 +189,9 @@ impl StatisticKind {
             Self::Failure => counters.failure,
             Self::Skip => counters.skip,
             Self::Size => counters.size,
+            Self::Removed => counters.removed,
+            Self::Compared => counters.compared,
+            Self::Reconciled => counters.reconciled,
         }
     }
 }
@@ -183,6 +209,12 @@ pub struct SyncCounters {
     pub skip: i64,
     /// Bytes copied.
     pub size: i64,
+    /// `ObjectRemoved` records received (ignored: OMS never deletes at the destination).
+    pub removed: i64,
+    /// Source objects compared by reconciliation.
+    pub compared: i64,
+    /// Keys queued by reconciliation.
+    pub reconciled: i64,
 }
 
 impl SyncCounters {
@@ -193,6 +225,9 @@ impl SyncCounters {
         self.failure += other.failure;
         self.skip += other.skip;
         self.size += other.size;
+        self.removed += other.removed;
+        self.compared += other.compared;
+        self.reconciled += other.reconciled;
     }
 }
 

@@ -43,6 +43,13 @@ pub struct SyncRun {
     pub credentials: Option<CredentialSet>,
 }
 
+/// A reconciliation pass that is due, and where it goes on from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reconciliation {
+    /// The last source key the pass compared (`None`: the pass starts at the beginning).
+    pub after: Option<String>,
+}
+
 /// A queued key as taken from the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedKey {
@@ -63,8 +70,9 @@ impl Leased for SyncLease {
     /// The task that waited longest since its last claim or change first.
     const CLAIM_ORDER: &'static str = "status_time";
     const RENEWAL_COLUMNS: &'static str = "status";
-    const CLAIM_FILTER: &'static str = " and exists (select 1 from sync_events e \
-        where e.sync_task_id = sync_tasks.sync_task_id)";
+    /// Events waiting, or a reconciliation pass due (`{now}` is the database clock).
+    const CLAIM_FILTER: &'static str = " and (exists (select 1 from sync_events e \
+        where e.sync_task_id = sync_tasks.sync_task_id) or reconcile_due_at <= {now})";
 
     fn claimed(sync_task_id: SyncTaskId, owner: &str, epoch: i64) -> Self {
         Self {
@@ -226,6 +234,87 @@ impl Db {
         }
         add_counters(&mut tx, lease.sync_task_id, now, counters).await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// The reconciliation pass of the held sync task, if one is due.
+    pub async fn due_reconciliation(
+        &self,
+        lease: &SyncLease,
+    ) -> Result<Option<Reconciliation>, DbError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "select reconcile_marker from sync_tasks where {} and reconcile_due_at <= {}",
+            SyncLease::fence(1),
+            self.backend.now_ms_sql()
+        )))
+        .bind_fence(lease)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(Reconciliation {
+                after: row.try_get("reconcile_marker")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Records a step of the held sync task's reconciliation pass, fenced, in one transaction:
+    /// `differing` keys are queued, the counters grow by `compared` and the keys queued, and the
+    /// pass goes on after `next` — or, when `next` is `None`, ends: the next pass is due one
+    /// interval from now ([`DbError::LeaseLost`]: nothing was recorded).
+    pub async fn record_reconcile_step(
+        &self,
+        lease: &SyncLease,
+        differing: &[String],
+        compared: i64,
+        next: Option<&str>,
+    ) -> Result<(), DbError> {
+        let _wrote = self.wrote_on_exit();
+        let now = self.backend.now_ms_sql();
+        let mut tx = self.pool.begin().await?;
+        let held = sqlx::query(AssertSqlSafe(format!(
+            "update sync_tasks set reconcile_marker = $1, \
+             reconcile_due_at = case when $1 is null \
+                 then {now} + reconcile_interval_secs * 1000 else reconcile_due_at end, \
+             last_reconcile_time = case when $1 is null then {now} else last_reconcile_time end \
+             where {}",
+            SyncLease::fence(2)
+        )))
+        .bind(next)
+        .bind_fence(lease)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if held != 1 {
+            return Err(DbError::LeaseLost);
+        }
+        let counters = SyncCounters {
+            compared,
+            reconciled: i64::try_from(differing.len()).unwrap_or(i64::MAX),
+            ..SyncCounters::default()
+        };
+        crate::sync::queue_keys(&mut tx, lease.sync_task_id, differing, &counters).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Puts the held sync task's reconciliation off by `delay` (a store refused a listing):
+    /// the pass goes on from where it was then.
+    pub async fn postpone_reconciliation(
+        &self,
+        lease: &SyncLease,
+        delay: Duration,
+    ) -> Result<(), DbError> {
+        let _wrote = self.wrote_on_exit();
+        sqlx::query(AssertSqlSafe(format!(
+            "update sync_tasks set reconcile_due_at = {} + $1 where {}",
+            self.backend.now_ms_sql(),
+            SyncLease::fence(2)
+        )))
+        .bind(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX))
+        .bind_fence(lease)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 }

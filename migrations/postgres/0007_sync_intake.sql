@@ -1,0 +1,15 @@
+-- Sync tasks fed by bucket notifications and healed by reconciliation (issue 15, item 4).
+-- A sync task keeps the SHA-256 of its notification token (the token itself is shown once, at
+-- creation), and, when it reconciles, its interval, when the next pass is due, how far the
+-- pass under way has come (the last source key compared) and when the last pass ended.
+alter table sync_tasks add column notify_token_hash text;
+alter table sync_tasks add column reconcile_interval_secs bigint;
+alter table sync_tasks add column reconcile_due_at bigint;
+alter table sync_tasks add column reconcile_marker text;
+alter table sync_tasks add column last_reconcile_time bigint;
+
+-- New counters in the 5-minute buckets: ObjectRemoved records received (ignored), source
+-- objects compared by reconciliation, and keys it queued because they differed.
+alter table sync_statistics add column removed_num bigint not null default 0;
+alter table sync_statistics add column compared_num bigint not null default 0;
+alter table sync_statistics add column reconciled_num bigint not null default 0;
