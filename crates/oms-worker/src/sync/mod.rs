@@ -9,9 +9,12 @@
 //! resume, CDN signing). A batch's outcomes are recorded in one fenced transaction — the events
 //! leave the queue and the 5-minute counters grow together — so that a worker killed mid-batch
 //! leaves its keys queued for another, and no key is counted twice. Failed and skipped keys are
-//! written to the lists under `oms/sync_task/{id}/` at the destination.
+//! written to the lists under `oms/sync_task/{id}/` at the destination. When the queue is
+//! empty and the task's reconciliation pass is due, a step of it ([`reconcile`]) queues the
+//! keys that differ between the two buckets.
 
 mod keys;
+mod reconcile;
 
 use std::sync::Arc;
 
@@ -127,13 +130,25 @@ async fn copy_queue(
     let mut seq = 0_u64;
     while !stop.intake.is_cancelled() {
         let queued = match db.queued_sync_keys(lease, batch).await {
-            Ok(queued) if queued.is_empty() => break,
             Ok(queued) => queued,
             Err(e) => {
                 stop.db_failed(&e);
                 break;
             }
         };
+        if queued.is_empty() {
+            // An empty queue: a step of the reconciliation pass, when one is due, queues more.
+            let step = match db.due_reconciliation(lease).await {
+                Ok(Some(due)) => reconcile::step(&ctx, lease, due.after).await,
+                Ok(None) => break,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = step {
+                stop.db_failed(&e);
+                break;
+            }
+            continue;
+        }
         let first = seq;
         seq += queued.len() as u64;
         let outcomes: Vec<(QueuedKey, Synced)> =
