@@ -71,6 +71,19 @@ async fn notify(
     }
 }
 
+/// Posts the document `doc` with the sync task's token as a bearer token.
+async fn with_token(oms: &TestServer, sync: &Sync<'_>, doc: &Value) -> Reply {
+    let bearer = format!("Bearer {}", token(sync));
+    notify(
+        oms,
+        sync,
+        Some(&bearer),
+        "",
+        serde_json::to_vec(doc).unwrap(),
+    )
+    .await
+}
+
 fn token(sync: &Sync<'_>) -> String {
     let token = sync.created["notification_token"].as_str().unwrap();
     assert_eq!(token.len(), 64, "{:#}", sync.created);
@@ -152,29 +165,47 @@ async fn s3_event_notifications_as_stores_post_them_copy_the_objects_and_a_wrong
     // MinIO's event name form, with the token in the query (senders that set no headers).
     let minio = json!({ "EventName": "s3:ObjectCreated:Put", "Key": format!("{SRC_BUCKET}/{}", keys[3]),
         "Records": [record("s3:ObjectCreated:Put", SRC_BUCKET, &keys[3])] });
-    let reply = notify(&m.oms, &sync, None, &format!("?token={token}"), serde_json::to_vec(&minio).unwrap()).await;
+    let reply = notify(
+        &m.oms,
+        &sync,
+        None,
+        &format!("?token={token}"),
+        serde_json::to_vec(&minio).unwrap(),
+    )
+    .await;
     assert_eq!(reply.ok()["queued"], 1);
     // AWS S3 through SNS: the envelope is unwrapped.
     let inner = json!({ "Records": [record("ObjectCreated:Put", SRC_BUCKET, &keys[4])] });
     let sns = json!({ "Type": "Notification", "MessageId": "22b80b92", "TopicArn": "arn:aws:sns:us-east-1:1:t",
         "Message": inner.to_string(), "Timestamp": "2026-11-30T04:00:00.000Z" });
-    let reply = notify(&m.oms, &sync, Some(&bearer), "", serde_json::to_vec(&sns).unwrap()).await;
+    let reply = with_token(&m.oms, &sync, &sns).await;
     assert_eq!(reply.ok()["queued"], 1);
     // The test event a store sends when the notification is configured: 200, nothing queued.
     let test = json!({ "Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-11-30T04:00:00.000Z",
         "Bucket": SRC_BUCKET, "RequestId": "5582815E1AEA5ADF", "HostId": "8cLeGAmw" });
-    let reply = notify(&m.oms, &sync, Some(&bearer), "", serde_json::to_vec(&test).unwrap()).await;
+    let reply = with_token(&m.oms, &sync, &test).await;
     assert_eq!(reply.ok()["queued"], 0);
     // Malformed documents: 400 naming what is wrong, nothing of them queued.
-    let reply = notify(&m.oms, &sync, Some(&bearer), "", b"{\"Records\": [".to_vec()).await;
+    let reply = notify(
+        &m.oms,
+        &sync,
+        Some(&bearer),
+        "",
+        b"{\"Records\": [".to_vec(),
+    )
+    .await;
     reply.assert_error(400, "OMS.0064");
     let bad = json!({ "Records": [
         record("ObjectCreated:Put", SRC_BUCKET, "fine.txt"),
         record("ObjectCreated:Put", SRC_BUCKET, &"k".repeat(1025)),
     ]});
-    let reply = notify(&m.oms, &sync, Some(&bearer), "", serde_json::to_vec(&bad).unwrap()).await;
+    let reply = with_token(&m.oms, &sync, &bad).await;
     reply.assert_error(400, "OMS.0064");
-    assert!(reply.msg().contains("Records[1].s3.object.key"), "{}", reply.text);
+    assert!(
+        reply.msg().contains("Records[1].s3.object.key"),
+        "{}",
+        reply.text
+    );
 
     let shown = sync.drain(&db, Duration::from_secs(60)).await;
     assert_copied(&m, &keys).await;
@@ -197,15 +228,30 @@ async fn reconciliation_copies_what_changed_at_the_source_without_any_event() {
     // The destination was in step once; since then `changed.dat` changed at the source and
     // `new.dat` appeared there, and no event said so. `dst-only.dat` is the destination's own.
     let same_bytes = random_bytes(3000);
-    m.src.put(SRC_BUCKET, "same.dat", same_bytes.clone(), None, &[]).await;
+    m.src
+        .put(SRC_BUCKET, "same.dat", same_bytes.clone(), None, &[])
+        .await;
     let same = m.src.md5s(SRC_BUCKET, "same.dat").await;
-    m.dst.put(DST_BUCKET, "changed.dat", random_bytes(1000), None, &[]).await;
-    m.dst.put(DST_BUCKET, "dst-only.dat", random_bytes(10), None, &[]).await;
-    m.dst.put(DST_BUCKET, "same.dat", same_bytes, None, &[]).await;
+    let destination = [
+        ("changed.dat", random_bytes(1000)),
+        ("dst-only.dat", random_bytes(10)),
+        ("same.dat", same_bytes),
+    ];
+    m.dst
+        .put_many(
+            DST_BUCKET,
+            destination.map(|(k, b)| (k.to_owned(), b)).to_vec(),
+        )
+        .await;
     // Last-modified times have one-second resolution: the source's change is later.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    m.src.put(SRC_BUCKET, "changed.dat", random_bytes(1500), None, &[]).await;
-    m.src.put(SRC_BUCKET, "new.dat", random_bytes(2500), None, &[]).await;
+    let changed = [
+        ("changed.dat", random_bytes(1500)),
+        ("new.dat", random_bytes(2500)),
+    ];
+    m.src
+        .put_many(SRC_BUCKET, changed.map(|(k, b)| (k.to_owned(), b)).to_vec())
+        .await;
 
     let mut body = create_body(&m);
     body["reconcile_interval"] = json!(59);
@@ -215,7 +261,11 @@ async fn reconciliation_copies_what_changed_at_the_source_without_any_event() {
         .post(&format!("/v2/{}/sync-tasks", m.oms.a.id), Some(&body))
         .await;
     refused.assert_error(400, "OMS.0064");
-    assert!(refused.msg().contains("reconcile_interval"), "{}", refused.text);
+    assert!(
+        refused.msg().contains("reconcile_interval"),
+        "{}",
+        refused.text
+    );
     body["reconcile_interval"] = json!(3600);
     let sync = Sync::create(&m.oms, &body).await;
 
@@ -224,7 +274,11 @@ async fn reconciliation_copies_what_changed_at_the_source_without_any_event() {
         sync.show().await.get("last_reconcile_time").is_some()
     })
     .await;
-    assert!(ended, "no reconciliation pass ended: {:#}", sync.show().await);
+    assert!(
+        ended,
+        "no reconciliation pass ended: {:#}",
+        sync.show().await
+    );
     let shown = sync.drain(&m.oms.db().await, Duration::from_secs(60)).await;
     assert_eq!(shown["reconcile_interval"], 3600);
     let keys = ["changed.dat", "new.dat", "same.dat"].map(str::to_owned);
@@ -234,8 +288,15 @@ async fn reconciliation_copies_what_changed_at_the_source_without_any_event() {
         assert_eq!(copied.get(key), source.get(key), "{key} differs");
     }
     assert_eq!(copied.get("same.dat"), same.get("same.dat"));
-    assert!(copied.contains_key("dst-only.dat"), "reconciliation deleted at the destination");
-    assert_eq!(m.dst.calls.count("put_object", "same.dat"), 1, "same.dat copied again");
+    assert!(
+        copied.contains_key("dst-only.dat"),
+        "reconciliation deleted at the destination"
+    );
+    assert_eq!(
+        m.dst.calls.count("put_object", "same.dat"),
+        1,
+        "same.dat copied again"
+    );
     assert_eq!(series_sum(&sync, "COMPARED").await, 3);
     assert_eq!(series_sum(&sync, "RECONCILED").await, 2);
     assert_eq!(num(&shown, "monthly_success_object"), 2, "{shown:#}");

@@ -117,8 +117,8 @@ pub fn notification(body: &[u8], bucket: &str) -> Result<Notification> {
             let message = document
                 .message
                 .ok_or_else(|| not_a_notification("the SNS envelope has no Message"))?;
-            let inner: Document =
-                serde_json::from_str(&message).map_err(|e| not_a_notification(format!("its SNS Message: {e}")))?;
+            let inner: Document = serde_json::from_str(&message)
+                .map_err(|e| not_a_notification(format!("its SNS Message: {e}")))?;
             if inner.sns_type.is_some() {
                 return Err(not_a_notification("an SNS envelope inside an SNS envelope"));
             }
@@ -130,7 +130,9 @@ pub fn notification(body: &[u8], bucket: &str) -> Result<Notification> {
             });
         }
         Some(other) => {
-            return Err(not_a_notification(format!("unknown SNS message Type '{other}'")));
+            return Err(not_a_notification(format!(
+                "unknown SNS message Type '{other}'"
+            )));
         }
         None => document,
     };
@@ -227,7 +229,9 @@ mod tests {
             "SubscribeURL": "http://169.254.169.254/" });
         assert_eq!(
             parse(&confirm).unwrap(),
-            Notification::SnsConfirmation { topic_arn: "arn:t".into() }
+            Notification::SnsConfirmation {
+                topic_arn: "arn:t".into()
+            }
         );
     }
 
