@@ -302,3 +302,62 @@ async fn reconciliation_copies_what_changed_at_the_source_without_any_event() {
     assert_eq!(num(&shown, "monthly_success_object"), 2, "{shown:#}");
     assert_eq!(num(&shown, "monthly_acceptance_request"), 0, "{shown:#}");
 }
+
+#[tokio::test]
+async fn a_propagated_removal_deletes_only_what_the_source_no_longer_has() {
+    let m = Migration::start().await;
+    // `gone.txt` was deleted at the source; `back.txt` was deleted and written again since.
+    let destination = [
+        ("gone.txt", random_bytes(100)),
+        ("back.txt", random_bytes(200)),
+        ("kept.txt", random_bytes(300)),
+    ];
+    m.dst
+        .put_many(
+            DST_BUCKET,
+            destination.map(|(k, b)| (k.to_owned(), b)).to_vec(),
+        )
+        .await;
+    m.src
+        .put(SRC_BUCKET, "back.txt", random_bytes(250), None, &[])
+        .await;
+    let removals = json!({ "Records": [
+        record("ObjectRemoved:Delete", SRC_BUCKET, "gone.txt"),
+        record("ObjectRemoved:DeleteMarkerCreated", SRC_BUCKET, "back.txt"),
+    ]});
+    let db = m.oms.db().await;
+
+    // Without the opt-in, removals are counted and nothing is deleted.
+    let plain = Sync::create(&m.oms, &create_body(&m)).await;
+    let reply = with_token(&m.oms, &plain, &removals).await;
+    assert_eq!(
+        reply.ok(),
+        &json!({ "queued": 0, "removed": 2, "ignored": 0 })
+    );
+    assert_eq!(db.pending_sync_events(plain.typed_id()).await.unwrap(), 0);
+    assert_eq!(series_sum(&plain, "REMOVED").await, 2);
+    assert!(plain.show().await.get("propagate_deletions").is_none());
+    plain.api.post(&plain.path("/stop"), None).await.ok();
+
+    // With it, the destination object goes only where the source, asked then, lacks it.
+    let mut body = create_body(&m);
+    body["propagate_deletions"] = json!(true);
+    let sync = Sync::create(&m.oms, &body).await;
+    let reply = with_token(&m.oms, &sync, &removals).await;
+    assert_eq!(reply.ok()["removed"], 2);
+    let shown = sync.drain(&db, Duration::from_secs(60)).await;
+    assert_eq!(shown["propagate_deletions"], true);
+    let source = m.src.md5s(SRC_BUCKET, "").await;
+    let copied = m.dst.md5s(DST_BUCKET, "").await;
+    assert!(!copied.contains_key("gone.txt"), "gone.txt not deleted");
+    assert_eq!(
+        copied.get("back.txt"),
+        source.get("back.txt"),
+        "back.txt lost"
+    );
+    assert!(copied.contains_key("kept.txt"));
+    assert_eq!(m.dst.calls.count("delete_object", "back.txt"), 0);
+    assert_eq!(series_sum(&sync, "DELETED").await, 1);
+    assert_eq!(num(&shown, "monthly_success_object"), 1, "{shown:#}");
+    assert_eq!(num(&shown, "monthly_acceptance_request"), 0, "{shown:#}");
+}

@@ -91,6 +91,9 @@ pub struct NewSyncTask {
     pub credentials: CredentialSet,
     /// Seconds between reconciliation passes; `None`: the task does not reconcile.
     pub reconcile_interval_secs: Option<i64>,
+    /// Whether `ObjectRemoved` notifications delete at the destination (when the source, asked
+    /// then, lacks the object).
+    pub propagate_deletions: bool,
 }
 
 /// A sync task as stored.
@@ -112,6 +115,8 @@ pub struct SyncTask {
     pub reconcile_interval_secs: Option<i64>,
     /// When the last reconciliation pass ended, Unix ms (`None`: none has yet).
     pub last_reconcile_time_ms: Option<i64>,
+    /// Whether `ObjectRemoved` notifications delete at the destination.
+    pub propagate_deletions: bool,
 }
 
 /// The shortest reconciliation interval (one minute): a pass lists both buckets whole.
@@ -141,8 +146,10 @@ pub enum StatisticKind {
     Skip,
     /// Bytes of the objects copied.
     Size,
-    /// `ObjectRemoved` records received by the notification URL: counted, never acted on.
+    /// `ObjectRemoved` records received by the notification URL.
     Removed,
+    /// Destination objects deleted by propagated removals (tasks that opted in).
+    Deleted,
     /// Source objects compared by reconciliation passes.
     Compared,
     /// Keys reconciliation queued because the destination lacked them or differed.
@@ -151,13 +158,14 @@ pub enum StatisticKind {
 
 impl StatisticKind {
     /// Every kind, in the order of the API's documentation.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Request,
         Self::Success,
         Self::Failure,
         Self::Skip,
         Self::Size,
         Self::Removed,
+        Self::Deleted,
         Self::Compared,
         Self::Reconciled,
     ];
@@ -171,6 +179,7 @@ impl StatisticKind {
             Self::Skip => "SKIP",
             Self::Size => "SIZE",
             Self::Removed => "REMOVED",
+            Self::Deleted => "DELETED",
             Self::Compared => "COMPARED",
             Self::Reconciled => "RECONCILED",
         }
@@ -190,6 +199,7 @@ impl StatisticKind {
             Self::Skip => counters.skip,
             Self::Size => counters.size,
             Self::Removed => counters.removed,
+            Self::Deleted => counters.deleted,
             Self::Compared => counters.compared,
             Self::Reconciled => counters.reconciled,
         }
@@ -209,8 +219,10 @@ pub struct SyncCounters {
     pub skip: i64,
     /// Bytes copied.
     pub size: i64,
-    /// `ObjectRemoved` records received (ignored: OMS never deletes at the destination).
+    /// `ObjectRemoved` records received.
     pub removed: i64,
+    /// Destination objects deleted by propagated removals.
+    pub deleted: i64,
     /// Source objects compared by reconciliation.
     pub compared: i64,
     /// Keys queued by reconciliation.
@@ -226,6 +238,7 @@ impl SyncCounters {
         self.skip += other.skip;
         self.size += other.size;
         self.removed += other.removed;
+        self.deleted += other.deleted;
         self.compared += other.compared;
         self.reconciled += other.reconciled;
     }

@@ -28,7 +28,7 @@ use crate::{Db, DbError};
 
 /// The sync-task columns [`sync_task`] reads.
 const SYNC_COLUMNS: &str = "sync_task_id, project_id, status, spec, create_time, last_start_time, \
-    reconcile_interval_secs, last_reconcile_time";
+    reconcile_interval_secs, last_reconcile_time, propagate_deletions";
 
 /// The counter sums of `sync_statistics` rows, as `request_num, ...` (cast: PostgreSQL sums
 /// bigints as numeric).
@@ -38,6 +38,7 @@ pub(crate) const COUNTER_SUMS: &str = "cast(coalesce(sum(request_num), 0) as big
     cast(coalesce(sum(skip_num), 0) as bigint) as skip_num, \
     cast(coalesce(sum(size), 0) as bigint) as size, \
     cast(coalesce(sum(removed_num), 0) as bigint) as removed_num, \
+    cast(coalesce(sum(deleted_num), 0) as bigint) as deleted_num, \
     cast(coalesce(sum(compared_num), 0) as bigint) as compared_num, \
     cast(coalesce(sum(reconciled_num), 0) as bigint) as reconciled_num";
 
@@ -60,6 +61,7 @@ fn sync_task(row: &AnyRow) -> Result<SyncTask, DbError> {
         last_start_time_ms: row.try_get("last_start_time")?,
         reconcile_interval_secs: row.try_get("reconcile_interval_secs")?,
         last_reconcile_time_ms: row.try_get("last_reconcile_time")?,
+        propagate_deletions: row.try_get::<i64, _>("propagate_deletions")? != 0,
     })
 }
 
@@ -72,6 +74,7 @@ pub(crate) fn counters(row: &AnyRow) -> Result<SyncCounters, DbError> {
         skip: row.try_get("skip_num")?,
         size: row.try_get("size")?,
         removed: row.try_get("removed_num")?,
+        deleted: row.try_get("deleted_num")?,
         compared: row.try_get("compared_num")?,
         reconciled: row.try_get("reconciled_num")?,
     })
@@ -86,8 +89,8 @@ pub(crate) async fn add_counters(
 ) -> Result<(), DbError> {
     sqlx::query(
         "insert into sync_statistics (sync_task_id, bucket_time, request_num, success_num, \
-         failure_num, skip_num, size, removed_num, compared_num, reconciled_num) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         failure_num, skip_num, size, removed_num, deleted_num, compared_num, reconciled_num) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
          on conflict (sync_task_id, bucket_time) do update set \
          request_num = sync_statistics.request_num + excluded.request_num, \
          success_num = sync_statistics.success_num + excluded.success_num, \
@@ -95,6 +98,7 @@ pub(crate) async fn add_counters(
          skip_num = sync_statistics.skip_num + excluded.skip_num, \
          size = sync_statistics.size + excluded.size, \
          removed_num = sync_statistics.removed_num + excluded.removed_num, \
+         deleted_num = sync_statistics.deleted_num + excluded.deleted_num, \
          compared_num = sync_statistics.compared_num + excluded.compared_num, \
          reconciled_num = sync_statistics.reconciled_num + excluded.reconciled_num",
     )
@@ -106,6 +110,7 @@ pub(crate) async fn add_counters(
     .bind(c.skip)
     .bind(c.size)
     .bind(c.removed)
+    .bind(c.deleted)
     .bind(c.compared)
     .bind(c.reconciled)
     .execute(conn)
@@ -114,12 +119,14 @@ pub(crate) async fn add_counters(
 }
 
 /// Queues `keys` for sync task `id` (a key already waiting gets its version bumped, so that a
-/// copy already under way does not take it off the queue) and adds `counters` to the current
-/// bucket, in the caller's transaction.
+/// copy already under way does not take it off the queue, and takes the latest `removal`) and
+/// adds `counters` to the current bucket, in the caller's transaction. `removal`: the keys come
+/// from `ObjectRemoved` notifications of a task that propagates deletions.
 pub(crate) async fn queue_keys(
     conn: &mut AnyConnection,
     id: SyncTaskId,
     keys: &[String],
+    removal: bool,
     counters: &SyncCounters,
 ) -> Result<(), DbError> {
     let now = now_ms();
@@ -130,13 +137,14 @@ pub(crate) async fn queue_keys(
     sorted.dedup();
     for key in sorted {
         sqlx::query(
-            "insert into sync_events (sync_task_id, object_key, version, received_time) \
-             values ($1, $2, 1, $3) on conflict (sync_task_id, object_key) \
-             do update set version = sync_events.version + 1",
+            "insert into sync_events (sync_task_id, object_key, version, received_time, removal) \
+             values ($1, $2, 1, $3, $4) on conflict (sync_task_id, object_key) \
+             do update set version = sync_events.version + 1, removal = excluded.removal",
         )
         .bind(id.to_string())
         .bind(key)
         .bind(now)
+        .bind(i64::from(removal))
         .execute(&mut *conn)
         .await?;
     }
@@ -197,8 +205,8 @@ impl Db {
         sqlx::query(
             "insert into sync_tasks (sync_task_id, project_id, task_id, status, spec, \
              last_start_time, create_time, updated_time, status_time, notify_token_hash, \
-             reconcile_interval_secs, reconcile_due_at) \
-             values ($1, $2, $3, $4, $5, $6, $6, $6, $6, $7, $8, $9)",
+             reconcile_interval_secs, reconcile_due_at, propagate_deletions) \
+             values ($1, $2, $3, $4, $5, $6, $6, $6, $6, $7, $8, $9, $10)",
         )
         .bind(id.to_string())
         .bind(project.as_str())
@@ -209,6 +217,7 @@ impl Db {
         .bind(crate::sync_intake::token_hash(token.expose_secret()))
         .bind(new.reconcile_interval_secs)
         .bind(new.reconcile_interval_secs.map(|_| now))
+        .bind(i64::from(new.propagate_deletions))
         .execute(&mut *tx)
         .await?;
         sealed::store(&mut tx, &self.sealer, id.into(), &new.credentials).await?;
@@ -289,7 +298,7 @@ impl Db {
     ) -> Result<Vec<(i64, SyncCounters)>, DbError> {
         let rows = sqlx::query(
             "select bucket_time, request_num, success_num, failure_num, skip_num, size, \
-             removed_num, compared_num, reconciled_num from sync_statistics where sync_task_id = $1 and bucket_time >= $2 \
+             removed_num, deleted_num, compared_num, reconciled_num from sync_statistics where sync_task_id = $1 and bucket_time >= $2 \
              and bucket_time <= $3 order by bucket_time",
         )
         .bind(id.to_string())
@@ -447,7 +456,7 @@ impl Db {
             ..SyncCounters::default()
         };
         let mut tx = self.pool.begin().await?;
-        queue_keys(&mut tx, id, keys, &received).await?;
+        queue_keys(&mut tx, id, keys, false, &received).await?;
         tx.commit().await?;
         Ok(())
     }

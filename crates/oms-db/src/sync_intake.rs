@@ -43,6 +43,8 @@ pub struct NotificationTarget {
     pub status: SyncStatus,
     /// Its source bucket: records for other buckets are ignored.
     pub src_bucket: String,
+    /// Whether its `ObjectRemoved` records are queued (to delete at the destination).
+    pub propagate_deletions: bool,
 }
 
 impl Db {
@@ -56,7 +58,7 @@ impl Db {
         token: &str,
     ) -> Result<NotificationTarget, DbError> {
         let row = sqlx::query(
-            "select status, spec, notify_token_hash from sync_tasks \
+            "select status, spec, notify_token_hash, propagate_deletions from sync_tasks \
              where sync_task_id = $1 and project_id = $2",
         )
         .bind(id.to_string())
@@ -81,27 +83,34 @@ impl Db {
             id,
             status: SyncStatus::read(&row)?,
             src_bucket: spec.source.bucket,
+            propagate_deletions: row.try_get::<i64, _>("propagate_deletions")? != 0,
         })
     }
 
     /// Queues the `created` keys of an authenticated notification for `target` and counts them
-    /// as received (REQUEST); `removed` keys are only counted (REMOVED). Refused (OMS.0066) when
-    /// the task is stopped, as `events` are.
+    /// as received (REQUEST); `removed` keys are counted (REMOVED), and queued as removals
+    /// only when the task propagates deletions. Refused (OMS.0066) when the task is stopped, as
+    /// `events` are. Both kinds go in one transaction, in document order by kind: a key both
+    /// created and removed in one document is left as a removal (the worker's HEAD of the
+    /// source decides anyway).
     pub async fn add_notified_keys(
         &self,
         target: &NotificationTarget,
         created: &[String],
-        removed: usize,
+        removed: &[String],
     ) -> Result<(), DbError> {
         let _wake = self.wake_on_exit();
         accepts_events(target.status)?;
         let received = SyncCounters {
             request: i64::try_from(created.len()).unwrap_or(i64::MAX),
-            removed: i64::try_from(removed).unwrap_or(i64::MAX),
+            removed: i64::try_from(removed.len()).unwrap_or(i64::MAX),
             ..SyncCounters::default()
         };
         let mut tx = self.pool.begin().await?;
-        queue_keys(&mut tx, target.id, created, &received).await?;
+        queue_keys(&mut tx, target.id, created, false, &received).await?;
+        if target.propagate_deletions {
+            queue_keys(&mut tx, target.id, removed, true, &SyncCounters::default()).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

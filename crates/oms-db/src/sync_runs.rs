@@ -57,6 +57,9 @@ pub struct QueuedKey {
     pub key: String,
     /// Its version when taken: the event leaves the queue only if it is still this one.
     pub version: i64,
+    /// Queued by an `ObjectRemoved` notification of a task that propagates deletions: the
+    /// destination object goes if the source lacks it.
+    pub removal: bool,
 }
 
 /// Sync tasks: a worker copies one's queued keys under its lease.
@@ -176,7 +179,7 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<QueuedKey>, DbError> {
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "select object_key, version from sync_events where sync_task_id = $1 and exists \
+            "select object_key, version, removal from sync_events where sync_task_id = $1 and exists \
              (select 1 from sync_tasks where {}) order by received_time, object_key limit $4",
             SyncLease::fence(1)
         )))
@@ -189,6 +192,7 @@ impl Db {
                 Ok(QueuedKey {
                     key: row.try_get("object_key")?,
                     version: row.try_get("version")?,
+                    removal: row.try_get::<i64, _>("removal")? != 0,
                 })
             })
             .collect()
@@ -293,7 +297,7 @@ impl Db {
             reconciled: i64::try_from(differing.len()).unwrap_or(i64::MAX),
             ..SyncCounters::default()
         };
-        crate::sync::queue_keys(&mut tx, lease.sync_task_id, differing, &counters).await?;
+        crate::sync::queue_keys(&mut tx, lease.sync_task_id, differing, false, &counters).await?;
         tx.commit().await?;
         Ok(())
     }

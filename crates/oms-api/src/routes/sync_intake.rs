@@ -8,7 +8,8 @@
 //! `auth_token`, most webhook senders) or, for senders that cannot set headers, `?token=`.
 //! A missing or wrong token, or a sync task that does not exist, answers 401 alike, and nothing
 //! is queued. `ObjectCreated:*` keys are queued as `events` are; `ObjectRemoved:*` records are
-//! counted (REMOVED) and ignored: OMS never deletes at the destination.
+//! counted (REMOVED) and ignored, unless the task propagates deletions (then the worker deletes
+//! the destination object if the source, asked then, lacks it).
 
 use axum::Json;
 use axum::body::Body;
@@ -32,7 +33,9 @@ pub fn notification_path(project: &ProjectId, id: SyncTaskId) -> String {
 
 /// Takes an S3 event notification for a sync task: the keys of its `ObjectCreated:*` records
 /// for the task's source bucket are queued (stored before the answer) and counted as REQUEST;
-/// `ObjectRemoved:*` records are counted as REMOVED and never acted on; other records (another
+/// `ObjectRemoved:*` records are counted as REMOVED and ignored, unless the task was created
+/// with `propagate_deletions` (then the destination object is deleted if the source, asked
+/// when the key is processed, no longer has it); other records (another
 /// bucket, other event kinds) are ignored. An SNS envelope is unwrapped; an SNS subscription
 /// confirmation is answered without fetching its `SubscribeURL` (confirm it yourself), and
 /// `s3:TestEvent` documents are answered with nothing queued. A stopped sync task refuses
@@ -79,7 +82,7 @@ pub async fn post_notification(
     };
     state
         .db
-        .add_notified_keys(&target, &keys.created, keys.removed.len())
+        .add_notified_keys(&target, &keys.created, &keys.removed)
         .await
         .map_err(|e| match e {
             DbError::NotFound => ApiError::NotFound(Missing::SyncTask),

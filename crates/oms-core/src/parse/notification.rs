@@ -22,7 +22,8 @@ pub const MAX_NOTIFICATION_RECORDS: usize = 1000;
 pub struct NotifiedKeys {
     /// Keys of `ObjectCreated:*` records, decoded, in document order: these are copied.
     pub created: Vec<String>,
-    /// Keys of `ObjectRemoved:*` records: counted, never acted on.
+    /// Keys of `ObjectRemoved:*` records: counted; queued only by tasks that propagate
+    /// deletions.
     pub removed: Vec<String>,
     /// Records for another bucket, or of another kind (restore, replication, lifecycle...).
     pub ignored: usize,

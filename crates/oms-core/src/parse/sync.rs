@@ -139,6 +139,7 @@ pub fn create_sync_task(req: CreateSyncTaskReq) -> Result<NewSyncTask> {
         spec: new.spec,
         credentials: new.credentials,
         reconcile_interval_secs,
+        propagate_deletions: req.propagate_deletions.unwrap_or(false),
     })
 }
 

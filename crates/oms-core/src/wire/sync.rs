@@ -131,6 +131,11 @@ pub struct CreateSyncTaskReq {
     /// that a lost event heals by itself. Absent: no reconciliation.
     #[schema(minimum = 60, maximum = 2_592_000)]
     pub reconcile_interval: Option<i64>,
+    /// Self-hosting extension (default false): an `ObjectRemoved:*` notification deletes the
+    /// object at the destination — only if the source, asked when the key is processed, no
+    /// longer has it (a re-created object is copied instead). Without it, removals are
+    /// counted (REMOVED) and ignored.
+    pub propagate_deletions: Option<bool>,
 }
 
 /// The answer to a create.
@@ -192,8 +197,8 @@ pub struct SyncObjectReq {
 pub struct NotificationAccepted {
     /// Keys of `ObjectCreated:*` records queued for copying (counted as REQUEST).
     pub queued: usize,
-    /// `ObjectRemoved:*` records, counted as REMOVED and ignored (OMS never deletes at the
-    /// destination).
+    /// `ObjectRemoved:*` records, counted as REMOVED; queued only when the sync task
+    /// propagates deletions, ignored otherwise.
     pub removed: usize,
     /// Records for another bucket or of another kind, ignored.
     pub ignored: usize,
@@ -213,8 +218,9 @@ pub struct S3EventNotification {
 /// One record of an [`S3EventNotification`].
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct S3EventRecord {
-    /// `ObjectCreated:*` (copied) or `ObjectRemoved:*` (counted, ignored), with or without the
-    /// `s3:` prefix; other kinds are ignored.
+    /// `ObjectCreated:*` (copied) or `ObjectRemoved:*` (counted; deleted at the destination
+    /// only by tasks that propagate deletions), with or without the `s3:` prefix; other kinds
+    /// are ignored.
     #[serde(rename = "eventName")]
     pub event_name: Option<String>,
     /// The bucket and object (`obs` instead of `s3` in OBS's own format is accepted too).
@@ -278,6 +284,10 @@ pub struct SyncTaskInfo {
     /// has yet).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_reconcile_time: Option<i64>,
+    /// Self-hosting extension: present (true) when `ObjectRemoved` notifications delete at the
+    /// destination.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub propagate_deletions: Option<bool>,
 }
 
 /// `GET .../sync-tasks`.
@@ -321,7 +331,7 @@ pub struct StatisticData {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct StatisticTypeData {
     /// `REQUEST`, `SUCCESS`, `FAILURE`, `SKIP` or `SIZE`; or one of the self-hosting
-    /// extensions `REMOVED`, `COMPARED`, `RECONCILED`.
+    /// extensions `REMOVED`, `DELETED`, `COMPARED`, `RECONCILED`.
     pub data_type: String,
     /// The intervals of the range where something happened, in time order.
     pub data: Vec<StatisticData>,
@@ -364,6 +374,7 @@ impl From<&SyncTask> for SyncTaskInfo {
             },
             reconcile_interval: task.reconcile_interval_secs,
             last_reconcile_time: task.last_reconcile_time_ms,
+            propagate_deletions: task.propagate_deletions.then_some(true),
         }
     }
 }

@@ -158,7 +158,7 @@ async fn copy_queue(
                     async move {
                         let synced = tokio::select! {
                             () = ctx.stop.hard.cancelled() => Synced::interrupted(),
-                            synced = keys::sync_key(&ctx, &queued.key, first + i as u64) => synced,
+                            synced = keys::sync_key(&ctx, &queued, first + i as u64) => synced,
                         };
                         (queued, synced)
                     }
@@ -186,8 +186,17 @@ async fn record(
     let mut done = Vec::new();
     let now = now_ms();
     let (mut failed, mut skipped) = (String::new(), String::new());
-    for (queued, Synced { outcome, size }) in outcomes {
+    for (
+        queued,
+        Synced {
+            outcome,
+            size,
+            deleted,
+        },
+    ) in outcomes
+    {
         match outcome {
+            Outcome::Skipped if *deleted => counters.deleted += 1,
             Outcome::Copied { size, .. } => {
                 counters.success += 1;
                 counters.size += i64::try_from(*size).unwrap_or(i64::MAX);
