@@ -30,6 +30,7 @@ use crate::control::{Stop, StopReason, cut_after_grace};
 use crate::keeper::{Renewal, keep_lease};
 use crate::lists;
 use crate::pipeline::{Outcome, RunCtx};
+use crate::recorder::{Counted, Meters};
 use crate::streams::Limiter;
 use crate::sync::keys::Synced;
 
@@ -126,6 +127,7 @@ async fn copy_queue(
         finished_before: Default::default(),
         parts: Default::default(),
     });
+    let meters = Meters::of_sync(ctx.spec());
     let batch = i64::try_from(config.object_concurrency.max(1) * KEYS_PER_TRANSFER).unwrap_or(128);
     let mut seq = 0_u64;
     while !stop.intake.is_cancelled() {
@@ -166,7 +168,7 @@ async fn copy_queue(
                 .buffer_unordered(config.object_concurrency.max(1))
                 .collect()
                 .await;
-        if let Err(e) = record(&ctx, lease, &outcomes).await {
+        if let Err(e) = record(&ctx, lease, &meters, &outcomes).await {
             stop.db_failed(&e);
             break;
         }
@@ -176,14 +178,17 @@ async fn copy_queue(
     }
 }
 
-/// Records a batch's outcomes (fenced), then writes its failed and skip lists.
+/// Records a batch's outcomes (fenced), counts them in the metrics (as tasks count theirs;
+/// deletions are not counted there), then writes its failed and skip lists.
 async fn record(
     ctx: &RunCtx,
     lease: &SyncLease,
+    meters: &Meters,
     outcomes: &[(QueuedKey, Synced)],
 ) -> Result<(), oms_db::DbError> {
     let mut counters = SyncCounters::default();
     let mut done = Vec::new();
+    let mut counted = Vec::new();
     let now = now_ms();
     let (mut failed, mut skipped) = (String::new(), String::new());
     for (
@@ -198,16 +203,20 @@ async fn record(
         match outcome {
             Outcome::Skipped if *deleted => counters.deleted += 1,
             Outcome::Copied { size, .. } => {
+                let size = i64::try_from(*size).unwrap_or(i64::MAX);
                 counters.success += 1;
-                counters.size += i64::try_from(*size).unwrap_or(i64::MAX);
+                counters.size += size;
+                counted.push((Counted::Copied, size));
             }
             Outcome::Skipped | Outcome::FinishedBefore => {
                 counters.skip += 1;
                 skipped.push_str(&lists::skip_line(now, &queued.key, *size));
+                counted.push((Counted::Skipped, i64::try_from(*size).unwrap_or(i64::MAX)));
             }
             Outcome::Failed { code, message } => {
                 counters.failure += 1;
                 failed.push_str(&lists::failed_line(code, now, &queued.key, message));
+                counted.push((Counted::Failed, i64::try_from(*size).unwrap_or(i64::MAX)));
             }
             // Left queued: copied by the next run.
             Outcome::Interrupted => continue,
@@ -218,6 +227,9 @@ async fn record(
         return Ok(());
     }
     ctx.db.record_sync_outcomes(lease, &done, &counters).await?;
+    for (outcome, size) in counted {
+        meters.count(outcome, size);
+    }
     // Several batches may end within a second: the milliseconds keep their lists apart.
     let stamp = format!("{}{:03}", lists::stamp(), now.rem_euclid(1000));
     let (id, name) = (lease.sync_task_id, &ctx.task.name);
