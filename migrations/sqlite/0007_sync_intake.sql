@@ -10,6 +10,12 @@ alter table sync_tasks add column reconcile_due_at integer;
 alter table sync_tasks add column reconcile_marker text;
 alter table sync_tasks add column last_reconcile_time integer;
 
+-- Backoff when a store keeps refusing the sync task's copies (a missing bucket, denied keys):
+-- runs that failed in a row, and no claim before retry_at; error_code/error_msg (of 0004) say
+-- why. The next recorded batch clears them.
+alter table sync_tasks add column failed_runs integer not null default 0;
+alter table sync_tasks add column retry_at integer;
+
 -- 1 when the key was queued by an ObjectRemoved notification of a task that propagates
 -- deletions: the worker deletes the destination object if the source, asked then, lacks it.
 alter table sync_events add column removal integer not null default 0;

@@ -62,7 +62,7 @@ impl<'a> Sync<'a> {
     }
 
     /// Posts `keys` (raw; encoded here), in calls of 10.
-    async fn events(&self, keys: &[String]) {
+    pub async fn events(&self, keys: &[String]) {
         for chunk in keys.chunks(10) {
             let encoded: Vec<String> = chunk.iter().map(|k| encode(k)).collect();
             self.api

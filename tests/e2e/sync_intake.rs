@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::engine::{DST_BUCKET, Migration, SRC_BUCKET, random_bytes};
-use crate::harness::{Reply, TestServer};
+use crate::engine::{DST_BUCKET, Migration, SRC_BUCKET, random_bytes, rule};
+use crate::harness::{Overrides, Reply, TestServer};
+use crate::moto::Moto;
+use crate::s3::{S3Server, client};
 use crate::sync::{Sync, assert_copied, create_body, num};
 
 /// URL-encodes a key as AWS S3 does in event notifications: `+` for a space, `%XX` for bytes
@@ -360,4 +362,74 @@ async fn a_propagated_removal_deletes_only_what_the_source_no_longer_has() {
     assert_eq!(series_sum(&sync, "DELETED").await, 1);
     assert_eq!(num(&shown, "monthly_success_object"), 1, "{shown:#}");
     assert_eq!(num(&shown, "monthly_acceptance_request"), 0, "{shown:#}");
+}
+
+#[tokio::test]
+async fn a_sync_task_whose_destination_keeps_refusing_backs_off_and_says_why() {
+    // A moto destination, whose bucket can go away after the sync task is created; the source
+    // counts the calls it gets.
+    let Some(moto) = Moto::start_or_skip().await else {
+        return;
+    };
+    let dst = client(&moto.url, "MOTODST", "secret");
+    dst.create_bucket().bucket("gone-dst").send().await.unwrap();
+    let src = S3Server::start("src").await;
+    src.create_bucket(SRC_BUCKET).await;
+    src.put(SRC_BUCKET, "k1", random_bytes(500), None, &[])
+        .await;
+    let oms = TestServer::start_with(Overrides {
+        worker: true,
+        endpoints: vec![
+            rule("AWS", "back-src", &src.url),
+            rule("HEC", "back-dst", &moto.url),
+        ],
+        ..Overrides::default()
+    })
+    .await;
+    let sync = Sync::create(
+        &oms,
+        &json!({"src_cloud_type": "AWS", "src_region": "back-src", "src_bucket": SRC_BUCKET,
+                "src_ak": src.ak, "src_sk": src.sk, "dst_region": "back-dst",
+                "dst_bucket": "gone-dst", "dst_ak": "MOTODST", "dst_sk": "secret"}),
+    )
+    .await;
+    dst.delete_bucket().bucket("gone-dst").send().await.unwrap();
+    sync.events(&["k1".to_owned()]).await;
+
+    // The run fails, says why, and the task waits instead of asking the stores in a loop.
+    let failed = crate::harness::eventually(Duration::from_secs(30), async || {
+        sync.show().await.get("error_reason").is_some()
+    })
+    .await;
+    let shown = sync.show().await;
+    assert!(failed, "no error shown: {shown:#}");
+    assert_eq!(shown["error_reason"]["error_code"], "TRF.0058", "{shown:#}");
+    assert!(
+        shown["error_reason"]["error_msg"]
+            .as_str()
+            .unwrap()
+            .contains("destination bucket does not exist"),
+        "{shown:#}"
+    );
+    let heads = src.calls.count("head_object", "k1");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        src.calls.count("head_object", "k1") <= heads + 1,
+        "the source was asked {} times in 3 s",
+        src.calls.count("head_object", "k1") - heads
+    );
+    assert_eq!(
+        oms.db()
+            .await
+            .pending_sync_events(sync.typed_id())
+            .await
+            .unwrap(),
+        1
+    );
+
+    // Once the bucket is back, a later run copies the key and the error goes.
+    dst.create_bucket().bucket("gone-dst").send().await.unwrap();
+    let shown = sync.drain(&oms.db().await, Duration::from_secs(60)).await;
+    assert_eq!(num(&shown, "monthly_success_object"), 1, "{shown:#}");
+    assert!(shown.get("error_reason").is_none(), "{shown:#}");
 }

@@ -117,6 +117,8 @@ pub struct SyncTask {
     pub last_reconcile_time_ms: Option<i64>,
     /// Whether `ObjectRemoved` notifications delete at the destination.
     pub propagate_deletions: bool,
+    /// Why the last run stopped, while the task backs off: a `TRF.xxxx` code and a sentence.
+    pub error: Option<(String, String)>,
 }
 
 /// The shortest reconciliation interval (one minute): a pass lists both buckets whole.

@@ -28,7 +28,7 @@ use crate::{Db, DbError};
 
 /// The sync-task columns [`sync_task`] reads.
 const SYNC_COLUMNS: &str = "sync_task_id, project_id, status, spec, create_time, last_start_time, \
-    reconcile_interval_secs, last_reconcile_time, propagate_deletions";
+    reconcile_interval_secs, last_reconcile_time, propagate_deletions, error_code, error_msg";
 
 /// The counter sums of `sync_statistics` rows, as `request_num, ...` (cast: PostgreSQL sums
 /// bigints as numeric).
@@ -62,6 +62,9 @@ fn sync_task(row: &AnyRow) -> Result<SyncTask, DbError> {
         reconcile_interval_secs: row.try_get("reconcile_interval_secs")?,
         last_reconcile_time_ms: row.try_get("last_reconcile_time")?,
         propagate_deletions: row.try_get::<i64, _>("propagate_deletions")? != 0,
+        error: row
+            .try_get::<Option<String>, _>("error_code")?
+            .zip(row.try_get::<Option<String>, _>("error_msg")?),
     })
 }
 

@@ -8,7 +8,7 @@ use utoipa::openapi::schema::{Array, ArrayBuilder, Object, ObjectBuilder, Schema
 
 use super::from_model::cdn;
 use super::request::SourceCdnReq;
-use super::response::SourceCdnResp;
+use super::response::{ErrorReasonResp, SourceCdnResp};
 use super::schema::{self, DEFAULT, one_of};
 use crate::parse::MAX_KEY_LEN;
 use crate::spec::CloudType;
@@ -288,6 +288,11 @@ pub struct SyncTaskInfo {
     /// destination.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub propagate_deletions: Option<bool>,
+    /// Self-hosting extension: why the last run stopped (a store refused it: a missing bucket,
+    /// denied keys...), present while the task waits to try again; the first batch copied
+    /// clears it. The wait doubles with each such run in a row, from 5 seconds to 10 minutes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_reason: Option<ErrorReasonResp>,
 }
 
 /// `GET .../sync-tasks`.
@@ -375,6 +380,13 @@ impl From<&SyncTask> for SyncTaskInfo {
             reconcile_interval: task.reconcile_interval_secs,
             last_reconcile_time: task.last_reconcile_time_ms,
             propagate_deletions: task.propagate_deletions.then_some(true),
+            error_reason: task
+                .error
+                .as_ref()
+                .map(|(error_code, error_msg)| ErrorReasonResp {
+                    error_code: error_code.clone(),
+                    error_msg: error_msg.clone(),
+                }),
         }
     }
 }

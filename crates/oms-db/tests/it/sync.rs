@@ -112,7 +112,7 @@ async fn a_sync_task_is_claimed_only_with_keys_waiting_and_a_lost_lease_records_
         1,
         "one 5-minute row"
     );
-    t.db.release_sync_task(&b).await.unwrap();
+    t.db.release_sync_task(&b, None).await.unwrap();
     assert!(
         t.db.claim_next_sync_task("c", LONG, &[])
             .await

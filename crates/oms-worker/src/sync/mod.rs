@@ -19,6 +19,7 @@ mod reconcile;
 use std::sync::Arc;
 
 use futures::StreamExt as _;
+use oms_core::model::FailureReason;
 use oms_core::sync::{SyncCounters, SyncStatus};
 use oms_core::time::now_ms;
 use oms_db::{Db, QueuedKey, SyncLease, SyncRun};
@@ -67,14 +68,17 @@ pub(crate) async fn run_sync_task(
             follow,
         ));
         let watcher = tokio::spawn(cut_after_grace(stop.clone(), config.clone(), shutdown));
-        match db.load_sync_run(&lease).await {
+        let failure = match db.load_sync_run(&lease).await {
             Ok(run) => copy_queue(&db, &config, &lease, run, &stop).await,
-            Err(e) => tracing::warn!(error = %e, "cannot load the claimed sync task"),
-        }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot load the claimed sync task");
+                None
+            }
+        };
         keeper.abort();
         watcher.abort();
         if stop.reason() != Some(StopReason::LeaseLost)
-            && let Err(e) = db.release_sync_task(&lease).await
+            && let Err(e) = db.release_sync_task(&lease, failure.as_ref()).await
         {
             tracing::warn!(error = %e, "cannot let go of the sync task");
         }
@@ -84,19 +88,19 @@ pub(crate) async fn run_sync_task(
 }
 
 /// Connects to both stores and copies batches of queued keys until there are none or the run
-/// stops.
+/// stops; returns why a store refused the run, if one did (the task then backs off).
 async fn copy_queue(
     db: &Db,
     config: &Arc<WorkerConfig>,
     lease: &SyncLease,
     mut run: SyncRun,
     stop: &Stop,
-) {
+) -> Option<FailureReason> {
     let Some(credentials) = run.credentials.take() else {
         tracing::info!(
             "the sync task has no keys stored (it was stopped); its events wait for a start"
         );
-        return;
+        return None;
     };
     let sides = match oms_storage::connect::connect(
         &config.connect_settings(),
@@ -104,10 +108,7 @@ async fn copy_queue(
         &credentials,
     ) {
         Ok(sides) => sides,
-        Err(e) => {
-            tracing::warn!(code = %e.code, reason = %e.message, "cannot connect to the sync task's stores; its events wait");
-            return;
-        }
+        Err(e) => return back_off(db, lease, e.code.as_str(), e.message).await,
     };
     drop(credentials);
     let ctx = Arc::new(RunCtx {
@@ -173,9 +174,38 @@ async fn copy_queue(
             break;
         }
     }
-    if let Some(failure) = stop.failure() {
-        tracing::warn!(code = %failure.code, reason = %failure.message, "the sync task's copies stopped; its events wait for the next claim");
+    match stop.failure() {
+        Some(failure) => back_off(db, lease, failure.code.as_str(), failure.message).await,
+        None => None,
     }
+}
+
+/// A store refused the run: the task waits (longer after each such run in a row) before a
+/// worker claims it again; returns the reason its `error_reason` shows.
+async fn back_off(
+    db: &Db,
+    lease: &SyncLease,
+    code: &str,
+    message: String,
+) -> Option<FailureReason> {
+    match db.sync_run_failed(lease).await {
+        Ok(delay) => tracing::warn!(
+            code,
+            reason = %message,
+            retry_in_secs = delay.as_secs(),
+            "the sync task's copies stopped; its events wait"
+        ),
+        Err(e) => tracing::warn!(
+            error = %e,
+            code,
+            reason = %message,
+            "the sync task's copies stopped; cannot put it off"
+        ),
+    }
+    Some(FailureReason {
+        code: code.to_owned(),
+        message,
+    })
 }
 
 /// Records a batch's outcomes (fenced), counts them in the metrics (as tasks count theirs;
