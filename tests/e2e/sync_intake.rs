@@ -142,7 +142,8 @@ async fn s3_event_notifications_as_stores_post_them_copy_the_objects_and_a_wrong
     ]});
     let aws = serde_json::to_vec(&aws).unwrap();
 
-    // No token, a wrong one, the right one for another sync task's path: 401, nothing queued.
+    // No token, a wrong one (as a header or in the query), the right one under another scheme:
+    // 401, nothing queued.
     for (authorization, query) in [
         (None, ""),
         (Some("Bearer wrong-token".to_owned()), ""),
@@ -345,6 +346,12 @@ async fn a_propagated_removal_deletes_only_what_the_source_no_longer_has() {
     let mut body = create_body(&m);
     body["propagate_deletions"] = json!(true);
     let sync = Sync::create(&m.oms, &body).await;
+    // One sync task's token does not open another's URL.
+    let foreign = format!("Bearer {}", token(&plain));
+    let doc = serde_json::to_vec(&removals).unwrap();
+    notify(&m.oms, &sync, Some(&foreign), "", doc)
+        .await
+        .assert_error(401, "APIGW.0301");
     let reply = with_token(&m.oms, &sync, &removals).await;
     assert_eq!(reply.ok()["removed"], 2);
     let shown = sync.drain(&db, Duration::from_secs(60)).await;
