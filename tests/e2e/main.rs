@@ -27,6 +27,7 @@ mod proxy;
 mod s3;
 mod service;
 mod sync;
+mod sync_intake;
 mod tasks;
 mod terraform;
 mod validation;

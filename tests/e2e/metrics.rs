@@ -145,20 +145,19 @@ async fn metrics_count_what_the_task_counts_and_what_the_stores_saw() {
         reply.text().await.unwrap()
     };
 
-    // A POST to the API with the token, its JSON answer.
-    let post = async |path: &str, body: Value| -> Value {
-        http.post(format!("{}/v2/{project}/{path}", daemon.base_url()))
+    let post = async |url: String, body: Value| -> Value {
+        let reply = http
+            .post(url)
             .header("x-auth-token", &token)
             .json(&body)
             .send()
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+            .unwrap();
+        assert_eq!(reply.status(), 200);
+        reply.json().await.unwrap()
     };
     let created = post(
-        "tasks",
+        format!("{}/v2/{project}/tasks", daemon.base_url()),
         json!({
             "task_type": "prefix",
             "src_node": {"cloud_type": "AWS", "region": "m-src", "ak": src.ak, "sk": src.sk,
@@ -196,7 +195,7 @@ async fn metrics_count_what_the_task_counts_and_what_the_stores_saw() {
     assert!(done, "{task:#}");
     // A bucket helper's store calls are counted too, on the side it asks about.
     let buckets = post(
-        "objectstorage/buckets",
+        format!("{}/v2/{project}/objectstorage/buckets", daemon.base_url()),
         json!({"cloud_type": "HEC", "ak": dst.ak, "sk": dst.sk}),
     )
     .await;
@@ -279,6 +278,53 @@ async fn metrics_count_what_the_task_counts_and_what_the_stores_saw() {
         "{text}"
     );
     assert!(sum(&samples, "oms_db_pool_max_connections", &[]) >= 1.0);
+
+    // A sync task's copies count too, as task type `sync`: two keys changed, one gone.
+    src.put_many(
+        SRC_BUCKET,
+        vec![
+            ("s/1".into(), random_bytes(1000)),
+            ("s/2".into(), random_bytes(2000)),
+        ],
+    )
+    .await;
+    let api = format!("{}/v2/{project}/sync-tasks", daemon.base_url());
+    let created = post(
+        api.clone(),
+        json!({
+            "src_cloud_type": "AWS", "src_region": "m-src", "src_bucket": SRC_BUCKET,
+            "src_ak": src.ak, "src_sk": src.sk,
+            "dst_region": "m-dst", "dst_bucket": DST_BUCKET, "dst_ak": dst.ak, "dst_sk": dst.sk,
+        }),
+    )
+    .await;
+    let sync = created["sync_task_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"));
+    let keys = json!({ "object_keys": ["s%2F1", "s%2F2", "s%2Fgone"] });
+    assert_eq!(post(format!("{api}/{sync}/events"), keys).await, json!({}));
+    let synced = async |outcome| {
+        sum(
+            &parse(&scrape().await),
+            "oms_objects_total",
+            &[("task_type", "sync"), ("outcome", outcome)],
+        )
+    };
+    let counted = crate::harness::eventually(Duration::from_secs(60), async || {
+        synced("copied").await == 2.0 && synced("skipped").await == 1.0
+    })
+    .await;
+    assert!(counted, "sync copies not counted: {}", scrape().await);
+    let samples = parse(&scrape().await);
+    assert_eq!(
+        sum(
+            &samples,
+            "oms_object_bytes_total",
+            &[("task_type", "sync"), ("outcome", "copied")]
+        ),
+        3000.0
+    );
+
     // No credential reaches a label.
     for secret in [&src.ak, &src.sk, &dst.ak, &dst.sk, &token] {
         assert!(!text.contains(secret.as_str()));

@@ -31,30 +31,38 @@ fn encode(key: &str) -> String {
 }
 
 /// A sync task of a project, through its API.
-struct Sync<'a> {
-    api: Api<'a>,
-    project: String,
-    id: String,
+pub struct Sync<'a> {
+    pub api: Api<'a>,
+    pub project: String,
+    pub id: String,
+    /// The create call's answer (with the notification token).
+    pub created: Value,
 }
 
 impl<'a> Sync<'a> {
     /// Creates a sync task from `body`.
-    async fn create(oms: &'a TestServer, body: &Value) -> Self {
+    pub async fn create(oms: &'a TestServer, body: &Value) -> Self {
         let api = oms.signed_client(&oms.a);
         let project = oms.a.id.clone();
         let reply = api
             .post(&format!("/v2/{project}/sync-tasks"), Some(body))
             .await;
-        let id = reply.ok()["sync_task_id"].as_str().unwrap().to_owned();
-        Self { api, project, id }
+        let created = reply.ok().clone();
+        let id = created["sync_task_id"].as_str().unwrap().to_owned();
+        Self {
+            api,
+            project,
+            id,
+            created,
+        }
     }
 
-    fn path(&self, rest: &str) -> String {
+    pub fn path(&self, rest: &str) -> String {
         format!("/v2/{}/sync-tasks/{}{rest}", self.project, self.id)
     }
 
     /// Posts `keys` (raw; encoded here), in calls of 10.
-    async fn events(&self, keys: &[String]) {
+    pub async fn events(&self, keys: &[String]) {
         for chunk in keys.chunks(10) {
             let encoded: Vec<String> = chunk.iter().map(|k| encode(k)).collect();
             self.api
@@ -68,7 +76,7 @@ impl<'a> Sync<'a> {
     }
 
     /// The task with this month's counters.
-    async fn show(&self) -> Value {
+    pub async fn show(&self) -> Value {
         let now = oms_core::time::now_ms();
         self.api
             .get(&self.path(&format!("?query_time={now}")))
@@ -77,12 +85,12 @@ impl<'a> Sync<'a> {
             .clone()
     }
 
-    fn typed_id(&self) -> SyncTaskId {
+    pub fn typed_id(&self) -> SyncTaskId {
         SyncTaskId::parse(&self.id).unwrap()
     }
 
     /// Waits until no event waits (watched in the database), then for the counters to show it.
-    async fn drain(&self, db: &Db, timeout: Duration) -> Value {
+    pub async fn drain(&self, db: &Db, timeout: Duration) -> Value {
         let id = self.typed_id();
         let drained = crate::harness::eventually(timeout, async || {
             db.pending_sync_events(id).await.unwrap() == 0
@@ -94,7 +102,7 @@ impl<'a> Sync<'a> {
 }
 
 /// The body creating a sync task between the servers of `m`.
-fn create_body(m: &Migration) -> Value {
+pub fn create_body(m: &Migration) -> Value {
     json!({
         "src_cloud_type": "AWS", "src_region": SRC_REGION, "src_bucket": SRC_BUCKET,
         "src_ak": m.src.ak, "src_sk": m.src.sk,
@@ -103,14 +111,14 @@ fn create_body(m: &Migration) -> Value {
     })
 }
 
-fn num(v: &Value, field: &str) -> i64 {
+pub fn num(v: &Value, field: &str) -> i64 {
     v[field]
         .as_i64()
         .unwrap_or_else(|| panic!("no {field}: {v:#}"))
 }
 
 /// Asserts that the destination holds `keys` byte for byte as the source does.
-async fn assert_copied(m: &Migration, keys: &[String]) {
+pub async fn assert_copied(m: &Migration, keys: &[String]) {
     let source = m.src.md5s(SRC_BUCKET, "").await;
     let copied = m.dst.md5s(DST_BUCKET, "").await;
     let expected: BTreeMap<_, _> = keys

@@ -6,7 +6,8 @@
 //! status, route template, lease kind): never a bucket, a key, an id or anything secret, so a
 //! scrape can be shown to anyone who may see the machine's load.
 
-/// Objects finished, by `outcome` (`copied`, `skipped`, `failed`), `task_type` and `src_cloud`.
+/// Objects finished, by `outcome` (`copied`, `skipped`, `failed`), `task_type` (`sync` for a
+/// sync task's keys) and `src_cloud`.
 pub const OBJECTS: &str = "oms_objects_total";
 /// Bytes of finished objects, labelled as [`OBJECTS`] (a copied object counts the size written).
 pub const BYTES: &str = "oms_object_bytes_total";

@@ -40,6 +40,7 @@ pub use catalogue::*;
 
 type Result<T> = std::result::Result<T, ValidationError>;
 
+pub mod notification;
 pub mod sync;
 
 /// Whether the request creates a task or a task group (their rules differ a little).

@@ -89,6 +89,11 @@ pub struct NewSyncTask {
     pub spec: MigrationSpec,
     /// The keys.
     pub credentials: CredentialSet,
+    /// Seconds between reconciliation passes; `None`: the task does not reconcile.
+    pub reconcile_interval_secs: Option<i64>,
+    /// Whether `ObjectRemoved` notifications delete at the destination (when the source, asked
+    /// then, lacks the object).
+    pub propagate_deletions: bool,
 }
 
 /// A sync task as stored.
@@ -106,7 +111,20 @@ pub struct SyncTask {
     pub create_time_ms: i64,
     /// The last start (creation counts as one), Unix ms.
     pub last_start_time_ms: i64,
+    /// Seconds between reconciliation passes; `None`: the task does not reconcile.
+    pub reconcile_interval_secs: Option<i64>,
+    /// When the last reconciliation pass ended, Unix ms (`None`: none has yet).
+    pub last_reconcile_time_ms: Option<i64>,
+    /// Whether `ObjectRemoved` notifications delete at the destination.
+    pub propagate_deletions: bool,
+    /// Why the last run stopped, while the task backs off: a `TRF.xxxx` code and a sentence.
+    pub error: Option<(String, String)>,
 }
+
+/// The shortest reconciliation interval (one minute): a pass lists both buckets whole.
+pub const MIN_RECONCILE_INTERVAL_SECS: i64 = 60;
+/// The longest reconciliation interval (30 days).
+pub const MAX_RECONCILE_INTERVAL_SECS: i64 = 30 * 24 * 60 * 60;
 
 /// The sync tasks of a list page.
 #[derive(Debug, Clone, Copy)]
@@ -130,16 +148,28 @@ pub enum StatisticKind {
     Skip,
     /// Bytes of the objects copied.
     Size,
+    /// `ObjectRemoved` records received by the notification URL.
+    Removed,
+    /// Destination objects deleted by propagated removals (tasks that opted in).
+    Deleted,
+    /// Source objects compared by reconciliation passes.
+    Compared,
+    /// Keys reconciliation queued because the destination lacked them or differed.
+    Reconciled,
 }
 
 impl StatisticKind {
     /// Every kind, in the order of the API's documentation.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 9] = [
         Self::Request,
         Self::Success,
         Self::Failure,
         Self::Skip,
         Self::Size,
+        Self::Removed,
+        Self::Deleted,
+        Self::Compared,
+        Self::Reconciled,
     ];
 
     /// The wire name.
@@ -150,6 +180,10 @@ impl StatisticKind {
             Self::Failure => "FAILURE",
             Self::Skip => "SKIP",
             Self::Size => "SIZE",
+            Self::Removed => "REMOVED",
+            Self::Deleted => "DELETED",
+            Self::Compared => "COMPARED",
+            Self::Reconciled => "RECONCILED",
         }
     }
 
@@ -166,6 +200,10 @@ impl StatisticKind {
             Self::Failure => counters.failure,
             Self::Skip => counters.skip,
             Self::Size => counters.size,
+            Self::Removed => counters.removed,
+            Self::Deleted => counters.deleted,
+            Self::Compared => counters.compared,
+            Self::Reconciled => counters.reconciled,
         }
     }
 }
@@ -183,6 +221,14 @@ pub struct SyncCounters {
     pub skip: i64,
     /// Bytes copied.
     pub size: i64,
+    /// `ObjectRemoved` records received.
+    pub removed: i64,
+    /// Destination objects deleted by propagated removals.
+    pub deleted: i64,
+    /// Source objects compared by reconciliation.
+    pub compared: i64,
+    /// Keys queued by reconciliation.
+    pub reconciled: i64,
 }
 
 impl SyncCounters {
@@ -193,6 +239,10 @@ impl SyncCounters {
         self.failure += other.failure;
         self.skip += other.skip;
         self.size += other.size;
+        self.removed += other.removed;
+        self.deleted += other.deleted;
+        self.compared += other.compared;
+        self.reconciled += other.reconciled;
     }
 }
 

@@ -220,7 +220,7 @@ impl Db {
             claimed = rule.claimed.code(),
             free = codes(&rule.free),
             held = codes(&rule.held),
-            filter = L::CLAIM_FILTER,
+            filter = L::CLAIM_FILTER.replace("{now}", now),
             busy = excluding(L::ID_COLUMN, 3, busy.len()),
             order = L::CLAIM_ORDER,
             lock = self.backend.skip_locked(),

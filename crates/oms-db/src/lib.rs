@@ -19,6 +19,7 @@ mod runs;
 pub mod sealed;
 mod splits;
 mod sync;
+mod sync_intake;
 mod sync_runs;
 mod tasks;
 
@@ -41,7 +42,8 @@ pub use crate::privacy::PrivacyAcceptance;
 pub use crate::runs::{LeaseState, TaskRun};
 pub use crate::sealed::CredentialOwner;
 pub use crate::splits::{GroupSplit, NewGroupTask};
-pub use crate::sync_runs::{QueuedKey, SyncLease, SyncRun};
+pub use crate::sync_intake::NotificationTarget;
+pub use crate::sync_runs::{QueuedKey, Reconciliation, SyncLease, SyncRun};
 
 /// Which database a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

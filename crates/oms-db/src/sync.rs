@@ -16,6 +16,7 @@ use oms_core::sync::{
     sync_transition,
 };
 use oms_core::time::now_ms;
+use secrecy::{ExposeSecret as _, SecretString};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
@@ -26,7 +27,8 @@ use crate::tasks::{Bind, TaskRow, insert_task_row};
 use crate::{Db, DbError};
 
 /// The sync-task columns [`sync_task`] reads.
-const SYNC_COLUMNS: &str = "sync_task_id, project_id, status, spec, create_time, last_start_time";
+const SYNC_COLUMNS: &str = "sync_task_id, project_id, status, spec, create_time, last_start_time, \
+    reconcile_interval_secs, last_reconcile_time, propagate_deletions, error_code, error_msg";
 
 /// The counter sums of `sync_statistics` rows, as `request_num, ...` (cast: PostgreSQL sums
 /// bigints as numeric).
@@ -34,7 +36,11 @@ pub(crate) const COUNTER_SUMS: &str = "cast(coalesce(sum(request_num), 0) as big
     cast(coalesce(sum(success_num), 0) as bigint) as success_num, \
     cast(coalesce(sum(failure_num), 0) as bigint) as failure_num, \
     cast(coalesce(sum(skip_num), 0) as bigint) as skip_num, \
-    cast(coalesce(sum(size), 0) as bigint) as size";
+    cast(coalesce(sum(size), 0) as bigint) as size, \
+    cast(coalesce(sum(removed_num), 0) as bigint) as removed_num, \
+    cast(coalesce(sum(deleted_num), 0) as bigint) as deleted_num, \
+    cast(coalesce(sum(compared_num), 0) as bigint) as compared_num, \
+    cast(coalesce(sum(reconciled_num), 0) as bigint) as reconciled_num";
 
 fn sync_task(row: &AnyRow) -> Result<SyncTask, DbError> {
     let id: String = row.try_get("sync_task_id")?;
@@ -53,6 +59,12 @@ fn sync_task(row: &AnyRow) -> Result<SyncTask, DbError> {
         spec: rows::spec(&spec)?,
         create_time_ms: row.try_get("create_time")?,
         last_start_time_ms: row.try_get("last_start_time")?,
+        reconcile_interval_secs: row.try_get("reconcile_interval_secs")?,
+        last_reconcile_time_ms: row.try_get("last_reconcile_time")?,
+        propagate_deletions: row.try_get::<i64, _>("propagate_deletions")? != 0,
+        error: row
+            .try_get::<Option<String>, _>("error_code")?
+            .zip(row.try_get::<Option<String>, _>("error_msg")?),
     })
 }
 
@@ -64,6 +76,10 @@ pub(crate) fn counters(row: &AnyRow) -> Result<SyncCounters, DbError> {
         failure: row.try_get("failure_num")?,
         skip: row.try_get("skip_num")?,
         size: row.try_get("size")?,
+        removed: row.try_get("removed_num")?,
+        deleted: row.try_get("deleted_num")?,
+        compared: row.try_get("compared_num")?,
+        reconciled: row.try_get("reconciled_num")?,
     })
 }
 
@@ -76,13 +92,18 @@ pub(crate) async fn add_counters(
 ) -> Result<(), DbError> {
     sqlx::query(
         "insert into sync_statistics (sync_task_id, bucket_time, request_num, success_num, \
-         failure_num, skip_num, size) values ($1, $2, $3, $4, $5, $6, $7) \
+         failure_num, skip_num, size, removed_num, deleted_num, compared_num, reconciled_num) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
          on conflict (sync_task_id, bucket_time) do update set \
          request_num = sync_statistics.request_num + excluded.request_num, \
          success_num = sync_statistics.success_num + excluded.success_num, \
          failure_num = sync_statistics.failure_num + excluded.failure_num, \
          skip_num = sync_statistics.skip_num + excluded.skip_num, \
-         size = sync_statistics.size + excluded.size",
+         size = sync_statistics.size + excluded.size, \
+         removed_num = sync_statistics.removed_num + excluded.removed_num, \
+         deleted_num = sync_statistics.deleted_num + excluded.deleted_num, \
+         compared_num = sync_statistics.compared_num + excluded.compared_num, \
+         reconciled_num = sync_statistics.reconciled_num + excluded.reconciled_num",
     )
     .bind(sync_task.to_string())
     .bind(bucket_of(at_ms))
@@ -91,18 +112,72 @@ pub(crate) async fn add_counters(
     .bind(c.failure)
     .bind(c.skip)
     .bind(c.size)
+    .bind(c.removed)
+    .bind(c.deleted)
+    .bind(c.compared)
+    .bind(c.reconciled)
     .execute(conn)
     .await?;
     Ok(())
 }
 
+/// Queues `keys` for sync task `id` (a key already waiting gets its version bumped, so that a
+/// copy already under way does not take it off the queue, and takes the latest `removal`) and
+/// adds `counters` to the current bucket, in the caller's transaction. `removal`: the keys come
+/// from `ObjectRemoved` notifications of a task that propagates deletions.
+pub(crate) async fn queue_keys(
+    conn: &mut AnyConnection,
+    id: SyncTaskId,
+    keys: &[String],
+    removal: bool,
+    counters: &SyncCounters,
+) -> Result<(), DbError> {
+    let now = now_ms();
+    // Rows are locked in key order, as the worker's recording does: two writers taking the
+    // same keys in different orders would deadlock on PostgreSQL.
+    let mut sorted: Vec<&String> = keys.iter().collect();
+    sorted.sort();
+    sorted.dedup();
+    for key in sorted {
+        sqlx::query(
+            "insert into sync_events (sync_task_id, object_key, version, received_time, removal) \
+             values ($1, $2, 1, $3, $4) on conflict (sync_task_id, object_key) \
+             do update set version = sync_events.version + 1, removal = excluded.removal",
+        )
+        .bind(id.to_string())
+        .bind(key)
+        .bind(now)
+        .bind(i64::from(removal))
+        .execute(&mut *conn)
+        .await?;
+    }
+    add_counters(conn, id, now, counters).await
+}
+
+/// Events (posted keys and notifications alike) are refused while the task is stopped (see the
+/// README): OMS.0066.
+pub(crate) fn accepts_events(status: SyncStatus) -> Result<(), DbError> {
+    if status == SyncStatus::Synchronizing {
+        return Ok(());
+    }
+    Err(DbError::Refused {
+        code: ErrorCode::NotInProgress,
+        message: "the sync task is stopped and accepts no events; start it with its keys first \
+                  (keys queued before the stop are copied then)"
+            .into(),
+    })
+}
+
 impl Db {
-    /// Creates a sync task, synchronizing at once, with its credentials sealed.
+    /// Creates a sync task, synchronizing at once, with its credentials sealed; returns it with
+    /// its notification token (only the token's hash is kept). A reconciling task's first pass
+    /// is due at once.
     pub async fn create_sync_task(
         &self,
         project: &ProjectId,
         new: &NewSyncTask,
-    ) -> Result<SyncTask, DbError> {
+    ) -> Result<(SyncTask, SecretString), DbError> {
+        let token = crate::sync_intake::new_token()?;
         let _wake = self.wake_on_exit();
         let id = SyncTaskId::random();
         let now = now_ms();
@@ -132,8 +207,9 @@ impl Db {
         insert_task_row(&mut tx, &hidden).await?;
         sqlx::query(
             "insert into sync_tasks (sync_task_id, project_id, task_id, status, spec, \
-             last_start_time, create_time, updated_time, status_time) \
-             values ($1, $2, $3, $4, $5, $6, $6, $6, $6)",
+             last_start_time, create_time, updated_time, status_time, notify_token_hash, \
+             reconcile_interval_secs, reconcile_due_at, propagate_deletions) \
+             values ($1, $2, $3, $4, $5, $6, $6, $6, $6, $7, $8, $9, $10)",
         )
         .bind(id.to_string())
         .bind(project.as_str())
@@ -141,11 +217,15 @@ impl Db {
         .bind(SyncStatus::Synchronizing.code())
         .bind(rows::to_json(&new.spec))
         .bind(now)
+        .bind(crate::sync_intake::token_hash(token.expose_secret()))
+        .bind(new.reconcile_interval_secs)
+        .bind(new.reconcile_interval_secs.map(|_| now))
+        .bind(i64::from(new.propagate_deletions))
         .execute(&mut *tx)
         .await?;
         sealed::store(&mut tx, &self.sealer, id.into(), &new.credentials).await?;
         tx.commit().await?;
-        self.get_sync_task(project, id).await
+        Ok((self.get_sync_task(project, id).await?, token))
     }
 
     /// The sync task `id` of `project`.
@@ -220,8 +300,8 @@ impl Db {
         to_ms: i64,
     ) -> Result<Vec<(i64, SyncCounters)>, DbError> {
         let rows = sqlx::query(
-            "select bucket_time, request_num, success_num, failure_num, skip_num, size \
-             from sync_statistics where sync_task_id = $1 and bucket_time >= $2 \
+            "select bucket_time, request_num, success_num, failure_num, skip_num, size, \
+             removed_num, deleted_num, compared_num, reconciled_num from sync_statistics where sync_task_id = $1 and bucket_time >= $2 \
              and bucket_time <= $3 order by bucket_time",
         )
         .bind(id.to_string())
@@ -235,7 +315,7 @@ impl Db {
     }
 
     /// The status of sync task `id` of `project`, read before a change.
-    async fn sync_status(
+    pub(crate) async fn sync_status(
         &self,
         project: &ProjectId,
         id: SyncTaskId,
@@ -268,7 +348,9 @@ impl Db {
             let mut tx = self.pool.begin().await?;
             let moved = sqlx::query(
                 "update sync_tasks set status = $1, status_time = $2, updated_time = $2, \
-                 last_start_time = case when $3 > 0 then $3 else last_start_time end \
+                 last_start_time = case when $3 > 0 then $3 else last_start_time end, \
+                 reconcile_due_at = case when $3 > 0 and reconcile_interval_secs is not null \
+                 then $3 else reconcile_due_at end \
                  where sync_task_id = $4 and status = $5",
             )
             .bind(to.code())
@@ -371,38 +453,13 @@ impl Db {
         keys: &[String],
     ) -> Result<(), DbError> {
         let _wake = self.wake_on_exit();
-        let status = self.sync_status(project, id).await?;
-        if status != SyncStatus::Synchronizing {
-            return Err(DbError::Refused {
-                code: ErrorCode::NotInProgress,
-                message: "the sync task is stopped and accepts no events; start it with its \
-                          keys first (keys queued before the stop are copied then)"
-                    .into(),
-            });
-        }
-        let now = now_ms();
-        // Rows are locked in key order, as the worker's recording does: two writers taking
-        // the same keys in different orders would deadlock on PostgreSQL.
-        let mut sorted: Vec<&String> = keys.iter().collect();
-        sorted.sort();
-        let mut tx = self.pool.begin().await?;
-        for key in sorted {
-            sqlx::query(
-                "insert into sync_events (sync_task_id, object_key, version, received_time) \
-                 values ($1, $2, 1, $3) on conflict (sync_task_id, object_key) \
-                 do update set version = sync_events.version + 1",
-            )
-            .bind(id.to_string())
-            .bind(key)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
+        accepts_events(self.sync_status(project, id).await?)?;
         let received = SyncCounters {
             request: i64::try_from(keys.len()).unwrap_or(i64::MAX),
             ..SyncCounters::default()
         };
-        add_counters(&mut tx, id, now, &received).await?;
+        let mut tx = self.pool.begin().await?;
+        queue_keys(&mut tx, id, keys, false, &received).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -240,6 +240,10 @@ pub trait WriteStore: ReadStore {
         upload_id: &str,
     ) -> Result<(), StorageError>;
 
+    /// Deletes an object (a sync task propagating a removal); an object already gone is not
+    /// an error.
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), StorageError>;
+
     /// Server-side copy between buckets of this connector, where the store offers it.
     fn server_side_copy(&self) -> Option<&dyn ServerSideCopy> {
         None

@@ -175,6 +175,10 @@ impl<S: WriteStore + ?Sized> WriteStore for Metered<S> {
         .await
     }
 
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), StorageError> {
+        self.measure("delete", self.inner.delete(bucket, key)).await
+    }
+
     async fn abort_multipart(
         &self,
         bucket: &str,

@@ -533,6 +533,15 @@ impl ReadStore for S3Connector {
     }
 }
 
+/// The answer of a call that removes something (an object, an upload): already gone is what it
+/// wants, so a "not found" is success.
+fn gone_is_done(result: Result<(), StorageError>) -> Result<(), StorageError> {
+    match result {
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
 #[async_trait]
 impl WriteStore for S3Connector {
     async fn put(
@@ -652,32 +661,38 @@ impl WriteStore for S3Connector {
         })
     }
 
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), StorageError> {
+        let sent = self
+            .client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await;
+        gone_is_done(
+            sent.map(drop)
+                .map_err(|e| self.error("DeleteObject", bucket, Some(key), &e)),
+        )
+    }
+
     async fn abort_multipart(
         &self,
         bucket: &str,
         key: &str,
         upload_id: &str,
     ) -> Result<(), StorageError> {
-        match self
+        let sent = self
             .client
             .abort_multipart_upload()
             .bucket(bucket)
             .key(key)
             .upload_id(upload_id)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let err = self.error("AbortMultipartUpload", bucket, Some(key), &e);
-                // Already gone is what an abort wants.
-                if err.kind == ErrorKind::NotFound {
-                    Ok(())
-                } else {
-                    Err(err)
-                }
-            }
-        }
+            .await;
+        gone_is_done(
+            sent.map(drop)
+                .map_err(|e| self.error("AbortMultipartUpload", bucket, Some(key), &e)),
+        )
     }
 
     fn server_side_copy(&self) -> Option<&dyn ServerSideCopy> {

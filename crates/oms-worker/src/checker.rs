@@ -20,7 +20,7 @@ use crate::plan;
 use crate::retry::{GaveUp, retry};
 
 /// A walk over the destination listing under one prefix, its pages fetched one ahead.
-struct DestinationCursor {
+pub(crate) struct DestinationCursor {
     entry: usize,
     pages: Pages,
     buffer: VecDeque<ObjectInfo>,
@@ -30,7 +30,7 @@ struct DestinationCursor {
 }
 
 /// What the destination listing says of a key.
-enum Joined {
+pub(crate) enum Joined {
     /// Listed at the destination, with what the listing says of it.
     Found(ObjectInfo),
     /// Not at the destination: the listing covers the key and does not have it.
@@ -46,6 +46,16 @@ impl DestinationCursor {
             ctx.checkpoint.as_deref(),
             ctx.range.0.as_deref(),
         );
+        Self::starting_after(ctx, entry, source_prefix, start)
+    }
+
+    /// A walk over the destination of `source_prefix` from after the source key `start`.
+    pub(crate) fn starting_after(
+        ctx: &RunCtx,
+        entry: usize,
+        source_prefix: &str,
+        start: Option<&str>,
+    ) -> Self {
         Self {
             entry,
             pages: Pages::new(
@@ -64,7 +74,7 @@ impl DestinationCursor {
     }
 
     /// What the destination lists at `key` (keys must be asked for in increasing order).
-    async fn find(&mut self, ctx: &RunCtx, key: &str) -> Result<Joined, GaveUp> {
+    pub(crate) async fn find(&mut self, ctx: &RunCtx, key: &str) -> Result<Joined, GaveUp> {
         loop {
             while let Some(front) = self.buffer.front() {
                 match front.key.as_str().cmp(key) {

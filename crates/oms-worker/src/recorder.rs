@@ -92,7 +92,7 @@ type Meter = (Counter, Counter);
 
 /// The metrics counters of a run, looked up once (not per object): its task type and source
 /// cloud are the same for every object.
-struct Meters {
+pub(crate) struct Meters {
     copied: Meter,
     skipped: Meter,
     failed: Meter,
@@ -100,11 +100,20 @@ struct Meters {
 
 impl Meters {
     fn of(spec: &oms_core::spec::MigrationSpec) -> Self {
+        Self::labelled(spec.kind.as_str(), spec.source.cloud_type.as_str())
+    }
+
+    /// The counters of a sync task's copies (`task_type` `sync`).
+    pub(crate) fn of_sync(spec: &oms_core::spec::MigrationSpec) -> Self {
+        Self::labelled("sync", spec.source.cloud_type.as_str())
+    }
+
+    fn labelled(task_type: &'static str, src_cloud: &'static str) -> Self {
         let meter = |outcome: &'static str| {
             let labels = [
                 ("outcome", outcome),
-                ("task_type", spec.kind.as_str()),
-                ("src_cloud", spec.source.cloud_type.as_str()),
+                ("task_type", task_type),
+                ("src_cloud", src_cloud),
             ];
             (
                 counter!(metrics::OBJECTS, &labels),
@@ -116,6 +125,27 @@ impl Meters {
             skipped: meter("skipped"),
             failed: meter("failed"),
         }
+    }
+}
+
+/// How a finished object is counted in the metrics.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Counted {
+    Copied,
+    Skipped,
+    Failed,
+}
+
+impl Meters {
+    /// Counts one finished object of `size` bytes.
+    pub(crate) fn count(&self, outcome: Counted, size: i64) {
+        let meter = match outcome {
+            Counted::Copied => &self.copied,
+            Counted::Skipped => &self.skipped,
+            Counted::Failed => &self.failed,
+        };
+        meter.0.increment(1);
+        meter.1.increment(u64::try_from(size).unwrap_or(0));
     }
 }
 
@@ -253,15 +283,14 @@ impl Recorder {
 
     /// Counts a finished object in the metrics (once, when it finishes in this run).
     fn count(&self, delta: &ObjectCounters, size: i64) {
-        let meters = if delta.successful_num == 1 {
-            &self.meters.copied
+        let outcome = if delta.successful_num == 1 {
+            Counted::Copied
         } else if delta.skipped_num == 1 {
-            &self.meters.skipped
+            Counted::Skipped
         } else {
-            &self.meters.failed
+            Counted::Failed
         };
-        meters.0.increment(1);
-        meters.1.increment(u64::try_from(size).unwrap_or(0));
+        self.meters.count(outcome, size);
     }
 
     /// Moves the checkpoint over the finished objects at the front.

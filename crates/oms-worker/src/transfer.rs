@@ -49,6 +49,8 @@ pub(crate) mod codes {
     pub(crate) const COMPLETE_MULTIPART: &str = "COMPLETE_DST_OBJ_MULTIPART_FAILURE";
     /// The CDN's copy differs from the bucket's object (size, or the source is newer).
     pub(crate) const CDN_MISMATCH: &str = "COMPARE_SRC_AND_CDN_FAILURE";
+    /// Deleting the destination object of a propagated removal failed (extension).
+    pub(crate) const DELETE: &str = "DELETE_DST_OBJ_FAILURE";
 
     /// The per-object code of a failure at the source (`read`: of its bytes, else of its
     /// metadata).

@@ -3,6 +3,7 @@
 //! themselves to the OpenAPI document, so that what is parsed and what is documented come from
 //! the same constants.
 
+pub mod notification;
 pub mod path;
 pub mod query;
 pub mod sync;

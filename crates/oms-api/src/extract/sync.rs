@@ -203,7 +203,10 @@ impl IntoParams for StatisticsParams {
             required_parameter(
                 "data_type",
                 "Counters, comma-separated: REQUEST (keys received), SUCCESS (copied), FAILURE, \
-                 SKIP, SIZE (bytes copied)",
+                 SKIP, SIZE (bytes copied); self-hosting extensions: REMOVED (ObjectRemoved \
+                 records received by the notification URL), DELETED (destination objects \
+                 deleted by propagated removals), COMPARED (source objects \
+                 compared by reconciliation), RECONCILED (keys reconciliation queued)",
                 data_type,
             ),
             required_parameter(

@@ -12,6 +12,7 @@ pub mod catalogue;
 pub mod groups;
 pub mod health;
 pub mod sync;
+pub mod sync_intake;
 pub mod tasks;
 pub mod versions;
 
@@ -37,6 +38,7 @@ pub fn public() -> OpenApiRouter<AppState> {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(token::issue_token))
+        .routes(routes!(sync_intake::post_notification))
 }
 
 /// The routes of a project, for authenticated callers of that project; in the document each

@@ -13,6 +13,7 @@ use oms_core::wire::{
     StatisticTypeData, SyncObjectReq, SyncTaskInfo,
 };
 use oms_db::DbError;
+use secrecy::ExposeSecret as _;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, Missing};
@@ -56,10 +57,12 @@ pub async fn create_sync_task(
     let new = parse::create_sync_task(req)?;
     crate::verify::regions_known(&state, &new.spec).map_err(sync_fields)?;
     crate::verify::keys_reach_both_sides(&state, &new.spec, &new.credentials).await?;
-    let task = state.db.create_sync_task(&caller.project_id, &new).await?;
+    let (task, token) = state.db.create_sync_task(&caller.project_id, &new).await?;
     tracing::info!(sync_task.id = %task.id, project.id = %caller.project_id, "sync task created");
     Ok(Json(CreateSyncTaskResponse {
         sync_task_id: task.id.to_string(),
+        notification_token: token.expose_secret().to_owned(),
+        notification_path: super::sync_intake::notification_path(&caller.project_id, task.id),
     }))
 }
 

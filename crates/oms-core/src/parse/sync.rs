@@ -6,7 +6,10 @@ use super::{Result, check_crypto};
 use crate::ValidationError;
 use crate::model::StartRequest;
 use crate::spec::{CloudType, ConsistencyCheck, MigrationSpec};
-use crate::sync::{NewSyncTask, StatisticKind, StatisticsQuery};
+use crate::sync::{
+    MAX_RECONCILE_INTERVAL_SECS, MIN_RECONCILE_INTERVAL_SECS, NewSyncTask, StatisticKind,
+    StatisticsQuery,
+};
 use crate::wire::{
     CreateSyncTaskReq, CreateTaskReq, DstNodeReq, MAX_EVENT_KEYS, SrcNodeReq, StartSyncTaskReq,
     StartTaskReq, SyncObjectReq, sync_source_clouds,
@@ -64,6 +67,18 @@ pub fn create_sync_task(req: CreateSyncTaskReq) -> Result<NewSyncTask> {
         if value.as_deref().is_none_or(str::is_empty) {
             return Err(ValidationError::new(field, "is required"));
         }
+    }
+    let reconcile_interval_secs = req.reconcile_interval;
+    if let Some(secs) = reconcile_interval_secs
+        && !(MIN_RECONCILE_INTERVAL_SECS..=MAX_RECONCILE_INTERVAL_SECS).contains(&secs)
+    {
+        return Err(ValidationError::new(
+            "reconcile_interval",
+            format!(
+                "must be {MIN_RECONCILE_INTERVAL_SECS} to {MAX_RECONCILE_INTERVAL_SECS} seconds, \
+                 got {secs}"
+            ),
+        ));
     }
     let transmission = req
         .consistency_check
@@ -123,6 +138,8 @@ pub fn create_sync_task(req: CreateSyncTaskReq) -> Result<NewSyncTask> {
     Ok(NewSyncTask {
         spec: new.spec,
         credentials: new.credentials,
+        reconcile_interval_secs,
+        propagate_deletions: req.propagate_deletions.unwrap_or(false),
     })
 }
 

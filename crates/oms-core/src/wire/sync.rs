@@ -8,7 +8,7 @@ use utoipa::openapi::schema::{Array, ArrayBuilder, Object, ObjectBuilder, Schema
 
 use super::from_model::cdn;
 use super::request::SourceCdnReq;
-use super::response::SourceCdnResp;
+use super::response::{ErrorReasonResp, SourceCdnResp};
 use super::schema::{self, DEFAULT, one_of};
 use crate::parse::MAX_KEY_LEN;
 use crate::spec::CloudType;
@@ -126,6 +126,16 @@ pub struct CreateSyncTaskReq {
     /// Verification.
     #[schema(schema_with = sync_consistency_check)]
     pub consistency_check: Option<String>,
+    /// Self-hosting extension: seconds between reconciliation passes (60 to 2592000), each of
+    /// which compares the source and destination listings and queues the keys that differ, so
+    /// that a lost event heals by itself. Absent: no reconciliation.
+    #[schema(minimum = 60, maximum = 2_592_000)]
+    pub reconcile_interval: Option<i64>,
+    /// Self-hosting extension (default false): an `ObjectRemoved:*` notification deletes the
+    /// object at the destination — only if the source, asked when the key is processed, no
+    /// longer has it (a re-created object is copied instead). Without it, removals are
+    /// counted (REMOVED) and ignored.
+    pub propagate_deletions: Option<bool>,
 }
 
 /// The answer to a create.
@@ -133,6 +143,13 @@ pub struct CreateSyncTaskReq {
 pub struct CreateSyncTaskResponse {
     /// The new sync task, `SYNCHRONIZING` already.
     pub sync_task_id: String,
+    /// Self-hosting extension: the secret that authenticates the bucket notifications posted to
+    /// `notification_path` (as `Authorization: Bearer <token>` or `?token=<token>`). Shown
+    /// only in this answer; omsd keeps only its hash.
+    pub notification_token: String,
+    /// Self-hosting extension: the path (on omsd's address) where the source bucket posts its
+    /// S3 event notifications.
+    pub notification_path: String,
 }
 
 /// `POST .../sync-tasks/{sync_task_id}/start` (`StartSyncTaskReq`).
@@ -175,6 +192,53 @@ pub struct SyncObjectReq {
     pub object_keys: Option<Vec<String>>,
 }
 
+/// The answer to a bucket notification (a self-hosting extension).
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct NotificationAccepted {
+    /// Keys of `ObjectCreated:*` records queued for copying (counted as REQUEST).
+    pub queued: usize,
+    /// `ObjectRemoved:*` records, counted as REMOVED; queued only when the sync task
+    /// propagates deletions, ignored otherwise.
+    pub removed: usize,
+    /// Records for another bucket or of another kind, ignored.
+    pub ignored: usize,
+}
+
+/// An S3 event notification document, as AWS S3, MinIO, Ceph RGW and Huawei OBS post it (only
+/// the fields OMS reads; any others are ignored). An SNS envelope
+/// (`{"Type":"Notification","Message":"<this document as a string>"}`) is accepted too.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct S3EventNotification {
+    /// The records, 1 to 1000.
+    #[serde(rename = "Records")]
+    #[schema(max_items = 1000)]
+    pub records: Option<Vec<S3EventRecord>>,
+}
+
+/// One record of an [`S3EventNotification`].
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct S3EventRecord {
+    /// `ObjectCreated:*` (copied) or `ObjectRemoved:*` (counted; deleted at the destination
+    /// only by tasks that propagate deletions), with or without the `s3:` prefix; other kinds
+    /// are ignored.
+    #[serde(rename = "eventName")]
+    pub event_name: Option<String>,
+    /// The bucket and object (`obs` instead of `s3` in OBS's own format is accepted too).
+    pub s3: Option<S3EventEntity>,
+}
+
+/// The bucket and object of a record.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct S3EventEntity {
+    /// `{"name": "<bucket>"}`: records for another bucket than the task's source are ignored.
+    #[schema(value_type = Object)]
+    pub bucket: Option<serde_json::Value>,
+    /// `{"key": "<URL-encoded key>"}`: `+` is a space, `%XX` a byte (UTF-8); 1-1024 bytes
+    /// once decoded.
+    #[schema(value_type = Object)]
+    pub object: Option<serde_json::Value>,
+}
+
 /// `SyncTaskInfo`: a sync task in a list (without credentials, which are never returned).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SyncTaskInfo {
@@ -213,6 +277,22 @@ pub struct SyncTaskInfo {
     pub dst_storage_policy: String,
     /// Verification.
     pub consistency_check: String,
+    /// Self-hosting extension: seconds between reconciliation passes (absent: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconcile_interval: Option<i64>,
+    /// Self-hosting extension: when the last reconciliation pass ended, Unix ms (absent: none
+    /// has yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_reconcile_time: Option<i64>,
+    /// Self-hosting extension: present (true) when `ObjectRemoved` notifications delete at the
+    /// destination.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub propagate_deletions: Option<bool>,
+    /// Self-hosting extension: why the last run stopped (a store refused it: a missing bucket,
+    /// denied keys...), present while the task waits to try again; the first batch copied
+    /// clears it. The wait doubles with each such run in a row, from 5 seconds to 10 minutes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_reason: Option<ErrorReasonResp>,
 }
 
 /// `GET .../sync-tasks`.
@@ -255,7 +335,8 @@ pub struct StatisticData {
 /// One counter's series.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct StatisticTypeData {
-    /// `REQUEST`, `SUCCESS`, `FAILURE`, `SKIP` or `SIZE`.
+    /// `REQUEST`, `SUCCESS`, `FAILURE`, `SKIP` or `SIZE`; or one of the self-hosting
+    /// extensions `REMOVED`, `DELETED`, `COMPARED`, `RECONCILED`.
     pub data_type: String,
     /// The intervals of the range where something happened, in time order.
     pub data: Vec<StatisticData>,
@@ -296,6 +377,16 @@ impl From<&SyncTask> for SyncTaskInfo {
                 crate::spec::ConsistencyCheck::NoCheck => "transmission".to_owned(),
                 other => other.as_str().to_owned(),
             },
+            reconcile_interval: task.reconcile_interval_secs,
+            last_reconcile_time: task.last_reconcile_time_ms,
+            propagate_deletions: task.propagate_deletions.then_some(true),
+            error_reason: task
+                .error
+                .as_ref()
+                .map(|(error_code, error_msg)| ErrorReasonResp {
+                    error_code: error_code.clone(),
+                    error_msg: error_msg.clone(),
+                }),
         }
     }
 }

@@ -21,7 +21,7 @@ async fn sync_task(t: &TestDb) -> SyncTaskId {
         "dst_sk": "DST-SK",
     });
     let new = oms_core::parse::sync::create_sync_task(from_json(body)).unwrap();
-    t.db.create_sync_task(&t.project, &new).await.unwrap().id
+    t.db.create_sync_task(&t.project, &new).await.unwrap().0.id
 }
 
 fn keys(names: &[&str]) -> Vec<String> {
@@ -103,7 +103,8 @@ async fn a_sync_task_is_claimed_only_with_keys_waiting_and_a_lost_lease_records_
             success: 2,
             failure: 0,
             skip: 0,
-            size: 10
+            size: 10,
+            ..SyncCounters::default()
         }
     );
     assert_eq!(
@@ -111,7 +112,7 @@ async fn a_sync_task_is_claimed_only_with_keys_waiting_and_a_lost_lease_records_
         1,
         "one 5-minute row"
     );
-    t.db.release_sync_task(&b).await.unwrap();
+    t.db.release_sync_task(&b, None).await.unwrap();
     assert!(
         t.db.claim_next_sync_task("c", LONG, &[])
             .await

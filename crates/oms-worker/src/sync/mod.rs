@@ -9,13 +9,17 @@
 //! resume, CDN signing). A batch's outcomes are recorded in one fenced transaction — the events
 //! leave the queue and the 5-minute counters grow together — so that a worker killed mid-batch
 //! leaves its keys queued for another, and no key is counted twice. Failed and skipped keys are
-//! written to the lists under `oms/sync_task/{id}/` at the destination.
+//! written to the lists under `oms/sync_task/{id}/` at the destination. When the queue is
+//! empty and the task's reconciliation pass is due, a step of it ([`reconcile`]) queues the
+//! keys that differ between the two buckets.
 
 mod keys;
+mod reconcile;
 
 use std::sync::Arc;
 
 use futures::StreamExt as _;
+use oms_core::model::FailureReason;
 use oms_core::sync::{SyncCounters, SyncStatus};
 use oms_core::time::now_ms;
 use oms_db::{Db, QueuedKey, SyncLease, SyncRun};
@@ -27,6 +31,7 @@ use crate::control::{Stop, StopReason, cut_after_grace};
 use crate::keeper::{Renewal, keep_lease};
 use crate::lists;
 use crate::pipeline::{Outcome, RunCtx};
+use crate::recorder::{Counted, Meters};
 use crate::streams::Limiter;
 use crate::sync::keys::Synced;
 
@@ -63,14 +68,17 @@ pub(crate) async fn run_sync_task(
             follow,
         ));
         let watcher = tokio::spawn(cut_after_grace(stop.clone(), config.clone(), shutdown));
-        match db.load_sync_run(&lease).await {
+        let failure = match db.load_sync_run(&lease).await {
             Ok(run) => copy_queue(&db, &config, &lease, run, &stop).await,
-            Err(e) => tracing::warn!(error = %e, "cannot load the claimed sync task"),
-        }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot load the claimed sync task");
+                None
+            }
+        };
         keeper.abort();
         watcher.abort();
         if stop.reason() != Some(StopReason::LeaseLost)
-            && let Err(e) = db.release_sync_task(&lease).await
+            && let Err(e) = db.release_sync_task(&lease, failure.as_ref()).await
         {
             tracing::warn!(error = %e, "cannot let go of the sync task");
         }
@@ -80,19 +88,19 @@ pub(crate) async fn run_sync_task(
 }
 
 /// Connects to both stores and copies batches of queued keys until there are none or the run
-/// stops.
+/// stops; returns why a store refused the run, if one did (the task then backs off).
 async fn copy_queue(
     db: &Db,
     config: &Arc<WorkerConfig>,
     lease: &SyncLease,
     mut run: SyncRun,
     stop: &Stop,
-) {
+) -> Option<FailureReason> {
     let Some(credentials) = run.credentials.take() else {
         tracing::info!(
             "the sync task has no keys stored (it was stopped); its events wait for a start"
         );
-        return;
+        return None;
     };
     let sides = match oms_storage::connect::connect(
         &config.connect_settings(),
@@ -100,10 +108,7 @@ async fn copy_queue(
         &credentials,
     ) {
         Ok(sides) => sides,
-        Err(e) => {
-            tracing::warn!(code = %e.code, reason = %e.message, "cannot connect to the sync task's stores; its events wait");
-            return;
-        }
+        Err(e) => return back_off(db, lease, e.code.as_str(), e.message).await,
     };
     drop(credentials);
     let ctx = Arc::new(RunCtx {
@@ -123,17 +128,30 @@ async fn copy_queue(
         finished_before: Default::default(),
         parts: Default::default(),
     });
+    let meters = Meters::of_sync(ctx.spec());
     let batch = i64::try_from(config.object_concurrency.max(1) * KEYS_PER_TRANSFER).unwrap_or(128);
     let mut seq = 0_u64;
     while !stop.intake.is_cancelled() {
         let queued = match db.queued_sync_keys(lease, batch).await {
-            Ok(queued) if queued.is_empty() => break,
             Ok(queued) => queued,
             Err(e) => {
                 stop.db_failed(&e);
                 break;
             }
         };
+        if queued.is_empty() {
+            // An empty queue: a step of the reconciliation pass, when one is due, queues more.
+            let step = match db.due_reconciliation(lease).await {
+                Ok(Some(due)) => reconcile::step(&ctx, lease, due.after).await,
+                Ok(None) => break,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = step {
+                stop.db_failed(&e);
+                break;
+            }
+            continue;
+        }
         let first = seq;
         seq += queued.len() as u64;
         let outcomes: Vec<(QueuedKey, Synced)> =
@@ -143,7 +161,7 @@ async fn copy_queue(
                     async move {
                         let synced = tokio::select! {
                             () = ctx.stop.hard.cancelled() => Synced::interrupted(),
-                            synced = keys::sync_key(&ctx, &queued.key, first + i as u64) => synced,
+                            synced = keys::sync_key(&ctx, &queued, first + i as u64) => synced,
                         };
                         (queued, synced)
                     }
@@ -151,39 +169,84 @@ async fn copy_queue(
                 .buffer_unordered(config.object_concurrency.max(1))
                 .collect()
                 .await;
-        if let Err(e) = record(&ctx, lease, &outcomes).await {
+        if let Err(e) = record(&ctx, lease, &meters, &outcomes).await {
             stop.db_failed(&e);
             break;
         }
     }
-    if let Some(failure) = stop.failure() {
-        tracing::warn!(code = %failure.code, reason = %failure.message, "the sync task's copies stopped; its events wait for the next claim");
+    match stop.failure() {
+        Some(failure) => back_off(db, lease, failure.code.as_str(), failure.message).await,
+        None => None,
     }
 }
 
-/// Records a batch's outcomes (fenced), then writes its failed and skip lists.
+/// A store refused the run: the task waits (longer after each such run in a row) before a
+/// worker claims it again; returns the reason its `error_reason` shows.
+async fn back_off(
+    db: &Db,
+    lease: &SyncLease,
+    code: &str,
+    message: String,
+) -> Option<FailureReason> {
+    match db.sync_run_failed(lease).await {
+        Ok(delay) => tracing::warn!(
+            code,
+            reason = %message,
+            retry_in_secs = delay.as_secs(),
+            "the sync task's copies stopped; its events wait"
+        ),
+        Err(e) => tracing::warn!(
+            error = %e,
+            code,
+            reason = %message,
+            "the sync task's copies stopped; cannot put it off"
+        ),
+    }
+    Some(FailureReason {
+        code: code.to_owned(),
+        message,
+    })
+}
+
+/// Records a batch's outcomes (fenced), counts them in the metrics (as tasks count theirs;
+/// deletions are not counted there), then writes its failed and skip lists.
 async fn record(
     ctx: &RunCtx,
     lease: &SyncLease,
+    meters: &Meters,
     outcomes: &[(QueuedKey, Synced)],
 ) -> Result<(), oms_db::DbError> {
     let mut counters = SyncCounters::default();
     let mut done = Vec::new();
+    let mut counted = Vec::new();
     let now = now_ms();
     let (mut failed, mut skipped) = (String::new(), String::new());
-    for (queued, Synced { outcome, size }) in outcomes {
+    for (
+        queued,
+        Synced {
+            outcome,
+            size,
+            deleted,
+        },
+    ) in outcomes
+    {
         match outcome {
+            Outcome::Skipped if *deleted => counters.deleted += 1,
             Outcome::Copied { size, .. } => {
+                let size = i64::try_from(*size).unwrap_or(i64::MAX);
                 counters.success += 1;
-                counters.size += i64::try_from(*size).unwrap_or(i64::MAX);
+                counters.size += size;
+                counted.push((Counted::Copied, size));
             }
             Outcome::Skipped | Outcome::FinishedBefore => {
                 counters.skip += 1;
                 skipped.push_str(&lists::skip_line(now, &queued.key, *size));
+                counted.push((Counted::Skipped, i64::try_from(*size).unwrap_or(i64::MAX)));
             }
             Outcome::Failed { code, message } => {
                 counters.failure += 1;
                 failed.push_str(&lists::failed_line(code, now, &queued.key, message));
+                counted.push((Counted::Failed, i64::try_from(*size).unwrap_or(i64::MAX)));
             }
             // Left queued: copied by the next run.
             Outcome::Interrupted => continue,
@@ -194,6 +257,9 @@ async fn record(
         return Ok(());
     }
     ctx.db.record_sync_outcomes(lease, &done, &counters).await?;
+    for (outcome, size) in counted {
+        meters.count(outcome, size);
+    }
     // Several batches may end within a second: the milliseconds keep their lists apart.
     let stamp = format!("{}{:03}", lists::stamp(), now.rem_euclid(1000));
     let (id, name) = (lease.sync_task_id, &ctx.task.name);
