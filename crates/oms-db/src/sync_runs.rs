@@ -349,8 +349,8 @@ impl Db {
     }
 
     /// Records that a run of the held sync task stopped because a store refused it: the task
-    /// is not claimed again before a delay that doubles with each failed run in a row, from
-    /// [`FIRST_RETRY_DELAY`] up to [`MAX_RETRY_DELAY`]; returns the delay. (Why it failed is
+    /// is not claimed again before a delay that doubles with each failed run in a row, from 5
+    /// seconds up to 10 minutes; returns the delay. (Why it failed is
     /// recorded when the lease is let go: [`Db::release_sync_task`].)
     pub async fn sync_run_failed(&self, lease: &SyncLease) -> Result<Duration, DbError> {
         let row = sqlx::query(AssertSqlSafe(format!(
