@@ -122,7 +122,9 @@ pub(crate) async fn add_counters(
 }
 
 /// Queues `keys` for sync task `id` (a key already waiting gets its version bumped, so that a
-/// copy already under way does not take it off the queue, and takes the latest `removal`) and
+/// copy already under way does not take it off the queue; a removal, once queued, stays asked
+/// for until the key is processed: notifications arrive in no set order, and the HEAD of the
+/// source when the key is processed decides between copy and delete) and
 /// adds `counters` to the current bucket, in the caller's transaction. `removal`: the keys come
 /// from `ObjectRemoved` notifications of a task that propagates deletions.
 pub(crate) async fn queue_keys(
@@ -142,7 +144,8 @@ pub(crate) async fn queue_keys(
         sqlx::query(
             "insert into sync_events (sync_task_id, object_key, version, received_time, removal) \
              values ($1, $2, 1, $3, $4) on conflict (sync_task_id, object_key) \
-             do update set version = sync_events.version + 1, removal = excluded.removal",
+             do update set version = sync_events.version + 1, \
+             removal = case when excluded.removal = 1 then 1 else sync_events.removal end",
         )
         .bind(id.to_string())
         .bind(key)

@@ -179,3 +179,40 @@ async fn a_stop_erases_the_keys_refuses_events_and_only_a_stopped_task_is_delete
     ));
     assert_eq!(t.db.pending_sync_events(id).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn a_queued_removal_stays_asked_for_whatever_arrives_after_it() {
+    let t = TestDb::new().await;
+    let id = sync_task(&t).await;
+    let target = oms_db::NotificationTarget {
+        id,
+        status: oms_core::sync::SyncStatus::Synchronizing,
+        src_bucket: "live".into(),
+        propagate_deletions: true,
+    };
+    // Notifications come in no set order: a removal, then a creation of the same key (and a
+    // creation alone): the removal is still asked for; the source decides when it is processed.
+    t.db.add_notified_keys(&target, &[], &keys(&["both"]))
+        .await
+        .unwrap();
+    t.db.add_notified_keys(&target, &keys(&["both", "created"]), &[])
+        .await
+        .unwrap();
+    let lease =
+        t.db.claim_next_sync_task("a", LONG, &[])
+            .await
+            .unwrap()
+            .unwrap();
+    let mut queued: Vec<(String, bool)> =
+        t.db.queued_sync_keys(&lease, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|k| (k.key, k.removal))
+            .collect();
+    queued.sort();
+    assert_eq!(
+        queued,
+        [("both".to_owned(), true), ("created".to_owned(), false)]
+    );
+}
