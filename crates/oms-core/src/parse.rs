@@ -6,23 +6,14 @@
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::ValidationError;
-use crate::bandwidth::{
-    BandwidthPolicy, BandwidthWindow, MAX_BANDWIDTH_BYTES_PER_SEC, MIN_BANDWIDTH_BYTES_PER_SEC,
-    parse_hhmm,
-};
 use crate::credentials::{CredentialSet, DestinationCredentials, SourceCredentials};
-use crate::ids::{GroupId, TaskId};
-use crate::model::{BatchUpdate, NewMigration, StartRequest, TaskSelector};
+use crate::model::NewMigration;
 use crate::spec::{
-    CdnAuthType, CdnProtocol, CdnSpec, CloudType, ConsistencyCheck, DestinationSpec, ListFileSpec,
-    MigrationSpec, OverwriteMode, SmnLanguage, SmnSpec, SmnTrigger, SourceSpec, StoragePolicy,
-    TaskKind, TaskPriority,
+    CloudType, ConsistencyCheck, DestinationSpec, ListFileSpec, MigrationSpec, OverwriteMode,
+    SmnLanguage, SmnSpec, SmnTrigger, SourceSpec, StoragePolicy, TaskKind, TaskPriority,
 };
 use crate::text::{DESCRIPTION_FORBIDDEN, check_chars, check_len, check_no_xss};
-use crate::wire::{
-    BandwidthPolicyDto, BatchUpdateTasksReq, CreateTaskReq, DstNodeReq, ListFile, SmnConfig,
-    SourceCdnReq, SrcNodeReq, StartTaskReq, UpdateBandwidthPolicyReq,
-};
+use crate::wire::{CreateTaskReq, DstNodeReq, ListFile, SmnConfig, SrcNodeReq};
 
 /// The most keys or prefixes an object or prefix task may name (larger sets belong in a list file).
 pub const MAX_OBJECT_KEYS: usize = 10_000;
@@ -35,8 +26,14 @@ pub const MAX_MIGRATE_SINCE_SECS: i64 = 253_402_300_799;
 pub const DESTINATION_CLOUD_TYPE: &str = "HEC";
 
 mod catalogue;
+mod cdn;
+mod control;
+mod credentials;
 
 pub use catalogue::*;
+use cdn::source_cdn;
+pub use control::{bandwidth_policy, batch_update, start, update_bandwidth_policy};
+use credentials::{SourceFields, check_source_credentials};
 
 type Result<T> = std::result::Result<T, ValidationError>;
 
@@ -294,131 +291,6 @@ fn source_node(src: SrcNodeReq, kind: TaskKind) -> Result<(SourceSpec, SourceCre
     ))
 }
 
-/// Names of the source credential fields in a create body and in a start body.
-#[derive(Clone, Copy)]
-struct SourceFields {
-    ak: &'static str,
-    sk: &'static str,
-    connection_string: &'static str,
-    json_auth_file: &'static str,
-}
-
-impl SourceFields {
-    const NODE: Self = Self {
-        ak: "src_node.ak",
-        sk: "src_node.sk",
-        connection_string: "src_node.connection_string",
-        json_auth_file: "src_node.json_auth_file",
-    };
-    const START: Self = Self {
-        ak: "src_ak",
-        sk: "src_sk",
-        connection_string: "connection_string",
-        json_auth_file: "json_auth_file",
-    };
-}
-
-/// The credentials each kind of source needs.
-fn check_source_credentials(
-    cloud: CloudType,
-    creds: &SourceCredentials,
-    names: SourceFields,
-) -> Result<()> {
-    match cloud {
-        CloudType::UrlSource => {
-            if creds.ak.is_some() || creds.sk.is_some() {
-                return Err(ValidationError::new(
-                    names.ak,
-                    "URLSource migrations take no source keys",
-                ));
-            }
-        }
-        CloudType::Google => {
-            let file = creds.json_auth_file.as_ref().ok_or_else(|| {
-                ValidationError::new(names.json_auth_file, "is required for Google sources")
-            })?;
-            check_service_account_json(names.json_auth_file, file)?;
-        }
-        CloudType::Azure => {
-            let conn = creds.connection_string.as_ref().ok_or_else(|| {
-                ValidationError::new(names.connection_string, "is required for Azure sources")
-            })?;
-            check_connection_string(names.connection_string, conn)?;
-        }
-        _ => {
-            if creds.ak.is_none() {
-                return Err(ValidationError::new(
-                    names.ak,
-                    format!("is required for {cloud} sources"),
-                ));
-            }
-            if creds.sk.is_none() {
-                return Err(ValidationError::new(
-                    names.sk,
-                    format!("is required for {cloud} sources"),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A Google service-account JSON: an object with at least `client_email`, and a `private_key`
-/// unless it disables OAuth (emulators).
-fn check_service_account_json(field: &str, file: &SecretString) -> Result<()> {
-    let value: serde_json::Value = serde_json::from_str(file.expose_secret()).map_err(|_| {
-        ValidationError::new(
-            field,
-            "is not valid JSON (expected a service-account key file)",
-        )
-    })?;
-    let obj = value.as_object().ok_or_else(|| {
-        ValidationError::new(field, "must be a JSON object (a service-account key file)")
-    })?;
-    let has = |k: &str| {
-        obj.get(k)
-            .and_then(serde_json::Value::as_str)
-            .is_some_and(|s| !s.is_empty())
-    };
-    if !has("client_email") {
-        return Err(ValidationError::new(field, "has no client_email"));
-    }
-    let oauth_disabled = obj
-        .get("disable_oauth")
-        .and_then(serde_json::Value::as_bool)
-        .unwrap_or(false);
-    if !oauth_disabled && !has("private_key") {
-        return Err(ValidationError::new(field, "has no private_key"));
-    }
-    Ok(())
-}
-
-/// An Azure storage connection string: `;`-separated `Key=Value` pairs naming an account, or
-/// `UseDevelopmentStorage=true`.
-fn check_connection_string(field: &str, conn: &SecretString) -> Result<()> {
-    let mut has_account = false;
-    for part in conn
-        .expose_secret()
-        .split(';')
-        .filter(|p| !p.trim().is_empty())
-    {
-        let (key, _) = part.split_once('=').ok_or_else(|| {
-            ValidationError::new(field, "must be a list of Key=Value pairs separated by ';'")
-        })?;
-        let key = key.trim();
-        has_account |= key.eq_ignore_ascii_case("AccountName")
-            || key.eq_ignore_ascii_case("UseDevelopmentStorage")
-            || key.eq_ignore_ascii_case("BlobEndpoint");
-    }
-    if !has_account {
-        return Err(ValidationError::new(
-            field,
-            "names no AccountName or BlobEndpoint",
-        ));
-    }
-    Ok(())
-}
-
 fn destination_node(dst: DstNodeReq) -> Result<(DestinationSpec, DestinationCredentials)> {
     if let Some(cloud) = non_empty(dst.cloud_type.as_deref())
         && !cloud.eq_ignore_ascii_case(DESTINATION_CLOUD_TYPE)
@@ -480,104 +352,6 @@ fn list_file(lf: ListFile) -> Result<ListFileSpec> {
     })
 }
 
-fn source_cdn(cdn: SourceCdnReq) -> Result<(CdnSpec, Option<SecretString>)> {
-    let domain = cdn.domain.unwrap_or_default();
-    check_cdn_domain("source_cdn.domain", &domain)?;
-    let protocol = required_enum(
-        "source_cdn.protocol",
-        cdn.protocol.as_deref(),
-        CdnProtocol::parse,
-        CdnProtocol::expected,
-    )?;
-    let authentication_type = required_enum(
-        "source_cdn.authentication_type",
-        cdn.authentication_type.as_deref(),
-        CdnAuthType::parse,
-        CdnAuthType::expected,
-    )?;
-    if !authentication_type.is_supported() {
-        return Err(ValidationError::new(
-            "source_cdn.authentication_type",
-            format!("{authentication_type} is not supported by this installation"),
-        ));
-    }
-    check_crypto(
-        "source_cdn",
-        cdn.crypto_type.as_deref(),
-        cdn.kms_key_id.as_deref(),
-    )?;
-    let key = secret(
-        "source_cdn.authentication_key",
-        cdn.authentication_key,
-        0,
-        255,
-    )?;
-    if authentication_type.needs_key() && key.is_none() {
-        return Err(ValidationError::new(
-            "source_cdn.authentication_key",
-            format!("is required for authentication_type {authentication_type}"),
-        ));
-    }
-    let key = if authentication_type.needs_key() {
-        key
-    } else {
-        None
-    };
-    Ok((
-        CdnSpec {
-            domain,
-            protocol,
-            authentication_type,
-        },
-        key,
-    ))
-}
-
-/// A CDN domain: 3–255 characters of host-name labels, not all-numeric, not a Huawei Cloud
-/// service domain. A `:port` may follow (an extension: OMS takes none), for CDNs and origin
-/// servers on other ports.
-fn check_cdn_domain(field: &str, domain: &str) -> Result<()> {
-    check_len(field, domain, 3, 255)?;
-    let host = match domain.rsplit_once(':') {
-        Some((host, port)) => {
-            if port.parse::<u16>().ok().is_none_or(|p| p == 0) {
-                return Err(ValidationError::new(
-                    field,
-                    "must be a host name, optionally with :port (1-65535)",
-                ));
-            }
-            host
-        }
-        None => domain,
-    };
-    let lower = host.to_ascii_lowercase();
-    let labels_ok = lower.split('.').all(|label| {
-        !label.is_empty()
-            && label.len() <= 63
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    });
-    if !labels_ok {
-        return Err(ValidationError::new(
-            field,
-            "must be a host name (letters, digits, '-' and '.')",
-        ));
-    }
-    if lower.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return Err(ValidationError::new(field, "must not be all-numeric"));
-    }
-    if lower.ends_with(".myhuaweicloud.com") || lower.ends_with(".myhwclouds.com") {
-        return Err(ValidationError::new(
-            field,
-            "must not be a Huawei Cloud service domain",
-        ));
-    }
-    Ok(())
-}
-
 fn smn_config(smn: SmnConfig) -> Result<SmnSpec> {
     let topic_urn = smn.topic_urn.unwrap_or_default();
     check_no_xss("smn_config.topic_urn", &topic_urn, 1, 1024)?;
@@ -614,165 +388,6 @@ fn smn_config(smn: SmnConfig) -> Result<SmnSpec> {
         trigger_conditions,
         language,
         message_template_name: smn.message_template_name,
-    })
-}
-
-/// Parses a bandwidth policy; `None` is the empty policy (no throttling).
-pub fn bandwidth_policy(
-    dtos: Option<Vec<BandwidthPolicyDto>>,
-    field: &str,
-) -> Result<BandwidthPolicy> {
-    let dtos = dtos.unwrap_or_default();
-    let mut windows = Vec::with_capacity(dtos.len());
-    for (i, dto) in dtos.into_iter().enumerate() {
-        let at = |name: &str| format!("{field}[{i}].{name}");
-        let hhmm = |name: &str, raw: Option<String>| {
-            let raw = raw.ok_or_else(|| ValidationError::new(at(name), "is required (hh:mm)"))?;
-            parse_hhmm(&raw).ok_or_else(|| {
-                ValidationError::new(
-                    at(name),
-                    format!("must be hh:mm between 00:00 and 23:59, got '{raw}'"),
-                )
-            })
-        };
-        let start_minute = hhmm("start", dto.start)?;
-        let end_minute = hhmm("end", dto.end)?;
-        if start_minute == end_minute {
-            return Err(ValidationError::new(at("end"), "must differ from start"));
-        }
-        let max = dto
-            .max_bandwidth
-            .ok_or_else(|| ValidationError::new(at("max_bandwidth"), "is required (bytes/s)"))?;
-        if !(MIN_BANDWIDTH_BYTES_PER_SEC..=MAX_BANDWIDTH_BYTES_PER_SEC).contains(&max) {
-            return Err(ValidationError::new(
-                at("max_bandwidth"),
-                format!(
-                    "must be between {MIN_BANDWIDTH_BYTES_PER_SEC} and {MAX_BANDWIDTH_BYTES_PER_SEC} bytes/s (1-200 MB/s), got {max}"
-                ),
-            ));
-        }
-        windows.push(BandwidthWindow {
-            start_minute,
-            end_minute,
-            max_bandwidth_bytes_per_sec: max,
-        });
-    }
-    BandwidthPolicy::new(windows, field)
-}
-
-/// Parses `PUT .../bandwidth-policy` and `PUT .../taskgroups/{id}/update`.
-pub fn update_bandwidth_policy(req: UpdateBandwidthPolicyReq) -> Result<BandwidthPolicy> {
-    let dtos = req.bandwidth_policy.ok_or_else(|| {
-        ValidationError::new(
-            "bandwidth_policy",
-            "is required (an empty list removes throttling)",
-        )
-    })?;
-    bandwidth_policy(Some(dtos), "bandwidth_policy")
-}
-
-/// Parses `POST .../tasks/batch-update`.
-pub fn batch_update(req: BatchUpdateTasksReq) -> Result<BatchUpdate> {
-    let selector = match (req.group_id, req.ids) {
-        (Some(group), None) => {
-            check_len("group_id", &group, 1, 36)?;
-            TaskSelector::Group(
-                GroupId::parse(&group)
-                    .ok_or_else(|| ValidationError::new("group_id", "must be a UUID"))?,
-            )
-        }
-        (None, Some(ids)) => {
-            if ids.is_empty() || ids.len() > 1000 {
-                return Err(ValidationError::new("ids", "must hold 1-1000 task ids"));
-            }
-            let ids = ids
-                .iter()
-                .enumerate()
-                .map(|(i, id)| {
-                    TaskId::new(*id).ok_or_else(|| {
-                        ValidationError::new(
-                            format!("ids[{i}]"),
-                            "must be a task id (0-999999999999999)",
-                        )
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            TaskSelector::Ids(ids)
-        }
-        (Some(_), Some(_)) => {
-            return Err(ValidationError::new(
-                "ids",
-                "give either group_id or ids, not both",
-            ));
-        }
-        (None, None) => return Err(ValidationError::new("ids", "give either group_id or ids")),
-    };
-    let dtos = req
-        .bandwidth_policy
-        .ok_or_else(|| ValidationError::new("bandwidth_policy", "is required"))?;
-    let bandwidth_policy = bandwidth_policy(Some(dtos), "bandwidth_policy")?;
-    let priority = optional_enum(
-        "task_priority",
-        req.task_priority.as_deref(),
-        TaskPriority::parse,
-        TaskPriority::expected,
-    )?;
-    Ok(BatchUpdate {
-        selector,
-        bandwidth_policy,
-        priority,
-    })
-}
-
-/// Parses a start (task), resume (group start) or retry (group retry) body against the spec of
-/// what it starts: the destination keys are always required, the source credentials that its
-/// kind of source needs, and the CDN key when its CDN signs URLs.
-pub fn start(req: StartTaskReq, spec: &MigrationSpec) -> Result<StartRequest> {
-    let destination = DestinationCredentials {
-        ak: required_secret("dst_ak", req.dst_ak)?,
-        sk: required_secret("dst_sk", req.dst_sk)?,
-        security_token: secret("dst_security_token", req.dst_security_token, 0, 16_384)?,
-    };
-    let cloud = spec.source.cloud_type;
-    let mut source = SourceCredentials {
-        ak: secret("src_ak", req.src_ak, 1, 100)?,
-        sk: secret("src_sk", req.src_sk, 1, 100)?,
-        security_token: secret("src_security_token", req.src_security_token, 0, 16_384)?,
-        connection_string: secret_text("connection_string", req.connection_string, 2048)?,
-        json_auth_file: secret_text("json_auth_file", req.json_auth_file, 65_535)?,
-    };
-    if cloud == CloudType::UrlSource {
-        // Scripts often send one start body for every task; keys a URL list cannot use are
-        // dropped rather than stored.
-        source = SourceCredentials::default();
-    }
-    check_source_credentials(cloud, &source, SourceFields::START)?;
-
-    let key = secret(
-        "source_cdn_authentication_key",
-        req.source_cdn_authentication_key,
-        0,
-        255,
-    )?;
-    let cdn_key = match &spec.source.cdn {
-        Some(cdn) if cdn.authentication_type.needs_key() => Some(key.ok_or_else(|| {
-            ValidationError::new(
-                "source_cdn_authentication_key",
-                format!(
-                    "is required: the source CDN uses {}",
-                    cdn.authentication_type
-                ),
-            )
-        })?),
-        _ => None,
-    };
-    Ok(StartRequest {
-        credentials: CredentialSet {
-            source,
-            destination,
-            cdn_key,
-        },
-        migrate_failed_objects: req.migrate_failed_object.unwrap_or(false),
     })
 }
 

@@ -1,6 +1,7 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::model::StartRequest;
 use crate::wire::{CreateTaskReq, StartTaskReq};
 
 fn valid_task() -> Value {
