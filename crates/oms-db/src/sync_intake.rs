@@ -17,21 +17,17 @@ use crate::{Db, DbError};
 /// Random bytes in a notification token.
 const TOKEN_BYTES: usize = 32;
 
-fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A fresh notification token: 32 random bytes, hex-encoded.
 pub(crate) fn new_token() -> Result<SecretString, DbError> {
     let mut bytes = zeroize::Zeroizing::new([0_u8; TOKEN_BYTES]);
     aws_lc_rs::rand::fill(bytes.as_mut())
         .map_err(|_| DbError::Crypto("no system randomness".into()))?;
-    Ok(SecretString::from(to_hex(bytes.as_ref())))
+    Ok(SecretString::from(hex::encode(bytes.as_ref())))
 }
 
 /// What is stored of a token: its SHA-256, hex-encoded.
 pub(crate) fn token_hash(token: &str) -> String {
-    to_hex(digest(&SHA256, token.as_bytes()).as_ref())
+    hex::encode(digest(&SHA256, token.as_bytes()))
 }
 
 /// A sync task that a notification was authenticated for.
