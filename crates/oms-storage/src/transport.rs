@@ -1,15 +1,30 @@
-//! The HTTP transport of the S3 connector: aws-sdk-s3 builds and signs requests, reqwest sends
-//! them, and the answer is made readable for the SDK before it sees it.
+//! The HTTP transport of the S3 connector: aws-sdk-s3 builds and signs requests, a hyper client
+//! sends them exactly as built, and the answer is made readable for the SDK before it sees it.
 //!
-//! The SDK's own client refuses a whole answer when one header value is not UTF-8 (a store
-//! that keeps `x-amz-meta-title: caf\xE9` as a Latin-1 client sent it), so the object could
-//! never be read, even with metadata migration off. Here such values are decoded as
+//! **Paths are sent as built.** An S3 key is not a path: `../victim/x`, `a/./b` and `a/..` are
+//! names of their own. Clients that keep the request target as a WHATWG URL (reqwest, through
+//! the `url` crate) resolve `.` and `..` segments — encoded as `%2E` or not — before sending,
+//! so a key `../victim/x` of bucket `src` would be asked for as `/victim/x`: an object of
+//! another bucket. hyper sends the `http::Uri` the SDK signed, byte for byte, as botocore and
+//! the AWS CLI do.
+//!
+//! **Header values need not be UTF-8.** The SDK refuses a whole answer when one header value is
+//! not UTF-8 (a store that keeps `x-amz-meta-title: caf\xE9` as a Latin-1 client sent it), so
+//! the object could never be read, even with metadata migration off. Such values are decoded as
 //! ISO-8859-1, which is what HTTP's obs-text historically is, so every answer reaches the SDK;
 //! what can be carried to the destination is decided when it is written
-//! ([`crate::metadata`]). The client follows no redirects, uses no proxy from the environment
-//! and reads no `AWS_*` or CA-bundle variables.
+//! ([`crate::metadata`]).
+//!
+//! The client follows no redirects, uses no proxy from the environment, reads no `AWS_*` or
+//! CA-bundle variables, and gives up on a request that makes no progress (no byte sent or
+//! received) for its idle timeout.
 
-use std::time::Duration;
+use std::future::Future as _;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use aws_sdk_s3::config::http::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::http::{
@@ -18,32 +33,51 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
+use http_body::{Body, Frame, SizeHint};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
+use hyper_util::rt::TokioExecutor;
 
-/// Sends the SDK's requests with reqwest.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// How long an unused connection is kept for the next request.
+const POOL_IDLE: Duration = Duration::from_secs(90);
+
+/// Sends the SDK's requests with hyper.
 #[derive(Debug, Clone)]
-pub(crate) struct ReqwestTransport {
-    client: reqwest::Client,
+pub(crate) struct HyperTransport {
+    client: Client<HttpsConnector<TcpConnector>, Tracked<SdkBody>>,
+    idle_timeout: Duration,
 }
 
-impl ReqwestTransport {
-    /// A transport with these timeouts (`read_timeout`: the longest wait for any byte).
-    pub(crate) fn new(
-        connect_timeout: Duration,
-        read_timeout: Duration,
-    ) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .connect_timeout(connect_timeout)
-            .read_timeout(read_timeout)
-            .tcp_nodelay(true)
-            .build()?;
-        Ok(Self { client })
+impl HyperTransport {
+    /// A transport with these timeouts (`idle_timeout`: the longest time a request may go
+    /// without sending or receiving a byte).
+    pub(crate) fn new(connect_timeout: Duration, idle_timeout: Duration) -> Result<Self, String> {
+        let mut tcp = TcpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_connect_timeout(Some(connect_timeout));
+        tcp.set_nodelay(true);
+        let https = HttpsConnectorBuilder::new()
+            .try_with_platform_verifier()
+            .map_err(|e| format!("cannot set up TLS: {e}"))?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(tcp);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE)
+            .build(https);
+        Ok(Self {
+            client,
+            idle_timeout,
+        })
     }
 }
 
-impl HttpClient for ReqwestTransport {
+impl HttpClient for HyperTransport {
     fn http_connector(
         &self,
         _settings: &HttpConnectorSettings,
@@ -67,30 +101,143 @@ pub(crate) fn readable_headers(headers: &mut HeaderMap) {
     }
 }
 
-fn connector_error(error: reqwest::Error) -> ConnectorError {
-    if error.is_timeout() {
-        ConnectorError::timeout(error.into())
-    } else if error.is_connect() || error.is_request() || error.is_body() {
+/// When a request last made progress: milliseconds since `start`.
+#[derive(Debug, Clone)]
+struct Progress {
+    start: Instant,
+    last_ms: Arc<AtomicU64>,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            last_ms: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn touch(&self) {
+        self.last_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// Ends when nothing happened for `idle`.
+    async fn stalled(&self, idle: Duration) {
+        loop {
+            let quiet = Duration::from_millis(
+                self.now_ms()
+                    .saturating_sub(self.last_ms.load(Ordering::Relaxed)),
+            );
+            if quiet >= idle {
+                return;
+            }
+            tokio::time::sleep(idle - quiet).await;
+        }
+    }
+}
+
+/// A body that records when its bytes move (a request body as it is sent, a response body as
+/// it is read) and, for answers, fails when none moves for the idle timeout.
+#[derive(Debug)]
+pub(crate) struct Tracked<B> {
+    inner: B,
+    progress: Progress,
+    /// For response bodies: the idle timeout and its timer.
+    watchdog: Option<(Duration, Pin<Box<tokio::time::Sleep>>)>,
+}
+
+impl<B> Tracked<B> {
+    fn request(inner: B, progress: Progress) -> Self {
+        Self {
+            inner,
+            progress,
+            watchdog: None,
+        }
+    }
+
+    fn response(inner: B, progress: Progress, idle: Duration) -> Self {
+        Self {
+            inner,
+            progress,
+            watchdog: Some((idle, Box::pin(tokio::time::sleep(idle)))),
+        }
+    }
+}
+
+/// A response body that went quiet for longer than the idle timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("no byte of the answer arrived for {0:?}")]
+struct Stalled(Duration);
+
+impl<B> Body for Tracked<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.progress.touch();
+                if let Some((idle, timer)) = &mut this.watchdog {
+                    timer.as_mut().reset(tokio::time::Instant::now() + *idle);
+                }
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                if let Some((idle, timer)) = &mut this.watchdog
+                    && timer.as_mut().poll(cx).is_ready()
+                {
+                    return Poll::Ready(Some(Err(Box::new(Stalled(*idle)))));
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+fn connector_error(error: hyper_util::client::legacy::Error) -> ConnectorError {
+    if error.is_connect() {
         ConnectorError::io(error.into())
     } else {
         ConnectorError::other(error.into(), None)
     }
 }
 
-impl HttpConnector for ReqwestTransport {
+impl HttpConnector for HyperTransport {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let progress = Progress::new();
         let request = match request.try_into_http1x() {
-            Ok(request) => request.map(reqwest::Body::wrap),
+            Ok(request) => request.map(|body| Tracked::request(body, progress.clone())),
             Err(e) => return HttpConnectorFuture::ready(Err(ConnectorError::user(e.into()))),
         };
-        let request = match reqwest::Request::try_from(request) {
-            Ok(request) => request,
-            Err(e) => return HttpConnectorFuture::ready(Err(ConnectorError::user(e.into()))),
-        };
-        let client = self.client.clone();
+        let (client, idle) = (self.client.clone(), self.idle_timeout);
         HttpConnectorFuture::new(async move {
-            let response = client.execute(request).await.map_err(connector_error)?;
-            let mut response = http::Response::from(response);
+            let response = tokio::select! {
+                response = client.request(request) => response.map_err(connector_error)?,
+                () = progress.stalled(idle) => {
+                    return Err(ConnectorError::timeout(Box::new(Stalled(idle))));
+                }
+            };
+            progress.touch();
+            let mut response = response.map(|body| Tracked::response(body, progress, idle));
             readable_headers(response.headers_mut());
             HttpResponse::try_from(response.map(SdkBody::from_body_1_x))
                 .map_err(|e| ConnectorError::other(e.into(), None))
