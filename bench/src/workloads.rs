@@ -8,9 +8,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use futures::StreamExt as _;
-use oms_storage::{CompletedPart, WriteOptions, WriteStore};
+use oms_storage::{ByteStream, CompletedPart, Payload, WriteOptions, WriteStore};
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 use serde_json::json;
+
+/// A body of `size` bytes sent without Content-MD5 (the peers send none either).
+fn payload(body: ByteStream, size: u64) -> Payload {
+    Payload {
+        body,
+        size,
+        content_md5: None,
+    }
+}
 
 use crate::Args;
 use crate::origin;
@@ -51,9 +60,16 @@ async fn copy_in_parts(
                 let length = range.end - range.start;
                 let download = src.get(SRC_BUCKET, key, Some(range), None).await?;
                 let part_number = i32::try_from(n + 1)?;
+                let payload = Payload {
+                    body: download.body,
+                    size: length,
+                    content_md5: None,
+                };
                 let etag = dst
-                    .upload_part(DST_BUCKET, key, upload, part_number, download.body, length)
-                    .await?;
+                    .upload_part(DST_BUCKET, key, upload, part_number, payload)
+                    .await?
+                    .etag
+                    .unwrap_or_default();
                 Ok(CompletedPart { part_number, etag })
             }
         }))
@@ -114,9 +130,14 @@ impl Objects {
                         let source = if n == 0 { &first } else { &block };
                         Ok(source.slice(..len))
                     });
-                    let body: oms_storage::ByteStream = Box::pin(futures::stream::iter(chunks));
+                    let body: ByteStream = Box::pin(futures::stream::iter(chunks));
                     store
-                        .put(SRC_BUCKET, &key, body, size, &WriteOptions::default())
+                        .put(
+                            SRC_BUCKET,
+                            &key,
+                            payload(body, size),
+                            &WriteOptions::default(),
+                        )
                         .await?;
                     Ok(())
                 }
@@ -246,8 +267,7 @@ impl Bench<'_> {
                     dst.put(
                         DST_BUCKET,
                         &key,
-                        download.body,
-                        size,
+                        payload(download.body, size),
                         &WriteOptions::default(),
                     )
                     .await?;
@@ -419,16 +439,17 @@ impl Bench<'_> {
             let list_key = format!("e-{n}.txt");
             let bytes = bytes::Bytes::from(text.into_bytes());
             let size = bytes.len() as u64;
-            let body: oms_storage::ByteStream =
-                Box::pin(futures::stream::once(async move { Ok(bytes) }));
+            let body: ByteStream = Box::pin(futures::stream::once(async move { Ok(bytes) }));
             let options = WriteOptions {
                 headers: oms_storage::ObjectHeaders {
                     content_type: Some("text/plain".into()),
                     ..Default::default()
                 },
                 storage_class: None,
+                tags: Vec::new(),
             };
-            dst.put("lists", &list_key, body, size, &options).await?;
+            dst.put("lists", &list_key, payload(body, size), &options)
+                .await?;
             self.dst.empty(DST_BUCKET)?;
             let oms = Oms::start(&self.setup("oms")).await?;
             let task = json!({

@@ -4,12 +4,16 @@
 
 pub(crate) mod azure;
 mod counters;
+mod destinations;
 mod faults;
 mod folders;
 mod google;
 mod groups;
+mod headers;
+mod keys;
 mod modes;
 pub(crate) mod resume;
+mod throttling;
 mod untrusted;
 mod uploads;
 mod urls;

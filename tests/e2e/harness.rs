@@ -213,6 +213,9 @@ impl TestServer {
         c.worker.flush_interval_ms = 200;
         c.worker.retry_base_delay_ms = 20;
         c.worker.retry_max_delay_ms = 200;
+        c.worker.throttle_base_delay_ms = 50;
+        c.worker.throttle_max_delay_ms = 1000;
+        c.worker.throttle_patience_secs = 120;
         c.worker.shutdown_grace_secs = 2;
         c.worker.operation_timeout_secs = 30;
         if let Some(v) = self.overrides.group_task_max_objects {

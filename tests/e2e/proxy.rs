@@ -18,7 +18,9 @@ use tokio_util::sync::CancellationToken;
 /// What a hook sees of a request.
 #[derive(Debug, Clone)]
 pub struct RequestHead {
+    pub method: http::Method,
     pub path: String,
+    pub query: String,
     pub headers: HeaderMap,
 }
 
@@ -50,7 +52,9 @@ async fn forward(
     request: Request<Incoming>,
 ) -> Result<Response<Incoming>, BoxError> {
     let head = RequestHead {
+        method: request.method().clone(),
         path: request.uri().path().to_owned(),
+        query: request.uri().query().unwrap_or_default().to_owned(),
         headers: request.headers().clone(),
     };
     if let Some(before) = &before {

@@ -133,6 +133,76 @@ pub struct Faults {
     pub get_delay_ms: AtomicU32,
     /// How ListObjectsV2 misbehaves.
     pub listing: Mutex<ListingFaults>,
+    /// While above 0: this percentage of object requests (reads, writes, parts, copies, HEADs)
+    /// is answered 503 SlowDown — a throttling storm.
+    pub storm_percent: AtomicU32,
+    /// While above 0: object requests beyond this many per second are answered 503 SlowDown,
+    /// as S3 throttles a prefix above its request rate.
+    pub max_requests_per_sec: AtomicU32,
+    /// Requests answered 503 SlowDown by the storm or the rate limit.
+    pub throttled: AtomicU32,
+    /// Object requests served (not throttled by the storm or the rate limit).
+    pub served: AtomicU32,
+    /// The rate limit's window: (second it started, requests in it).
+    window: Mutex<(u64, u32)>,
+    /// Writes are answered as SSE-KMS stores answer them: `x-amz-server-side-encryption:
+    /// aws:kms` and an entity tag that is not the MD5 of the bytes (so is every read).
+    pub kms: std::sync::atomic::AtomicBool,
+    /// The bucket says it encrypts with KMS by default (GetBucketEncryption); otherwise that
+    /// call is not implemented, as in many S3-compatible stores.
+    pub kms_advertised: std::sync::atomic::AtomicBool,
+    /// PutObjects and UploadParts that came without Content-MD5.
+    pub writes_without_md5: AtomicU32,
+    /// PutObjects of keys starting with this are refused 403 AccessDenied.
+    pub refused_write_prefix: Mutex<Option<String>>,
+}
+
+/// An entity tag as an SSE-KMS store makes it: 32 hex digits, stable per object, not its MD5.
+fn kms_etag(real: &ETag) -> ETag {
+    ETag::Strong(md5_hex(format!("kms:{}", real.value()).as_bytes()))
+}
+
+/// The operations a storm or a rate limit throttles: those on objects.
+const OBJECT_OPERATIONS: &[&str] = &[
+    "head_object",
+    "get_object",
+    "put_object",
+    "copy_object",
+    "create_multipart_upload",
+    "upload_part",
+    "upload_part_copy",
+    "complete_multipart_upload",
+];
+
+impl Faults {
+    /// Whether this request of `op` is throttled by the storm or the rate limit.
+    fn throttles(&self, op: &str) -> bool {
+        if !OBJECT_OPERATIONS.contains(&op) {
+            return false;
+        }
+        let storm = self.storm_percent.load(Ordering::SeqCst);
+        let mut throttled = storm > 0 && rand::random_range(0..100) < storm;
+        let rate = self.max_requests_per_sec.load(Ordering::SeqCst);
+        if !throttled && rate > 0 {
+            let second = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64
+                / 1000;
+            let mut window = self.window.lock().unwrap();
+            if window.0 != second {
+                *window = (second, 0);
+            }
+            window.1 += 1;
+            throttled = window.1 > rate;
+        }
+        if throttled {
+            self.throttled.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.served.fetch_add(1, Ordering::SeqCst);
+        }
+        throttled
+    }
 }
 
 /// An object rewritten with `body` as soon as a ranged GetObject or an UploadPartCopy of `key`
@@ -158,6 +228,9 @@ pub struct ListingFaults {
     pub last_modified_ms: Option<i64>,
     /// Every page but the first comes after this pause, in ms.
     pub slow_after_first_ms: u64,
+    /// Every page asked for after a key begins with that key again (StartAfter taken as
+    /// inclusive).
+    pub repeat_marker: bool,
 }
 
 /// A body whose first byte is flipped on the way in.
@@ -388,6 +461,32 @@ impl Faulty {
             input.start_after = None;
             input.continuation_token = None;
         }
+        if let (true, Some(marker)) = (faults.repeat_marker, input.start_after.clone()) {
+            let answer = self.fs.list_objects_v2(inner_request(input.clone())).await;
+            let head = HeadObjectInput::builder()
+                .bucket(input.bucket.clone())
+                .key(marker.clone())
+                .build()
+                .unwrap();
+            let head = self.fs.head_object(inner_request(head)).await;
+            return Some(answer.map(|mut response| {
+                if let Ok(head) = head {
+                    let repeat = Object {
+                        key: Some(marker),
+                        size: head.output.content_length,
+                        last_modified: head.output.last_modified,
+                        e_tag: head.output.e_tag,
+                        ..Default::default()
+                    };
+                    response
+                        .output
+                        .contents
+                        .get_or_insert_with(Vec::new)
+                        .insert(0, repeat);
+                }
+                response
+            }));
+        }
         None
     }
 
@@ -433,6 +532,12 @@ impl Faulty {
 
     fn before(&self, op: &'static str, key: &str) -> S3Result<()> {
         let n = self.calls.record(op, key);
+        if self.faults.throttles(op) {
+            return Err(S3Error::with_message(
+                S3ErrorCode::SlowDown,
+                "please reduce your request rate",
+            ));
+        }
         if op == "get_object" && self.faults.broken_keys.lock().unwrap().contains(key) {
             return Err(S3Error::with_message(
                 S3ErrorCode::InternalError,
@@ -448,6 +553,99 @@ impl Faulty {
             ));
         }
         Ok(())
+    }
+
+    /// What the store answers itself, without s3s-fs: a refused write, a Content-MD5 that
+    /// does not match an UploadPart's body (s3s-fs checks it on PutObject only), the bucket's
+    /// encryption settings.
+    async fn answer_itself(&self, input: &mut (dyn Any + Send + Sync)) -> Option<Box<dyn Any>> {
+        if let Some(put) = input.downcast_mut::<PutObjectInput>() {
+            if put.content_md5.is_none() {
+                self.faults
+                    .writes_without_md5
+                    .fetch_add(1, Ordering::SeqCst);
+            }
+            let refused = self.faults.refused_write_prefix.lock().unwrap().clone();
+            if refused.is_some_and(|p| put.key.starts_with(&p)) {
+                let error: S3Result<S3Response<PutObjectOutput>> = Err(S3Error::with_message(
+                    S3ErrorCode::AccessDenied,
+                    "no writes here",
+                ));
+                return Some(Box::new(error));
+            }
+        }
+        if let Some(part) = input.downcast_mut::<UploadPartInput>() {
+            let Some(expected) = part.content_md5.clone() else {
+                self.faults
+                    .writes_without_md5
+                    .fetch_add(1, Ordering::SeqCst);
+                return None;
+            };
+            let mut bytes = Vec::new();
+            if let Some(mut body) = part.body.take() {
+                while let Some(chunk) = body.next().await {
+                    bytes.extend_from_slice(&chunk.unwrap());
+                }
+            }
+            use base64::Engine as _;
+            let sent = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&bytes));
+            if sent != expected {
+                let error: S3Result<S3Response<UploadPartOutput>> = Err(S3Error::with_message(
+                    S3ErrorCode::BadDigest,
+                    "content_md5 mismatch",
+                ));
+                return Some(Box::new(error));
+            }
+            part.body = Some(StreamingBlob::from(s3s::Body::from(bytes::Bytes::from(
+                bytes,
+            ))));
+        }
+        if input.is::<GetBucketEncryptionInput>()
+            && self.faults.kms_advertised.load(Ordering::SeqCst)
+        {
+            let rule = ServerSideEncryptionRule {
+                apply_server_side_encryption_by_default: Some(ServerSideEncryptionByDefault {
+                    kms_master_key_id: Some("test-key".into()),
+                    sse_algorithm: ServerSideEncryption::from_static("aws:kms"),
+                }),
+                ..Default::default()
+            };
+            let output = GetBucketEncryptionOutput {
+                server_side_encryption_configuration: Some(ServerSideEncryptionConfiguration {
+                    rules: vec![rule],
+                }),
+            };
+            let answer: S3Result<S3Response<GetBucketEncryptionOutput>> =
+                Ok(S3Response::new(output));
+            return Some(Box::new(answer));
+        }
+        None
+    }
+
+    /// Answers as an SSE-KMS store does when [`Faults::kms`] says so.
+    fn encrypted(&self, output: &mut dyn Any) {
+        if !self.faults.kms.load(Ordering::SeqCst) {
+            return;
+        }
+        let kms = || Some(ServerSideEncryption::from_static("aws:kms"));
+        macro_rules! opaque {
+            ($($ty:ty),*) => {$(
+                if let Some(out) = output.downcast_mut::<$ty>() {
+                    out.e_tag = out.e_tag.as_ref().map(kms_etag);
+                    out.server_side_encryption = kms();
+                    return;
+                }
+            )*};
+        }
+        opaque!(
+            PutObjectOutput,
+            UploadPartOutput,
+            HeadObjectOutput,
+            GetObjectOutput
+        );
+        if let Some(out) = output.downcast_mut::<CompleteMultipartUploadOutput>() {
+            out.server_side_encryption = kms();
+        }
     }
 
     /// Damages the body of a write when [`Faults::garbled_writes`] says so.
@@ -501,10 +699,14 @@ macro_rules! faulty_s3 {
                         let answer: Box<dyn Any> = Box::new(answer);
                         return *answer.downcast::<S3Result<S3Response<$output>>>().unwrap();
                     }
+                    if let Some(answer) = self.answer_itself(&mut $req.input).await {
+                        return *answer.downcast::<S3Result<S3Response<$output>>>().unwrap();
+                    }
                     let mut answer = self.fs.$method($req).await;
                     if let Ok(response) = answer.as_mut() {
                         self.list_answer(&mut response.output);
                         self.cut_short(&key, &mut response.output);
+                        self.encrypted(&mut response.output);
                     }
                     if stringify!($method) == "complete_multipart_upload"
                         && answer.is_ok()
@@ -543,6 +745,7 @@ faulty_s3! {
     complete_multipart_upload(CompleteMultipartUploadInput) -> CompleteMultipartUploadOutput, key: |req| req.input.key.clone();
     abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput, key: |req| req.input.key.clone();
     list_parts(ListPartsInput) -> ListPartsOutput, key: |req| req.input.key.clone();
+    get_bucket_encryption(GetBucketEncryptionInput) -> GetBucketEncryptionOutput, key: |req| String::new();
 }
 
 /// A running S3 server.

@@ -339,6 +339,37 @@ fn a_first_start_on_a_busy_port_fails_before_creating_or_showing_a_key() {
 }
 
 #[test]
+fn a_first_start_opens_its_port_only_once_its_keys_exist() {
+    // Whoever waits for the port and then asks `omsd token` must find the keys it needs.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let home = tempfile::tempdir().unwrap();
+    let daemon = Daemon::spawn(home.path(), &[], &[("OMS__SERVER__LISTEN", &addr)]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "omsd never listened: {}",
+            daemon.stderr()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    for file in ["data/master.key", "data/bootstrap.toml"] {
+        assert!(
+            home.path().join(file).exists(),
+            "{file} missing when the port opened"
+        );
+    }
+    let out = omsd(home.path(), &["token"], &[]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!out.stdout.is_empty());
+}
+
+#[test]
 fn the_start_up_summary_tells_what_omsd_runs_with_and_warns_of_opt_outs() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

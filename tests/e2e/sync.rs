@@ -18,7 +18,7 @@ use crate::moto::Moto;
 use crate::s3::client;
 
 /// Percent-encodes every byte but ASCII letters and digits, as an event function would.
-fn encode(key: &str) -> String {
+pub fn encode(key: &str) -> String {
     key.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() {

@@ -65,11 +65,17 @@ pub fn check_file(
         ));
     }
     let content_type = content_type.unwrap_or_default();
-    if !content_type.to_ascii_lowercase().starts_with("text/plain") || content_encoding.is_some() {
+    if !content_type.to_ascii_lowercase().starts_with("text/plain") {
+        return Err(ListFileError::new(
+            FailureCode::ListFileContentType,
+            format!("the list file must have Content-Type text/plain (has '{content_type}')"),
+        ));
+    }
+    if let Some(encoding) = content_encoding.filter(|e| !e.trim().is_empty()) {
         return Err(ListFileError::new(
             FailureCode::ListFileContentType,
             format!(
-                "the list file must have Content-Type text/plain and no Content-Encoding (has '{content_type}')"
+                "the list file must be stored plain, without Content-Encoding (has '{encoding}'): upload it uncompressed"
             ),
         ));
     }
@@ -80,6 +86,12 @@ pub fn check_file(
 /// is not counted): UTF-8, a byte-order mark dropped from the first line, at most
 /// [`MAX_LINE_CHARS`] characters.
 pub fn line_text(mut raw: Vec<u8>, line_no: u64) -> Result<Option<String>, ListFileError> {
+    // The mark goes first: a file that begins with it and then a blank line (as Notepad
+    // writes one) has a blank first line.
+    const BOM: &[u8] = "\u{feff}".as_bytes();
+    if line_no == 1 && raw.starts_with(BOM) {
+        raw.drain(..BOM.len());
+    }
     if raw.last() == Some(&b'\r') {
         raw.pop();
     }
@@ -92,11 +104,6 @@ pub fn line_text(mut raw: Vec<u8>, line_no: u64) -> Result<Option<String>, ListF
             format!("line {line_no} is not UTF-8"),
         )
     })?;
-    let text = if line_no == 1 {
-        text.trim_start_matches('\u{feff}').to_owned()
-    } else {
-        text
-    };
     if text.chars().count() > MAX_LINE_CHARS {
         return Err(line_too_long(line_no));
     }
@@ -159,6 +166,11 @@ mod tests {
     #[test]
     fn lines_are_utf8_without_a_bom_and_blank_lines_are_skipped() {
         assert_eq!(line_text(b"  \r".to_vec(), 1).unwrap(), None);
+        assert_eq!(
+            line_text("\u{feff}\r".as_bytes().to_vec(), 1).unwrap(),
+            None
+        );
+        assert_eq!(line_text("\u{feff}".as_bytes().to_vec(), 1).unwrap(), None);
         assert_eq!(
             line_text("\u{feff}a\r".as_bytes().to_vec(), 1).unwrap(),
             Some("a".into())

@@ -21,6 +21,9 @@ pub const STORE_REQUESTS: &str = "oms_store_requests_total";
 /// How long store calls took until the answer's head (a GET's body is not included), by `side`
 /// and `operation`.
 pub const STORE_SECONDS: &str = "oms_store_request_duration_seconds";
+/// Requests the running migrations may keep in flight to their stores, summed, by `side`: it
+/// drops when a store throttles (each task halves its own) and climbs back when it stops.
+pub const STORE_PACE_LIMIT: &str = "oms_store_pace_limit";
 /// Store calls tried again after a transient or throttling answer, by `kind`.
 pub const RETRIES: &str = "oms_store_retries_total";
 /// Lease events, by `kind` (`task`, `group`, `sync`) and `event` (`claimed`, `renewed`, `lost`).
@@ -62,6 +65,10 @@ pub fn describe() {
     describe_counter!(
         STORE_REQUESTS,
         "Object store calls, by side, operation and outcome"
+    );
+    describe_gauge!(
+        STORE_PACE_LIMIT,
+        "Requests the running migrations may keep in flight to their stores, by side"
     );
     describe_histogram!(
         STORE_SECONDS,

@@ -73,6 +73,9 @@ pub struct Task {
     pub failure: Option<FailureReason>,
     /// Where its failed-object list was written ("" when none).
     pub failed_list_key: String,
+    /// Why its failed-object list could not be written (an error code; "" when it was, or
+    /// none was due).
+    pub failed_list_error: String,
     /// Creation time, Unix ms.
     pub create_time_ms: i64,
     /// The outcome of its last notification (`None`: none was attempted).

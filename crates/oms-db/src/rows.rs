@@ -14,7 +14,7 @@ use crate::DbError;
 pub(crate) const TASK_COLUMNS: &str = "id, project_id, group_id, group_type, name, status, priority, spec, \
     bandwidth_policy, error_code, error_msg, total_num, successful_num, failed_num, skipped_num, total_size, \
     complete_size, real_size, progress, migrate_speed, left_time, total_time, is_query_over, failed_list_key, \
-    start_time, create_time, notify_result, notify_error";
+    failed_list_error, start_time, create_time, notify_result, notify_error";
 
 /// The group columns [`group`] reads, in a `select`.
 pub(crate) const GROUP_COLUMNS: &str = "group_id, project_id, status, spec, bandwidth_policy, error_code, \
@@ -155,6 +155,7 @@ pub(crate) fn task(row: &AnyRow) -> Result<Task, DbError> {
         is_query_over: row.try_get::<i64, _>("is_query_over")? != 0,
         failure: failure(row)?,
         failed_list_key: row.try_get("failed_list_key")?,
+        failed_list_error: row.try_get("failed_list_error")?,
         create_time_ms: row.try_get("create_time")?,
         notified: notified(row)?,
     })

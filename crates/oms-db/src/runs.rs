@@ -283,15 +283,22 @@ impl Db {
         Ok(())
     }
 
-    /// Records where the failed-object list was written.
-    pub async fn set_failed_list_key(&self, lease: &Lease, key: &str) -> Result<(), DbError> {
+    /// Records where the failed-object list was written ("": there is none now), or, with an
+    /// `error` code, that it could not be written.
+    pub async fn set_failed_list(
+        &self,
+        lease: &Lease,
+        key: &str,
+        error: &str,
+    ) -> Result<(), DbError> {
         let _wrote = self.wrote_on_exit();
         let sql = format!(
-            "update tasks set failed_list_key = $1 where {}",
-            Lease::fence(2)
+            "update tasks set failed_list_key = $1, failed_list_error = $2 where {}",
+            Lease::fence(3)
         );
         sqlx::query(AssertSqlSafe(sql))
             .bind(key)
+            .bind(error)
             .bind_fence(lease)
             .execute(&self.pool)
             .await?;

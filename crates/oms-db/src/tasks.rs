@@ -566,7 +566,7 @@ pub(crate) async fn reset_for_full_run(
     let reset = format!(
         "update tasks set checkpoint = null, checkpoint_state = null, total_num = 0, successful_num = 0, \
          failed_num = 0, skipped_num = 0, total_size = 0, complete_size = 0, real_size = 0, progress = 0, \
-         migrate_speed = 0, left_time = 0, is_query_over = 0, failed_list_key = '', start_time = 0 where {filter}"
+         migrate_speed = 0, left_time = 0, is_query_over = 0, failed_list_key = '', failed_list_error = '', start_time = 0 where {filter}"
     );
     value
         .bind_to(sqlx::query(AssertSqlSafe(reset)))

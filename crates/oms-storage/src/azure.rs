@@ -254,6 +254,7 @@ impl AzureSource {
             response.status(),
             header_text(response.headers(), "x-ms-error-code"),
         )
+        .with_retry_after(header_text(response.headers(), "retry-after").as_deref())
     }
 
     /// One List Blobs answer: up to `max_results` blobs under `prefix` from `marker`.

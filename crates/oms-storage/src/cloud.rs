@@ -410,7 +410,9 @@ pub(crate) fn object_headers(headers: &HeaderMap, dialect: Dialect) -> ObjectHea
         content_disposition: header_text(headers, header::CONTENT_DISPOSITION),
         content_language: header_text(headers, header::CONTENT_LANGUAGE),
         cache_control: header_text(headers, header::CACHE_CONTROL),
+        expires: header_text(headers, header::EXPIRES),
         user_metadata,
+        tag_count: None,
     }
 }
 

@@ -16,7 +16,8 @@ use crate::cloud::{CloudSettings, CloudSource};
 use crate::endpoints::{self, DESTINATION_CLOUD, EndpointRule};
 use crate::guard::Guard;
 use crate::http::{Cdn, HttpSettings, HttpSource};
-use crate::metered::Metered;
+use crate::metered::{self, Metered};
+use crate::pace::Pace;
 use crate::s3::{S3Connector, S3Settings};
 use crate::{ErrorKind, ReadStore, StorageError, WriteStore};
 
@@ -31,6 +32,9 @@ pub struct ConnectSettings {
     pub operation_timeout: Duration,
     /// Which addresses user-chosen URLs and endpoints may reach.
     pub guard: Guard,
+    /// The most requests one migration keeps in flight to each side: where each side's
+    /// [`Pace`] starts, and what it grows back to after the store throttled.
+    pub max_requests_in_flight: usize,
 }
 
 /// Why connectors cannot be built: a `TRF.xxxx` code and words.
@@ -260,10 +264,10 @@ pub fn helper_store(
         HelperCloud::Destination => Side::Destination,
     };
     Ok(HelperStore {
-        store: Arc::new(Metered::new(helper.store, side)),
+        store: Arc::new(Metered::new(helper.store, side, None)),
         account: helper
             .account
-            .map(|a| Arc::new(Metered::new(a, side)) as Arc<dyn AccountStore>),
+            .map(|a| Arc::new(Metered::new(a, side, None)) as Arc<dyn AccountStore>),
         ..helper
     })
 }
@@ -384,9 +388,19 @@ pub fn connect(
         },
     )?;
     let same_store = source.identity() == destination.identity() && !spec.enable_requester_pays;
+    let pace = |side| {
+        Arc::new(Pace::new(
+            metered::side_label(side),
+            settings.max_requests_in_flight,
+        ))
+    };
     Ok(Sides {
-        source: Arc::new(Metered::new(source, Side::Source)),
-        destination: Arc::new(Metered::new(destination, Side::Destination)),
+        source: Arc::new(Metered::new(source, Side::Source, Some(pace(Side::Source)))),
+        destination: Arc::new(Metered::new(
+            destination,
+            Side::Destination,
+            Some(pace(Side::Destination)),
+        )),
         source_bucket: source_bucket_name(spec),
         same_store,
     })

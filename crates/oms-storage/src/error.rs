@@ -6,6 +6,7 @@
 //! never carries a client library's debug output, request ids or a response body.
 
 use std::fmt;
+use std::time::Duration;
 
 /// What kind of failure an error is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,6 +30,9 @@ pub enum ErrorKind {
     /// The store answered a ranged read with something other than exactly that range (a 200
     /// with the whole object, or a 206 for another range): it cannot serve ranges.
     RangeNotHonored,
+    /// The store refuses a write without `Content-MD5` or a checksum (an Object Lock bucket):
+    /// the same write with one will do.
+    ChecksumRequired,
     /// Anything else: retrying will not help.
     Permanent,
 }
@@ -50,6 +54,7 @@ impl ErrorKind {
             Self::Transient => "transient",
             Self::Changed => "changed",
             Self::RangeNotHonored => "range_not_honored",
+            Self::ChecksumRequired => "checksum_required",
             Self::Permanent => "permanent",
         }
     }
@@ -71,6 +76,8 @@ pub struct StorageError {
     pub code: Option<String>,
     /// What happened, in words.
     pub message: String,
+    /// How long the store asked to wait before trying again (`Retry-After`), when it said.
+    pub retry_after: Option<Duration>,
     /// What was asked, where (boxed: errors travel in every `Result` of a request's path).
     target: Option<Box<Target>>,
 }
@@ -95,8 +102,16 @@ impl StorageError {
             status: None,
             code: None,
             message: tidy(&message.into()),
+            retry_after: None,
             target: None,
         }
+    }
+
+    /// The same error, with the wait the store asked for (a `Retry-After` header's value).
+    #[must_use]
+    pub fn with_retry_after(mut self, header: Option<&str>) -> Self {
+        self.retry_after = header.and_then(parse_retry_after);
+        self
     }
 
     fn target(&mut self) -> &mut Target {
@@ -163,14 +178,25 @@ impl StorageError {
             | "AccountProblem"
             | "AuthorizationFailure"
             | "AuthorizationPermissionMismatch" => return ErrorKind::Denied,
+            // AWS, Tencent COS and MinIO say SlowDown; Aliyun OSS QpsLimitExceeded; Azure
+            // ServerBusy; the rest are what AWS SDKs treat as throttling.
             "SlowDown"
             | "Throttling"
             | "ThrottlingException"
+            | "ThrottledException"
+            | "RequestThrottled"
+            | "RequestThrottledException"
             | "TooManyRequests"
+            | "TooManyRequestsException"
             | "RequestLimitExceeded"
+            | "BandwidthLimitExceeded"
+            | "QpsLimitExceeded"
             | "ServerBusy" => {
                 return ErrorKind::Throttled;
             }
+            // A 503 ServiceUnavailable is how S3 and Huawei OBS also say "reduce your request
+            // rate": backing off as from throttling is right either way.
+            "ServiceUnavailable" if status == Some(503) => return ErrorKind::Throttled,
             "RequestTimeout"
             | "InternalError"
             | "ServiceUnavailable"
@@ -181,6 +207,9 @@ impl StorageError {
             "PreconditionFailed" | "ConditionNotMet" | "TargetConditionNotMet" => {
                 return ErrorKind::Changed;
             }
+            "MissingUploadObjectWithObjectLockHeaders" => return ErrorKind::ChecksumRequired,
+            // The body arrived otherwise than its Content-MD5 says: damaged on the way.
+            "BadDigest" | "XAmzContentSHA256Mismatch" => return ErrorKind::Transient,
             _ => {}
         }
         match status {
@@ -193,6 +222,24 @@ impl StorageError {
             Some(_) => ErrorKind::Permanent,
         }
     }
+}
+
+/// The longest wait a `Retry-After` is taken for: a store asking for more is asked again then.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+/// A `Retry-After` value: delay-seconds, or an HTTP date (the wait until then); capped at
+/// [`MAX_RETRY_AFTER`].
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    let wait = if let Ok(seconds) = value.parse::<u64>() {
+        Duration::from_secs(seconds)
+    } else {
+        let at = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822)
+            .ok()?;
+        let left = at - time::OffsetDateTime::now_utc();
+        Duration::try_from(left).unwrap_or(Duration::ZERO)
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 /// One line, of bounded length: a store's message may hold newlines or a whole document.
@@ -241,6 +288,41 @@ mod tests {
             StorageError::classify_response(None, None).is_retryable(),
             "no response: connection trouble"
         );
+    }
+
+    #[test]
+    fn the_clouds_ways_of_asking_to_slow_down_are_throttling() {
+        for (status, code) in [
+            (503, "SlowDown"),
+            (503, "QpsLimitExceeded"),
+            (503, "ServiceUnavailable"),
+            (503, "ServerBusy"),
+            (429, "TooManyRequestsException"),
+            (400, "RequestLimitExceeded"),
+        ] {
+            assert_eq!(
+                StorageError::classify_response(Some(status), Some(code)),
+                ErrorKind::Throttled,
+                "{status} {code}"
+            );
+        }
+        assert_eq!(
+            StorageError::classify_response(Some(500), Some("InternalError")),
+            ErrorKind::Transient
+        );
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds_or_as_a_date_and_capped() {
+        let wait = |v: &str| {
+            StorageError::new(ErrorKind::Throttled, "GET", "busy")
+                .with_retry_after(Some(v))
+                .retry_after
+        };
+        assert_eq!(wait("7"), Some(Duration::from_secs(7)));
+        assert_eq!(wait("86400"), Some(MAX_RETRY_AFTER));
+        assert_eq!(wait("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(wait("soon"), None);
     }
 
     #[test]

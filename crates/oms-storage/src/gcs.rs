@@ -201,11 +201,17 @@ impl GcsSource {
     /// An error answer, with the code of its XML error document (HEAD answers have none).
     async fn refused(call: &Call<'_>, response: reqwest::Response) -> StorageError {
         let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let code = match call.body(response).await {
             Ok(text) => error_code(&text),
             Err(_) => None,
         };
         call.refused(status, code)
+            .with_retry_after(retry_after.as_deref())
     }
 
     /// The headers of an object read: the stored bytes, `range` of them, of `pinned` only.

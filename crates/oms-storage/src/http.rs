@@ -106,7 +106,12 @@ fn failure(kind: ErrorKind, operation: &'static str, message: impl Into<String>)
     StorageError::new(kind, operation, message)
 }
 
-fn status_error(operation: &'static str, status: StatusCode, url: &Url) -> StorageError {
+fn status_error(
+    operation: &'static str,
+    status: StatusCode,
+    url: &Url,
+    headers: &HeaderMap,
+) -> StorageError {
     let shown = shown(url);
     let code = status.as_u16();
     let (kind, message) = match code {
@@ -121,7 +126,12 @@ fn status_error(operation: &'static str, status: StatusCode, url: &Url) -> Stora
             format!("{shown} answered HTTP {code}"),
         ),
     };
-    StorageError::new(kind, operation, message).with_status(Some(code), None)
+    let retry_after = headers
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok());
+    StorageError::new(kind, operation, message)
+        .with_status(Some(code), None)
+        .with_retry_after(retry_after)
 }
 
 /// A URL as it may be shown in messages: without its query (which may carry a signature).
@@ -154,7 +164,9 @@ fn object_headers(headers: &HeaderMap) -> ObjectHeaders {
         content_disposition: header_text(headers, header::CONTENT_DISPOSITION),
         content_language: header_text(headers, header::CONTENT_LANGUAGE),
         cache_control: header_text(headers, header::CACHE_CONTROL),
+        expires: header_text(headers, header::EXPIRES),
         user_metadata: Default::default(),
+        tag_count: None,
     }
 }
 
@@ -227,7 +239,7 @@ impl HttpSource {
                 Some(size) => Ok(Some(meta_of(&final_url, response.headers(), size))),
                 None => self.probe(url).await,
             },
-            s => Err(status_error("HEAD", s, &final_url)),
+            s => Err(status_error("HEAD", s, &final_url, response.headers())),
         }
     }
 
@@ -426,7 +438,7 @@ impl HttpSource {
             StatusCode::OK => content_length(&headers),
             // An empty object cannot satisfy a range of one byte.
             StatusCode::RANGE_NOT_SATISFIABLE => Some(0),
-            _ => return Err(status_error("HEAD", status, &url)),
+            _ => return Err(status_error("HEAD", status, &url, &headers)),
         };
         drop(response);
         let size = size.ok_or_else(|| {
@@ -507,12 +519,12 @@ impl ReadStore for HttpSource {
             .await?;
         let status = response.status();
         if status == StatusCode::PRECONDITION_FAILED {
-            let mut error = status_error("GET", status, &final_url);
+            let mut error = status_error("GET", status, &final_url, response.headers());
             error.kind = ErrorKind::Changed;
             return Err(error);
         }
         if !status.is_success() {
-            return Err(status_error("GET", status, &final_url));
+            return Err(status_error("GET", status, &final_url, response.headers()));
         }
         let headers = response.headers().clone();
         let tag = etag(&headers);
@@ -651,7 +663,7 @@ mod tests {
     #[test]
     fn signatures_never_show_in_messages() {
         let url = Url::parse("http://cdn.example.com/a?auth_key=secret").unwrap();
-        let err = status_error("get", StatusCode::FORBIDDEN, &url);
+        let err = status_error("get", StatusCode::FORBIDDEN, &url, &HeaderMap::new());
         assert!(!err.to_string().contains("secret"));
         assert!(err.to_string().contains("CDN key"));
         assert!(!err.kind.is_retryable());

@@ -21,6 +21,7 @@ pub mod guard;
 pub mod http;
 pub mod metadata;
 mod metered;
+pub mod pace;
 pub mod reach;
 pub mod read;
 pub mod regions;
@@ -78,8 +79,13 @@ pub struct ObjectHeaders {
     pub content_language: Option<String>,
     /// Cache-Control.
     pub cache_control: Option<String>,
+    /// Expires (an HTTP date, as the store answered it).
+    pub expires: Option<String>,
     /// User metadata (`x-amz-meta-*`), names lower-case.
     pub user_metadata: BTreeMap<String, String>,
+    /// How many tags the object has, when the answer said (`x-amz-tagging-count`); the tags
+    /// themselves are read with [`ReadStore::tags`].
+    pub tag_count: Option<u32>,
 }
 
 /// What a HEAD tells about an object.
@@ -124,17 +130,54 @@ impl std::fmt::Debug for Download {
 /// How an object is written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteOptions {
-    /// Headers to set on the written object.
+    /// Headers to set on the written object (`tag_count` aside).
     pub headers: ObjectHeaders,
     /// The storage class to write with (`None`: the bucket's default).
     pub storage_class: Option<String>,
+    /// Tags to set on the written object (key, value).
+    pub tags: Vec<(String, String)>,
 }
 
-/// What the destination said about a written object.
+/// The body of a write: its bytes, how many, and (when known before sending) their MD5.
+pub struct Payload {
+    /// The bytes, `size` of them.
+    pub body: ByteStream,
+    /// Bytes in `body`.
+    pub size: u64,
+    /// The MD5 of the bytes (hex), sent as `Content-MD5` so that the store refuses a body that
+    /// arrives otherwise — the one proof of the bytes a store gives whatever it does to its
+    /// entity tag (SSE-KMS), and what Object Lock buckets require of every write.
+    pub content_md5: Option<String>,
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Payload")
+            .field("size", &self.size)
+            .field("content_md5", &self.content_md5)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the destination said about a written object or part.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PutOutcome {
     /// The entity tag, without quotes.
     pub etag: Option<String>,
+    /// Whether the store says it encrypted the bytes in a way that makes its entity tag
+    /// something other than their MD5 (SSE-KMS, customer-provided keys): the tag then proves
+    /// nothing about the bytes.
+    pub opaque_etag: bool,
+}
+
+impl PutOutcome {
+    /// The entity tag when it is the MD5 of the bytes written (plain or SSE-S3, one piece),
+    /// which can be compared with the MD5 of what was sent.
+    pub fn etag_md5(&self) -> Option<&str> {
+        self.etag.as_deref().filter(|e| {
+            !self.opaque_etag && e.len() == 32 && e.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+    }
 }
 
 /// A completed part of a multipart upload.
@@ -181,6 +224,11 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
         pinned: Option<&Version>,
     ) -> Result<Download, StorageError>;
 
+    /// The object's tags (key, value), in the store's order; none where a store keeps no tags.
+    async fn tags(&self, _bucket: &str, _key: &str) -> Result<Vec<(String, String)>, StorageError> {
+        Ok(Vec::new())
+    }
+
     /// Identifies the endpoint and the access key (never the secret), so that the engine can
     /// tell whether two connectors reach the same store as the same user.
     fn identity(&self) -> String;
@@ -194,13 +242,12 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
 /// A store that can be written: a migration's destination.
 #[async_trait]
 pub trait WriteStore: ReadStore {
-    /// Writes an object of `size` bytes from `body`.
+    /// Writes an object from `payload`.
     async fn put(
         &self,
         bucket: &str,
         key: &str,
-        body: ByteStream,
-        size: u64,
+        payload: Payload,
         options: &WriteOptions,
     ) -> Result<PutOutcome, StorageError>;
 
@@ -212,16 +259,16 @@ pub trait WriteStore: ReadStore {
         options: &WriteOptions,
     ) -> Result<String, StorageError>;
 
-    /// Uploads part `part_number` (1-based) of `size` bytes; returns its entity tag.
+    /// Uploads part `part_number` (1-based) from `payload`; the outcome always has an entity
+    /// tag (the completion names the part by it).
     async fn upload_part(
         &self,
         bucket: &str,
         key: &str,
         upload_id: &str,
         part_number: i32,
-        body: ByteStream,
-        size: u64,
-    ) -> Result<String, StorageError>;
+        payload: Payload,
+    ) -> Result<PutOutcome, StorageError>;
 
     /// Completes a multipart upload from its parts, in part-number order.
     async fn complete_multipart(
@@ -247,6 +294,13 @@ pub trait WriteStore: ReadStore {
     /// Server-side copy between buckets of this connector, where the store offers it.
     fn server_side_copy(&self) -> Option<&dyn ServerSideCopy> {
         None
+    }
+
+    /// Why every write to `bucket` needs `Content-MD5` (its default encryption makes entity
+    /// tags opaque, or Object Lock requires a checksum), as far as the bucket's settings tell;
+    /// `None` when they say neither.
+    async fn writes_need_content_md5(&self, _bucket: &str) -> Result<Option<String>, StorageError> {
+        Ok(None)
     }
 }
 

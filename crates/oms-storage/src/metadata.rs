@@ -51,7 +51,9 @@ pub fn sendable(headers: &ObjectHeaders) -> (ObjectHeaders, Vec<String>) {
         content_disposition: standard("Content-Disposition", &headers.content_disposition),
         content_language: standard("Content-Language", &headers.content_language),
         cache_control: standard("Cache-Control", &headers.cache_control),
+        expires: standard("Expires", &headers.expires),
         user_metadata: Default::default(),
+        tag_count: headers.tag_count,
     };
     for (name, value) in &headers.user_metadata {
         if !token(name) {

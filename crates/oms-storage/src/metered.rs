@@ -1,8 +1,10 @@
 //! Store calls counted and timed for the metrics (`oms_store_requests_total`,
-//! `oms_store_request_duration_seconds`): a wrapper around any connector, labelled with the side
-//! it serves, the operation and the outcome. Every connector of a migration is wrapped once,
-//! where both sides are built ([`crate::connect::connect`]), and so is the store a bucket helper
-//! asks ([`crate::connect::helper_store`]): no connector counts for itself.
+//! `oms_store_request_duration_seconds`), and paced: a wrapper around any connector, labelled
+//! with the side it serves, the operation and the outcome. Every connector of a migration is
+//! wrapped once, where both sides are built ([`crate::connect::connect`]), and so is the store a
+//! bucket helper asks ([`crate::connect::helper_store`]): no connector counts for itself. A
+//! migration's connectors also wait for a place in flight from their side's [`Pace`], which
+//! learns from every answer whether the store throttles.
 
 use std::future::Future;
 use std::ops::Range;
@@ -15,10 +17,11 @@ use oms_core::metrics::{STORE_REQUESTS, STORE_SECONDS};
 
 use crate::account::AccountStore;
 use crate::connect::Side;
+use crate::pace::Pace;
 use crate::read::Version;
 use crate::{
-    ByteStream, CompletedPart, Download, ListPage, ObjectMeta, PutOutcome, ReadStore,
-    ServerSideCopy, StorageError, WriteOptions, WriteStore,
+    CompletedPart, Download, ListPage, ObjectMeta, Payload, PutOutcome, ReadStore, ServerSideCopy,
+    StorageError, WriteOptions, WriteStore,
 };
 
 /// A connector whose calls are counted and timed.
@@ -26,26 +29,44 @@ use crate::{
 pub(crate) struct Metered<S: ?Sized> {
     inner: Arc<S>,
     side: &'static str,
+    pace: Option<Arc<Pace>>,
+}
+
+/// The metrics label of a side.
+pub(crate) fn side_label(side: Side) -> &'static str {
+    match side {
+        Side::Source => "source",
+        Side::Destination => "destination",
+    }
 }
 
 impl<S: ?Sized> Metered<S> {
-    /// Wraps `inner`, which serves `side`.
-    pub(crate) fn new(inner: Arc<S>, side: Side) -> Self {
-        let side = match side {
-            Side::Source => "source",
-            Side::Destination => "destination",
-        };
-        Self { inner, side }
+    /// Wraps `inner`, which serves `side`; with a `pace`, every call waits for a place.
+    pub(crate) fn new(inner: Arc<S>, side: Side, pace: Option<Arc<Pace>>) -> Self {
+        Self {
+            inner,
+            side: side_label(side),
+            pace,
+        }
     }
 
-    /// Runs `call`, then counts it with its outcome and records how long it took.
+    /// Runs `call` (once there is a place in flight), then counts it with its outcome and
+    /// records how long it took.
     async fn measure<T>(
         &self,
         operation: &'static str,
         call: impl Future<Output = Result<T, StorageError>>,
     ) -> Result<T, StorageError> {
+        let place = match &self.pace {
+            Some(pace) => Some(pace.enter().await),
+            None => None,
+        };
         let started = Instant::now();
         let result = call.await;
+        if let Some(place) = place {
+            let throttled = matches!(&result, Err(e) if e.kind == crate::ErrorKind::Throttled);
+            place.answered(throttled);
+        }
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.kind.label(),
@@ -93,6 +114,10 @@ impl<S: ReadStore + ?Sized> ReadStore for Metered<S> {
             .await
     }
 
+    async fn tags(&self, bucket: &str, key: &str) -> Result<Vec<(String, String)>, StorageError> {
+        self.measure("tags", self.inner.tags(bucket, key)).await
+    }
+
     fn identity(&self) -> String {
         self.inner.identity()
     }
@@ -123,11 +148,10 @@ impl<S: WriteStore + ?Sized> WriteStore for Metered<S> {
         &self,
         bucket: &str,
         key: &str,
-        body: ByteStream,
-        size: u64,
+        payload: Payload,
         options: &WriteOptions,
     ) -> Result<PutOutcome, StorageError> {
-        self.measure("put", self.inner.put(bucket, key, body, size, options))
+        self.measure("put", self.inner.put(bucket, key, payload, options))
             .await
     }
 
@@ -150,13 +174,12 @@ impl<S: WriteStore + ?Sized> WriteStore for Metered<S> {
         key: &str,
         upload_id: &str,
         part_number: i32,
-        body: ByteStream,
-        size: u64,
-    ) -> Result<String, StorageError> {
+        payload: Payload,
+    ) -> Result<PutOutcome, StorageError> {
         self.measure(
             "upload_part",
             self.inner
-                .upload_part(bucket, key, upload_id, part_number, body, size),
+                .upload_part(bucket, key, upload_id, part_number, payload),
         )
         .await
     }
@@ -196,6 +219,14 @@ impl<S: WriteStore + ?Sized> WriteStore for Metered<S> {
         self.inner
             .server_side_copy()
             .map(|_| self as &dyn ServerSideCopy)
+    }
+
+    async fn writes_need_content_md5(&self, bucket: &str) -> Result<Option<String>, StorageError> {
+        self.measure(
+            "bucket_settings",
+            self.inner.writes_need_content_md5(bucket),
+        )
+        .await
     }
 }
 

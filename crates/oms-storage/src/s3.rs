@@ -4,8 +4,8 @@
 //! `AWS_*` configuration is read. The SDK's own retries are off (the engine decides retries).
 //! For clouds other than AWS, checksums are computed and validated only when required, because
 //! most S3-compatible stores refuse the `aws-chunked` uploads that default checksums imply.
-//! Requests go through `crate::transport` (reqwest), which lets answers with Latin-1 header
-//! values through. Reads are pinned with `If-Match` and `x-amz-copy-source-if-match`, and
+//! Requests go through `crate::transport` (hyper), which sends every key exactly as it is
+//! (never resolving `.` or `..` segments) and lets answers with Latin-1 header values through. Reads are pinned with `If-Match` and `x-amz-copy-source-if-match`, and
 //! listings ask for URL-encoded keys, so that every key comes back exactly as stored, even one
 //! with characters XML cannot hold.
 
@@ -35,7 +35,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::endpoints::Endpoint;
 use crate::read::{Answer, Counted, check_answer};
-use crate::transport::ReqwestTransport;
+use crate::transport::HyperTransport;
 use crate::{
     ByteStream, Download, ErrorKind, ListPage, ObjectHeaders, ObjectInfo, ObjectMeta, ReadStore,
     StorageError, Version,
@@ -106,14 +106,14 @@ impl S3Connector {
                 ResponseChecksumValidation::WhenRequired,
             )
         };
-        let transport = ReqwestTransport::new(settings.connect_timeout, settings.operation_timeout)
+        let transport = HyperTransport::new(settings.connect_timeout, settings.operation_timeout)
             .map_err(|e| {
-                StorageError::new(
-                    ErrorKind::Permanent,
-                    "connect",
-                    format!("cannot build an HTTP client: {e}"),
-                )
-            })?;
+            StorageError::new(
+                ErrorKind::Permanent,
+                "connect",
+                format!("cannot build an HTTP client: {e}"),
+            )
+        })?;
         let config = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .http_client(transport)
@@ -211,14 +211,27 @@ where
             ErrorKind::Transient,
             format!("the answer cannot be read: {}", root_cause(err)),
         ),
-        _ => (
-            StorageError::classify_response(status, code.as_deref()),
-            err.message()
+        _ => {
+            let message = err
+                .message()
                 .map(str::to_owned)
-                .unwrap_or_else(|| "the store refused the request".to_owned()),
-        ),
+                .unwrap_or_else(|| "the store refused the request".to_owned());
+            // AWS words an Object Lock bucket's refusal as an InvalidRequest.
+            let kind =
+                if code.as_deref() == Some("InvalidRequest") && message.contains("Content-MD5") {
+                    ErrorKind::ChecksumRequired
+                } else {
+                    StorageError::classify_response(status, code.as_deref())
+                };
+            (kind, message)
+        }
     };
-    StorageError::new(kind, operation, message).with_status(status, code)
+    let retry_after = err
+        .raw_response()
+        .and_then(|r| r.headers().get("retry-after"));
+    StorageError::new(kind, operation, message)
+        .with_status(status, code)
+        .with_retry_after(retry_after)
 }
 
 fn unquote(etag: Option<&str>) -> Option<String> {
@@ -291,8 +304,19 @@ fn request_body(body: ByteStream, size: u64) -> AwsByteStream {
     AwsByteStream::from_body_1_x(RequestBody { inner: body, size })
 }
 
+/// `x-amz-copy-source` of `key` in `bucket`: the key URL-encoded, `/` kept, and the dots of
+/// `.` and `..` segments encoded too, so that nothing between here and the store can read the
+/// header as a path to resolve.
 fn copy_source(bucket: &str, key: &str) -> String {
-    format!("{bucket}/{}", utf8_percent_encode(key, COPY_SOURCE))
+    let segments: Vec<String> = key
+        .split('/')
+        .map(|segment| match segment {
+            "." => "%2E".to_owned(),
+            ".." => "%2E%2E".to_owned(),
+            _ => utf8_percent_encode(segment, COPY_SOURCE).to_string(),
+        })
+        .collect();
+    format!("{bucket}/{}", segments.join("/"))
 }
 
 /// The headers of a HEAD or GET response (two types with the same accessors).
@@ -304,6 +328,7 @@ macro_rules! headers_of {
             content_disposition: $out.content_disposition().map(str::to_owned),
             content_language: $out.content_language().map(str::to_owned),
             cache_control: $out.cache_control().map(str::to_owned),
+            expires: $out.expires_string().map(str::to_owned),
             user_metadata: $out
                 .metadata()
                 .map(|m| {
@@ -312,6 +337,7 @@ macro_rules! headers_of {
                         .collect()
                 })
                 .unwrap_or_default(),
+            tag_count: $out.tag_count().and_then(|n| u32::try_from(n).ok()),
         }
     };
 }
@@ -463,10 +489,7 @@ impl ReadStore for S3Connector {
         .map_err(|e| e.at(bucket, Some(key)).via(&self.endpoint))?;
         // With SSE-KMS or customer keys the ETag is not the MD5 of the bytes; a multipart
         // ETag ("...-N") is not either.
-        let plain = !matches!(
-            out.server_side_encryption().map(|e| e.as_str()),
-            Some(e) if e.starts_with("aws:kms")
-        ) && out.sse_customer_algorithm().is_none();
+        let plain = !write::opaque_etag(out.server_side_encryption(), out.sse_customer_algorithm());
         let content_md5 = etag
             .as_ref()
             .filter(|e| {
@@ -504,6 +527,30 @@ impl ReadStore for S3Connector {
         })
     }
 
+    async fn tags(&self, bucket: &str, key: &str) -> Result<Vec<(String, String)>, StorageError> {
+        let answer = self
+            .client
+            .get_object_tagging()
+            .bucket(bucket)
+            .key(key)
+            .set_request_payer(self.payer())
+            .send()
+            .await
+            .map_err(|e| self.error("GetObjectTagging", bucket, Some(key), &e));
+        match answer {
+            Ok(out) => Ok(out
+                .tag_set()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                .collect()),
+            // Stores without tags (s3s-fs, some S3-compatible clouds) say so.
+            Err(e) if e.status == Some(501) || e.code.as_deref() == Some("NotImplemented") => {
+                Ok(Vec::new())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     fn identity(&self) -> String {
         self.identity.clone()
     }
@@ -521,6 +568,10 @@ mod tests {
     fn copy_sources_are_url_encoded_but_keep_slashes() {
         assert_eq!(copy_source("b", "dir/a b+c.txt"), "b/dir/a%20b%2Bc.txt");
         assert_eq!(copy_source("b", "中/x"), "b/%E4%B8%AD/x");
+        assert_eq!(
+            copy_source("b", "../victim/./x/.hidden/a..b//"),
+            "b/%2E%2E/victim/%2E/x/.hidden/a..b//"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 mod checker;
 mod control;
 mod digests;
+mod integrity;
 mod keeper;
 mod lister;
 mod listfile;
@@ -97,6 +98,8 @@ impl WorkerConfig {
             connect_timeout: self.connect_timeout,
             operation_timeout: self.operation_timeout,
             guard: self.guard,
+            // Every object and every part of each, plus the listings and HEADs beside them.
+            max_requests_in_flight: self.object_concurrency * self.part_concurrency.max(1) + 4,
         }
     }
 }

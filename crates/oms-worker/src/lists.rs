@@ -3,7 +3,7 @@
 //! per object, tab-separated.
 
 use bytes::Bytes;
-use oms_storage::{ObjectHeaders, StorageError, WriteOptions};
+use oms_storage::{ObjectHeaders, Payload, StorageError, WriteOptions};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::pipeline::RunCtx;
@@ -54,10 +54,18 @@ pub(crate) async fn put_text(ctx: &RunCtx, key: &str, text: String) -> Result<()
             ..ObjectHeaders::default()
         },
         storage_class: None,
+        tags: Vec::new(),
     };
+    // Sent with Content-MD5: the store checks the bytes, and Object Lock buckets take it.
+    let content_md5 = Some(crate::integrity::md5_hex(&bytes));
     let body: oms_storage::ByteStream = Box::pin(futures::stream::once(async move { Ok(bytes) }));
+    let payload = Payload {
+        body,
+        size,
+        content_md5,
+    };
     ctx.destination
-        .put(ctx.dst_bucket(), key, body, size, &options)
+        .put(ctx.dst_bucket(), key, payload, &options)
         .await
         .map(|_| ())
 }

@@ -16,7 +16,7 @@ use futures::StreamExt as _;
 use md5::{Digest as _, Md5};
 use oms_core::model::SavedUpload;
 use oms_db::DbError;
-use oms_storage::{CompletedPart, ErrorKind, ObjectMeta, StorageError, Version};
+use oms_storage::{CompletedPart, ErrorKind, ObjectMeta, Payload, StorageError, Version};
 
 use crate::control::Side;
 use crate::digests::Md5Tee;
@@ -24,8 +24,8 @@ use crate::pipeline::{Item, RunCtx};
 use crate::retry::retry;
 use crate::streams::{Cutter, Throttled, Watched};
 use crate::transfer::{
-    CopyError, InFlight, SideError, at, check_md5, codes, compare_with_cdn, etag_is_md5,
-    head_source, md5_sent, reading, write_options, written,
+    CopyError, InFlight, SideError, at, codes, compare_with_cdn, etag_is_md5, head_source,
+    md5_sent, reading, source_tags, write_options, written,
 };
 
 /// S3 allows at most 10,000 parts.
@@ -78,24 +78,44 @@ impl Upload<'_> {
     ) -> Result<String, SideError> {
         let ctx = self.ctx;
         let (body, fault) = Watched::new(body);
-        let (body, md5) = Md5Tee::new(Box::pin(Throttled::new(
-            Box::pin(body),
-            ctx.limiter.clone(),
-        )));
-        let etag = ctx
+        let body: oms_storage::ByteStream =
+            Box::pin(Throttled::new(Box::pin(body), ctx.limiter.clone()));
+        // Hashed first where the destination needs Content-MD5, else on the way (see
+        // `crate::integrity`).
+        let payload = ctx
+            .integrity
+            .payload(body, len, None)
+            .await
+            .map_err(written(&fault))?;
+        let (payload, tee) = match payload.content_md5.clone() {
+            Some(md5) => (payload, Err(md5)),
+            None => {
+                let (body, md5) = Md5Tee::new(payload.body);
+                let body: oms_storage::ByteStream = Box::pin(body);
+                (Payload { body, ..payload }, Ok(md5))
+            }
+        };
+        let content_md5_sent = tee.is_err();
+        let outcome = ctx
             .destination
             .upload_part(
                 ctx.dst_bucket(),
                 self.dst_key,
                 &self.upload_id,
                 part_number,
-                Box::pin(body),
-                len,
+                payload,
             )
             .await
+            .map_err(|e| ctx.integrity.refused(e))
             .map_err(written(&fault))?;
-        check_md5(Some(&etag), &md5_sent(md5).await?, "UploadPart")?;
-        Ok(etag)
+        let sent = match tee {
+            Err(content_md5) => content_md5,
+            Ok(md5) => md5_sent(md5).await?,
+        };
+        ctx.integrity
+            .check(&outcome, &sent, content_md5_sent, "UploadPart")
+            .map_err(at(Side::Destination))?;
+        Ok(outcome.etag.unwrap_or_default())
     }
 
     /// Aborts the upload at the destination and forgets it: its object failed, or its source
@@ -207,12 +227,17 @@ pub(crate) async fn copy(
                     .await
                     .map_err(|e| db_trouble(ctx, &e))?;
             }
-            let options = write_options(
+            let mut options = write_options(
                 ctx.spec(),
                 &item.key,
                 &meta.headers,
                 item.storage_class.as_deref(),
             );
+            options.tags = retry(&ctx.config.retry, &ctx.stop.hard, || {
+                source_tags(ctx, item, &meta.headers, true)
+            })
+            .await
+            .map_err(|e| CopyError::gave_up(codes::SOURCE, e))?;
             let upload_id = retry(&ctx.config.retry, &ctx.stop.hard, || async {
                 ctx.destination
                     .create_multipart(ctx.dst_bucket(), dst_key, &options)
@@ -276,8 +301,47 @@ pub(crate) async fn copy(
     if done.len() < usize::try_from(parts_total).unwrap_or(usize::MAX) {
         return Err(CopyError::Interrupted);
     }
+    if let Err(e) = still_pinned(&upload).await {
+        if !matches!(e, CopyError::Interrupted | CopyError::Task(_)) {
+            upload.discard().await?;
+        }
+        return Err(e);
+    }
     complete(&upload, done, reusable).await?;
     Ok(moved)
+}
+
+/// Succeeds when the source object is still the version every part was read from. Reads and
+/// part copies are pinned to it, but some stores ignore conditional requests: without this,
+/// a source rewritten during the upload could end as a mix of two versions counted a success.
+async fn still_pinned(upload: &Upload<'_>) -> Result<(), CopyError> {
+    let (item, pinned) = (upload.item, &upload.pinned);
+    let Some(meta) = head_source(upload.ctx, item).await? else {
+        return Err(CopyError::Object {
+            code: codes::SOURCE,
+            message: format!(
+                "source: the object {} was deleted while it was being copied",
+                item.key
+            ),
+        });
+    };
+    let now = &meta.info;
+    let other_tag = matches!(
+        (pinned.strong_etag(), now.etag.as_deref()),
+        (Some(a), Some(b)) if !a.eq_ignore_ascii_case(b.trim_start_matches("W/").trim_matches('"'))
+    );
+    let other_time = pinned.last_modified_ms > 0
+        && now.last_modified_ms > 0
+        && pinned.last_modified_ms != now.last_modified_ms;
+    if now.size != pinned.size || other_tag || other_time {
+        return Err(CopyError::Changed(format!(
+            "source: {} changed while its parts were copied (it holds {} bytes, entity tag {}, now)",
+            item.key,
+            now.size,
+            now.etag.as_deref().unwrap_or("unknown")
+        )));
+    }
+    Ok(())
 }
 
 /// Completes the upload from its `done` parts and checks the object it made.

@@ -8,6 +8,8 @@
 //! - keys outside the prefix are left out (they are not part of this listing);
 //! - the last page out of order is sorted (the store said these are all the keys left, so a
 //!   sort of at most one page is safe), and a key it repeats is left out once;
+//! - a page that begins with the key the previous page ended with (a store that takes
+//!   start-after as inclusive) has that repeat left out;
 //! - anything else — a truncated page out of order, a page that does not start after the
 //!   requested key (a store ignoring `start-after`), a key twice, a truncated page without keys
 //!   — cannot be recovered by sorting without risking a skipped key: it is a [`Broken`] listing
@@ -159,6 +161,17 @@ pub(crate) fn checked(
         page.objects.sort_by(|a, b| a.key.cmp(&b.key));
         page.objects.dedup_by(|a, b| a.key == b.key);
     }
+    // Some stores begin a page with the key the previous one ended with (start-after taken
+    // as inclusive): that is a repeat of a key already handled, not disorder.
+    if let (Some(after), Some(first)) = (after, page.objects.first())
+        && first.key == after
+    {
+        tracing::debug!(
+            key = after,
+            "the store began a page with the key it ended the last one with; the repeat is left out"
+        );
+        page.objects.remove(0);
+    }
     if let (Some(after), Some(first)) = (after, page.objects.first())
         && first.key.as_str() <= after
     {
@@ -242,6 +255,21 @@ mod tests {
         let broken = checked(page(&["a", "b"], true), "", Some("b")).unwrap_err();
         assert!(broken.0.contains("start-after"), "{}", broken.0);
         assert!(checked(page(&["c"], false), "", Some("b")).is_ok());
+    }
+
+    #[test]
+    fn a_page_that_repeats_the_marker_first_goes_on_without_the_repeat() {
+        let (p, next) = checked(page(&["b", "c", "d"], true), "", Some("b")).unwrap();
+        assert_eq!(keys(&p), ["c", "d"]);
+        assert_eq!(next.as_deref(), Some("d"));
+        let (p, next) = checked(page(&["b"], false), "", Some("b")).unwrap();
+        assert!(keys(&p).is_empty());
+        assert_eq!(next, None);
+        // Nothing after the repeat, yet more to follow: no progress is possible.
+        assert!(checked(page(&["b"], true), "", Some("b")).is_err());
+        // A page going further back than the marker is still refused.
+        assert!(checked(page(&["b", "a"], true), "", Some("b")).is_err());
+        assert!(checked(page(&["a", "c"], true), "", Some("b")).is_err());
     }
 
     #[test]

@@ -16,6 +16,7 @@ use oms_storage::{ReadStore, Version, WriteStore};
 
 use crate::WorkerConfig;
 use crate::control::Stop;
+use crate::integrity::Integrity;
 use crate::streams::Limiter;
 
 /// Items between the lister and the checker: enough to keep the checker busy while the lister
@@ -201,6 +202,8 @@ pub(crate) struct RunCtx {
     pub finished_before: HashSet<String>,
     /// Bytes of the finished parts of objects in progress, by listing order.
     pub parts: Mutex<HashMap<u64, u64>>,
+    /// How writes prove their bytes at this destination.
+    pub integrity: Integrity,
 }
 
 impl RunCtx {

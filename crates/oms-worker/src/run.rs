@@ -14,6 +14,7 @@ use tracing::Instrument as _;
 
 use crate::WorkerConfig;
 use crate::control::{Stop, StopReason, TaskFailure, check_buckets};
+use crate::integrity::Integrity;
 use crate::keeper::{Renewal, keep_lease};
 use crate::pipeline::{CHECKED_PER_TRANSFER, EVENTS_CAPACITY, LISTED_CAPACITY, RunCtx};
 use crate::recorder::{self, Summary};
@@ -144,6 +145,11 @@ async fn execute(
     }
     abort_orphan_uploads(db, &run, sides.destination.as_ref()).await;
 
+    let integrity = Integrity::of(
+        sides.destination.as_ref(),
+        &run.task.spec.destination.bucket,
+    )
+    .await;
     let ctx = Arc::new(RunCtx {
         db: db.clone(),
         config: config.clone(),
@@ -160,6 +166,7 @@ async fn execute(
         task: run.task,
         finished_before: run.ahead.iter().map(|a| a.key.clone()).collect(),
         parts: Default::default(),
+        integrity,
     });
     let (listed_tx, listed_rx) = mpsc::channel(LISTED_CAPACITY);
     let (checked_tx, checked_rx) =
@@ -225,9 +232,17 @@ async fn finish(db: &Db, lease: &Lease, ended: Ended, stop: &Stop) {
         && summary.complete
     {
         if summary.failed_num > 0 {
-            write_failed_list(ctx).await;
+            let listed = match write_failed_list(ctx).await {
+                Some(Ok(key)) => format!("; see the failed object list {key}"),
+                Some(Err(why)) => {
+                    format!(
+                        "; the failed object list could not be written ({why}): GET /v2/{{project_id}}/tasks/{{task_id}}/failed-objects lists them"
+                    )
+                }
+                None => String::new(),
+            };
             let message = format!(
-                "{} of {} objects failed; see the failed object list",
+                "{} of {} objects failed{listed}",
                 summary.failed_num, summary.total_num
             );
             (
@@ -239,8 +254,8 @@ async fn finish(db: &Db, lease: &Lease, ended: Ended, stop: &Stop) {
             )
         } else {
             // Every object is through: a failed list of an earlier run no longer says anything.
-            if !ctx.task.failed_list_key.is_empty()
-                && let Err(e) = ctx.db.set_failed_list_key(&ctx.lease, "").await
+            if (!ctx.task.failed_list_key.is_empty() || !ctx.task.failed_list_error.is_empty())
+                && let Err(e) = ctx.db.set_failed_list(&ctx.lease, "", "").await
             {
                 tracing::warn!(error = %e, "cannot forget the earlier failed object list");
             }
@@ -294,20 +309,22 @@ async fn abort_uploads(ctx: &RunCtx) {
 }
 
 /// Writes the failed-object list under `oms/` at the destination (as OMS does) and records
-/// where; a failure to write it is logged, not fatal.
-async fn write_failed_list(ctx: &RunCtx) {
+/// where, or why it could not be written; `None` when recording is off. A failure to write it
+/// is recorded and logged, not fatal.
+async fn write_failed_list(ctx: &RunCtx) -> Option<Result<String, String>> {
     if !ctx.spec().enable_failed_object_recording {
-        return;
+        return None;
     }
     let mut text = String::new();
     let mut after: Option<String> = None;
     loop {
-        let Ok(batch) = ctx
+        let batch = match ctx
             .db
             .list_failures(ctx.lease.task_id, after.as_deref(), 5000)
             .await
-        else {
-            return;
+        {
+            Ok(batch) => batch,
+            Err(e) => return Some(Err(format!("the database failed: {e}"))),
         };
         let Some(last) = batch.last().map(|f| f.key.clone()) else {
             break;
@@ -330,12 +347,27 @@ async fn write_failed_list(ctx: &RunCtx) {
         }
         None => format!("oms/task/{name}/failed_object_lists/{stamp}.failed_list.txt"),
     };
-    match lists::put_text(ctx, &key, text).await {
-        Ok(()) => {
-            if let Err(e) = ctx.db.set_failed_list_key(&ctx.lease, &key).await {
-                tracing::warn!(error = %e, "cannot record the failed list's key");
-            }
+    let (recorded, outcome) = match lists::put_text(ctx, &key, text).await {
+        Ok(()) => ((key.as_str(), ""), Ok(key.clone())),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot write the failed object list");
+            let code = e
+                .code
+                .clone()
+                .unwrap_or_else(|| transfer::codes::UPLOAD.to_owned());
+            let why = e.to_string();
+            return Some(match ctx.db.set_failed_list(&ctx.lease, "", &code).await {
+                Ok(()) => Err(why),
+                Err(db) => Err(format!("{why}; and the database failed: {db}")),
+            });
         }
-        Err(e) => tracing::warn!(error = %e, "cannot write the failed object list"),
+    };
+    if let Err(e) = ctx
+        .db
+        .set_failed_list(&ctx.lease, recorded.0, recorded.1)
+        .await
+    {
+        tracing::warn!(error = %e, "cannot record the failed list's key");
     }
+    Some(outcome)
 }

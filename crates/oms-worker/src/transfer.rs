@@ -13,7 +13,7 @@ use std::sync::Arc;
 use futures::StreamExt as _;
 use oms_core::metrics;
 use oms_core::spec::{MigrationSpec, StoragePolicy};
-use oms_storage::{ErrorKind, ObjectHeaders, StorageError, Version, WriteOptions};
+use oms_storage::{ErrorKind, ObjectHeaders, Payload, StorageError, Version, WriteOptions};
 use tokio::sync::mpsc;
 
 use crate::control::{Side, TaskFailure, task_failure_of};
@@ -124,8 +124,12 @@ impl std::fmt::Display for SideError {
 }
 
 impl Classified for SideError {
-    fn kind(&self) -> ErrorKind {
-        self.error.kind
+    fn error(&self) -> &StorageError {
+        &self.error
+    }
+
+    fn side(&self) -> Option<Side> {
+        Some(self.side)
     }
 }
 
@@ -245,7 +249,32 @@ pub(crate) fn write_options(
     WriteOptions {
         headers,
         storage_class,
+        tags: Vec::new(),
     }
+}
+
+/// The source object's tags, to be written with it when metadata migration is on (they travel
+/// with the other metadata, or not at all). They are asked for when the answer that gave
+/// `headers` said the object has some, or — for a HEAD (`from_head`), which AWS answers without
+/// a count — did not say.
+pub(crate) async fn source_tags(
+    ctx: &RunCtx,
+    item: &Item,
+    headers: &ObjectHeaders,
+    from_head: bool,
+) -> Result<Vec<(String, String)>, SideError> {
+    let wanted = match headers.tag_count {
+        _ if !ctx.spec().enable_metadata_migration => false,
+        Some(count) => count > 0,
+        None => from_head,
+    };
+    if !wanted {
+        return Ok(Vec::new());
+    }
+    ctx.source
+        .tags(&ctx.source_bucket, &item.key)
+        .await
+        .map_err(at(Side::Source))
 }
 
 /// The destination class nearest to a source cloud's class (`None`: standard).
@@ -270,27 +299,9 @@ pub(crate) async fn md5_sent(sum: Md5Sum) -> Result<String, SideError> {
 
 /// Whether `version` is a multipart copy's.
 fn multipart(ctx: &RunCtx, version: &Version) -> bool {
+    // Where bodies are hashed before they are sent, no more than a part is held at once.
     version.size >= ctx.config.multipart_threshold_bytes
-}
-
-/// Fails (retryably) when the destination's MD5 differs from what was sent.
-pub(crate) fn check_md5(
-    reported: Option<&str>,
-    sent: &str,
-    operation: &'static str,
-) -> Result<(), SideError> {
-    match reported {
-        Some(etag) if etag_is_md5(etag) && !etag.eq_ignore_ascii_case(sent) => Err(SideError {
-            side: Side::Destination,
-            read: false,
-            error: StorageError::new(
-                ErrorKind::Transient,
-                operation,
-                format!("MD5 mismatch: sent {sent}, the destination stored {etag}"),
-            ),
-        }),
-        _ => Ok(()),
-    }
+        || (ctx.integrity.md5_first() && version.size > ctx.config.part_size_bytes)
 }
 
 /// Runs the pool until its input ends or the run stops.
@@ -456,35 +467,47 @@ async fn copy_streamed(
             Some(download.content_length),
             download.last_modified_ms,
         )?;
-        let options = write_options(
+        let mut options = write_options(
             ctx.spec(),
             &item.key,
             &download.headers,
             item.storage_class.as_deref(),
         );
+        options.tags = source_tags(ctx, item, &download.headers, false).await?;
         let size = download.content_length;
         let (body, fault) = Watched::new(download.body);
         let body: oms_storage::ByteStream =
             Box::pin(Throttled::new(Box::pin(body), ctx.limiter.clone()));
-        // When the source vouches for its MD5, the destination's MD5 of what it received is
-        // compared with it: the same check, without hashing the bytes here.
-        let (body, tee) = match download.content_md5 {
-            Some(md5) => (body, Err(md5)),
-            None => {
-                let (body, md5) = Md5Tee::new(body);
-                (Box::pin(body) as oms_storage::ByteStream, Ok(md5))
-            }
-        };
-        let put = ctx
-            .destination
-            .put(ctx.dst_bucket(), dst_key, body, size, &options)
+        // With an MD5 the source vouches for (or one computed first, where the destination
+        // needs it), the body goes with Content-MD5 and the store checks it; otherwise its
+        // MD5 is computed on the way and compared with the destination's entity tag.
+        let payload = ctx
+            .integrity
+            .payload(body, size, download.content_md5)
             .await
             .map_err(written(&fault))?;
+        let (payload, tee) = match payload.content_md5.clone() {
+            Some(md5) => (payload, Err(md5)),
+            None => {
+                let (body, md5) = Md5Tee::new(payload.body);
+                let body: oms_storage::ByteStream = Box::pin(body);
+                (Payload { body, ..payload }, Ok(md5))
+            }
+        };
+        let content_md5_sent = tee.is_err();
+        let put = ctx
+            .destination
+            .put(ctx.dst_bucket(), dst_key, payload, &options)
+            .await
+            .map_err(|e| ctx.integrity.refused(e))
+            .map_err(written(&fault))?;
         let sent = match tee {
-            Err(source_md5) => source_md5,
+            Err(content_md5) => content_md5,
             Ok(md5) => md5_sent(md5).await?,
         };
-        check_md5(put.etag.as_deref(), &sent, "PutObject")?;
+        ctx.integrity
+            .check(&put, &sent, content_md5_sent, "PutObject")
+            .map_err(at(Side::Destination))?;
         Ok::<_, SideError>(size)
     };
     retry(&ctx.config.retry, &ctx.stop.hard, attempt)
@@ -562,25 +585,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_plain_md5_etags_are_compared() {
+    fn only_plain_md5_etags_are_md5s() {
         assert!(etag_is_md5("5d41402abc4b2a76b9719d911017c592"));
         assert!(!etag_is_md5("5d41402abc4b2a76b9719d911017c592-3"));
-        assert!(check_md5(Some("5d41402abc4b2a76b9719d911017c592-3"), "x", "put").is_ok());
-        assert!(
-            check_md5(
-                Some("5d41402abc4b2a76b9719d911017c592"),
-                "5D41402ABC4B2A76B9719D911017C592",
-                "put"
-            )
-            .is_ok()
-        );
-        let err = check_md5(
-            Some("5d41402abc4b2a76b9719d911017c592"),
-            "00000000000000000000000000000000",
-            "put",
-        )
-        .unwrap_err();
-        assert!(err.error.kind.is_retryable());
     }
 
     #[test]

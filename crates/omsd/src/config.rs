@@ -40,6 +40,154 @@ pub enum ConfigError {
         /// What is wrong with it, as the deserializer words it.
         message: String,
     },
+    /// A key has a value omsd cannot work with.
+    #[error("configuration key {path} = {value}: {message}")]
+    Invalid {
+        /// The key's path (`worker.part_size_bytes`).
+        path: &'static str,
+        /// The value it has.
+        value: String,
+        /// What it must be.
+        message: String,
+    },
+}
+
+/// The largest object S3 takes in one request (PutObject, CopyObject) and the largest part.
+const MAX_SINGLE_REQUEST_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+/// The smallest part S3 takes (but the last).
+const MIN_PART_BYTES: u64 = 5 * 1024 * 1024;
+
+/// Refuses `value` of `path` unless `ok`, saying what it must be.
+fn check<T: std::fmt::Display>(
+    path: &'static str,
+    value: T,
+    ok: bool,
+    must: &str,
+) -> Result<(), ConfigError> {
+    if ok {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid {
+        path,
+        value: value.to_string(),
+        message: format!("it must be {must}"),
+    })
+}
+
+impl WorkerSection {
+    /// Refuses values the engine cannot work with, naming the key (nothing is clamped
+    /// silently).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check(
+            "worker.max_tasks",
+            self.max_tasks,
+            self.max_tasks >= 1,
+            "at least 1",
+        )?;
+        check(
+            "worker.object_concurrency",
+            self.object_concurrency,
+            self.object_concurrency >= 1,
+            "at least 1",
+        )?;
+        check(
+            "worker.part_concurrency",
+            self.part_concurrency,
+            self.part_concurrency >= 1,
+            "at least 1",
+        )?;
+        check(
+            "worker.part_size_bytes",
+            self.part_size_bytes,
+            (MIN_PART_BYTES..=MAX_SINGLE_REQUEST_BYTES).contains(&self.part_size_bytes),
+            "between 5 MiB (5242880) and 5 GiB (5368709120): S3 takes no smaller part but the last, and no larger one",
+        )?;
+        check(
+            "worker.multipart_threshold_bytes",
+            self.multipart_threshold_bytes,
+            (1..=MAX_SINGLE_REQUEST_BYTES).contains(&self.multipart_threshold_bytes),
+            "between 1 and 5 GiB (5368709120): S3 stores take no larger object in one request",
+        )?;
+        check(
+            "worker.lease_ms",
+            self.lease_ms,
+            self.lease_ms >= 1000,
+            "at least 1000",
+        )?;
+        check(
+            "worker.heartbeat_ms",
+            self.heartbeat_ms,
+            self.heartbeat_ms >= 50 && self.heartbeat_ms * 2 <= self.lease_ms,
+            "at least 50 and at most half of worker.lease_ms (a lease must survive a late heartbeat)",
+        )?;
+        check(
+            "worker.poll_interval_ms",
+            self.poll_interval_ms,
+            self.poll_interval_ms >= 10,
+            "at least 10",
+        )?;
+        check(
+            "worker.flush_interval_ms",
+            self.flush_interval_ms,
+            self.flush_interval_ms >= 50,
+            "at least 50",
+        )?;
+        check(
+            "worker.retry_max_attempts",
+            self.retry_max_attempts,
+            self.retry_max_attempts >= 1,
+            "at least 1 (the first attempt counts)",
+        )?;
+        check(
+            "worker.retry_max_delay_ms",
+            self.retry_max_delay_ms,
+            self.retry_max_delay_ms >= self.retry_base_delay_ms,
+            "at least worker.retry_base_delay_ms",
+        )?;
+        check(
+            "worker.throttle_max_delay_ms",
+            self.throttle_max_delay_ms,
+            self.throttle_max_delay_ms >= self.throttle_base_delay_ms
+                && self.throttle_base_delay_ms >= 1,
+            "at least worker.throttle_base_delay_ms, which must be at least 1",
+        )?;
+        check(
+            "worker.throttle_patience_secs",
+            self.throttle_patience_secs,
+            self.throttle_patience_secs >= 1,
+            "at least 1",
+        )?;
+        check(
+            "worker.list_page_size",
+            self.list_page_size,
+            (1..=1000).contains(&self.list_page_size),
+            "between 1 and 1000 (S3 answers at most 1000 keys a page)",
+        )?;
+        check(
+            "worker.connect_timeout_secs",
+            self.connect_timeout_secs,
+            self.connect_timeout_secs >= 1,
+            "at least 1",
+        )?;
+        check(
+            "worker.operation_timeout_secs",
+            self.operation_timeout_secs,
+            self.operation_timeout_secs >= 1,
+            "at least 1",
+        )?;
+        check(
+            "worker.group_task_max_objects",
+            self.group_task_max_objects,
+            self.group_task_max_objects >= 1,
+            "at least 1",
+        )?;
+        check(
+            "worker.group_task_max_bytes",
+            self.group_task_max_bytes,
+            self.group_task_max_bytes >= 1,
+            "at least 1",
+        )
+    }
 }
 
 /// The whole configuration.
@@ -225,6 +373,15 @@ pub struct WorkerSection {
     pub retry_base_delay_ms: u64,
     /// `retry_max_delay_ms`: the longest backoff (default 10 s).
     pub retry_max_delay_ms: u64,
+    /// `throttle_base_delay_ms`: the first pause after a store throttled (429, 503 SlowDown),
+    /// doubled for each throttling answer after (default 1 s).
+    pub throttle_base_delay_ms: u64,
+    /// `throttle_max_delay_ms`: the longest pause after a throttling answer, unless the store's
+    /// `Retry-After` asks for more (default 30 s).
+    pub throttle_max_delay_ms: u64,
+    /// `throttle_patience_secs`: how long one request may keep being throttled before its
+    /// object fails (default 15 minutes).
+    pub throttle_patience_secs: u64,
     /// `list_page_size`: keys asked for per listing request (default 1000).
     pub list_page_size: i32,
     /// `connect_timeout_secs`: connect timeout of store requests, seconds (default 10).
@@ -381,10 +538,15 @@ pub fn load(
             .collect();
         set_from_env(&mut root, &path, &value)?;
     }
-    serde_path_to_error::deserialize(toml::Value::Table(root)).map_err(|e| ConfigError::Key {
-        path: e.path().to_string(),
-        message: e.into_inner().to_string(),
-    })
+    let config: Config =
+        serde_path_to_error::deserialize(toml::Value::Table(root)).map_err(|e| {
+            ConfigError::Key {
+                path: e.path().to_string(),
+                message: e.into_inner().to_string(),
+            }
+        })?;
+    config.worker.validate()?;
+    Ok(config)
 }
 
 #[cfg(test)]
@@ -454,6 +616,35 @@ mod tests {
         assert!(err.to_string().contains("listen_port"), "{err}");
         let err = load(None, env(&[("OMS__NOPE__X", "1")])).unwrap_err();
         assert!(err.to_string().contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn values_the_engine_cannot_use_are_refused_naming_the_key() {
+        let err = load(
+            None,
+            env(&[("OMS__WORKER__MULTIPART_THRESHOLD_BYTES", "6442450944")]),
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("worker.multipart_threshold_bytes"), "{text}");
+        assert!(text.contains("5 GiB"), "{text}");
+        for (key, value) in [
+            ("OMS__WORKER__PART_SIZE_BYTES", "1048576"),
+            ("OMS__WORKER__OBJECT_CONCURRENCY", "0"),
+            ("OMS__WORKER__LIST_PAGE_SIZE", "5000"),
+            ("OMS__WORKER__HEARTBEAT_MS", "20000"),
+        ] {
+            let err = load(None, env(&[(key, value)])).unwrap_err();
+            let name = key["OMS__".len()..].replace("__", ".").to_ascii_lowercase();
+            assert!(err.to_string().contains(&name), "{err}");
+        }
+        assert!(
+            load(
+                None,
+                env(&[("OMS__WORKER__MULTIPART_THRESHOLD_BYTES", "5368709120")])
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -57,28 +57,33 @@ pub fn worker_config(config: &Config) -> WorkerConfig {
     let ms = Duration::from_millis;
     WorkerConfig {
         worker_id: worker_id(),
-        max_tasks: w.max_tasks.max(1),
-        object_concurrency: w.object_concurrency.max(1),
-        part_concurrency: w.part_concurrency.max(1),
-        part_size_bytes: w.part_size_bytes.max(5 * 1024 * 1024),
-        multipart_threshold_bytes: w.multipart_threshold_bytes.max(1),
-        lease: ms(w.lease_ms.max(1000)),
-        heartbeat: ms(w.heartbeat_ms.max(50)),
-        poll_interval: ms(w.poll_interval_ms.max(10)),
-        flush_interval: ms(w.flush_interval_ms.max(50)),
+        // `WorkerSection::validate` refused what the engine cannot work with when the
+        // configuration was loaded.
+        max_tasks: w.max_tasks,
+        object_concurrency: w.object_concurrency,
+        part_concurrency: w.part_concurrency,
+        part_size_bytes: w.part_size_bytes,
+        multipart_threshold_bytes: w.multipart_threshold_bytes,
+        lease: ms(w.lease_ms),
+        heartbeat: ms(w.heartbeat_ms),
+        poll_interval: ms(w.poll_interval_ms),
+        flush_interval: ms(w.flush_interval_ms),
         retry: RetryPolicy {
-            max_attempts: w.retry_max_attempts.max(1),
+            max_attempts: w.retry_max_attempts,
             base_delay: ms(w.retry_base_delay_ms),
             max_delay: ms(w.retry_max_delay_ms),
+            throttle_base_delay: ms(w.throttle_base_delay_ms),
+            throttle_max_delay: ms(w.throttle_max_delay_ms),
+            throttle_patience: Duration::from_secs(w.throttle_patience_secs),
         },
-        list_page_size: w.list_page_size.clamp(1, 1000),
+        list_page_size: w.list_page_size,
         endpoints: config.endpoints.clone(),
-        connect_timeout: Duration::from_secs(w.connect_timeout_secs.max(1)),
-        operation_timeout: Duration::from_secs(w.operation_timeout_secs.max(1)),
+        connect_timeout: Duration::from_secs(w.connect_timeout_secs),
+        operation_timeout: Duration::from_secs(w.operation_timeout_secs),
         shutdown_grace: Duration::from_secs(w.shutdown_grace_secs),
         stop_grace: ms(w.stop_grace_ms),
-        group_task_max_objects: w.group_task_max_objects.max(1),
-        group_task_max_bytes: w.group_task_max_bytes.max(1),
+        group_task_max_objects: w.group_task_max_objects,
+        group_task_max_bytes: w.group_task_max_bytes,
         guard: oms_storage::guard::Guard {
             allow_private_networks: config.security.allow_private_networks,
         },
@@ -197,6 +202,25 @@ pub fn auth_settings(config: &Config, master: &MasterKey) -> anyhow::Result<Auth
     })
 }
 
+/// Connections the kernel queues for the API before they are accepted.
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// Binds `addr` without listening yet: the port is taken (so a busy one fails now), but
+/// connections are refused until [`tokio::net::TcpSocket::listen`].
+fn reserve(addr: SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As std's and tokio's own `bind` do on Unix: a restart may reuse a port whose old
+    // connections are still in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    Ok(socket)
+}
+
 /// A built, bound, not yet running omsd.
 #[derive(Debug)]
 pub struct App {
@@ -209,22 +233,18 @@ pub struct App {
 }
 
 impl App {
-    /// Binds the listener (for the API roles), logs the start-up summary, then opens (or, on a
-    /// first start, creates) the keys and the database, prepares authentication and the worker.
-    /// A listener that cannot bind fails the start before anything is created.
+    /// Reserves the API's address (for the API roles: a busy port fails the start before
+    /// anything is created), opens (or, on a first start, creates) the keys, logs the start-up
+    /// summary, opens the database, prepares authentication and the worker, and only then opens
+    /// the port: whoever sees the port answer can use `omsd token` at once.
     pub async fn build(config: &Config, role: Role) -> anyhow::Result<Self> {
-        let listener = if role == Role::Worker {
+        let reserved = if role == Role::Worker {
             None
         } else {
             Some(
-                tokio::net::TcpListener::bind(config.server.listen)
-                    .await
+                reserve(config.server.listen)
                     .with_context(|| format!("cannot listen on {}", config.server.listen))?,
             )
-        };
-        let metrics = match config.metrics.listen {
-            Some(listen) => Some(exporter::Exporter::bind(listen).await?),
-            None => None,
         };
         let worker_settings = worker_config(config);
         let runs_worker = match role {
@@ -232,19 +252,30 @@ impl App {
             Role::All => config.worker.enabled,
             Role::Api => false,
         };
-        let listen = listener.as_ref().map(|l| l.local_addr()).transpose()?;
+        let master = load_master_key(config)?;
+        let auth = if role == Role::Worker {
+            None
+        } else {
+            Some(Authenticator::new(auth_settings(config, &master)?))
+        };
+        let listen = reserved.as_ref().map(|s| s.local_addr()).transpose()?;
         summary::log_startup(
             config,
             role,
             listen,
             runs_worker.then_some(&worker_settings),
         );
-        let master = load_master_key(config)?;
         let db = open_database(config, &master).await?;
-        let api = match listener {
+        let metrics = match config.metrics.listen {
+            Some(listen) => Some(exporter::Exporter::bind(listen).await?),
             None => None,
-            Some(listener) => {
-                let auth = Authenticator::new(auth_settings(config, &master)?);
+        };
+        let listener = reserved
+            .map(|socket| socket.listen(LISTEN_BACKLOG))
+            .transpose()
+            .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+        let api = match (listener, auth) {
+            (Some(listener), Some(auth)) => {
                 let state = AppState {
                     db: db.clone(),
                     auth: Arc::new(auth),
@@ -269,6 +300,7 @@ impl App {
                 );
                 Some((listener, router))
             }
+            _ => None,
         };
         let worker = runs_worker.then(|| Worker::new(db.clone(), worker_settings));
         let RetentionConfig {

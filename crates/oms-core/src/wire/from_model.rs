@@ -135,9 +135,13 @@ impl From<&Task> for TaskResp {
             is_query_over: task.is_query_over,
             error_reason: reason(task.failure.as_ref()),
             failed_object_record: FailedObjectRecordDto {
-                result: spec.enable_failed_object_recording && c.failed_num > 0,
+                // True only for a list that was written: one that could not be is told by
+                // its error code.
+                result: spec.enable_failed_object_recording
+                    && c.failed_num > 0
+                    && !task.failed_list_key.is_empty(),
                 list_file_key: task.failed_list_key.clone(),
-                error_code: String::new(),
+                error_code: task.failed_list_error.clone(),
             },
             success_record_error_reason: String::new(),
             skip_record_error_reason: String::new(),

@@ -6,11 +6,12 @@ use std::ops::Range;
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart as AwsCompletedPart, MetadataDirective, StorageClass,
+    TaggingDirective,
 };
 
 use super::{S3Connector, as_i64, copy_source, request_body, unquote};
 use crate::{
-    ByteStream, CompletedPart, ErrorKind, PutOutcome, ServerSideCopy, StorageError, Version,
+    CompletedPart, ErrorKind, Payload, PutOutcome, ServerSideCopy, StorageError, Version,
     WriteOptions, WriteStore,
 };
 
@@ -24,12 +25,69 @@ macro_rules! with_options {
             .set_content_disposition(h.content_disposition.clone())
             .set_content_language(h.content_language.clone())
             .set_cache_control(h.cache_control.clone())
+            .set_expires(expires(h.expires.as_deref()))
+            .set_tagging(tagging(&$options.tags))
             .set_storage_class($options.storage_class.as_deref().map(StorageClass::from));
         for (k, v) in &h.user_metadata {
             b = b.metadata(k, v);
         }
         b
     }};
+}
+
+/// An `Expires` date as S3 takes it; a value that is no HTTP date (S3 keeps what it is sent,
+/// but the SDK sends only dates) is dropped.
+fn expires(value: Option<&str>) -> Option<aws_sdk_s3::primitives::DateTime> {
+    let value = value?;
+    let date = aws_sdk_s3::primitives::DateTime::from_str(
+        value,
+        aws_smithy_types::date_time::Format::HttpDate,
+    );
+    if date.is_err() {
+        tracing::warn!(
+            expires = value,
+            "an Expires that is not an HTTP date is not carried"
+        );
+    }
+    date.ok()
+}
+
+/// `x-amz-tagging`: the tags as a URL-encoded query (`None` when there are none).
+fn tagging(tags: &[(String, String)]) -> Option<String> {
+    if tags.is_empty() {
+        return None;
+    }
+    let encode = |s: &str| percent_encoding::utf8_percent_encode(s, TAG).to_string();
+    Some(
+        tags.iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&"),
+    )
+}
+
+/// Bytes of a tag sent as they are: unreserved characters.
+const TAG: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `Content-MD5` (base64) of a hex MD5.
+fn content_md5(hex_md5: Option<&str>) -> Option<String> {
+    use base64::Engine as _;
+    let digest = hex::decode(hex_md5?).ok()?;
+    Some(base64::engine::general_purpose::STANDARD.encode(digest))
+}
+
+/// Whether a write's answer says the entity tag is not the MD5 of the bytes: SSE-KMS (and
+/// its dual-layer form, or any other scheme but SSE-S3's AES256) or customer-provided keys.
+pub(super) fn opaque_etag(
+    sse: Option<&aws_sdk_s3::types::ServerSideEncryption>,
+    customer_algorithm: Option<&str>,
+) -> bool {
+    let encrypted = sse.is_some_and(|e| !e.as_str().eq_ignore_ascii_case("AES256"));
+    encrypted || customer_algorithm.is_some()
 }
 
 /// The answer of a call that removes something (an object, an upload): already gone is what it
@@ -47,8 +105,7 @@ impl WriteStore for S3Connector {
         &self,
         bucket: &str,
         key: &str,
-        body: ByteStream,
-        size: u64,
+        payload: Payload,
         options: &WriteOptions,
     ) -> Result<PutOutcome, StorageError> {
         let request = self
@@ -56,14 +113,16 @@ impl WriteStore for S3Connector {
             .put_object()
             .bucket(bucket)
             .key(key)
-            .content_length(as_i64(size));
+            .content_length(as_i64(payload.size))
+            .set_content_md5(content_md5(payload.content_md5.as_deref()));
         let out = with_options!(request, options)
-            .body(request_body(body, size))
+            .body(request_body(payload.body, payload.size))
             .send()
             .await
             .map_err(|e| self.error("PutObject", bucket, Some(key), &e))?;
         Ok(PutOutcome {
             etag: unquote(out.e_tag()),
+            opaque_etag: opaque_etag(out.server_side_encryption(), out.sse_customer_algorithm()),
         })
     }
 
@@ -99,9 +158,8 @@ impl WriteStore for S3Connector {
         key: &str,
         upload_id: &str,
         part_number: i32,
-        body: ByteStream,
-        size: u64,
-    ) -> Result<String, StorageError> {
+        payload: Payload,
+    ) -> Result<PutOutcome, StorageError> {
         let out = self
             .client
             .upload_part()
@@ -109,12 +167,13 @@ impl WriteStore for S3Connector {
             .key(key)
             .upload_id(upload_id)
             .part_number(part_number)
-            .content_length(as_i64(size))
-            .body(request_body(body, size))
+            .content_length(as_i64(payload.size))
+            .set_content_md5(content_md5(payload.content_md5.as_deref()))
+            .body(request_body(payload.body, payload.size))
             .send()
             .await
             .map_err(|e| self.error("UploadPart", bucket, Some(key), &e))?;
-        unquote(out.e_tag()).ok_or_else(|| {
+        let etag = unquote(out.e_tag()).ok_or_else(|| {
             self.failure(
                 ErrorKind::Permanent,
                 "UploadPart",
@@ -122,6 +181,10 @@ impl WriteStore for S3Connector {
                 Some(key),
                 "the store returned no entity tag",
             )
+        })?;
+        Ok(PutOutcome {
+            etag: Some(etag),
+            opaque_etag: opaque_etag(out.server_side_encryption(), out.sse_customer_algorithm()),
         })
     }
 
@@ -157,6 +220,7 @@ impl WriteStore for S3Connector {
             .map_err(|e| self.error("CompleteMultipartUpload", bucket, Some(key), &e))?;
         Ok(PutOutcome {
             etag: unquote(out.e_tag()),
+            opaque_etag: opaque_etag(out.server_side_encryption(), None),
         })
     }
 
@@ -197,6 +261,63 @@ impl WriteStore for S3Connector {
     fn server_side_copy(&self) -> Option<&dyn ServerSideCopy> {
         Some(self)
     }
+
+    async fn writes_need_content_md5(&self, bucket: &str) -> Result<Option<String>, StorageError> {
+        let not_set = |e: &StorageError| {
+            matches!(e.kind, ErrorKind::NotFound | ErrorKind::Permanent)
+                || e.code
+                    .as_deref()
+                    .is_some_and(|c| c.ends_with("NotFoundError") || c.ends_with("NotFound"))
+        };
+        match self
+            .client
+            .get_bucket_encryption()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| self.error("GetBucketEncryption", bucket, None, &e))
+        {
+            Ok(out) => {
+                let kms = out
+                    .server_side_encryption_configuration()
+                    .map(|c| c.rules())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|r| r.apply_server_side_encryption_by_default())
+                    .any(|d| !d.sse_algorithm().as_str().eq_ignore_ascii_case("AES256"));
+                if kms {
+                    return Ok(Some(format!(
+                        "the destination bucket {bucket} encrypts with KMS by default, so entity tags are not MD5s"
+                    )));
+                }
+            }
+            Err(e) if not_set(&e) => {}
+            Err(e) => return Err(e),
+        }
+        match self
+            .client
+            .get_object_lock_configuration()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| self.error("GetObjectLockConfiguration", bucket, None, &e))
+        {
+            Ok(out) => {
+                let retained = out
+                    .object_lock_configuration()
+                    .and_then(|c| c.rule())
+                    .and_then(|r| r.default_retention())
+                    .is_some();
+                Ok(retained.then(|| {
+                    format!(
+                        "the destination bucket {bucket} has Object Lock with a default retention, which requires Content-MD5"
+                    )
+                }))
+            }
+            Err(e) if not_set(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// `x-amz-copy-source-if-match` for a pinned source: its strong entity tag, quoted.
@@ -223,14 +344,19 @@ impl ServerSideCopy for S3Connector {
             .key(key)
             .copy_source(copy_source(source_bucket, source_key))
             .set_copy_source_if_match(copy_condition(pinned));
+        // Replaced headers go with the options' tags (none when metadata is not migrated);
+        // copied ones with the source's tags and every system header, Expires included.
         let request = if replace_headers {
             with_options!(
-                request.metadata_directive(MetadataDirective::Replace),
+                request
+                    .metadata_directive(MetadataDirective::Replace)
+                    .tagging_directive(TaggingDirective::Replace),
                 options
             )
         } else {
             request
                 .metadata_directive(MetadataDirective::Copy)
+                .tagging_directive(TaggingDirective::Copy)
                 .set_storage_class(options.storage_class.as_deref().map(StorageClass::from))
         };
         let out = request
@@ -239,6 +365,7 @@ impl ServerSideCopy for S3Connector {
             .map_err(|e| self.error("CopyObject", bucket, Some(key), &e))?;
         Ok(PutOutcome {
             etag: unquote(out.copy_object_result().and_then(|r| r.e_tag())),
+            opaque_etag: opaque_etag(out.server_side_encryption(), out.sse_customer_algorithm()),
         })
     }
 

@@ -28,6 +28,7 @@ use tracing::Instrument as _;
 
 use crate::WorkerConfig;
 use crate::control::{Stop, StopReason, cut_after_grace};
+use crate::integrity::Integrity;
 use crate::keeper::{Renewal, keep_lease};
 use crate::lists;
 use crate::pipeline::{Outcome, RunCtx};
@@ -111,6 +112,11 @@ async fn copy_queue(
         Err(e) => return back_off(db, lease, e.code.as_str(), e.message).await,
     };
     drop(credentials);
+    let integrity = Integrity::of(
+        sides.destination.as_ref(),
+        &run.task.spec.destination.bucket,
+    )
+    .await;
     let ctx = Arc::new(RunCtx {
         db: db.clone(),
         config: config.clone(),
@@ -127,6 +133,7 @@ async fn copy_queue(
         task: run.task,
         finished_before: Default::default(),
         parts: Default::default(),
+        integrity,
     });
     let meters = Meters::of_sync(ctx.spec());
     let batch = i64::try_from(config.object_concurrency.max(1) * KEYS_PER_TRANSFER).unwrap_or(128);

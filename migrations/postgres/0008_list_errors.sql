@@ -1,0 +1,4 @@
+-- Why a task's failed-object list could not be written at the destination (the store's error
+-- code, or the per-object code of an upload failure): shown as failed_object_record.error_code,
+-- and the list is then not reported as written. '' when it was written, or none was due.
+alter table tasks add column failed_list_error text not null default '';
