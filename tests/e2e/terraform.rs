@@ -480,3 +480,94 @@ async fn the_terraform_task_group_resource_lives_and_dies_as_the_provider_drives
     tf.wait_gone("taskgroups/0b5e7c1a-7f43-4a8e-9d1c-000000000000")
         .await;
 }
+
+#[tokio::test]
+async fn the_terraform_sync_task_resource_reads_every_field_with_its_type() {
+    let m = Migration::start().await;
+    m.src
+        .put(SRC_BUCKET, "tf-sync/a", random_bytes(100), None, &[])
+        .await;
+    let tf = Provider::new(&m);
+    let body = json!({
+        "src_cloud_type": "AWS", "src_region": SRC_REGION, "src_bucket": SRC_BUCKET,
+        "src_ak": m.src.ak, "src_sk": m.src.sk,
+        "dst_region": DST_REGION, "dst_bucket": DST_BUCKET, "dst_ak": m.dst.ak, "dst_sk": m.dst.sk,
+        "description": "tf", "enable_kms": false, "enable_restore": false,
+        "enable_metadata_migration": true, "app_id": "", "consistency_check": "size_last_modified",
+    });
+    let created = tf.send(Method::POST, "sync-tasks", &[], Some(&body)).await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    let id = created.body["sync_task_id"].as_str().unwrap().to_owned();
+    let now = oms_core::time::now_ms().to_string();
+    let strings = [
+        "status",
+        "src_cloud_type",
+        "src_region",
+        "src_bucket",
+        "dst_bucket",
+        "description",
+        "app_id",
+        "object_overwrite_mode",
+        "dst_storage_policy",
+        "consistency_check",
+    ];
+    let bools = ["enable_kms", "enable_metadata_migration", "enable_restore"];
+    let shown = tf
+        .send(
+            Method::GET,
+            &format!("sync-tasks/{id}"),
+            &[("query_time", now.as_str())],
+            None,
+        )
+        .await;
+    assert_eq!(shown.status, 200, "{}", shown.text);
+    assert_types(
+        &shown.body,
+        &strings,
+        &bools,
+        &[
+            "monthly_acceptance_request",
+            "monthly_success_object",
+            "monthly_failure_object",
+            "monthly_skip_object",
+            "monthly_size",
+            "create_time",
+            "last_start_time",
+        ],
+    );
+    assert_eq!(shown.body["enable_kms"], false);
+    let listed = tf
+        .send(
+            Method::GET,
+            "sync-tasks",
+            &[("limit", "100"), ("offset", "0")],
+            None,
+        )
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let task = listed.body["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["sync_task_id"] == id.as_str())
+        .unwrap()
+        .clone();
+    let mut with_region = strings.to_vec();
+    with_region.push("dst_region");
+    assert_types(
+        &task,
+        &with_region,
+        &bools,
+        &["create_time", "last_start_time"],
+    );
+
+    // Delete as the provider does: stop what synchronizes, then delete.
+    let reply = tf
+        .send(Method::POST, &format!("sync-tasks/{id}/stop"), &[], None)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let reply = tf
+        .send(Method::DELETE, &format!("sync-tasks/{id}"), &[], None)
+        .await;
+    assert!([200, 204].contains(&reply.status), "{}", reply.text);
+}

@@ -262,6 +262,9 @@ pub struct SyncTaskInfo {
     pub description: String,
     /// `SYNCHRONIZING` or `STOPPED`.
     pub status: String,
+    /// Destination KMS encryption (OMS's field until 2026-05, which the Terraform provider
+    /// still reads): never asked for here, so always false.
+    pub enable_kms: bool,
     /// Copies user metadata.
     pub enable_metadata_migration: bool,
     /// Restores archived objects first.
@@ -367,6 +370,7 @@ impl From<&SyncTask> for SyncTaskInfo {
             dst_region: spec.destination.region.clone(),
             description: spec.description.clone(),
             status: task.status.as_str().to_owned(),
+            enable_kms: false,
             enable_metadata_migration: spec.enable_metadata_migration,
             enable_restore: spec.enable_restore,
             app_id: spec.source.app_id.clone(),
