@@ -61,6 +61,8 @@ pub struct Overrides {
     pub catalogue_timeout_secs: Option<u64>,
     /// `catalogue.max_list_file_bytes`.
     pub max_list_file_bytes: Option<u64>,
+    /// The password hash of project A's user (default: the hash of [`PASSWORD`]).
+    pub user_a_password_hash: Option<String>,
 }
 
 /// A running omsd.
@@ -175,7 +177,10 @@ impl TestServer {
             .iter()
             .map(|p| UserConfig {
                 name: p.user.clone(),
-                password_hash: password_hash(),
+                password_hash: match &self.overrides.user_a_password_hash {
+                    Some(hash) if p.id == self.a.id => hash.clone(),
+                    _ => password_hash(),
+                },
                 project_id: p.id.clone(),
             })
             .collect();
@@ -261,6 +266,13 @@ impl TestServer {
         self.spawn().await;
     }
 
+    /// Stops omsd and starts it again with `overrides` (same database and data folder).
+    pub async fn restart_with(&mut self, overrides: Overrides) {
+        self.stop().await;
+        self.overrides = overrides;
+        self.spawn().await;
+    }
+
     fn master_key(&self) -> MasterKey {
         MasterKey::load_or_create(&self.dir.path().join("data/master.key"))
             .unwrap()
@@ -291,6 +303,7 @@ impl TestServer {
             .issue_at(
                 &project.user,
                 &ProjectId::parse(&project.id).unwrap(),
+                Some(&oms_api::auth::token::password_stamp(&password_hash())),
                 issued_at,
             )
             .unwrap()

@@ -25,6 +25,7 @@ mod origin;
 mod persistence;
 mod proxy;
 mod s3;
+mod security;
 mod service;
 mod sync;
 mod sync_intake;

@@ -22,6 +22,8 @@ use crate::service::program::{Daemon, omsd};
 
 const SECRET: &str = "hook-secret-5f1e0c9a";
 const TOPIC: &str = "urn:smn:cn-north-4:0123456789abcdef:oms-done";
+/// The project of [`TOPIC`].
+const TOPIC_PROJECT: &str = "0123456789abcdef";
 
 /// A webhook receiver on 127.0.0.1: checks signatures, counts deliveries by event id, and
 /// answers 503 while `failing`.
@@ -133,6 +135,14 @@ async fn webhooks_arrive_signed_once_per_event_also_when_the_sender_is_killed() 
     receiver.failing.store(true, Ordering::SeqCst);
 
     let home = tempfile::tempdir().unwrap();
+    // The first-start project is the one the topic names (a task may only name its own
+    // project's topics).
+    std::fs::create_dir(home.path().join("data")).unwrap();
+    std::fs::write(
+        home.path().join("data/bootstrap.toml"),
+        format!("project_id = \"{TOPIC_PROJECT}\"\naccess_key = \"AKNOTIFY\"\nsecret_key = \"SKNOTIFY\"\n"),
+    )
+    .unwrap();
     let first = daemon(home.path(), &src, &dst, &hook);
     let out = omsd(home.path(), &["token"], &[]);
     assert!(out.status.success(), "{out:?}");
@@ -266,6 +276,7 @@ async fn webhooks_arrive_signed_once_per_event_also_when_the_sender_is_killed() 
     assert_eq!(ok_body["status"], 5);
     assert_eq!(ok_body["counters"]["successful_num"], 3);
     assert_eq!(ok_body["topic_urn"], TOPIC);
+    assert_eq!(ok_body["project_id"], TOPIC_PROJECT);
     let bad_body = &receiver.about("task_id", &bad_id)[0];
     assert_eq!(bad_body["event"], "FAILURE");
     assert_eq!(bad_body["status"], 4);
@@ -301,4 +312,25 @@ async fn webhooks_arrive_signed_once_per_event_also_when_the_sender_is_killed() 
     assert_eq!(shown["smn_config"]["notify_result"], true, "{shown:#}");
     // The receiver's secret is in no log line.
     assert!(!second.stderr().contains(SECRET));
+
+    // Another project's topic (and a name that is no SMN URN) is refused at creation: no
+    // project can send its events to another project's receivers.
+    for topic in ["urn:smn:cn-north-4:fedcba9876543210:oms-done", "oms-done"] {
+        let mut other = body("prefix", &["n/"], true);
+        other["smn_config"]["topic_urn"] = json!(topic);
+        let reply = http
+            .post(format!("{}/v2/{project}/tasks", second.base_url()))
+            .header("x-auth-token", &token)
+            .json(&other)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 400, "{topic}");
+        let refused: Value = reply.json().await.unwrap();
+        assert_eq!(refused["error_code"], "OMS.0064", "{refused}");
+        assert_eq!(
+            refused["error_detail"],
+            "request parameter [smn_config.topic_urn] invalid"
+        );
+    }
 }

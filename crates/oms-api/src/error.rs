@@ -35,6 +35,9 @@ pub enum ApiError {
         /// The largest body accepted, bytes (`max_body_bytes`).
         limit_bytes: usize,
     },
+    /// The body could not be read whole (the client was too slow, or went away).
+    #[error("the request body could not be read: {0}")]
+    BodyUnreadable(String),
     /// The body is not `application/json`.
     #[error("{0}")]
     UnsupportedContentType(String),
@@ -68,6 +71,14 @@ pub enum ApiError {
     /// The method is not supported at this path.
     #[error("use the request method described in the OMS API reference")]
     MethodNotAllowed,
+    /// Too many requests of this kind now (logins, a project's tasks): retry after a while.
+    #[error("{message}")]
+    Throttled {
+        /// Why, in one sentence.
+        message: String,
+        /// When to retry, seconds (the `Retry-After` header).
+        retry_after_secs: u64,
+    },
     /// The request took too long.
     #[error("the request took longer than {timeout_secs}s; retry later")]
     Timeout {
@@ -118,7 +129,10 @@ impl ApiError {
     /// The HTTP status and OMS code of this error.
     pub fn status_and_code(&self) -> (StatusCode, ErrorCode) {
         match self {
-            Self::Validation(_) | Self::BodyTooLarge { .. } | Self::UnsupportedContentType(_) => {
+            Self::Validation(_)
+            | Self::BodyTooLarge { .. }
+            | Self::BodyUnreadable(_)
+            | Self::UnsupportedContentType(_) => {
                 (StatusCode::BAD_REQUEST, ErrorCode::InvalidParameter)
             }
             Self::NotJson(_) => (StatusCode::BAD_REQUEST, ErrorCode::NotJson),
@@ -146,6 +160,7 @@ impl ApiError {
                 StatusCode::METHOD_NOT_ALLOWED,
                 ErrorCode::MethodNotSupported,
             ),
+            Self::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::Throttled),
             Self::Timeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
             Self::Db(e) if e.is_unavailable() => {
                 (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable)
@@ -201,7 +216,17 @@ impl IntoResponse for ApiError {
             error_msg: self.message(),
             error_detail,
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Self::Throttled {
+            retry_after_secs, ..
+        } = &self
+        {
+            response.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from(*retry_after_secs),
+            );
+        }
+        response
     }
 }
 

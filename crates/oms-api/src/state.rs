@@ -12,12 +12,16 @@ use crate::cache::ReadCache;
 pub struct ApiLimits {
     /// The largest request body accepted (the Huawei API gateway allows 12 MB signed bodies).
     pub max_body_bytes: usize,
+    /// The most tasks one project may have waiting for a worker: a create beyond it is refused
+    /// (0: no limit).
+    pub max_waiting_tasks_per_project: i64,
 }
 
 impl Default for ApiLimits {
     fn default() -> Self {
         Self {
             max_body_bytes: 12 * 1024 * 1024,
+            max_waiting_tasks_per_project: 1500,
         }
     }
 }

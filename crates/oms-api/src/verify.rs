@@ -19,6 +19,47 @@ fn source_field(cloud: CloudType) -> &'static str {
     }
 }
 
+/// Refuses a notification topic of another project: `smn_config.topic_urn` must be an SMN URN
+/// (`urn:smn:<region>:<project_id>:<topic>`) naming the caller's project, so that no project can
+/// send its events to another project's receivers (which sign them with their own secret).
+pub fn topic_of_caller(caller: &crate::auth::Caller, spec: &MigrationSpec) -> Result<(), ApiError> {
+    let Some(smn) = &spec.smn else {
+        return Ok(());
+    };
+    let project = caller.project_id.as_str();
+    match oms_core::spec::topic_project(&smn.topic_urn) {
+        Some(of) if of == project => Ok(()),
+        _ => Err(ApiError::invalid(
+            "smn_config.topic_urn",
+            format!("must be a topic of this project: urn:smn:<region>:{project}:<topic name>"),
+        )),
+    }
+}
+
+/// Refuses a new task while the caller's project has as many tasks waiting for a worker as
+/// `server.max_waiting_tasks_per_project` allows (OMS's limit is 1,500), so that one project
+/// cannot fill the queue before another.
+pub async fn room_for_a_task(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+) -> Result<(), ApiError> {
+    let cap = state.limits.max_waiting_tasks_per_project;
+    if cap <= 0 {
+        return Ok(());
+    }
+    let waiting = state.db.count_waiting_tasks(&caller.project_id).await?;
+    if waiting >= cap {
+        return Err(ApiError::Throttled {
+            message: format!(
+                "project {} has {waiting} tasks waiting for a worker, the most this installation takes (server.max_waiting_tasks_per_project); create more once some have started",
+                caller.project_id
+            ),
+            retry_after_secs: 60,
+        });
+    }
+    Ok(())
+}
+
 /// Refuses a migration whose source or destination `cloud_type` + `region` lead to no endpoint
 /// omsd knows (an operator `[[endpoints]]` rule, or a region of the cloud's public catalogue),
 /// naming the field: a mistyped region would otherwise fail only when a worker runs the task,

@@ -38,6 +38,8 @@ pub enum ErrorCode {
     Unauthenticated,
     /// `APIGW.0302`: the credentials do not grant access to this project.
     Forbidden,
+    /// `APIGW.0308`: too many requests (the API gateway's throttling answer, HTTP 429).
+    Throttled,
 }
 
 impl ErrorCode {
@@ -59,6 +61,7 @@ impl ErrorCode {
             Self::ApiNotFound => "APIGW.0101",
             Self::Unauthenticated => "APIGW.0301",
             Self::Forbidden => "APIGW.0302",
+            Self::Throttled => "APIGW.0308",
         }
     }
 }

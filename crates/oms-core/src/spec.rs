@@ -328,6 +328,20 @@ pub struct SmnSpec {
     pub message_template_name: Option<String>,
 }
 
+/// The project segment of an SMN topic URN (`urn:smn:<region>:<project_id>:<topic>`), when it
+/// is one.
+pub fn topic_project(topic_urn: &str) -> Option<&str> {
+    let parts: Vec<&str> = topic_urn.split(':').collect();
+    match parts.as_slice() {
+        ["urn", "smn", region, project, topic]
+            if !region.is_empty() && !project.is_empty() && !topic.is_empty() =>
+        {
+            Some(project)
+        }
+        _ => None,
+    }
+}
+
 /// Everything about a migration that does not change while it runs: source, destination and
 /// options. Shared by tasks and task groups (a group's tasks inherit its spec).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

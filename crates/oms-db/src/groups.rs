@@ -250,9 +250,9 @@ impl Db {
             if to != current.status && !cas_group_status(&mut tx, id, current.status, to).await? {
                 return Ok(Cas::Retry);
             }
-            sealed::wipe_idle_group_tasks(&mut tx, id).await?;
+            sealed::wipe_idle_group_tasks(&mut tx, id, &self.erasures).await?;
             if !to.needs_credentials() {
-                sealed::wipe(&mut tx, CredentialOwner::Group(id)).await?;
+                sealed::wipe(&mut tx, CredentialOwner::Group(id), &self.erasures).await?;
             }
             tx.commit().await?;
             self.announce_stop();
@@ -368,14 +368,15 @@ impl Db {
                 )
                 .into());
             }
-            sqlx::query(
+            let erased = sqlx::query(
                 "delete from credentials where owner_kind = 'task' and owner_id in \
                  (select cast(id as text) from tasks where group_id = $1)",
             )
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
-            sealed::wipe(&mut tx, CredentialOwner::Group(id)).await?;
+            sealed::erased(erased.rows_affected(), &self.erasures);
+            sealed::wipe(&mut tx, CredentialOwner::Group(id), &self.erasures).await?;
             crate::runs::orphan_task_uploads(
                 &mut tx,
                 "t.group_id = $1",
@@ -467,7 +468,7 @@ impl Db {
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
-            sealed::wipe(&mut tx, CredentialOwner::Group(id)).await?;
+            sealed::wipe(&mut tx, CredentialOwner::Group(id), &self.erasures).await?;
             notify::enqueue_group(&mut tx, id, Trigger::Failure).await?;
             tx.commit().await?;
             expired += 1;

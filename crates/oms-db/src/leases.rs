@@ -99,6 +99,10 @@ pub(crate) trait Leased: Sized {
     const RENEWAL_COLUMNS: &'static str;
     /// A further condition on the rows a claim takes (` and ...`, over `{TABLE}`'s columns).
     const CLAIM_FILTER: &'static str = "";
+    /// Whether claims share the workers fairly between projects: the project with the fewest
+    /// rows held now goes first, then the one served least recently (before
+    /// [`Leased::CLAIM_ORDER`]), and no project holds more than the database's per-project cap.
+    const FAIR_BY_PROJECT: bool = false;
 
     /// The lease a claim of row `id` gave `owner`.
     fn claimed(id: Self::Id, owner: &str, epoch: i64) -> Self;
@@ -206,14 +210,37 @@ impl Db {
         let wrote = self.wrote_on_exit();
         let now = self.backend.now_ms_sql();
         let rule = L::claim_rule()?;
+        let (fair_order, fair_filter) = if L::FAIR_BY_PROJECT {
+            // Rows of the same project held now (under a live lease).
+            let held = format!(
+                "(select count(*) from {table} r where r.project_id = {table}.project_id \
+                 and r.status in ({held}) and r.lease_expires_at > {now})",
+                table = L::TABLE,
+                held = codes(&rule.held),
+            );
+            let cap = match self.running_cap_per_project {
+                Some(cap) => format!(" and {held} < {cap}"),
+                None => String::new(),
+            };
+            // Then the project served least recently (whose newest task started longest
+            // ago; one that never ran first): round robin between projects.
+            let served = format!(
+                "coalesce((select max(s.start_time) from {table} s \
+                 where s.project_id = {table}.project_id), 0)",
+                table = L::TABLE,
+            );
+            (format!("{held}, {served}, "), cap)
+        } else {
+            (String::new(), String::new())
+        };
         let sql = format!(
             "update {table} set status = {claimed}, lease_owner = $1, lease_epoch = lease_epoch + 1, \
              lease_expires_at = {now} + $2, \
              start_time = case when start_time = 0 then {now} else start_time end, \
              status_time = {now}, updated_time = {now} \
              where {id} = (select {id} from {table} where (status in ({free}) \
-                 or (status in ({held}) and (lease_expires_at is null or lease_expires_at < {now}))){filter}{busy} \
-                 order by {order} limit 1{lock}) \
+                 or (status in ({held}) and (lease_expires_at is null or lease_expires_at < {now}))){filter}{fair_filter}{busy} \
+                 order by {fair_order}{order} limit 1{lock}) \
              returning {id}, lease_epoch",
             table = L::TABLE,
             id = L::ID_COLUMN,
@@ -312,7 +339,7 @@ impl Db {
                 return Ok(Cas::Retry);
             }
             if !to.needs_credentials() {
-                sealed::wipe(&mut tx, lease.holder().id.into()).await?;
+                sealed::wipe(&mut tx, lease.holder().id.into(), &self.erasures).await?;
             }
             if let Some((subject, id, owner_id, trigger)) = lease.notifies(to) {
                 notify::enqueue(&mut tx, subject, id, owner_id, trigger).await?;
@@ -372,6 +399,7 @@ impl Leased for Lease {
     const ID_COLUMN: &'static str = "id";
     const CLAIM_ORDER: &'static str = "priority, create_time";
     const RENEWAL_COLUMNS: &'static str = "status, bandwidth_policy";
+    const FAIR_BY_PROJECT: bool = true;
 
     fn claimed(task_id: TaskId, owner: &str, epoch: i64) -> Self {
         Self {

@@ -63,6 +63,9 @@ pub struct DbOptions {
     pub sqlite_busy_timeout: Duration,
     /// How long to wait for a free connection.
     pub acquire_timeout: Duration,
+    /// The most tasks of one project the workers run at once (`None`: no cap; claims still
+    /// go to the project running the fewest first).
+    pub max_running_tasks_per_project: Option<u32>,
 }
 
 impl Default for DbOptions {
@@ -71,6 +74,7 @@ impl Default for DbOptions {
             max_connections: 16,
             sqlite_busy_timeout: Duration::from_secs(10),
             acquire_timeout: Duration::from_secs(30),
+            max_running_tasks_per_project: None,
         }
     }
 }
@@ -93,6 +97,10 @@ pub struct Db {
     stops: Arc<tokio::sync::Notify>,
     /// Writes finished on this database by this process (see [`write_counter`]).
     writes: Arc<AtomicU64>,
+    /// [`DbOptions::max_running_tasks_per_project`].
+    running_cap_per_project: Option<u32>,
+    /// Credentials erased through this pool so far (see [`Db::scrub_erased`]).
+    erasures: Arc<AtomicU64>,
 }
 
 /// How many writes to tasks and groups this process has finished, per database (by its URL),
@@ -151,6 +159,8 @@ impl Db {
             .connect_lazy_with(connect_options);
         Ok(Self {
             writes: write_counter(&url),
+            running_cap_per_project: options.max_running_tasks_per_project,
+            erasures: Arc::new(AtomicU64::new(0)),
             pool,
             heartbeats,
             backend,
@@ -225,6 +235,26 @@ impl Db {
         self.backend
     }
 
+    /// Makes erased credentials unrecoverable from the database's files, when any were erased
+    /// since the call that set `last` (`last`: the erasures seen so far, updated). On SQLite,
+    /// deleted rows are overwritten (`secure_delete`), but the write-ahead log still holds the
+    /// page images from before the delete: a `TRUNCATE` checkpoint copies the pages back and
+    /// empties it. On PostgreSQL, a deleted row stays in its page as a dead tuple until
+    /// `VACUUM`, which is run on the credentials table. Returns whether it ran.
+    pub async fn scrub_erased(&self, last: &mut u64) -> Result<bool, DbError> {
+        let now = self.erasures.load(Ordering::SeqCst);
+        if now == *last {
+            return Ok(false);
+        }
+        let sql = match self.backend {
+            Backend::Sqlite => "PRAGMA wal_checkpoint(TRUNCATE)",
+            Backend::Postgres => "VACUUM credentials",
+        };
+        sqlx::query(sql).execute(&self.pool).await?;
+        *last = now;
+        Ok(true)
+    }
+
     /// Closes every connection (after the in-flight queries).
     pub async fn close(&self) {
         self.pool.close().await;
@@ -246,9 +276,12 @@ fn pool_options(backend: Backend, options: &DbOptions, max_connections: u32) -> 
                 if backend == Backend::Sqlite {
                     // WAL lets readers run beside the one writer; the busy timeout makes a
                     // writer wait for the lock instead of failing at once.
+                    // secure_delete overwrites what a delete frees (sealed credentials must
+                    // not stay readable in a free page); see `Db::scrub_erased` for the WAL.
                     let pragmas = format!(
                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {busy_timeout_ms};"
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {busy_timeout_ms}; \
+                         PRAGMA secure_delete = ON;"
                     );
                     conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
                 }

@@ -4,6 +4,8 @@ use oms_core::credentials::CredentialSet;
 use oms_core::ids::{GroupId, TaskId};
 use oms_core::sync::SyncTaskId;
 use oms_core::time::now_ms;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use sqlx::{AnyConnection, Row as _};
 
 use crate::{Db, DbError, Sealer};
@@ -84,13 +86,26 @@ pub(crate) async fn store(
     Ok(())
 }
 
+/// Counts `rows` credential rows erased by a statement of this crate in `erasures` (the
+/// database's count, which [`Db::scrub_erased`] watches).
+pub(crate) fn erased(rows: u64, erasures: &AtomicU64) {
+    if rows > 0 {
+        erasures.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 /// Removes `owner`'s credentials.
-pub(crate) async fn wipe(conn: &mut AnyConnection, owner: CredentialOwner) -> Result<(), DbError> {
-    sqlx::query("delete from credentials where owner_kind = $1 and owner_id = $2")
+pub(crate) async fn wipe(
+    conn: &mut AnyConnection,
+    owner: CredentialOwner,
+    erasures: &AtomicU64,
+) -> Result<(), DbError> {
+    let done = sqlx::query("delete from credentials where owner_kind = $1 and owner_id = $2")
         .bind(owner.kind())
         .bind(owner.id())
         .execute(conn)
         .await?;
+    erased(done.rows_affected(), erasures);
     Ok(())
 }
 
@@ -99,14 +114,16 @@ pub(crate) async fn wipe(conn: &mut AnyConnection, owner: CredentialOwner) -> Re
 pub(crate) async fn wipe_idle_group_tasks(
     conn: &mut AnyConnection,
     group: GroupId,
+    erasures: &AtomicU64,
 ) -> Result<(), DbError> {
-    sqlx::query(
+    let done = sqlx::query(
         "delete from credentials where owner_kind = 'task' and owner_id in \
          (select cast(id as text) from tasks where group_id = $1 and status in (3, 4, 5))",
     )
     .bind(group.to_string())
     .execute(conn)
     .await?;
+    erased(done.rows_affected(), erasures);
     Ok(())
 }
 

@@ -245,8 +245,8 @@ impl Db {
                     .await?;
             }
             if !to.needs_credentials() {
-                sealed::wipe(&mut tx, CredentialOwner::Group(id)).await?;
-                sealed::wipe_idle_group_tasks(&mut tx, id).await?;
+                sealed::wipe(&mut tx, CredentialOwner::Group(id), &self.erasures).await?;
+                sealed::wipe_idle_group_tasks(&mut tx, id, &self.erasures).await?;
             }
             let trigger = match to {
                 GroupStatus::Completed => Some(Trigger::Success),

@@ -371,7 +371,7 @@ impl Db {
                 Some(start) => {
                     sealed::store(&mut tx, &self.sealer, id.into(), &start.credentials).await?;
                 }
-                None => sealed::wipe(&mut tx, id.into()).await?,
+                None => sealed::wipe(&mut tx, id.into(), &self.erasures).await?,
             }
             tx.commit().await?;
             Ok(Cas::Done(to))
@@ -439,7 +439,7 @@ impl Db {
                 .bind(task_id)
                 .execute(&mut *tx)
                 .await?;
-            sealed::wipe(&mut tx, CredentialOwner::SyncTask(id)).await?;
+            sealed::wipe(&mut tx, CredentialOwner::SyncTask(id), &self.erasures).await?;
             tx.commit().await?;
             Ok(Cas::Done(()))
         })

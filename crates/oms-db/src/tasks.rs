@@ -164,6 +164,17 @@ pub(crate) async fn cas_task_status(
 }
 
 impl Db {
+    /// How many tasks of `project` wait for a worker (status 1).
+    pub async fn count_waiting_tasks(&self, project: &ProjectId) -> Result<i64, DbError> {
+        let row =
+            sqlx::query("select count(*) as n from tasks where project_id = $1 and status = $2")
+                .bind(project.as_str())
+                .bind(TaskStatus::Waiting.code())
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(row.try_get("n")?)
+    }
+
     /// Creates a waiting task with its credentials sealed; returns it.
     pub async fn create_task(
         &self,
@@ -346,7 +357,7 @@ impl Db {
                 return Ok(Cas::Retry);
             }
             if !to.needs_credentials() {
-                sealed::wipe(&mut tx, CredentialOwner::Task(id)).await?;
+                sealed::wipe(&mut tx, CredentialOwner::Task(id), &self.erasures).await?;
             }
             tx.commit().await?;
             self.announce_stop();
@@ -380,7 +391,7 @@ impl Db {
             if deleted != 1 {
                 return Ok(Cas::Retry);
             }
-            sealed::wipe(&mut tx, CredentialOwner::Task(id)).await?;
+            sealed::wipe(&mut tx, CredentialOwner::Task(id), &self.erasures).await?;
             tx.commit().await?;
             Ok(Cas::Done(()))
         })
@@ -531,7 +542,7 @@ impl Db {
                 .bind(id.get())
                 .execute(&mut *tx)
                 .await?;
-            sealed::wipe(&mut tx, CredentialOwner::Task(id)).await?;
+            sealed::wipe(&mut tx, CredentialOwner::Task(id), &self.erasures).await?;
             // A task failed by the sweep notifies as one a worker failed.
             notify::enqueue_task(&mut tx, id, Trigger::Failure).await?;
             tx.commit().await?;

@@ -35,6 +35,8 @@ const RECEIVER_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Webhook {
     /// The `smn_config.topic_urn` it receives (`*`: every topic).
     pub topic_urn: String,
+    /// The only project whose events it receives (`None`: any project's, for its topic).
+    pub project_id: Option<String>,
     /// Where the POST goes.
     pub url: String,
     /// The HMAC-SHA256 key of the `X-OMS-Signature` header.
@@ -190,6 +192,11 @@ async fn deliver(
         .webhooks
         .iter()
         .filter(|w| w.topic_urn == "*" || w.topic_urn == smn.topic_urn)
+        .filter(|w| {
+            w.project_id
+                .as_deref()
+                .is_none_or(|p| p == n.project_id.as_str())
+        })
         .collect();
     if receivers.is_empty() {
         return Delivery::NotSent(Some(format!(
@@ -203,6 +210,7 @@ async fn deliver(
     body["subject"] = json!(n.subject.as_str());
     body["time"] = json!(n.created_at_ms);
     body["topic_urn"] = json!(smn.topic_urn);
+    body["project_id"] = json!(n.project_id);
     let body = body.to_string();
     let mut errors = Vec::new();
     for receiver in receivers {

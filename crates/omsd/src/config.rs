@@ -236,6 +236,9 @@ pub struct NotifyConfig {
 pub struct WebhookConfig {
     /// The topic URN a task's or group's `smn_config.topic_urn` names (`*`: every topic).
     pub topic_urn: String,
+    /// `project_id`: the only project whose events it receives (unset: the project its topic
+    /// URN names — a task can only name its own project's topics — or, for `*`, every project).
+    pub project_id: Option<String>,
     /// The URL the JSON body is POSTed to.
     pub url: String,
     /// The key of the body's HMAC-SHA256 signature (`X-OMS-Signature: sha256=<hex>`).
@@ -267,6 +270,56 @@ pub struct ServerConfig {
     /// How long an answer of a project GET may be reused while nothing was written in this
     /// process (0: never).
     pub read_cache_ms: u64,
+    /// `max_connections`: connections open at once; more are closed at once (default 512).
+    pub max_connections: usize,
+    /// `max_connections_per_client`: connections open at once from one client address, 0 for
+    /// no limit of its own (default 128).
+    pub max_connections_per_client: usize,
+    /// `header_read_timeout_secs`: time for a request's headers from when the connection is
+    /// ready for one; idle keep-alive connections close after it too (default 10).
+    pub header_read_timeout_secs: u64,
+    /// `body_timeout_secs`: time for a request's whole body from its first read (default 30).
+    pub body_timeout_secs: u64,
+    /// `tls_cert_file`: a PEM certificate chain; with `tls_key_file`, the API is served over
+    /// HTTPS (both files are re-read when they change).
+    pub tls_cert_file: Option<PathBuf>,
+    /// `tls_key_file`: the PEM private key of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// `max_waiting_tasks_per_project`: a task create is refused (429) while the project has
+    /// this many tasks waiting for a worker; 0: no limit (default 1,500, as OMS).
+    pub max_waiting_tasks_per_project: i64,
+}
+
+impl ServerConfig {
+    /// Refuses values the server cannot work with, naming the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check(
+            "server.max_connections",
+            self.max_connections,
+            self.max_connections >= 1,
+            "at least 1",
+        )?;
+        check(
+            "server.header_read_timeout_secs",
+            self.header_read_timeout_secs,
+            self.header_read_timeout_secs >= 1,
+            "at least 1",
+        )?;
+        check(
+            "server.body_timeout_secs",
+            self.body_timeout_secs,
+            self.body_timeout_secs >= 1,
+            "at least 1",
+        )?;
+        check(
+            "server.tls_key_file",
+            self.tls_key_file
+                .as_ref()
+                .map_or_else(|| "unset".to_owned(), |p| p.display().to_string()),
+            self.tls_cert_file.is_some() == self.tls_key_file.is_some(),
+            "set together with server.tls_cert_file (both or neither)",
+        )
+    }
 }
 
 /// `[database]`: where tasks, groups and sealed credentials are kept.
@@ -347,6 +400,9 @@ pub struct WorkerSection {
     pub enabled: bool,
     /// `max_tasks`: tasks this worker runs at once (default 4).
     pub max_tasks: usize,
+    /// `max_running_tasks_per_project`: the most tasks of one project all workers run at once;
+    /// 0: no cap (default; claims still go to the project running the fewest first).
+    pub max_running_tasks_per_project: u32,
     /// `object_concurrency`: objects copied at once per task (default 32).
     pub object_concurrency: usize,
     /// `part_concurrency`: parts uploaded at once per multipart object (default 4).
@@ -545,6 +601,7 @@ pub fn load(
                 message: e.into_inner().to_string(),
             }
         })?;
+    config.server.validate()?;
     config.worker.validate()?;
     Ok(config)
 }

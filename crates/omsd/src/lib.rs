@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 mod exporter;
 pub mod files;
+pub mod serve;
 pub mod summary;
 pub mod telemetry;
 pub mod token;
@@ -93,6 +94,7 @@ pub fn worker_config(config: &Config) -> WorkerConfig {
             .iter()
             .map(|w| oms_worker::Webhook {
                 topic_urn: w.topic_urn.clone(),
+                project_id: w.project_id.clone(),
                 url: w.url.clone(),
                 secret: w.secret.clone(),
             })
@@ -110,6 +112,15 @@ pub fn load_master_key(config: &Config) -> anyhow::Result<MasterKey> {
         return Ok(MasterKey::from_base64(encoded)?);
     }
     let path = &config.security.master_key_file;
+    if let Some(db_file) = files::sqlite_file(&config.database.url)
+        && files::absolute(path).parent() == files::absolute(&db_file).parent()
+    {
+        tracing::warn!(
+            master_key_file = %path.display(),
+            database = %db_file.display(),
+            "the master key is kept beside the database: whoever copies that folder can open the sealed credentials; keep it elsewhere (security.master_key_file, or OMS__SECURITY__MASTER_KEY from a secret store)"
+        );
+    }
     if !path.exists() {
         files::create_private_folder_of(path)
             .with_context(|| format!("cannot create the folder of {}", path.display()))?;
@@ -127,6 +138,8 @@ pub async fn open_database(config: &Config, master: &MasterKey) -> anyhow::Resul
     files::create_private_database_file(&config.database.url)?;
     let options = DbOptions {
         max_connections: config.database.max_connections,
+        max_running_tasks_per_project: (config.worker.max_running_tasks_per_project > 0)
+            .then_some(config.worker.max_running_tasks_per_project),
         ..DbOptions::default()
     };
     let db = Db::connect(&config.database.url, &options, Sealer::new(master)?)
@@ -199,6 +212,7 @@ pub fn auth_settings(config: &Config, master: &MasterKey) -> anyhow::Result<Auth
         token_signing_key: token_signing_key(master),
         token_ttl: Duration::from_secs(auth.token_ttl_secs),
         max_clock_skew: Duration::from_secs(auth.max_clock_skew_secs),
+        logins: oms_api::auth::logins::LoginLimits::default(),
     })
 }
 
@@ -225,11 +239,12 @@ fn reserve(addr: SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
 #[derive(Debug)]
 pub struct App {
     api: Option<(tokio::net::TcpListener, axum::Router)>,
+    server_limits: serve::ServerLimits,
+    tls: Option<Arc<serve::Tls>>,
     worker: Option<Worker>,
     metrics: Option<exporter::Exporter>,
     db: Db,
     retention: (Duration, Duration),
-    shutdown_timeout: Duration,
 }
 
 impl App {
@@ -258,7 +273,22 @@ impl App {
         } else {
             Some(Authenticator::new(auth_settings(config, &master)?))
         };
+        let tls = match (&config.server.tls_cert_file, &config.server.tls_key_file) {
+            (Some(cert), Some(key)) if role != Role::Worker => {
+                Some(Arc::new(serve::Tls::load(cert, key)?))
+            }
+            _ => None,
+        };
         let listen = reserved.as_ref().map(|s| s.local_addr()).transpose()?;
+        if let Some(addr) = listen
+            && tls.is_none()
+            && !serve::is_loopback(&addr)
+        {
+            tracing::warn!(
+                addr = %addr,
+                "the API listens beyond this machine over plain HTTP: passwords, cloud keys and service-account JSON cross the network in clear; set server.tls_cert_file and server.tls_key_file, or put a TLS proxy in front"
+            );
+        }
         summary::log_startup(
             config,
             role,
@@ -281,6 +311,7 @@ impl App {
                     auth: Arc::new(auth),
                     limits: ApiLimits {
                         max_body_bytes: config.server.max_body_bytes,
+                        max_waiting_tasks_per_project: config.server.max_waiting_tasks_per_project,
                     },
                     stores: Some(Arc::new(StoreCheck {
                         connect: worker_settings.connect_settings(),
@@ -307,8 +338,17 @@ impl App {
             waiting_expiry_secs,
             sweep_interval_secs,
         } = config.retention;
+        let server_limits = serve::ServerLimits {
+            max_connections: config.server.max_connections,
+            max_connections_per_client: config.server.max_connections_per_client,
+            header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
+            body_timeout: Duration::from_secs(config.server.body_timeout_secs),
+            drain_timeout: Duration::from_secs(config.server.shutdown_timeout_secs),
+        };
         Ok(Self {
             api,
+            server_limits,
+            tls,
             worker,
             metrics,
             db,
@@ -316,7 +356,6 @@ impl App {
                 Duration::from_secs(waiting_expiry_secs),
                 Duration::from_secs(sweep_interval_secs.max(1)),
             ),
-            shutdown_timeout: Duration::from_secs(config.server.shutdown_timeout_secs),
         })
     }
 
@@ -354,22 +393,19 @@ impl App {
                 shutdown.child_token(),
             ))
         });
+        let scrubber = tokio::spawn(scrub_erased(self.db.clone(), shutdown.child_token()));
         if let Some((listener, router)) = self.api {
-            tracing::info!(addr = %listener.local_addr()?, backend = ?self.db.backend(), "omsd API listening");
-            let server = axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-                .into_future();
-            tokio::pin!(server);
-            tokio::select! {
-                result = &mut server => result.context("the API server failed")?,
-                () = shutdown.cancelled() => {
-                    tracing::info!("shutting down: draining in-flight requests");
-                    match tokio::time::timeout(self.shutdown_timeout, &mut server).await {
-                        Ok(result) => result.context("the API server failed")?,
-                        Err(_) => tracing::warn!(timeout_secs = self.shutdown_timeout.as_secs(), "requests still running at the shutdown deadline were cut"),
-                    }
-                }
-            }
+            let scheme = if self.tls.is_some() { "https" } else { "http" };
+            tracing::info!(addr = %listener.local_addr()?, scheme, backend = ?self.db.backend(), "omsd API listening");
+            serve::serve(
+                listener,
+                router,
+                self.server_limits,
+                self.tls,
+                shutdown.clone(),
+            )
+            .await
+            .context("the API server failed")?;
             shutdown.cancel();
         } else {
             shutdown.cancelled().await;
@@ -377,6 +413,7 @@ impl App {
         for (name, handle) in [
             ("worker", worker),
             ("retention sweeper", sweeper),
+            ("scrubber", Some(scrubber)),
             ("metrics server", metrics),
         ] {
             if let Some(handle) = handle
@@ -388,6 +425,25 @@ impl App {
         self.db.close().await;
         tracing::info!("omsd stopped");
         Ok(())
+    }
+}
+
+/// How often erased credentials are looked for, to clear what the database files keep of them.
+const SCRUB_EVERY: Duration = Duration::from_secs(1);
+
+/// Clears what the database's files keep of erased credentials, soon after each erasure
+/// ([`Db::scrub_erased`]).
+async fn scrub_erased(db: Db, shutdown: CancellationToken) {
+    let mut last = 0;
+    let mut ticks = tokio::time::interval(SCRUB_EVERY);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        if let Err(e) = db.scrub_erased(&mut last).await {
+            tracing::warn!(error = %e, "cannot clear erased credentials from the database files; will try again");
+        }
     }
 }
 

@@ -150,8 +150,16 @@ pub fn operator_token(config: &Config, request: &TokenRequest) -> anyhow::Result
     let (project, subject) = scope(config, request)?;
     let ttl = Duration::from_secs(request.ttl_secs.unwrap_or(config.auth.token_ttl_secs));
     let issuer = TokenIssuer::new(&token_signing_key(&master), ttl);
+    // A user's token carries the stamp of the user's password: it stops working when the
+    // password changes, as one from POST /v3/auth/tokens does.
+    let stamp = config
+        .auth
+        .users
+        .iter()
+        .find(|u| u.name == subject)
+        .map(|u| oms_api::auth::token::password_stamp(&u.password_hash));
     let token = issuer
-        .issue(&subject, &project)
+        .issue(&subject, &project, stamp.as_deref())
         .map_err(|e| anyhow::anyhow!("cannot sign the token: {e}"))?;
     Ok(token.token)
 }

@@ -17,7 +17,13 @@ const PATIENCE: Duration = Duration::from_secs(60);
 /// `omsd args` in `dir`, with `env` (and no `OMS_` variable or `RUST_LOG` of the caller's).
 fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(OMSD);
-    command.args(args).current_dir(dir);
+    command.args(args);
+    clean(command, dir, env)
+}
+
+/// `command` in `dir` with `env` and none of the caller's `OMS_` variables or `RUST_LOG`.
+fn clean(mut command: Command, dir: &Path, env: &[(&str, &str)]) -> Command {
+    command.current_dir(dir);
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
         if key.starts_with("OMS_") || key == "RUST_LOG" {
@@ -114,17 +120,70 @@ impl Daemon {
         }
     }
 
-    /// Starts `omsd args` in `dir` and waits until its API listens.
-    pub fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut daemon = Self::spawn(dir, args, env);
-        let line = daemon.wait_for_stderr("API address");
-        daemon.addr = line
+    /// Starts `omsd` (all roles) in `dir` with at most `open_files` file descriptors (a
+    /// shell's `ulimit -n`), without waiting for anything.
+    pub fn spawn_with_open_files(dir: &Path, env: &[(&str, &str)], open_files: u32) -> Self {
+        let mut shell = Command::new("sh");
+        shell.args([
+            "-c",
+            &format!("ulimit -n {open_files} && exec \"$0\""),
+            OMSD,
+        ]);
+        let mut child = clean(shell, dir, env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (stdout, _) = collect(child.stdout.take().unwrap());
+        let (stderr, _) = collect(child.stderr.take().unwrap());
+        Self {
+            addr: String::new(),
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The most memory the process has held so far (`VmHWM`), bytes.
+    pub fn peak_rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        kib * 1024
+    }
+
+    /// File descriptors the process holds now.
+    pub fn open_files(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// Waits until its API listens, and learns its address from its start-up summary.
+    pub fn wait_listening(&mut self) {
+        let line = self.wait_for_stderr("API address");
+        self.addr = line
             .split("listen=")
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .to_owned();
-        daemon.wait_for_stderr("omsd API listening");
+        self.wait_for_stderr("omsd API listening");
+    }
+
+    /// Starts `omsd args` in `dir` and waits until its API listens.
+    pub fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut daemon = Self::spawn(dir, args, env);
+        daemon.wait_listening();
         daemon
     }
 

@@ -2,6 +2,8 @@
 //! or an `SDK-HMAC-SHA256` signature with an access key. Either way the caller belongs to one
 //! project, and may only use paths of that project.
 
+pub mod logins;
+pub mod replay;
 pub mod signature;
 pub mod token;
 
@@ -57,6 +59,8 @@ pub struct AuthSettings {
     pub token_ttl: Duration,
     /// How far `X-Sdk-Date` may be from the server clock.
     pub max_clock_skew: Duration,
+    /// How many password checks may run and wait at once.
+    pub logins: logins::LoginLimits,
 }
 
 /// How the caller proved who they are.
@@ -99,6 +103,10 @@ pub struct Authenticator {
     access_keys: HashMap<String, AccessKeyAccount>,
     tokens: TokenIssuer,
     max_clock_skew: Duration,
+    /// Signatures of changing requests already taken.
+    seen: replay::SeenSignatures,
+    /// Bounds on password checks.
+    logins: logins::LoginGuard,
 }
 
 impl Authenticator {
@@ -113,7 +121,14 @@ impl Authenticator {
             tokens: TokenIssuer::new(&settings.token_signing_key, settings.token_ttl),
             users: settings.users,
             max_clock_skew: settings.max_clock_skew,
+            seen: replay::SeenSignatures::default(),
+            logins: logins::LoginGuard::new(settings.logins),
         }
+    }
+
+    /// The bounds on password checks of `POST /v3/auth/tokens`.
+    pub fn logins(&self) -> &logins::LoginGuard {
+        &self.logins
     }
 
     /// The issuer of `POST /v3/auth/tokens` tokens, which also verifies them.
@@ -128,7 +143,7 @@ impl Authenticator {
     /// Refuses a token whose user (or, for an operator token, whose project) the configuration
     /// no longer has: a user removed from `[[auth.users]]`, or moved to another project, loses
     /// the tokens issued before the restart that took the change.
-    fn check_still_served(&self, caller: &Caller) -> Result<(), ApiError> {
+    fn check_still_served(&self, caller: &Caller, stamp: Option<&str>) -> Result<(), ApiError> {
         let Principal::User(name) = &caller.principal else {
             return Ok(());
         };
@@ -137,7 +152,18 @@ impl Authenticator {
             self.users.iter().any(|u| &u.project_id == project)
                 || self.access_keys.values().any(|k| &k.project_id == project)
         } else {
-            self.user(name).is_some_and(|u| &u.project_id == project)
+            let Some(user) = self.user(name).filter(|u| &u.project_id == project) else {
+                return Err(ApiError::Unauthenticated(format!(
+                    "the token is for a user or project this installation no longer serves \
+                     (project {project}); get a new token"
+                )));
+            };
+            if stamp != Some(token::password_stamp(&user.password_hash).as_str()) {
+                return Err(ApiError::Unauthenticated(format!(
+                    "the password of user {name} changed since the token was issued; get a new token"
+                )));
+            }
+            true
         };
         if served {
             return Ok(());
@@ -148,21 +174,23 @@ impl Authenticator {
         )))
     }
 
-    /// Authenticates a request by its token or its signature (`body` is the whole body).
-    pub fn authenticate(&self, parts: &Parts, body: &[u8]) -> Result<Caller, ApiError> {
+    /// What can be told of a request before its body is read: a token is verified whole; a
+    /// signature's access key is looked up and its date checked (the body, which the
+    /// signature covers, is read only after that: see [`Self::finish`]).
+    pub fn identify<'a>(&'a self, parts: &'a Parts) -> Result<Identified<'a>, ApiError> {
         if let Some(token) = parts.headers.get("x-auth-token") {
             let token = token
                 .to_str()
                 .map_err(|_| ApiError::Unauthenticated("X-Auth-Token is not valid text".into()))?;
-            let caller = self.tokens.verify(token)?;
-            self.check_still_served(&caller)?;
-            return Ok(caller);
+            let (caller, stamp) = self.tokens.verify_stamped(token)?;
+            self.check_still_served(&caller, stamp.as_deref())?;
+            return Ok(Identified::Caller(caller));
         }
         if let Some(value) = parts.headers.get(http::header::AUTHORIZATION) {
             let value = value
                 .to_str()
                 .map_err(|_| ApiError::Unauthenticated("Authorization is not valid text".into()))?;
-            return self.verify_signature(parts, value, body);
+            return self.identify_signed(parts, value).map(Identified::Signed);
         }
         Err(ApiError::Unauthenticated(
             "missing credentials: send an X-Auth-Token header or an SDK-HMAC-SHA256 signed request"
@@ -170,19 +198,38 @@ impl Authenticator {
         ))
     }
 
-    fn verify_signature(
+    /// Authenticates a request by its token or its signature (`body` is the whole body).
+    pub fn authenticate(&self, parts: &Parts, body: &[u8]) -> Result<Caller, ApiError> {
+        let identified = self.identify(parts)?;
+        self.finish(parts, identified, body)
+    }
+
+    /// Completes what [`Self::identify`] began, with the whole `body`.
+    pub fn finish(
         &self,
         parts: &Parts,
-        authorization: &str,
+        identified: Identified<'_>,
         body: &[u8],
     ) -> Result<Caller, ApiError> {
-        let unauthenticated = |why: &str| ApiError::Unauthenticated(why.to_owned());
-        let auth = signature::parse_authorization(authorization)
-            .ok_or_else(|| unauthenticated("Authorization is not an SDK-HMAC-SHA256 signature"))?;
+        match identified {
+            Identified::Caller(caller) => Ok(caller),
+            Identified::Signed(signed) => self.verify_signature(parts, &signed, body),
+        }
+    }
+
+    fn identify_signed<'a>(
+        &'a self,
+        parts: &Parts,
+        authorization: &'a str,
+    ) -> Result<Signed<'a>, ApiError> {
+        let auth = signature::parse_authorization(authorization).ok_or_else(|| {
+            ApiError::Unauthenticated("Authorization is not an SDK-HMAC-SHA256 signature".into())
+        })?;
+        // An unknown key reads as a wrong signature: the answer does not tell which keys exist.
         let account = self
             .access_keys
             .get(auth.access)
-            .ok_or_else(|| unauthenticated("unknown access key"))?;
+            .ok_or_else(signature_refused)?;
         // The signing time must be covered (it bounds replays); which other headers are
         // signed is the client's choice: the Python SDK signs `host`, the Go SDK (and so the
         // Terraform provider) does not. Whatever is listed is verified.
@@ -192,51 +239,78 @@ impl Authenticator {
                 signature::DATE_HEADER
             )));
         }
-        let header = |name: &str| -> Option<String> {
-            if name == "host" {
-                if let Some(h) = parts.headers.get(http::header::HOST) {
-                    return Some(String::from_utf8_lossy(h.as_bytes()).into_owned());
-                }
-                return parts.uri.authority().map(|a| a.as_str().to_owned());
-            }
-            parts
-                .headers
-                .get(name)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        };
-        let date = header(signature::DATE_HEADER)
-            .ok_or_else(|| unauthenticated("X-Sdk-Date is missing"))?;
-        self.check_clock_skew(&date)?;
+        let date = header_of(parts, signature::DATE_HEADER)
+            .ok_or_else(|| ApiError::Unauthenticated("X-Sdk-Date is missing".into()))?;
+        let signed_at = self.check_clock_skew(&date)?;
+        Ok(Signed {
+            auth,
+            account,
+            date,
+            signed_at,
+        })
+    }
+
+    fn verify_signature(
+        &self,
+        parts: &Parts,
+        signed: &Signed<'_>,
+        body: &[u8],
+    ) -> Result<Caller, ApiError> {
+        let (auth, account) = (&signed.auth, signed.account);
         let mut values = Vec::with_capacity(auth.signed_headers.len());
         for name in &auth.signed_headers {
-            let value = header(name).ok_or_else(|| {
+            let value = header_of(parts, name).ok_or_else(|| {
                 ApiError::Unauthenticated(format!("signed header {name} is missing"))
             })?;
             values.push((*name, value));
         }
         let pairs: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let content_sha256 = header(signature::CONTENT_SHA256_HEADER);
+        let declared = header_of(parts, signature::CONTENT_SHA256_HEADER);
+        let payload =
+            signature::payload_hash(body, declared.as_deref()).map_err(
+                |refused| match refused {
+                    signature::PayloadRefused::Unsigned => ApiError::Unauthenticated(format!(
+                        "{} {} is only for requests without a body: sign the body",
+                        signature::CONTENT_SHA256_HEADER,
+                        signature::UNSIGNED_PAYLOAD
+                    )),
+                    signature::PayloadRefused::Mismatch => signature_refused(),
+                },
+            )?;
         let canonical = signature::canonical_request(
             parts.method.as_str(),
             parts.uri.path(),
             parts.uri.query(),
             &pairs,
-            &signature::payload_hash(body, content_sha256.as_deref()),
+            &payload,
         );
-        let to_sign = signature::string_to_sign(&date, &canonical);
+        let to_sign = signature::string_to_sign(&signed.date, &canonical);
         if !signature::verify(
             account.secret_key.expose_secret().as_bytes(),
             &to_sign,
             auth.signature,
         ) {
-            return Err(unauthenticated("the signature does not match"));
+            return Err(signature_refused());
         }
-        if let Some(project) = header("x-project-id")
+        if let Some(project) = header_of(parts, "x-project-id")
             && project != account.project_id.as_str()
         {
             return Err(ApiError::Forbidden(format!(
                 "the access key may not act for project {project}"
             )));
+        }
+        // A signed request that changes something is taken once: a copy of it sent again
+        // within the clock-skew window is refused.
+        if !matches!(parts.method, http::Method::GET | http::Method::HEAD)
+            && !self.seen.first_time(
+                &account.access_key,
+                auth.signature,
+                signed.signed_at + self.max_clock_skew,
+            )
+        {
+            return Err(ApiError::Unauthenticated(
+                "this signed request was received before: sign every request anew".into(),
+            ));
         }
         Ok(Caller {
             project_id: account.project_id.clone(),
@@ -244,7 +318,8 @@ impl Authenticator {
         })
     }
 
-    fn check_clock_skew(&self, sdk_date: &str) -> Result<(), ApiError> {
+    /// Checks `X-Sdk-Date` against the clock; returns when it says the request was signed.
+    fn check_clock_skew(&self, sdk_date: &str) -> Result<SystemTime, ApiError> {
         let format = format_description!("[year][month][day]T[hour][minute][second]Z");
         let signed_at = PrimitiveDateTime::parse(sdk_date, format)
             .map_err(|_| ApiError::Unauthenticated("X-Sdk-Date must be YYYYMMDDTHHMMSSZ".into()))?
@@ -262,8 +337,50 @@ impl Authenticator {
                 self.max_clock_skew.as_secs()
             )));
         }
-        Ok(())
+        Ok(signed_at)
     }
+}
+
+/// The one answer to every signature that does not verify — an unknown access key, a wrong
+/// secret, a request altered after signing — so that it tells nothing of which keys exist.
+fn signature_refused() -> ApiError {
+    ApiError::Unauthenticated(
+        "the signature does not match: check the access key, the secret key and what was signed"
+            .into(),
+    )
+}
+
+/// A header's value as text (`host`: the Host header, or the URI's authority).
+fn header_of(parts: &Parts, name: &str) -> Option<String> {
+    if name == "host" {
+        if let Some(h) = parts.headers.get(http::header::HOST) {
+            return Some(String::from_utf8_lossy(h.as_bytes()).into_owned());
+        }
+        return parts.uri.authority().map(|a| a.as_str().to_owned());
+    }
+    parts
+        .headers
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
+/// A caller as far as it is known before the body is read.
+#[derive(Debug)]
+pub enum Identified<'a> {
+    /// Known in full (a token).
+    Caller(Caller),
+    /// A signed request whose key and date are checked; the signature itself waits for the
+    /// body.
+    Signed(Signed<'a>),
+}
+
+/// A signed request, before its body.
+#[derive(Debug)]
+pub struct Signed<'a> {
+    auth: signature::Authorization<'a>,
+    account: &'a AccessKeyAccount,
+    date: String,
+    signed_at: SystemTime,
 }
 
 /// The project id in a `/v2/{project_id}/...` path.
@@ -297,11 +414,16 @@ pub async fn require_caller(
     next: Next,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let limit = state.limits.max_body_bytes;
-    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-        return ApiError::BodyTooLarge { limit_bytes: limit }.into_response();
+    // Nothing of the body is read before the caller is known as far as the headers tell.
+    let identified = match state.auth.identify(&parts) {
+        Ok(identified) => identified,
+        Err(e) => return e.into_response(),
     };
-    let caller = match state.auth.authenticate(&parts, &bytes) {
+    let bytes = match crate::extract::read_body(body, state.limits.max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(e) => return e.into_response(),
+    };
+    let caller = match state.auth.finish(&parts, identified, &bytes) {
         Ok(caller) => caller,
         Err(e) => return e.into_response(),
     };

@@ -14,7 +14,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_perc
 pub const ALGORITHM: &str = "SDK-HMAC-SHA256";
 /// The header carrying the signing time, `YYYYMMDDTHHMMSSZ` in UTC.
 pub const DATE_HEADER: &str = "x-sdk-date";
-/// The header that replaces the body hash when present (`UNSIGNED-PAYLOAD`).
+/// The header that stands for the body hash when present (see [`payload_hash`]).
 pub const CONTENT_SHA256_HEADER: &str = "x-sdk-content-sha256";
 
 /// Everything but `A-Z a-z 0-9 - _ . ~` is encoded (Python's `quote(s, safe='~')`).
@@ -93,11 +93,31 @@ pub fn canonical_query(raw_query: Option<&str>) -> String {
         .join("&")
 }
 
-/// The hex SHA-256 of the body; `x-sdk-content-sha256` replaces it for non-empty bodies.
-pub fn payload_hash(body: &[u8], content_sha256: Option<&str>) -> String {
-    match content_sha256 {
-        Some(declared) if !body.is_empty() => declared.to_owned(),
-        _ => hex::encode(digest::digest(&digest::SHA256, body)),
+/// The literal a client may send as `x-sdk-content-sha256` to leave the body out of the
+/// signature.
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+
+/// Why a declared payload hash is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadRefused {
+    /// `UNSIGNED-PAYLOAD` on a request with a body: the body would not be covered.
+    Unsigned,
+    /// A declared hash that is not the hash of the body received.
+    Mismatch,
+}
+
+/// The payload hash of the canonical request: the hex SHA-256 of `body`. A declared
+/// `x-sdk-content-sha256` stands in the canonical request as the client signed it, but only when
+/// it is the body's own hash, or `UNSIGNED-PAYLOAD` for a request without a body: the signature
+/// always covers the bytes received.
+pub fn payload_hash(body: &[u8], declared: Option<&str>) -> Result<String, PayloadRefused> {
+    let actual = hex::encode(digest::digest(&digest::SHA256, body));
+    match declared {
+        None => Ok(actual),
+        Some(UNSIGNED_PAYLOAD) if body.is_empty() => Ok(UNSIGNED_PAYLOAD.to_owned()),
+        Some(UNSIGNED_PAYLOAD) => Err(PayloadRefused::Unsigned),
+        Some(declared) if declared.eq_ignore_ascii_case(&actual) => Ok(declared.to_owned()),
+        Some(_) => Err(PayloadRefused::Mismatch),
     }
 }
 
@@ -172,13 +192,12 @@ pub fn sign(
         .iter()
         .find(|(k, _)| *k == CONTENT_SHA256_HEADER)
         .map(|(_, v)| *v);
-    let canonical = canonical_request(
-        method,
-        raw_path,
-        raw_query,
-        &sorted,
-        &payload_hash(body, content),
-    );
+    // A client signs what it declares (the server then checks it against the body).
+    let payload = match content {
+        Some(declared) => declared.to_owned(),
+        None => hex::encode(digest::digest(&digest::SHA256, body)),
+    };
+    let canonical = canonical_request(method, raw_path, raw_query, &sorted, &payload);
     let sig = signature(secret_key, &string_to_sign(date, &canonical));
     let names: Vec<&str> = sorted.iter().map(|(k, _)| *k).collect();
     format!(
@@ -241,7 +260,7 @@ mod tests {
             "/v2/0123456789abcdef/tasks",
             Some("group_id=a%20b%2Fc&limit=100&offset=0"),
             &headers,
-            &payload_hash(b"", None),
+            &payload_hash(b"", None).unwrap(),
         );
         let to_sign = string_to_sign("20261129T120000Z", &canonical);
         assert!(verify(
@@ -255,7 +274,7 @@ mod tests {
             "/v2/0123456789abcdef/tasks",
             Some("offset=0&limit=100&group_id=a%20b%2Fc"),
             &headers,
-            &payload_hash(b"", None),
+            &payload_hash(b"", None).unwrap(),
         );
         assert_eq!(unsorted, canonical);
     }
@@ -284,6 +303,30 @@ mod tests {
             &string_to_sign("20261128T033945Z", "canonical"),
             &good
         ));
+    }
+
+    #[test]
+    fn a_declared_payload_hash_must_be_the_bodys_own() {
+        let body = br#"{"a":1}"#;
+        let actual = hex::encode(digest::digest(&digest::SHA256, body));
+        assert_eq!(payload_hash(body, None).unwrap(), actual);
+        assert_eq!(payload_hash(body, Some(&actual)).unwrap(), actual);
+        let upper = actual.to_ascii_uppercase();
+        assert_eq!(payload_hash(body, Some(&upper)).unwrap(), upper);
+        // The hash of another body (or of none) does not stand for this one.
+        let empty = hex::encode(digest::digest(&digest::SHA256, b""));
+        assert_eq!(
+            payload_hash(body, Some(&empty)),
+            Err(PayloadRefused::Mismatch)
+        );
+        assert_eq!(
+            payload_hash(body, Some(UNSIGNED_PAYLOAD)),
+            Err(PayloadRefused::Unsigned)
+        );
+        assert_eq!(
+            payload_hash(b"", Some(UNSIGNED_PAYLOAD)).unwrap(),
+            UNSIGNED_PAYLOAD
+        );
     }
 
     #[test]

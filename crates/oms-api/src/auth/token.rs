@@ -3,9 +3,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::Json;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::{Extension, Json};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use oms_core::ids::ProjectId;
 use secrecy::{ExposeSecret as _, SecretString};
@@ -14,9 +16,10 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 use utoipa::ToSchema;
 
+use super::logins::NotNow;
 use super::{Caller, Principal};
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::SmallJsonBody;
 use crate::state::AppState;
 
 const ISSUER: &str = "omsd";
@@ -33,6 +36,20 @@ struct Claims {
     iat: u64,
     exp: u64,
     iss: String,
+    /// A user token's password stamp ([`password_stamp`]): a token stops working when its
+    /// user's password changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pwd: Option<String>,
+}
+
+/// What a token of a user with `password_hash` carries, so that it is refused once the password
+/// (and so its hash) changes: a digest of the hash, which tells nothing of the password.
+pub fn password_stamp(password_hash: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("oms/token-stamp/v1\n{password_hash}").as_bytes(),
+    );
+    hex::encode(&digest.as_ref()[..12])
 }
 
 /// A token and its validity.
@@ -82,9 +99,15 @@ impl TokenIssuer {
         }
     }
 
-    /// A token for `user` in `project`, valid from now.
-    pub fn issue(&self, user: &str, project: &ProjectId) -> Result<IssuedToken, ApiError> {
-        self.issue_at(user, project, SystemTime::now())
+    /// A token for `user` in `project`, valid from now; `stamp`: the user's
+    /// [`password_stamp`] (none for operator tokens).
+    pub fn issue(
+        &self,
+        user: &str,
+        project: &ProjectId,
+        stamp: Option<&str>,
+    ) -> Result<IssuedToken, ApiError> {
+        self.issue_at(user, project, stamp, SystemTime::now())
     }
 
     /// A token for `user` in `project`, issued at `issued_at` (tools and tests).
@@ -92,6 +115,7 @@ impl TokenIssuer {
         &self,
         user: &str,
         project: &ProjectId,
+        stamp: Option<&str>,
         issued_at: SystemTime,
     ) -> Result<IssuedToken, ApiError> {
         let expires_at = issued_at + self.ttl;
@@ -101,6 +125,7 @@ impl TokenIssuer {
             iat: unix_secs(issued_at),
             exp: unix_secs(expires_at),
             iss: ISSUER.to_owned(),
+            pwd: stamp.map(str::to_owned),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| ApiError::Internal(format!("cannot sign a token: {e}")))?;
@@ -113,6 +138,11 @@ impl TokenIssuer {
 
     /// The caller a token stands for.
     pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
+        self.verify_stamped(token).map(|(caller, _)| caller)
+    }
+
+    /// The caller a token stands for, and the password stamp it carries.
+    pub fn verify_stamped(&self, token: &str) -> Result<(Caller, Option<String>), ApiError> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(ApiError::Unauthenticated(
                 "X-Auth-Token must be 1-16384 characters".into(),
@@ -128,10 +158,13 @@ impl TokenIssuer {
             })?;
         let project_id = ProjectId::parse(&data.claims.project_id)
             .ok_or_else(|| ApiError::Unauthenticated("the token names no valid project".into()))?;
-        Ok(Caller {
-            project_id,
-            principal: Principal::User(data.claims.sub),
-        })
+        Ok((
+            Caller {
+                project_id,
+                principal: Principal::User(data.claims.sub),
+            },
+            data.claims.pwd,
+        ))
     }
 }
 
@@ -266,12 +299,15 @@ fn iso_time(t: SystemTime) -> String {
         (status = 400, description = "Malformed request", body = oms_core::wire::ErrorBody),
         (status = 401, description = "Wrong user name or password", body = oms_core::wire::ErrorBody),
         (status = 403, description = "The user may not use the requested project", body = oms_core::wire::ErrorBody),
+        (status = 429, description = "Too many logins at once, or too many failures of this user or address: retry after the Retry-After header's seconds (APIGW.0308)", body = oms_core::wire::ErrorBody),
     )
 )]
 pub async fn issue_token(
     State(state): State<AppState>,
-    JsonBody(req): JsonBody<TokenRequest>,
+    connection: Option<Extension<ConnectInfo<SocketAddr>>>,
+    SmallJsonBody(req): SmallJsonBody<TokenRequest>,
 ) -> Result<(StatusCode, HeaderMap, Json<TokenResponse>), ApiError> {
+    let address = connection.map(|Extension(ConnectInfo(addr))| addr.ip());
     let auth = req
         .auth
         .ok_or_else(|| ApiError::invalid("auth", "is required"))?;
@@ -302,6 +338,23 @@ pub async fn issue_token(
         .ok_or_else(|| ApiError::invalid("auth.identity.password.user.password", "is required"))?;
 
     let account = state.auth.user(&name).cloned();
+    // Each check costs an Argon2 hash: their number is bounded, and names and addresses that
+    // keep failing wait (see `logins`).
+    let guard = state.auth.logins();
+    let turn = guard
+        .turn(&name, address)
+        .await
+        .map_err(|not_now| match not_now {
+            NotNow::LockedOut(wait) => ApiError::Throttled {
+                message: "too many failed logins for this user or from this address; retry later"
+                    .into(),
+                retry_after_secs: wait.as_secs().max(1),
+            },
+            NotNow::Busy => ApiError::Throttled {
+                message: "too many logins at once; retry later".into(),
+                retry_after_secs: 1,
+            },
+        })?;
     // An unknown name is checked against a stand-in hash, so that it takes as long as a wrong
     // password and the timing does not tell which names exist.
     let hash = account.as_ref().map(|a| a.password_hash.clone());
@@ -315,6 +368,8 @@ pub async fn issue_token(
     })
     .await
     .map_err(|e| ApiError::Internal(format!("password check panicked: {e}")))?;
+    drop(turn);
+    guard.record(&name, address, verified);
     let account = match account {
         Some(account) if verified => account,
         _ => {
@@ -331,10 +386,11 @@ pub async fn issue_token(
             )));
         }
     }
-    let issued = state
-        .auth
-        .tokens()
-        .issue(&account.name, &account.project_id)?;
+    let issued = state.auth.tokens().issue(
+        &account.name,
+        &account.project_id,
+        Some(&password_stamp(&account.password_hash)),
+    )?;
     let mut headers = HeaderMap::new();
     headers.insert(
         "x-subject-token",
@@ -370,7 +426,7 @@ mod tests {
     #[test]
     fn tokens_round_trip_to_their_project() {
         let project = ProjectId::parse("p1").unwrap();
-        let t = issuer(60).issue("admin", &project).unwrap();
+        let t = issuer(60).issue("admin", &project, None).unwrap();
         let caller = issuer(60).verify(&t.token).unwrap();
         assert_eq!(caller.project_id, project);
         assert_eq!(caller.principal, Principal::User("admin".into()));
@@ -383,6 +439,7 @@ mod tests {
             .issue_at(
                 "admin",
                 &project,
+                None,
                 SystemTime::now() - Duration::from_secs(3600),
             )
             .unwrap();
@@ -391,7 +448,7 @@ mod tests {
         let other = TokenIssuer::new(&SecretString::from("x".repeat(64)), Duration::from_secs(60));
         assert!(
             other
-                .verify(&issuer(60).issue("a", &project).unwrap().token)
+                .verify(&issuer(60).issue("a", &project, None).unwrap().token)
                 .is_err()
         );
         assert!(issuer(60).verify("garbage").is_err());

@@ -28,12 +28,45 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             .headers()
             .get(CONTENT_TYPE)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        let limit = state.limits.max_body_bytes;
-        let bytes = axum::body::to_bytes(req.into_body(), limit)
-            .await
-            .map_err(|_| ApiError::BodyTooLarge { limit_bytes: limit })?;
+        let bytes = read_body(req.into_body(), state.limits.max_body_bytes).await?;
         decode_json(content_type.as_deref(), &bytes).map(JsonBody)
     }
+}
+
+/// A JSON body of a route anyone may call (`POST /v3/auth/tokens`): at most
+/// [`SMALL_BODY_BYTES`], so that an unauthenticated caller cannot make the server hold much.
+#[derive(Debug)]
+pub struct SmallJsonBody<T>(pub T);
+
+/// The largest body of a route anyone may call.
+pub const SMALL_BODY_BYTES: usize = 64 * 1024;
+
+impl<T: DeserializeOwned> FromRequest<AppState> for SmallJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &AppState) -> Result<Self, Self::Rejection> {
+        let content_type = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let bytes = read_body(req.into_body(), SMALL_BODY_BYTES).await?;
+        decode_json(content_type.as_deref(), &bytes).map(SmallJsonBody)
+    }
+}
+
+/// A request body, whole: at most `limit` bytes, arriving in the server's time.
+pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let error = e.into_inner();
+        if error
+            .downcast_ref::<http_body_util::LengthLimitError>()
+            .is_some()
+        {
+            ApiError::BodyTooLarge { limit_bytes: limit }
+        } else {
+            ApiError::BodyUnreadable(error.to_string())
+        }
+    })
 }
 
 /// Decodes a JSON request body.

@@ -24,6 +24,9 @@ pub enum ErrorResponses {
     /// The credentials belong to another project (APIGW.0302).
     #[response(status = 403)]
     Forbidden(ErrorBody),
+    /// Too many of the project's tasks wait for a worker (APIGW.0308, with `Retry-After`).
+    #[response(status = 429)]
+    Throttled(ErrorBody),
     /// Internal error (OMS.9999); the cause is in the server log.
     #[response(status = 500)]
     Internal(ErrorBody),

@@ -36,6 +36,7 @@ pub async fn create_group(
 ) -> Result<Json<CreateTaskGroupResponse>, ApiError> {
     let new = parse::create_task_group(req)?;
     crate::verify::regions_known(&state, &new.spec)?;
+    crate::verify::topic_of_caller(&caller, &new.spec)?;
     let group = state.db.create_group(&caller.project_id, &new).await?;
     tracing::info!(group.id = %group.group_id, project.id = %caller.project_id, "task group created");
     Ok(Json(CreateTaskGroupResponse {

@@ -64,10 +64,7 @@ pub async fn post_notification(
             DbError::NotFound => unauthenticated(),
             other => other.into(),
         })?;
-    let limit = state.limits.max_body_bytes;
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::BodyTooLarge { limit_bytes: limit })?;
+    let bytes = crate::extract::read_body(body, state.limits.max_body_bytes).await?;
     let keys = match notification::notification(&bytes, &target.src_bucket)? {
         Notification::Records(keys) => keys,
         Notification::Test => {

@@ -36,6 +36,8 @@ pub async fn create_task(
 ) -> Result<Json<CreateTaskResponse>, ApiError> {
     let new = parse::create_task(req)?;
     crate::verify::regions_known(&state, &new.spec)?;
+    crate::verify::topic_of_caller(&caller, &new.spec)?;
+    crate::verify::room_for_a_task(&state, &caller).await?;
     let task = state.db.create_task(&caller.project_id, &new).await?;
     tracing::info!(task.id = %task.id, project.id = %caller.project_id, task_type = %new.spec.kind, "task created");
     Ok(Json(CreateTaskResponse {

@@ -39,6 +39,7 @@ async fn test_router(dir: &tempfile::TempDir) -> Router {
         token_signing_key: SecretString::from("k".repeat(64)),
         token_ttl: Duration::from_secs(60),
         max_clock_skew: Duration::from_secs(60),
+        logins: crate::auth::logins::LoginLimits::default(),
     });
     let state = AppState {
         db,
