@@ -14,7 +14,8 @@ lets 400 through that check, and this check lets through only those answers:
   or end where they start; a start, resume or retry needs the credentials of the source of what
   it starts (known from the task, not from the body); a Google key file must be a
   service-account JSON; a sync event's keys are 1-1024 bytes of UTF-8 once decoded; a
-  statistics range ends after it starts.
+  statistics range ends after it starts; a notification topic is an SMN URN of the caller's
+  own project.
 - OMS.0153 from the bucket helpers (`/objectstorage/buckets...`): the store they ask refused,
   cannot be reached or has no such bucket, which depends on the stores, not on the request;
   and OMS.0064 from them for what only the store's answer shows (a list file that is not
@@ -57,6 +58,8 @@ RULES_IN_WORDS = [
         r"^Invalid request parameters: object_keys\[\d+\] (is not a URL-encoded UTF-8 key|must be 1 to 1024 bytes once decoded)",
         # Sync statistics: a range in order.
         r"^Invalid request parameters: end_time must not be before start_time$",
+        # A notification topic must be an SMN URN of the caller's own project.
+        r"^Invalid request parameters: smn_config\.topic_urn must be a topic of this project: ",
     )
 ]
 
