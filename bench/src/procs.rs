@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use oms_storage::WriteStore;
-use oms_storage::endpoints::Endpoint;
+use oms_storage::catalogue::endpoints::Endpoint;
 use oms_storage::s3::{S3Connector, S3Settings};
 use secrecy::SecretString;
 use serde_json::{Value, json};

@@ -21,7 +21,7 @@ const MOTO_REGION: &str = "moto-1";
 pub(crate) const FS_REGION: &str = "fs-1";
 
 pub(crate) async fn oms_with(
-    endpoints: Vec<oms_storage::endpoints::EndpointRule>,
+    endpoints: Vec<oms_storage::catalogue::endpoints::EndpointRule>,
     overrides: Overrides,
 ) -> TestServer {
     TestServer::start_with(Overrides {

@@ -21,7 +21,7 @@ mod urls;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use oms_storage::endpoints::EndpointRule;
+use oms_storage::catalogue::endpoints::EndpointRule;
 use rand::Rng as _;
 use serde_json::{Value, json};
 

@@ -46,7 +46,7 @@ pub struct Overrides {
     /// Run the in-process worker (off: the API tests look at tasks that wait).
     pub worker: bool,
     /// `[[endpoints]]`.
-    pub endpoints: Vec<oms_storage::endpoints::EndpointRule>,
+    pub endpoints: Vec<oms_storage::catalogue::endpoints::EndpointRule>,
     /// `worker.group_task_max_objects`.
     pub group_task_max_objects: Option<i64>,
     /// `security.allow_private_networks` (URL sources and CDNs on 127.0.0.1).

@@ -143,6 +143,10 @@ pub struct Faults {
     pub throttled: AtomicU32,
     /// Object requests served (not throttled by the storm or the rate limit).
     pub served: AtomicU32,
+    /// PutObjects being served now.
+    pub writes_in_flight: AtomicU32,
+    /// How many PutObjects were in flight as each served one arrived, in arrival order.
+    pub writes_in_flight_seen: Mutex<Vec<u32>>,
     /// The rate limit's window: (second it started, requests in it).
     window: Mutex<(u64, u32)>,
     /// Writes are answered as SSE-KMS stores answer them: `x-amz-server-side-encryption:
@@ -160,6 +164,23 @@ pub struct Faults {
 /// An entity tag as an SSE-KMS store makes it: 32 hex digits, stable per object, not its MD5.
 fn kms_etag(real: &ETag) -> ETag {
     ETag::Strong(md5_hex(format!("kms:{}", real.value()).as_bytes()))
+}
+
+/// A PutObject being served, counted in [`Faults::writes_in_flight`] until dropped.
+struct InFlightWrite<'a>(&'a Faults);
+
+impl<'a> InFlightWrite<'a> {
+    fn enter(faults: &'a Faults) -> Self {
+        let now = faults.writes_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        faults.writes_in_flight_seen.lock().unwrap().push(now);
+        Self(faults)
+    }
+}
+
+impl Drop for InFlightWrite<'_> {
+    fn drop(&mut self) {
+        self.0.writes_in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// The operations a storm or a rate limit throttles: those on objects.
@@ -684,6 +705,8 @@ macro_rules! faulty_s3 {
                 async fn $method(&self, mut $req: S3Request<$input>) -> S3Result<S3Response<$output>> {
                     let key: String = $key;
                     self.before(stringify!($method), &key)?;
+                    let _writing = (stringify!($method) == "put_object")
+                        .then(|| InFlightWrite::enter(&self.faults));
                     self.garble(&mut $req.input);
                     let delay = match stringify!($method) {
                         "upload_part" => self.faults.part_delay_ms.load(Ordering::SeqCst),

@@ -75,7 +75,11 @@ pub fn regions_known(state: &AppState, spec: &MigrationSpec) -> Result<(), ApiEr
         CloudType::Azure | CloudType::Google | CloudType::UrlSource
     );
     if source_by_region
-        && !oms_storage::endpoints::is_known(rules, source.cloud_type.as_str(), &source.region)
+        && !oms_storage::catalogue::endpoints::is_known(
+            rules,
+            source.cloud_type.as_str(),
+            &source.region,
+        )
     {
         return Err(ApiError::invalid(
             "src_node.region",
@@ -87,9 +91,9 @@ pub fn regions_known(state: &AppState, spec: &MigrationSpec) -> Result<(), ApiEr
         ));
     }
     let destination = &spec.destination.region;
-    if !oms_storage::endpoints::is_known(
+    if !oms_storage::catalogue::endpoints::is_known(
         rules,
-        oms_storage::endpoints::DESTINATION_CLOUD,
+        oms_storage::catalogue::endpoints::DESTINATION_CLOUD,
         destination,
     ) {
         return Err(ApiError::invalid(

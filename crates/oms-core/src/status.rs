@@ -1,4 +1,4 @@
-//! The task and task-group state machines (OMS v2 spec §3.1 and §3.2).
+//! The task and task-group state machines, with the status numbers of Huawei Cloud OMS v2.
 //!
 //! Every status write, by the API or by a worker, asks [`task_transition`] or
 //! [`group_transition`] first; the repositories then write the answer conditionally on the status

@@ -17,7 +17,8 @@ use crate::cas::{Cas, Contended, with_cas};
 use crate::notify::{self, Trigger};
 use crate::rows::StatusColumn as _;
 use crate::sealed::{self, CredentialOwner};
-use crate::tasks::{Bind, EXPIRED_CODE, check_failed_only, placeholders, query_with};
+use crate::sql::{Bind, placeholders, query_with};
+use crate::tasks::{EXPIRED_CODE, check_failed_only};
 use crate::{Db, DbError, rows};
 
 /// A group's status and spec, as read before a change.

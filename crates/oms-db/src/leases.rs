@@ -25,7 +25,7 @@ use crate::notify::{self, Subject, Trigger};
 use crate::rows::{self, StatusColumn};
 use crate::runs::LeaseState;
 use crate::sealed::{self, CredentialOwner};
-use crate::tasks::{AnyQuery, Bind, placeholders, query_with};
+use crate::sql::{AnyQuery, Bind, placeholders, query_with};
 use crate::{Backend, Db, DbError};
 
 /// A claimed task: only the holder of the current epoch may write to it.

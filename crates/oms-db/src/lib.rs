@@ -18,6 +18,7 @@ mod rows;
 mod runs;
 pub mod sealed;
 mod splits;
+mod sql;
 mod sync;
 mod sync_intake;
 mod sync_runs;

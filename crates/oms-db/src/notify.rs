@@ -8,7 +8,7 @@ use oms_core::ids::{GroupId, ProjectId, TaskId};
 use oms_core::time::now_ms;
 use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
-use crate::tasks::Bind;
+use crate::sql::Bind;
 use crate::{Db, DbError};
 
 /// What a notification is about.

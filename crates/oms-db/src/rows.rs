@@ -216,3 +216,43 @@ pub(crate) fn group_stats(row: &AnyRow) -> Result<(String, GroupTaskStats), DbEr
         },
     ))
 }
+
+/// A row of `object_failures`, as listed.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct FailureRow {
+    object_key: String,
+    size: i64,
+    error_code: String,
+    error_msg: String,
+    failed_time: i64,
+}
+
+impl From<FailureRow> for oms_core::model::ObjectFailure {
+    fn from(row: FailureRow) -> Self {
+        Self {
+            key: row.object_key,
+            size: row.size,
+            code: row.error_code,
+            message: row.error_msg,
+            failed_time_ms: row.failed_time,
+        }
+    }
+}
+
+/// Where a multipart upload is, as `orphan_uploads` and `multipart_uploads` keep it.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct UploadRow {
+    dst_bucket: String,
+    dst_key: String,
+    upload_id: String,
+}
+
+impl From<UploadRow> for oms_core::model::OrphanUpload {
+    fn from(row: UploadRow) -> Self {
+        Self {
+            dst_bucket: row.dst_bucket,
+            dst_key: row.dst_key,
+            upload_id: row.upload_id,
+        }
+    }
+}

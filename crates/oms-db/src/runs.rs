@@ -18,8 +18,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, Row as _};
 
 use crate::leases::{Fenced as _, Lease, Leased as _};
+use crate::rows::{FailureRow, UploadRow};
 use crate::sealed::CredentialOwner;
-use crate::tasks::Bind;
+use crate::sql::Bind;
 use crate::{Db, DbError, rows};
 
 /// The most failed objects recorded per task (as OMS).
@@ -328,7 +329,7 @@ impl Db {
                 .fetch_one(&self.pool)
                 .await?
                 .try_get("n")?;
-        let rows = sqlx::query(
+        let rows: Vec<FailureRow> = sqlx::query_as(
             "select object_key, size, error_code, error_msg, failed_time from object_failures \
              where task_id = $1 order by object_key limit $2 offset $3",
         )
@@ -337,19 +338,7 @@ impl Db {
         .bind(offset)
         .fetch_all(&self.pool)
         .await?;
-        let failures = rows
-            .iter()
-            .map(|r| {
-                Ok(ObjectFailure {
-                    key: r.try_get("object_key")?,
-                    size: r.try_get("size")?,
-                    code: r.try_get("error_code")?,
-                    message: r.try_get("error_msg")?,
-                    failed_time_ms: r.try_get("failed_time")?,
-                })
-            })
-            .collect::<Result<Vec<_>, DbError>>()?;
-        Ok((count, failures))
+        Ok((count, rows.into_iter().map(ObjectFailure::from).collect()))
     }
 
     /// Up to `limit` recorded failures of `task` with keys after `after`, in key order.
@@ -359,7 +348,7 @@ impl Db {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<ObjectFailure>, DbError> {
-        let rows = sqlx::query(
+        let rows: Vec<FailureRow> = sqlx::query_as(
             "select object_key, size, error_code, error_msg, failed_time from object_failures \
              where task_id = $1 and object_key > $2 order by object_key limit $3",
         )
@@ -368,17 +357,7 @@ impl Db {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ObjectFailure {
-                    key: r.try_get("object_key")?,
-                    size: r.try_get("size")?,
-                    code: r.try_get("error_code")?,
-                    message: r.try_get("error_msg")?,
-                    failed_time_ms: r.try_get("failed_time")?,
-                })
-            })
-            .collect()
+        Ok(rows.into_iter().map(ObjectFailure::from).collect())
     }
 
     /// Saves a multipart upload just started (replacing an older one for the same object).
@@ -538,7 +517,7 @@ impl Db {
         bucket: &str,
         limit: i64,
     ) -> Result<Vec<OrphanUpload>, DbError> {
-        let rows = sqlx::query(
+        let rows: Vec<UploadRow> = sqlx::query_as(
             "select dst_bucket, dst_key, upload_id from orphan_uploads \
              where project_id = $1 and dst_bucket = $2 limit $3",
         )
@@ -547,15 +526,7 @@ impl Db {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(OrphanUpload {
-                    dst_bucket: r.try_get("dst_bucket")?,
-                    dst_key: r.try_get("dst_key")?,
-                    upload_id: r.try_get("upload_id")?,
-                })
-            })
-            .collect()
+        Ok(rows.into_iter().map(OrphanUpload::from).collect())
     }
 
     /// Forgets an orphan upload (aborted).

@@ -23,7 +23,8 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 use crate::cas::{Cas, Contended, with_cas};
 use crate::rows::{self, StatusColumn as _};
 use crate::sealed::{self, CredentialOwner};
-use crate::tasks::{Bind, TaskRow, insert_task_row};
+use crate::sql::Bind;
+use crate::tasks::{TaskRow, insert_task_row};
 use crate::{Db, DbError};
 
 /// The sync-task columns [`sync_task`] reads.

@@ -2,20 +2,18 @@
 
 use oms_core::bandwidth::BandwidthPolicy;
 use oms_core::ids::{ProjectId, TaskId};
-use oms_core::model::{
-    BatchUpdate, NewMigration, Page, StartRequest, Task, TaskFilter, TaskSelector,
-};
+use oms_core::model::{BatchUpdate, NewMigration, StartRequest, Task, TaskFilter, TaskSelector};
 use oms_core::spec::{GroupType, MigrationSpec, TaskPriority};
 use oms_core::status::{TaskEvent, TaskStatus, TaskTransition, task_transition};
 use oms_core::time::now_ms;
 use oms_core::{ErrorCode, TransitionError};
-use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
 use crate::cas::{Cas, Contended, with_cas};
 use crate::notify::{self, Trigger};
 use crate::rows::StatusColumn as _;
 use crate::sealed::{self, CredentialOwner};
+use crate::sql::{Bind, placeholders, query_with};
 use crate::{Db, DbError, rows};
 
 /// The tasks the task API shows: not the hidden task a sync task copies as (it is reached
@@ -24,80 +22,6 @@ pub(crate) const VISIBLE: &str = "group_type <> 'SYNC_TASK'";
 
 /// How often a new task id is drawn when it collides with an existing one.
 const MAX_ID_ATTEMPTS: usize = 5;
-
-/// A statement being built, on either database.
-pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
-
-/// A value bound to a dynamically built query.
-#[derive(Debug, Clone)]
-pub(crate) enum Bind {
-    Text(String),
-    Int(i64),
-}
-
-impl Bind {
-    /// Binds the value as the next placeholder of `query`.
-    pub(crate) fn bind_to(self, query: AnyQuery<'_>) -> AnyQuery<'_> {
-        match self {
-            Self::Text(s) => query.bind(s),
-            Self::Int(i) => query.bind(i),
-        }
-    }
-}
-
-/// Builds `sql` with `binds` ($1, $2, ... in order).
-pub(crate) fn query_with(sql: String, binds: &[Bind]) -> AnyQuery<'static> {
-    binds
-        .iter()
-        .fold(sqlx::query(AssertSqlSafe(sql)), |q, b| b.clone().bind_to(q))
-}
-
-impl Db {
-    /// One page of `select columns from table clause` in `order`, and the number of all rows
-    /// matching `clause` (whose placeholders are `binds`). One statement does both, the count
-    /// as a scalar subquery computed once: a second round trip would cost more than the count.
-    pub(crate) async fn fetch_page(
-        &self,
-        columns: &str,
-        table: &str,
-        clause: &str,
-        order: &str,
-        mut binds: Vec<Bind>,
-        page: Page,
-    ) -> Result<(Vec<AnyRow>, i64), DbError> {
-        let n = binds.len();
-        binds.push(Bind::Int(page.limit));
-        binds.push(Bind::Int(page.offset));
-        let sql = format!(
-            "select {columns}, (select count(*) from {table}{clause}) as matching_rows \
-             from {table}{clause} order by {order} limit ${} offset ${}",
-            n + 1,
-            n + 2
-        );
-        let rows = query_with(sql, &binds).fetch_all(&self.pool).await?;
-        let count = match rows.first() {
-            Some(row) => row.try_get("matching_rows")?,
-            None if page.offset == 0 => 0,
-            // Past the end: the page says nothing about the count.
-            None => query_with(
-                format!("select count(*) as n from {table}{clause}"),
-                &binds[..n],
-            )
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?,
-        };
-        Ok((rows, count))
-    }
-}
-
-/// `$first, $first+1, ...` for `n` values.
-pub(crate) fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// A task row to insert (not of a group).
 pub(crate) struct TaskRow<'a> {

@@ -11,14 +11,16 @@ use oms_core::spec::{CdnSpec, CloudType, MigrationSpec};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::account::AccountStore;
-use crate::cdn::Signer;
-use crate::cloud::{CloudSettings, CloudSource};
-use crate::endpoints::{self, DESTINATION_CLOUD, EndpointRule};
+use crate::azure::AzureSource;
+use crate::catalogue::endpoints::{self, DESTINATION_CLOUD, EndpointRule};
+use crate::client::CloudSettings;
+use crate::gcs::GcsSource;
 use crate::guard::Guard;
-use crate::http::{Cdn, HttpSettings, HttpSource};
 use crate::metered::{self, Metered};
 use crate::pace::Pace;
 use crate::s3::{S3Connector, S3Settings};
+use crate::url::cdn::Signer;
+use crate::url::{Cdn, HttpSettings, HttpSource};
 use crate::{ErrorKind, ReadStore, StorageError, WriteStore};
 
 /// What connectors are built from besides a spec and credentials.
@@ -134,13 +136,17 @@ fn built(error: &StorageError) -> ConnectError {
     )
 }
 
-/// A Google or Azure source over `bucket`, from the credentials of its cloud.
+/// A Google or Azure bucket as a source, and its account as the bucket helpers ask it.
+type CloudStore = (Arc<dyn ReadStore>, Arc<dyn AccountStore>);
+
+/// A Google or Azure source over `bucket` (and its account-level calls), from the credentials
+/// of its cloud.
 fn cloud_store(
     settings: &ConnectSettings,
     cloud: CloudType,
     src: &SourceCredentials,
     bucket: &str,
-) -> Result<Option<Arc<CloudSource>>, ConnectError> {
+) -> Result<Option<CloudStore>, ConnectError> {
     let cloud_settings = CloudSettings {
         guard: settings.guard,
         connect_timeout: settings.connect_timeout,
@@ -155,8 +161,8 @@ fn cloud_store(
                 )
             })?;
             let source =
-                CloudSource::google(&cloud_settings, json, bucket).map_err(|e| built(&e))?;
-            Ok(Some(Arc::new(source)))
+                Arc::new(GcsSource::new(&cloud_settings, json, bucket).map_err(|e| built(&e))?);
+            Ok(Some((source.clone(), source)))
         }
         CloudType::Azure => {
             let conn = src.connection_string.as_ref().ok_or_else(|| {
@@ -166,8 +172,8 @@ fn cloud_store(
                 )
             })?;
             let source =
-                CloudSource::azure(&cloud_settings, conn, bucket).map_err(|e| built(&e))?;
-            Ok(Some(Arc::new(source)))
+                Arc::new(AzureSource::new(&cloud_settings, conn, bucket).map_err(|e| built(&e))?);
+            Ok(Some((source.clone(), source)))
         }
         _ => Ok(None),
     }
@@ -208,8 +214,7 @@ fn source_store(
 ) -> Result<Arc<dyn ReadStore>, ConnectError> {
     let src = &credentials.source;
     let cloud = spec.source.cloud_type;
-    if let Some(store) = cloud_store(settings, cloud, src, &spec.source.bucket)? {
-        let store: Arc<dyn ReadStore> = store;
+    if let Some((store, _)) = cloud_store(settings, cloud, src, &spec.source.bucket)? {
         return Ok(store);
     }
     let store: Arc<dyn ReadStore> = s3_store(
@@ -244,7 +249,7 @@ pub fn default_region(rules: &[EndpointRule], cloud: &str) -> Option<String> {
         .find(|r| r.cloud_type.eq_ignore_ascii_case(cloud) && r.region != "*")
         .map(|r| r.region.clone())
         .or_else(|| {
-            crate::regions::catalogue()
+            crate::catalogue::regions::catalogue()
                 .find(|(c, _)| c.eq_ignore_ascii_case(cloud))
                 .and_then(|(_, table)| table.first())
                 .map(|r| r.value.to_owned())
@@ -279,11 +284,11 @@ fn unmetered_helper_store(
 ) -> Result<HelperStore, ConnectError> {
     let src = &access.credentials;
     if let HelperCloud::Source(cloud) = access.cloud
-        && let Some(store) = cloud_store(settings, cloud, src, bucket)?
+        && let Some((store, account)) = cloud_store(settings, cloud, src, bucket)?
     {
         let endpoint = store.endpoint();
         return Ok(HelperStore {
-            account: store.account(),
+            account: Some(account),
             store,
             region: None,
             endpoint,
@@ -406,14 +411,7 @@ pub fn connect(
     })
 }
 
-/// Which side a check failed on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    /// The source side (keys of `src_node`).
-    Source,
-    /// The destination side (keys of `dst_node`).
-    Destination,
-}
+pub use crate::Side;
 
 /// A definite "no" from a store about keys or a bucket.
 #[derive(Debug)]

@@ -15,9 +15,9 @@ use std::sync::Arc;
 use crate::{ErrorKind, StorageError};
 
 /// The per-object code of a forbidden address.
-pub const IP_FORBIDDEN: &str = "URL_LIST_IP_FORBIDDEN";
+pub const IP_FORBIDDEN: &str = oms_core::error::ObjectFailureCode::IpForbidden.as_str();
 /// The per-object code of a forbidden host name.
-pub const DOMAIN_FORBIDDEN: &str = "URL_LIST_DOMAIN_FORBIDDEN";
+pub const DOMAIN_FORBIDDEN: &str = oms_core::error::ObjectFailureCode::DomainForbidden.as_str();
 
 /// Host names of cloud metadata services, refused whatever they resolve to. (Names of this
 /// machine, like `localhost`, resolve to loopback and are refused for their address.)

@@ -11,22 +11,17 @@
 
 pub mod account;
 mod azure;
-pub mod cdn;
-pub mod cloud;
+pub mod catalogue;
+mod client;
 pub mod connect;
-pub mod endpoints;
-pub mod error;
+mod error;
 mod gcs;
 pub mod guard;
-pub mod http;
 pub mod metadata;
 mod metered;
-pub mod pace;
-pub mod reach;
-pub mod read;
-pub mod regions;
+mod pace;
 pub mod s3;
-mod transport;
+pub mod url;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -36,8 +31,17 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::Stream;
 
+pub use crate::client::read::Version;
 pub use crate::error::{ErrorKind, StorageError};
-pub use crate::read::Version;
+
+/// Which side of a migration a store serves (and a check failed on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The source side (keys of `src_node`).
+    Source,
+    /// The destination side (keys of `dst_node`).
+    Destination,
+}
 
 /// Object bytes as they flow from a source to a destination.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, StorageError>> + Send + Sync>>;

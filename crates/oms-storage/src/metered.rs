@@ -16,12 +16,11 @@ use metrics::{counter, histogram};
 use oms_core::metrics::{STORE_REQUESTS, STORE_SECONDS};
 
 use crate::account::AccountStore;
-use crate::connect::Side;
+use crate::client::read::Version;
 use crate::pace::Pace;
-use crate::read::Version;
 use crate::{
     CompletedPart, Download, ListPage, ObjectMeta, Payload, PutOutcome, ReadStore, ServerSideCopy,
-    StorageError, WriteOptions, WriteStore,
+    Side, StorageError, WriteOptions, WriteStore,
 };
 
 /// A connector whose calls are counted and timed.

@@ -31,7 +31,7 @@ struct State {
 
 /// How many requests may be in flight to one store.
 #[derive(Debug)]
-pub struct Pace {
+pub(crate) struct Pace {
     side: &'static str,
     ceiling: usize,
     state: Mutex<State>,
@@ -63,7 +63,7 @@ impl Drop for Place<'_> {
 impl Pace {
     /// A pace for the `side` (a metrics label) that never allows more than `ceiling` requests
     /// at once.
-    pub fn new(side: &'static str, ceiling: usize) -> Self {
+    pub(crate) fn new(side: &'static str, ceiling: usize) -> Self {
         let ceiling = ceiling.max(1);
         gauge!(STORE_PACE_LIMIT, "side" => side).increment(ceiling as f64);
         Self {
@@ -86,7 +86,8 @@ impl Pace {
     }
 
     /// How many requests may be in flight now.
-    pub fn limit(&self) -> usize {
+    #[cfg(test)]
+    fn limit(&self) -> usize {
         self.state().limit
     }
 

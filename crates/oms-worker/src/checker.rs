@@ -14,6 +14,7 @@ use oms_storage::ObjectInfo;
 use tokio::sync::mpsc;
 
 use crate::control::{Activity, activity_failure};
+use crate::copy::CopyCtx;
 use crate::pages::{ListingError, Pages};
 use crate::pipeline::{Event, Item, Lookup, Outcome, RunCtx};
 use crate::plan;
@@ -51,7 +52,7 @@ impl DestinationCursor {
 
     /// A walk over the destination of `source_prefix` from after the source key `start`.
     pub(crate) fn starting_after(
-        ctx: &RunCtx,
+        ctx: &CopyCtx,
         entry: usize,
         source_prefix: &str,
         start: Option<&str>,
@@ -74,7 +75,7 @@ impl DestinationCursor {
     }
 
     /// What the destination lists at `key` (keys must be asked for in increasing order).
-    pub(crate) async fn find(&mut self, ctx: &RunCtx, key: &str) -> Result<Joined, GaveUp> {
+    pub(crate) async fn find(&mut self, ctx: &CopyCtx, key: &str) -> Result<Joined, GaveUp> {
         loop {
             while let Some(front) = self.buffer.front() {
                 match front.key.as_str().cmp(key) {
@@ -150,7 +151,7 @@ pub(crate) enum Destination {
 }
 
 /// Whether the destination must be looked at for this item.
-pub(crate) fn needs_lookup(ctx: &RunCtx, item: &Item) -> bool {
+pub(crate) fn needs_lookup(ctx: &CopyCtx, item: &Item) -> bool {
     let spec = ctx.spec();
     let source = ObjectFacts {
         size: item.size,
@@ -166,17 +167,15 @@ pub(crate) fn needs_lookup(ctx: &RunCtx, item: &Item) -> bool {
         ) != Decision::SkipOlderThanSince
 }
 
-/// Decides one item; HEAD lookups run here, concurrently.
-pub(crate) async fn check(ctx: &RunCtx, item: Item, destination: Destination) -> Verdict {
+/// Decides one item; HEAD lookups run here, concurrently. `run_started_ms`: when the task run
+/// this copy belongs to started its current attempt (0: no such run, as for sync tasks).
+pub(crate) async fn check(
+    ctx: &CopyCtx,
+    item: Item,
+    destination: Destination,
+    run_started_ms: i64,
+) -> Verdict {
     let spec = ctx.spec();
-    if ctx.finished_before.contains(&item.record_key()) {
-        return Verdict::Skip(Event::Done {
-            seq: item.seq,
-            key: item.record_key(),
-            size: item.size,
-            outcome: Outcome::FinishedBefore,
-        });
-    }
     if item.unreadable.is_some() {
         return Verdict::Copy(item);
     }
@@ -220,10 +219,12 @@ pub(crate) async fn check(ctx: &RunCtx, item: Item, destination: Destination) ->
     );
     let outcome = match decision {
         Decision::Copy => return Verdict::Copy(item),
-        Decision::SkipExisting if written_by_this_run(ctx, destination) => Outcome::Copied {
-            moved_bytes: 0,
-            size: item.size,
-        },
+        Decision::SkipExisting if written_by_this_run(ctx, run_started_ms, destination) => {
+            Outcome::Copied {
+                moved_bytes: 0,
+                size: item.size,
+            }
+        }
         Decision::SkipExisting | Decision::SkipOlderThanSince => Outcome::Skipped,
     };
     Verdict::Skip(Event::Done {
@@ -239,8 +240,7 @@ pub(crate) async fn check(ctx: &RunCtx, item: Item, destination: Destination) ->
 /// objects it copied in its last moments (not yet recorded) are found at the destination: they
 /// were copied by this task, not skipped. Only a task claimed again (lease epoch above 1) can
 /// have such objects; in a first run, an object newer than the task was written by someone else.
-fn written_by_this_run(ctx: &RunCtx, destination: Option<ObjectFacts>) -> bool {
-    let started = ctx.task.start_time_ms;
+fn written_by_this_run(ctx: &CopyCtx, started: i64, destination: Option<ObjectFacts>) -> bool {
     ctx.lease.epoch > 1 && started > 0 && destination.is_some_and(|d| d.last_modified_ms >= started)
 }
 
@@ -288,7 +288,18 @@ pub(crate) async fn run(
         items
             .map(|(item, destination)| {
                 let ctx = ctx.clone();
-                async move { check(&ctx, item, destination).await }
+                async move {
+                    // Finished by an earlier run beyond its checkpoint (and counted then).
+                    if ctx.finished_before.contains(&item.record_key()) {
+                        return Verdict::Skip(Event::Done {
+                            seq: item.seq,
+                            key: item.record_key(),
+                            size: item.size,
+                            outcome: Outcome::FinishedBefore,
+                        });
+                    }
+                    check(&ctx, item, destination, ctx.task.start_time_ms).await
+                }
             })
             .buffered(ctx.config.object_concurrency.max(1))
     );

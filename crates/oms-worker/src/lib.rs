@@ -9,13 +9,13 @@
 
 mod checker;
 mod control;
+mod copy;
 mod digests;
-mod integrity;
+mod jobs;
 mod keeper;
 mod lister;
 mod listfile;
 mod lists;
-mod multipart;
 mod notifier;
 mod pages;
 mod pipeline;
@@ -28,13 +28,11 @@ mod streams;
 mod sync;
 mod transfer;
 
-use std::collections::HashSet;
-use std::hash::Hash;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use oms_db::Db;
-use oms_storage::endpoints::EndpointRule;
+use oms_storage::catalogue::endpoints::EndpointRule;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -104,34 +102,6 @@ impl WorkerConfig {
     }
 }
 
-impl Default for WorkerConfig {
-    fn default() -> Self {
-        Self {
-            worker_id: "worker".into(),
-            max_tasks: 4,
-            object_concurrency: 32,
-            part_concurrency: 4,
-            part_size_bytes: 16 * 1024 * 1024,
-            multipart_threshold_bytes: 64 * 1024 * 1024,
-            lease: Duration::from_secs(30),
-            heartbeat: Duration::from_secs(1),
-            poll_interval: Duration::from_secs(1),
-            flush_interval: Duration::from_secs(1),
-            retry: RetryPolicy::default(),
-            list_page_size: 1000,
-            endpoints: Vec::new(),
-            connect_timeout: Duration::from_secs(10),
-            operation_timeout: Duration::from_secs(120),
-            shutdown_grace: Duration::from_secs(20),
-            stop_grace: Duration::from_secs(2),
-            group_task_max_objects: 100_000,
-            group_task_max_bytes: 100 * 1024 * 1024 * 1024,
-            guard: oms_storage::guard::Guard::default(),
-            webhooks: Vec::new(),
-        }
-    }
-}
-
 /// A worker: claims tasks and runs them.
 #[derive(Debug, Clone)]
 pub struct Worker {
@@ -148,115 +118,56 @@ impl Worker {
         }
     }
 
-    /// Claims and runs tasks (and splits task groups) until `shutdown` fires; then stops
-    /// claiming, lets running tasks save their state and hand their leases back, and returns.
-    /// Alongside, it moves task groups whose tasks have settled.
+    /// Claims and runs work until `shutdown` fires — task groups to split, sync tasks with
+    /// keys waiting, tasks ([`jobs::kinds`], in that order) — then stops claiming, lets running
+    /// work save its state and hand its leases back, and returns. Alongside, it moves task
+    /// groups whose tasks have settled, and delivers notifications.
     pub async fn run(self, shutdown: CancellationToken) {
-        let tracker = TaskTracker::new();
+        let shared = jobs::Shared {
+            db: self.db.clone(),
+            config: self.config.clone(),
+            tracker: TaskTracker::new(),
+            shutdown: shutdown.clone(),
+        };
         let slots = Arc::new(Semaphore::new(self.config.max_tasks.max(1)));
-        let running_tasks = Running::default();
-        let running_groups = Running::default();
-        let running_syncs = Running::default();
+        let kinds = jobs::kinds();
         tracing::info!(worker = %self.config.worker_id, max_tasks = self.config.max_tasks, "worker started");
-        tracker.spawn(settle_groups(
+        shared.tracker.spawn(settle_groups(
             self.db.clone(),
             self.config.poll_interval,
             shutdown.clone(),
         ));
-        tracker.spawn(notifier::run(
+        shared.tracker.spawn(notifier::run(
             self.db.clone(),
             self.config.clone(),
             shutdown.clone(),
         ));
-        loop {
-            let permit = tokio::select! {
+        'claiming: loop {
+            let mut slot = tokio::select! {
                 () = shutdown.cancelled() => break,
-                permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
+                slot = slots.clone().acquire_owned() => match slot { Ok(s) => s, Err(_) => break },
             };
-            // Groups first: splitting one gives work to many.
-            match self
-                .db
-                .claim_next_group(
-                    &self.config.worker_id,
-                    self.config.lease,
-                    &running_groups.ids(),
-                )
-                .await
-            {
-                Ok(Some(lease)) => {
-                    keeper::lease_event("group", "claimed");
-                    let (db, config, shutdown) =
-                        (self.db.clone(), self.config.clone(), shutdown.clone());
-                    let running = running_groups.enter(lease.group_id);
-                    tracker.spawn(async move {
-                        splitter::split_group(db, config, lease, shutdown).await;
-                        drop((running, permit));
-                    });
-                    continue;
-                }
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "claiming a task group failed"),
-            }
-            // Then sync tasks with events waiting: their keys are what users wait for now.
-            match self
-                .db
-                .claim_next_sync_task(
-                    &self.config.worker_id,
-                    self.config.lease,
-                    &running_syncs.ids(),
-                )
-                .await
-            {
-                Ok(Some(lease)) => {
-                    keeper::lease_event("sync", "claimed");
-                    let (db, config, shutdown) =
-                        (self.db.clone(), self.config.clone(), shutdown.clone());
-                    let running = running_syncs.enter(lease.sync_task_id);
-                    tracker.spawn(async move {
-                        sync::run_sync_task(db, config, lease, shutdown).await;
-                        drop((running, permit));
-                    });
-                    continue;
-                }
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "claiming a sync task failed"),
-            }
-            match self
-                .db
-                .claim_next_task(
-                    &self.config.worker_id,
-                    self.config.lease,
-                    &running_tasks.ids(),
-                )
-                .await
-            {
-                Ok(Some(lease)) => {
-                    keeper::lease_event("task", "claimed");
-                    let (db, config, shutdown) =
-                        (self.db.clone(), self.config.clone(), shutdown.clone());
-                    let running = running_tasks.enter(lease.task_id);
-                    tracker.spawn(async move {
-                        run::run_task(db, config, lease, shutdown).await;
-                        drop((running, permit));
-                    });
-                    continue;
-                }
-                Ok(None) => drop(permit),
-                Err(e) => {
-                    drop(permit);
-                    tracing::warn!(error = %e, "claiming a task failed");
+            for kind in &kinds {
+                match kind.try_start(&shared, slot).await {
+                    jobs::Claim::Started => continue 'claiming,
+                    jobs::Claim::Nothing(back) => slot = back,
                 }
             }
+            drop(slot);
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(self.config.poll_interval) => {}
                 () = self.db.work_announced() => {}
             }
         }
-        let (tasks, groups) = (
-            running_tasks.ids().len() + running_syncs.ids().len(),
-            running_groups.ids().len(),
-        );
+        let count = |name| {
+            kinds
+                .iter()
+                .filter(|k| k.name() == name)
+                .map(|k| k.running())
+                .sum::<usize>()
+        };
+        let (tasks, groups) = (count("task") + count("sync"), count("group"));
         if tasks + groups > 0 {
             tracing::info!(
                 worker = %self.config.worker_id,
@@ -267,59 +178,9 @@ impl Worker {
                 self.config.shutdown_grace.as_secs()
             );
         }
-        tracker.close();
-        tracker.wait().await;
+        shared.tracker.close();
+        shared.tracker.wait().await;
         tracing::info!(worker = %self.config.worker_id, "worker stopped");
-    }
-}
-
-/// The tasks (or groups) this worker is running. A run outlives its lease when its heartbeat is
-/// late (a starved machine, a slow database); the worker must not claim that task again while
-/// the first run still goes, or both would copy the same objects until the older one is fenced.
-#[derive(Debug)]
-struct Running<T>(Arc<Mutex<HashSet<T>>>);
-
-impl<T> Default for Running<T> {
-    fn default() -> Self {
-        Self(Arc::default())
-    }
-}
-
-impl<T: Copy + Eq + Hash> Running<T> {
-    fn ids(&self) -> Vec<T> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .copied()
-            .collect()
-    }
-
-    /// Marks `id` running until the returned guard drops.
-    fn enter(&self, id: T) -> RunningGuard<T> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id);
-        RunningGuard {
-            set: Arc::clone(&self.0),
-            id,
-        }
-    }
-}
-
-/// Removes its id from [`Running`] when dropped.
-struct RunningGuard<T: Eq + Hash> {
-    set: Arc<Mutex<HashSet<T>>>,
-    id: T,
-}
-
-impl<T: Eq + Hash> Drop for RunningGuard<T> {
-    fn drop(&mut self) {
-        self.set
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.id);
     }
 }
 

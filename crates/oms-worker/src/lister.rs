@@ -10,10 +10,12 @@ use tokio::sync::mpsc;
 use crate::control::{Activity, Side, TaskFailure, activity_failure, task_failure_of};
 use crate::listfile;
 use crate::pages::{ListingError, Pages};
+use oms_core::error::ObjectFailureCode;
+
+use crate::copy::error::source_code;
 use crate::pipeline::{Event, Item, Lookup, RunCtx};
 use crate::plan::{self, Entry};
 use crate::retry::{GaveUp, retry};
-use crate::transfer::codes;
 
 /// Why the lister stopped early.
 #[derive(Debug)]
@@ -61,7 +63,10 @@ pub(crate) async fn head_item(ctx: &RunCtx, key: &str) -> Result<Item, Halt> {
     match head {
         Ok(Some(meta)) => item.learn(meta.info),
         Ok(None) => {
-            item.unreadable = Some((codes::SOURCE, "the source object does not exist".into()));
+            item.unreadable = Some((
+                ObjectFailureCode::SourceMetadata,
+                "the source object does not exist".into(),
+            ));
         }
         Err(GaveUp::Cancelled) => return Err(Halt::Stopped),
         Err(GaveUp::Failed(e)) => {
@@ -69,7 +74,7 @@ pub(crate) async fn head_item(ctx: &RunCtx, key: &str) -> Result<Item, Halt> {
                 return Err(Halt::Failed(failure));
             }
             item.unreadable = Some((
-                codes::of_source(&e, false),
+                source_code(&e, false),
                 format!("source: cannot read the object's metadata: {e}"),
             ));
         }

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use oms_storage::{ObjectHeaders, Payload, StorageError, WriteOptions};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::pipeline::RunCtx;
+use crate::copy::CopyCtx;
 
 /// `at_ms` as RFC 3339 (UTC), "" when out of range.
 fn rfc3339(at_ms: i64) -> String {
@@ -45,7 +45,7 @@ pub(crate) fn stamp() -> String {
 }
 
 /// Writes `text` as the object `key` of the destination bucket (`text/plain`).
-pub(crate) async fn put_text(ctx: &RunCtx, key: &str, text: String) -> Result<(), StorageError> {
+pub(crate) async fn put_text(ctx: &CopyCtx, key: &str, text: String) -> Result<(), StorageError> {
     let bytes = Bytes::from(text);
     let size = bytes.len() as u64;
     let options = WriteOptions {
@@ -57,7 +57,7 @@ pub(crate) async fn put_text(ctx: &RunCtx, key: &str, text: String) -> Result<()
         tags: Vec::new(),
     };
     // Sent with Content-MD5: the store checks the bytes, and Object Lock buckets take it.
-    let content_md5 = Some(crate::integrity::md5_hex(&bytes));
+    let content_md5 = Some(crate::copy::integrity::md5_hex(&bytes));
     let body: oms_storage::ByteStream = Box::pin(futures::stream::once(async move { Ok(bytes) }));
     let payload = Payload {
         body,

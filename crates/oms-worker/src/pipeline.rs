@@ -6,18 +6,13 @@
 //!    └──────────────────┴─────events───────┴──────► recorder
 //! ```
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::HashSet;
 
+use oms_core::error::ObjectFailureCode;
 use oms_core::model::Task;
-use oms_core::spec::MigrationSpec;
-use oms_db::{Db, Lease};
-use oms_storage::{ReadStore, Version, WriteStore};
+use oms_storage::Version;
 
-use crate::WorkerConfig;
-use crate::control::Stop;
-use crate::integrity::Integrity;
-use crate::streams::Limiter;
+use crate::copy::CopyCtx;
 
 /// Items between the lister and the checker: enough to keep the checker busy while the lister
 /// fetches its next page (a listing page is 1,000 keys).
@@ -62,7 +57,7 @@ pub(crate) struct Item {
     pub lookup: Lookup,
     /// Why the source object cannot be read, when the lister already knows: the per-object
     /// code and the reason.
-    pub unreadable: Option<(&'static str, String)>,
+    pub unreadable: Option<(ObjectFailureCode, String)>,
     /// The destination name of a URL-list line (decoded); `None`: the source key.
     pub dst_name: Option<String>,
 }
@@ -142,7 +137,7 @@ pub(crate) enum Outcome {
     /// Failed with a per-object code.
     Failed {
         /// `GET_SRC_OBJ_META_FAILURE`, `UPLOAD_DST_OBJ_FAILURE`, ...
-        code: &'static str,
+        code: ObjectFailureCode,
         /// What happened, in one sentence naming the side at fault.
         message: String,
     },
@@ -179,68 +174,29 @@ pub(crate) enum Event {
     QueryOver,
 }
 
-/// Everything a run's stages share.
+/// Everything a task run's stages share: what copying needs ([`CopyCtx`], which the run
+/// derefs to), and the task's own state, which only the lister, the checker and the recorder
+/// read.
 #[derive(Debug)]
 pub(crate) struct RunCtx {
-    pub db: Db,
-    pub config: Arc<WorkerConfig>,
-    pub lease: Lease,
+    /// Stores, settings, stop, fencing lease: what copying an object needs.
+    pub copy: CopyCtx,
+    /// The task as claimed.
     pub task: Task,
-    pub source: Arc<dyn ReadStore>,
-    pub destination: Arc<dyn WriteStore>,
-    /// The source bucket's name as the store knows it (Tencent: with the APPID).
-    pub source_bucket: String,
-    /// Source and destination are the same store with the same keys: copy server-side.
-    pub same_store: bool,
-    pub limiter: Arc<Limiter>,
-    pub stop: Stop,
+    /// This run retransmits only the failed objects.
     pub failed_only: bool,
+    /// Everything up to this listing position was done by earlier runs.
     pub checkpoint: Option<String>,
     /// Keys after `.0` (exclusive) up to `.1` (inclusive), for group tasks.
     pub range: (Option<String>, Option<String>),
     /// Record keys of the objects a previous run finished beyond the checkpoint.
     pub finished_before: HashSet<String>,
-    /// Bytes of the finished parts of objects in progress, by listing order.
-    pub parts: Mutex<HashMap<u64, u64>>,
-    /// How writes prove their bytes at this destination.
-    pub integrity: Integrity,
 }
 
-impl RunCtx {
-    pub(crate) fn spec(&self) -> &MigrationSpec {
-        &self.task.spec
-    }
+impl std::ops::Deref for RunCtx {
+    type Target = CopyCtx;
 
-    fn parts_map(&self) -> std::sync::MutexGuard<'_, HashMap<u64, u64>> {
-        self.parts.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Counts `bytes` of finished parts of the object listed as `seq`.
-    pub(crate) fn add_parts(&self, seq: u64, bytes: u64) {
-        *self.parts_map().entry(seq).or_default() += bytes;
-    }
-
-    /// The object listed as `seq` is finished: its parts no longer count apart.
-    pub(crate) fn forget_parts(&self, seq: u64) {
-        self.parts_map().remove(&seq);
-    }
-
-    /// Bytes of finished parts of the objects in progress.
-    pub(crate) fn parts_done(&self) -> u64 {
-        self.parts_map().values().sum()
-    }
-
-    /// Where a source key goes.
-    pub(crate) fn dst_key(&self, key: &str) -> String {
-        format!("{}{key}", self.spec().destination.save_prefix)
-    }
-
-    /// Where an item goes.
-    pub(crate) fn item_dst_key(&self, item: &Item) -> String {
-        self.dst_key(item.dst_name.as_deref().unwrap_or(&item.key))
-    }
-
-    pub(crate) fn dst_bucket(&self) -> &str {
-        &self.spec().destination.bucket
+    fn deref(&self) -> &CopyCtx {
+        &self.copy
     }
 }

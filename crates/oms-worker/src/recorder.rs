@@ -242,11 +242,11 @@ impl Recorder {
             }
             Outcome::Failed { code, message } => {
                 delta.failed_num = 1;
-                tracing::warn!(key = %key, code, message = %message, "object failed");
+                tracing::warn!(key = %key, code = %code, message = %message, "object failed");
                 failure = Some(ObjectFailure {
                     key: key.clone(),
                     size,
-                    code: code.to_owned(),
+                    code: code.as_str().to_owned(),
                     message,
                     failed_time_ms: now_ms(),
                 });

@@ -6,8 +6,8 @@
 //! [`RetryPolicy::throttle_base_delay`] doubling to [`RetryPolicy::throttle_max_delay`], or as
 //! long as the store's `Retry-After` says) and counts against time
 //! ([`RetryPolicy::throttle_patience`]), not attempts — a storm of a minute costs a minute, not
-//! objects. (The connectors meanwhile lower how many requests are in flight:
-//! `oms_storage::pace`.) Anything else is returned at once.
+//! objects. (The connectors meanwhile lower how many requests are in flight to a store that
+//! throttles.) Anything else is returned at once.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -33,19 +33,6 @@ pub struct RetryPolicy {
     pub throttle_max_delay: Duration,
     /// How long one call may keep being throttled before it fails.
     pub throttle_patience: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 6,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(10),
-            throttle_base_delay: Duration::from_secs(1),
-            throttle_max_delay: Duration::from_secs(30),
-            throttle_patience: Duration::from_secs(900),
-        }
-    }
 }
 
 /// `base` doubled `attempt` times, capped, with jitter in [50%, 100%].
@@ -179,6 +166,18 @@ mod tests {
 
     use super::*;
 
+    /// The shipped defaults (config/default.toml).
+    fn shipped() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+            throttle_base_delay: Duration::from_secs(1),
+            throttle_max_delay: Duration::from_secs(30),
+            throttle_patience: Duration::from_secs(900),
+        }
+    }
+
     fn fast() -> RetryPolicy {
         RetryPolicy {
             max_attempts: 4,
@@ -240,7 +239,7 @@ mod tests {
             max_attempts: 10,
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(1),
-            ..RetryPolicy::default()
+            ..shipped()
         };
         assert!(
             p.backoff(0) <= Duration::from_millis(100) && p.backoff(0) >= Duration::from_millis(50)
@@ -318,7 +317,7 @@ mod tests {
 
     #[test]
     fn throttling_backs_off_longer_and_honours_retry_after() {
-        let p = RetryPolicy::default();
+        let p = shipped();
         assert!(p.throttle_backoff(0, None) >= Duration::from_millis(500));
         assert!(p.throttle_backoff(10, None) >= Duration::from_secs(15));
         assert!(p.throttle_backoff(10, None) <= Duration::from_secs(30));

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use oms_core::error::FailureCode;
+use oms_core::error::{FailureCode, ObjectFailureCode};
 use oms_core::model::FailureReason;
 use oms_core::status::{TaskEvent, TaskStatus};
 use oms_core::time::now_ms;
@@ -14,7 +14,8 @@ use tracing::Instrument as _;
 
 use crate::WorkerConfig;
 use crate::control::{Stop, StopReason, TaskFailure, check_buckets};
-use crate::integrity::Integrity;
+use crate::copy::CopyCtx;
+use crate::copy::integrity::Integrity;
 use crate::keeper::{Renewal, keep_lease};
 use crate::pipeline::{CHECKED_PER_TRANSFER, EVENTS_CAPACITY, LISTED_CAPACITY, RunCtx};
 use crate::recorder::{self, Summary};
@@ -150,23 +151,23 @@ async fn execute(
         &run.task.spec.destination.bucket,
     )
     .await;
-    let ctx = Arc::new(RunCtx {
-        db: db.clone(),
-        config: config.clone(),
-        lease: lease.clone(),
-        source: sides.source,
-        destination: sides.destination,
-        source_bucket: sides.source_bucket,
-        same_store: sides.same_store,
+    let copy = CopyCtx::new(
+        db.clone(),
+        config.clone(),
+        run.task.spec.clone(),
+        sides,
         limiter,
-        stop: stop.clone(),
+        stop.clone(),
+        lease.clone(),
+        integrity,
+    );
+    let ctx = Arc::new(RunCtx {
+        copy,
         failed_only: run.failed_objects_only,
         checkpoint: run.checkpoint,
         range: run.range,
         task: run.task,
         finished_before: run.ahead.iter().map(|a| a.key.clone()).collect(),
-        parts: Default::default(),
-        integrity,
     });
     let (listed_tx, listed_rx) = mpsc::channel(LISTED_CAPACITY);
     let (checked_tx, checked_rx) =
@@ -354,7 +355,7 @@ async fn write_failed_list(ctx: &RunCtx) -> Option<Result<String, String>> {
             let code = e
                 .code
                 .clone()
-                .unwrap_or_else(|| transfer::codes::UPLOAD.to_owned());
+                .unwrap_or_else(|| ObjectFailureCode::Upload.as_str().to_owned());
             let why = e.to_string();
             return Some(match ctx.db.set_failed_list(&ctx.lease, "", &code).await {
                 Ok(()) => Err(why),

@@ -206,7 +206,7 @@ pub struct Config {
     pub worker: WorkerSection,
     /// `[[endpoints]]`: where a `cloud_type` + region points (none: public endpoints).
     #[serde(default)]
-    pub endpoints: Vec<oms_storage::endpoints::EndpointRule>,
+    pub endpoints: Vec<oms_storage::catalogue::endpoints::EndpointRule>,
     /// `[retention]`: how long tasks may wait for a worker.
     pub retention: RetentionConfig,
     /// `[catalogue]`: limits of the bucket helper endpoints.

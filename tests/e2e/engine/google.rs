@@ -8,8 +8,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use oms_storage::ReadStore as _;
-use oms_storage::cloud::{CloudSettings, CloudSource};
 use oms_storage::guard::Guard;
 use secrecy::SecretString;
 use serde_json::json;
@@ -105,19 +103,31 @@ async fn a_gcs_prefix_is_copied_byte_identical() {
     let id = m.create(&body).await;
     m.wait_for(id, 5, Duration::from_secs(600)).await;
 
-    // The source's bytes, read back through the connector.
-    let source = CloudSource::google(
-        &CloudSettings {
-            guard: Guard {
-                allow_private_networks: true,
-            },
-            connect_timeout: Duration::from_secs(10),
-            operation_timeout: Duration::from_secs(60),
+    // The source's bytes, read back through the connector a bucket helper would use.
+    let settings = oms_storage::connect::ConnectSettings {
+        endpoints: Vec::new(),
+        connect_timeout: Duration::from_secs(10),
+        operation_timeout: Duration::from_secs(60),
+        guard: Guard {
+            allow_private_networks: true,
         },
-        &SecretString::from(account),
-        &bucket,
-    )
-    .unwrap();
+        max_requests_in_flight: 8,
+    };
+    let access = oms_core::parse::StoreAccess {
+        cloud: oms_core::parse::HelperCloud::Source(oms_core::spec::CloudType::Google),
+        region: None,
+        app_id: String::new(),
+        credentials: oms_core::credentials::SourceCredentials {
+            ak: None,
+            sk: None,
+            security_token: None,
+            connection_string: None,
+            json_auth_file: Some(SecretString::from(account)),
+        },
+    };
+    let source = oms_storage::connect::helper_store(&settings, &access, &bucket)
+        .unwrap()
+        .store;
     let mut expected = BTreeMap::new();
     let page = source.list(&bucket, &prefix, None, 1000).await.unwrap();
     for object in page.objects {

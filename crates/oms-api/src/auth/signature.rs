@@ -210,7 +210,7 @@ pub fn sign(
 mod tests {
     use super::*;
 
-    /// The vector of `spec/auth.md`: a real request of the Python SDK 3.1.219.
+    /// A real request of the Huawei Cloud Python SDK 3.1.219, and the signature it sent.
     #[test]
     fn matches_a_real_python_sdk_signature() {
         let headers = [

@@ -18,8 +18,8 @@ use oms_core::wire::{
     ShowBucketRegionResponse, ShowBucketReq, ShowCdnInfoReq, ShowCdnInfoResponse,
     ShowRegionInfoResp,
 };
+use oms_storage::catalogue::endpoints::EndpointRule;
 use oms_storage::connect::{self, HelperStore};
-use oms_storage::endpoints::EndpointRule;
 use oms_storage::{ErrorKind, StorageError};
 
 use crate::auth::{Caller, Principal};
@@ -128,8 +128,8 @@ pub(crate) fn connect_helper(
     responses((status = 200, description = "The cloud types, as a bare JSON array", body = Vec<String>), ErrorResponses))]
 pub async fn show_cloud_type(CloudTypeQuery(side): CloudTypeQuery) -> Json<Vec<&'static str>> {
     Json(match side {
-        CloudSide::Source => oms_storage::reach::source_clouds(),
-        CloudSide::Destination => oms_storage::reach::destination_clouds(),
+        CloudSide::Source => oms_storage::catalogue::reach::source_clouds(),
+        CloudSide::Destination => oms_storage::catalogue::reach::destination_clouds(),
     })
 }
 
@@ -138,7 +138,7 @@ pub async fn show_cloud_type(CloudTypeQuery(side): CloudTypeQuery) -> Json<Vec<&
 #[utoipa::path(get, path = "/v2/{project_id}/objectstorage/data-center", tag = "catalogue",
     responses((status = 200, description = "The regions per cloud, as a bare JSON array", body = Vec<ShowRegionInfoResp>), ErrorResponses))]
 pub async fn show_region_info(State(state): State<AppState>) -> Json<Vec<ShowRegionInfoResp>> {
-    let clouds = oms_storage::reach::regions(rules(&state));
+    let clouds = oms_storage::catalogue::reach::regions(rules(&state));
     Json(
         clouds
             .into_iter()
@@ -210,9 +210,9 @@ pub async fn show_bucket_region(
     let cloud = access.cloud.as_str();
     // Azure and Google sources are reached through their credentials, wherever they live.
     let support = !access.cloud.is_s3_compatible()
-        || oms_storage::endpoints::is_known(&check.connect.endpoints, cloud, &region);
+        || oms_storage::catalogue::endpoints::is_known(&check.connect.endpoints, cloud, &region);
     Ok(Json(ShowBucketRegionResponse {
-        name: oms_storage::reach::region_name(cloud, &region),
+        name: oms_storage::catalogue::reach::region_name(cloud, &region),
         id: region,
         support,
     }))

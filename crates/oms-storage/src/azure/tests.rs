@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use reqwest::header::HeaderValue;
 
+use super::AzureSource;
 use super::*;
-use crate::cloud::CloudSource;
 use crate::guard::Guard;
 
 fn settings(allow_private_networks: bool) -> CloudSettings {
@@ -53,24 +53,24 @@ fn endpoints_in_credentials_pass_the_guard() {
     let conn = SecretString::from(
         "AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://169.254.169.254/x",
     );
-    let err = CloudSource::azure(&settings(false), &conn, "c").unwrap_err();
+    let err = AzureSource::new(&settings(false), &conn, "c").unwrap_err();
     assert_eq!(err.code.as_deref(), Some(crate::guard::IP_FORBIDDEN));
     assert!(
-        CloudSource::azure(&settings(true), &conn, "c").is_err(),
+        AzureSource::new(&settings(true), &conn, "c").is_err(),
         "metadata services stay refused"
     );
     let private = SecretString::from(
         "AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://10.0.0.7:10000/x",
     );
-    assert!(CloudSource::azure(&settings(false), &private, "c").is_err());
-    let source = CloudSource::azure(&settings(true), &private, "c").unwrap();
+    assert!(AzureSource::new(&settings(false), &private, "c").is_err());
+    let source = AzureSource::new(&settings(true), &private, "c").unwrap();
     assert_eq!(
         source.identity(),
         "azure:http://10.0.0.7:10000/x/devstoreaccount1"
     );
     let not_base64 = SecretString::from("AccountName=acme;AccountKey=not base64!");
     assert_eq!(
-        CloudSource::azure(&settings(true), &not_base64, "c")
+        AzureSource::new(&settings(true), &not_base64, "c")
             .unwrap_err()
             .kind,
         ErrorKind::BadCredentials

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::GcsSource;
 use crate::account::{AccountStore, MAX_BUCKETS};
-use crate::cloud::{Call, query_value};
+use crate::client::{Call, query_value};
 use crate::{ErrorKind, StorageError};
 
 /// The header that names the project whose buckets GET Service lists.

@@ -6,11 +6,14 @@
 
 use oms_db::QueuedKey;
 
+use oms_core::error::ObjectFailureCode;
+
+use crate::checker;
 use crate::control::Side;
-use crate::pipeline::{Item, Outcome, RunCtx};
+use crate::copy::error::{CopyError, at};
+use crate::copy::{self, CopyCtx};
+use crate::pipeline::{Item, Outcome};
 use crate::retry::retry;
-use crate::transfer::{CopyError, at, codes};
-use crate::{checker, transfer};
 
 /// What became of a key, and its size at the source (0 when it is gone).
 #[derive(Debug)]
@@ -37,7 +40,7 @@ impl Synced {
 }
 
 /// Deletes the destination object of `key`, retried as copies are.
-async fn delete_destination(ctx: &RunCtx, key: &str) -> Synced {
+async fn delete_destination(ctx: &CopyCtx, key: &str) -> Synced {
     let dst_key = ctx.dst_key(key);
     let deleted = retry(&ctx.config.retry, &ctx.stop.hard, || async {
         ctx.destination
@@ -51,15 +54,18 @@ async fn delete_destination(ctx: &RunCtx, key: &str) -> Synced {
             deleted: true,
             ..Synced::with(Outcome::Skipped, 0)
         },
-        Err(e) => Synced::with(CopyError::gave_up(codes::DELETE, e).into_outcome(ctx), 0),
+        Err(e) => Synced::with(
+            CopyError::gave_up(ObjectFailureCode::Delete, e).into_outcome(ctx),
+            0,
+        ),
     }
 }
 
 /// Brings `queued.key` at the destination in step with the source (`seq` numbers it in the
 /// run, for the multipart progress).
-pub(crate) async fn sync_key(ctx: &RunCtx, queued: &QueuedKey, seq: u64) -> Synced {
+pub(crate) async fn sync_key(ctx: &CopyCtx, queued: &QueuedKey, seq: u64) -> Synced {
     let mut item = Item::to_head(seq, &queued.key);
-    let meta = match transfer::head_source(ctx, &item).await {
+    let meta = match copy::head_source(ctx, &item).await {
         Ok(Some(meta)) => meta,
         // Gone from the source, asked now: a propagated removal deletes at the destination.
         Ok(None) if queued.removal => return delete_destination(ctx, &queued.key).await,
@@ -76,8 +82,8 @@ pub(crate) async fn sync_key(ctx: &RunCtx, queued: &QueuedKey, seq: u64) -> Sync
     } else {
         checker::Destination::Unneeded
     };
-    let outcome = match checker::check(ctx, item, destination).await {
-        checker::Verdict::Copy(item) => transfer::copy(ctx, &item).await,
+    let outcome = match checker::check(ctx, item, destination, 0).await {
+        checker::Verdict::Copy(item) => copy::copy(ctx, &item).await,
         checker::Verdict::Skip(crate::pipeline::Event::Done { outcome, .. }) => outcome,
         checker::Verdict::Skip(_) | checker::Verdict::Stop => Outcome::Interrupted,
     };

@@ -28,10 +28,11 @@ use tracing::Instrument as _;
 
 use crate::WorkerConfig;
 use crate::control::{Stop, StopReason, cut_after_grace};
-use crate::integrity::Integrity;
+use crate::copy::CopyCtx;
+use crate::copy::integrity::Integrity;
 use crate::keeper::{Renewal, keep_lease};
 use crate::lists;
-use crate::pipeline::{Outcome, RunCtx};
+use crate::pipeline::Outcome;
 use crate::recorder::{Counted, Meters};
 use crate::streams::Limiter;
 use crate::sync::keys::Synced;
@@ -117,24 +118,17 @@ async fn copy_queue(
         &run.task.spec.destination.bucket,
     )
     .await;
-    let ctx = Arc::new(RunCtx {
-        db: db.clone(),
-        config: config.clone(),
-        lease: run.task_lease,
-        source: sides.source,
-        destination: sides.destination,
-        source_bucket: sides.source_bucket,
-        same_store: sides.same_store,
-        limiter: Arc::new(Limiter::new(None)),
-        stop: stop.clone(),
-        failed_only: false,
-        checkpoint: None,
-        range: (None, None),
-        task: run.task,
-        finished_before: Default::default(),
-        parts: Default::default(),
+    let name = run.task.name.clone();
+    let ctx = Arc::new(CopyCtx::new(
+        db.clone(),
+        config.clone(),
+        run.task.spec,
+        sides,
+        Arc::new(Limiter::new(None)),
+        stop.clone(),
+        run.task_lease,
         integrity,
-    });
+    ));
     let meters = Meters::of_sync(ctx.spec());
     let batch = i64::try_from(config.object_concurrency.max(1) * KEYS_PER_TRANSFER).unwrap_or(128);
     let mut seq = 0_u64;
@@ -176,7 +170,7 @@ async fn copy_queue(
                 .buffer_unordered(config.object_concurrency.max(1))
                 .collect()
                 .await;
-        if let Err(e) = record(&ctx, lease, &meters, &outcomes).await {
+        if let Err(e) = record(&ctx, lease, &name, &meters, &outcomes).await {
             stop.db_failed(&e);
             break;
         }
@@ -218,8 +212,9 @@ async fn back_off(
 /// Records a batch's outcomes (fenced), counts them in the metrics (as tasks count theirs;
 /// deletions are not counted there), then writes its failed and skip lists.
 async fn record(
-    ctx: &RunCtx,
+    ctx: &CopyCtx,
     lease: &SyncLease,
+    name: &str,
     meters: &Meters,
     outcomes: &[(QueuedKey, Synced)],
 ) -> Result<(), oms_db::DbError> {
@@ -252,7 +247,12 @@ async fn record(
             }
             Outcome::Failed { code, message } => {
                 counters.failure += 1;
-                failed.push_str(&lists::failed_line(code, now, &queued.key, message));
+                failed.push_str(&lists::failed_line(
+                    code.as_str(),
+                    now,
+                    &queued.key,
+                    message,
+                ));
                 counted.push((Counted::Failed, i64::try_from(*size).unwrap_or(i64::MAX)));
             }
             // Left queued: copied by the next run.
@@ -269,7 +269,7 @@ async fn record(
     }
     // Several batches may end within a second: the milliseconds keep their lists apart.
     let stamp = format!("{}{:03}", lists::stamp(), now.rem_euclid(1000));
-    let (id, name) = (lease.sync_task_id, &ctx.task.name);
+    let id = lease.sync_task_id;
     for (kind, text) in [("failed", failed), ("skip", skipped)] {
         if text.is_empty() {
             continue;

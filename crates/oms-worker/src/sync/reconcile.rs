@@ -17,8 +17,8 @@ use oms_db::{DbError, SyncLease};
 use oms_storage::ObjectInfo;
 
 use crate::checker::{DestinationCursor, Joined};
+use crate::copy::CopyCtx;
 use crate::pages::{ListingError, Pages};
-use crate::pipeline::RunCtx;
 use crate::retry::GaveUp;
 
 /// Source objects compared per step: the most keys a step can queue at once, and the most
@@ -31,7 +31,7 @@ const RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// Whether the destination object `found` differs from the source object `source`, by the
 /// task's overwrite mode (size and last-modified time for sync tasks).
-fn differs(ctx: &RunCtx, source: &ObjectInfo, found: &ObjectInfo) -> bool {
+fn differs(ctx: &CopyCtx, source: &ObjectInfo, found: &ObjectInfo) -> bool {
     let facts = |o: &ObjectInfo| ObjectFacts {
         size: o.size,
         last_modified_ms: o.last_modified_ms,
@@ -48,7 +48,7 @@ fn differs(ctx: &RunCtx, source: &ObjectInfo, found: &ObjectInfo) -> bool {
 /// `after`, and records it. A listing that fails puts the pass off by [`RETRY_AFTER`]; a
 /// stopped run records nothing (the step is done again by the next holder).
 pub(crate) async fn step(
-    ctx: &RunCtx,
+    ctx: &CopyCtx,
     lease: &SyncLease,
     after: Option<String>,
 ) -> Result<(), DbError> {
@@ -114,7 +114,7 @@ pub(crate) async fn step(
 }
 
 /// Puts the pass off after a failed listing (says why once, in the log).
-async fn put_off(ctx: &RunCtx, lease: &SyncLease, why: &str) -> Result<(), DbError> {
+async fn put_off(ctx: &CopyCtx, lease: &SyncLease, why: &str) -> Result<(), DbError> {
     tracing::warn!(
         reason = why,
         retry_after_secs = RETRY_AFTER.as_secs(),

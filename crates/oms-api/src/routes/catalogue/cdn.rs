@@ -4,7 +4,7 @@
 use oms_core::parse::CdnCheck;
 use oms_core::wire::{CheckedKey, ShowCdnInfoResponse};
 use oms_storage::ReadStore;
-use oms_storage::http::HttpSource;
+use oms_storage::url::HttpSource;
 
 use super::{Side, bounded};
 use crate::error::ApiError;

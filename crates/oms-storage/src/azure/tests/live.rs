@@ -172,7 +172,7 @@ async fn azurite_blobs_are_listed_and_read_by_their_exact_names() {
     let expected = ["a//b", "dir/", "dir/sub/deep.bin"];
 
     // Arrange / Act: list everything, then page one key at a time.
-    let source = CloudSource::azure(&live_settings(), &conn, CONTAINER).unwrap();
+    let source = AzureSource::new(&live_settings(), &conn, CONTAINER).unwrap();
     source.check_bucket(CONTAINER).await.unwrap();
     let all = source.list(CONTAINER, "", None, 1000).await.unwrap();
     assert_eq!(keys(&all), expected);
@@ -204,7 +204,7 @@ async fn azurite_blobs_are_listed_and_read_by_their_exact_names() {
     assert_eq!(paged, expected, "each key once, with markers");
 
     // A listing resumed from a checkpoint (no marker remembered) skips to the key after it.
-    let fresh = CloudSource::azure(&live_settings(), &conn, CONTAINER).unwrap();
+    let fresh = AzureSource::new(&live_settings(), &conn, CONTAINER).unwrap();
     let resumed = fresh.list(CONTAINER, "", Some("a//b"), 1).await.unwrap();
     assert_eq!(keys(&resumed), ["dir/"]);
     assert!(resumed.is_truncated);
@@ -281,7 +281,7 @@ async fn azurite_blobs_are_listed_and_read_by_their_exact_names() {
     // Missing things.
     let missing = source.get(CONTAINER, "nope", None, None).await.unwrap_err();
     assert_eq!(missing.kind, ErrorKind::NotFound, "{missing}");
-    let other = CloudSource::azure(&live_settings(), &conn, "nope").unwrap();
+    let other = AzureSource::new(&live_settings(), &conn, "nope").unwrap();
     let err = other.check_bucket("nope").await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::NoSuchBucket, "{err}");
 
@@ -291,7 +291,7 @@ async fn azurite_blobs_are_listed_and_read_by_their_exact_names() {
     for name in odd {
         put_blob_in(&seeder, "odd", name, name.as_bytes()).await;
     }
-    let source_odd = CloudSource::azure(&live_settings(), &conn, "odd").unwrap();
+    let source_odd = AzureSource::new(&live_settings(), &conn, "odd").unwrap();
     let listed = source_odd.list("odd", "", None, 1000).await.unwrap();
     assert_eq!(keys(&listed), odd);
     for name in odd {
@@ -302,14 +302,14 @@ async fn azurite_blobs_are_listed_and_read_by_their_exact_names() {
     // A wrong key is refused for good (Azure says AuthenticationFailed, which is bad
     // credentials; Azurite says AuthorizationFailure, which is denied); a SAS reads like the key.
     let wrong = azurite.connection_string(&STANDARD.encode(b"a wrong key of some length"));
-    let wrong = CloudSource::azure(&live_settings(), &wrong, CONTAINER).unwrap();
+    let wrong = AzureSource::new(&live_settings(), &wrong, CONTAINER).unwrap();
     let err = wrong.list(CONTAINER, "", None, 10).await.unwrap_err();
     assert!(
         matches!(err.kind, ErrorKind::BadCredentials | ErrorKind::Denied),
         "{err}"
     );
     assert_eq!(err.status, Some(403));
-    let sas = CloudSource::azure(
+    let sas = AzureSource::new(
         &live_settings(),
         &azurite.sas_connection_string(),
         CONTAINER,

@@ -54,7 +54,7 @@ impl Endpoint {
 /// Whether `cloud` + `region` lead to an endpoint omsd knows: an operator rule, or a region
 /// of the cloud's public catalogue ([`crate::regions`]).
 pub fn is_known(rules: &[EndpointRule], cloud: &str, region: &str) -> bool {
-    has_rule(rules, cloud, region) || crate::regions::is_known(cloud, region)
+    has_rule(rules, cloud, region) || crate::catalogue::regions::is_known(cloud, region)
 }
 
 fn has_rule(rules: &[EndpointRule], cloud: &str, region: &str) -> bool {

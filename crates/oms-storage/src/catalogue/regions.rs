@@ -12,7 +12,7 @@
 
 use oms_core::spec::CloudType;
 
-use crate::endpoints::DESTINATION_CLOUD;
+use crate::catalogue::endpoints::DESTINATION_CLOUD;
 
 /// A region a cloud serves, as the data-center API lists it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -286,7 +286,7 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
-    use crate::endpoints;
+    use crate::catalogue::endpoints;
 
     #[test]
     fn every_region_is_a_dns_label_fragment() {

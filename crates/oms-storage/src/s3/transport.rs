@@ -34,12 +34,13 @@ use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue};
 use http_body::{Body, Frame, SizeHint};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
 use hyper_util::rt::TokioExecutor;
+
+use crate::client::readable_headers;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -84,20 +85,6 @@ impl HttpClient for HyperTransport {
         _components: &RuntimeComponents,
     ) -> SharedHttpConnector {
         SharedHttpConnector::new(self.clone())
-    }
-}
-
-/// Header values that are not UTF-8, decoded as ISO-8859-1 (every byte is a character there).
-pub(crate) fn readable_headers(headers: &mut HeaderMap) {
-    for value in headers.values_mut() {
-        if std::str::from_utf8(value.as_bytes()).is_ok() {
-            continue;
-        }
-        let text: String = value.as_bytes().iter().map(|b| char::from(*b)).collect();
-        // UTF-8 bytes of a header value are obs-text (0x80-0xFF) or visible ASCII: allowed.
-        if let Ok(decoded) = HeaderValue::from_bytes(text.as_bytes()) {
-            *value = decoded;
-        }
     }
 }
 
@@ -242,26 +229,5 @@ impl HttpConnector for HyperTransport {
             HttpResponse::try_from(response.map(SdkBody::from_body_1_x))
                 .map_err(|e| ConnectorError::other(e.into(), None))
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn latin1_header_values_become_utf8() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "x-amz-meta-title",
-            HeaderValue::from_bytes(b"caf\xe9").unwrap(),
-        );
-        headers.insert("x-amz-meta-plain", HeaderValue::from_static("plain"));
-        readable_headers(&mut headers);
-        assert_eq!(
-            std::str::from_utf8(headers["x-amz-meta-title"].as_bytes()).unwrap(),
-            "café"
-        );
-        assert_eq!(headers["x-amz-meta-plain"], "plain");
     }
 }

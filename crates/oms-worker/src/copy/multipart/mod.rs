@@ -13,25 +13,28 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt as _;
-use md5::{Digest as _, Md5};
+use oms_core::error::ObjectFailureCode;
 use oms_core::model::SavedUpload;
 use oms_db::DbError;
-use oms_storage::{CompletedPart, ErrorKind, ObjectMeta, Payload, StorageError, Version};
+use oms_storage::{Payload, Version};
 
 use crate::control::Side;
+use crate::copy::error::{CopyError, SideError, at, reading, written};
+use crate::copy::options::{source_tags, write_options};
+use crate::copy::verify::{compare_with_cdn, md5_sent};
+use crate::copy::{CopyCtx, InFlight, head_source};
 use crate::digests::Md5Tee;
-use crate::pipeline::{Item, RunCtx};
+use crate::pipeline::Item;
 use crate::retry::retry;
-use crate::streams::{Cutter, Throttled, Watched};
-use crate::transfer::{
-    CopyError, InFlight, SideError, at, codes, compare_with_cdn, etag_is_md5, head_source,
-    md5_sent, reading, source_tags, write_options, written,
-};
+use crate::streams::{Throttled, Watched};
+
+mod complete;
+mod one_read;
 
 /// S3 allows at most 10,000 parts.
 const MAX_PARTS: u64 = 10_000;
 
-fn db_trouble(ctx: &RunCtx, error: &DbError) -> CopyError {
+fn db_trouble(ctx: &CopyCtx, error: &DbError) -> CopyError {
     ctx.stop.db_failed(error);
     CopyError::Interrupted
 }
@@ -41,7 +44,7 @@ fn as_i64(n: u64) -> i64 {
 }
 
 /// The part size of an object of `size` bytes.
-fn part_size_of(ctx: &RunCtx, size: u64) -> u64 {
+fn part_size_of(ctx: &CopyCtx, size: u64) -> u64 {
     ctx.config
         .part_size_bytes
         .max(size.div_ceil(MAX_PARTS))
@@ -56,7 +59,7 @@ fn part_range(part_number: i32, part_size: u64, size: u64) -> std::ops::Range<u6
 
 /// The upload of one object: where it goes and which source version it reads.
 struct Upload<'a> {
-    ctx: &'a RunCtx,
+    ctx: &'a CopyCtx,
     item: &'a Item,
     dst_key: &'a str,
     upload_id: String,
@@ -159,14 +162,14 @@ impl Upload<'_> {
 /// `expected` is the version the copy was started for: a source found otherwise by the HEAD is
 /// [`CopyError::Changed`], for the caller to start over with what it is now.
 pub(crate) async fn copy(
-    ctx: &RunCtx,
+    ctx: &CopyCtx,
     item: &Item,
     dst_key: &str,
     expected: &Version,
 ) -> Result<u64, CopyError> {
     let Some(meta) = head_source(ctx, item).await? else {
         return Err(CopyError::Object {
-            code: codes::SOURCE,
+            code: ObjectFailureCode::SourceMetadata,
             message: format!("source: the object {} disappeared", item.key),
         });
     };
@@ -237,7 +240,7 @@ pub(crate) async fn copy(
                 source_tags(ctx, item, &meta.headers, true)
             })
             .await
-            .map_err(|e| CopyError::gave_up(codes::SOURCE, e))?;
+            .map_err(|e| CopyError::gave_up(ObjectFailureCode::SourceMetadata, e))?;
             let upload_id = retry(&ctx.config.retry, &ctx.stop.hard, || async {
                 ctx.destination
                     .create_multipart(ctx.dst_bucket(), dst_key, &options)
@@ -245,7 +248,7 @@ pub(crate) async fn copy(
                     .map_err(at(Side::Destination))
             })
             .await
-            .map_err(|e| CopyError::gave_up(codes::INIT_MULTIPART, e))?;
+            .map_err(|e| CopyError::gave_up(ObjectFailureCode::InitMultipart, e))?;
             let record = SavedUpload {
                 object_key: item.record_key(),
                 dst_bucket: ctx.dst_bucket().to_owned(),
@@ -282,7 +285,7 @@ pub(crate) async fn copy(
         Ok(moved) => Ok(moved),
         Err(CopyError::RangeNotHonored(why)) => {
             tracing::info!(key = %item.key, why = %why, "the source does not honour byte ranges; reading it in one stream");
-            send_parts_from_one_read(&upload, &done).await
+            one_read::send_parts_from_one_read(&upload, &done).await
         }
         Err(e) => Err(e),
     };
@@ -301,123 +304,14 @@ pub(crate) async fn copy(
     if done.len() < usize::try_from(parts_total).unwrap_or(usize::MAX) {
         return Err(CopyError::Interrupted);
     }
-    if let Err(e) = still_pinned(&upload).await {
+    if let Err(e) = complete::still_pinned(&upload).await {
         if !matches!(e, CopyError::Interrupted | CopyError::Task(_)) {
             upload.discard().await?;
         }
         return Err(e);
     }
-    complete(&upload, done, reusable).await?;
+    complete::complete(&upload, done, reusable).await?;
     Ok(moved)
-}
-
-/// Succeeds when the source object is still the version every part was read from. Reads and
-/// part copies are pinned to it, but some stores ignore conditional requests: without this,
-/// a source rewritten during the upload could end as a mix of two versions counted a success.
-async fn still_pinned(upload: &Upload<'_>) -> Result<(), CopyError> {
-    let (item, pinned) = (upload.item, &upload.pinned);
-    let Some(meta) = head_source(upload.ctx, item).await? else {
-        return Err(CopyError::Object {
-            code: codes::SOURCE,
-            message: format!(
-                "source: the object {} was deleted while it was being copied",
-                item.key
-            ),
-        });
-    };
-    let now = &meta.info;
-    let other_tag = matches!(
-        (pinned.strong_etag(), now.etag.as_deref()),
-        (Some(a), Some(b)) if !a.eq_ignore_ascii_case(b.trim_start_matches("W/").trim_matches('"'))
-    );
-    let other_time = pinned.last_modified_ms > 0
-        && now.last_modified_ms > 0
-        && pinned.last_modified_ms != now.last_modified_ms;
-    if now.size != pinned.size || other_tag || other_time {
-        return Err(CopyError::Changed(format!(
-            "source: {} changed while its parts were copied (it holds {} bytes, entity tag {}, now)",
-            item.key,
-            now.size,
-            now.etag.as_deref().unwrap_or("unknown")
-        )));
-    }
-    Ok(())
-}
-
-/// Completes the upload from its `done` parts and checks the object it made.
-async fn complete(
-    upload: &Upload<'_>,
-    done: BTreeMap<i32, String>,
-    reusable: bool,
-) -> Result<(), CopyError> {
-    let (ctx, item, dst_key, size) = (upload.ctx, upload.item, upload.dst_key, upload.size);
-    let parts: Vec<CompletedPart> = done
-        .into_iter()
-        .map(|(part_number, etag)| CompletedPart { part_number, etag })
-        .collect();
-    let completed = retry(&ctx.config.retry, &ctx.stop.hard, || async {
-        ctx.destination
-            .complete_multipart(ctx.dst_bucket(), dst_key, &upload.upload_id, &parts)
-            .await
-            .map_err(at(Side::Destination))
-    })
-    .await;
-    // The destination's answer to a HEAD, when the recovery below has asked already.
-    let mut headed = None;
-    if let Err(e) = completed {
-        let error = CopyError::gave_up(codes::COMPLETE_MULTIPART, e);
-        if !matches!(error, CopyError::Object { .. }) {
-            return Err(error);
-        }
-        // The store may have completed the upload already: the answer to a completion was
-        // lost and its retry finds no upload, or a run died between the completion and saving
-        // that it happened. The object is then at the destination.
-        if let Some(found) = completed_earlier(ctx, dst_key, size, &parts).await {
-            tracing::info!(key = %item.key, "the multipart upload had been completed already");
-            headed = Some(found);
-        } else {
-            // The upload cannot be completed as saved: start it over, at once when it was an
-            // earlier run's (this run has not sent its parts), else in the next run.
-            upload.discard().await?;
-            if reusable {
-                tracing::info!(key = %item.key, "the saved multipart upload cannot be completed; starting it over");
-                return Err(CopyError::Changed(
-                    "the saved multipart upload could not be completed".to_owned(),
-                ));
-            }
-            return Err(error);
-        }
-    }
-    ctx.db
-        .delete_upload(ctx.lease.task_id, &item.record_key())
-        .await
-        .map_err(|e| db_trouble(ctx, &e))?;
-
-    let written = match headed {
-        Some(found) => Some(found),
-        None => retry(&ctx.config.retry, &ctx.stop.hard, || async {
-            ctx.destination
-                .head(ctx.dst_bucket(), dst_key)
-                .await
-                .map_err(at(Side::Destination))
-        })
-        .await
-        .map_err(|e| CopyError::gave_up(codes::UPLOAD, e))?,
-    };
-    match written {
-        Some(w) if w.info.size == size => Ok(()),
-        Some(w) => Err(CopyError::Object {
-            code: codes::UPLOAD,
-            message: format!(
-                "destination: {dst_key} holds {} bytes after the upload, the source {size}",
-                w.info.size
-            ),
-        }),
-        None => Err(CopyError::Object {
-            code: codes::UPLOAD,
-            message: format!("destination: the completed object {dst_key} is missing"),
-        }),
-    }
 }
 
 /// Sends the parts not yet `done`, `part_concurrency` at a time, each from its own ranged read
@@ -481,40 +375,6 @@ async fn send_parts(
     }
 }
 
-/// The destination's object, when it is the one that completing `parts` makes: `size` bytes and
-/// the S3 multipart entity tag of those parts (the MD5 of their MD5s, then `-` and their number).
-/// Part tags that are not MD5s (encrypted stores) cannot show it: `None`.
-async fn completed_earlier(
-    ctx: &RunCtx,
-    dst_key: &str,
-    size: u64,
-    parts: &[CompletedPart],
-) -> Option<ObjectMeta> {
-    let mut md5s = Md5::new();
-    for part in parts {
-        match hex::decode(&part.etag) {
-            Ok(digest) if etag_is_md5(&part.etag) => md5s.update(&digest),
-            _ => return None,
-        }
-    }
-    let expected = format!("{}-{}", hex::encode(md5s.finalize()), parts.len());
-    let found = retry(&ctx.config.retry, &ctx.stop.hard, || async {
-        ctx.destination
-            .head(ctx.dst_bucket(), dst_key)
-            .await
-            .map_err(at(Side::Destination))
-    })
-    .await;
-    found.ok().flatten().filter(|meta| {
-        meta.info.size == size
-            && meta
-                .info
-                .etag
-                .as_deref()
-                .is_some_and(|e| e.eq_ignore_ascii_case(&expected))
-    })
-}
-
 /// Uploads one part (downloaded with a pinned ranged read, or copied server-side pinned) and
 /// saves it; returns (part number, entity tag, bytes).
 async fn upload_part(
@@ -562,90 +422,9 @@ async fn upload_part(
         upload.send_part(part_number, download.body, len).await
     })
     .await
-    .map_err(|e| CopyError::gave_up(codes::UPLOAD, e))?;
+    .map_err(|e| CopyError::gave_up(ObjectFailureCode::Upload, e))?;
     upload.save_part(part_number, &etag).await?;
     Ok((part_number, etag, len))
-}
-
-/// Sends the parts not yet `done` from one streamed (pinned) read of the whole object, cut
-/// into parts in order, for sources that do not honour byte ranges. A failure part-way starts
-/// the read over (parts already sent are skipped, not sent again); returns the bytes moved.
-async fn send_parts_from_one_read(
-    upload: &Upload<'_>,
-    done: &Mutex<BTreeMap<i32, String>>,
-) -> Result<u64, CopyError> {
-    let (ctx, item) = (upload.ctx, upload.item);
-    let moved = Mutex::new(0_u64);
-    let is_done = |n: i32| {
-        done.lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .contains_key(&n)
-    };
-    let attempt = || async {
-        let download = ctx
-            .source
-            .get(&ctx.source_bucket, &item.key, None, Some(&upload.pinned))
-            .await
-            .map_err(reading)?;
-        compare_with_cdn(
-            ctx,
-            item,
-            Some(download.content_length),
-            download.last_modified_ms,
-        )?;
-        let slot = Cutter::new(download.body);
-        for part_number in 1..=upload.parts_total {
-            if ctx.stop.intake.is_cancelled() {
-                return Ok(());
-            }
-            let range = part_range(part_number, upload.part_size, upload.size);
-            let len = range.end - range.start;
-            let cut_short = || {
-                reading(StorageError::new(
-                    ErrorKind::Transient,
-                    "GET",
-                    "the read ended before the part it was cut into",
-                ))
-            };
-            let body = Cutter::part(&slot, len).ok_or_else(cut_short)?;
-            if is_done(part_number) {
-                // Sent by an earlier run or attempt: its bytes are read past.
-                let mut body = Box::pin(body);
-                while let Some(chunk) = body.next().await {
-                    chunk.map_err(reading)?;
-                }
-                continue;
-            }
-            let etag = upload.send_part(part_number, Box::pin(body), len).await?;
-            if upload.save_part(part_number, &etag).await.is_err() {
-                // The database failed and the run stops: nothing more can be saved.
-                return Err(SideError {
-                    side: Side::Destination,
-                    read: false,
-                    error: StorageError::new(
-                        ErrorKind::Permanent,
-                        "save part",
-                        "the run's database failed",
-                    ),
-                });
-            }
-            done.lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(part_number, etag);
-            *moved
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) += len;
-        }
-        Ok::<_, SideError>(())
-    };
-    let result = retry(&ctx.config.retry, &ctx.stop.hard, attempt).await;
-    if ctx.stop.hard.is_cancelled() {
-        return Err(CopyError::Interrupted);
-    }
-    result.map_err(|e| CopyError::gave_up(codes::UPLOAD, e))?;
-    Ok(moved
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner))
 }
 
 #[cfg(test)]

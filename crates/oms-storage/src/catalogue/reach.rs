@@ -4,8 +4,8 @@
 
 use oms_core::spec::CloudType;
 
-use crate::endpoints::{DESTINATION_CLOUD, EndpointRule};
-use crate::regions;
+use crate::catalogue::endpoints::{DESTINATION_CLOUD, EndpointRule};
+use crate::catalogue::regions;
 
 /// A region omsd can reach.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,7 +22,7 @@ use reqwest::{Method, Url};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
-use crate::cloud::{
+use crate::client::{
     Call, CloudSettings, Dialect, absent, check_endpoint, config_error, download, header_value,
     http_client, if_match, no_such_bucket, object_meta, object_path, query_value, range_header,
     unquote,
@@ -404,8 +404,8 @@ impl ReadStore for GcsSource {
 mod tests {
     use std::time::Duration;
 
+    use super::GcsSource;
     use super::*;
-    use crate::cloud::CloudSource;
     use crate::guard::Guard;
 
     fn settings(allow_private_networks: bool) -> CloudSettings {
@@ -429,13 +429,13 @@ mod tests {
             Some("http://10.0.0.5:4443")
         );
         assert!(account.disable_oauth);
-        let err = CloudSource::google(&settings(false), &json, "bkt").unwrap_err();
+        let err = GcsSource::new(&settings(false), &json, "bkt").unwrap_err();
         assert_eq!(err.code.as_deref(), Some(crate::guard::IP_FORBIDDEN));
-        let source = CloudSource::google(&settings(true), &json, "bkt").unwrap();
+        let source = GcsSource::new(&settings(true), &json, "bkt").unwrap();
         assert_eq!(source.identity(), "gcs:http://10.0.0.5:4443");
         let bad = SecretString::from("{not json");
         assert_eq!(
-            CloudSource::google(&settings(true), &bad, "bkt")
+            GcsSource::new(&settings(true), &bad, "bkt")
                 .unwrap_err()
                 .kind,
             ErrorKind::BadCredentials
@@ -447,14 +447,13 @@ mod tests {
         let json = SecretString::from(
             r#"{"client_email":"a@b","private_key":"not a key","private_key_id":"k"}"#,
         );
-        let err = CloudSource::google(&settings(true), &json, "bkt").unwrap_err();
+        let err = GcsSource::new(&settings(true), &json, "bkt").unwrap_err();
         assert_eq!(err.kind, ErrorKind::BadCredentials);
     }
 
     #[tokio::test]
     async fn keys_of_other_buckets_are_refused() {
-        let source =
-            CloudSource::google(&settings(true), &SecretString::from(EMULATOR), "bkt").unwrap();
+        let source = GcsSource::new(&settings(true), &SecretString::from(EMULATOR), "bkt").unwrap();
         let err = source.head("other", "k").await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::Permanent);
         assert!(err.to_string().contains("reaches bucket bkt"), "{err}");

@@ -14,6 +14,8 @@
 //! counted. Reads through a CDN are pinned to nothing but the range: the CDN's copy is compared
 //! with the bucket's object by the engine.
 
+pub mod cdn;
+
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,9 +28,9 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, StatusCode, Url};
 
-use crate::cdn::Signer;
+use crate::client::read::{Answer, Counted, check_answer};
 use crate::guard::{Guard, resolver};
-use crate::read::{Answer, Counted, check_answer};
+use crate::url::cdn::Signer;
 use crate::{
     Download, ErrorKind, ListPage, ObjectHeaders, ObjectInfo, ObjectMeta, ReadStore, StorageError,
     Version,
@@ -562,7 +564,7 @@ impl ReadStore for HttpSource {
         let total_size = match &range {
             Some(_) => answer
                 .content_range
-                .and_then(crate::read::parse_content_range)
+                .and_then(crate::client::read::parse_content_range)
                 .and_then(|(_, total)| total)
                 .or_else(|| (status == StatusCode::OK).then_some(content_length)),
             None => Some(content_length),

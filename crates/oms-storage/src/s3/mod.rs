@@ -9,6 +9,8 @@
 //! listings ask for URL-encoded keys, so that every key comes back exactly as stored, even one
 //! with characters XML cannot hold.
 
+mod account;
+pub(crate) mod transport;
 mod write;
 
 use std::ops::Range;
@@ -33,9 +35,9 @@ use http_body::{Frame, SizeHint};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use secrecy::{ExposeSecret as _, SecretString};
 
-use crate::endpoints::Endpoint;
-use crate::read::{Answer, Counted, check_answer};
-use crate::transport::HyperTransport;
+use crate::catalogue::endpoints::Endpoint;
+use crate::client::read::{Answer, Counted, check_answer};
+use crate::s3::transport::HyperTransport;
 use crate::{
     ByteStream, Download, ErrorKind, ListPage, ObjectHeaders, ObjectInfo, ObjectMeta, ReadStore,
     StorageError, Version,
@@ -502,7 +504,7 @@ impl ReadStore for S3Connector {
         let total_size = match &range {
             Some(_) => out
                 .content_range()
-                .and_then(crate::read::parse_content_range)
+                .and_then(crate::client::read::parse_content_range)
                 .and_then(|(_, total)| total),
             None => Some(content_length),
         };

@@ -1,135 +1,52 @@
-//! Google Cloud Storage and Azure Blob sources, read over the stores' own HTTP APIs with exact
-//! names.
+//! What the HTTP connectors of Azure and Google share: their HTTP client (no redirects, no
+//! proxy, names resolved through the [`Guard`], no transparent decompression), the encoding of
+//! keys and query values, one request's error wording ([`Call`]), and reading answers (headers,
+//! object facts, checked downloads: [`read`]).
 //!
 //! A key is an opaque string on every source: a listing hands back the exact name the store
 //! holds (decoded where the store had to encode it), and a HEAD or GET names it exactly
 //! (`object_path`: every byte but unreserved characters and `/` is percent-encoded, so `dir/`,
-//! `a//b`, `/lead` and `x y%?#` reach the object of that name). Azure is read through its Blob
-//! REST API (`crate::azure`), Google through its XML API (`crate::gcs`); an answer to a GET
-//! is checked (`check_answer`) and its body counted like every other connector's.
-//!
-//! A connector reaches the one bucket (container) it was built for, and is a source only: OMS
-//! writes to S3-compatible destinations. Its HTTP client follows no redirects (a redirect to a
-//! private address would pass by the guard, which sees only host names), uses no proxy from the
-//! environment (a proxy would resolve names the guard never sees) and resolves names through the
-//! [`Guard`], because the GCS base URL and the Azure blob endpoint come from user-supplied
-//! credentials. Nothing is retried here: the engine decides retries.
+//! `a//b`, `/lead` and `x y%?#` reach the object of that name). Nothing is retried here: the
+//! engine decides retries.
+
+pub(crate) mod read;
 
 use std::ops::Range;
-use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 use futures::StreamExt as _;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
-use secrecy::SecretString;
 
-use crate::azure::AzureSource;
-use crate::gcs::GcsSource;
+use crate::client::read::{Answer, Counted, check_answer, parse_content_range};
 use crate::guard::{Guard, resolver};
-use crate::read::{Answer, Counted, check_answer, parse_content_range};
-use crate::transport::readable_headers;
-use crate::{
-    Download, ErrorKind, ListPage, ObjectHeaders, ObjectInfo, ObjectMeta, ReadStore, StorageError,
-    Version,
-};
+use crate::{Download, ErrorKind, ObjectHeaders, ObjectInfo, ObjectMeta, StorageError, Version};
 
 /// How a cloud source is reached.
 #[derive(Debug, Clone)]
-pub struct CloudSettings {
+pub(crate) struct CloudSettings {
     /// The address guard for endpoints named in credentials.
-    pub guard: Guard,
+    pub(crate) guard: Guard,
     /// Longest wait for a TCP (and TLS) connection to the store.
-    pub connect_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
     /// Time allowed without progress on a response.
-    pub operation_timeout: Duration,
+    pub(crate) operation_timeout: Duration,
 }
 
-/// A GCS bucket or an Azure container, read by exact names.
-#[derive(Debug, Clone)]
-pub struct CloudSource(Store);
-
-#[derive(Debug, Clone)]
-enum Store {
-    Azure(Arc<AzureSource>),
-    Google(Arc<GcsSource>),
-}
-
-impl CloudSource {
-    /// A source over an Azure container, from a connection string (an AccountKey, signed with
-    /// Shared Key, or a SharedAccessSignature).
-    pub fn azure(
-        settings: &CloudSettings,
-        connection_string: &SecretString,
-        container: &str,
-    ) -> Result<Self, StorageError> {
-        let source = AzureSource::new(settings, connection_string, container)?;
-        Ok(Self(Store::Azure(Arc::new(source))))
-    }
-
-    /// A source over a GCS bucket, from a service-account JSON (which may name a base URL and
-    /// turn OAuth off, for emulators).
-    pub fn google(
-        settings: &CloudSettings,
-        json_auth_file: &SecretString,
-        bucket: &str,
-    ) -> Result<Self, StorageError> {
-        let source = GcsSource::new(settings, json_auth_file, bucket)?;
-        Ok(Self(Store::Google(Arc::new(source))))
-    }
-
-    /// The account-level calls of the bucket helpers.
-    pub fn account(&self) -> Option<Arc<dyn crate::account::AccountStore>> {
-        match &self.0 {
-            Store::Azure(azure) => Some(azure.clone()),
-            Store::Google(google) => Some(google.clone()),
+/// Header values that are not UTF-8, decoded as ISO-8859-1 (every byte is a character there).
+pub(crate) fn readable_headers(headers: &mut HeaderMap) {
+    for value in headers.values_mut() {
+        if std::str::from_utf8(value.as_bytes()).is_ok() {
+            continue;
         }
-    }
-
-    fn store(&self) -> &dyn ReadStore {
-        match &self.0 {
-            Store::Azure(azure) => azure.as_ref(),
-            Store::Google(google) => google.as_ref(),
+        let text: String = value.as_bytes().iter().map(|b| char::from(*b)).collect();
+        // UTF-8 bytes of a header value are obs-text (0x80-0xFF) or visible ASCII: allowed.
+        if let Ok(decoded) = HeaderValue::from_bytes(text.as_bytes()) {
+            *value = decoded;
         }
-    }
-}
-
-#[async_trait]
-impl ReadStore for CloudSource {
-    async fn check_bucket(&self, bucket: &str) -> Result<(), StorageError> {
-        self.store().check_bucket(bucket).await
-    }
-
-    async fn list(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        start_after: Option<&str>,
-        limit: i32,
-    ) -> Result<ListPage, StorageError> {
-        self.store().list(bucket, prefix, start_after, limit).await
-    }
-
-    async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
-        self.store().head(bucket, key).await
-    }
-
-    async fn get(
-        &self,
-        bucket: &str,
-        key: &str,
-        range: Option<Range<u64>>,
-        pinned: Option<&Version>,
-    ) -> Result<Download, StorageError> {
-        self.store().get(bucket, key, range, pinned).await
-    }
-
-    fn identity(&self) -> String {
-        self.store().identity()
     }
 }
 
@@ -515,6 +432,22 @@ pub(crate) fn if_match(pinned: Option<&Version>) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn latin1_header_values_become_utf8() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-amz-meta-title",
+            HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+        );
+        headers.insert("x-amz-meta-plain", HeaderValue::from_static("plain"));
+        readable_headers(&mut headers);
+        assert_eq!(
+            std::str::from_utf8(headers["x-amz-meta-title"].as_bytes()).unwrap(),
+            "café"
+        );
+        assert_eq!(headers["x-amz-meta-plain"], "plain");
+    }
     use super::*;
 
     fn call() -> Call<'static> {

@@ -28,7 +28,7 @@ use reqwest::{Method, Url};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
-use crate::cloud::{
+use crate::client::{
     Call, CloudSettings, Dialect, absent, check_endpoint, config_error, download, header_text,
     header_value, http_client, http_date_ms, if_match, no_such_bucket, object_meta, object_path,
     query_value, range_header, unquote,

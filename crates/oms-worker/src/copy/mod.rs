@@ -1,0 +1,391 @@
+//! Copying one object, whatever asks for it: the transfer stage of a task run and the keys of a
+//! sync task alike. Small objects stream GET → PUT (never buffered whole) and are proven by
+//! their MD5 ([`integrity`]); large ones go through [`multipart`]; when both sides are the same
+//! store with the same keys, objects are copied server-side. What travels with an object is
+//! decided in [`options`]; why a copy stops, in [`error`].
+//!
+//! Every read of a source object is pinned to the version the lister saw (or a HEAD found):
+//! when the source changes under a copy, the copy is started over from a fresh HEAD, a bounded
+//! number of times, so that an object is only ever counted successful with all its bytes from
+//! one version.
+//!
+//! [`CopyCtx`] holds only what copying needs; a task run wraps it with its own state
+//! ([`crate::pipeline::RunCtx`]), a sync task uses it as it is.
+
+pub(crate) mod error;
+pub(crate) mod integrity;
+pub(crate) mod multipart;
+pub(crate) mod options;
+pub(crate) mod verify;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use oms_core::error::ObjectFailureCode;
+use oms_core::spec::MigrationSpec;
+use oms_db::{Db, Lease};
+use oms_storage::{ObjectHeaders, Payload, ReadStore, Version, WriteStore};
+
+use crate::WorkerConfig;
+use crate::control::{Side, Stop};
+use crate::digests::Md5Tee;
+use crate::pipeline::{Item, Outcome};
+use crate::retry::retry;
+use crate::streams::{Limiter, Throttled, Watched};
+use error::{CopyError, SideError, at, reading, written};
+use integrity::Integrity;
+use options::{source_tags, write_options};
+use verify::{compare_with_cdn, md5_sent};
+
+/// How often a copy is started over because its source changed under it, before the object
+/// fails: a source rewritten this often is being written while it is migrated, and the
+/// operator should hear of it rather than wait.
+const MAX_RESTARTS: u32 = 3;
+
+/// The longest destination key.
+const MAX_KEY_CHARS: usize = 1024;
+
+/// What copying objects needs, for one task run or one sync task run.
+#[derive(Debug)]
+pub(crate) struct CopyCtx {
+    /// Where saved multipart uploads are kept.
+    pub db: Db,
+    /// Concurrency, part sizes, retries.
+    pub config: Arc<WorkerConfig>,
+    /// What is migrated, and how.
+    pub spec: MigrationSpec,
+    /// The source store.
+    pub source: Arc<dyn ReadStore>,
+    /// The destination store.
+    pub destination: Arc<dyn WriteStore>,
+    /// The source bucket's name as the store knows it (Tencent: with the APPID).
+    pub source_bucket: String,
+    /// Source and destination are the same store with the same keys: copy server-side.
+    pub same_store: bool,
+    /// The bandwidth the copies share.
+    pub limiter: Arc<Limiter>,
+    /// Stops the copies (a pause, a shutdown, a failure of the run).
+    pub stop: Stop,
+    /// The lease that fences what the copies save (multipart uploads and their parts): the
+    /// task's, or the one a sync task holds for its hidden task.
+    pub lease: Lease,
+    /// How writes prove their bytes at this destination.
+    pub integrity: Integrity,
+    /// Bytes of the finished parts of objects in progress, by listing order.
+    parts: Mutex<HashMap<u64, u64>>,
+}
+
+impl CopyCtx {
+    /// A context over these stores, fenced by `lease`.
+    #[expect(clippy::too_many_arguments, reason = "every field is needed to copy")]
+    pub(crate) fn new(
+        db: Db,
+        config: Arc<WorkerConfig>,
+        spec: MigrationSpec,
+        sides: oms_storage::connect::Sides,
+        limiter: Arc<Limiter>,
+        stop: Stop,
+        lease: Lease,
+        integrity: Integrity,
+    ) -> Self {
+        Self {
+            db,
+            config,
+            spec,
+            source: sides.source,
+            destination: sides.destination,
+            source_bucket: sides.source_bucket,
+            same_store: sides.same_store,
+            limiter,
+            stop,
+            lease,
+            integrity,
+            parts: Mutex::default(),
+        }
+    }
+
+    pub(crate) fn spec(&self) -> &MigrationSpec {
+        &self.spec
+    }
+
+    fn parts_map(&self) -> std::sync::MutexGuard<'_, HashMap<u64, u64>> {
+        self.parts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts `bytes` of finished parts of the object listed as `seq`.
+    pub(crate) fn add_parts(&self, seq: u64, bytes: u64) {
+        *self.parts_map().entry(seq).or_default() += bytes;
+    }
+
+    /// The object listed as `seq` is finished: its parts no longer count apart.
+    pub(crate) fn forget_parts(&self, seq: u64) {
+        self.parts_map().remove(&seq);
+    }
+
+    /// Bytes of finished parts of the objects in progress.
+    pub(crate) fn parts_done(&self) -> u64 {
+        self.parts_map().values().sum()
+    }
+
+    /// Where a source key goes.
+    pub(crate) fn dst_key(&self, key: &str) -> String {
+        format!("{}{key}", self.spec.destination.save_prefix)
+    }
+
+    /// Where an item goes.
+    pub(crate) fn item_dst_key(&self, item: &Item) -> String {
+        self.dst_key(item.dst_name.as_deref().unwrap_or(&item.key))
+    }
+
+    /// The destination bucket.
+    pub(crate) fn dst_bucket(&self) -> &str {
+        &self.spec.destination.bucket
+    }
+}
+
+/// One object or part being copied, counted in a gauge for as long as it lives.
+pub(crate) struct InFlight(&'static str);
+
+impl InFlight {
+    /// Counts one more in the gauge `name` until dropped.
+    pub(crate) fn new(name: &'static str) -> Self {
+        ::metrics::gauge!(name).increment(1.0);
+        Self(name)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        ::metrics::gauge!(self.0).decrement(1.0);
+    }
+}
+
+/// Whether `version` is a multipart copy's.
+fn multipart(ctx: &CopyCtx, version: &Version) -> bool {
+    // Where bodies are hashed before they are sent, no more than a part is held at once.
+    version.size >= ctx.config.multipart_threshold_bytes
+        || (ctx.integrity.md5_first() && version.size > ctx.config.part_size_bytes)
+}
+
+/// Copies one object: the version the lister saw, or the one a HEAD finds after the source
+/// changed under a copy.
+pub(crate) async fn copy(ctx: &CopyCtx, item: &Item) -> Outcome {
+    if let Some((code, reason)) = &item.unreadable {
+        return Outcome::Failed {
+            code: *code,
+            message: reason.clone(),
+        };
+    }
+    let dst_key = ctx.item_dst_key(item);
+    if dst_key.chars().count() > MAX_KEY_CHARS {
+        return Outcome::Failed {
+            code: ObjectFailureCode::Upload,
+            message: format!("the destination key is longer than {MAX_KEY_CHARS} characters"),
+        };
+    }
+    let mut version = item.version();
+    let mut restarts = 0;
+    loop {
+        let copied = if multipart(ctx, &version) {
+            multipart::copy(ctx, item, &dst_key, &version).await
+        } else if ctx.same_store {
+            copy_server_side(ctx, item, &dst_key, &version).await
+        } else {
+            copy_streamed(ctx, item, &dst_key, &version).await
+        };
+        let copied = match copied {
+            Err(CopyError::Changed(seen)) if restarts < MAX_RESTARTS => {
+                restarts += 1;
+                tracing::info!(key = %item.key, restarts, seen = %seen, "the source object changed during its copy; starting it over");
+                match fresh_version(ctx, item).await {
+                    Ok(fresh) => {
+                        version = fresh;
+                        continue;
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Err(CopyError::Changed(seen)) => Err(CopyError::Object {
+                code: ObjectFailureCode::SourceChanged,
+                message: format!(
+                    "the source object changed during each of {} attempts to copy it; the last: {seen}",
+                    MAX_RESTARTS + 1
+                ),
+            }),
+            other => other,
+        };
+        return match copied {
+            Ok(moved_bytes) => Outcome::Copied {
+                moved_bytes,
+                size: version.size,
+            },
+            Err(e) => e.into_outcome(ctx),
+        };
+    }
+}
+
+/// What a HEAD of the source object says now (`None`: it is gone).
+pub(crate) async fn head_source(
+    ctx: &CopyCtx,
+    item: &Item,
+) -> Result<Option<oms_storage::ObjectMeta>, CopyError> {
+    retry(&ctx.config.retry, &ctx.stop.hard, || async {
+        ctx.source
+            .head(&ctx.source_bucket, &item.key)
+            .await
+            .map_err(at(Side::Source))
+    })
+    .await
+    .map_err(|e| CopyError::gave_up(ObjectFailureCode::SourceMetadata, e))
+}
+
+/// The source object's version now (after a change), from a HEAD.
+async fn fresh_version(ctx: &CopyCtx, item: &Item) -> Result<Version, CopyError> {
+    match head_source(ctx, item).await? {
+        Some(meta) => Ok(Version {
+            size: meta.info.size,
+            etag: meta.info.etag,
+            last_modified_ms: meta.info.last_modified_ms,
+        }),
+        None => Err(CopyError::Object {
+            code: ObjectFailureCode::SourceMetadata,
+            message: format!(
+                "source: the object {} was deleted while it was being copied",
+                item.key
+            ),
+        }),
+    }
+}
+
+/// GET → PUT, streamed, with the MD5 of the sent bytes checked against the destination's. The
+/// GET is pinned to `version`: a changed source is [`CopyError::Changed`].
+async fn copy_streamed(
+    ctx: &CopyCtx,
+    item: &Item,
+    dst_key: &str,
+    version: &Version,
+) -> Result<u64, CopyError> {
+    let attempt = || async {
+        let download = ctx
+            .source
+            .get(&ctx.source_bucket, &item.key, None, Some(version))
+            .await
+            .map_err(reading)?;
+        compare_with_cdn(
+            ctx,
+            item,
+            Some(download.content_length),
+            download.last_modified_ms,
+        )?;
+        let mut options = write_options(
+            ctx.spec(),
+            &item.key,
+            &download.headers,
+            item.storage_class.as_deref(),
+        );
+        options.tags = source_tags(ctx, item, &download.headers, false).await?;
+        let size = download.content_length;
+        let (body, fault) = Watched::new(download.body);
+        let body: oms_storage::ByteStream =
+            Box::pin(Throttled::new(Box::pin(body), ctx.limiter.clone()));
+        // With an MD5 the source vouches for (or one computed first, where the destination
+        // needs it), the body goes with Content-MD5 and the store checks it; otherwise its
+        // MD5 is computed on the way and compared with the destination's entity tag.
+        let payload = ctx
+            .integrity
+            .payload(body, size, download.content_md5)
+            .await
+            .map_err(written(&fault))?;
+        let (payload, tee) = match payload.content_md5.clone() {
+            Some(md5) => (payload, Err(md5)),
+            None => {
+                let (body, md5) = Md5Tee::new(payload.body);
+                let body: oms_storage::ByteStream = Box::pin(body);
+                (Payload { body, ..payload }, Ok(md5))
+            }
+        };
+        let content_md5_sent = tee.is_err();
+        let put = ctx
+            .destination
+            .put(ctx.dst_bucket(), dst_key, payload, &options)
+            .await
+            .map_err(|e| ctx.integrity.refused(e))
+            .map_err(written(&fault))?;
+        let sent = match tee {
+            Err(content_md5) => content_md5,
+            Ok(md5) => md5_sent(md5).await?,
+        };
+        ctx.integrity
+            .check(&put, &sent, content_md5_sent, "PutObject")
+            .map_err(at(Side::Destination))?;
+        Ok::<_, SideError>(size)
+    };
+    retry(&ctx.config.retry, &ctx.stop.hard, attempt)
+        .await
+        .map_err(|e| CopyError::gave_up(ObjectFailureCode::Upload, e))
+}
+
+/// CopyObject within one store: no bytes through the worker, only if the source is still
+/// `version`.
+async fn copy_server_side(
+    ctx: &CopyCtx,
+    item: &Item,
+    dst_key: &str,
+    version: &Version,
+) -> Result<u64, CopyError> {
+    let Some(copier) = ctx.destination.server_side_copy() else {
+        return copy_streamed(ctx, item, dst_key, version).await;
+    };
+    // With metadata migration the source's headers are copied as they are; without it only
+    // Content-Type is kept, so the source is read first and the headers replaced. A copy needs
+    // an entity tag to be pinned: without one, the HEAD gives it.
+    let replace = !ctx.spec().enable_metadata_migration;
+    let mut version = version.clone();
+    let mut options = write_options(
+        ctx.spec(),
+        &item.key,
+        &ObjectHeaders::default(),
+        item.storage_class.as_deref(),
+    );
+    if replace || version.strong_etag().is_none() {
+        let Some(meta) = head_source(ctx, item).await? else {
+            return Err(CopyError::Object {
+                code: ObjectFailureCode::SourceMetadata,
+                message: format!("source: the object {} disappeared", item.key),
+            });
+        };
+        if meta.info.size != version.size {
+            return Err(CopyError::Changed(format!(
+                "it holds {} bytes now, {} were listed",
+                meta.info.size, version.size
+            )));
+        }
+        version.etag = meta.info.etag.clone().or(version.etag);
+        if replace {
+            options = write_options(
+                ctx.spec(),
+                &item.key,
+                &meta.headers,
+                item.storage_class.as_deref(),
+            );
+        }
+    }
+    retry(&ctx.config.retry, &ctx.stop.hard, || async {
+        copier
+            .copy_object(
+                &ctx.source_bucket,
+                &item.key,
+                &version,
+                ctx.dst_bucket(),
+                dst_key,
+                &options,
+                replace,
+            )
+            .await
+            .map_err(at(Side::Destination))
+    })
+    .await
+    .map_err(|e| CopyError::gave_up(ObjectFailureCode::Upload, e))?;
+    ctx.limiter.count(version.size);
+    Ok(version.size)
+}
