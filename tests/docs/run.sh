@@ -40,6 +40,6 @@ if [ ! -x target/tools/bin/s3s-fs ]; then
   cargo install --quiet s3s-fs --version 0.14.1 --locked --features binary --root target/tools
 fi
 
-say "running the walkthroughs"
+say "the docs test (tests/docs/blocks.py)"
 python3 tests/docs/blocks.py --root "$ROOT" --omsd "$OMSD" --work "$ROOT/target/docs-test" \
   --path "$ROOT/target/tools/bin" "$@"
