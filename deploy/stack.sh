@@ -170,5 +170,21 @@ case "$command" in
     else
       compose logs --no-log-prefix "$@"
     fi ;;
+  down)
+    if [ "$ENGINE" = podman ]; then
+      # podman-compose 1.0 leaves the containers' anonymous volumes (the image's VOLUME) and the
+      # project's network behind: with -v the containers go first with their volumes, and the
+      # network after them (this project's only, by its label and name).
+      if [[ " $* " == *" -v "* || " $* " == *" --volumes "* ]]; then
+        mapfile -t ids < <(podman ps -a -q --filter "label=io.podman.compose.project=$PROJECT")
+        [ "${#ids[@]}" -eq 0 ] || podman rm -f -v "${ids[@]}" > /dev/null
+      fi
+      compose down "$@"
+      if podman network exists "${PROJECT}_default" 2> /dev/null; then
+        podman network rm "${PROJECT}_default" > /dev/null
+      fi
+    else
+      compose down "$@"
+    fi ;;
   *) compose "$command" "$@" ;;
 esac
