@@ -1,7 +1,8 @@
 #!/bin/sh
 # The demo stack's one-shot service: seeds the source S3 server with random objects (writing
 # into its bucket folder), creates the destination bucket, creates a task group through the
-# API, and prints how to follow it.
+# API, and prints how to follow it (commands that work with Docker Compose and podman-compose
+# alike: deploy/stack.sh finds the api container of either).
 set -eu
 
 API=http://api:8080/v2/$OMS_PROJECT_ID
@@ -19,7 +20,17 @@ while [ "$i" -lt "$objects" ]; do
 done
 echo "demo: the source holds $objects objects of $bytes bytes in bucket photos"
 
-until curl -fsS http://api:8080/readyz > /dev/null 2>&1; do sleep 1; done
+# The API may take a while on a first start (PostgreSQL initialises its data folder first), but
+# not for ever: a demo that cannot reach it says so and fails.
+waited=0
+until curl -fsS http://api:8080/readyz > /dev/null 2>&1; do
+    if [ "$waited" -ge 180 ]; then
+        echo "demo: the API (http://api:8080/readyz) did not answer in 180 s; see the api service's log" >&2
+        exit 1
+    fi
+    sleep 1
+    waited=$((waited + 1))
+done
 TOKEN=$(omsd --config /etc/oms/oms.toml token --project-id "$OMS_PROJECT_ID")
 
 policy='[]'
@@ -38,7 +49,7 @@ answer=$(curl -fsS -X POST "$API/taskgroups" -H "X-Auth-Token: $TOKEN" \
 }")
 group=$(printf '%s' "$answer" | sed -n 's/.*"group_id":"\([^"]*\)".*/\1/p')
 echo "demo: task group $group is migrating photos -> backup"
-echo "demo: follow it from the host with:"
-echo "  TOKEN=\$(docker compose run --rm --entrypoint omsd api --config /etc/oms/oms.toml token --project-id $OMS_PROJECT_ID)"
-echo "  curl -s -H \"X-Auth-Token: \$TOKEN\" http://127.0.0.1:8080/v2/$OMS_PROJECT_ID/taskgroups/$group"
+echo "demo: follow it from the host, in the repository (with Docker or podman alike):"
+echo "  TOKEN=\$(deploy/stack.sh token)"
+echo "  curl -fsS -H \"X-Auth-Token: \$TOKEN\" http://127.0.0.1:8080/v2/$OMS_PROJECT_ID/taskgroups/$group"
 echo "demo-group-id: $group"

@@ -1,7 +1,7 @@
 //! The Huawei Cloud Terraform provider, replayed: its requests, its Go-style signatures, its
-//! waits and its "is it gone" tests, as `../shared/research/terraform-contract.md` states them,
-//! against omsd with a worker moving real objects. The provider itself cannot run here (it is
-//! fetched from a registry); what it sends and reads is what this file sends and reads.
+//! waits and its "is it gone" tests, as the provider's source states them, against omsd with a
+//! worker moving real objects. The provider itself cannot run here (it is fetched from a
+//! registry); what it sends and reads is what this file sends and reads.
 //!
 //! The signer below is written from the Go SDK's rules, independently of omsd's: it signs the
 //! headers the request holds at signing time (`accept`, `user-agent`, `x-sdk-date`, and

@@ -273,7 +273,7 @@ async fn azure_containers_are_listed_and_searched_with_a_connection_string() {
 
 /// Google's XML API is the S3 v1 dialect (GET Service, `?location`, `ListBucketResult`): moto
 /// answers it, so the Google connector's account calls are exercised over HTTP against a real
-/// server (no GCS emulator here accepts them; TESTING.md).
+/// server (no GCS emulator available here accepts them).
 #[tokio::test]
 async fn google_buckets_regions_and_objects_are_read_through_the_xml_api() {
     let Some(moto) = crate::moto::Moto::start_or_skip().await else {
