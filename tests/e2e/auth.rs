@@ -5,8 +5,8 @@ use std::time::{Duration, SystemTime};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::fixtures::{group_body, start_body, task_body};
-use crate::harness::{Auth, PASSWORD, TestServer, sdk_date};
+use crate::support::fixtures::{group_body, start_body, task_body};
+use crate::support::harness::{Auth, PASSWORD, TestServer, sdk_date};
 
 fn login(user: &str, password: &str, project: &str) -> serde_json::Value {
     json!({"auth": {"identity": {"methods": ["password"],
@@ -305,7 +305,7 @@ async fn a_signature_naming_another_project_is_403() {
 async fn tokens_of_users_or_projects_the_configuration_no_longer_has_are_refused() {
     let server = TestServer::start().await;
     let as_token = |user: &str, project: &str| {
-        let subject = crate::harness::Project {
+        let subject = crate::support::harness::Project {
             id: project.to_owned(),
             user: user.to_owned(),
             ak: String::new(),

@@ -9,9 +9,9 @@ use oms_core::ids::ProjectId;
 use serde_json::{Value, json};
 
 use crate::engine::rule;
-use crate::harness::{Overrides, TestServer, captured_logs};
-use crate::moto::Moto;
-use crate::s3::{S3Server, client};
+use crate::support::harness::{Overrides, TestServer, captured_logs};
+use crate::support::moto::Moto;
+use crate::support::s3::{S3Server, client};
 
 mod stores;
 

@@ -25,8 +25,8 @@ use oms_storage::catalogue::endpoints::EndpointRule;
 use rand::Rng as _;
 use serde_json::{Value, json};
 
-use crate::harness::{Overrides, TestServer};
-use crate::s3::S3Server;
+use crate::support::harness::{Overrides, TestServer};
+use crate::support::s3::S3Server;
 
 /// The source bucket.
 pub const SRC_BUCKET: &str = "source";

@@ -6,8 +6,8 @@ use oms_db::CredentialOwner;
 use secrecy::ExposeSecret as _;
 use serde_json::json;
 
-use crate::fixtures::{group_body, start_body, with, without};
-use crate::harness::TestServer;
+use crate::support::fixtures::{group_body, start_body, with, without};
+use crate::support::harness::TestServer;
 
 #[tokio::test]
 async fn a_group_is_created_stopped_and_resumed_with_its_keys() {
@@ -274,7 +274,7 @@ async fn a_google_group_resumes_only_with_a_usable_service_account_file() {
     let server = TestServer::start().await;
     let api = server.signed_client(&server.a);
     let p = &server.a.id;
-    let account = crate::fixtures::google_account("http://10.255.255.1:4443", None);
+    let account = crate::support::fixtures::google_account("http://10.255.255.1:4443", None);
     let body = json!({
         "task_type": "PREFIX",
         "src_node": {"cloud_type": "Google", "region": "us", "bucket": "photos",

@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::engine::{DST_BUCKET, MIB, SRC_BUCKET, random_bytes};
-use crate::s3::S3Server;
 use crate::service::program::{Daemon, omsd};
+use crate::support::s3::S3Server;
 
 /// One sample of the text format: its name, labels and value.
 #[derive(Debug)]
@@ -171,7 +171,7 @@ async fn metrics_count_what_the_task_counts_and_what_the_stores_saw() {
         .unwrap_or_else(|| panic!("{created}"));
 
     // While the large object's parts are on their way, they show as in flight.
-    let flying = crate::harness::eventually(Duration::from_secs(60), async || {
+    let flying = crate::support::harness::eventually(Duration::from_secs(60), async || {
         sum(&parse(&scrape().await), "oms_parts_in_flight", &[]) >= 1.0
     })
     .await;
@@ -179,7 +179,7 @@ async fn metrics_count_what_the_task_counts_and_what_the_stores_saw() {
 
     dst.faults.part_delay_ms.store(0, Ordering::SeqCst);
     let mut task = Value::Null;
-    let done = crate::harness::eventually(Duration::from_secs(120), async || {
+    let done = crate::support::harness::eventually(Duration::from_secs(120), async || {
         task = http
             .get(format!("{}/v2/{project}/tasks/{id}", daemon.base_url()))
             .header("x-auth-token", &token)
@@ -310,7 +310,7 @@ async fn metrics_count_what_the_task_counts_and_what_the_stores_saw() {
             &[("task_type", "sync"), ("outcome", outcome)],
         )
     };
-    let counted = crate::harness::eventually(Duration::from_secs(60), async || {
+    let counted = crate::support::harness::eventually(Duration::from_secs(60), async || {
         synced("copied").await == 2.0 && synced("skipped").await == 1.0
     })
     .await;

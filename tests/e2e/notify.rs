@@ -16,9 +16,9 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use crate::engine::{DST_BUCKET, SRC_BUCKET, random_bytes};
-use crate::harness::eventually;
-use crate::s3::S3Server;
 use crate::service::program::{Daemon, omsd};
+use crate::support::harness::eventually;
+use crate::support::s3::S3Server;
 
 const SECRET: &str = "hook-secret-5f1e0c9a";
 const TOPIC: &str = "urn:smn:cn-north-4:0123456789abcdef:oms-done";

@@ -7,8 +7,8 @@ use oms_db::CredentialOwner;
 use serde_json::json;
 use sqlx::{Connection as _, Row as _};
 
-use crate::fixtures::{group_body, start_body, task_body, with};
-use crate::harness::{Overrides, TestServer, captured_logs, eventually, on_postgres};
+use crate::support::fixtures::{group_body, start_body, task_body, with};
+use crate::support::harness::{Overrides, TestServer, captured_logs, eventually, on_postgres};
 
 #[tokio::test]
 async fn a_restart_loses_nothing() {
@@ -41,7 +41,7 @@ async fn a_restart_loses_nothing() {
     server.restart().await;
 
     // The token issued before the restart still works: the master key persisted.
-    let api = server.client(crate::harness::Auth::Token(token));
+    let api = server.client(crate::support::harness::Auth::Token(token));
     assert_eq!(
         api.get(&format!("/v2/{p}/tasks/{task}")).await.ok(),
         &task_before

@@ -11,8 +11,8 @@ use aws_lc_rs::digest;
 use oms_api::auth::signature;
 use serde_json::{Value, json};
 
-use crate::fixtures::task_body;
-use crate::harness::{Auth, TestServer, sdk_date};
+use crate::support::fixtures::task_body;
+use crate::support::harness::{Auth, TestServer, sdk_date};
 
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(digest::digest(&digest::SHA256, bytes))
@@ -198,7 +198,7 @@ async fn a_token_stops_working_when_its_users_password_changes() {
     let reply = anonymous
         .post(
             "/v3/auth/tokens",
-            Some(&login(&a.user, crate::harness::PASSWORD)),
+            Some(&login(&a.user, crate::support::harness::PASSWORD)),
         )
         .await;
     assert_eq!(reply.status, 201, "{}", reply.text);
@@ -215,9 +215,9 @@ async fn a_token_stops_working_when_its_users_password_changes() {
 
     let new_hash = oms_api::password::hash(&secrecy::SecretString::from("a new password")).unwrap();
     server
-        .restart_with(crate::harness::Overrides {
+        .restart_with(crate::support::harness::Overrides {
             user_a_password_hash: Some(new_hash),
-            ..crate::harness::Overrides::default()
+            ..crate::support::harness::Overrides::default()
         })
         .await;
     let reply = server.client(Auth::Token(token)).get(&tasks).await;
@@ -456,7 +456,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[tokio::test]
 async fn erased_credentials_leave_nothing_in_the_database_files() {
     use sqlx::{Connection as _, Row as _};
-    if crate::harness::on_postgres() {
+    if crate::support::harness::on_postgres() {
         // PostgreSQL's files belong to its server: there, dead rows are vacuumed (see the
         // docs); this test reads SQLite's own files.
         return;
@@ -490,7 +490,7 @@ async fn erased_credentials_leave_nothing_in_the_database_files() {
         .delete(&format!("/v2/{}/tasks/{id}", server.a.id))
         .await
         .ok();
-    let gone = crate::harness::eventually(Duration::from_secs(10), async || {
+    let gone = crate::support::harness::eventually(Duration::from_secs(10), async || {
         files().iter().all(|bytes| !contains(bytes, &sealed))
     })
     .await;
@@ -502,10 +502,10 @@ async fn a_project_is_not_kept_waiting_behind_anothers_queue() {
     use std::sync::atomic::Ordering;
 
     use crate::engine::{DST_BUCKET, Migration, SRC_BUCKET, random_bytes};
-    let m = Migration::start_overrides(crate::harness::Overrides {
+    let m = Migration::start_overrides(crate::support::harness::Overrides {
         worker: true,
         max_tasks: Some(1),
-        ..crate::harness::Overrides::default()
+        ..crate::support::harness::Overrides::default()
     })
     .await;
     for i in 0..6 {
@@ -519,23 +519,24 @@ async fn a_project_is_not_kept_waiting_behind_anothers_queue() {
     // Project A's tasks are slow (every write waits) and of high priority.
     m.dst.faults.put_delay_ms.store(400, Ordering::SeqCst);
     let (a, b) = (m.oms.a.clone(), m.oms.b.clone());
-    let create = async |project: &crate::harness::Project, prefix: &str, priority: &str| {
-        let mut body = m.task_body(&[prefix]);
-        body["task_priority"] = json!(priority);
-        m.oms
-            .signed_client(project)
-            .post(&format!("/v2/{}/tasks", project.id), Some(&body))
-            .await
-            .ok()["id"]
-            .as_i64()
-            .unwrap()
-    };
+    let create =
+        async |project: &crate::support::harness::Project, prefix: &str, priority: &str| {
+            let mut body = m.task_body(&[prefix]);
+            body["task_priority"] = json!(priority);
+            m.oms
+                .signed_client(project)
+                .post(&format!("/v2/{}/tasks", project.id), Some(&body))
+                .await
+                .ok()["id"]
+                .as_i64()
+                .unwrap()
+        };
     let mut a_tasks = Vec::new();
     for _ in 0..3 {
         a_tasks.push(create(&a, "a/", "HIGH").await);
     }
     let b_task = create(&b, "b/", "LOW").await;
-    let show = async |project: &crate::harness::Project, id: i64| {
+    let show = async |project: &crate::support::harness::Project, id: i64| {
         m.oms
             .signed_client(project)
             .get(&format!("/v2/{}/tasks/{id}", project.id))
@@ -543,7 +544,7 @@ async fn a_project_is_not_kept_waiting_behind_anothers_queue() {
             .ok()
             .clone()
     };
-    let done = crate::harness::eventually(Duration::from_secs(120), async || {
+    let done = crate::support::harness::eventually(Duration::from_secs(120), async || {
         show(&b, b_task).await["status"] == 5
     })
     .await;
@@ -635,7 +636,7 @@ async fn https_is_served_with_the_configured_certificate_and_a_renewed_one_witho
     // The certificate is renewed on disk: omsd serves the new one, without a restart.
     std::fs::copy(&next_cert, &served_cert).unwrap();
     std::fs::copy(&next_key, &served_key).unwrap();
-    let renewed = crate::harness::eventually(Duration::from_secs(30), async || {
+    let renewed = crate::support::harness::eventually(Duration::from_secs(30), async || {
         trusting(&next_cert).get(&https).send().await.is_ok()
     })
     .await;

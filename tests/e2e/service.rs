@@ -12,7 +12,7 @@ use oms_db::MasterKey;
 use secrecy::SecretString;
 use serde_json::json;
 
-use crate::harness::{Auth, TestServer};
+use crate::support::harness::{Auth, TestServer};
 use program::{Daemon, lines_with, mode, omsd, omsd_with_stdin};
 
 #[tokio::test]

@@ -13,9 +13,9 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::{
     DST_BUCKET, DST_REGION, Migration, SRC_BUCKET, SRC_REGION, random_bytes, rule,
 };
-use crate::harness::{Api, Overrides, TestServer};
-use crate::moto::Moto;
-use crate::s3::client;
+use crate::support::harness::{Api, Overrides, TestServer};
+use crate::support::moto::Moto;
+use crate::support::s3::client;
 
 /// Percent-encodes every byte but ASCII letters and digits, as an event function would.
 pub fn encode(key: &str) -> String {
@@ -92,7 +92,7 @@ impl<'a> Sync<'a> {
     /// Waits until no event waits (watched in the database), then for the counters to show it.
     pub async fn drain(&self, db: &Db, timeout: Duration) -> Value {
         let id = self.typed_id();
-        let drained = crate::harness::eventually(timeout, async || {
+        let drained = crate::support::harness::eventually(timeout, async || {
             db.pending_sync_events(id).await.unwrap() == 0
         })
         .await;
@@ -465,7 +465,7 @@ async fn a_worker_killed_with_2000_keys_queued_leaves_them_to_another_none_lost_
     let mut worker_a = crate::engine::resume::spawn_worker_process(&m, dir.path());
     let db = m.oms.db().await;
     let id = sync.typed_id();
-    let progressed = crate::harness::eventually(Duration::from_secs(120), async || {
+    let progressed = crate::support::harness::eventually(Duration::from_secs(120), async || {
         db.sync_counters(id, 0, i64::MAX)
             .await
             .is_ok_and(|c| c.success >= 100)

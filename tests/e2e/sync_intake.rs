@@ -8,9 +8,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::engine::{DST_BUCKET, Migration, SRC_BUCKET, random_bytes, rule};
-use crate::harness::{Overrides, Reply, TestServer};
-use crate::moto::Moto;
-use crate::s3::{S3Server, client};
+use crate::support::harness::{Overrides, Reply, TestServer};
+use crate::support::moto::Moto;
+use crate::support::s3::{S3Server, client};
 use crate::sync::{Sync, assert_copied, create_body, num};
 
 /// URL-encodes a key as AWS S3 does in event notifications: `+` for a space, `%XX` for bytes
@@ -273,7 +273,7 @@ async fn reconciliation_copies_what_changed_at_the_source_without_any_event() {
     let sync = Sync::create(&m.oms, &body).await;
 
     // The first pass is due at creation.
-    let ended = crate::harness::eventually(Duration::from_secs(60), async || {
+    let ended = crate::support::harness::eventually(Duration::from_secs(60), async || {
         sync.show().await.get("last_reconcile_time").is_some()
     })
     .await;
@@ -404,7 +404,7 @@ async fn a_sync_task_whose_destination_keeps_refusing_backs_off_and_says_why() {
     sync.events(&["k1".to_owned()]).await;
 
     // The run fails, says why, and the task waits instead of asking the stores in a loop.
-    let failed = crate::harness::eventually(Duration::from_secs(30), async || {
+    let failed = crate::support::harness::eventually(Duration::from_secs(30), async || {
         sync.show().await.get("error_reason").is_some()
     })
     .await;

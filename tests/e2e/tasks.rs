@@ -6,8 +6,8 @@ use oms_core::ids::TaskId;
 use oms_core::status::TaskEvent;
 use serde_json::json;
 
-use crate::fixtures::{group_body, start_body, task_body, with, without};
-use crate::harness::{Overrides, TestServer};
+use crate::support::fixtures::{group_body, start_body, task_body, with, without};
+use crate::support::harness::{Overrides, TestServer};
 
 #[tokio::test]
 async fn a_created_task_waits_and_shows_its_spec_without_secrets() {

@@ -17,7 +17,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::engine::{DST_BUCKET, DST_REGION, MIB, Migration, SRC_BUCKET, SRC_REGION, random_bytes};
-use crate::harness::{Reply, sdk_date};
+use crate::support::harness::{Reply, sdk_date};
 
 /// The Go SDK's escaping: everything but `A-Z a-z 0-9 - _ . ~`.
 fn escape(text: &str) -> String {
@@ -281,7 +281,7 @@ async fn the_terraform_task_resource_lives_and_dies_as_the_provider_drives_it() 
 
     // start_task = false: stop (no body), then wait 0,7 → 3 only, while parts are in flight.
     assert!(
-        crate::harness::eventually(Duration::from_secs(30), async || {
+        crate::support::harness::eventually(Duration::from_secs(30), async || {
             m.dst.calls.count("upload_part", "tf/big.bin") >= 1
         })
         .await
@@ -346,7 +346,7 @@ async fn a_stop_that_lands_while_the_last_object_drains_ends_paused_and_a_start_
     // The only object is being written when the stop comes: it finishes, and the task
     // pauses (the provider's stop-wait accepts 3 only).
     assert!(
-        crate::harness::eventually(Duration::from_secs(30), async || {
+        crate::support::harness::eventually(Duration::from_secs(30), async || {
             m.dst.calls.count("put_object", "drain/one.txt") >= 1
         })
         .await

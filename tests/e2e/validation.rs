@@ -3,8 +3,8 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::fixtures::{task_body, with, without};
-use crate::harness::{Overrides, TestServer};
+use crate::support::fixtures::{task_body, with, without};
+use crate::support::harness::{Overrides, TestServer};
 
 #[tokio::test]
 async fn invalid_fields_are_named_in_the_error() {

@@ -17,6 +17,8 @@ pub mod policy;
 pub mod spec;
 pub mod status;
 pub mod sync;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod text;
 pub mod time;
 pub mod wire;

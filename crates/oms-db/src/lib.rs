@@ -23,6 +23,8 @@ mod sync;
 mod sync_intake;
 mod sync_runs;
 mod tasks;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 use std::collections::HashMap;
 use std::str::FromStr as _;

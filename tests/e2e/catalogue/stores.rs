@@ -6,10 +6,10 @@ use serde_json::json;
 
 use super::{FS_REGION, oms_with};
 use crate::engine::rule;
-use crate::fixtures::google_account;
-use crate::harness::Overrides;
-use crate::origin::Origin;
-use crate::s3::S3Server;
+use crate::support::fixtures::google_account;
+use crate::support::harness::Overrides;
+use crate::support::origin::Origin;
+use crate::support::s3::S3Server;
 
 #[tokio::test]
 async fn url_list_files_are_checked_line_by_line_with_the_engines_rules() {
@@ -276,10 +276,10 @@ async fn azure_containers_are_listed_and_searched_with_a_connection_string() {
 /// server (no GCS emulator available here accepts them).
 #[tokio::test]
 async fn google_buckets_regions_and_objects_are_read_through_the_xml_api() {
-    let Some(moto) = crate::moto::Moto::start_or_skip().await else {
+    let Some(moto) = crate::support::moto::Moto::start_or_skip().await else {
         return;
     };
-    let s3 = crate::s3::client(&moto.url, "MOTOKEY", "motosecret");
+    let s3 = crate::support::s3::client(&moto.url, "MOTOKEY", "motosecret");
     s3.create_bucket().bucket("shots").send().await.unwrap();
     s3.create_bucket()
         .bucket("vault")

@@ -15,8 +15,8 @@ use serde_json::json;
 
 use super::groups::{tasks_of, wait_group};
 use super::{DST_BUCKET, DST_REGION, Migration, random_bytes};
-use crate::harness::Overrides;
-use crate::s3::{md5_hex, object_bytes};
+use crate::support::harness::Overrides;
+use crate::support::s3::{md5_hex, object_bytes};
 
 /// Azurite's well-known development account (public in Azure's documentation).
 const ACCOUNT: &str = "devstoreaccount1";
@@ -220,7 +220,7 @@ async fn an_azure_group_is_stopped_and_resumed_with_its_connection_string() {
         .unwrap()
         .to_owned();
     assert!(
-        crate::harness::eventually(Duration::from_secs(60), async || {
+        crate::support::harness::eventually(Duration::from_secs(60), async || {
             !m.dst.keys(DST_BUCKET, "data/").await.is_empty()
         })
         .await
@@ -282,7 +282,7 @@ async fn azure_blobs_arrive_under_their_exact_names_folder_markers_included() {
         );
         return;
     };
-    let Some(moto) = crate::moto::Moto::start_or_skip().await else {
+    let Some(moto) = crate::support::moto::Moto::start_or_skip().await else {
         return;
     };
     azurite.create_container("exact").await;
@@ -294,13 +294,13 @@ async fn azure_blobs_arrive_under_their_exact_names_folder_markers_included() {
     for (name, bytes) in &blobs {
         azurite.put_blob("exact", name, bytes.clone()).await;
     }
-    let dst = crate::s3::client(&moto.url, "MOTODST", "secret");
+    let dst = crate::support::s3::client(&moto.url, "MOTODST", "secret");
     dst.create_bucket()
         .bucket("exact-dst")
         .send()
         .await
         .unwrap();
-    let oms = crate::harness::TestServer::start_with(Overrides {
+    let oms = crate::support::harness::TestServer::start_with(Overrides {
         worker: true,
         allow_private_networks: true,
         endpoints: vec![super::rule("HEC", "moto-dst", &moto.url)],

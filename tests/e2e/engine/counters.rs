@@ -123,7 +123,7 @@ async fn a_restart_of_omsd_keeps_the_counters_and_the_objects_copied_before_it()
     m.dst.faults.part_delay_ms.store(500, Ordering::SeqCst);
     let id = m.create(&m.task_body(&["c/"])).await;
     assert!(
-        crate::harness::eventually(Duration::from_secs(30), async || {
+        crate::support::harness::eventually(Duration::from_secs(30), async || {
             m.dst.calls.total("put_object") >= 30
         })
         .await,
@@ -165,10 +165,10 @@ async fn a_stop_under_a_low_bandwidth_window_takes_effect_within_seconds() {
         {"start": "00:00", "end": "23:59", "max_bandwidth": MIB},
         {"start": "23:59", "end": "00:00", "max_bandwidth": MIB},
     ]);
-    let body = crate::fixtures::with(m.task_body(&["slow/"]), "/bandwidth_policy", policy);
+    let body = crate::support::fixtures::with(m.task_body(&["slow/"]), "/bandwidth_policy", policy);
     let id = m.create(&body).await;
     assert!(
-        crate::harness::eventually(Duration::from_secs(30), async || {
+        crate::support::harness::eventually(Duration::from_secs(30), async || {
             m.task(id).await["complete_size"].as_i64() == Some(0)
                 && m.src.calls.count("get_object", "slow/big.bin") >= 2
         })

@@ -14,9 +14,9 @@ use aws_sdk_s3::types::{
 use serde_json::json;
 
 use super::{DST_BUCKET, MIB, Migration, SRC_BUCKET, random_bytes, rule};
-use crate::harness::{Overrides, TestServer};
-use crate::moto::Moto;
-use crate::s3::{bucket_md5s, client, md5_hex, object_bytes};
+use crate::support::harness::{Overrides, TestServer};
+use crate::support::moto::Moto;
+use crate::support::s3::{bucket_md5s, client, md5_hex, object_bytes};
 
 /// Objects of every copy path's kind under `prefix`: small ones (their MD5 known from the
 /// source's entity tag), one stored in parts at the source (its MD5 unknown until read) and one

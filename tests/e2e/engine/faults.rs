@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{DST_BUCKET, MIB, Migration, SRC_BUCKET, random_bytes};
-use crate::fixtures::with;
+use crate::support::fixtures::with;
 
 #[tokio::test]
 async fn throttling_is_retried_and_a_broken_object_is_retransmitted_alone() {
@@ -204,7 +204,7 @@ async fn wrong_keys_and_missing_buckets_fail_fast_naming_the_side() {
     }
     let health = m
         .oms
-        .client(crate::harness::Auth::None)
+        .client(crate::support::harness::Auth::None)
         .get("/readyz")
         .await;
     assert_eq!(health.ok()["status"], "ok");
@@ -212,21 +212,21 @@ async fn wrong_keys_and_missing_buckets_fail_fast_naming_the_side() {
 
 #[tokio::test]
 async fn connections_reset_mid_request_are_retried_without_losing_objects() {
-    let src = crate::s3::S3Server::start("src").await;
-    let dst = crate::s3::S3Server::start("dst").await;
+    let src = crate::support::s3::S3Server::start("src").await;
+    let dst = crate::support::s3::S3Server::start("dst").await;
     src.create_bucket(SRC_BUCKET).await;
     dst.create_bucket(DST_BUCKET).await;
     // Every connection to the destination dies (RST) after 25 kB from the worker (about seven
     // small PUTs), in the middle of a request.
-    let proxy = crate::s3::ResetProxy::start(&dst.url, 25_000).await;
+    let proxy = crate::support::s3::ResetProxy::start(&dst.url, 25_000).await;
     let endpoints = vec![
         super::rule("AWS", super::SRC_REGION, &src.url),
         super::rule("HEC", super::DST_REGION, &proxy.url),
     ];
-    let oms = crate::harness::TestServer::start_with(crate::harness::Overrides {
+    let oms = crate::support::harness::TestServer::start_with(crate::support::harness::Overrides {
         worker: true,
         endpoints,
-        ..crate::harness::Overrides::default()
+        ..crate::support::harness::Overrides::default()
     })
     .await;
     let m = Migration { oms, src, dst };

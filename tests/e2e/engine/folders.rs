@@ -7,9 +7,9 @@ use aws_sdk_s3::primitives::ByteStream;
 use serde_json::json;
 
 use super::{random_bytes, rule};
-use crate::harness::{Overrides, TestServer};
-use crate::moto::Moto;
-use crate::s3::client;
+use crate::support::harness::{Overrides, TestServer};
+use crate::support::moto::Moto;
+use crate::support::s3::client;
 
 #[tokio::test]
 async fn object_tasks_copy_folders_with_their_markers() {

@@ -13,18 +13,18 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use super::{DST_BUCKET, DST_REGION, Migration};
-use crate::harness::Overrides;
-use crate::s3::md5_hex;
+use crate::support::harness::Overrides;
+use crate::support::s3::md5_hex;
 
 /// A Google source served by moto (`gcs_base_url`, no OAuth): a prefix with awkward names and
 /// an object above the multipart threshold arrives byte-identical under the exact names (moto
 /// is the destination too: a file-system store cannot hold `x//y`), with exact counters.
 #[tokio::test]
 async fn a_google_source_over_the_xml_api_is_copied_byte_identical() {
-    let Some(moto) = crate::moto::Moto::start_or_skip().await else {
+    let Some(moto) = crate::support::moto::Moto::start_or_skip().await else {
         return;
     };
-    let s3 = crate::s3::client(&moto.url, "MOTOKEY", "motosecret");
+    let s3 = crate::support::s3::client(&moto.url, "MOTOKEY", "motosecret");
     s3.create_bucket().bucket("gshots").send().await.unwrap();
     s3.create_bucket().bucket("gdst").send().await.unwrap();
     let mut expected = BTreeMap::new();
@@ -49,14 +49,14 @@ async fn a_google_source_over_the_xml_api_is_copied_byte_identical() {
             .await
             .unwrap();
     }
-    let oms = crate::harness::TestServer::start_with(Overrides {
+    let oms = crate::support::harness::TestServer::start_with(Overrides {
         worker: true,
         allow_private_networks: true,
         endpoints: vec![super::rule("HEC", "moto-dst", &moto.url)],
         ..Overrides::default()
     })
     .await;
-    let account = crate::fixtures::google_account(&moto.url, Some("shop"));
+    let account = crate::support::fixtures::google_account(&moto.url, Some("shop"));
     let body = json!({
         "task_type": "prefix",
         "src_node": {"cloud_type": "Google", "region": "us", "bucket": "gshots",
@@ -73,7 +73,7 @@ async fn a_google_source_over_the_xml_api_is_copied_byte_identical() {
         11 * 1024 * 1024 + 5 + 13 + 1000,
         "{task:#}"
     );
-    let copied = crate::s3::bucket_md5s(&s3, "gdst", "").await;
+    let copied = crate::support::s3::bucket_md5s(&s3, "gdst", "").await;
     assert_eq!(copied, expected);
 }
 

@@ -9,7 +9,7 @@ use oms_db::CredentialOwner;
 use serde_json::{Value, json};
 
 use super::{DST_BUCKET, Migration, SRC_BUCKET, random_bytes};
-use crate::fixtures::with;
+use crate::support::fixtures::with;
 
 fn group_body(m: &Migration, prefixes: &[&str]) -> Value {
     let mut body = m.task_body(prefixes);
@@ -78,7 +78,7 @@ async fn the_seed_scenario_a_group_is_stopped_while_its_tasks_run_and_resumed_wi
     let id = created.ok()["group_id"].as_str().unwrap().to_owned();
 
     // Stop once its tasks are copying.
-    let running = crate::harness::eventually(Duration::from_secs(60), async || {
+    let running = crate::support::harness::eventually(Duration::from_secs(60), async || {
         tasks_of(&m, &id)
             .await
             .iter()

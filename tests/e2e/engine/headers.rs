@@ -9,9 +9,9 @@ use aws_sdk_s3::types::{Tag, Tagging};
 use serde_json::json;
 
 use super::{MIB, random_bytes, rule};
-use crate::harness::{Overrides, TestServer};
-use crate::moto::Moto;
-use crate::s3::client;
+use crate::support::harness::{Overrides, TestServer};
+use crate::support::moto::Moto;
+use crate::support::s3::client;
 
 const EXPIRES: &str = "Wed, 21 Oct 2037 07:28:00 GMT";
 

@@ -10,10 +10,10 @@ use aws_sdk_s3::primitives::ByteStream;
 use serde_json::{Value, json};
 
 use super::{MIB, random_bytes, rule};
-use crate::harness::{Overrides, TestServer};
-use crate::moto::Moto;
-use crate::origin::Origin;
-use crate::s3::{bucket_md5s, client};
+use crate::support::harness::{Overrides, TestServer};
+use crate::support::moto::Moto;
+use crate::support::origin::Origin;
+use crate::support::s3::{bucket_md5s, client};
 use crate::sync::{Sync, encode, num};
 
 /// The bucket a traversal would reach; it must keep exactly what it holds.

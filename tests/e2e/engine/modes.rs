@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::{DST_BUCKET, DST_REGION, MIB, Migration, SRC_BUCKET, random_bytes};
-use crate::fixtures::with;
+use crate::support::fixtures::with;
 
 #[tokio::test]
 async fn a_prefix_task_copies_a_bucket_byte_identical_with_exact_counters() {

@@ -8,7 +8,7 @@ use oms_db::CredentialOwner;
 use tokio_util::sync::CancellationToken;
 
 use super::{MIB, Migration, SRC_BUCKET, random_bytes};
-use crate::harness::Overrides;
+use crate::support::harness::Overrides;
 
 #[tokio::test]
 async fn a_task_stopped_mid_upload_resumes_the_same_upload_without_resending_parts() {
@@ -36,7 +36,7 @@ async fn a_task_stopped_mid_upload_resumes_the_same_upload_without_resending_par
     let db = m.oms.db().await;
 
     // Stop once some parts are saved.
-    let saved = crate::harness::eventually(Duration::from_secs(30), async || {
+    let saved = crate::support::harness::eventually(Duration::from_secs(30), async || {
         db.load_upload(task_id, "video.bin")
             .await
             .unwrap()
@@ -206,7 +206,7 @@ async fn a_worker_process_killed_mid_task_is_replaced_once_its_lease_expires() {
     let db = m.oms.db().await;
     let project = ProjectId::parse(&m.oms.a.id).unwrap();
     let task_id = TaskId::new(id).unwrap();
-    let progressed = crate::harness::eventually(Duration::from_secs(60), async || {
+    let progressed = crate::support::harness::eventually(Duration::from_secs(60), async || {
         db.get_task(&project, task_id)
             .await
             .is_ok_and(|t| t.counters.successful_num >= 100)
@@ -268,7 +268,7 @@ async fn a_worker_shutting_down_hands_its_task_back_for_another_to_resume_at_onc
 
     let stop_a = CancellationToken::new();
     let worker_a = tokio::spawn(m.oms.worker().await.run(stop_a.clone()));
-    let started = crate::harness::eventually(Duration::from_secs(30), async || {
+    let started = crate::support::harness::eventually(Duration::from_secs(30), async || {
         m.dst.calls.count("upload_part", "docs/zz-large.bin") > 0
     })
     .await;
@@ -332,7 +332,7 @@ async fn uploads_left_by_a_deleted_task_are_aborted_by_the_next_task_there() {
     let id = m.create(&m.task_body(&["big/"])).await;
     let db = m.oms.db().await;
     let task_id = TaskId::new(id).unwrap();
-    let saved = crate::harness::eventually(Duration::from_secs(30), async || {
+    let saved = crate::support::harness::eventually(Duration::from_secs(30), async || {
         db.load_upload(task_id, "big/movie.bin")
             .await
             .unwrap()

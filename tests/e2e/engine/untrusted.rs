@@ -15,11 +15,11 @@ use super::{
     DST_BUCKET, DST_REGION, MIB, Migration, SRC_BUCKET, SRC_REGION, assert_readable, random_bytes,
     rule,
 };
-use crate::fixtures::with;
-use crate::harness::{Overrides, TestServer};
-use crate::moto::Moto;
-use crate::proxy::{After, Before, Proxy, RequestHead};
-use crate::s3::{ListingFaults, Overwrite, client, md5_hex, object_bytes};
+use crate::support::fixtures::with;
+use crate::support::harness::{Overrides, TestServer};
+use crate::support::moto::Moto;
+use crate::support::proxy::{After, Before, Proxy, RequestHead};
+use crate::support::s3::{ListingFaults, Overwrite, client, md5_hex, object_bytes};
 
 /// Starts omsd over both servers with listing pages of `page_size` keys.
 async fn with_pages(page_size: i32) -> Migration {
@@ -361,8 +361,8 @@ async fn times_listed_at_another_precision_are_compared_at_the_coarser_one() {
 
 #[tokio::test]
 async fn metadata_http_cannot_carry_never_fails_an_object() {
-    let src = crate::s3::S3Server::start("src").await;
-    let dst = crate::s3::S3Server::start("dst").await;
+    let src = crate::support::s3::S3Server::start("src").await;
+    let dst = crate::support::s3::S3Server::start("dst").await;
     src.create_bucket(SRC_BUCKET).await;
     dst.create_bucket(DST_BUCKET).await;
     // The source store answers with a Latin-1 metadata value (`caf` + byte 0xE9), as stores
@@ -468,7 +468,7 @@ async fn a_saved_upload_whose_source_changed_while_paused_is_started_over() {
     let task_id = oms_core::ids::TaskId::new(id).unwrap();
     let db = m.oms.db().await;
     assert!(
-        crate::harness::eventually(Duration::from_secs(30), async || {
+        crate::support::harness::eventually(Duration::from_secs(30), async || {
             db.load_upload(task_id, "v.bin")
                 .await
                 .unwrap()

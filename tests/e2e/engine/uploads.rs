@@ -8,9 +8,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{MIB, SRC_BUCKET, SRC_REGION, random_bytes, rule};
-use crate::harness::{Overrides, TestServer};
-use crate::moto::Moto;
-use crate::s3::{ListingFaults, S3Server, client};
+use crate::support::harness::{Overrides, TestServer};
+use crate::support::moto::Moto;
+use crate::support::s3::{ListingFaults, S3Server, client};
 
 const DST: &str = "uploads-dst";
 

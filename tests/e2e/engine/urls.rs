@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 
 use super::groups::{tasks_of, wait_group};
 use super::{DST_BUCKET, DST_REGION, Migration, SRC_BUCKET, random_bytes};
-use crate::fixtures::with;
-use crate::harness::Overrides;
-use crate::origin::Origin;
+use crate::support::fixtures::with;
+use crate::support::harness::Overrides;
+use crate::support::origin::Origin;
 
 const KEY: &str = "cdn-key-0123456789";
 
@@ -125,7 +125,7 @@ async fn url_list_group_behind_a_cdn(scheme: &str) {
 
     // Stop once some objects have arrived.
     assert!(
-        crate::harness::eventually(Duration::from_secs(60), async || {
+        crate::support::harness::eventually(Duration::from_secs(60), async || {
             origin.served().len() >= 4
         })
         .await
@@ -222,7 +222,7 @@ async fn url_list_group_behind_a_cdn(scheme: &str) {
         1
     );
     assert!(
-        !crate::harness::captured_logs().contains(KEY),
+        !crate::support::harness::captured_logs().contains(KEY),
         "the CDN key never reaches the logs"
     );
 }
@@ -377,7 +377,7 @@ async fn a_bucket_read_through_its_cdn_fails_objects_the_cdn_serves_differently(
 /// or the task says why not.
 #[tokio::test]
 async fn origins_that_bend_ranges_and_lengths_still_give_the_file_byte_for_byte() {
-    use crate::origin::Ranges;
+    use crate::support::origin::Ranges;
     let m = start(true, None).await;
     let origin = Origin::start().await;
     let cases: [(&str, Ranges, bool); 3] = [

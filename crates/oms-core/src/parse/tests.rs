@@ -2,6 +2,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::model::StartRequest;
+use crate::testing::{with, without};
 use crate::wire::{CreateTaskReq, StartTaskReq};
 
 fn valid_task() -> Value {
@@ -19,26 +20,6 @@ fn task(body: Value) -> Result<NewMigration> {
 
 fn group(body: Value) -> Result<NewMigration> {
     create_task_group(serde_json::from_value::<CreateTaskReq>(body).unwrap())
-}
-
-fn with(mut base: Value, pointer: &str, value: Value) -> Value {
-    let (parent, key) = pointer.rsplit_once('/').unwrap();
-    base.pointer_mut(parent)
-        .unwrap()
-        .as_object_mut()
-        .unwrap()
-        .insert(key.to_owned(), value);
-    base
-}
-
-fn without(mut base: Value, pointer: &str) -> Value {
-    let (parent, key) = pointer.rsplit_once('/').unwrap();
-    base.pointer_mut(parent)
-        .unwrap()
-        .as_object_mut()
-        .unwrap()
-        .remove(key);
-    base
 }
 
 fn field_of(result: Result<NewMigration>) -> String {

@@ -12,15 +12,13 @@ mod cas;
 mod leases;
 mod sync;
 
-use std::str::FromStr as _;
 use std::time::Duration;
 
 use oms_core::ids::{GroupId, ProjectId, TaskId};
 use oms_core::model::{NewMigration, StartRequest};
+pub use oms_core::testing::group_body as migration_body;
 use oms_db::{Db, DbOptions, GroupLease, Lease, MasterKey, Sealer};
-use serde_json::{Value, json};
-use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection as _, Executor as _};
+use serde_json::Value;
 
 /// A lease long enough never to lapse during a test.
 pub const LONG: Duration = Duration::from_secs(60);
@@ -41,10 +39,7 @@ impl TestDb {
     /// `OMS_TEST_DATABASE_URL` names.
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let url = match std::env::var("OMS_TEST_DATABASE_URL") {
-            Ok(server) if !server.is_empty() => new_postgres_database(&server).await,
-            _ => format!("sqlite://{}/oms.db", dir.path().display()),
-        };
+        let url = oms_db::testing::fresh_database_url(dir.path(), "oms_db_it").await;
         let db = connect(&url).await;
         db.migrate().await.unwrap();
         Self {
@@ -111,32 +106,6 @@ async fn connect(url: &str) -> Db {
     Db::connect(url, &DbOptions::default(), sealer)
         .await
         .unwrap()
-}
-
-/// Creates a database on the PostgreSQL server at `server`; returns its URL.
-async fn new_postgres_database(server: &str) -> String {
-    let options =
-        PgConnectOptions::from_str(server).expect("OMS_TEST_DATABASE_URL is a postgres:// URL");
-    let name = format!("oms_db_it_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect_with(&options)
-        .await
-        .expect("OMS_TEST_DATABASE_URL must be reachable");
-    admin
-        .execute(AssertSqlSafe(format!("create database {name}")))
-        .await
-        .unwrap();
-    admin.close().await.unwrap();
-    options.database(&name).to_url_lossy().to_string()
-}
-
-/// A prefix migration of a whole bucket, as a client would ask for it.
-pub fn migration_body() -> Value {
-    json!({
-        "task_type": "PREFIX",
-        "src_node": {"cloud_type": "AWS", "region": "us-east-1", "ak": "SRC-AK", "sk": "SRC-SK",
-                     "bucket": "source-bucket", "object_key": [""]},
-        "dst_node": {"ak": "DST-AK", "sk": "DST-SK", "region": "cn-north-4", "bucket": "dest-bucket"},
-    })
 }
 
 /// A request body as the API has it.

@@ -1,4 +1,5 @@
-//! Request bodies as a client would send them.
+//! Request bodies as clients send them, for the tests of every crate (behind the
+//! `test-support` feature): one valid task, group and start body, and small edits of them.
 
 use serde_json::{Value, json};
 
@@ -33,37 +34,36 @@ pub fn start_body() -> Value {
     json!({"src_ak": "SRC-AK2", "src_sk": "SRC-SK2", "dst_ak": "DST-AK2", "dst_sk": "DST-SK2"})
 }
 
-/// Sets `pointer` (a JSON pointer) in `base` to `value`.
+/// `base` with `pointer` (a JSON pointer) set to `value`.
+///
+/// # Panics
+/// When the parent of `pointer` is not an object of `base` (a mistake of the test).
+#[expect(
+    clippy::expect_used,
+    reason = "test support: a wrong pointer is the test's mistake"
+)]
 pub fn with(mut base: Value, pointer: &str, value: Value) -> Value {
-    let (parent, key) = pointer.rsplit_once('/').unwrap();
+    let (parent, key) = pointer.rsplit_once('/').expect("a pointer names a field");
     base.pointer_mut(parent)
-        .unwrap()
-        .as_object_mut()
-        .unwrap()
+        .and_then(Value::as_object_mut)
+        .expect("the parent is an object")
         .insert(key.to_owned(), value);
     base
 }
 
-/// Removes `pointer` from `base`.
+/// `base` without `pointer`.
+///
+/// # Panics
+/// When the parent of `pointer` is not an object of `base` (a mistake of the test).
+#[expect(
+    clippy::expect_used,
+    reason = "test support: a wrong pointer is the test's mistake"
+)]
 pub fn without(mut base: Value, pointer: &str) -> Value {
-    let (parent, key) = pointer.rsplit_once('/').unwrap();
+    let (parent, key) = pointer.rsplit_once('/').expect("a pointer names a field");
     base.pointer_mut(parent)
-        .unwrap()
-        .as_object_mut()
-        .unwrap()
+        .and_then(Value::as_object_mut)
+        .expect("the parent is an object")
         .remove(key);
     base
-}
-
-/// A Google service-account JSON that reaches the XML API at `base` without OAuth (a test
-/// server, or an address that never answers), naming `project` when given.
-pub fn google_account(base: &str, project: Option<&str>) -> String {
-    let mut account = json!({
-        "type": "service_account", "client_email": "oms@example.iam.gserviceaccount.com",
-        "private_key": "", "private_key_id": "", "disable_oauth": true, "gcs_base_url": base,
-    });
-    if let Some(project) = project {
-        account["project_id"] = json!(project);
-    }
-    account.to_string()
 }

@@ -14,7 +14,6 @@ use omsd::config::{AccessKeyConfig, Config, UserConfig};
 use reqwest::Method;
 use secrecy::SecretString;
 use serde_json::Value;
-use sqlx::{AssertSqlSafe, Connection as _, Executor as _};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -100,37 +99,8 @@ fn project(tag: &str) -> Project {
     }
 }
 
-/// A fresh database URL: a new PostgreSQL database under `OMS_TEST_DATABASE_URL`, else SQLite.
-async fn fresh_database(dir: &std::path::Path) -> String {
-    let admin = std::env::var("OMS_TEST_DATABASE_URL").unwrap_or_default();
-    if admin.is_empty() {
-        return format!("sqlite://{}/data/oms.db", dir.display());
-    }
-    sqlx::any::install_default_drivers();
-    let name = format!("oms_e2e_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::AnyConnection::connect(&admin)
-        .await
-        .expect("OMS_TEST_DATABASE_URL must be reachable");
-    conn.execute(AssertSqlSafe(format!("create database {name}")))
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
-    let (without_query, query) = admin
-        .split_once('?')
-        .map_or((admin.as_str(), None), |(a, q)| (a, Some(q)));
-    let (server, _) = without_query
-        .rsplit_once('/')
-        .expect("OMS_TEST_DATABASE_URL needs a /database part");
-    match query {
-        Some(q) => format!("{server}/{name}?{q}"),
-        None => format!("{server}/{name}"),
-    }
-}
-
 /// Whether the suite runs on PostgreSQL.
-pub fn on_postgres() -> bool {
-    std::env::var("OMS_TEST_DATABASE_URL").is_ok_and(|v| !v.is_empty())
-}
+pub use oms_db::testing::on_postgres;
 
 impl TestServer {
     /// Starts omsd with the default settings.
@@ -142,7 +112,7 @@ impl TestServer {
     pub async fn start_with(overrides: Overrides) -> Self {
         init_logs();
         let dir = tempfile::tempdir().unwrap();
-        let db_url = fresh_database(dir.path()).await;
+        let db_url = oms_db::testing::fresh_database_url(&dir.path().join("data"), "oms_e2e").await;
         let mut server = Self {
             base: String::new(),
             host: String::new(),
