@@ -14,6 +14,7 @@
 
 mod auth;
 mod catalogue;
+mod conformance;
 mod engine;
 mod groups;
 mod metrics;

@@ -13,6 +13,8 @@ pub mod account;
 mod azure;
 pub mod catalogue;
 mod client;
+#[cfg(feature = "test-support")]
+pub mod conformance;
 pub mod connect;
 mod error;
 mod gcs;

@@ -3,185 +3,24 @@
 //! tasks run and resumed with the connection string.
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use aws_lc_rs::hmac;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 
 use super::groups::{tasks_of, wait_group};
 use super::{DST_BUCKET, DST_REGION, Migration, random_bytes};
+use crate::support::azurite::{ACCOUNT_KEY, Azurite};
 use crate::support::harness::Overrides;
 use crate::support::s3::{md5_hex, object_bytes};
 
-/// Azurite's well-known development account (public in Azure's documentation).
-const ACCOUNT: &str = "devstoreaccount1";
-pub(crate) const ACCOUNT_KEY: &str =
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 const CONTAINER: &str = "media";
-
-pub(crate) struct Azurite {
-    endpoint: String,
-    child: Child,
-    http: reqwest::Client,
-}
-
-impl Drop for Azurite {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Azurite {
-    pub(crate) async fn start() -> Option<Self> {
-        let program = std::env::var("OMS_AZURITE").unwrap_or_else(|_| "azurite-blob".to_owned());
-        let port = TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
-        let child = Command::new(&program)
-            .args([
-                "--blobHost",
-                "127.0.0.1",
-                "--blobPort",
-                &port.to_string(),
-                "--inMemoryPersistence",
-                "--skipApiVersionCheck",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let azurite = Self {
-            endpoint: format!("http://127.0.0.1:{port}/{ACCOUNT}"),
-            child,
-            http: reqwest::Client::new(),
-        };
-        for _ in 0..600 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return Some(azurite);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        None
-    }
-
-    pub(crate) fn connection_string(&self, key: &str) -> String {
-        format!(
-            "DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={key};BlobEndpoint={}/;",
-            self.endpoint
-        )
-    }
-
-    /// A Shared Key signed request (Azure Storage's "Authorize with Shared Key").
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path_and_query: &str,
-        body: Vec<u8>,
-        extra: &[(&str, &str)],
-    ) {
-        let (path, query) = path_and_query
-            .split_once('?')
-            .unwrap_or((path_and_query, ""));
-        let date = httpdate_now();
-        let mut ms_headers: Vec<(String, String)> = vec![
-            ("x-ms-date".into(), date),
-            ("x-ms-version".into(), "2021-08-06".into()),
-        ];
-        ms_headers.extend(
-            extra
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        );
-        ms_headers.sort();
-        let length = if body.is_empty() {
-            String::new()
-        } else {
-            body.len().to_string()
-        };
-        let mut params: Vec<(&str, &str)> =
-            query.split('&').filter_map(|p| p.split_once('=')).collect();
-        params.sort_unstable();
-        let mut resource = format!("/{ACCOUNT}/{ACCOUNT}{path}");
-        for (k, v) in params {
-            resource.push_str(&format!("\n{k}:{v}"));
-        }
-        let canonical_headers: String = ms_headers
-            .iter()
-            .map(|(k, v)| format!("{k}:{v}\n"))
-            .collect();
-        let to_sign =
-            format!("{method}\n\n\n{length}\n\n\n\n\n\n\n\n\n{canonical_headers}{resource}");
-        let key = hmac::Key::new(hmac::HMAC_SHA256, &STANDARD.decode(ACCOUNT_KEY).unwrap());
-        let signature = STANDARD.encode(hmac::sign(&key, to_sign.as_bytes()).as_ref());
-        let method_name = method.to_string();
-        let mut request = self
-            .http
-            .request(method, format!("{}{path_and_query}", self.endpoint))
-            .header("Authorization", format!("SharedKey {ACCOUNT}:{signature}"))
-            .header("Content-Length", body.len())
-            .body(body);
-        for (k, v) in &ms_headers {
-            request = request.header(k, v);
-        }
-        let response = request.send().await.unwrap();
-        let (status, code) = (
-            response.status(),
-            response.headers().get("x-ms-error-code").cloned(),
-        );
-        assert!(
-            status.is_success(),
-            "{method_name} {path_and_query}: {status} {code:?} {}",
-            response.text().await.unwrap_or_default()
-        );
-    }
-
-    pub(crate) async fn create_container(&self, name: &str) {
-        self.send(
-            reqwest::Method::PUT,
-            &format!("/{name}?restype=container"),
-            Vec::new(),
-            &[],
-        )
-        .await;
-    }
-
-    pub(crate) async fn put_blob(&self, container: &str, name: &str, bytes: Vec<u8>) {
-        self.send(
-            reqwest::Method::PUT,
-            &format!("/{container}/{name}"),
-            bytes,
-            &[("x-ms-blob-type", "BlockBlob")],
-        )
-        .await;
-    }
-}
-
-fn httpdate_now() -> String {
-    let format = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    time::OffsetDateTime::now_utc().format(format).unwrap()
-}
 
 #[tokio::test]
 async fn an_azure_group_is_stopped_and_resumed_with_its_connection_string() {
-    let Some(azurite) = Azurite::start().await else {
-        assert!(
-            std::env::var_os("OMS_REQUIRE_AZURITE").is_none(),
-            "azurite-blob is required (OMS_AZURITE)"
-        );
-        eprintln!("skipped: no azurite-blob (set OMS_AZURITE to run this test)");
+    let Some(azurite) = Azurite::start_or_skip().await else {
         return;
     };
     azurite.create_container(CONTAINER).await;
@@ -275,11 +114,7 @@ async fn an_azure_group_is_stopped_and_resumed_with_its_connection_string() {
 /// moto is the destination: it keeps keys ending in `/`.
 #[tokio::test]
 async fn azure_blobs_arrive_under_their_exact_names_folder_markers_included() {
-    let Some(azurite) = Azurite::start().await else {
-        assert!(
-            std::env::var_os("OMS_REQUIRE_AZURITE").is_none(),
-            "azurite-blob is required (OMS_AZURITE)"
-        );
+    let Some(azurite) = Azurite::start_or_skip().await else {
         return;
     };
     let Some(moto) = crate::support::moto::Moto::start_or_skip().await else {
