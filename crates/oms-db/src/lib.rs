@@ -334,6 +334,24 @@ fn normalize_url(url: &str) -> Result<(Backend, String), DbError> {
 mod tests {
     use super::*;
 
+    /// Every migration has its twin in the other dialect (migrations/README.md).
+    #[test]
+    fn migrations_come_in_pairs() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+        let names = |dialect: &str| -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(root.join(dialect))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".sql"))
+                .collect();
+            names.sort();
+            names
+        };
+        let sqlite = names("sqlite");
+        assert!(sqlite.len() >= 8, "{sqlite:?}");
+        assert_eq!(sqlite, names("postgres"));
+    }
+
     #[test]
     fn urls_are_recognized() {
         let dir = tempfile::tempdir().unwrap();
