@@ -14,6 +14,7 @@ mod keys;
 mod modes;
 pub(crate) mod resume;
 mod throttling;
+mod truth;
 mod untrusted;
 mod uploads;
 mod urls;

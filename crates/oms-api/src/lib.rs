@@ -38,6 +38,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
     // Authentication first, then the cache (which relies on the caller's project being checked).
     let project = routes::project()
+        .route_layer(axum::middleware::from_fn(extract::unknown::report_ignored))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             cache::serve_cached,

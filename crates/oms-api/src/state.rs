@@ -15,6 +15,9 @@ pub struct ApiLimits {
     /// The most tasks one project may have waiting for a worker: a create beyond it is refused
     /// (0: no limit).
     pub max_waiting_tasks_per_project: i64,
+    /// Refuse a body with a field the API does not have (OMS ignores them; so does omsd by
+    /// default, saying so in the answer's `warnings`).
+    pub reject_unknown_fields: bool,
 }
 
 impl Default for ApiLimits {
@@ -22,6 +25,7 @@ impl Default for ApiLimits {
         Self {
             max_body_bytes: 12 * 1024 * 1024,
             max_waiting_tasks_per_project: 1500,
+            reject_unknown_fields: false,
         }
     }
 }

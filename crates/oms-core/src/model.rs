@@ -80,6 +80,9 @@ pub struct Task {
     pub create_time_ms: i64,
     /// The outcome of its last notification (`None`: none was attempted).
     pub notified: Option<Notified>,
+    /// When the lease of the worker running it expired, if it did and no worker took the task
+    /// over yet (the worker died or lost the database): the task waits to be picked up again.
+    pub lease_lapsed_at_ms: Option<i64>,
 }
 
 /// Task counts and object sums over a group's tasks.

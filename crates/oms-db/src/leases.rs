@@ -71,7 +71,7 @@ pub(crate) struct ClaimRule<S> {
 }
 
 /// The id of a leased row, as bound and read back.
-pub(crate) trait RowId: Copy + Into<CredentialOwner> {
+pub(crate) trait RowId: Copy + Into<CredentialOwner> + std::fmt::Display {
     /// The id as a statement binds it.
     fn bind(self) -> Bind;
 
@@ -235,13 +235,14 @@ impl Db {
         };
         let sql = format!(
             "update {table} set status = {claimed}, lease_owner = $1, lease_epoch = lease_epoch + 1, \
+             taken_over_from = coalesce(lease_owner, ''), \
              lease_expires_at = {now} + $2, \
              start_time = case when start_time = 0 then {now} else start_time end, \
              status_time = {now}, updated_time = {now} \
              where {id} = (select {id} from {table} where (status in ({free}) \
                  or (status in ({held}) and (lease_expires_at is null or lease_expires_at < {now}))){filter}{fair_filter}{busy} \
                  order by {fair_order}{order} limit 1{lock}) \
-             returning {id}, lease_epoch",
+             returning {id}, lease_epoch, taken_over_from",
             table = L::TABLE,
             id = L::ID_COLUMN,
             claimed = rule.claimed.code(),
@@ -264,11 +265,17 @@ impl Db {
             wrote.nothing_written();
             return Ok(None);
         };
-        Ok(Some(L::claimed(
-            L::Id::read(&row, L::ID_COLUMN)?,
-            owner,
-            row.try_get("lease_epoch")?,
-        )))
+        let id = L::Id::read(&row, L::ID_COLUMN)?;
+        let previous: String = row.try_get("taken_over_from")?;
+        if !previous.is_empty() {
+            tracing::warn!(
+                table = L::TABLE,
+                id = %id,
+                previous_worker = %previous,
+                "taking over work whose worker stopped renewing its lease"
+            );
+        }
+        Ok(Some(L::claimed(id, owner, row.try_get("lease_epoch")?)))
     }
 
     /// Extends `lease` by `duration` on the database clock; returns what the holder follows

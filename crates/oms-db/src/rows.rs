@@ -10,11 +10,19 @@ use sqlx::any::AnyRow;
 
 use crate::DbError;
 
-/// The task columns [`task`] reads, in a `select`.
-pub(crate) const TASK_COLUMNS: &str = "id, project_id, group_id, group_type, name, status, priority, spec, \
-    bandwidth_policy, error_code, error_msg, total_num, successful_num, failed_num, skipped_num, total_size, \
-    complete_size, real_size, progress, migrate_speed, left_time, total_time, is_query_over, failed_list_key, \
-    failed_list_error, start_time, create_time, notify_result, notify_error";
+/// The task columns [`task`] reads, in a `select` on `backend`; `lease_lapsed_at` is when the
+/// lease of a held task expired on the database clock (0 while it is live, or nobody holds it).
+pub(crate) fn task_columns(backend: crate::Backend) -> String {
+    format!(
+        "id, project_id, group_id, group_type, name, status, priority, spec, bandwidth_policy, \
+         error_code, error_msg, total_num, successful_num, failed_num, skipped_num, total_size, \
+         complete_size, real_size, progress, migrate_speed, left_time, total_time, is_query_over, \
+         failed_list_key, failed_list_error, start_time, create_time, notify_result, notify_error, \
+         case when lease_owner is not null and lease_expires_at < {now} then lease_expires_at \
+         else 0 end as lease_lapsed_at",
+        now = backend.now_ms_sql()
+    )
+}
 
 /// The group columns [`group`] reads, in a `select`.
 pub(crate) const GROUP_COLUMNS: &str = "group_id, project_id, status, spec, bandwidth_policy, error_code, \
@@ -158,6 +166,7 @@ pub(crate) fn task(row: &AnyRow) -> Result<Task, DbError> {
         failed_list_error: row.try_get("failed_list_error")?,
         create_time_ms: row.try_get("create_time")?,
         notified: notified(row)?,
+        lease_lapsed_at_ms: Some(row.try_get::<i64, _>("lease_lapsed_at")?).filter(|t| *t > 0),
     })
 }
 

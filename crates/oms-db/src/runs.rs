@@ -166,7 +166,7 @@ impl Db {
     pub async fn load_run(&self, lease: &Lease) -> Result<TaskRun, DbError> {
         let sql = format!(
             "select {}, checkpoint, checkpoint_state, failed_objects_only, range_start, range_end from tasks where {}",
-            rows::TASK_COLUMNS,
+            rows::task_columns(self.backend),
             Lease::fence(1)
         );
         let row = sqlx::query(AssertSqlSafe(sql))

@@ -163,7 +163,7 @@ impl Db {
         .await?;
         let row = sqlx::query(AssertSqlSafe(format!(
             "select {} from tasks where id = $1",
-            rows::TASK_COLUMNS
+            rows::task_columns(self.backend)
         )))
         .bind(task_id.get())
         .fetch_one(&self.pool)

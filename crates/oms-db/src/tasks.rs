@@ -149,7 +149,7 @@ impl Db {
     pub async fn get_task(&self, project: &ProjectId, id: TaskId) -> Result<Task, DbError> {
         let sql = format!(
             "select {} from tasks where id = $1 and project_id = $2 and {VISIBLE}",
-            rows::TASK_COLUMNS
+            rows::task_columns(self.backend)
         );
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(id.get())
@@ -188,7 +188,7 @@ impl Db {
         }
         let (page, count) = self
             .fetch_page(
-                rows::TASK_COLUMNS,
+                &rows::task_columns(self.backend),
                 "tasks",
                 &clause,
                 "create_time desc, id desc",

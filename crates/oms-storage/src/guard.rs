@@ -120,8 +120,15 @@ fn is_denied_name(host: &str) -> bool {
     DENIED_NAMES.contains(&host.as_str())
 }
 
+/// What the operator can do about a refused private address.
+const PRIVATE_HINT: &str = "omsd does not reach such addresses for URLs and endpoints that \
+     requests name; an operator allows private ones with [security] allow_private_networks = true";
+/// Why a metadata address stays refused.
+const METADATA_HINT: &str =
+    "refused even with [security] allow_private_networks = true, which allows private ones";
+
 fn forbidden(code: &'static str, message: String) -> StorageError {
-    StorageError::new(ErrorKind::Permanent, "check_address", message)
+    StorageError::new(ErrorKind::Permanent, "address check", message)
         .with_status(None, Some(code.to_owned()))
 }
 
@@ -133,11 +140,11 @@ impl Guard {
             return match bare.parse::<IpAddr>() {
                 Ok(ip) if is_metadata_ip(ip) => Err(forbidden(
                     IP_FORBIDDEN,
-                    format!("{ip} is a cloud metadata service"),
+                    format!("{ip} is a cloud metadata service ({METADATA_HINT})"),
                 )),
                 Err(_) if is_denied_name(bare) => Err(forbidden(
                     DOMAIN_FORBIDDEN,
-                    format!("{bare} names a cloud metadata service"),
+                    format!("{bare} names a cloud metadata service ({METADATA_HINT})"),
                 )),
                 _ => Ok(()),
             };
@@ -146,7 +153,9 @@ impl Guard {
             if is_forbidden_ip(ip) {
                 return Err(forbidden(
                     IP_FORBIDDEN,
-                    format!("{ip} is a loopback, private, link-local or metadata address"),
+                    format!(
+                        "{ip} is a loopback, private, link-local or metadata address ({PRIVATE_HINT})"
+                    ),
                 ));
             }
             return Ok(());
@@ -154,7 +163,7 @@ impl Guard {
         if is_denied_name(bare) {
             return Err(forbidden(
                 DOMAIN_FORBIDDEN,
-                format!("{bare} names a cloud metadata service"),
+                format!("{bare} names a cloud metadata service ({METADATA_HINT})"),
             ));
         }
         Ok(())
@@ -193,8 +202,14 @@ impl Guard {
             return Err(forbidden(
                 IP_FORBIDDEN,
                 format!(
-                    "{bare} resolves to {} only: loopback, private, link-local or metadata addresses",
-                    resolved[0].ip()
+                    "{bare} resolves to {} only: loopback, private, link-local or metadata \
+                     addresses ({})",
+                    resolved[0].ip(),
+                    if self.allow_private_networks {
+                        METADATA_HINT
+                    } else {
+                        PRIVATE_HINT
+                    }
                 ),
             ));
         }
@@ -230,6 +245,24 @@ pub fn resolver(guard: Guard) -> Arc<GuardedResolver> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_names_the_setting_that_allows_private_addresses() {
+        let closed = Guard {
+            allow_private_networks: false,
+        };
+        let text = closed.check_host("10.1.2.3").unwrap_err().to_string();
+        assert!(
+            text.starts_with("address check: 10.1.2.3 is a loopback, private")
+                && text.contains("[security] allow_private_networks = true"),
+            "{text}"
+        );
+        let open = Guard {
+            allow_private_networks: true,
+        };
+        let text = open.check_host("169.254.169.254").unwrap_err().to_string();
+        assert!(text.contains("refused even with [security] allow_private_networks"), "{text}");
+    }
 
     #[test]
     fn private_and_metadata_addresses_are_forbidden() {

@@ -36,7 +36,18 @@ pub(crate) struct Emitter {
 
 impl Emitter {
     /// Sends `item` (its `seq` is set here); `position` is the checkpoint once it is done.
-    pub(crate) async fn emit(&mut self, mut item: Item, position: String) -> Result<(), Halt> {
+    pub(crate) async fn emit(&mut self, item: Item, position: String) -> Result<(), Halt> {
+        self.send(item, position, None).await
+    }
+
+    /// Sends `item` again, which the task counted before as `counted` bytes (a failed object
+    /// retransmitted).
+    async fn send(
+        &mut self,
+        mut item: Item,
+        position: String,
+        counted: Option<u64>,
+    ) -> Result<(), Halt> {
         self.seq += 1;
         item.seq = self.seq;
         let listed = Event::Listed {
@@ -44,6 +55,7 @@ impl Emitter {
             position,
             key: item.record_key(),
             size: item.size,
+            counted,
         };
         self.events.send(listed).await.map_err(|_| Halt::Stopped)?;
         tokio::select! {
@@ -213,7 +225,8 @@ async fn failed_objects(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt>
             } else {
                 head_item(ctx, &failure.key).await?
             };
-            emitter.emit(item, failure.key).await?;
+            let counted = u64::try_from(failure.size).unwrap_or(0);
+            emitter.send(item, failure.key, Some(counted)).await?;
         }
         after = Some(last);
     }

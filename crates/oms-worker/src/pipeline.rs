@@ -158,6 +158,9 @@ pub(crate) enum Event {
         key: String,
         /// Size in bytes.
         size: u64,
+        /// The size the task already counts for it, when it is listed again (a failed object
+        /// retransmitted, which may have changed since).
+        counted: Option<u64>,
     },
     /// An object is finished.
     Done {

@@ -3,8 +3,15 @@
 //! fenced write — never one write per object.
 //!
 //! What it shows is what happened, at every moment of a run:
-//! - counters are exact for the work done, and `complete_size` includes the finished parts of
-//!   objects still in progress;
+//! - object counters are exact for the work done; `complete_size` also counts the saved parts
+//!   of objects still in progress (or interrupted: a paused task shows them) and the bytes of
+//!   the bodies on their way, so it moves while a large part travels;
+//! - `total_num`, `total_size`, `complete_size` and `progress` never go back while a task is
+//!   unfinished: a run resumed after a pause, a crash or a lease hand-over starts from what the
+//!   last one showed ([`HighWater`]) until its own figures pass it, and a part sent again after
+//!   a failure does not count twice; `complete_size` never exceeds `total_size`. When a task
+//!   completes its counters are exact (bytes of parts that were sent and then discarded leave
+//!   the count then);
 //! - the speed is the bytes sent to the destination over the last [`SPEED_WINDOW`] (parts and
 //!   objects in flight included), and the time left follows from it;
 //! - `progress` stays below 1.0 until the task completes.
@@ -44,6 +51,10 @@ pub(crate) struct Summary {
     pub failed_num: i64,
     /// Objects found (in total).
     pub total_num: i64,
+    /// The counters as last recorded (what the task shows).
+    pub counters: ObjectCounters,
+    /// How long this run took.
+    pub run_time: Duration,
 }
 
 #[derive(Debug)]
@@ -149,8 +160,49 @@ impl Meters {
     }
 }
 
+/// The highest figures shown for a task so far, which an unfinished task never shows less than.
+#[derive(Debug, Clone, Copy, Default)]
+struct HighWater {
+    total_num: i64,
+    total_size: i64,
+    complete_size: i64,
+    progress: f64,
+}
+
+impl HighWater {
+    /// What the task showed when this run claimed it. A run after a finished one (a
+    /// retransmission of failed objects) shows its own progress, from the counters it keeps.
+    fn of(task: &oms_core::model::Task) -> Self {
+        Self {
+            total_num: task.counters.total_num,
+            total_size: task.counters.total_size,
+            complete_size: task.counters.complete_size,
+            progress: if task.progress < 1.0 {
+                task.progress
+            } else {
+                0.0
+            },
+        }
+    }
+
+    /// Raises `c` and `progress` to the figures shown before, then remembers them.
+    fn hold(&mut self, c: &mut ObjectCounters, progress: &mut f64) {
+        c.total_num = c.total_num.max(self.total_num);
+        c.total_size = c.total_size.max(self.total_size);
+        c.complete_size = c.complete_size.max(self.complete_size).min(c.total_size);
+        *progress = progress.max(self.progress).min(BELOW_DONE);
+        *self = Self {
+            total_num: c.total_num,
+            total_size: c.total_size,
+            complete_size: c.complete_size,
+            progress: *progress,
+        };
+    }
+}
+
 struct Recorder {
     ctx: Arc<RunCtx>,
+    high_water: HighWater,
     meters: Meters,
     shown: ObjectCounters,
     committed: ObjectCounters,
@@ -176,9 +228,13 @@ impl Recorder {
                 position,
                 key,
                 size,
+                counted,
             } => {
                 let counted_before = self.ahead.contains_key(&key);
-                if !self.ctx.failed_only && !counted_before {
+                if let Some(counted) = counted {
+                    // Counted by an earlier run at its size then.
+                    self.shown.total_size += size_i64(size) - size_i64(counted);
+                } else if !self.ctx.failed_only && !counted_before {
                     self.shown.total_num += 1;
                     self.shown.total_size += size_i64(size);
                 }
@@ -205,6 +261,10 @@ impl Recorder {
     }
 
     fn on_done(&mut self, seq: u64, key: String, size: u64, outcome: Outcome) {
+        if outcome == Outcome::Interrupted {
+            // Its saved parts stay done: the next run continues the upload.
+            return;
+        }
         self.ctx.forget_parts(seq);
         let mut size = size_i64(size);
         let mut delta = ObjectCounters::default();
@@ -224,11 +284,10 @@ impl Recorder {
                 return;
             }
             Outcome::Copied { size: copied, .. } => {
-                // The source changed during the copy: the version copied is what counts.
+                // The source changed during the copy: the version copied is what counts (in
+                // the total too, retransmissions of failed objects included).
                 let copied = size_i64(copied);
-                if !self.ctx.failed_only {
-                    self.shown.total_size += copied - size;
-                }
+                self.shown.total_size += copied - size;
                 size = copied;
                 delta.successful_num = 1;
                 delta.complete_size = size;
@@ -351,8 +410,12 @@ impl Recorder {
 
     fn progress(&mut self, complete: bool) -> Progress {
         let mut c = self.shown;
-        // Finished parts of the objects in progress are done bytes too.
-        c.complete_size += size_i64(self.ctx.parts_done());
+        if !complete {
+            // Saved parts of the objects in progress, and the bodies on their way, are done
+            // bytes too.
+            c.complete_size += size_i64(self.ctx.parts_done() + self.ctx.limiter.in_flight());
+        }
+        c.complete_size = c.complete_size.min(c.total_size);
         let speed = self.speed();
         let finished = c.successful_num + c.skipped_num + c.failed_num;
         let ratio = if c.total_size > 0 {
@@ -362,11 +425,14 @@ impl Recorder {
         } else {
             0.0
         };
-        let progress = if complete {
+        let mut progress = if complete {
             1.0
         } else {
             ratio.clamp(0.0, BELOW_DONE)
         };
+        if !complete {
+            self.high_water.hold(&mut c, &mut progress);
+        }
         let left_ms = if self.query_over && speed > 0.0 && !complete {
             ((c.total_size - c.complete_size).max(0) as f64 / speed * 1000.0) as i64
         } else {
@@ -386,14 +452,16 @@ impl Recorder {
         }
     }
 
-    async fn flush(&mut self, complete: bool) -> Result<(), DbError> {
+    /// Writes counters, checkpoint and failures; returns the counters written.
+    async fn flush(&mut self, complete: bool) -> Result<ObjectCounters, DbError> {
         let failures = std::mem::take(&mut self.failures);
         let resolved = std::mem::take(&mut self.resolved);
         let progress = self.progress(complete);
         self.ctx
             .db
             .record_progress(&self.ctx.lease, &progress, &failures, &resolved)
-            .await
+            .await?;
+        Ok(progress.counters)
     }
 }
 
@@ -410,6 +478,7 @@ pub(crate) async fn run(
         add(&mut shown, &finished(a.size, a.copied));
     }
     let mut recorder = Recorder {
+        high_water: HighWater::of(&ctx.task),
         meters: Meters::of(ctx.spec()),
         shown,
         committed: start,
@@ -441,12 +510,18 @@ pub(crate) async fn run(
     let complete = recorder.query_over && recorder.pending.is_empty();
     // A run that ends early keeps what it showed: the next one starts from the checkpoint and
     // counts the objects finished beyond it as they were.
-    if let Err(e) = recorder.flush(complete).await {
-        ctx.stop.db_failed(&e);
-    }
+    let counters = match recorder.flush(complete).await {
+        Ok(counters) => counters,
+        Err(e) => {
+            ctx.stop.db_failed(&e);
+            recorder.shown
+        }
+    };
     Summary {
         complete,
         failed_num: recorder.shown.failed_num,
         total_num: recorder.shown.total_num,
+        counters,
+        run_time: recorder.started.elapsed(),
     }
 }

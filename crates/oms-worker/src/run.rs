@@ -2,6 +2,7 @@
 //! its outcome says (completed, failed, paused, or handed back).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use oms_core::error::{FailureCode, ObjectFailureCode};
 use oms_core::model::FailureReason;
@@ -273,10 +274,78 @@ async fn finish(db: &Db, lease: &Lease, ended: Ended, stop: &Stop) {
         abort_uploads(ctx).await;
     }
     match db.finish_task(lease, event, failure.as_ref()).await {
-        Ok(status) => {
-            tracing::info!(status = status.code(), reason = ?failure.map(|f| f.code), "task run ended");
-        }
+        Ok(status) => log_end(status, ended.summary.as_ref(), failure.as_ref()),
         Err(e) => tracing::warn!(error = %e, "cannot record the end of the run"),
+    }
+}
+
+/// The end of a run, in one line an operator reads: the status, the counts, the bytes, how
+/// long it took, and why it failed (a warning when it failed or found nothing to copy).
+fn log_end(status: TaskStatus, summary: Option<&Summary>, failure: Option<&FailureReason>) {
+    let line = end_line(status, summary, failure);
+    let found_nothing = summary.is_some_and(|s| s.complete && s.counters.total_num == 0);
+    if failure.is_some() || found_nothing {
+        tracing::warn!(status = status.code(), "{line}");
+    } else {
+        tracing::info!(status = status.code(), "{line}");
+    }
+}
+
+fn end_line(
+    status: TaskStatus,
+    summary: Option<&Summary>,
+    failure: Option<&FailureReason>,
+) -> String {
+    let c = summary.map(|s| s.counters).unwrap_or_default();
+    let took = summary.map(|s| s.run_time).unwrap_or_default();
+    let why = failure.map_or_else(String::new, |f| format!(": {} {}", f.code, f.message));
+    let nothing = if summary.is_some_and(|s| s.complete) && c.total_num == 0 && failure.is_none() {
+        " (the source selection matched no objects: check the bucket, the prefixes or the list \
+         file)"
+    } else {
+        ""
+    };
+    format!(
+        "task run ended, {}: {} objects found, {} copied, {} skipped, {} failed; {} of {} done \
+         in {}{why}{nothing}",
+        status.label(),
+        c.total_num,
+        c.successful_num,
+        c.skipped_num,
+        c.failed_num,
+        bytes_text(c.complete_size),
+        bytes_text(c.total_size),
+        duration_text(took),
+    )
+}
+
+/// Bytes as a person reads them: `812 B`, `4.2 MiB`, `1.07 GiB`.
+fn bytes_text(bytes: i64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64;
+    let mut unit = "B";
+    for next in UNITS {
+        if value < 1024.0 {
+            break;
+        }
+        value /= 1024.0;
+        unit = next;
+    }
+    let digits = if value < 10.0 { 2 } else { 1 };
+    format!("{value:.digits$} {unit}")
+}
+
+/// A duration as a person reads it: `850 ms`, `42 s`, `3 min 12 s`, `2 h 5 min`.
+fn duration_text(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0 => format!("{} ms", d.as_millis()),
+        1..60 => format!("{secs} s"),
+        60..3600 => format!("{} min {} s", secs / 60, secs % 60),
+        _ => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
     }
 }
 
@@ -371,4 +440,62 @@ async fn write_failed_list(ctx: &RunCtx) -> Option<Result<String, String>> {
         tracing::warn!(error = %e, "cannot record the failed list's key");
     }
     Some(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use oms_core::model::ObjectCounters;
+
+    use super::*;
+
+    fn summary(total_num: i64, copied: i64, failed: i64, bytes: i64, secs: u64) -> Summary {
+        Summary {
+            complete: true,
+            failed_num: failed,
+            total_num,
+            counters: ObjectCounters {
+                total_num,
+                successful_num: copied,
+                failed_num: failed,
+                total_size: bytes,
+                complete_size: bytes,
+                ..ObjectCounters::default()
+            },
+            run_time: Duration::from_secs(secs),
+        }
+    }
+
+    #[test]
+    fn the_end_of_a_run_reads_as_one_sentence() {
+        assert_eq!(
+            end_line(
+                TaskStatus::Succeeded,
+                Some(&summary(1000, 1000, 0, 1_288_490_189, 192)),
+                None
+            ),
+            "task run ended, completed: 1000 objects found, 1000 copied, 0 skipped, 0 failed; \
+             1.20 GiB of 1.20 GiB done in 3 min 12 s"
+        );
+        let failure = FailureReason {
+            code: "TRF.0155".into(),
+            message: "2 of 10 objects failed".into(),
+        };
+        assert_eq!(
+            end_line(
+                TaskStatus::Failed,
+                Some(&summary(10, 8, 2, 812, 0)),
+                Some(&failure)
+            ),
+            "task run ended, failed: 10 objects found, 8 copied, 0 skipped, 2 failed; 812 B of \
+             812 B done in 0 ms: TRF.0155 2 of 10 objects failed"
+        );
+        assert!(
+            end_line(TaskStatus::Succeeded, Some(&summary(0, 0, 0, 0, 1)), None).ends_with(
+                "done in 1 s (the source selection matched no objects: check the \
+                            bucket, the prefixes or the list file)"
+            )
+        );
+        assert_eq!(duration_text(Duration::from_secs(7_500)), "2 h 5 min");
+        assert_eq!(bytes_text(10 * 1024 * 1024 + 1), "10.0 MiB");
+    }
 }

@@ -29,6 +29,9 @@ struct Bucket {
 pub(crate) struct Limiter {
     bucket: Mutex<Bucket>,
     sent: std::sync::atomic::AtomicU64,
+    /// Bytes of the bodies being sent now (every [`Throttled`] alive), which no part or object
+    /// has been counted for yet.
+    in_flight: std::sync::atomic::AtomicU64,
 }
 
 impl Limiter {
@@ -41,7 +44,14 @@ impl Limiter {
                 refilled: Instant::now(),
             }),
             sent: std::sync::atomic::AtomicU64::new(0),
+            in_flight: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Bytes of the bodies being sent now: what a task's `complete_size` shows moving while a
+    /// large part travels (a part is counted as done only once the store took it).
+    pub(crate) fn in_flight(&self) -> u64 {
+        self.in_flight.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Bytes let through so far (and bytes copied server-side, counted by [`Limiter::count`]).
@@ -92,11 +102,13 @@ impl Limiter {
     }
 }
 
-/// A stream that sends no faster than its limiter allows.
+/// A stream that sends no faster than its limiter allows, and counts what it passed as in
+/// flight until it is dropped (sent, or abandoned).
 pub(crate) struct Throttled {
     inner: ByteStream,
     limiter: Arc<Limiter>,
     wait: Option<(Pin<Box<Sleep>>, Bytes)>,
+    passed: u64,
 }
 
 impl Throttled {
@@ -105,7 +117,16 @@ impl Throttled {
             inner,
             limiter,
             wait: None,
+            passed: 0,
         }
+    }
+}
+
+impl Drop for Throttled {
+    fn drop(&mut self) {
+        self.limiter
+            .in_flight
+            .fetch_sub(self.passed, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -122,6 +143,11 @@ impl Stream for Throttled {
         }
         match self.inner.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
+                let len = chunk.len() as u64;
+                self.passed += len;
+                self.limiter
+                    .in_flight
+                    .fetch_add(len, std::sync::atomic::Ordering::Relaxed);
                 let pause = self.limiter.reserve(chunk.len());
                 if pause.is_zero() {
                     return Poll::Ready(Some(Ok(chunk)));

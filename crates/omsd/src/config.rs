@@ -288,6 +288,9 @@ pub struct ServerConfig {
     /// `max_waiting_tasks_per_project`: a task create is refused (429) while the project has
     /// this many tasks waiting for a worker; 0: no limit (default 1,500, as OMS).
     pub max_waiting_tasks_per_project: i64,
+    /// `reject_unknown_fields`: refuse a body field the API does not have (400) instead of
+    /// ignoring it with a warning in the answer.
+    pub reject_unknown_fields: bool,
 }
 
 impl ServerConfig {

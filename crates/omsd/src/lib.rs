@@ -312,6 +312,7 @@ impl App {
                     limits: ApiLimits {
                         max_body_bytes: config.server.max_body_bytes,
                         max_waiting_tasks_per_project: config.server.max_waiting_tasks_per_project,
+                        reject_unknown_fields: config.server.reject_unknown_fields,
                     },
                     stores: Some(Arc::new(StoreCheck {
                         connect: worker_settings.connect_settings(),

@@ -62,6 +62,8 @@ pub struct Overrides {
     pub max_list_file_bytes: Option<u64>,
     /// The password hash of project A's user (default: the hash of [`PASSWORD`]).
     pub user_a_password_hash: Option<String>,
+    /// `server.reject_unknown_fields`.
+    pub reject_unknown_fields: bool,
 }
 
 /// A running omsd.
@@ -208,6 +210,7 @@ impl TestServer {
         if let Some(v) = self.overrides.max_list_file_bytes {
             c.catalogue.max_list_file_bytes = v;
         }
+        c.server.reject_unknown_fields = self.overrides.reject_unknown_fields;
         c
     }
 

@@ -7,6 +7,7 @@ pub mod notification;
 pub mod path;
 pub mod query;
 pub mod sync;
+pub mod unknown;
 
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
@@ -16,11 +17,13 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// A JSON body, decoded with the path of any field of the wrong type. An empty body counts as
-/// `{}`, so that a missing body is reported as the missing required fields.
+/// `{}`, so that a missing body is reported as the missing required fields. Fields the API
+/// does not have are ignored, logged and named in the answer ([`unknown`]), or refused with
+/// `server.reject_unknown_fields`.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
-impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+impl<T: DeserializeOwned + utoipa::ToSchema> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
@@ -28,8 +31,24 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             .headers()
             .get(CONTENT_TYPE)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let ignored = req.extensions().get::<unknown::Ignored>().cloned();
         let bytes = read_body(req.into_body(), state.limits.max_body_bytes).await?;
-        decode_json(content_type.as_deref(), &bytes).map(JsonBody)
+        let value = parse_json(content_type.as_deref(), &bytes)?;
+        let fields = unknown::unknown_fields(&value, &T::name());
+        if let Some(first) = fields.first() {
+            if state.limits.reject_unknown_fields {
+                return Err(ApiError::invalid(
+                    first.clone(),
+                    "is not a field of this request (server.reject_unknown_fields refuses \
+                     unknown fields)",
+                ));
+            }
+            tracing::warn!(fields = ?fields, "request fields ignored: not part of the API");
+            if let Some(ignored) = ignored {
+                ignored.add(&fields);
+            }
+        }
+        decode_value(value).map(JsonBody)
     }
 }
 
@@ -74,6 +93,11 @@ pub fn decode_json<T: DeserializeOwned>(
     content_type: Option<&str>,
     bytes: &[u8],
 ) -> Result<T, ApiError> {
+    decode_value(parse_json(content_type, bytes)?)
+}
+
+/// Parses a JSON request body (of type `application/json`, or empty) into a value.
+fn parse_json(content_type: Option<&str>, bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
@@ -104,7 +128,7 @@ pub fn decode_json<T: DeserializeOwned>(
         ApiError::NotJson("the request body has trailing characters after the JSON value".into())
     })?;
     integral_numbers_as_integers(&mut value);
-    decode_value(value)
+    Ok(value)
 }
 
 /// Writes every number with no fractional part (`5.0`, `1e3`) as an integer: JSON has one

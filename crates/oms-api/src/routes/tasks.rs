@@ -1,5 +1,6 @@
 //! `/v2/{project_id}/tasks`: migration tasks.
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use oms_core::model::TaskSelector;
@@ -12,9 +13,10 @@ use oms_db::DbError;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, Missing};
+use crate::extract::JsonBody;
 use crate::extract::path::TaskPath;
 use crate::extract::query::{FailedObjectsQuery, TaskListQuery};
-use crate::extract::{self, JsonBody};
+use crate::extract::unknown::Ignored;
 use crate::openapi::ErrorResponses;
 use crate::state::AppState;
 
@@ -188,8 +190,6 @@ pub async fn update_bandwidth_policy(
 }
 
 /// The fields of a batch-update body ([`BatchUpdateTasksReq`]).
-const BATCH_UPDATE_FIELDS: [&str; 4] = ["group_id", "ids", "bandwidth_policy", "task_priority"];
-
 /// Updates the bandwidth windows (and the priority of waiting, paused and failed tasks) of the
 /// listed tasks or of every task of a group. Unknown fields are ignored as everywhere (SDKs send
 /// newer ones), except that a body selecting no tasks names them: `task_ids` for `ids` is a
@@ -200,16 +200,12 @@ const BATCH_UPDATE_FIELDS: [&str; 4] = ["group_id", "ids", "bandwidth_policy", "
 pub async fn batch_update_tasks(
     State(state): State<AppState>,
     caller: Caller,
-    JsonBody(body): JsonBody<serde_json::Map<String, serde_json::Value>>,
+    Extension(ignored): Extension<Ignored>,
+    JsonBody(req): JsonBody<BatchUpdateTasksReq>,
 ) -> Result<Json<EmptyBody>, ApiError> {
-    let unknown = body
-        .keys()
-        .find(|field| !BATCH_UPDATE_FIELDS.contains(&field.as_str()))
-        .cloned();
-    let req: BatchUpdateTasksReq = extract::decode_value(serde_json::Value::Object(body))?;
-    if let (None, None, Some(field)) = (&req.group_id, &req.ids, unknown) {
+    if let (None, None, Some(field)) = (&req.group_id, &req.ids, ignored.fields().first()) {
         return Err(ApiError::invalid(
-            field,
+            field.clone(),
             "is not a field of this request; give either group_id or ids",
         ));
     }

@@ -90,6 +90,7 @@ impl From<&Task> for TaskResp {
     fn from(task: &Task) -> Self {
         let spec = &task.spec;
         let c = task.counters;
+        let lapsed = task.lease_lapsed_at_ms.is_some();
         Self {
             id: task.id.get(),
             name: task.name.clone(),
@@ -123,8 +124,13 @@ impl From<&Task> for TaskResp {
             obs_system: OBS_SYSTEM.to_owned(),
             start_time: task.start_time_ms,
             total_time: task.total_time_ms,
-            left_time: task.left_time_ms,
-            migrate_speed: task.migrate_speed_bytes_per_sec,
+            // A task whose worker stopped renewing its lease is not moving.
+            left_time: if lapsed { 0 } else { task.left_time_ms },
+            migrate_speed: if lapsed {
+                0
+            } else {
+                task.migrate_speed_bytes_per_sec
+            },
             total_num: c.total_num,
             successful_num: c.successful_num,
             failed_num: c.failed_num,
@@ -145,8 +151,30 @@ impl From<&Task> for TaskResp {
             },
             success_record_error_reason: String::new(),
             skip_record_error_reason: String::new(),
+            warnings: task_warnings(task),
         }
     }
+}
+
+/// What a task's answer says beside its figures: that it waits for a worker to take it over,
+/// or that it completed without finding anything to copy.
+fn task_warnings(task: &Task) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let Some(lapsed) = task.lease_lapsed_at_ms {
+        let ago = (crate::time::now_ms() - lapsed).max(0) / 1000;
+        warnings.push(format!(
+            "the worker running this task stopped renewing its lease {ago} s ago (it stopped, or \
+             lost the database): nothing is copied until another worker takes the task over"
+        ));
+    }
+    if task.status == crate::status::TaskStatus::Succeeded && task.counters.total_num == 0 {
+        warnings.push(
+            "the source selection matched no objects: nothing was copied (check the bucket, the \
+             prefixes or the list file)"
+                .to_owned(),
+        );
+    }
+    warnings
 }
 
 impl From<&TaskGroup> for TaskGroupResp {

@@ -202,6 +202,11 @@ pub struct TaskResp {
     pub success_record_error_reason: String,
     /// Error code of writing the skip list ("" when fine).
     pub skip_record_error_reason: String,
+    /// What omsd says beside the figures (an omsd extension, absent when there is nothing to
+    /// say): a task that waits for a worker to take it over after its worker stopped renewing
+    /// its lease, or one that completed without finding anything to copy.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// `ListTasksResponse`.
