@@ -145,8 +145,15 @@ try {
   await page.selectOption('#new-target', 'group');
   await page.selectOption('#new-type', 'prefix');
   await fillSourceAndDestination('big/');
+  // Two windows cover the whole day (one must end before it starts again).
   await page.click('button:has-text("Add window")');
-  await page.fill('.windows input[aria-label="MiB/s"]', '1');
+  await page.click('button:has-text("Add window")');
+  const rows = page.locator('.windows .window');
+  for (const [i, [start, end]] of [['00:00', '12:00'], ['12:00', '00:00']].entries()) {
+    await rows.nth(i).locator('input[aria-label="window start"]').fill(start);
+    await rows.nth(i).locator('input[aria-label="window end"]').fill(end);
+    await rows.nth(i).locator('input[aria-label="MiB/s"]').fill('1');
+  }
   await planAndCreate();
   await page.waitForURL(/#\/group\/[0-9a-f-]+$/);
   const groupId = page.url().split('/').pop();
@@ -161,11 +168,12 @@ try {
   await page.click('button:has-text("Resume")');
   await typeKeys();
   await statusIs('running|creating tasks|waiting');
-  await page.fill('.windows input[aria-label="MiB/s"]', '50');
+  for (const rate of await page.locator('.windows input[aria-label="MiB/s"]').all()) await rate.fill('50');
   await page.click('button:has-text("Save windows")');
   await page.locator('#toast div', { hasText: 'Bandwidth windows saved' }).waitFor();
   const updated = (await api(`taskgroups/${groupId}`)).body;
-  check(updated.bandwidth_policy[0].max_bandwidth === 50 * 1048576, `window saved: ${JSON.stringify(updated.bandwidth_policy)}`);
+  check(updated.bandwidth_policy.length === 2 && updated.bandwidth_policy.every((w) => w.max_bandwidth === 50 * 1048576),
+    `windows saved: ${JSON.stringify(updated.bandwidth_policy)}`);
   await statusIs('completed');
   const group = (await api(`taskgroups/${groupId}`)).body;
   check(group.success_num === 24 && group.fail_num === 0, `group completed: ${JSON.stringify(group)}`);

@@ -44,48 +44,29 @@ struct Asset {
     body: &'static [u8],
 }
 
+/// An embedded file of `crates/oms-api/console/`.
+macro_rules! asset {
+    ($name:literal, $content_type:expr) => {
+        Asset {
+            name: $name,
+            content_type: $content_type,
+            body: include_bytes!(concat!("../console/", $name)),
+        }
+    };
+}
+
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+
 /// The console's files (`index.html` answers `/console/`).
 const ASSETS: &[Asset] = &[
-    Asset {
-        name: "index.html",
-        content_type: "text/html; charset=utf-8",
-        body: include_bytes!("../console/index.html"),
-    },
-    Asset {
-        name: "style.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_bytes!("../console/style.css"),
-    },
-    Asset {
-        name: "app.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../console/app.js"),
-    },
-    Asset {
-        name: "api.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../console/api.js"),
-    },
-    Asset {
-        name: "ui.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../console/ui.js"),
-    },
-    Asset {
-        name: "lists.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../console/lists.js"),
-    },
-    Asset {
-        name: "detail.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../console/detail.js"),
-    },
-    Asset {
-        name: "create.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../console/create.js"),
-    },
+    asset!("index.html", "text/html; charset=utf-8"),
+    asset!("style.css", "text/css; charset=utf-8"),
+    asset!("app.js", JAVASCRIPT),
+    asset!("api.js", JAVASCRIPT),
+    asset!("ui.js", JAVASCRIPT),
+    asset!("lists.js", JAVASCRIPT),
+    asset!("detail.js", JAVASCRIPT),
+    asset!("create.js", JAVASCRIPT),
 ];
 
 /// An asset made ready to serve: its gzip form and its entity tag.

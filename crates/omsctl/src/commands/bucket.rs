@@ -112,6 +112,17 @@ pub enum BucketCommand {
     },
 }
 
+/// A JSON array of names as lines.
+fn names(answer: &Value) -> String {
+    answer
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// One page of `ShowBucketObjects`.
 pub(crate) async fn objects_page(
     ctx: &Ctx,
@@ -138,14 +149,7 @@ pub async fn run(ctx: &Ctx, command: BucketCommand) -> Result<(), CtlError> {
         BucketCommand::List { store } => {
             let body = Value::Object(store.access()?);
             let buckets = ctx.api.post("objectstorage/buckets", Some(&body)).await?;
-            output::emit(ctx.format, &buckets, |b| {
-                b.as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
+            output::emit(ctx.format, &buckets, names);
             Ok(())
         }
         BucketCommand::Objects {
@@ -287,13 +291,6 @@ pub async fn clouds(ctx: &Ctx, destination: bool) -> Result<(), CtlError> {
             query(&[("type", Some(kind.into()))])
         ))
         .await?;
-    output::emit(ctx.format, &answer, |a| {
-        a.as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join("\n")
-    });
+    output::emit(ctx.format, &answer, names);
     Ok(())
 }

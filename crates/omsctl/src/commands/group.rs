@@ -1,16 +1,17 @@
 //! `omsctl group ...`: task groups (a bucket or list folder cut into many tasks).
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::task::{place, task_table};
-use super::{Ctx, WatchArgs, after, confirm_done};
+use super::{
+    CreateArgs, Ctx, PageArgs, WatchArgs, after, confirm_done, set_bandwidth, watch_until_end,
+};
 use crate::client::query;
-use crate::create::{BandwidthWindow, MigrationArgs, Target, bandwidth_policy};
+use crate::create::{BandwidthWindow, Target};
 use crate::error::CtlError;
 use crate::keys::{KeyArgs, KeyNeeds};
 use crate::output::{self, Format, int, text};
-use crate::plan;
-use crate::watch::{self, Subject, group_progress};
+use crate::watch::{Subject, group_progress};
 
 /// Task groups: large migrations, cut into tasks by omsd.
 #[derive(Debug, clap::Subcommand)]
@@ -19,18 +20,7 @@ pub enum GroupCommand {
     #[command(
         after_help = "Example:\n  OMSCTL_SRC_SK=... OMSCTL_DST_SK=... omsctl group create --src-cloud AWS \\\n    --src-region eu-west-1 --src-bucket photos --src-ak AKIA... \\\n    --dst-region cn-north-4 --dst-bucket backup --dst-ak HPUA... --bandwidth 00:00-23:59=20M --watch"
     )]
-    Create {
-        /// What to migrate, and the keys.
-        #[command(flatten)]
-        migration: Box<MigrationArgs>,
-        /// Print the request (keys hidden) and a count of the source objects, and create
-        /// nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Follow the group once created.
-        #[command(flatten)]
-        follow: WatchArgs,
-    },
+    Create(CreateArgs),
     /// List task groups.
     #[command(after_help = "Example:\n  omsctl group list --status 2")]
     List {
@@ -38,12 +28,9 @@ pub enum GroupCommand {
         /// 4 creation failed, 5 failed, 6 completed, 7 pausing).
         #[arg(long)]
         status: Option<i64>,
-        /// At most this many (1-100).
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
-        /// Skip this many.
-        #[arg(long, default_value_t = 0)]
-        offset: u32,
+        /// Which page.
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// Show a group and its tasks.
     #[command(after_help = "Example:\n  omsctl group show 157ece42-3270-4824-a3d2-f0187a03ca01")]
@@ -189,44 +176,19 @@ async fn needs_of(ctx: &Ctx, id: &str) -> Result<KeyNeeds, CtlError> {
 /// Runs a group command.
 pub async fn run(ctx: &Ctx, command: GroupCommand) -> Result<(), CtlError> {
     match command {
-        GroupCommand::Create {
-            migration,
-            dry_run,
-            follow,
-        } => {
-            let body = migration.body(Target::Group)?;
-            if dry_run {
-                return plan::show(ctx, &body).await;
-            }
-            let created = ctx.api.post("taskgroups", Some(&body)).await?;
-            let id = text(&created, "group_id").to_owned();
-            if follow.watch {
-                if ctx.format == Format::Text {
-                    output::line(&format!("group {id} created"));
-                }
-                return watch::watch(&ctx.api, &Subject::Group(id), follow.interval(), ctx.format)
-                    .await
-                    .map(|_| ());
-            }
-            output::emit(ctx.format, &created, |c| {
-                format!("group {} created", text(c, "group_id"))
-            });
-            Ok(())
-        }
-        GroupCommand::List {
-            status,
-            limit,
-            offset,
-        } => {
+        GroupCommand::Create(args) => args.run(ctx, Target::Group).await,
+        GroupCommand::List { status, page } => {
             let page = ctx
                 .api
                 .get(&format!(
                     "taskgroups{}",
-                    query(&[
-                        ("status", status.map(|s| s.to_string())),
-                        ("limit", Some(limit.to_string())),
-                        ("offset", Some(offset.to_string())),
-                    ])
+                    query(
+                        &[
+                            [("status", status.map(|s| s.to_string()))].as_slice(),
+                            &page.pairs(),
+                        ]
+                        .concat()
+                    )
                 ))
                 .await?;
             output::emit(ctx.format, &page, |p| {
@@ -278,13 +240,7 @@ pub async fn run(ctx: &Ctx, command: GroupCommand) -> Result<(), CtlError> {
             Ok(())
         }
         GroupCommand::Watch { id, interval } => {
-            let follow = WatchArgs {
-                watch: true,
-                interval,
-            };
-            watch::watch(&ctx.api, &Subject::Group(id), follow.interval(), ctx.format)
-                .await
-                .map(|_| ())
+            watch_until_end(ctx, Subject::Group(id), interval).await
         }
         GroupCommand::Stop { id } => {
             let answer = ctx.api.put(&format!("taskgroups/{id}/stop"), None).await?;
@@ -322,17 +278,8 @@ pub async fn run(ctx: &Ctx, command: GroupCommand) -> Result<(), CtlError> {
             Ok(())
         }
         GroupCommand::Bandwidth { id, windows } => {
-            let body = json!({"bandwidth_policy": bandwidth_policy(&windows)});
-            let answer = ctx
-                .api
-                .put(&format!("taskgroups/{id}/update"), Some(&body))
-                .await?;
-            confirm_done(
-                ctx,
-                &answer,
-                &format!("group {id}: {} bandwidth window(s) set", windows.len()),
-            );
-            Ok(())
+            let path = format!("taskgroups/{id}/update");
+            set_bandwidth(ctx, &path, &windows, &format!("group {id}")).await
         }
     }
 }

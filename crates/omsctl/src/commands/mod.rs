@@ -9,11 +9,14 @@ pub mod task;
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::client::Api;
+use crate::create::{BandwidthWindow, MigrationArgs, Target, bandwidth_policy};
 use crate::error::CtlError;
 use crate::output::{self, Format};
+use crate::output::{int, text};
+use crate::plan;
 use crate::watch::{self, Subject};
 
 /// What every API command runs with.
@@ -43,6 +46,68 @@ impl WatchArgs {
     }
 }
 
+/// `task create` and `group create`.
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// What to migrate, and the keys.
+    #[command(flatten)]
+    pub migration: Box<MigrationArgs>,
+    /// Print the request (keys hidden) and a count of the source objects, and create nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Follow it once created.
+    #[command(flatten)]
+    pub follow: WatchArgs,
+}
+
+impl CreateArgs {
+    /// Creates the task or group (or shows its plan), and follows it when asked.
+    pub async fn run(&self, ctx: &Ctx, target: Target) -> Result<(), CtlError> {
+        let body = self.migration.body(target)?;
+        if self.dry_run {
+            return plan::show(ctx, &body).await;
+        }
+        let path = match target {
+            Target::Task => "tasks",
+            Target::Group => "taskgroups",
+        };
+        create(ctx, path, &body, &self.follow, |c| match target {
+            Target::Task => {
+                let id = int(c, "id");
+                let message = format!("task {id} created ({})", text(c, "task_name"));
+                (Subject::Task(id), message)
+            }
+            Target::Group => {
+                let id = text(c, "group_id").to_owned();
+                let message = format!("group {id} created");
+                (Subject::Group(id), message)
+            }
+        })
+        .await
+    }
+}
+
+/// `--limit` and `--offset` of the list commands.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct PageArgs {
+    /// At most this many (1-100).
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// Skip this many.
+    #[arg(long, default_value_t = 0)]
+    pub offset: u32,
+}
+
+impl PageArgs {
+    /// The query pairs of the page.
+    pub fn pairs(self) -> [(&'static str, Option<String>); 2] {
+        [
+            ("limit", Some(self.limit.to_string())),
+            ("offset", Some(self.offset.to_string())),
+        ]
+    }
+}
+
 /// What a verb's answer (`{}`) prints: `message` as text, the answer as JSON.
 pub fn confirm_done(ctx: &Ctx, answer: &Value, message: &str) {
     let answer = if answer.is_null() {
@@ -69,5 +134,51 @@ pub async fn after(
             .map(|_| ());
     }
     confirm_done(ctx, &Value::Null, message);
+    Ok(())
+}
+
+/// `watch`: follows `subject`, looking every `interval` seconds.
+pub async fn watch_until_end(ctx: &Ctx, subject: Subject, interval: f64) -> Result<(), CtlError> {
+    let follow = WatchArgs {
+        watch: true,
+        interval,
+    };
+    watch::watch(&ctx.api, &subject, follow.interval(), ctx.format)
+        .await
+        .map(|_| ())
+}
+
+/// Creates `body` with `POST path`, then follows it when asked, else prints omsd's answer
+/// (as text: what `describe` makes of it).
+pub async fn create(
+    ctx: &Ctx,
+    path: &str,
+    body: &Value,
+    follow: &WatchArgs,
+    describe: impl Fn(&Value) -> (Subject, String),
+) -> Result<(), CtlError> {
+    let created = ctx.api.post(path, Some(body)).await?;
+    let (subject, message) = describe(&created);
+    if follow.watch {
+        return after(ctx, follow, subject, &message).await;
+    }
+    output::emit(ctx.format, &created, |_| message.clone());
+    Ok(())
+}
+
+/// Replaces the bandwidth windows with `PUT path` (`what`: the task or group, for the message).
+pub async fn set_bandwidth(
+    ctx: &Ctx,
+    path: &str,
+    windows: &[BandwidthWindow],
+    what: &str,
+) -> Result<(), CtlError> {
+    let body = json!({"bandwidth_policy": bandwidth_policy(windows)});
+    let answer = ctx.api.put(path, Some(&body)).await?;
+    confirm_done(
+        ctx,
+        &answer,
+        &format!("{what}: {} bandwidth window(s) set", windows.len()),
+    );
     Ok(())
 }

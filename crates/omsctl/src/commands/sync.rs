@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value, json};
 
-use super::{Ctx, confirm_done};
+use super::{Ctx, PageArgs, confirm_done};
 use crate::client::query;
 use crate::error::CtlError;
 use crate::keys::{KeyArgs, KeyNeeds};
@@ -50,12 +50,9 @@ pub enum SyncCommand {
         /// SYNCHRONIZING or STOPPED.
         #[arg(long)]
         status: Option<String>,
-        /// At most this many (1-100).
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
-        /// Skip this many.
-        #[arg(long, default_value_t = 0)]
-        offset: u32,
+        /// Which page.
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// Show a sync task with this month's counters.
     #[command(after_help = "Example:\n  omsctl sync show 4f1c2a8e-0c1b-4a7e-9d55-3e0f5b1d2c77")]
@@ -104,6 +101,12 @@ fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The sync task with this month's counters.
+async fn fetch(ctx: &Ctx, id: &str) -> Result<Value, CtlError> {
+    let month = query(&[("query_time", Some(now_ms().to_string()))]);
+    ctx.api.get(&format!("sync-tasks/{id}{month}")).await
 }
 
 fn sync_row(task: &Value) -> Vec<String> {
@@ -198,20 +201,12 @@ pub async fn run(ctx: &Ctx, command: SyncCommand) -> Result<(), CtlError> {
             });
             Ok(())
         }
-        SyncCommand::List {
-            status,
-            limit,
-            offset,
-        } => {
+        SyncCommand::List { status, page } => {
             let page = ctx
                 .api
                 .get(&format!(
                     "sync-tasks{}",
-                    query(&[
-                        ("status", status),
-                        ("limit", Some(limit.to_string())),
-                        ("offset", Some(offset.to_string())),
-                    ])
+                    query(&[[("status", status)].as_slice(), &page.pairs()].concat())
                 ))
                 .await?;
             output::emit(ctx.format, &page, |p| {
@@ -234,13 +229,7 @@ pub async fn run(ctx: &Ctx, command: SyncCommand) -> Result<(), CtlError> {
             Ok(())
         }
         SyncCommand::Show { id } => {
-            let task = ctx
-                .api
-                .get(&format!(
-                    "sync-tasks/{id}{}",
-                    query(&[("query_time", Some(now_ms().to_string()))])
-                ))
-                .await?;
+            let task = fetch(ctx, &id).await?;
             output::emit(ctx.format, &task, sync_details);
             Ok(())
         }
@@ -250,13 +239,7 @@ pub async fn run(ctx: &Ctx, command: SyncCommand) -> Result<(), CtlError> {
             Ok(())
         }
         SyncCommand::Start { id, keys } => {
-            let task = ctx
-                .api
-                .get(&format!(
-                    "sync-tasks/{id}{}",
-                    query(&[("query_time", Some(now_ms().to_string()))])
-                ))
-                .await?;
+            let task = fetch(ctx, &id).await?;
             let needs = KeyNeeds::migration(
                 text(&task, "src_cloud_type"),
                 task["source_cdn"]["authentication_type"].as_str(),

@@ -1,15 +1,16 @@
 //! `omsctl task ...`: migration tasks.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{Ctx, WatchArgs, after, confirm_done};
+use super::{
+    CreateArgs, Ctx, PageArgs, WatchArgs, after, confirm_done, set_bandwidth, watch_until_end,
+};
 use crate::client::query;
-use crate::create::{BandwidthWindow, MigrationArgs, Target, bandwidth_policy};
+use crate::create::{BandwidthWindow, Target};
 use crate::error::CtlError;
 use crate::keys::{KeyArgs, KeyNeeds};
-use crate::output::{self, Format, int, text};
-use crate::plan;
-use crate::watch::{self, Subject};
+use crate::output::{self, int, text};
+use crate::watch::Subject;
 
 /// Tasks: one migration each.
 #[derive(Debug, clap::Subcommand)]
@@ -18,18 +19,7 @@ pub enum TaskCommand {
     #[command(
         after_help = "Example:\n  OMSCTL_SRC_SK=... OMSCTL_DST_SK=... omsctl task create --src-cloud AWS \\\n    --src-region eu-west-1 --src-bucket photos --prefix 2024/ --src-ak AKIA... \\\n    --dst-region cn-north-4 --dst-bucket backup --dst-ak HPUA... --watch"
     )]
-    Create {
-        /// What to migrate, and the keys.
-        #[command(flatten)]
-        migration: Box<MigrationArgs>,
-        /// Print the request (keys hidden) and a count of the source objects, and create
-        /// nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Follow the task once created.
-        #[command(flatten)]
-        follow: WatchArgs,
-    },
+    Create(CreateArgs),
     /// List tasks, newest first.
     #[command(
         after_help = "Example:\n  omsctl task list --status 2 --output json | jq '.tasks[].id'"
@@ -45,12 +35,9 @@ pub enum TaskCommand {
         /// Only tasks whose name contains this.
         #[arg(long)]
         name: Option<String>,
-        /// At most this many (1-100).
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
-        /// Skip this many.
-        #[arg(long, default_value_t = 0)]
-        offset: u32,
+        /// Which page.
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// Show a task: status, counters, speed, the failure reason.
     #[command(after_help = "Example:\n  omsctl task show 191297407830872")]
@@ -127,12 +114,9 @@ pub enum TaskCommand {
     Failed {
         /// The task id.
         id: i64,
-        /// At most this many (1-100).
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
-        /// Skip this many.
-        #[arg(long, default_value_t = 0)]
-        offset: u32,
+        /// Which page.
+        #[command(flatten)]
+        page: PageArgs,
     },
 }
 
@@ -280,48 +264,29 @@ async fn start(
 /// Runs a task command.
 pub async fn run(ctx: &Ctx, command: TaskCommand) -> Result<(), CtlError> {
     match command {
-        TaskCommand::Create {
-            migration,
-            dry_run,
-            follow,
-        } => {
-            let body = migration.body(Target::Task)?;
-            if dry_run {
-                return plan::show(ctx, &body).await;
-            }
-            let created = ctx.api.post("tasks", Some(&body)).await?;
-            let id = int(&created, "id");
-            if follow.watch {
-                if ctx.format == Format::Text {
-                    output::line(&format!("task {id} created"));
-                }
-                return watch::watch(&ctx.api, &Subject::Task(id), follow.interval(), ctx.format)
-                    .await
-                    .map(|_| ());
-            }
-            output::emit(ctx.format, &created, |c| {
-                format!("task {} created ({})", int(c, "id"), text(c, "task_name"))
-            });
-            Ok(())
-        }
+        TaskCommand::Create(args) => args.run(ctx, Target::Task).await,
         TaskCommand::List {
             status,
             group,
             name,
-            limit,
-            offset,
+            page,
         } => {
             let page = ctx
                 .api
                 .get(&format!(
                     "tasks{}",
-                    query(&[
-                        ("status", status.map(|s| s.to_string())),
-                        ("group_id", group),
-                        ("task_name", name),
-                        ("limit", Some(limit.to_string())),
-                        ("offset", Some(offset.to_string())),
-                    ])
+                    query(
+                        &[
+                            [
+                                ("status", status.map(|s| s.to_string())),
+                                ("group_id", group),
+                                ("task_name", name),
+                            ]
+                            .as_slice(),
+                            &page.pairs(),
+                        ]
+                        .concat()
+                    )
                 ))
                 .await?;
             output::emit(ctx.format, &page, |p| {
@@ -341,13 +306,7 @@ pub async fn run(ctx: &Ctx, command: TaskCommand) -> Result<(), CtlError> {
             Ok(())
         }
         TaskCommand::Watch { id, interval } => {
-            let follow = WatchArgs {
-                watch: true,
-                interval,
-            };
-            watch::watch(&ctx.api, &Subject::Task(id), follow.interval(), ctx.format)
-                .await
-                .map(|_| ())
+            watch_until_end(ctx, Subject::Task(id), interval).await
         }
         TaskCommand::Stop { id } => {
             let answer = ctx.api.post(&format!("tasks/{id}/stop"), None).await?;
@@ -367,27 +326,15 @@ pub async fn run(ctx: &Ctx, command: TaskCommand) -> Result<(), CtlError> {
             Ok(())
         }
         TaskCommand::Bandwidth { id, windows } => {
-            let body = json!({"bandwidth_policy": bandwidth_policy(&windows)});
-            let answer = ctx
-                .api
-                .put(&format!("tasks/{id}/bandwidth-policy"), Some(&body))
-                .await?;
-            confirm_done(
-                ctx,
-                &answer,
-                &format!("task {id}: {} bandwidth window(s) set", windows.len()),
-            );
-            Ok(())
+            let path = format!("tasks/{id}/bandwidth-policy");
+            set_bandwidth(ctx, &path, &windows, &format!("task {id}")).await
         }
-        TaskCommand::Failed { id, limit, offset } => {
+        TaskCommand::Failed { id, page } => {
             let page = ctx
                 .api
                 .get(&format!(
                     "tasks/{id}/failed-objects{}",
-                    query(&[
-                        ("limit", Some(limit.to_string())),
-                        ("offset", Some(offset.to_string()))
-                    ])
+                    query(&page.pairs())
                 ))
                 .await?;
             output::emit(ctx.format, &page, |p| {
