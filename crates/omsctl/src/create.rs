@@ -78,7 +78,7 @@ pub struct MigrationArgs {
     /// The source cloud: AWS, Aliyun, Tencent, HuaweiCloud, Azure, Google, URLSource, ...
     #[arg(long, value_name = "CLOUD")]
     pub src_cloud: Option<String>,
-    /// The source region (as omsd knows it: a public region or an [[endpoints]] rule).
+    /// The source region (as omsd knows it: a public region or an `[[endpoints]]` rule).
     #[arg(long, value_name = "REGION")]
     pub src_region: Option<String>,
     /// The source bucket.

@@ -2,7 +2,7 @@
 //! hidden) and what the source holds under its prefixes, counted with the bucket helper —
 //! nothing is created.
 //!
-//! omsd has no server-side plan yet; this one is bounded ([`MAX_PLAN_PAGES`] helper pages per
+//! omsd has no server-side plan yet; this one is bounded (`MAX_PLAN_PAGES` helper pages per
 //! prefix) and says when it stopped counting.
 
 use serde_json::{Map, Value, json};

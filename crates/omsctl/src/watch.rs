@@ -107,12 +107,12 @@ pub fn group_progress(group: &Value) -> String {
     ));
     let speed = int(group, "migrate_speed");
     if matches!(int(group, "status"), 1 | 2) && speed > 0 {
-        let left = (int(group, "total_size") - int(group, "complete_size")).max(0);
-        line.push_str(&format!(
-            "  {}  ETA {}",
-            output::rate(speed),
-            output::duration_ms(left.saturating_mul(1000) / speed)
-        ));
+        line.push_str(&format!("  {}", output::rate(speed)));
+        let left_ms =
+            (int(group, "total_size") - int(group, "complete_size")).max(0) * 1000 / speed;
+        if left_ms > 0 {
+            line.push_str(&format!("  ETA {}", output::duration_ms(left_ms)));
+        }
     }
     line
 }

@@ -91,6 +91,12 @@ pub enum GroupCommand {
         /// The group id.
         id: String,
     },
+    /// The objects that failed in a group's tasks, with their task, code and reason.
+    #[command(after_help = "Example:\n  omsctl group failed 157ece42-3270-4824-a3d2-f0187a03ca01")]
+    Failed {
+        /// The group id.
+        id: String,
+    },
     /// Replace the bandwidth windows of a group's tasks (none: no limit).
     #[command(
         after_help = "Example:\n  omsctl group bandwidth 157ece42-3270-4824-a3d2-f0187a03ca01 --window 00:00-23:59=50M"
@@ -171,6 +177,66 @@ async fn needs_of(ctx: &Ctx, id: &str) -> Result<KeyNeeds, CtlError> {
         text(&group["src_node"], "cloud_type"),
         group["source_cdn"]["authentication_type"].as_str(),
     ))
+}
+
+/// How many failed objects of each task `group failed` lists.
+const FAILED_PER_TASK: u32 = 100;
+
+/// `group failed`: the failed objects of every task of the group that has some.
+async fn failed_objects(ctx: &Ctx, id: &str) -> Result<(), CtlError> {
+    let tasks = ctx
+        .api
+        .get(&format!(
+            "tasks{}",
+            query(&[
+                ("group_id", Some(id.to_owned())),
+                ("limit", Some("100".into()))
+            ])
+        ))
+        .await?;
+    let mut failed = Vec::new();
+    let mut count = 0;
+    for task in tasks["tasks"].as_array().into_iter().flatten() {
+        if int(task, "failed_num") == 0 {
+            continue;
+        }
+        let task_id = int(task, "id");
+        let page = ctx
+            .api
+            .get(&format!(
+                "tasks/{task_id}/failed-objects{}",
+                query(&[("limit", Some(FAILED_PER_TASK.to_string()))])
+            ))
+            .await?;
+        count += int(&page, "count");
+        for object in page["failed_objects"].as_array().into_iter().flatten() {
+            let mut object = object.clone();
+            object["task_id"] = Value::from(task_id);
+            failed.push(object);
+        }
+    }
+    let shown = serde_json::json!({"failed_objects": failed, "count": count});
+    output::emit(ctx.format, &shown, |s| {
+        let rows: Vec<Vec<String>> = s["failed_objects"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|o| {
+                vec![
+                    int(o, "task_id").to_string(),
+                    text(o, "key").to_owned(),
+                    output::bytes(int(o, "size")),
+                    text(o, "error_code").to_owned(),
+                    text(o, "error_msg").to_owned(),
+                ]
+            })
+            .collect();
+        format!(
+            "{}\n{count} failed objects",
+            output::table(&["TASK", "KEY", "SIZE", "CODE", "REASON"], &rows)
+        )
+    });
+    Ok(())
 }
 
 /// Runs a group command.
@@ -277,6 +343,7 @@ pub async fn run(ctx: &Ctx, command: GroupCommand) -> Result<(), CtlError> {
             confirm_done(ctx, &answer, &format!("group {id} deleted"));
             Ok(())
         }
+        GroupCommand::Failed { id } => failed_objects(ctx, &id).await,
         GroupCommand::Bandwidth { id, windows } => {
             let path = format!("taskgroups/{id}/update");
             set_bandwidth(ctx, &path, &windows, &format!("group {id}")).await
