@@ -4,9 +4,9 @@ is written, and compares what it prints with what the documentation shows.
 A runnable block is a fenced code block whose info string is `sh runnable`. The output the
 documentation promises is written inside the block, below the command that prints it, as comment
 lines starting with `#> ` (bash ignores them, so the block still runs as pasted). Each block runs
-with bash in a fresh folder holding `target/debug/omsd` (a link to the omsd under test), with its
-own TMPDIR inside that folder and in its own session, so that anything it leaves running or
-lying around is seen and reported.
+with bash in a fresh folder holding `target/debug/omsd` and `target/debug/omsctl` (links to the
+programs under test), with its own TMPDIR inside that folder and in its own session, so that
+anything it leaves running or lying around is seen and reported.
 
 Before the comparison, both sides are masked: UUIDs, 32- and 64-digit hex ids and tokens, JWTs,
 15-digit task ids, 13- and 14-digit times (Unix ms, yyyymmddhhmmss), ISO times and the ports of
@@ -182,6 +182,8 @@ def run_block(block, number, args):
     (folder / "target" / "debug").mkdir(parents=True)
     (folder / "tmp").mkdir()
     (folder / "target" / "debug" / "omsd").symlink_to(args.omsd)
+    if args.omsctl:
+        (folder / "target" / "debug" / "omsctl").symlink_to(args.omsctl)
     script = args.work / f"{number:02d}.sh"
     script.write_text(block.text, encoding="utf-8")
     env = dict(os.environ)
@@ -231,6 +233,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, required=True, help="the repository")
     parser.add_argument("--omsd", type=Path, required=True, help="the omsd binary under test")
+    parser.add_argument("--omsctl", type=Path, help="the omsctl binary under test")
     parser.add_argument("--work", type=Path, required=True, help="where blocks run")
     parser.add_argument("--path", action="append", default=[], help="folders put first on PATH")
     parser.add_argument("--list", action="store_true", help="only list the runnable blocks")
@@ -256,6 +259,7 @@ def main():
     args.work = args.work.resolve()
     args.work.mkdir(parents=True, exist_ok=True)
     args.omsd = args.omsd.resolve()
+    args.omsctl = args.omsctl.resolve() if args.omsctl else None
     for number, block in enumerate(blocks, 1):
         seconds, problems = run_block(block, number, args)
         if problems:

@@ -4,7 +4,7 @@
 #
 # A walkthrough the reader is told to run is a fenced block opened with ```sh runnable. It is a
 # whole script: pasted into a file and run with bash from the repository root (after
-# `cargo build -p omsd`, with s3s-fs, curl and jq on PATH), it starts its servers, waits until
+# `cargo build -p omsd -p omsctl`, with s3s-fs, curl and jq on PATH), it starts its servers, waits until
 # they answer, fails loudly on any error and stops what it started. Under each command that
 # prints something, the block shows the output as comment lines starting with `#> `.
 # tests/docs/blocks.py runs every such block verbatim, each in a fresh folder against real
@@ -14,7 +14,8 @@
 # repository.
 #
 # Usage: tests/docs/run.sh [--list] [FILE...]    (default: README.md and docs/*.md)
-#        OMS_DOCS_OMSD=path/to/omsd tests/docs/run.sh    (use an omsd built elsewhere)
+#        OMS_DOCS_OMSD=path/to/omsd tests/docs/run.sh    (use an omsd built elsewhere; its
+#        folder's omsctl, or OMS_DOCS_OMSCTL)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -30,10 +31,12 @@ fi
 
 if [ -n "${OMS_DOCS_OMSD:-}" ]; then
   OMSD=$OMS_DOCS_OMSD
+  OMSCTL=${OMS_DOCS_OMSCTL:-$(dirname "$OMSD")/omsctl}
 else
-  say "building omsd (debug, as the walkthroughs say)"
-  cargo build --locked -p omsd
+  say "building omsd and omsctl (debug, as the walkthroughs say)"
+  cargo build --locked -p omsd -p omsctl
   OMSD=${CARGO_TARGET_DIR:-$ROOT/target}/debug/omsd
+  OMSCTL=${CARGO_TARGET_DIR:-$ROOT/target}/debug/omsctl
 fi
 if [ ! -x target/tools/bin/s3s-fs ]; then
   say "installing s3s-fs 0.14.1 into target/tools"
@@ -41,5 +44,5 @@ if [ ! -x target/tools/bin/s3s-fs ]; then
 fi
 
 say "the docs test (tests/docs/blocks.py)"
-python3 tests/docs/blocks.py --root "$ROOT" --omsd "$OMSD" --work "$ROOT/target/docs-test" \
+python3 tests/docs/blocks.py --root "$ROOT" --omsd "$OMSD" --omsctl "$OMSCTL" --work "$ROOT/target/docs-test" \
   --path "$ROOT/target/tools/bin" "$@"

@@ -19,6 +19,7 @@ mod engine;
 mod groups;
 mod metrics;
 mod notify;
+mod omsctl;
 mod persistence;
 mod security;
 mod service;

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod cache;
+pub mod console;
 pub mod error;
 pub mod extract;
 mod meter;
@@ -34,7 +35,7 @@ pub use crate::state::{ApiLimits, AppState, StoreCheck};
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole API: every route of the route list ([`routes`]), `/openapi.json` (the document
-/// of those same routes) and `/docs`.
+/// of those same routes), `/docs`, and the web console ([`console`]).
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
     // Authentication first, then the cache (which relies on the caller's project being checked).
     let project = routes::project()
@@ -52,6 +53,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let docs = SwaggerUi::new("/docs")
         .external_url_unchecked("/openapi.json", openapi::document_of(paths));
     api.merge(docs)
+        .merge(console::router())
         .fallback(|req: Request| async move { ApiError::RouteNotFound(req.uri().path().to_owned()).into_response() })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
         .with_state(state)

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod model;
 pub mod parse;
 pub mod policy;
+pub mod signing;
 pub mod spec;
 pub mod status;
 pub mod sync;

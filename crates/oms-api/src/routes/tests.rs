@@ -16,8 +16,16 @@ use super::*;
 use crate::auth::{AuthSettings, Authenticator};
 use crate::state::{ApiLimits, AppState};
 
-/// Paths the router serves besides the API: the document itself and Swagger UI.
-const DOCUMENTATION_PATHS: [&str; 4] = ["/openapi.json", "/docs", "/docs/", "/docs/{*rest}"];
+/// Paths the router serves besides the API: the document itself, Swagger UI and the console.
+const DOCUMENTATION_PATHS: [&str; 7] = [
+    "/openapi.json",
+    "/docs",
+    "/docs/",
+    "/docs/{*rest}",
+    "/console",
+    "/console/",
+    "/console/{file}",
+];
 /// The methods probed on every path.
 const METHODS: [Method; 5] = [
     Method::GET,
