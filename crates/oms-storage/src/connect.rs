@@ -35,7 +35,7 @@ pub struct ConnectSettings {
     /// Which addresses user-chosen URLs and endpoints may reach.
     pub guard: Guard,
     /// The most requests one migration keeps in flight to each side: where each side's
-    /// [`Pace`] starts, and what it grows back to after the store throttled.
+    /// request pace starts, and what it grows back to after the store throttled.
     pub max_requests_in_flight: usize,
 }
 

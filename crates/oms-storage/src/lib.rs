@@ -5,9 +5,9 @@
 //! (put from a stream; multipart create / upload part / complete / abort / list) for
 //! destinations, which are S3-compatible. Server-side copy is an optional capability
 //! ([`ServerSideCopy`]), offered only where it works. Errors carry an [`ErrorKind`] decided in
-//! one place ([`error`]), which is all the engine needs to choose between retrying, failing the
+//! one place (the `error` module), which is all the engine needs to choose between retrying, failing the
 //! object, and failing the task. What a store answers is checked before it is used
-//! ([`read`]).
+//! (`client::read`).
 
 pub mod account;
 mod azure;

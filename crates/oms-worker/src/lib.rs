@@ -119,7 +119,7 @@ impl Worker {
     }
 
     /// Claims and runs work until `shutdown` fires — task groups to split, sync tasks with
-    /// keys waiting, tasks ([`jobs::kinds`], in that order) — then stops claiming, lets running
+    /// keys waiting, tasks (`jobs::kinds`, in that order) — then stops claiming, lets running
     /// work save its state and hand its leases back, and returns. Alongside, it moves task
     /// groups whose tasks have settled, and delivers notifications.
     pub async fn run(self, shutdown: CancellationToken) {

@@ -401,7 +401,7 @@ impl Recorder {
             self.samples.pop_front();
         }
         match self.samples.front() {
-            Some((at, first)) if now.duration_since(*at) >= Duration::from_millis(500) => {
+            Some((at, first)) if now.duration_since(*at) >= Duration::from_millis(100) => {
                 (sent - first) as f64 / now.duration_since(*at).as_secs_f64()
             }
             _ => 0.0,
@@ -488,7 +488,8 @@ pub(crate) async fn run(
         failures: Vec::new(),
         resolved: Vec::new(),
         query_over: false,
-        samples: VecDeque::new(),
+        // From the start of the run: the first bytes show as a speed at once.
+        samples: VecDeque::from([(Instant::now(), 0)]),
         started: Instant::now(),
         previous_time_ms: ctx.task.total_time_ms,
         ctx: ctx.clone(),

@@ -20,13 +20,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// Failures in a row that cost nothing.
-const FREE_FAILURES: u32 = 3;
+pub const FREE_FAILURES: u32 = 3;
 /// The longest back-off.
-const MAX_LOCKOUT: Duration = Duration::from_secs(15 * 60);
+pub const MAX_LOCKOUT: Duration = Duration::from_secs(15 * 60);
 /// A name or address without failures for this long is forgotten.
-const FORGET_AFTER: Duration = Duration::from_secs(60 * 60);
+pub const FORGET_AFTER: Duration = Duration::from_secs(60 * 60);
 /// The most names and addresses tracked at once.
-const MAX_TRACKED: usize = 100_000;
+pub const MAX_TRACKED: usize = 100_000;
 
 /// How many password checks may run and wait.
 #[derive(Debug, Clone, Copy)]

@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 /// The most signatures kept at once: about 200 bytes each.
-const MAX_SEEN: usize = 1_000_000;
+pub const MAX_SEEN: usize = 1_000_000;
 /// How long after its first arrival an identical signed request is still taken.
 pub const REPEAT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 

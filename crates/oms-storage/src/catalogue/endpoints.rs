@@ -52,7 +52,7 @@ impl Endpoint {
 }
 
 /// Whether `cloud` + `region` lead to an endpoint omsd knows: an operator rule, or a region
-/// of the cloud's public catalogue ([`crate::regions`]).
+/// of the cloud's public catalogue ([`crate::catalogue::regions`]).
 pub fn is_known(rules: &[EndpointRule], cloud: &str, region: &str) -> bool {
     has_rule(rules, cloud, region) || crate::catalogue::regions::is_known(cloud, region)
 }

@@ -1,5 +1,5 @@
 //! Which clouds and regions omsd can reach: the built-in catalogue of public regions
-//! ([`crate::regions`]) merged with the operator's `[[endpoints]]` rules. What `ShowCloudType`
+//! ([`crate::catalogue::regions`]) merged with the operator's `[[endpoints]]` rules. What `ShowCloudType`
 //! and `ShowRegionInfo` answer.
 
 use oms_core::spec::CloudType;

@@ -3,7 +3,7 @@
 //! that `ShowRegionInfo` (`GET /v2/{project_id}/objectstorage/data-center`) can list them.
 //!
 //! The facts are the providers' published region and endpoint lists, as of 2026-11. Each value
-//! is the region exactly as it appears in the host [`endpoints`](crate::endpoints) builds for
+//! is the region exactly as it appears in the host [`endpoints`](crate::catalogue::endpoints) builds for
 //! that cloud (`oss-{region}.aliyuncs.com`, `ks3-{region}.ksyuncs.com`, ...), so a known region
 //! always names a public endpoint. Regions whose S3 endpoint lies under another domain (AWS
 //! China, Huawei's European and partner regions) are left out: an operator reaches them, and
