@@ -73,7 +73,7 @@ pub(crate) async fn head_item(ctx: &RunCtx, key: &str) -> Result<Item, Halt> {
     .await;
     let mut item = Item::to_head(0, key);
     match head {
-        Ok(Some(meta)) => item.learn(meta.info),
+        Ok(Some(meta)) => item.learn(meta),
         Ok(None) => {
             item.unreadable = Some((
                 ObjectFailureCode::SourceMetadata,
@@ -171,6 +171,7 @@ async fn selection(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt> {
                             },
                             unreadable: None,
                             dst_name: None,
+                            headers: None,
                         };
                         emitter.emit(item, position).await?;
                     }

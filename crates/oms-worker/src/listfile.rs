@@ -306,6 +306,7 @@ mod tests {
                 lookup: crate::pipeline::Lookup::Head,
                 unreadable: None,
                 dst_name: Some(name.into()),
+                headers: None,
             };
             let (url, back) = url_line(&item.record_key()).unwrap();
             assert_eq!((url.as_str(), back.as_str()), (item.key.as_str(), name));

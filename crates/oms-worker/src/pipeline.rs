@@ -60,6 +60,9 @@ pub(crate) struct Item {
     pub unreadable: Option<(ObjectFailureCode, String)>,
     /// The destination name of a URL-list line (decoded); `None`: the source key.
     pub dst_name: Option<String>,
+    /// The object's headers, when the lister HEADed it (a copy in parts then needs no HEAD of
+    /// its own to create its upload).
+    pub headers: Option<Box<oms_storage::ObjectHeaders>>,
 }
 
 /// What is escaped in the destination name of a recorded URL-list line: everything but
@@ -85,15 +88,18 @@ impl Item {
             lookup: Lookup::Head,
             unreadable: None,
             dst_name: None,
+            headers: None,
         }
     }
 
     /// Takes what a HEAD of the source said of the object.
-    pub(crate) fn learn(&mut self, info: oms_storage::ObjectInfo) {
+    pub(crate) fn learn(&mut self, meta: oms_storage::ObjectMeta) {
+        let info = meta.info;
         self.size = info.size;
         self.last_modified_ms = info.last_modified_ms;
         self.storage_class = info.storage_class;
         self.etag = info.etag;
+        self.headers = Some(Box::new(meta.headers));
     }
 
     /// The version of the source object the lister saw, which reads are pinned to.

@@ -127,14 +127,15 @@ async fn execute(
     };
     drop(credentials);
 
-    match check_buckets(
-        &config.retry,
-        &sides,
-        &run.task.spec.destination.bucket,
-        &stop.intake,
-    )
-    .await
-    {
+    // The buckets' check, the destination's write settings and the cleanup of uploads that
+    // deleted tasks left go side by side: across a WAN each is a round trip or more.
+    let dst_bucket = &run.task.spec.destination.bucket;
+    let (checked, integrity, ()) = tokio::join!(
+        check_buckets(&config.retry, &sides, dst_bucket, &stop.intake),
+        Integrity::of(sides.destination.as_ref(), dst_bucket),
+        abort_orphan_uploads(db, &run, sides.destination.as_ref()),
+    );
+    match checked {
         Ok(true) => {}
         Ok(false) => {
             return Ended {
@@ -145,13 +146,6 @@ async fn execute(
         }
         Err(failure) => return failed(failure),
     }
-    abort_orphan_uploads(db, &run, sides.destination.as_ref()).await;
-
-    let integrity = Integrity::of(
-        sides.destination.as_ref(),
-        &run.task.spec.destination.bucket,
-    )
-    .await;
     let copy = CopyCtx::new(
         db.clone(),
         config.clone(),

@@ -56,8 +56,38 @@ pub(crate) struct HyperTransport {
 
 impl HyperTransport {
     /// A transport with these timeouts (`idle_timeout`: the longest time a request may go
-    /// without sending or receiving a byte).
+    /// without sending or receiving a byte). Transports of one connect timeout share their
+    /// connection pool: a worker's next task to the same store reuses the connections of the
+    /// last one instead of paying a TCP (and TLS) handshake per connection again — across a
+    /// WAN, one to three round trips each. Requests are signed one by one, so connections carry
+    /// no credentials.
     pub(crate) fn new(connect_timeout: Duration, idle_timeout: Duration) -> Result<Self, String> {
+        type Pools = std::collections::HashMap<
+            Duration,
+            Client<HttpsConnector<TcpConnector>, Tracked<SdkBody>>,
+        >;
+        static POOLS: std::sync::LazyLock<std::sync::Mutex<Pools>> =
+            std::sync::LazyLock::new(Default::default);
+        let mut pools = POOLS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let client = match pools.get(&connect_timeout) {
+            Some(client) => client.clone(),
+            None => {
+                let client = Self::client(connect_timeout)?;
+                pools.insert(connect_timeout, client.clone());
+                client
+            }
+        };
+        Ok(Self {
+            client,
+            idle_timeout,
+        })
+    }
+
+    fn client(
+        connect_timeout: Duration,
+    ) -> Result<Client<HttpsConnector<TcpConnector>, Tracked<SdkBody>>, String> {
         let mut tcp = TcpConnector::new();
         tcp.enforce_http(false);
         tcp.set_connect_timeout(Some(connect_timeout));
@@ -68,13 +98,9 @@ impl HyperTransport {
             .https_or_http()
             .enable_http1()
             .wrap_connector(tcp);
-        let client = Client::builder(TokioExecutor::new())
+        Ok(Client::builder(TokioExecutor::new())
             .pool_idle_timeout(POOL_IDLE)
-            .build(https);
-        Ok(Self {
-            client,
-            idle_timeout,
-        })
+            .build(https))
     }
 }
 

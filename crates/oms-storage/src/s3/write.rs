@@ -269,14 +269,15 @@ impl WriteStore for S3Connector {
                     .as_deref()
                     .is_some_and(|c| c.ends_with("NotFoundError") || c.ends_with("NotFound"))
         };
-        match self
-            .client
-            .get_bucket_encryption()
-            .bucket(bucket)
-            .send()
-            .await
-            .map_err(|e| self.error("GetBucketEncryption", bucket, None, &e))
-        {
+        // Both settings at once: one round trip before the copies start, not two.
+        let (encryption, lock) = tokio::join!(
+            self.client.get_bucket_encryption().bucket(bucket).send(),
+            self.client
+                .get_object_lock_configuration()
+                .bucket(bucket)
+                .send()
+        );
+        match encryption.map_err(|e| self.error("GetBucketEncryption", bucket, None, &e)) {
             Ok(out) => {
                 let kms = out
                     .server_side_encryption_configuration()
@@ -294,14 +295,7 @@ impl WriteStore for S3Connector {
             Err(e) if not_set(&e) => {}
             Err(e) => return Err(e),
         }
-        match self
-            .client
-            .get_object_lock_configuration()
-            .bucket(bucket)
-            .send()
-            .await
-            .map_err(|e| self.error("GetObjectLockConfiguration", bucket, None, &e))
-        {
+        match lock.map_err(|e| self.error("GetObjectLockConfiguration", bucket, None, &e)) {
             Ok(out) => {
                 let retained = out
                     .object_lock_configuration()

@@ -75,7 +75,7 @@ pub(crate) async fn sync_key(ctx: &CopyCtx, queued: &QueuedKey, seq: u64) -> Syn
         }
         Err(e) => return Synced::with(e.into_outcome(ctx), 0),
     };
-    item.learn(meta.info);
+    item.learn(meta);
     let size = item.size;
     let destination = if checker::needs_lookup(ctx, &item) {
         checker::Destination::Head

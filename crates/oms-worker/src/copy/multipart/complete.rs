@@ -34,9 +34,10 @@ pub(super) async fn still_pinned(upload: &Upload<'_>) -> Result<(), CopyError> {
         (pinned.strong_etag(), now.etag.as_deref()),
         (Some(a), Some(b)) if !a.eq_ignore_ascii_case(b.trim_start_matches("W/").trim_matches('"'))
     );
+    // At the second: a listing tells milliseconds where a HEAD's Last-Modified tells seconds.
     let other_time = pinned.last_modified_ms > 0
         && now.last_modified_ms > 0
-        && pinned.last_modified_ms != now.last_modified_ms;
+        && pinned.last_modified_ms / 1000 != now.last_modified_ms / 1000;
     if now.size != pinned.size || other_tag || other_time {
         return Err(CopyError::Changed(format!(
             "source: {} changed while its parts were copied (it holds {} bytes, entity tag {}, now)",

@@ -158,6 +158,35 @@ impl Upload<'_> {
     }
 }
 
+/// A HEAD of the source, which must still be `expected` (its size, and its entity tag where
+/// both tell one): [`CopyError::Changed`] otherwise, for the caller to start over.
+async fn head_expected(
+    ctx: &CopyCtx,
+    item: &Item,
+    expected: &Version,
+) -> Result<oms_storage::ObjectMeta, CopyError> {
+    let Some(meta) = head_source(ctx, item).await? else {
+        return Err(CopyError::Object {
+            code: ObjectFailureCode::SourceMetadata,
+            message: format!("source: the object {} disappeared", item.key),
+        });
+    };
+    let other_tag = matches!(
+        (expected.strong_etag(), meta.info.etag.as_deref()),
+        (Some(a), Some(b)) if !a.eq_ignore_ascii_case(b)
+    );
+    if meta.info.size != expected.size || other_tag {
+        return Err(CopyError::Changed(format!(
+            "source: {} holds {} bytes (entity tag {}) now, {} bytes were seen",
+            item.key,
+            meta.info.size,
+            meta.info.etag.as_deref().unwrap_or("unknown"),
+            expected.size
+        )));
+    }
+    Ok(meta)
+}
+
 /// Copies `item` with a multipart upload (continuing a saved one); returns the bytes moved now.
 /// `expected` is the version the copy was started for: a source found otherwise by the HEAD is
 /// [`CopyError::Changed`], for the caller to start over with what it is now.
@@ -167,30 +196,23 @@ pub(crate) async fn copy(
     dst_key: &str,
     expected: &Version,
 ) -> Result<u64, CopyError> {
-    let Some(meta) = head_source(ctx, item).await? else {
-        return Err(CopyError::Object {
-            code: ObjectFailureCode::SourceMetadata,
-            message: format!("source: the object {} disappeared", item.key),
-        });
+    // What the listing (or the lister's HEAD) said is a version every read is pinned to, and
+    // the check before completion (`complete::still_pinned`) proves it was not replaced: a
+    // HEAD is needed only without an entity tag to pin to, or for the headers of a new upload
+    // that the lister did not learn.
+    let mut head = None;
+    let pinned = if expected.strong_etag().is_some() {
+        expected.clone()
+    } else {
+        let meta = head_expected(ctx, item, expected).await?;
+        let version = Version {
+            size: meta.info.size,
+            etag: meta.info.etag.clone(),
+            last_modified_ms: meta.info.last_modified_ms,
+        };
+        head = Some(meta);
+        version
     };
-    let pinned = Version {
-        size: meta.info.size,
-        etag: meta.info.etag.clone(),
-        last_modified_ms: meta.info.last_modified_ms,
-    };
-    let other_tag = matches!(
-        (expected.strong_etag(), pinned.strong_etag()),
-        (Some(a), Some(b)) if !a.eq_ignore_ascii_case(b)
-    );
-    if pinned.size != expected.size || other_tag {
-        return Err(CopyError::Changed(format!(
-            "source: {} holds {} bytes (entity tag {}) now, {} bytes were seen",
-            item.key,
-            pinned.size,
-            pinned.etag.as_deref().unwrap_or("unknown"),
-            expected.size
-        )));
-    }
     let size = pinned.size;
     let part_size = part_size_of(ctx, size);
     let parts_total = i32::try_from(size.div_ceil(part_size).max(1)).unwrap_or(i32::MAX);
@@ -230,14 +252,19 @@ pub(crate) async fn copy(
                     .await
                     .map_err(|e| db_trouble(ctx, &e))?;
             }
+            let headers = match (head, &item.headers) {
+                (Some(meta), _) => meta.headers,
+                (None, Some(headers)) => (**headers).clone(),
+                (None, None) => head_expected(ctx, item, &pinned).await?.headers,
+            };
             let mut options = write_options(
                 ctx.spec(),
                 &item.key,
-                &meta.headers,
+                &headers,
                 item.storage_class.as_deref(),
             );
             options.tags = retry(&ctx.config.retry, &ctx.stop.hard, || {
-                source_tags(ctx, item, &meta.headers, true)
+                source_tags(ctx, item, &headers, true)
             })
             .await
             .map_err(|e| CopyError::gave_up(ObjectFailureCode::SourceMetadata, e))?;
