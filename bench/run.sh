@@ -16,5 +16,5 @@ if [ ! -x "$tools/bin/s3s-fs" ]; then
 fi
 profile="${OMS_BENCH_PROFILE:-release}"
 cargo build --quiet --locked --profile "$profile" -p omsd -p oms-bench
-out="target/$([ "$profile" = dev ] && echo debug || echo "$profile")"
+out="${CARGO_TARGET_DIR:-target}/$([ "$profile" = dev ] && echo debug || echo "$profile")"
 exec "$out/oms-bench" --omsd "$out/omsd" --s3s-fs "$tools/bin/s3s-fs" "$@"

@@ -69,6 +69,25 @@ pub(crate) fn cpu_secs(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// A client of the S3 server at `url` (the engine's own S3 connector).
+pub(crate) fn connector(url: &str, ak: &str, sk: &str) -> anyhow::Result<Arc<dyn WriteStore>> {
+    Ok(Arc::new(S3Connector::new(&S3Settings {
+        endpoint: Endpoint {
+            url: url.to_owned(),
+            path_style: true,
+            guessed: false,
+        },
+        region: "us-east-1".into(),
+        access_key: ak.into(),
+        secret_key: SecretString::from(sk.to_owned()),
+        security_token: None,
+        is_aws: false,
+        requester_pays: false,
+        connect_timeout: Duration::from_secs(10),
+        operation_timeout: Duration::from_secs(300),
+    })?))
+}
+
 /// A child process killed when dropped.
 pub(crate) struct Proc(pub Child);
 
@@ -118,21 +137,7 @@ impl S3 {
 
     /// A client of this server (the engine's own S3 connector).
     pub(crate) fn connector(&self, ak: &str, sk: &str) -> anyhow::Result<Arc<dyn WriteStore>> {
-        Ok(Arc::new(S3Connector::new(&S3Settings {
-            endpoint: Endpoint {
-                url: self.url.clone(),
-                path_style: true,
-                guessed: false,
-            },
-            region: "us-east-1".into(),
-            access_key: ak.into(),
-            secret_key: SecretString::from(sk.to_owned()),
-            security_token: None,
-            is_aws: false,
-            requester_pays: false,
-            connect_timeout: Duration::from_secs(10),
-            operation_timeout: Duration::from_secs(300),
-        })?))
+        connector(&self.url, ak, sk)
     }
 
     /// Empties a bucket (removes and recreates its folder), and lets the disk settle: the
@@ -160,8 +165,9 @@ pub(crate) struct Oms {
 pub(crate) struct OmsSetup<'a> {
     pub bin: &'a Path,
     pub dir: PathBuf,
-    pub src: &'a S3,
-    pub dst: &'a S3,
+    /// Where the source and destination servers are (the servers, or proxies in front).
+    pub src_url: &'a str,
+    pub dst_url: &'a str,
     pub concurrency: usize,
     /// `server.read_cache_ms` (`None`: omsd's default).
     pub read_cache_ms: Option<u64>,
@@ -203,8 +209,8 @@ url = "{dst}"
                 .read_cache_ms
                 .map(|ms| format!("read_cache_ms = {ms}"))
                 .unwrap_or_default(),
-            src = setup.src.url,
-            dst = setup.dst.url,
+            src = setup.src_url,
+            dst = setup.dst_url,
         );
         std::fs::write(dir.join("oms.toml"), config)?;
         let bin = std::fs::canonicalize(setup.bin)
@@ -321,20 +327,29 @@ pub(crate) fn prefix_task(prefix: &str) -> Value {
     })
 }
 
-/// Runs `rclone copy` of `prefix` between the two servers; returns its time and peak memory.
+/// How rclone is run: at its own defaults, or tuned as OMS is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Rclone {
+    /// `--transfers`, `--checkers` and the multipart settings left to rclone.
+    Defaults,
+    /// `--transfers` this many, `--checkers` twice that, parts as OMS sends them.
+    Like(usize),
+}
+
+/// Runs `rclone copy` of `prefix` between the servers at `src` and `dst` (URLs); returns its
+/// time and peak memory.
 pub(crate) fn rclone_copy(
     bin: &Path,
-    src: &S3,
-    dst: &S3,
+    (src, dst): (&str, &str),
     prefix: &str,
-    concurrency: usize,
+    how: Rclone,
 ) -> anyhow::Result<(Duration, u64)> {
     let mut command = Command::new(bin);
-    for (remote, s3, ak, sk) in [("SRC", src, SRC_AK, SRC_SK), ("DST", dst, DST_AK, DST_SK)] {
+    for (remote, url, ak, sk) in [("SRC", src, SRC_AK, SRC_SK), ("DST", dst, DST_AK, DST_SK)] {
         for (key, value) in [
             ("TYPE", "s3"),
             ("PROVIDER", "Other"),
-            ("ENDPOINT", s3.url.as_str()),
+            ("ENDPOINT", url),
             ("ACCESS_KEY_ID", ak),
             ("SECRET_ACCESS_KEY", sk),
             ("REGION", "us-east-1"),
@@ -345,21 +360,24 @@ pub(crate) fn rclone_copy(
     }
     // These machines export AWS_CA_BUNDLE, which breaks rclone on http:// endpoints.
     command.env_remove("AWS_CA_BUNDLE");
-    let transfers = concurrency.to_string();
-    // rclone's docs: checkers run the listings and comparisons beside the transfers; more of
-    // them help with many small objects. The part settings match OMS's defaults.
-    let checkers = (concurrency * 2).to_string();
-    let chunk = format!("{}M", PART_SIZE / MIB);
-    let cutoff = format!("{}M", MULTIPART_THRESHOLD / MIB);
-    let parts = PART_CONCURRENCY.to_string();
     command
         .args(["copy", &format!("SRC:{SRC_BUCKET}/{prefix}")])
         .arg(format!("DST:{DST_BUCKET}/{prefix}"))
-        .args(["--transfers", &transfers, "--checkers", &checkers])
-        .args(["--s3-chunk-size", &chunk, "--s3-upload-cutoff", &cutoff])
-        .args(["--s3-upload-concurrency", &parts, "--s3-no-check-bucket"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .arg("--s3-no-check-bucket");
+    if let Rclone::Like(concurrency) = how {
+        // rclone's docs: checkers run the listings and comparisons beside the transfers; more
+        // of them help with many small objects. The part settings match OMS's defaults.
+        command
+            .args(["--transfers", &concurrency.to_string()])
+            .args(["--checkers", &(concurrency * 2).to_string()])
+            .args(["--s3-chunk-size", &format!("{}M", PART_SIZE / MIB)])
+            .args([
+                "--s3-upload-cutoff",
+                &format!("{}M", MULTIPART_THRESHOLD / MIB),
+            ])
+            .args(["--s3-upload-concurrency", &PART_CONCURRENCY.to_string()]);
+    }
+    command.stdout(Stdio::null()).stderr(Stdio::piped());
     let started = Instant::now();
     let mut child = command
         .spawn()

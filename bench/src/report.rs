@@ -43,10 +43,10 @@ impl Row {
     }
 }
 
-/// A Markdown table, with each OMS row's ratio to the rclone row of its workload.
+/// A Markdown table; the last column is OMS's rate over each other row's, in its workload.
 pub(crate) fn table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| workload | tool | runs | median s | objects/s | MB/s | peak RSS MiB | OMS/rclone |\n|---|---|---|---|---|---|---|---|\n",
+        "| workload | tool | runs | median s | objects/s | MB/s | peak RSS MiB | OMS ÷ row |\n|---|---|---|---|---|---|---|---|\n",
     );
     for row in rows {
         if let Some(note) = &row.note {
@@ -62,12 +62,13 @@ pub(crate) fn table(rows: &[Row]) -> String {
             continue;
         }
         let ratio = if row.tool == "OMS" {
-            rows.iter()
-                .find(|r| r.workload == row.workload && r.tool == "rclone")
-                .map(|r| format!("{:.2}", row.objects_per_sec() / r.objects_per_sec()))
-                .unwrap_or_default()
-        } else {
             String::new()
+        } else {
+            rows.iter()
+                .find(|r| r.workload == row.workload && r.tool == "OMS")
+                .filter(|_| row.objects_per_sec() > 0.0)
+                .map(|oms| format!("{:.2}", oms.objects_per_sec() / row.objects_per_sec()))
+                .unwrap_or_default()
         };
         out.push_str(&format!(
             "| {} | {} | {} | {:.2} | {:.0} | {:.1} | {} | {ratio} |\n",

@@ -24,8 +24,8 @@ fn payload(body: ByteStream, size: u64) -> Payload {
 use crate::Args;
 use crate::origin;
 use crate::procs::{
-    DST_AK, DST_BUCKET, DST_SK, Oms, OmsSetup, S3, SRC_AK, SRC_BUCKET, SRC_SK, peak_rss_kib,
-    prefix_task, rclone_copy,
+    DST_AK, DST_BUCKET, DST_SK, Oms, OmsSetup, Rclone, S3, SRC_AK, SRC_BUCKET, SRC_SK,
+    peak_rss_kib, prefix_task, rclone_copy,
 };
 use crate::report::Row;
 
@@ -83,21 +83,21 @@ async fn copy_in_parts(
 }
 
 /// The objects of a workload: key suffixes and sizes.
-struct Objects {
-    prefix: &'static str,
-    sizes: Vec<u64>,
+pub(crate) struct Objects {
+    pub prefix: &'static str,
+    pub sizes: Vec<u64>,
 }
 
 impl Objects {
-    fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         self.sizes.len() as u64
     }
 
-    fn bytes(&self) -> u64 {
+    pub(crate) fn bytes(&self) -> u64 {
         self.sizes.iter().sum()
     }
 
-    fn key(&self, i: usize) -> String {
+    pub(crate) fn key(&self, i: usize) -> String {
         format!("{}{i:06}.bin", self.prefix)
     }
 
@@ -149,14 +149,18 @@ impl Objects {
     }
 }
 
-struct Bench<'a> {
-    args: &'a Args,
-    src: S3,
-    dst: S3,
+pub(crate) struct Bench<'a> {
+    pub args: &'a Args,
+    pub src: S3,
+    pub dst: S3,
 }
 
 /// Objects under `prefix` in `bucket`, listed page by page.
-async fn count_all(store: &Arc<dyn WriteStore>, bucket: &str, prefix: &str) -> anyhow::Result<u64> {
+pub(crate) async fn count_all(
+    store: &Arc<dyn WriteStore>,
+    bucket: &str,
+    prefix: &str,
+) -> anyhow::Result<u64> {
     let mut count = 0;
     let mut after: Option<String> = None;
     loop {
@@ -170,23 +174,23 @@ async fn count_all(store: &Arc<dyn WriteStore>, bucket: &str, prefix: &str) -> a
 }
 
 impl Bench<'_> {
-    fn setup(&self, name: &str) -> OmsSetup<'_> {
+    pub(crate) fn setup(&self, name: &str) -> OmsSetup<'_> {
         OmsSetup {
             bin: &self.args.omsd,
             dir: self.args.work_dir.join(name),
-            src: &self.src,
-            dst: &self.dst,
+            src_url: &self.src.url,
+            dst_url: &self.dst.url,
             concurrency: self.args.concurrency,
             read_cache_ms: None,
         }
     }
 
-    fn dst_connector(&self) -> anyhow::Result<Arc<dyn WriteStore>> {
+    pub(crate) fn dst_connector(&self) -> anyhow::Result<Arc<dyn WriteStore>> {
         self.dst.connector(DST_AK, DST_SK)
     }
 
     /// The CPU seconds the source and destination servers have used so far.
-    fn servers_cpu(&self) -> (f64, f64) {
+    pub(crate) fn servers_cpu(&self) -> (f64, f64) {
         (
             crate::procs::cpu_secs(self.src.pid()),
             crate::procs::cpu_secs(self.dst.pid()),
@@ -194,7 +198,7 @@ impl Bench<'_> {
     }
 
     /// The servers' CPU since `before`, in words.
-    fn servers_cpu_since(&self, before: (f64, f64)) -> String {
+    pub(crate) fn servers_cpu_since(&self, before: (f64, f64)) -> String {
         let (src, dst) = self.servers_cpu();
         format!(
             "servers used {:.1} s (source) and {:.1} s (destination) of CPU",
@@ -233,10 +237,9 @@ impl Bench<'_> {
         self.dst.empty(DST_BUCKET)?;
         let measured = rclone_copy(
             &self.args.rclone,
-            &self.src,
-            &self.dst,
+            (&self.src.url, &self.dst.url),
             objects.prefix,
-            self.args.concurrency,
+            Rclone::Like(self.args.concurrency),
         )?;
         let copied = count_all(&self.dst_connector()?, DST_BUCKET, objects.prefix).await?;
         ensure!(copied == objects.count(), "rclone left {copied} objects");
@@ -412,10 +415,9 @@ impl Bench<'_> {
             self.rclone_copy(objects).await?;
             let (t, peak) = rclone_copy(
                 &self.args.rclone,
-                &self.src,
-                &self.dst,
+                (&self.src.url, &self.dst.url),
                 objects.prefix,
-                self.args.concurrency,
+                Rclone::Like(self.args.concurrency),
             )?;
             eprintln!("  run {run}: rclone {:.2}s", t.as_secs_f64());
             rclone_row.times.push(t);
@@ -620,6 +622,21 @@ pub(crate) async fn run_all(args: &Args) -> anyhow::Result<Vec<Row>> {
     if wanted("c") {
         let name = format!("c: {} mixed, 1 KiB–64 MiB log-uniform", mix.count());
         rows.extend(bench.copy_workload(&name, &mix).await?);
+    }
+    let one_way = Duration::from_millis(args.latency_ms);
+    if wanted("a@wan") {
+        if !wanted("a") && !wanted("d") {
+            small.seed(&bench.src).await?;
+        }
+        let name = format!("a@wan: {} × 4 KiB", small.count());
+        rows.extend(bench.wan_copy(&name, &small, one_way).await?);
+    }
+    if wanted("c@wan") {
+        if !wanted("c") && !wanted("f") {
+            mix.seed(&bench.src).await?;
+        }
+        let name = format!("c@wan: {} mixed, 1 KiB–64 MiB", mix.count());
+        rows.extend(bench.wan_copy(&name, &mix, one_way).await?);
     }
     if wanted("d") {
         let name = format!("d: re-check {} × 4 KiB", small.count());
