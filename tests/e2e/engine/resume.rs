@@ -109,13 +109,14 @@ async fn a_task_stopped_mid_upload_resumes_the_same_upload_without_resending_par
     );
 }
 
-/// Runs a worker when started as a child process by a test (`OMS_E2E_CHILD_WORKER` names its
-/// configuration file); does nothing when run as a test itself.
+/// A worker in a process of its own: what [`spawn_worker_process`] runs (this test binary again,
+/// with `--ignored --exact` and `OMS_E2E_CHILD_WORKER` naming its configuration file). It is no
+/// test by itself, so it is ignored in every run of the suite.
 #[tokio::test]
+#[ignore = "a worker process that tests start (spawn_worker_process), not a test"]
 async fn child_worker_process() {
-    let Ok(path) = std::env::var("OMS_E2E_CHILD_WORKER") else {
-        return;
-    };
+    let path = std::env::var("OMS_E2E_CHILD_WORKER")
+        .expect("OMS_E2E_CHILD_WORKER names the worker's configuration file");
     let config = omsd::config::load(Some(std::path::Path::new(&path)), Vec::new()).unwrap();
     let master = omsd::load_master_key(&config).unwrap();
     let db = omsd::open_database(&config, &master).await.unwrap();
@@ -154,6 +155,7 @@ pub(crate) fn spawn_worker_process(m: &Migration, dir: &std::path::Path) -> std:
     std::fs::write(&path, toml).unwrap();
     std::process::Command::new(std::env::current_exe().unwrap())
         .args([
+            "--ignored",
             "--exact",
             "engine::resume::child_worker_process",
             "--nocapture",
