@@ -34,6 +34,18 @@ fn clean(mut command: Command, dir: &Path, env: &[(&str, &str)]) -> Command {
     command
 }
 
+/// The database setting for an omsd started in `dir` by a test of the engine: none on SQLite
+/// (omsd's default, `data/oms.db` in its folder), a fresh PostgreSQL database when the suite
+/// runs on PostgreSQL (`OMS_TEST_DATABASE_URL`), as `("OMS__DATABASE__URL", url)`.
+pub async fn database_env(dir: &Path) -> Vec<(&'static str, String)> {
+    if crate::support::harness::on_postgres() {
+        let url = oms_db::testing::fresh_database_url(&dir.join("data"), "oms_e2e").await;
+        vec![("OMS__DATABASE__URL", url)]
+    } else {
+        Vec::new()
+    }
+}
+
 /// Runs `omsd args` to its end, with nothing on standard input.
 pub fn omsd(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     command(dir, args, env)
