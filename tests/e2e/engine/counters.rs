@@ -2,12 +2,14 @@
 //! what flows, a paused task keeps every counter it had, and objects a task copied before a
 //! pause or a restart count as copied, not skipped, when it resumes.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use oms_core::ids::TaskId;
 use serde_json::Value;
 
-use super::{MIB, Migration, SRC_BUCKET, random_bytes};
+use super::{DST_BUCKET, MIB, Migration, SRC_BUCKET, random_bytes};
 
 /// Large objects first in listing order (they hold the checkpoint back while the small ones
 /// after them finish), small ones after.
@@ -129,8 +131,23 @@ async fn a_restart_of_omsd_keeps_the_counters_and_the_objects_copied_before_it()
         .await,
         "the small objects were copied"
     );
-    // A graceful shutdown (SIGTERM) and a start again.
-    m.oms.restart().await;
+    // A graceful shutdown (what SIGTERM does), a look at what it left, and a start again.
+    m.oms.stop().await;
+    let db = m.oms.db().await;
+    let task_id = TaskId::new(id).unwrap();
+    let written: BTreeSet<String> = m.dst.keys(DST_BUCKET, "c/").await.into_iter().collect();
+    let mut large = Vec::new();
+    for i in 0..3 {
+        let key = format!("c/a-big-{i}");
+        let saved = db
+            .load_upload(task_id, &key)
+            .await
+            .unwrap()
+            .map_or(0, |u| u.parts.len());
+        let sent = m.dst.calls.count("upload_part", &key);
+        large.push((key, saved, sent));
+    }
+    m.oms.start_again().await;
     m.dst.faults.part_delay_ms.store(0, Ordering::SeqCst);
     let done = m.wait_for(id, 5, Duration::from_secs(90)).await;
     assert_eq!(
@@ -144,6 +161,26 @@ async fn a_restart_of_omsd_keeps_the_counters_and_the_objects_copied_before_it()
     );
     assert_eq!(num(&done, "total_size"), bytes);
     m.assert_identical("c/", "").await;
+    // Nothing copied before the restart was sent again: each small object went once, each
+    // large one continued its upload with the parts it had not saved (16 MiB: 4 parts).
+    for i in 0..30 {
+        let key = format!("c/b-small-{i:02}");
+        assert_eq!(m.dst.calls.count("put_object", &key), 1, "{key}");
+    }
+    for (key, saved, sent) in large {
+        assert_eq!(
+            m.dst.calls.count("create_multipart_upload", &key),
+            1,
+            "{key}: one upload"
+        );
+        let after = m.dst.calls.count("upload_part", &key) - sent;
+        let unfinished = if written.contains(&key) { 0 } else { 4 - saved };
+        assert_eq!(
+            after,
+            u32::try_from(unfinished).unwrap(),
+            "{key}: {saved} parts saved before the restart"
+        );
+    }
 }
 
 /// A stop takes effect within seconds whatever the bandwidth: parts in flight under a 1 MiB/s

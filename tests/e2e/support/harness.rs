@@ -271,6 +271,11 @@ impl TestServer {
         self.spawn().await;
     }
 
+    /// Starts omsd again after [`Self::stop`], on the same database and data folder.
+    pub async fn start_again(&mut self) {
+        self.spawn().await;
+    }
+
     /// Stops omsd and starts it again with `overrides` (same database and data folder).
     pub async fn restart_with(&mut self, overrides: Overrides) {
         self.stop().await;

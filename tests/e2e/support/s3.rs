@@ -116,6 +116,10 @@ pub struct Faults {
     pub broken_keys: Mutex<HashSet<String>>,
     /// A pause before every UploadPart, in ms.
     pub part_delay_ms: AtomicU32,
+    /// While above 0: UploadParts arriving once this many have arrived in all are held until it
+    /// is set back to 0, then answered 503 (by then their sender is gone: a worker killed with
+    /// its parts in flight).
+    pub hold_parts_after: AtomicU32,
     /// A pause before every PutObject, in ms.
     pub put_delay_ms: AtomicU32,
     /// How many of the next CompleteMultipartUploads are carried out but answered with 500, as
@@ -429,6 +433,23 @@ impl Faulty {
         }
     }
 
+    /// Holds an UploadPart beyond [`Faults::hold_parts_after`] until the hold ends, then
+    /// refuses it.
+    async fn hold_part(&self) -> S3Result<()> {
+        let held = |faults: &Faults| faults.hold_parts_after.load(Ordering::SeqCst);
+        let limit = held(&self.faults);
+        if limit == 0 || self.calls.total("upload_part") <= limit {
+            return Ok(());
+        }
+        while held(&self.faults) > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(S3Error::with_message(
+            S3ErrorCode::SlowDown,
+            "this part was held back",
+        ))
+    }
+
     /// What a request does before s3s-fs serves it: the conditions s3s-fs does not check, and
     /// the overwrites due at this read.
     async fn conditions(&self, input: &(dyn Any + Send + Sync)) -> S3Result<()> {
@@ -716,6 +737,9 @@ macro_rules! faulty_s3 {
                     };
                     if delay > 0 {
                         tokio::time::sleep(Duration::from_millis(u64::from(delay))).await;
+                    }
+                    if stringify!($method) == "upload_part" {
+                        self.hold_part().await?;
                     }
                     self.conditions(&$req.input).await?;
                     if let Some(answer) = self.list_request(&mut $req.input).await {
