@@ -183,9 +183,10 @@ async fn a_restart_of_omsd_keeps_the_counters_and_the_objects_copied_before_it()
     }
 }
 
-/// A stop takes effect within seconds whatever the bandwidth: parts in flight under a 1 MiB/s
-/// window would take about ten seconds more; they are cut after the stop grace period (2 s by
-/// default) and sent again on resume, while parts already uploaded are kept.
+/// A stop takes effect within seconds whatever the bandwidth: the two parts in flight under a
+/// 1 MiB/s window (10 MiB between them) are not waited for but cut after the stop grace period
+/// (2 s by default: 2 MiB more), so the task pauses with no part finished, and sends them again
+/// on resume.
 #[tokio::test]
 async fn a_stop_under_a_low_bandwidth_window_takes_effect_within_seconds() {
     let m = Migration::start().await;
@@ -216,8 +217,24 @@ async fn a_stop_under_a_low_bandwidth_window_takes_effect_within_seconds() {
     api.post(&format!("/v2/{}/tasks/{id}/stop", m.oms.a.id), None)
         .await
         .ok();
-    // The contract is "within seconds": well under the ten the parts in flight would need.
-    m.wait_for(id, 3, Duration::from_secs(8)).await;
+    // Paused with neither part finished: they were cut, not waited for.
+    let paused = m.wait_for(id, 3, Duration::from_secs(60)).await;
+    assert_eq!(paused["complete_size"], 0, "{paused:#}");
+    assert_eq!(
+        m.dst
+            .calls
+            .count("complete_multipart_upload", "slow/big.bin"),
+        0
+    );
+    let saved = m
+        .oms
+        .db()
+        .await
+        .load_upload(TaskId::new(id).unwrap(), "slow/big.bin")
+        .await
+        .unwrap()
+        .map_or(0, |u| u.parts.len());
+    assert_eq!(saved, 0, "no part finished before the stop took effect");
     // Resumed without the window: the object arrives whole.
     api.put(
         &format!("/v2/{}/tasks/{id}/bandwidth-policy", m.oms.a.id),
