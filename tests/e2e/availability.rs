@@ -1,11 +1,18 @@
-//! What a caller gets when omsd cannot serve in time (503 when a request outlives
-//! `server.request_timeout_secs`), and the `X-Request-Id` every answer carries, to find a
-//! request in the log.
+//! What a caller gets when omsd cannot serve: 503 `OMS.0503` when its database is gone (and the
+//! service back once it returns), 503 when a request outlives `server.request_timeout_secs`;
+//! and the `X-Request-Id` every answer carries, to find a request in the log.
+
+use std::time::Duration;
 
 use serde_json::json;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection as _, Executor as _};
 
 use crate::engine::rule;
-use crate::support::harness::{Auth, Overrides, TestServer, captured_logs};
+use crate::support::harness::{
+    Auth, Overrides, TestServer, captured_logs, eventually, on_postgres,
+};
 
 #[tokio::test]
 async fn every_answer_carries_the_callers_request_id_or_a_new_one() {
@@ -85,4 +92,75 @@ async fn a_request_slower_than_the_request_timeout_is_answered_503() {
     );
     // Quick requests are served as ever.
     api.get(&format!("/v2/{p}/tasks")).await.ok();
+}
+
+/// The database stops serving a running omsd, then serves again. On PostgreSQL omsd's database
+/// is closed to new connections and its connections are ended (the server, which others use,
+/// keeps running): every call that needs the database is 503 `OMS.0503`, and so is `/readyz`.
+/// On SQLite a running process keeps its open database whatever happens to the file; what
+/// stops it there is another process holding the write lock beyond the busy timeout (10 s):
+/// writes are 503 `OMS.0503` while reads go on.
+#[tokio::test]
+async fn a_database_that_cannot_serve_is_503_oms_0503_until_it_serves_again() {
+    let server = TestServer::start().await;
+    let api = server.signed_client(&server.a);
+    let probe = server.client(Auth::None);
+    let p = &server.a.id;
+    let create = async || {
+        api.post(
+            &format!("/v2/{p}/tasks"),
+            Some(&crate::support::fixtures::task_body()),
+        )
+        .await
+    };
+    assert_eq!(probe.get("/readyz").await.ok()["status"], "ok");
+
+    if on_postgres() {
+        let options: PgConnectOptions = server.db_url.parse().unwrap();
+        let name = options.get_database().unwrap().to_owned();
+        let mut admin = options.database("postgres").connect().await.unwrap();
+        let mut sql = async |statement: String| {
+            admin.execute(AssertSqlSafe(statement)).await.unwrap();
+        };
+        sql(format!("alter database {name} allow_connections false")).await;
+        sql(format!(
+            "select pg_terminate_backend(pid) from pg_stat_activity where datname = '{name}'"
+        ))
+        .await;
+
+        let ready = probe.get("/readyz").await;
+        assert_eq!(
+            (ready.status, &ready.body),
+            (503, &json!({"status": "unavailable"}))
+        );
+        // A read (of a query no answer was cached for) and a write.
+        api.get(&format!("/v2/{p}/tasks?limit=7"))
+            .await
+            .assert_error(503, "OMS.0503");
+        create().await.assert_error(503, "OMS.0503");
+        // Liveness needs no database.
+        assert_eq!(probe.get("/healthz").await.ok()["status"], "ok");
+
+        sql(format!("alter database {name} allow_connections true")).await;
+    } else {
+        let mut other = SqliteConnection::connect(&server.db_url).await.unwrap();
+        other.execute("begin immediate").await.unwrap();
+        let refused = create().await;
+        refused.assert_error(503, "OMS.0503");
+        assert!(refused.msg().contains("retry later"), "{}", refused.text);
+        // Reads are served meanwhile; the database answers.
+        api.get(&format!("/v2/{p}/tasks?limit=7")).await.ok();
+        assert_eq!(probe.get("/readyz").await.ok()["status"], "ok");
+        other.execute("rollback").await.unwrap();
+    }
+
+    // It serves again, without a restart.
+    let back = eventually(Duration::from_secs(30), async || {
+        probe.get("/readyz").await.status == 200
+    })
+    .await;
+    assert!(back, "not ready again");
+    let id = create().await.ok()["id"].as_i64().unwrap();
+    let shown = api.get(&format!("/v2/{p}/tasks/{id}")).await;
+    assert_eq!(shown.ok()["status"], 1);
 }
