@@ -1,7 +1,7 @@
 //! Real S3 servers for the engine tests: s3s-fs in-process on 127.0.0.1:0, signature-checked,
 //! behind a thin wrapper that counts calls per operation and key and injects faults
-//! (503 SlowDown on chosen keys' first attempts, keys that always fail, slow part uploads, lost
-//! answers, bytes garbled on the way in) and misbehaves the way real stores sometimes do
+//! (503 SlowDown on chosen keys' first attempts, keys that always fail, calls refused, slow or
+//! held part uploads, lost answers, bytes garbled on the way in) and misbehaves the way real stores sometimes do
 //! (listings out of order, broken paging, an object overwritten during a read, bodies cut short,
 //! times listed at another precision).
 //!
@@ -163,6 +163,8 @@ pub struct Faults {
     pub writes_without_md5: AtomicU32,
     /// PutObjects of keys starting with this are refused 403 AccessDenied.
     pub refused_write_prefix: Mutex<Option<String>>,
+    /// Calls refused 403 AccessDenied, as (operation, key): `("create_multipart_upload", "k")`.
+    pub refused_calls: Mutex<HashSet<(&'static str, String)>>,
 }
 
 /// An entity tag as an SSE-KMS store makes it: 32 hex digits, stable per object, not its MD5.
@@ -574,6 +576,18 @@ impl Faulty {
 
     fn before(&self, op: &'static str, key: &str) -> S3Result<()> {
         let n = self.calls.record(op, key);
+        if self
+            .faults
+            .refused_calls
+            .lock()
+            .unwrap()
+            .contains(&(op, key.to_owned()))
+        {
+            return Err(S3Error::with_message(
+                S3ErrorCode::AccessDenied,
+                "this call is refused here",
+            ));
+        }
         if self.faults.throttles(op) {
             return Err(S3Error::with_message(
                 S3ErrorCode::SlowDown,
