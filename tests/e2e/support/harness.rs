@@ -53,6 +53,8 @@ pub struct Overrides {
     pub endpoints: Vec<EndpointRule>,
     /// `worker.group_task_max_objects`.
     pub group_task_max_objects: Option<i64>,
+    /// `worker.group_task_max_bytes`.
+    pub group_task_max_bytes: Option<i64>,
     /// `server.request_timeout_secs`.
     pub request_timeout_secs: Option<u64>,
     /// `security.allow_private_networks` (URL sources and CDNs on 127.0.0.1).
@@ -231,6 +233,9 @@ impl TestServer {
         c.worker.operation_timeout_secs = 30;
         if let Some(v) = self.overrides.group_task_max_objects {
             c.worker.group_task_max_objects = v;
+        }
+        if let Some(v) = self.overrides.group_task_max_bytes {
+            c.worker.group_task_max_bytes = v;
         }
         if let Some(v) = self.overrides.request_timeout_secs {
             c.server.request_timeout_secs = v;
