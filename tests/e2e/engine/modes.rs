@@ -412,6 +412,60 @@ async fn a_bandwidth_window_holds_the_transfer_to_its_rate() {
     m.assert_identical("", "").await;
 }
 
+/// A bandwidth policy changed while a task runs reaches its transfer: of two tasks held to
+/// 1 MiB/s, the one with the larger object (8 MiB, against 5) is freed once both are under way,
+/// and it completes while the other is still held (at 1 MiB/s its object needs 5 s; unfreed, the
+/// larger one would need 8).
+#[tokio::test]
+async fn a_bandwidth_change_reaches_a_running_task() {
+    let m = Migration::start().await;
+    // (Bytes cheap to make: the limiter does not look at them.)
+    m.src
+        .put(SRC_BUCKET, "held/a.bin", vec![b'a'; 5 * MIB], None, &[])
+        .await;
+    m.src
+        .put(SRC_BUCKET, "freed/b.bin", vec![b'b'; 8 * MIB], None, &[])
+        .await;
+    let policy = json!([
+        {"start": "00:00", "end": "23:59", "max_bandwidth": MIB},
+        {"start": "23:59", "end": "00:00", "max_bandwidth": MIB},
+    ]);
+    let held = m
+        .create(&with(
+            m.task_body(&["held/"]),
+            "/bandwidth_policy",
+            policy.clone(),
+        ))
+        .await;
+    let freed = m
+        .create(&with(m.task_body(&["freed/"]), "/bandwidth_policy", policy))
+        .await;
+    let under_way = crate::support::harness::eventually(Duration::from_secs(30), async || {
+        let (a, b) = (m.task(held).await, m.task(freed).await);
+        [a, b]
+            .iter()
+            .all(|t| t["status"] == 2 && t["migrate_speed"].as_i64() > Some(0))
+    })
+    .await;
+    assert!(under_way, "both tasks copy under their windows");
+
+    let api = m.oms.signed_client(&m.oms.a);
+    let lift = json!({"bandwidth_policy": []});
+    let policy_of = |id: i64| format!("/v2/{}/tasks/{id}/bandwidth-policy", m.oms.a.id);
+    api.put(&policy_of(freed), Some(&lift)).await.ok();
+    m.wait_for(freed, 5, Duration::from_secs(60)).await;
+    let still = m.task(held).await;
+    assert_eq!(
+        still["status"], 2,
+        "the held task is still running: {still:#}"
+    );
+    assert_eq!(still["complete_size"], 0, "{still:#}");
+
+    api.put(&policy_of(held), Some(&lift)).await.ok();
+    m.wait_for(held, 5, Duration::from_secs(60)).await;
+    m.assert_identical("", "").await;
+}
+
 /// The `migrate_speed` of task `id` at every look while it waits or runs, until it ends.
 pub(super) async fn running_speeds(m: &Migration, id: i64) -> Vec<i64> {
     let mut speeds = Vec::new();
