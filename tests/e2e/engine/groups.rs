@@ -211,6 +211,7 @@ async fn an_empty_group_completes_and_a_group_with_wrong_keys_fails_to_split() {
     .ok();
     wait_group(&m, &wrong, 6, Duration::from_secs(30)).await;
     assert_eq!(m.dst.keys(DST_BUCKET, "x/").await, ["x/1"]);
+    m.assert_identical("x/", "").await;
 }
 
 #[tokio::test]
