@@ -180,9 +180,10 @@ async fn sigterm_hands_a_running_task_back_and_a_second_sigint_exits_at_once() {
     let dst = S3Server::start("dst").await;
     src.create_bucket(SRC_BUCKET).await;
     dst.create_bucket(DST_BUCKET).await;
-    src.put(SRC_BUCKET, "sig/big.bin", random_bytes(11 * MIB), None, &[])
-        .await; // 3 parts
-    // Its first part is stored; the others hang until the test lets them go.
+    // Two parts of 5 MiB: the first to arrive is stored, the other hangs until the test lets
+    // it go.
+    src.put(SRC_BUCKET, "sig/big.bin", random_bytes(10 * MIB), None, &[])
+        .await;
     dst.faults.hold_parts_after.store(1, Ordering::SeqCst);
     let mut install = Install::new(&src, &dst).await;
 
@@ -274,5 +275,15 @@ async fn sigterm_hands_a_running_task_back_and_a_second_sigint_exits_at_once() {
         dst.md5s(DST_BUCKET, "sig/").await,
         src.md5s(SRC_BUCKET, "sig/").await
     );
-    assert_eq!(dst.calls.count("create_multipart_upload", "sig/big.bin"), 1);
+    let logs = [first.stderr(), second.stderr(), third.stderr()];
+    let uploads: Vec<&str> = logs
+        .iter()
+        .flat_map(|log| log.lines())
+        .filter(|l| l.contains("upload") || l.contains("WARN") || l.contains("ERROR"))
+        .collect();
+    assert_eq!(
+        dst.calls.count("create_multipart_upload", "sig/big.bin"),
+        1,
+        "{uploads:#?}"
+    );
 }
