@@ -217,9 +217,13 @@ async fn a_stop_under_a_low_bandwidth_window_takes_effect_within_seconds() {
     api.post(&format!("/v2/{}/tasks/{id}/stop", m.oms.a.id), None)
         .await
         .ok();
-    // Paused with neither part finished: they were cut, not waited for.
+    // Paused with neither part finished (what it shows done is the bytes that were on their
+    // way): they were cut, not waited for.
     let paused = m.wait_for(id, 3, Duration::from_secs(60)).await;
-    assert_eq!(paused["complete_size"], 0, "{paused:#}");
+    assert!(
+        paused["complete_size"].as_u64() < Some(5 * 1024 * 1024),
+        "{paused:#}"
+    );
     assert_eq!(
         m.dst
             .calls
