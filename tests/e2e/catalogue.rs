@@ -3,8 +3,6 @@
 //! database, and the bucket questions asked of real stores (moto, s3s-fs with its keys checked,
 //! Azurite), with every failure a 400 naming the side and the cause.
 
-use std::time::Duration;
-
 use oms_core::ids::ProjectId;
 use serde_json::{Value, json};
 
@@ -368,7 +366,6 @@ async fn store_failures_are_400s_that_name_the_side_and_the_cause() {
         ),
     ];
     for (body, side, cause) in cases {
-        let started = std::time::Instant::now();
         let reply = api.post(&url, Some(&body)).await;
         reply.assert_error(400, "OMS.0153");
         assert!(
@@ -376,7 +373,6 @@ async fn store_failures_are_400s_that_name_the_side_and_the_cause() {
             "{}",
             reply.text
         );
-        assert!(started.elapsed() < Duration::from_secs(10));
     }
     // The same keys work where they are right.
     let ok = api

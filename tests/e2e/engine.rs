@@ -5,6 +5,7 @@
 pub(crate) mod azure;
 mod counters;
 mod destinations;
+mod failures;
 mod faults;
 mod folders;
 mod google;

@@ -274,7 +274,8 @@ async fn a_google_group_resumes_only_with_a_usable_service_account_file() {
     let server = TestServer::start().await;
     let api = server.signed_client(&server.a);
     let p = &server.a.id;
-    let account = crate::support::fixtures::google_account("http://10.255.255.1:4443", None);
+    let account =
+        crate::support::fixtures::google_account(crate::support::harness::CLOSED_PORT, None);
     let body = json!({
         "task_type": "PREFIX",
         "src_node": {"cloud_type": "Google", "region": "us", "bucket": "photos",

@@ -13,6 +13,7 @@
 )]
 
 mod auth;
+mod availability;
 mod catalogue;
 mod conformance;
 mod engine;

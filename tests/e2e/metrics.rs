@@ -1,7 +1,8 @@
 //! Prometheus metrics as an operator scrapes them: `omsd` runs as its own process (the exporter
-//! is per process), a task migrates between two real S3 servers, `/metrics` is scraped while
-//! parts are in flight and after the end, and the numbers are compared with the task's
-//! counters and with the calls the servers saw.
+//! is per process; on PostgreSQL when the suite runs there), a task migrates between two real
+//! S3 servers, one of which throttles some writes, `/metrics` is scraped while parts are in
+//! flight and after the end, and the numbers are compared with the task's counters and with
+//! the calls the servers saw.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::engine::{DST_BUCKET, MIB, SRC_BUCKET, random_bytes};
-use crate::service::program::{Daemon, omsd};
+use crate::service::program::{Daemon, database_env, omsd};
 use crate::support::s3::S3Server;
 
 /// One sample of the text format: its name, labels and value.
@@ -105,6 +106,13 @@ async fn metrics_count_what_the_task_counts_and_what_the_stores_saw() {
         .await;
     dst.put_many(DST_BUCKET, small[..10].to_vec()).await;
     dst.faults.part_delay_ms.store(1_500, Ordering::SeqCst);
+    // The destination throttles the first write of three of the objects to copy (503 SlowDown).
+    dst.faults
+        .flaky_keys
+        .lock()
+        .unwrap()
+        .extend(["m/10", "m/11", "m/12"].map(str::to_owned));
+    dst.faults.flaky_attempts.store(1, Ordering::SeqCst);
     let seeding_puts = dst.calls.total("put_object");
 
     let home = tempfile::tempdir().unwrap();
@@ -112,17 +120,18 @@ async fn metrics_count_what_the_task_counts_and_what_the_stores_saw() {
         "[{{cloud_type = \"AWS\", region = \"m-src\", url = \"{}\"}}, {{cloud_type = \"HEC\", region = \"m-dst\", url = \"{}\"}}]",
         src.url, dst.url
     );
-    let daemon = Daemon::start(
-        home.path(),
-        &[],
-        &[
-            ("OMS__SERVER__LISTEN", "127.0.0.1:0"),
-            ("OMS__METRICS__LISTEN", "127.0.0.1:0"),
-            ("OMS__ENDPOINTS", &endpoints),
-            ("OMS__WORKER__PART_SIZE_BYTES", "5242880"),
-            ("OMS__WORKER__MULTIPART_THRESHOLD_BYTES", "8388608"),
-        ],
-    );
+    // On PostgreSQL when the suite runs there: the gauges read the database at each scrape.
+    let database = database_env(home.path()).await;
+    let mut env = vec![
+        ("OMS__SERVER__LISTEN", "127.0.0.1:0"),
+        ("OMS__METRICS__LISTEN", "127.0.0.1:0"),
+        ("OMS__ENDPOINTS", endpoints.as_str()),
+        ("OMS__WORKER__PART_SIZE_BYTES", "5242880"),
+        ("OMS__WORKER__MULTIPART_THRESHOLD_BYTES", "8388608"),
+        ("OMS__WORKER__THROTTLE_BASE_DELAY_MS", "50"),
+    ];
+    env.extend(database.iter().map(|(k, v)| (*k, v.as_str())));
+    let daemon = Daemon::start(home.path(), &[], &env);
     let line = daemon.wait_for_stderr("metrics served at /metrics");
     let metrics_addr = line
         .split("addr=")
@@ -236,11 +245,47 @@ async fn metrics_count_what_the_task_counts_and_what_the_stores_saw() {
         "{text}"
     );
     assert_eq!(calls("destination", "upload_part"), 3.0);
+    // Every PutObject the server saw: 20 accepted, 3 throttled (each tried again, once).
+    let throttled = |side, operation| {
+        sum(
+            &samples,
+            "oms_store_requests_total",
+            &[
+                ("side", side),
+                ("operation", operation),
+                ("outcome", "throttled"),
+            ],
+        )
+    };
     assert_eq!(
-        calls("destination", "put"),
-        f64::from(dst.calls.total("put_object") - seeding_puts)
+        calls("destination", "put") + throttled("destination", "put"),
+        f64::from(dst.calls.total("put_object") - seeding_puts),
+        "{text}"
     );
-    assert_eq!(calls("destination", "put"), 20.0);
+    assert_eq!(
+        (calls("destination", "put"), throttled("destination", "put")),
+        (20.0, 3.0),
+        "{text}"
+    );
+    assert_eq!(
+        sum(
+            &samples,
+            "oms_store_requests_total",
+            &[("outcome", "throttled")]
+        ),
+        3.0,
+        "{text}"
+    );
+    assert_eq!(
+        sum(
+            &samples,
+            "oms_store_retries_total",
+            &[("kind", "throttled")]
+        ),
+        3.0,
+        "{text}"
+    );
+    assert_eq!(sum(&samples, "oms_store_retries_total", &[]), 3.0, "{text}");
     assert_eq!(calls("destination", "list_buckets"), 1.0, "{text}");
     assert_eq!(dst.calls.total("list_buckets"), 1);
     assert!(

@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use crate::engine::{DST_BUCKET, SRC_BUCKET, random_bytes};
-use crate::service::program::{Daemon, omsd};
+use crate::service::program::{Daemon, database_env, omsd};
 use crate::support::harness::eventually;
 use crate::support::s3::S3Server;
 
@@ -97,24 +97,29 @@ impl Receiver {
     }
 }
 
-/// An omsd (API and worker) in `home` that sends to `hook`.
-fn daemon(home: &std::path::Path, src: &S3Server, dst: &S3Server, hook: &str) -> Daemon {
+/// An omsd (API and worker) in `home`, on `database` (see [`database_env`]), that sends to
+/// `hook`.
+fn daemon(
+    home: &std::path::Path,
+    database: &[(&str, String)],
+    src: &S3Server,
+    dst: &S3Server,
+    hook: &str,
+) -> Daemon {
     let endpoints = format!(
         "[{{cloud_type = \"AWS\", region = \"n-src\", url = \"{}\"}}, {{cloud_type = \"HEC\", region = \"n-dst\", url = \"{}\"}}]",
         src.url, dst.url
     );
     let webhooks =
         format!("[{{topic_urn = \"{TOPIC}\", url = \"{hook}\", secret = \"{SECRET}\"}}]");
-    Daemon::start(
-        home,
-        &[],
-        &[
-            ("OMS__SERVER__LISTEN", "127.0.0.1:0"),
-            ("OMS__ENDPOINTS", &endpoints),
-            ("OMS__NOTIFY__WEBHOOKS", &webhooks),
-            ("OMS__WORKER__POLL_INTERVAL_MS", "200"),
-        ],
-    )
+    let mut env = vec![
+        ("OMS__SERVER__LISTEN", "127.0.0.1:0"),
+        ("OMS__ENDPOINTS", endpoints.as_str()),
+        ("OMS__NOTIFY__WEBHOOKS", webhooks.as_str()),
+        ("OMS__WORKER__POLL_INTERVAL_MS", "200"),
+    ];
+    env.extend(database.iter().map(|(k, v)| (*k, v.as_str())));
+    Daemon::start(home, &[], &env)
 }
 
 #[tokio::test]
@@ -143,7 +148,10 @@ async fn webhooks_arrive_signed_once_per_event_also_when_the_sender_is_killed() 
         format!("project_id = \"{TOPIC_PROJECT}\"\naccess_key = \"AKNOTIFY\"\nsecret_key = \"SKNOTIFY\"\n"),
     )
     .unwrap();
-    let first = daemon(home.path(), &src, &dst, &hook);
+    // On PostgreSQL when the suite runs there: the outbox is written in the same transaction as
+    // the status change on both databases.
+    let database = database_env(home.path()).await;
+    let first = daemon(home.path(), &database, &src, &dst, &hook);
     let out = omsd(home.path(), &["token"], &[]);
     assert!(out.status.success(), "{out:?}");
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
@@ -216,7 +224,7 @@ async fn webhooks_arrive_signed_once_per_event_also_when_the_sender_is_killed() 
     // The omsd that finished it dies (SIGKILL); another on the same database delivers it.
     drop(first);
     receiver.failing.store(false, Ordering::SeqCst);
-    let second = daemon(home.path(), &src, &dst, &hook);
+    let second = daemon(home.path(), &database, &src, &dst, &hook);
     let delivered = eventually(Duration::from_secs(60), async || {
         !receiver.about("task_id", &ok_id).is_empty()
     })

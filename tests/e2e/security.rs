@@ -561,6 +561,7 @@ async fn a_project_is_not_kept_waiting_behind_anothers_queue() {
         "B started at {b_start}, A's later tasks at {later_a:?}"
     );
     assert_eq!(m.dst.keys(DST_BUCKET, "b/").await, vec!["b/one".to_owned()]);
+    m.assert_identical("b/", "").await;
 }
 
 /// A self-signed certificate for 127.0.0.1 and localhost (PEM files `name.crt`, `name.key`

@@ -2,6 +2,7 @@
 //! unknown paths, and the `omsd` program as an operator runs it (first start, the start-up
 //! summary, `omsd token`, `omsd hash-password`, the data folder's permissions).
 
+mod lifecycle;
 pub mod program;
 
 use std::path::Path;

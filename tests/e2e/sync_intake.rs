@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::engine::{DST_BUCKET, Migration, SRC_BUCKET, random_bytes, rule};
 use crate::support::harness::{Overrides, Reply, TestServer};
 use crate::support::moto::Moto;
-use crate::support::s3::{S3Server, client};
+use crate::support::s3::{S3Server, client, md5_hex, object_bytes};
 use crate::sync::{Sync, assert_copied, create_body, num};
 
 /// URL-encodes a key as AWS S3 does in event notifications: `+` for a space, `%XX` for bytes
@@ -309,12 +309,21 @@ async fn reconciliation_copies_what_changed_at_the_source_without_any_event() {
 #[tokio::test]
 async fn a_propagated_removal_deletes_only_what_the_source_no_longer_has() {
     let m = Migration::start().await;
-    // `gone.txt` was deleted at the source; `back.txt` was deleted and written again since.
+    // `gone.txt` and `locked.txt` were deleted at the source; `back.txt` was deleted and
+    // written again since. The destination refuses to delete `locked.txt`.
     let destination = [
         ("gone.txt", random_bytes(100)),
         ("back.txt", random_bytes(200)),
         ("kept.txt", random_bytes(300)),
+        ("locked.txt", random_bytes(400)),
     ];
+    let locked = md5_hex(&destination[3].1);
+    m.dst
+        .faults
+        .refused_calls
+        .lock()
+        .unwrap()
+        .insert(("delete_object", "locked.txt".to_owned()));
     m.dst
         .put_many(
             DST_BUCKET,
@@ -327,6 +336,7 @@ async fn a_propagated_removal_deletes_only_what_the_source_no_longer_has() {
     let removals = json!({ "Records": [
         record("ObjectRemoved:Delete", SRC_BUCKET, "gone.txt"),
         record("ObjectRemoved:DeleteMarkerCreated", SRC_BUCKET, "back.txt"),
+        record("ObjectRemoved:Delete", SRC_BUCKET, "locked.txt"),
     ]});
     let db = m.oms.db().await;
 
@@ -335,10 +345,10 @@ async fn a_propagated_removal_deletes_only_what_the_source_no_longer_has() {
     let reply = with_token(&m.oms, &plain, &removals).await;
     assert_eq!(
         reply.ok(),
-        &json!({ "queued": 0, "removed": 2, "ignored": 0 })
+        &json!({ "queued": 0, "removed": 3, "ignored": 0 })
     );
     assert_eq!(db.pending_sync_events(plain.typed_id()).await.unwrap(), 0);
-    assert_eq!(series_sum(&plain, "REMOVED").await, 2);
+    assert_eq!(series_sum(&plain, "REMOVED").await, 3);
     assert!(plain.show().await.get("propagate_deletions").is_none());
     plain.api.post(&plain.path("/stop"), None).await.ok();
 
@@ -353,7 +363,7 @@ async fn a_propagated_removal_deletes_only_what_the_source_no_longer_has() {
         .await
         .assert_error(401, "APIGW.0301");
     let reply = with_token(&m.oms, &sync, &removals).await;
-    assert_eq!(reply.ok()["removed"], 2);
+    assert_eq!(reply.ok()["removed"], 3);
     let shown = sync.drain(&db, Duration::from_secs(60)).await;
     assert_eq!(shown["propagate_deletions"], true);
     let source = m.src.md5s(SRC_BUCKET, "").await;
@@ -369,6 +379,25 @@ async fn a_propagated_removal_deletes_only_what_the_source_no_longer_has() {
     assert_eq!(series_sum(&sync, "DELETED").await, 1);
     assert_eq!(num(&shown, "monthly_success_object"), 1, "{shown:#}");
     assert_eq!(num(&shown, "monthly_acceptance_request"), 0, "{shown:#}");
+    // The refused delete is a failure with its own code in the failed list; the object stays.
+    assert_eq!(copied.get("locked.txt"), Some(&locked));
+    assert_eq!(num(&shown, "monthly_failure_object"), 1, "{shown:#}");
+    let lists = m
+        .dst
+        .keys(
+            DST_BUCKET,
+            &format!("oms/sync_task/{}/failed_object_lists/", sync.id),
+        )
+        .await;
+    assert_eq!(lists.len(), 1, "{lists:?}");
+    let list =
+        String::from_utf8(object_bytes(&m.dst.client(), DST_BUCKET, &lists[0]).await).unwrap();
+    let fields: Vec<&str> = list.trim_end().split('\t').collect();
+    assert_eq!(
+        (fields[0], fields[3]),
+        ("DELETE_DST_OBJ_FAILURE", "locked.txt"),
+        "{list}"
+    );
 }
 
 #[tokio::test]

@@ -52,15 +52,49 @@ pub enum DbError {
 }
 
 impl DbError {
-    /// Whether the error means the database could not be reached (rather than a bug).
+    /// Whether the error means the database could not be reached (rather than a bug): the pool
+    /// gave up or was closed, the connection broke, PostgreSQL refused or ended the session (a
+    /// database closed to connections, dropped or shutting down, too many connections), or
+    /// SQLite's write lock stayed taken beyond the busy timeout.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            Self::Sqlx(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_))
-        )
+        match self {
+            Self::Sqlx(
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_),
+            ) => true,
+            Self::Sqlx(sqlx::Error::Database(e)) => database_unavailable(e.as_ref()),
+            _ => false,
+        }
     }
 
     pub(crate) fn is_unique_violation(&self) -> bool {
         matches!(self, Self::Sqlx(sqlx::Error::Database(e)) if e.is_unique_violation())
     }
+}
+
+/// Whether a database's own error says it cannot serve now, rather than that a statement is
+/// wrong.
+fn database_unavailable(error: &dyn sqlx::error::DatabaseError) -> bool {
+    if let Some(pg) = error.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        // FATAL and PANIC end the session: raised when a connection is refused (the database
+        // does not accept connections, does not exist, the server is starting or stopping) or
+        // ended (an administrator's command, a crash). Class 08 is a connection exception;
+        // 57P01-57P03 are shutdowns and "cannot connect now"; 53300 too many connections.
+        return matches!(
+            pg.severity(),
+            sqlx::postgres::PgSeverity::Fatal | sqlx::postgres::PgSeverity::Panic
+        ) || pg.code().starts_with("08")
+            || matches!(pg.code(), "57P01" | "57P02" | "57P03" | "53300");
+    }
+    if error
+        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+        .is_some()
+    {
+        // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes: another
+        // connection held the lock for longer than the busy timeout.
+        return error
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| matches!(code & 0xff, 5 | 6));
+    }
+    false
 }

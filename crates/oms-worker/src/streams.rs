@@ -81,9 +81,10 @@ impl Limiter {
         }
     }
 
-    /// Takes `bytes` from the bucket; returns how long to wait before sending them.
+    /// Takes `bytes` from the bucket; returns how long to wait before sending them. They are
+    /// counted as sent ([`Limiter::count`]) once they are let through, not now: a chunk waiting
+    /// its turn is not part of the task's speed yet.
     fn reserve(&self, bytes: usize) -> Duration {
-        self.count(bytes as u64);
         let mut b = self.lock();
         let Some(rate) = b.rate_bytes_per_sec.filter(|r| *r > 0) else {
             return Duration::ZERO;
@@ -122,6 +123,19 @@ impl Throttled {
     }
 }
 
+impl Throttled {
+    /// Counts `chunk` as sent, and in flight until the stream is dropped, as it goes on its way.
+    fn let_through(&mut self, chunk: Bytes) -> Bytes {
+        let len = chunk.len() as u64;
+        self.passed += len;
+        self.limiter
+            .in_flight
+            .fetch_add(len, std::sync::atomic::Ordering::Relaxed);
+        self.limiter.count(len);
+        chunk
+    }
+}
+
 impl Drop for Throttled {
     fn drop(&mut self) {
         self.limiter
@@ -138,23 +152,18 @@ impl Stream for Throttled {
             if sleep.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
-            let chunk = self.wait.take().map(|(_, c)| c);
+            let chunk = self.wait.take().map(|(_, c)| self.let_through(c));
             return Poll::Ready(chunk.map(Ok));
         }
         match self.inner.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
-                let len = chunk.len() as u64;
-                self.passed += len;
-                self.limiter
-                    .in_flight
-                    .fetch_add(len, std::sync::atomic::Ordering::Relaxed);
                 let pause = self.limiter.reserve(chunk.len());
                 if pause.is_zero() {
-                    return Poll::Ready(Some(Ok(chunk)));
+                    return Poll::Ready(Some(Ok(self.let_through(chunk))));
                 }
                 let mut sleep = Box::pin(tokio::time::sleep(pause));
                 if sleep.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Some(Ok(chunk)));
+                    return Poll::Ready(Some(Ok(self.let_through(chunk))));
                 }
                 self.wait = Some((sleep, chunk));
                 Poll::Pending
@@ -338,6 +347,18 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    #[tokio::test]
+    async fn bytes_count_as_sent_once_they_are_let_through() {
+        let limiter = Arc::new(Limiter::new(Some(1_000_000)));
+        let mut stream = Throttled::new(chunks(2, 500_000), limiter.clone());
+        // The first chunk waits its turn (half a second at 1 MB/s): it is not sent yet, and
+        // neither the task's speed nor its bytes on their way may show it.
+        assert!(futures::poll!(stream.next()).is_pending());
+        assert_eq!((limiter.sent(), limiter.in_flight()), (0, 0));
+        assert_eq!(stream.next().await.unwrap().unwrap().len(), 500_000);
+        assert_eq!((limiter.sent(), limiter.in_flight()), (500_000, 500_000));
     }
 
     #[tokio::test]

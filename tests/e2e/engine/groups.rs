@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::{DST_BUCKET, Migration, SRC_BUCKET, random_bytes};
 use crate::support::fixtures::with;
+use crate::support::harness::Overrides;
 
 fn group_body(m: &Migration, prefixes: &[&str]) -> Value {
     let mut body = m.task_body(prefixes);
@@ -210,6 +211,7 @@ async fn an_empty_group_completes_and_a_group_with_wrong_keys_fails_to_split() {
     .ok();
     wait_group(&m, &wrong, 6, Duration::from_secs(30)).await;
     assert_eq!(m.dst.keys(DST_BUCKET, "x/").await, ["x/1"]);
+    m.assert_identical("x/", "").await;
 }
 
 #[tokio::test]
@@ -358,4 +360,52 @@ async fn a_list_group_splits_its_files_by_lines_and_retries_only_the_failed_obje
             "{key} was copied more than once"
         );
     }
+}
+
+/// `worker.group_task_max_bytes` cuts a PREFIX group by bytes: 10 objects of 1000 bytes with
+/// at most 3000 bytes a task are 4 tasks (3, 3, 3 and 1 objects), whatever the object limit.
+#[tokio::test]
+async fn a_prefix_group_is_cut_into_tasks_by_bytes() {
+    let m = Migration::start_overrides(Overrides {
+        worker: true,
+        group_task_max_bytes: Some(3000),
+        ..Overrides::default()
+    })
+    .await;
+    let objects: Vec<(String, Vec<u8>)> = (0..10)
+        .map(|i| (format!("bytes/{i:02}"), random_bytes(1000)))
+        .collect();
+    m.src.put_many(SRC_BUCKET, objects).await;
+    let api = m.oms.signed_client(&m.oms.a);
+    let created = api
+        .post(
+            &format!("/v2/{}/taskgroups", m.oms.a.id),
+            Some(&group_body(&m, &["bytes/"])),
+        )
+        .await;
+    let id = created.ok()["group_id"].as_str().unwrap().to_owned();
+    let done = wait_group(&m, &id, 6, Duration::from_secs(60)).await;
+    assert_eq!(
+        (
+            done["total_num"].as_i64(),
+            done["success_num"].as_i64(),
+            done["total_size"].as_i64(),
+            done["total_task_num"].as_i64()
+        ),
+        (Some(10), Some(10), Some(10_000), Some(4)),
+        "{done:#}"
+    );
+    let mut cut: Vec<(i64, i64)> = tasks_of(&m, &id)
+        .await
+        .iter()
+        .map(|t| {
+            (
+                t["total_num"].as_i64().unwrap(),
+                t["total_size"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    cut.sort_unstable();
+    assert_eq!(cut, [(1, 1000), (3, 3000), (3, 3000), (3, 3000)]);
+    m.assert_identical("bytes/", "").await;
 }

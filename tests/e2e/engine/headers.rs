@@ -11,6 +11,7 @@ use serde_json::json;
 use super::{MIB, random_bytes, rule};
 use crate::support::harness::{Overrides, TestServer};
 use crate::support::moto::Moto;
+use crate::support::proxy::{Proxy, recorder};
 use crate::support::s3::client;
 
 const EXPIRES: &str = "Wed, 21 Oct 2037 07:28:00 GMT";
@@ -174,5 +175,143 @@ async fn expires_and_tags_travel_with_the_metadata_on_every_copy_path() {
                 "{bucket}/{key} without metadata migration"
             );
         }
+    }
+}
+
+/// The destination storage policy decides each object's class at the destination: the source
+/// class mapped to the nearest one (`SRC_STORAGE_MAPPING`: STANDARD stays standard, STANDARD_IA
+/// and ONEZONE_IA become STANDARD_IA), or one class for all (`IA`, `ARCHIVE`, `DEEP_ARCHIVE`),
+/// on a single PUT and a multipart upload, streamed and server-side alike.
+#[tokio::test]
+async fn storage_classes_follow_the_destination_policy_on_every_copy_path() {
+    use aws_sdk_s3::types::StorageClass;
+    let Some(moto) = Moto::start_or_skip().await else {
+        return;
+    };
+    let s3 = client(&moto.url, "MOTOSRC", "secret");
+    for bucket in ["class-src", "class-dst"] {
+        s3.create_bucket().bucket(bucket).send().await.unwrap();
+    }
+    let objects = [
+        ("std.txt", "STANDARD", 1000),
+        ("ia.txt", "STANDARD_IA", 1000),
+        ("onezone.txt", "ONEZONE_IA", 1000),
+        ("big-ia.bin", "STANDARD_IA", 9 * MIB),
+    ];
+    for (key, class, size) in objects {
+        s3.put_object()
+            .bucket("class-src")
+            .key(key)
+            .storage_class(StorageClass::from(class))
+            .body(ByteStream::from(random_bytes(size)))
+            .send()
+            .await
+            .unwrap();
+    }
+    // omsd reaches moto through a proxy that records its requests.
+    let (record, seen) = recorder();
+    let proxy = Proxy::start(&moto.url, Some(record), None).await;
+    let oms = TestServer::start_with(Overrides {
+        worker: true,
+        endpoints: vec![
+            rule("AWS", "moto-src", &proxy.url),
+            rule("HEC", "moto-dst", &proxy.url),
+        ],
+        ..Overrides::default()
+    })
+    .await;
+    // (policy, destination keys: the source's for a server-side copy, save prefix, classes of
+    // std.txt, ia.txt, onezone.txt, big-ia.bin)
+    let ia = ["STANDARD_IA"; 4];
+    let cases = [
+        (
+            "SRC_STORAGE_MAPPING",
+            "MOTODST",
+            "mapped/",
+            ["STANDARD", "STANDARD_IA", "STANDARD_IA", "STANDARD_IA"],
+        ),
+        (
+            "SRC_STORAGE_MAPPING",
+            "MOTOSRC",
+            "same/",
+            ["STANDARD", "STANDARD_IA", "STANDARD_IA", "STANDARD_IA"],
+        ),
+        ("IA", "MOTODST", "ia/", ia),
+        ("ARCHIVE", "MOTODST", "archive/", ["GLACIER"; 4]),
+        ("DEEP_ARCHIVE", "MOTODST", "deep/", ["DEEP_ARCHIVE"; 4]),
+    ];
+    let mut ids = Vec::new();
+    for (policy, dst_ak, prefix, _) in &cases {
+        let body = json!({
+            "task_type": "prefix", "dst_storage_policy": policy,
+            "src_node": {"cloud_type": "AWS", "region": "moto-src", "ak": "MOTOSRC", "sk": "secret",
+                         "bucket": "class-src", "object_key": [""]},
+            "dst_node": {"ak": dst_ak, "sk": "secret", "region": "moto-dst", "bucket": "class-dst",
+                         "save_prefix": prefix},
+        });
+        ids.push(oms.create_task(&body).await);
+    }
+    for (id, (policy, _, prefix, classes)) in ids.into_iter().zip(cases) {
+        let task = oms.wait_task_end(id, Duration::from_secs(120)).await;
+        assert_eq!(
+            (task["status"].as_i64(), task["successful_num"].as_i64()),
+            (Some(5), Some(4)),
+            "{policy} {prefix}: {task:#}"
+        );
+        let listed = s3
+            .list_objects_v2()
+            .bucket("class-dst")
+            .prefix(prefix)
+            .send()
+            .await
+            .unwrap();
+        let found: Vec<(String, String, i64)> = listed
+            .contents()
+            .iter()
+            .map(|o| {
+                (
+                    o.key().unwrap().to_owned(),
+                    o.storage_class()
+                        .map_or("STANDARD", |c| c.as_str())
+                        .to_owned(),
+                    o.size().unwrap(),
+                )
+            })
+            .collect();
+        let mut expected: Vec<(String, String, i64)> = objects
+            .iter()
+            .zip(classes)
+            .map(|((key, _, size), class)| {
+                (
+                    format!("{prefix}{key}"),
+                    class.to_owned(),
+                    i64::try_from(*size).unwrap(),
+                )
+            })
+            .collect();
+        expected.sort();
+        assert_eq!(found, expected, "{policy} {prefix}");
+    }
+    // With the source's keys, every object of same/ was copied server-side (CopyObject, and
+    // UploadPartCopy for the large one).
+    let copies = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|h| {
+            h.path.starts_with("/class-dst/same/") && h.headers.contains_key("x-amz-copy-source")
+        })
+        .map(|h| h.path.clone())
+        .collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(copies.len(), 4, "{copies:?}");
+    // What can be read back (archived classes cannot) holds the source's bytes.
+    let source = crate::support::s3::bucket_md5s(&s3, "class-src", "").await;
+    for prefix in ["mapped/", "same/", "ia/"] {
+        let copied = crate::support::s3::bucket_md5s(&s3, "class-dst", prefix).await;
+        let copied: std::collections::BTreeMap<String, String> = copied
+            .into_iter()
+            .map(|(k, v)| (k.trim_start_matches(prefix).to_owned(), v))
+            .collect();
+        assert_eq!(copied, source, "{prefix}");
     }
 }

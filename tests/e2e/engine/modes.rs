@@ -2,12 +2,13 @@
 //! (overwrite modes, migrate_since, save_prefix, list and object tasks, server-side copy,
 //! bandwidth windows) does what it says.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
 use super::{DST_BUCKET, DST_REGION, MIB, Migration, SRC_BUCKET, random_bytes};
 use crate::support::fixtures::with;
+use crate::support::s3::md5_hex;
 
 #[tokio::test]
 async fn a_prefix_task_copies_a_bucket_byte_identical_with_exact_counters() {
@@ -129,47 +130,45 @@ async fn content_type_always_migrates_and_metadata_only_when_asked() {
     assert!(metadata.is_empty(), "{metadata:?}");
 }
 
+/// Each overwrite mode over four objects: `same.txt` (same bytes, the destination's copy newer),
+/// `changed.txt` (another size, the destination's newer), `stale.txt` (the same size, the
+/// destination's copy older than the source) and `new.txt` (only at the source). The compare
+/// modes copy what differs in size *or* is newer at the source; `stale.txt`, once copied, is
+/// the same.
 #[tokio::test]
 async fn overwrite_modes_decide_what_is_copied_again() {
     let m = Migration::start().await;
-    m.src
-        .put(SRC_BUCKET, "same.txt", b"same content".to_vec(), None, &[])
+    let stale_old = b"stale, twelve".to_vec();
+    let stale_new = b"fresh, twelve".to_vec();
+    m.dst
+        .put(DST_BUCKET, "stale.txt", stale_old.clone(), None, &[])
         .await;
-    m.src
-        .put(
-            SRC_BUCKET,
-            "changed.txt",
-            b"new and longer content".to_vec(),
-            None,
-            &[],
-        )
-        .await;
-    m.src
-        .put(
-            SRC_BUCKET,
-            "new.txt",
-            b"only at the source".to_vec(),
-            None,
-            &[],
-        )
-        .await;
-    // The destination got copies later (so it is newer), one of them different.
+    // The source gets its objects later (so its stale.txt is newer)...
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for (key, body) in [
+        ("same.txt", b"same content".to_vec()),
+        ("changed.txt", b"new and longer content".to_vec()),
+        ("new.txt", b"only at the source".to_vec()),
+        ("stale.txt", stale_new.clone()),
+    ] {
+        m.src.put(SRC_BUCKET, key, body, None, &[]).await;
+    }
+    // ...and the destination copies later still (so they are newer), one of them different.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     m.dst
         .put(DST_BUCKET, "same.txt", b"same content".to_vec(), None, &[])
         .await;
-    m.dst
-        .put(DST_BUCKET, "changed.txt", b"old".to_vec(), None, &[])
-        .await;
 
+    // (mode, copied, skipped, stale.txt at the destination after it)
     let cases = [
-        ("SIZE_LAST_MODIFIED_COMPARISON_OVERWRITE", 2, 1),
-        ("CRC64_COMPARISON_OVERWRITE", 2, 1),
-        ("NO_OVERWRITE", 1, 2),
-        ("FULL_OVERWRITE", 3, 0),
+        ("NO_OVERWRITE", 1, 3, &stale_old),
+        ("SIZE_LAST_MODIFIED_COMPARISON_OVERWRITE", 3, 1, &stale_new),
+        // stale.txt is now the newer copy of the same size.
+        ("CRC64_COMPARISON_OVERWRITE", 2, 2, &stale_new),
+        ("FULL_OVERWRITE", 4, 0, &stale_new),
     ];
-    for (mode, copied, skipped) in cases {
-        // Reset the destination to its starting state.
+    for (mode, copied, skipped, stale) in cases {
+        // Reset changed.txt and new.txt to their starting state.
         m.dst
             .put(DST_BUCKET, "changed.txt", b"old".to_vec(), None, &[])
             .await;
@@ -197,13 +196,16 @@ async fn overwrite_modes_decide_what_is_copied_again() {
             (Some(copied), Some(skipped)),
             "{mode}"
         );
-        let changed = m.dst.md5s(DST_BUCKET, "changed.txt").await;
-        let want_changed = mode != "NO_OVERWRITE";
+        let at_destination = m.dst.md5s(DST_BUCKET, "").await;
+        let source = m.src.md5s(SRC_BUCKET, "").await;
         assert_eq!(
-            changed == m.src.md5s(SRC_BUCKET, "changed.txt").await,
-            want_changed,
+            at_destination["changed.txt"] == source["changed.txt"],
+            mode != "NO_OVERWRITE",
             "{mode}"
         );
+        assert_eq!(at_destination["stale.txt"], md5_hex(stale), "{mode}");
+        assert_eq!(at_destination["same.txt"], source["same.txt"], "{mode}");
+        assert_eq!(at_destination["new.txt"], source["new.txt"], "{mode}");
     }
 }
 
@@ -234,6 +236,7 @@ async fn migrate_since_skips_older_objects() {
         (Some(1), Some(1))
     );
     assert_eq!(m.dst.keys(DST_BUCKET, "").await, vec!["new.txt".to_owned()]);
+    m.assert_identical("new.txt", "").await;
 }
 
 #[tokio::test]
@@ -269,6 +272,7 @@ async fn save_prefix_object_and_list_tasks_select_what_they_name() {
         ["backup/a.txt", "backup/folder/x.txt", "backup/folder/y.txt"]
     );
     m.assert_identical("folder/", "backup/").await;
+    m.assert_identical("a.txt", "backup/").await;
 
     // List task: URL-encoded keys, one per line, in a text file at the destination.
     let lines = "b.txt\nwith%20space%2Bplus.txt\nother/z.txt\n";
@@ -290,14 +294,14 @@ async fn save_prefix_object_and_list_tasks_select_what_they_name() {
     let id = m.create(&list).await;
     let task = m.wait_for(id, 5, Duration::from_secs(60)).await;
     assert_eq!(task["successful_num"], 3);
-    assert_eq!(
-        m.dst.keys(DST_BUCKET, "listed/").await,
-        [
-            "listed/b.txt",
-            "listed/other/z.txt",
-            "listed/with space+plus.txt"
-        ]
-    );
+    let listed = m.dst.md5s(DST_BUCKET, "listed/").await;
+    let source = m.src.md5s(SRC_BUCKET, "").await;
+    let expected: std::collections::BTreeMap<String, String> =
+        ["b.txt", "other/z.txt", "with space+plus.txt"]
+            .iter()
+            .map(|k| (format!("listed/{k}"), source[*k].clone()))
+            .collect();
+    assert_eq!(listed, expected);
 
     // List-file rules: missing, empty, not text/plain.
     m.dst
@@ -375,6 +379,9 @@ async fn one_endpoint_with_the_same_keys_copies_server_side() {
     assert_eq!(m.src.calls.total("upload_part"), 0);
 }
 
+/// The speed a task shows while a 1 MiB/s window holds it stays at that rate (the limiter lets
+/// a fifth of a second's bytes through at once: the first samples may show a little more), and
+/// the object arrives whole. Unheld, 3 MiB would be copied before a speed is ever shown.
 #[tokio::test]
 async fn a_bandwidth_window_holds_the_transfer_to_its_rate() {
     let m = Migration::start().await;
@@ -387,16 +394,95 @@ async fn a_bandwidth_window_holds_the_transfer_to_its_rate() {
         {"start": "00:00", "end": "23:59", "max_bandwidth": MIB},
         {"start": "23:59", "end": "00:00", "max_bandwidth": MIB},
     ]);
-    let started = Instant::now();
     let id = m
         .create(&with(m.task_body(&[""]), "/bandwidth_policy", policy))
         .await;
-    m.wait_for(id, 5, Duration::from_secs(60)).await;
-    let elapsed = started.elapsed();
-    // N MB at R MB/s takes at least about N/R seconds (less the limiter's 0.2 s burst).
+    let speeds = running_speeds(&m, id).await;
     assert!(
-        elapsed >= Duration::from_millis(2700),
-        "3 MiB at 1 MiB/s took only {elapsed:?}"
+        speeds.iter().any(|s| *s > 0),
+        "no speed was shown while the task ran: {speeds:?}"
     );
+    let most = i64::try_from(MIB * 5 / 4).unwrap();
+    assert!(
+        speeds.iter().all(|s| *s <= most),
+        "faster than 1 MiB/s: {speeds:?}"
+    );
+    let task = m.wait_for(id, 5, Duration::from_secs(60)).await;
+    assert_eq!(task["complete_size"].as_i64(), i64::try_from(size).ok());
     m.assert_identical("", "").await;
+}
+
+/// A bandwidth policy changed while a task runs reaches its transfer: of two tasks held to
+/// 1 MiB/s, the one with the larger object (8 MiB, against 5) is freed once both are under way,
+/// and it completes while the other is still held, its object not done (at 1 MiB/s it needs
+/// 5 s; unfreed, the larger one would need 8).
+#[tokio::test]
+async fn a_bandwidth_change_reaches_a_running_task() {
+    let m = Migration::start().await;
+    // (Bytes cheap to make: the limiter does not look at them.)
+    m.src
+        .put(SRC_BUCKET, "held/a.bin", vec![b'a'; 5 * MIB], None, &[])
+        .await;
+    m.src
+        .put(SRC_BUCKET, "freed/b.bin", vec![b'b'; 8 * MIB], None, &[])
+        .await;
+    let policy = json!([
+        {"start": "00:00", "end": "23:59", "max_bandwidth": MIB},
+        {"start": "23:59", "end": "00:00", "max_bandwidth": MIB},
+    ]);
+    let held = m
+        .create(&with(
+            m.task_body(&["held/"]),
+            "/bandwidth_policy",
+            policy.clone(),
+        ))
+        .await;
+    let freed = m
+        .create(&with(m.task_body(&["freed/"]), "/bandwidth_policy", policy))
+        .await;
+    let under_way = crate::support::harness::eventually(Duration::from_secs(30), async || {
+        let (a, b) = (m.task(held).await, m.task(freed).await);
+        [a, b]
+            .iter()
+            .all(|t| t["status"] == 2 && t["migrate_speed"].as_i64() > Some(0))
+    })
+    .await;
+    assert!(under_way, "both tasks copy under their windows");
+
+    let api = m.oms.signed_client(&m.oms.a);
+    let lift = json!({"bandwidth_policy": []});
+    let policy_of = |id: i64| format!("/v2/{}/tasks/{id}/bandwidth-policy", m.oms.a.id);
+    api.put(&policy_of(freed), Some(&lift)).await.ok();
+    m.wait_for(freed, 5, Duration::from_secs(60)).await;
+    let still = m.task(held).await;
+    assert_eq!(
+        still["status"], 2,
+        "the held task is still running: {still:#}"
+    );
+    assert_eq!(still["successful_num"], 0, "{still:#}");
+    assert!(
+        still["complete_size"].as_u64() < Some(5 * 1024 * 1024),
+        "{still:#}"
+    );
+
+    api.put(&policy_of(held), Some(&lift)).await.ok();
+    m.wait_for(held, 5, Duration::from_secs(60)).await;
+    m.assert_identical("", "").await;
+}
+
+/// The `migrate_speed` of task `id` at every look while it waits or runs, until it ends.
+pub(super) async fn running_speeds(m: &Migration, id: i64) -> Vec<i64> {
+    let mut speeds = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let task = m.task(id).await;
+        if !matches!(task["status"].as_i64(), Some(1 | 2)) {
+            return speeds;
+        }
+        if task["status"] == 2 {
+            speeds.push(task["migrate_speed"].as_i64().unwrap());
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{task:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

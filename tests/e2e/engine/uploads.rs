@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::{MIB, SRC_BUCKET, SRC_REGION, random_bytes, rule};
 use crate::support::harness::{Overrides, TestServer};
 use crate::support::moto::Moto;
+use crate::support::proxy::{Proxy, Seen, multipart_calls, recorder};
 use crate::support::s3::{ListingFaults, S3Server, client};
 
 const DST: &str = "uploads-dst";
@@ -18,6 +19,9 @@ struct Setup {
     oms: TestServer,
     src: S3Server,
     moto: Moto,
+    /// What omsd sent to moto, through a proxy that records it.
+    seen: Seen,
+    _proxy: Proxy,
 }
 
 async fn setup(list_page_size: Option<i32>) -> Option<Setup> {
@@ -28,19 +32,27 @@ async fn setup(list_page_size: Option<i32>) -> Option<Setup> {
         .send()
         .await
         .unwrap();
+    let (record, seen) = recorder();
+    let proxy = Proxy::start(&moto.url, Some(record), None).await;
     let src = S3Server::start("src").await;
     src.create_bucket(SRC_BUCKET).await;
     let oms = TestServer::start_with(Overrides {
         worker: true,
         endpoints: vec![
             rule("AWS", SRC_REGION, &src.url),
-            rule("HEC", "moto-dst", &moto.url),
+            rule("HEC", "moto-dst", &proxy.url),
         ],
         list_page_size,
         ..Overrides::default()
     })
     .await;
-    Some(Setup { oms, src, moto })
+    Some(Setup {
+        oms,
+        src,
+        moto,
+        seen,
+        _proxy: proxy,
+    })
 }
 
 impl Setup {
@@ -93,6 +105,10 @@ async fn a_large_object_that_fails_leaves_no_multipart_upload_behind() {
     let task = s.run("f/", 4).await;
     assert_eq!(task["error_reason"]["error_code"], "TRF.0004", "{task:#}");
     assert_eq!(task["failed_num"], 1);
+    // An upload was started, and aborted: none is left.
+    let (created, _, aborted) = multipart_calls(&s.seen, &format!("/{DST}/f/big.bin"));
+    assert!(created >= 1, "no upload was started");
+    assert_eq!(aborted, created, "every upload started was aborted");
     assert_eq!(s.uploads().await, Vec::<String>::new());
 }
 
@@ -121,5 +137,8 @@ async fn a_task_that_fails_aborts_the_uploads_it_had_in_flight() {
         s.src.calls.count("get_object", "g/a-big.bin") >= 1,
         "the upload was under way when the task failed"
     );
+    let (created, _, aborted) = multipart_calls(&s.seen, &format!("/{DST}/g/a-big.bin"));
+    assert_eq!(created, 1, "the upload was started");
+    assert_eq!(aborted, 1, "and aborted");
     assert_eq!(s.uploads().await, Vec::<String>::new());
 }

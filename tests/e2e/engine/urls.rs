@@ -13,6 +13,7 @@ use super::{DST_BUCKET, DST_REGION, Migration, SRC_BUCKET, random_bytes};
 use crate::support::fixtures::with;
 use crate::support::harness::Overrides;
 use crate::support::origin::Origin;
+use crate::support::s3::md5_hex;
 
 const KEY: &str = "cdn-key-0123456789";
 
@@ -324,6 +325,76 @@ async fn the_guard_keeps_url_lists_away_from_private_and_metadata_addresses() {
         "{list}"
     );
     assert!(m.dst.keys(DST_BUCKET, "m").await.is_empty());
+}
+
+/// Every hop of a redirect goes through the guard: with private networks allowed (the origins
+/// here are on 127.0.0.1), a redirect to another local server is followed, one to a cloud
+/// metadata service, by address or by name, is refused after the origin answered it.
+#[tokio::test]
+async fn redirects_are_followed_only_where_the_guard_lets_each_hop_go() {
+    let m = start(true, None).await;
+    let origin = Origin::start().await;
+    let other = Origin::start().await;
+    let bytes = random_bytes(3000);
+    other.add("/moved.bin", bytes.clone());
+    let other_port = other.authority.rsplit(':').next().unwrap().to_owned();
+    origin.redirect(
+        "/hop.bin",
+        &format!("http://127.0.0.1:{other_port}/moved.bin"),
+    );
+    origin.redirect(
+        "/by-address",
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+    );
+    origin.redirect(
+        "/by-name",
+        "http://metadata.google.internal/computeMetadata/v1/",
+    );
+    let lines = [
+        format!("{}\tr/hop.bin", origin.url("/hop.bin")),
+        format!("{}\tr/by-address", origin.url("/by-address")),
+        format!("{}\tr/by-name", origin.url("/by-name")),
+    ];
+    put_list(&m, "redirects.txt", &lines).await;
+    let id = m.create(&url_body(&m, "redirects.txt", None)).await;
+    let task = m.wait_for(id, 4, Duration::from_secs(60)).await;
+    assert_eq!(
+        (task["successful_num"].as_i64(), task["failed_num"].as_i64()),
+        (Some(1), Some(2)),
+        "{task:#}"
+    );
+    let list = m.failed_list(&task).await;
+    let codes: BTreeMap<String, String> = list
+        .lines()
+        .map(|l| {
+            let fields: Vec<&str> = l.split('\t').collect();
+            (fields[4].to_owned(), fields[0].to_owned())
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        BTreeMap::from([
+            (
+                "r/by-address".to_owned(),
+                "URL_LIST_IP_FORBIDDEN".to_owned()
+            ),
+            (
+                "r/by-name".to_owned(),
+                "URL_LIST_DOMAIN_FORBIDDEN".to_owned()
+            ),
+        ]),
+        "{list}"
+    );
+    // The refusals came at the redirect: the origin was asked, and answered with it.
+    let redirected = origin.redirected();
+    assert!(
+        redirected["/by-address"] >= 1 && redirected["/by-name"] >= 1,
+        "{redirected:?}"
+    );
+    assert_eq!(
+        destination_md5s(&m, "r/").await,
+        BTreeMap::from([("r/hop.bin".to_owned(), md5_hex(&bytes))])
+    );
 }
 
 #[tokio::test]

@@ -34,6 +34,18 @@ fn clean(mut command: Command, dir: &Path, env: &[(&str, &str)]) -> Command {
     command
 }
 
+/// The database setting for an omsd started in `dir` by a test of the engine: none on SQLite
+/// (omsd's default, `data/oms.db` in its folder), a fresh PostgreSQL database when the suite
+/// runs on PostgreSQL (`OMS_TEST_DATABASE_URL`), as `("OMS__DATABASE__URL", url)`.
+pub async fn database_env(dir: &Path) -> Vec<(&'static str, String)> {
+    if crate::support::harness::on_postgres() {
+        let url = oms_db::testing::fresh_database_url(&dir.join("data"), "oms_e2e").await;
+        vec![("OMS__DATABASE__URL", url)]
+    } else {
+        Vec::new()
+    }
+}
+
 /// Runs `omsd args` to its end, with nothing on standard input.
 pub fn omsd(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     command(dir, args, env)
@@ -148,6 +160,32 @@ impl Daemon {
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Sends it a signal (`TERM`, `INT`), as `kill -s NAME` does.
+    pub fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .args(["-s", name, &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -s {name}");
+    }
+
+    /// Waits for the program to end, and returns how it ended (panics with its log when it
+    /// does not end). Async: the servers of the test's runtime keep answering meanwhile.
+    pub async fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "omsd did not exit:\n{}",
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The most memory the process has held so far (`VmHWM`), bytes.

@@ -56,6 +56,8 @@ impl Azurite {
                 &port.to_string(),
                 "--inMemoryPersistence",
                 "--skipApiVersionCheck",
+                // Azurite sends usage data to Azure unless told not to: no test reaches out.
+                "--disableTelemetry",
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

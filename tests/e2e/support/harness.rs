@@ -2,6 +2,10 @@
 //! folder, or a new PostgreSQL database when `OMS_TEST_DATABASE_URL` names a server), with two
 //! projects, each with a password user and an access key, and HTTP clients that authenticate the
 //! way real clients do.
+//!
+//! No test reaches a public endpoint: every region of every cloud that a test does not point
+//! somewhere itself leads to [`CLOSED_PORT`] on this machine ([`closed_endpoints`]), so a
+//! fixture's `us-east-1` or `cn-north-4` is refused at once instead of reaching AWS or OBS.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
@@ -10,6 +14,7 @@ use oms_api::auth::signature;
 use oms_api::auth::token::TokenIssuer;
 use oms_core::ids::ProjectId;
 use oms_db::{Db, DbOptions, MasterKey, Sealer};
+use oms_storage::catalogue::endpoints::EndpointRule;
 use omsd::config::{AccessKeyConfig, Config, UserConfig};
 use reqwest::Method;
 use secrecy::SecretString;
@@ -44,10 +49,14 @@ pub struct Overrides {
     pub sweep_interval_secs: Option<u64>,
     /// Run the in-process worker (off: the API tests look at tasks that wait).
     pub worker: bool,
-    /// `[[endpoints]]`.
-    pub endpoints: Vec<oms_storage::catalogue::endpoints::EndpointRule>,
+    /// `[[endpoints]]` (every cloud and region they do not cover leads to [`CLOSED_PORT`]).
+    pub endpoints: Vec<EndpointRule>,
     /// `worker.group_task_max_objects`.
     pub group_task_max_objects: Option<i64>,
+    /// `worker.group_task_max_bytes`.
+    pub group_task_max_bytes: Option<i64>,
+    /// `server.request_timeout_secs`.
+    pub request_timeout_secs: Option<u64>,
     /// `security.allow_private_networks` (URL sources and CDNs on 127.0.0.1).
     pub allow_private_networks: bool,
     /// `worker.max_tasks`.
@@ -103,6 +112,33 @@ fn project(tag: &str) -> Project {
 
 /// Whether the suite runs on PostgreSQL.
 pub use oms_db::testing::on_postgres;
+
+/// An address where nothing listens (the discard port): a connection to it is refused at once.
+pub const CLOSED_PORT: &str = "http://127.0.0.1:9";
+
+/// `rules`, then a rule sending every region of the public catalogue (every S3-compatible
+/// cloud, and `HEC`) that `rules` do not cover to [`CLOSED_PORT`]. Regions stay known exactly
+/// as they were (a rule for each catalogue region adds none), and a test's own rules, exact or
+/// `*`, still win.
+pub fn closed_endpoints(rules: &[EndpointRule]) -> Vec<EndpointRule> {
+    let covered = |cloud: &str, region: &str| {
+        rules.iter().any(|r| {
+            r.cloud_type.eq_ignore_ascii_case(cloud) && (r.region == region || r.region == "*")
+        })
+    };
+    let closed = oms_storage::catalogue::regions::catalogue().flat_map(|(cloud, regions)| {
+        regions
+            .iter()
+            .filter(move |r| !covered(cloud, r.value))
+            .map(move |r| EndpointRule {
+                cloud_type: cloud.to_owned(),
+                region: r.value.to_owned(),
+                url: CLOSED_PORT.to_owned(),
+                path_style: true,
+            })
+    });
+    rules.iter().cloned().chain(closed).collect()
+}
 
 impl TestServer {
     /// Starts omsd with the default settings.
@@ -175,7 +211,7 @@ impl TestServer {
         }
         c.worker.enabled = self.overrides.worker;
         c.security.allow_private_networks = self.overrides.allow_private_networks;
-        c.endpoints = self.overrides.endpoints.clone();
+        c.endpoints = closed_endpoints(&self.overrides.endpoints);
         // Small parts and quick heartbeats, so that the engine tests exercise multipart
         // uploads, stops and lease expiry in seconds.
         c.worker.part_size_bytes = 5 * 1024 * 1024;
@@ -197,6 +233,12 @@ impl TestServer {
         c.worker.operation_timeout_secs = 30;
         if let Some(v) = self.overrides.group_task_max_objects {
             c.worker.group_task_max_objects = v;
+        }
+        if let Some(v) = self.overrides.group_task_max_bytes {
+            c.worker.group_task_max_bytes = v;
+        }
+        if let Some(v) = self.overrides.request_timeout_secs {
+            c.server.request_timeout_secs = v;
         }
         if let Some(v) = self.overrides.max_tasks {
             c.worker.max_tasks = v;
@@ -236,6 +278,11 @@ impl TestServer {
     /// Stops omsd and starts it again on the same database and data folder.
     pub async fn restart(&mut self) {
         self.stop().await;
+        self.spawn().await;
+    }
+
+    /// Starts omsd again after [`Self::stop`], on the same database and data folder.
+    pub async fn start_again(&mut self) {
         self.spawn().await;
     }
 

@@ -2,7 +2,8 @@
 //! Last-Modified, If-Range and If-Match) and, like a CDN with URL authentication on, refuses
 //! requests whose signature is missing, stale or wrong with 403. It can misbehave the way real
 //! origins do: ignore ranges (`python3 -m http.server`), answer every range with the file's
-//! first bytes, send bodies without Content-Length, or have a file replaced during a read. The signatures are checked from the providers' formulas written out here
+//! first bytes, send bodies without Content-Length, have a file replaced during a read, or
+//! redirect elsewhere. The signatures are checked from the providers' formulas written out here
 //! again, independently of the engine's signer, so a wrong signer fails the tests.
 
 use std::collections::BTreeMap;
@@ -52,6 +53,8 @@ struct Inner {
     refused: AtomicU32,
     served: Mutex<BTreeMap<String, u32>>,
     delay_ms: AtomicU32,
+    /// Paths answered with a 302 to another URL, and how often each was.
+    redirects: Mutex<BTreeMap<String, (String, u32)>>,
 }
 
 /// The origin; stops when dropped.
@@ -160,6 +163,10 @@ async fn serve(State(inner): State<Arc<Inner>>, request: Request) -> Response {
         tokio::time::sleep(Duration::from_millis(u64::from(delay))).await;
     }
     let path = request.uri().path().to_owned();
+    if let Some((location, hits)) = inner.redirects.lock().unwrap().get_mut(&path) {
+        *hits += 1;
+        return (StatusCode::FOUND, [(header::LOCATION, location.clone())]).into_response();
+    }
     let query = request.uri().query().unwrap_or_default().to_owned();
     let auth = inner.auth.lock().unwrap().clone();
     let path = match auth {
@@ -332,6 +339,26 @@ impl Origin {
     /// Replaces the file at `path` with `bytes` when a GET of it asks for a range from `at`.
     pub fn overwrite_at(&self, path: &str, at: usize, bytes: Vec<u8>) {
         *self.inner.overwrite.lock().unwrap() = Some((path.to_owned(), at, bytes));
+    }
+
+    /// Answers requests for `path` with a 302 to `location`.
+    pub fn redirect(&self, path: &str, location: &str) {
+        self.inner
+            .redirects
+            .lock()
+            .unwrap()
+            .insert(path.to_owned(), (location.to_owned(), 0));
+    }
+
+    /// How often each redirecting path was asked for.
+    pub fn redirected(&self) -> BTreeMap<String, u32> {
+        self.inner
+            .redirects
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(path, (_, hits))| (path.clone(), *hits))
+            .collect()
     }
 
     /// Waits `ms` before answering each request.

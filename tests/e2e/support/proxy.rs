@@ -30,6 +30,42 @@ pub type Before =
 /// Rewrites the head of an answer.
 pub type After = Arc<dyn Fn(&RequestHead, &mut http::response::Parts) + Send + Sync>;
 
+/// The requests a proxy forwarded, in order.
+pub type Seen = Arc<std::sync::Mutex<Vec<RequestHead>>>;
+
+/// A hook that records every request it sees in the returned list.
+pub fn recorder() -> (Before, Seen) {
+    let seen = Seen::default();
+    let log = seen.clone();
+    let before: Before = Arc::new(move |head| {
+        log.lock().unwrap().push(head);
+        Box::pin(async {})
+    });
+    (before, seen)
+}
+
+/// S3 requests of `seen` for `path` (`/bucket/key`, path style): how many
+/// CreateMultipartUpload (`POST ?uploads`), UploadPart (`PUT ?partNumber=..&uploadId=..`) and
+/// AbortMultipartUpload (`DELETE ?uploadId=..`).
+pub fn multipart_calls(seen: &Seen, path: &str) -> (usize, usize, usize) {
+    let has = |query: &str, name: &str| {
+        query
+            .split('&')
+            .any(|p| p == name || p.starts_with(&format!("{name}=")))
+    };
+    let seen = seen.lock().unwrap();
+    let of = |method: http::Method, param: &str| {
+        seen.iter()
+            .filter(|h| h.path == path && h.method == method && has(&h.query, param))
+            .count()
+    };
+    (
+        of(http::Method::POST, "uploads"),
+        of(http::Method::PUT, "partNumber"),
+        of(http::Method::DELETE, "uploadId"),
+    )
+}
+
 /// A running proxy; stops when dropped.
 pub struct Proxy {
     /// `http://127.0.0.1:PORT`.

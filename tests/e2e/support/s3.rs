@@ -1,7 +1,7 @@
 //! Real S3 servers for the engine tests: s3s-fs in-process on 127.0.0.1:0, signature-checked,
 //! behind a thin wrapper that counts calls per operation and key and injects faults
-//! (503 SlowDown on chosen keys' first attempts, keys that always fail, slow part uploads, lost
-//! answers, bytes garbled on the way in) and misbehaves the way real stores sometimes do
+//! (503 SlowDown on chosen keys' first attempts, keys that always fail, calls refused, slow or
+//! held part uploads, lost answers, bytes garbled on the way in) and misbehaves the way real stores sometimes do
 //! (listings out of order, broken paging, an object overwritten during a read, bodies cut short,
 //! times listed at another precision).
 //!
@@ -116,6 +116,10 @@ pub struct Faults {
     pub broken_keys: Mutex<HashSet<String>>,
     /// A pause before every UploadPart, in ms.
     pub part_delay_ms: AtomicU32,
+    /// While above 0: UploadParts arriving once this many have arrived in all are held until it
+    /// is set back to 0, then answered 503 (by then their sender is gone: a worker killed with
+    /// its parts in flight).
+    pub hold_parts_after: AtomicU32,
     /// A pause before every PutObject, in ms.
     pub put_delay_ms: AtomicU32,
     /// How many of the next CompleteMultipartUploads are carried out but answered with 500, as
@@ -159,6 +163,8 @@ pub struct Faults {
     pub writes_without_md5: AtomicU32,
     /// PutObjects of keys starting with this are refused 403 AccessDenied.
     pub refused_write_prefix: Mutex<Option<String>>,
+    /// Calls refused 403 AccessDenied, as (operation, key): `("create_multipart_upload", "k")`.
+    pub refused_calls: Mutex<HashSet<(&'static str, String)>>,
 }
 
 /// An entity tag as an SSE-KMS store makes it: 32 hex digits, stable per object, not its MD5.
@@ -429,6 +435,23 @@ impl Faulty {
         }
     }
 
+    /// Holds an UploadPart beyond [`Faults::hold_parts_after`] until the hold ends, then
+    /// refuses it.
+    async fn hold_part(&self) -> S3Result<()> {
+        let held = |faults: &Faults| faults.hold_parts_after.load(Ordering::SeqCst);
+        let limit = held(&self.faults);
+        if limit == 0 || self.calls.total("upload_part") <= limit {
+            return Ok(());
+        }
+        while held(&self.faults) > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(S3Error::with_message(
+            S3ErrorCode::SlowDown,
+            "this part was held back",
+        ))
+    }
+
     /// What a request does before s3s-fs serves it: the conditions s3s-fs does not check, and
     /// the overwrites due at this read.
     async fn conditions(&self, input: &(dyn Any + Send + Sync)) -> S3Result<()> {
@@ -553,6 +576,18 @@ impl Faulty {
 
     fn before(&self, op: &'static str, key: &str) -> S3Result<()> {
         let n = self.calls.record(op, key);
+        if self
+            .faults
+            .refused_calls
+            .lock()
+            .unwrap()
+            .contains(&(op, key.to_owned()))
+        {
+            return Err(S3Error::with_message(
+                S3ErrorCode::AccessDenied,
+                "this call is refused here",
+            ));
+        }
         if self.faults.throttles(op) {
             return Err(S3Error::with_message(
                 S3ErrorCode::SlowDown,
@@ -716,6 +751,9 @@ macro_rules! faulty_s3 {
                     };
                     if delay > 0 {
                         tokio::time::sleep(Duration::from_millis(u64::from(delay))).await;
+                    }
+                    if stringify!($method) == "upload_part" {
+                        self.hold_part().await?;
                     }
                     self.conditions(&$req.input).await?;
                     if let Some(answer) = self.list_request(&mut $req.input).await {
