@@ -154,7 +154,7 @@ async fn saved_parts_count_and_nothing_goes_back_across_a_restart_and_a_pause() 
             progress: 1.0
         }
     );
-    assert!(watch.samples > 20, "{} samples", watch.samples);
+    assert!(watch.samples > 10, "{} samples", watch.samples);
     m.assert_identical("t/", "").await;
     // Parts saved before the pause were not sent again: 5 parts, plus at most those cut by
     // the restart and the stop.
