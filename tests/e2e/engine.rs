@@ -12,6 +12,7 @@ mod google;
 mod groups;
 mod headers;
 mod keys;
+mod listing;
 mod modes;
 pub(crate) mod resume;
 mod throttling;

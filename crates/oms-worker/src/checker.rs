@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::control::{Activity, activity_failure};
 use crate::copy::CopyCtx;
-use crate::pages::{ListingError, Pages};
+use crate::pages::{KeyRange, ListingError, Pages};
 use crate::pipeline::{Event, Item, Lookup, Outcome, RunCtx};
 use crate::plan;
 use crate::retry::{GaveUp, retry};
@@ -47,26 +47,30 @@ impl DestinationCursor {
             ctx.checkpoint.as_deref(),
             ctx.range.0.as_deref(),
         );
-        Self::starting_after(ctx, entry, source_prefix, start)
+        Self::within(ctx, entry, source_prefix, start, ctx.range.1.as_deref())
     }
 
-    /// A walk over the destination of `source_prefix` from after the source key `start`.
-    pub(crate) fn starting_after(
+    /// A walk over the destination of `source_prefix` from after the source key `start` up
+    /// to the source key `until`.
+    pub(crate) fn within(
         ctx: &CopyCtx,
         entry: usize,
         source_prefix: &str,
         start: Option<&str>,
+        until: Option<&str>,
     ) -> Self {
         Self {
             entry,
             pages: Pages::new(
                 ctx.destination.clone(),
-                ctx.config.retry,
+                &ctx.config,
                 ctx.stop.intake.clone(),
                 ctx.dst_bucket().to_owned(),
                 ctx.dst_key(source_prefix),
-                start.map(|s| ctx.dst_key(s)),
-                ctx.config.list_page_size,
+                KeyRange {
+                    after: start.map(|s| ctx.dst_key(s)),
+                    until: until.map(|u| ctx.dst_key(u)),
+                },
             ),
             buffer: VecDeque::new(),
             exhausted: false,

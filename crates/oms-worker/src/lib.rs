@@ -67,6 +67,8 @@ pub struct WorkerConfig {
     pub retry: RetryPolicy,
     /// Keys per listing request.
     pub list_page_size: i32,
+    /// Key ranges of one listing read side by side.
+    pub list_lanes: usize,
     /// The operator's endpoints.
     pub endpoints: Vec<EndpointRule>,
     /// Connect timeout of store requests.

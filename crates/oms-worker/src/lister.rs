@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::control::{Activity, Side, TaskFailure, activity_failure, task_failure_of};
 use crate::listfile;
-use crate::pages::{ListingError, Pages};
+use crate::pages::{KeyRange, ListingError, Pages};
 use oms_core::error::ObjectFailureCode;
 
 use crate::copy::error::source_code;
@@ -135,12 +135,14 @@ async fn selection(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt> {
                 let start = plan::list_start(&prefix, checkpoint, after).map(str::to_owned);
                 let mut pages = Pages::new(
                     ctx.source.clone(),
-                    ctx.config.retry,
+                    &ctx.config,
                     ctx.stop.intake.clone(),
                     ctx.source_bucket.clone(),
                     prefix.clone(),
-                    start,
-                    ctx.config.list_page_size,
+                    KeyRange {
+                        after: start,
+                        until: until.map(str::to_owned),
+                    },
                 );
                 'pages: loop {
                     if ctx.stop.intake.is_cancelled() {

@@ -1,6 +1,7 @@
 //! The one paginator of every listing (source, destination, the splitter's): pages are fetched
-//! one ahead, so that the next page's round trip overlaps the work on the current one, and each
-//! page is checked before a key of it is used, because a store's listing is untrusted input.
+//! ahead, so that the next page's round trip overlaps the work on the current one, a long
+//! listing is read over several key ranges at once (see [`Pages`]), and each page is checked
+//! before a key of it is used, because a store's listing is untrusted input.
 //!
 //! What a listing must be: keys under the prefix, strictly increasing in byte order within and
 //! across pages, each page starting after the key the request named, a truncated page carrying
@@ -16,15 +17,16 @@
 //!   that names what the store did. The caller fails the task (source) or stops trusting the
 //!   listing and asks object by object (destination); nothing is skipped, repeated or looped.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use oms_storage::{ListPage, ReadStore, StorageError};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::WorkerConfig;
 use crate::retry::{GaveUp, RetryPolicy, retry};
-
-type Fetch = JoinHandle<Result<ListPage, GaveUp<StorageError>>>;
 
 /// A listing that broke its contract: what the store did, in words.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,82 +52,305 @@ impl From<GaveUp<StorageError>> for ListingError {
     }
 }
 
-/// The pages of one listing, fetched one ahead and checked.
-pub(crate) struct Pages {
+/// The keys a listing covers: those after `after` (`None`: from the first) up to `until`
+/// included (`None`: to the last).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KeyRange {
+    pub after: Option<String>,
+    pub until: Option<String>,
+}
+
+impl KeyRange {
+    /// The keys after `after`, to the end.
+    pub(crate) fn after(after: Option<String>) -> Self {
+        Self { after, until: None }
+    }
+}
+
+/// Pages a segment reads ahead of the one handing pages out.
+const READ_AHEAD: usize = 2;
+
+/// What every segment of one listing asks the store.
+struct Request {
     store: Arc<dyn ReadStore>,
     policy: RetryPolicy,
     cancel: CancellationToken,
     bucket: String,
     prefix: String,
     page_size: i32,
-    /// The key the pending request lists after.
-    after: Option<String>,
-    next: Option<Fetch>,
 }
 
-impl Drop for Pages {
+/// Where a segment stands. Its reader cuts pages at `until` and the listing splits it by
+/// lowering `until`, both under this one lock: a cut and a split cannot cross, so a key is
+/// handed out by exactly one segment.
+#[derive(Debug, Default)]
+struct Bounds {
+    /// The key the segment's next request lists after.
+    after: Option<String>,
+    /// The last key the segment may hand out.
+    until: Option<String>,
+    /// A page has come back (a segment is split only once it is known to hold keys).
+    answered: bool,
+    /// The segment makes no more requests.
+    finished: bool,
+}
+
+fn lock(bounds: &Mutex<Bounds>) -> MutexGuard<'_, Bounds> {
+    // A reader that panicked left nothing half-written in these plain fields.
+    bounds
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One key range of a listing, read by its own task.
+struct Segment {
+    bounds: Arc<Mutex<Bounds>>,
+    pages: mpsc::Receiver<Result<ListPage, ListingError>>,
+    reader: JoinHandle<()>,
+}
+
+impl Drop for Segment {
     fn drop(&mut self) {
-        if let Some(fetch) = self.next.take() {
-            fetch.abort();
-        }
+        self.reader.abort();
     }
+}
+
+/// The pages of one listing, in key order, fetched ahead and checked. A listing that goes
+/// past its first page is cut into up to `worker.list_lanes` key ranges read side by side (a
+/// flat prefix is otherwise one serial chain of round trips, whatever else runs in parallel):
+/// the widest range still being read is split at a key halfway between where it stands and
+/// where it ends, computed from the keys' characters; a cut beyond the last key costs one
+/// empty page and the next cut lands closer. Pages are still handed out in key order, so the
+/// checker's merge-join and the checkpoint are as with one chain.
+pub(crate) struct Pages {
+    request: Arc<Request>,
+    lanes: usize,
+    /// The ranges not yet handed out completely, in key order.
+    segments: VecDeque<Segment>,
 }
 
 impl Pages {
-    /// Starts listing `prefix` of `bucket` after `start` (the first request leaves at once).
+    /// Starts listing the keys of `range` under `prefix` of `bucket` (the first request
+    /// leaves at once).
     pub(crate) fn new(
         store: Arc<dyn ReadStore>,
-        policy: RetryPolicy,
+        config: &WorkerConfig,
         cancel: CancellationToken,
         bucket: String,
         prefix: String,
-        start: Option<String>,
-        page_size: i32,
+        range: KeyRange,
     ) -> Self {
         let mut pages = Self {
-            store,
-            policy,
-            cancel,
-            bucket,
-            prefix,
-            page_size,
-            after: None,
-            next: None,
+            request: Arc::new(Request {
+                store,
+                policy: config.retry,
+                cancel,
+                bucket,
+                prefix,
+                page_size: config.list_page_size,
+            }),
+            lanes: config.list_lanes.max(1),
+            segments: VecDeque::new(),
         };
-        pages.request(start);
+        let first = pages.spawn(range.after, range.until);
+        pages.segments.push_back(first);
         pages
     }
 
-    fn request(&mut self, after: Option<String>) {
-        let (store, policy, cancel) = (self.store.clone(), self.policy, self.cancel.clone());
-        let (bucket, prefix, size) = (self.bucket.clone(), self.prefix.clone(), self.page_size);
-        self.after.clone_from(&after);
-        self.next = Some(tokio::spawn(async move {
-            retry(&policy, &cancel, || {
-                store.list(&bucket, &prefix, after.as_deref(), size)
-            })
-            .await
+    fn spawn(&self, after: Option<String>, until: Option<String>) -> Segment {
+        let bounds = Arc::new(Mutex::new(Bounds {
+            after,
+            until,
+            ..Bounds::default()
         }));
+        let (sender, pages) = mpsc::channel(READ_AHEAD);
+        let reader = tokio::spawn(read(self.request.clone(), bounds.clone(), sender));
+        Segment {
+            bounds,
+            pages,
+            reader,
+        }
     }
 
-    /// The next page (`None`: the listing is over); the one after it is requested at once.
+    /// The next page (`None`: the listing is over). After an error the listing is over.
     pub(crate) async fn next(&mut self) -> Option<Result<ListPage, ListingError>> {
-        let fetch = self.next.take()?;
-        let page = match fetch.await {
-            Ok(Ok(page)) => page,
-            Ok(Err(e)) => return Some(Err(e.into())),
-            // The fetch panicked or was aborted: treat it as cancelled.
-            Err(_) => return Some(Err(ListingError::Cancelled)),
-        };
-        let (page, go_on) = match checked(page, &self.prefix, self.after.as_deref()) {
-            Ok(checked) => checked,
-            Err(broken) => return Some(Err(ListingError::Broken(broken))),
-        };
-        if let Some(after) = go_on {
-            self.request(Some(after));
+        loop {
+            self.split();
+            let front = self.segments.front_mut()?;
+            match front.pages.recv().await {
+                Some(Ok(page)) => return Some(Ok(page)),
+                Some(Err(e)) => {
+                    self.segments.clear();
+                    return Some(Err(e));
+                }
+                None => {
+                    self.segments.pop_front();
+                }
+            }
         }
-        Some(Ok(page))
     }
+
+    /// Splits the widest ranges until `lanes` are being read.
+    fn split(&mut self) {
+        let prefix = self.request.prefix.as_str();
+        loop {
+            let reading = self
+                .segments
+                .iter()
+                .filter(|s| !lock(&s.bounds).finished)
+                .count();
+            if reading >= self.lanes {
+                return;
+            }
+            let widest = self
+                .segments
+                .iter()
+                .enumerate()
+                .filter_map(|(index, segment)| {
+                    let bounds = lock(&segment.bounds);
+                    if !bounds.answered || bounds.finished {
+                        return None;
+                    }
+                    let (width, _) =
+                        midpoint(prefix, bounds.after.as_deref(), bounds.until.as_deref())?;
+                    Some((index, width))
+                })
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            let Some((index, _)) = widest else {
+                return;
+            };
+            // Cut under the lock, from where the segment stands now.
+            let (cut, until) = {
+                let mut bounds = lock(&self.segments[index].bounds);
+                let Some((_, cut)) =
+                    midpoint(prefix, bounds.after.as_deref(), bounds.until.as_deref())
+                else {
+                    return;
+                };
+                if bounds.finished {
+                    return;
+                }
+                let until = bounds.until.replace(cut.clone());
+                (cut, until)
+            };
+            let segment = self.spawn(Some(cut), until);
+            self.segments.insert(index + 1, segment);
+        }
+    }
+}
+
+/// Reads one segment's pages into `pages` until its range ends, the listing ends, or an error.
+async fn read(
+    request: Arc<Request>,
+    bounds: Arc<Mutex<Bounds>>,
+    pages: mpsc::Sender<Result<ListPage, ListingError>>,
+) {
+    let fail = |e: ListingError| {
+        lock(&bounds).finished = true;
+        e
+    };
+    loop {
+        let after = lock(&bounds).after.clone();
+        let fetched = retry(&request.policy, &request.cancel, || {
+            request.store.list(
+                &request.bucket,
+                &request.prefix,
+                after.as_deref(),
+                request.page_size,
+            )
+        })
+        .await;
+        let checked_page = fetched
+            .map_err(ListingError::from)
+            .and_then(|page| {
+                checked(page, &request.prefix, after.as_deref()).map_err(ListingError::Broken)
+            })
+            .map_err(fail);
+        let (mut page, go_on) = match checked_page {
+            Ok(checked_page) => checked_page,
+            Err(e) => {
+                let _ = pages.send(Err(e)).await;
+                return;
+            }
+        };
+        let done = {
+            let mut bounds = lock(&bounds);
+            bounds.answered = true;
+            let mut done = go_on.is_none();
+            if let Some(until) = bounds.until.as_deref() {
+                let before = page.objects.len();
+                page.objects.retain(|o| o.key.as_str() <= until);
+                done |= page.objects.len() < before
+                    || go_on.as_deref().is_some_and(|next| next >= until);
+            }
+            if done {
+                bounds.finished = true;
+            } else {
+                bounds.after = go_on;
+            }
+            done
+        };
+        if !page.objects.is_empty() && pages.send(Ok(page)).await.is_err() {
+            return;
+        }
+        if done {
+            return;
+        }
+    }
+}
+
+/// The characters a cut is made of, in byte order: those of ordinary keys, which every store
+/// takes in `start-after` as they are (no character XML or URLs treat specially). A key's
+/// characters are read as digits of this alphabet (another character counts as the nearest
+/// one below it), and a cut that does not fall strictly between its bounds is dropped.
+const ALPHABET: &[u8] = b"-./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+/// Digits a cut is computed over, after the bounds' common beginning.
+const DIGITS: usize = 12;
+
+fn digit(byte: Option<&u8>) -> u128 {
+    let below = byte.map_or(0, |b| ALPHABET.partition_point(|a| a <= b));
+    u128::try_from(below.saturating_sub(1)).unwrap_or(0)
+}
+
+/// A key halfway between `after` (`None`: the start of `prefix`) and `until` (`None`: the end
+/// of `prefix`), and how wide that range is (a logarithm: ranges of different listings'
+/// segments compare); `None` when no key fits between them.
+fn midpoint(prefix: &str, after: Option<&str>, until: Option<&str>) -> Option<(f64, String)> {
+    let after = match after {
+        Some(a) if a >= prefix => a,
+        _ => prefix,
+    };
+    if !after.starts_with(prefix) {
+        return None;
+    }
+    let (lo, hi) = (after.as_bytes(), until.map(str::as_bytes));
+    let common = match hi {
+        Some(hi) => lo.iter().zip(hi).take_while(|(a, b)| a == b).count(),
+        None => prefix.len(),
+    };
+    let base = ALPHABET.len() as u128;
+    let value = |key: &[u8]| (0..DIGITS).fold(0, |v, i| v * base + digit(key.get(common + i)));
+    let low = value(lo);
+    let high = hi.map_or(base.pow(u32::try_from(DIGITS).ok()?) - 1, value);
+    if high <= low + 1 {
+        return None;
+    }
+    let mut mid = low + (high - low) / 2;
+    let mut digits = [0_u8; DIGITS];
+    for d in digits.iter_mut().rev() {
+        *d = ALPHABET[usize::try_from(mid % base).ok()?];
+        mid /= base;
+    }
+    let mut cut = lo[..common].to_vec();
+    cut.extend_from_slice(&digits);
+    while cut.len() > common && cut.last() == ALPHABET.first() {
+        cut.pop();
+    }
+    let cut = String::from_utf8(cut).ok()?;
+    let fits =
+        cut.as_str() > after && cut.starts_with(prefix) && until.is_none_or(|u| cut.as_str() < u);
+    let width = ((high - low) as f64).ln() - common as f64 * (base as f64).ln();
+    fits.then_some((width, cut))
 }
 
 /// Checks one page of a listing of `prefix` that asked for keys after `after` (see the module
@@ -276,6 +501,43 @@ mod tests {
     fn a_truncated_page_without_keys_is_broken() {
         assert!(checked(page(&[], true), "", Some("b")).is_err());
         assert!(checked(page(&[], false), "", Some("b")).is_ok());
+    }
+
+    #[test]
+    fn a_cut_falls_between_its_bounds() {
+        let (_, cut) = midpoint("d/", Some("d/000000999"), None).unwrap();
+        assert!(
+            cut.as_str() > "d/000000999" && cut.starts_with("d/"),
+            "{cut}"
+        );
+        let (_, cut) = midpoint("d/", Some("d/000000999"), Some("d/000001")).unwrap();
+        assert!(
+            cut.as_str() > "d/000000999" && cut.as_str() < "d/000001",
+            "{cut}"
+        );
+        let (_, cut) = midpoint("", None, Some("b")).unwrap();
+        assert!(cut.as_str() < "b", "{cut}");
+        // Nothing fits between a key and the key with one more character at its end.
+        assert!(midpoint("", Some("a"), Some("a-")).is_none());
+        // Cuts are made of ordinary characters only, whatever the keys hold.
+        let (_, cut) = midpoint("", Some("a&<b"), Some("a&<z")).unwrap();
+        assert!(
+            cut.starts_with("a&<") && cut[3..].bytes().all(|b| ALPHABET.contains(&b)),
+            "{cut}"
+        );
+        // Bytes beyond ASCII: no cut that would not fall between the bounds.
+        assert!(midpoint("", Some("\u{e9}t\u{e9}"), None).is_none());
+    }
+
+    #[test]
+    fn wider_ranges_are_wider() {
+        let wide = midpoint("", Some("a"), None).unwrap().0;
+        let narrow = midpoint("", Some("a"), Some("b")).unwrap().0;
+        let narrower = midpoint("", Some("abc1"), Some("abc9")).unwrap().0;
+        assert!(
+            wide > narrow && narrow > narrower,
+            "{wide} {narrow} {narrower}"
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::control::{Activity, TaskFailure, activity_failure, check_buckets};
 use crate::keeper::{Renewal, keep_lease};
 use crate::lister::Halt;
 use crate::listfile::{LineReader, check_list_file};
-use crate::pages::{ListingError, Pages};
+use crate::pages::{KeyRange, ListingError, Pages};
 use crate::plan::{self, Entry};
 
 /// Splits the group held by `lease`.
@@ -161,12 +161,11 @@ async fn cut_prefixes(
         let start = plan::list_start(&prefix, after.as_deref(), None).map(str::to_owned);
         let mut pages = Pages::new(
             sides.source.clone(),
-            config.retry,
+            config,
             stop.clone(),
             sides.source_bucket.clone(),
             prefix.clone(),
-            start,
-            config.list_page_size,
+            KeyRange::after(start),
         );
         loop {
             if stop.is_cancelled() {
@@ -249,12 +248,11 @@ async fn cut_list_files(
     let mut files = Vec::new();
     let mut pages = Pages::new(
         destination.clone(),
-        config.retry,
+        config,
         stop.clone(),
         bucket.to_owned(),
         prefix.to_owned(),
-        None,
-        config.list_page_size,
+        KeyRange::default(),
     );
     while let Some(page) = pages.next().await {
         let page = match page {

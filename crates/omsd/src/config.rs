@@ -164,6 +164,12 @@ impl WorkerSection {
             "between 1 and 1000 (S3 answers at most 1000 keys a page)",
         )?;
         check(
+            "worker.list_lanes",
+            self.list_lanes,
+            (1..=64).contains(&self.list_lanes),
+            "between 1 and 64",
+        )?;
+        check(
             "worker.connect_timeout_secs",
             self.connect_timeout_secs,
             self.connect_timeout_secs >= 1,
@@ -443,6 +449,9 @@ pub struct WorkerSection {
     pub throttle_patience_secs: u64,
     /// `list_page_size`: keys asked for per listing request (default 1000).
     pub list_page_size: i32,
+    /// `list_lanes`: key ranges of one listing read side by side once it goes past its first
+    /// page (default 8; 1 lists one page after another).
+    pub list_lanes: usize,
     /// `connect_timeout_secs`: connect timeout of store requests, seconds (default 10).
     pub connect_timeout_secs: u64,
     /// `operation_timeout_secs`: longest wait for any byte of a store's answer, seconds (default

@@ -78,6 +78,7 @@ pub fn worker_config(config: &Config) -> WorkerConfig {
             throttle_patience: Duration::from_secs(w.throttle_patience_secs),
         },
         list_page_size: w.list_page_size,
+        list_lanes: w.list_lanes,
         endpoints: config.endpoints.clone(),
         connect_timeout: Duration::from_secs(w.connect_timeout_secs),
         operation_timeout: Duration::from_secs(w.operation_timeout_secs),

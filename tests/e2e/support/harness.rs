@@ -65,6 +65,8 @@ pub struct Overrides {
     pub read_cache_ms: Option<u64>,
     /// `worker.list_page_size`.
     pub list_page_size: Option<i32>,
+    /// `worker.list_lanes`.
+    pub list_lanes: Option<usize>,
     /// `catalogue.timeout_secs`.
     pub catalogue_timeout_secs: Option<u64>,
     /// `catalogue.max_list_file_bytes`.
@@ -242,6 +244,9 @@ impl TestServer {
         }
         if let Some(v) = self.overrides.max_tasks {
             c.worker.max_tasks = v;
+        }
+        if let Some(v) = self.overrides.list_lanes {
+            c.worker.list_lanes = v;
         }
         if let Some(v) = self.overrides.list_page_size {
             c.worker.list_page_size = v;

@@ -18,7 +18,7 @@ use oms_storage::ObjectInfo;
 
 use crate::checker::{DestinationCursor, Joined};
 use crate::copy::CopyCtx;
-use crate::pages::{ListingError, Pages};
+use crate::pages::{KeyRange, ListingError, Pages};
 use crate::retry::GaveUp;
 
 /// Source objects compared per step: the most keys a step can queue at once, and the most
@@ -54,14 +54,13 @@ pub(crate) async fn step(
 ) -> Result<(), DbError> {
     let mut source = Pages::new(
         ctx.source.clone(),
-        ctx.config.retry,
+        &ctx.config,
         ctx.stop.intake.clone(),
         ctx.source_bucket.clone(),
         String::new(),
-        after.clone(),
-        ctx.config.list_page_size,
+        KeyRange::after(after.clone()),
     );
-    let mut destination = DestinationCursor::starting_after(ctx, 0, "", after.as_deref());
+    let mut destination = DestinationCursor::within(ctx, 0, "", after.as_deref(), None);
     let mut differing = Vec::new();
     let mut compared = 0_usize;
     let mut last = None;
