@@ -9,6 +9,7 @@
     reason = "a command-line tool that prints its results"
 )]
 
+mod listing;
 mod origin;
 mod procs;
 mod proxy;
@@ -44,13 +45,16 @@ struct Args {
     /// Objects in flight (OMS `worker.object_concurrency`, rclone `--transfers`).
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
-    /// Workloads to run, among a,b,c,d,e,f and a@wan,c@wan (through a latency proxy).
-    #[arg(long, default_value = "a,b,c,d,e,f,a@wan,c@wan")]
+    /// Workloads to run, among a,b,c,d,e,f and a@wan,c@wan,d@wan (through a latency proxy).
+    #[arg(long, default_value = "a,b,c,d,e,f,a@wan,c@wan,d@wan")]
     workloads: String,
     /// The one-way latency the proxy of the @wan workloads adds, in milliseconds (each way, so
     /// a round trip is twice this).
     #[arg(long, default_value_t = 25)]
     latency_ms: u64,
+    /// Objects of the re-check across the WAN (d@wan), on the synthetic listing server.
+    #[arg(long, default_value_t = 50_000)]
+    recheck_objects: u64,
     /// Objects of the large task of workload e.
     #[arg(long, default_value_t = 1_000_000)]
     memory_objects: usize,

@@ -334,6 +334,9 @@ pub(crate) enum Rclone {
     Defaults,
     /// `--transfers` this many, `--checkers` twice that, parts as OMS sends them.
     Like(usize),
+    /// As `Like`, comparing the listed modification times (`--use-server-modtime`): no HEAD
+    /// per object to read rclone's own time metadata, so a re-check is its two listings.
+    ServerTimes(usize),
 }
 
 /// Runs `rclone copy` of `prefix` between the servers at `src` and `dst` (URLs); returns its
@@ -364,7 +367,10 @@ pub(crate) fn rclone_copy(
         .args(["copy", &format!("SRC:{SRC_BUCKET}/{prefix}")])
         .arg(format!("DST:{DST_BUCKET}/{prefix}"))
         .arg("--s3-no-check-bucket");
-    if let Rclone::Like(concurrency) = how {
+    if let Rclone::ServerTimes(_) = how {
+        command.arg("--use-server-modtime");
+    }
+    if let Rclone::Like(concurrency) | Rclone::ServerTimes(concurrency) = how {
         // rclone's docs: checkers run the listings and comparisons beside the transfers; more
         // of them help with many small objects. The part settings match OMS's defaults.
         command

@@ -58,6 +58,11 @@ fn operation(request: &Request) -> &'static str {
     let is_bucket = request.uri().path().trim_matches('/').split('/').count() <= 1;
     match *request.method() {
         Method::GET if is_bucket && has("list-type") => "ListObjectsV2",
+        Method::GET
+            if is_bucket && !has("location") && !has("encryption") && !has("object-lock") =>
+        {
+            "ListObjects"
+        }
         Method::GET if is_bucket => "bucket GET",
         Method::GET => "GetObject",
         Method::HEAD if is_bucket => "HeadBucket",

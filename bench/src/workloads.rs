@@ -642,6 +642,11 @@ pub(crate) async fn run_all(args: &Args) -> anyhow::Result<Vec<Row>> {
         let name = format!("d: re-check {} × 4 KiB", small.count());
         rows.extend(bench.recheck(&name, &small).await?);
     }
+    if wanted("d@wan") {
+        let count = if smoke { 5_000 } else { args.recheck_objects };
+        let name = format!("d@wan: re-check {count} in one prefix");
+        rows.extend(bench.wan_recheck(&name, count, one_way).await?);
+    }
     if wanted("e") {
         let small_list = if smoke { 300 } else { 10_000 };
         rows.extend(bench.memory(small_list, args.memory_objects).await?);
