@@ -68,7 +68,10 @@ impl KeyRange {
 }
 
 /// Pages a segment reads ahead of the one handing pages out.
-const READ_AHEAD: usize = 2;
+const READ_AHEAD: usize = 4;
+/// Ranges of one listing, per lane: those waiting with their pages read ahead and those
+/// being read (a bound on what a listing holds in memory: this × lanes × `READ_AHEAD` pages).
+const RANGES_PER_LANE: usize = 3;
 
 /// What every segment of one listing asks the store.
 struct Request {
@@ -93,6 +96,8 @@ struct Bounds {
     answered: bool,
     /// The segment makes no more requests.
     finished: bool,
+    /// A request is on its way (a segment waiting to hand its pages out takes no lane).
+    fetching: bool,
 }
 
 fn lock(bounds: &Mutex<Bounds>) -> MutexGuard<'_, Bounds> {
@@ -161,6 +166,7 @@ impl Pages {
         let bounds = Arc::new(Mutex::new(Bounds {
             after,
             until,
+            fetching: true,
             ..Bounds::default()
         }));
         let (sender, pages) = mpsc::channel(READ_AHEAD);
@@ -190,16 +196,17 @@ impl Pages {
         }
     }
 
-    /// Splits the widest ranges until `lanes` are being read.
+    /// Splits the widest ranges until `lanes` are being read (or the listing holds as many
+    /// ranges as it may).
     fn split(&mut self) {
         let prefix = self.request.prefix.as_str();
         loop {
-            let reading = self
+            let fetching = self
                 .segments
                 .iter()
-                .filter(|s| !lock(&s.bounds).finished)
+                .filter(|s| lock(&s.bounds).fetching)
                 .count();
-            if reading >= self.lanes {
+            if fetching >= self.lanes || self.segments.len() >= self.lanes * RANGES_PER_LANE {
                 return;
             }
             let widest = self
@@ -246,11 +253,17 @@ async fn read(
     pages: mpsc::Sender<Result<ListPage, ListingError>>,
 ) {
     let fail = |e: ListingError| {
-        lock(&bounds).finished = true;
+        let mut bounds = lock(&bounds);
+        bounds.finished = true;
+        bounds.fetching = false;
         e
     };
     loop {
-        let after = lock(&bounds).after.clone();
+        let after = {
+            let mut bounds = lock(&bounds);
+            bounds.fetching = true;
+            bounds.after.clone()
+        };
         let fetched = retry(&request.policy, &request.cancel, || {
             request.store.list(
                 &request.bucket,
@@ -276,6 +289,7 @@ async fn read(
         let done = {
             let mut bounds = lock(&bounds);
             bounds.answered = true;
+            bounds.fetching = false;
             let mut done = go_on.is_none();
             if let Some(until) = bounds.until.as_deref() {
                 let before = page.objects.len();
@@ -300,21 +314,38 @@ async fn read(
 }
 
 /// The characters a cut is made of, in byte order: those of ordinary keys, which every store
-/// takes in `start-after` as they are (no character XML or URLs treat specially). A key's
-/// characters are read as digits of this alphabet (another character counts as the nearest
-/// one below it), and a cut that does not fall strictly between its bounds is dropped.
+/// takes in `start-after` as they are (no character XML or URLs treat specially).
 const ALPHABET: &[u8] = b"-./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
-/// Digits a cut is computed over, after the bounds' common beginning.
+/// Runs of characters keys count in: a position holding one of them is read as a digit of
+/// that run (a decimal counter in a key is read in base 10, so a cut halfway between two
+/// numbers is a number between them, not a letter after both); any other as one of
+/// [`ALPHABET`].
+const RUNS: [&[u8]; 3] = [
+    b"0123456789",
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    b"abcdefghijklmnopqrstuvwxyz",
+];
+/// Positions a cut is computed over, after the bounds' common beginning.
 const DIGITS: usize = 12;
 
-fn digit(byte: Option<&u8>) -> u128 {
-    let below = byte.map_or(0, |b| ALPHABET.partition_point(|a| a <= b));
+/// The characters a position holding `c` counts in.
+fn run_of(c: Option<&u8>) -> &'static [u8] {
+    c.and_then(|c| RUNS.iter().find(|run| run.contains(c)).copied())
+        .unwrap_or(ALPHABET)
+}
+
+/// `c` as a digit of `run`: the nearest character of it at or below `c` (none: 0).
+fn digit(run: &[u8], c: Option<&u8>) -> u128 {
+    let below = c.map_or(0, |c| run.partition_point(|r| r <= c));
     u128::try_from(below.saturating_sub(1)).unwrap_or(0)
 }
 
 /// A key halfway between `after` (`None`: the start of `prefix`) and `until` (`None`: the end
-/// of `prefix`), and how wide that range is (a logarithm: ranges of different listings'
-/// segments compare); `None` when no key fits between them.
+/// of `prefix`), and how wide that range is (a logarithm, comparable between ranges); `None`
+/// when no key fits between them. Keys are read as numbers from where the bounds differ, each
+/// position in the run of characters the lower bound holds there; whatever the keys hold, a
+/// cut is made of [`ALPHABET`] characters and falls strictly between the bounds, or is not
+/// made.
 fn midpoint(prefix: &str, after: Option<&str>, until: Option<&str>) -> Option<(f64, String)> {
     let after = match after {
         Some(a) if a >= prefix => a,
@@ -328,28 +359,48 @@ fn midpoint(prefix: &str, after: Option<&str>, until: Option<&str>) -> Option<(f
         Some(hi) => lo.iter().zip(hi).take_while(|(a, b)| a == b).count(),
         None => prefix.len(),
     };
-    let base = ALPHABET.len() as u128;
-    let value = |key: &[u8]| (0..DIGITS).fold(0, |v, i| v * base + digit(key.get(common + i)));
+    let runs: Vec<&[u8]> = (common..common + DIGITS)
+        .map(|i| run_of(lo.get(i).or_else(|| hi.and_then(|h| h.get(i)))))
+        .collect();
+    let radix = |run: &[u8]| run.len() as u128;
+    let value = |key: &[u8]| {
+        runs.iter().enumerate().fold(0, |v, (i, run)| {
+            v * radix(run) + digit(run, key.get(common + i))
+        })
+    };
     let low = value(lo);
-    let high = hi.map_or(base.pow(u32::try_from(DIGITS).ok()?) - 1, value);
+    let high = match hi {
+        Some(hi) => value(hi),
+        None => runs
+            .iter()
+            .fold(0, |v, run| v * radix(run) + radix(run) - 1),
+    };
     if high <= low + 1 {
         return None;
     }
     let mut mid = low + (high - low) / 2;
-    let mut digits = [0_u8; DIGITS];
-    for d in digits.iter_mut().rev() {
-        *d = ALPHABET[usize::try_from(mid % base).ok()?];
-        mid /= base;
+    let mut chars = vec![0_u8; DIGITS];
+    for (c, run) in chars.iter_mut().zip(&runs).rev() {
+        *c = run[usize::try_from(mid % radix(run)).ok()?];
+        mid /= radix(run);
     }
     let mut cut = lo[..common].to_vec();
-    cut.extend_from_slice(&digits);
-    while cut.len() > common && cut.last() == ALPHABET.first() {
+    cut.extend_from_slice(&chars);
+    // Trailing lowest digits say nothing: "d/0005" cuts as "d/00050000" does.
+    while cut.len() > common
+        && cut
+            .last()
+            .is_some_and(|&c| runs[cut.len() - common - 1].first() == Some(&c))
+    {
         cut.pop();
     }
     let cut = String::from_utf8(cut).ok()?;
     let fits =
         cut.as_str() > after && cut.starts_with(prefix) && until.is_none_or(|u| cut.as_str() < u);
-    let width = ((high - low) as f64).ln() - common as f64 * (base as f64).ln();
+    let span: f64 = runs.iter().map(|run| (radix(run) as f64).ln()).sum();
+    let width = ((high - low) as f64).ln()
+        - span
+        - (common - prefix.len()) as f64 * (ALPHABET.len() as f64).ln();
     fits.then_some((width, cut))
 }
 
@@ -519,6 +570,11 @@ mod tests {
         assert!(cut.as_str() < "b", "{cut}");
         // Nothing fits between a key and the key with one more character at its end.
         assert!(midpoint("", Some("a"), Some("a-")).is_none());
+        // Numbers are cut as numbers.
+        let (_, cut) = midpoint("d/", Some("d/000020000"), Some("d/000100000")).unwrap();
+        assert_eq!(cut, "d/00006");
+        let (_, cut) = midpoint("d/", Some("d/000000999"), None).unwrap();
+        assert!(cut.starts_with("d/4") || cut.starts_with("d/5"), "{cut}");
         // Cuts are made of ordinary characters only, whatever the keys hold.
         let (_, cut) = midpoint("", Some("a&<b"), Some("a&<z")).unwrap();
         assert!(
