@@ -55,6 +55,7 @@ pub fn rule(cloud: &str, region: &str, url: &str) -> EndpointRule {
         region: region.into(),
         url: url.into(),
         path_style: true,
+        time_zone: None,
     }
 }
 

@@ -261,7 +261,10 @@ mod tests {
             allow_private_networks: true,
         };
         let text = open.check_host("169.254.169.254").unwrap_err().to_string();
-        assert!(text.contains("refused even with [security] allow_private_networks"), "{text}");
+        assert!(
+            text.contains("refused even with [security] allow_private_networks"),
+            "{text}"
+        );
     }
 
     #[test]

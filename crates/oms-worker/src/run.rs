@@ -23,14 +23,13 @@ use crate::recorder::{self, Summary};
 use crate::streams::Limiter;
 use crate::{checker, lister, lists, transfer};
 
-/// The minute of the day now (UTC), for bandwidth windows.
-fn minute_of_day() -> u16 {
-    u16::try_from((now_ms() / 60_000).rem_euclid(24 * 60)).unwrap_or(0)
-}
-
-fn limit_now(policy: &oms_core::bandwidth::BandwidthPolicy) -> Option<u64> {
+/// The cap of `policy` now, on the clocks of `zone`.
+fn limit_now(
+    policy: &oms_core::bandwidth::BandwidthPolicy,
+    zone: &jiff::tz::TimeZone,
+) -> Option<u64> {
     policy
-        .limit_at(minute_of_day())
+        .limit_at_instant(now_ms(), zone)
         .and_then(|r| u64::try_from(r).ok())
 }
 
@@ -52,7 +51,8 @@ pub(crate) async fn run_task(
         };
         tracing::info!(failed_only = run.failed_objects_only, checkpoint = ?run.checkpoint, "task run starts");
         let stop = Stop::new();
-        let limiter = Arc::new(Limiter::new(limit_now(&run.task.bandwidth_policy)));
+        let zone = config.time_zone_of(&run.task.spec.destination.region);
+        let limiter = Arc::new(Limiter::new(limit_now(&run.task.bandwidth_policy, &zone)));
         // The keeper follows the bandwidth policy and notices a stop (status pausing).
         let follow = {
             let (stop, limiter) = (stop.clone(), limiter.clone());
@@ -61,7 +61,7 @@ pub(crate) async fn run_task(
                     status,
                     bandwidth_policy,
                 }) => {
-                    limiter.set_rate(limit_now(&bandwidth_policy));
+                    limiter.set_rate(limit_now(&bandwidth_policy, &zone));
                     if status == TaskStatus::Pausing {
                         stop.request(StopReason::Pause);
                     }

@@ -99,6 +99,7 @@ pub fn worker_config(config: &Config) -> WorkerConfig {
                 secret: w.secret.clone(),
             })
             .collect(),
+        time_zone: w.time_zone(),
     }
 }
 

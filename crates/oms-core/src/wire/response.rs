@@ -150,7 +150,7 @@ pub struct TaskResp {
     pub enable_requester_pays: bool,
     /// Echo (seconds, as given at creation; 0 = unset).
     pub migrate_since: i64,
-    /// Throttling windows, in UTC (empty: unthrottled).
+    /// Throttling windows, in the destination region's time zone (empty: unthrottled).
     pub bandwidth_policy: Vec<BandwidthPolicyResp>,
     /// The CDN objects are fetched through, when the task has one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -287,7 +287,7 @@ pub struct TaskGroupResp {
     pub enable_restore: bool,
     /// Whether the source is read as requester pays, as given at creation.
     pub enable_requester_pays: bool,
-    /// Throttling windows, in UTC, that every task of the group runs under (empty: unthrottled).
+    /// Throttling windows, in the destination region's time zone, that every task of the group runs under (empty: unthrottled).
     pub bandwidth_policy: Vec<BandwidthPolicyResp>,
     /// Notification outcome, when a notification was configured.
     #[serde(skip_serializing_if = "Option::is_none")]
