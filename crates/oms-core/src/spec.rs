@@ -103,7 +103,8 @@ wire_enum! {
         NoOverwrite => "NO_OVERWRITE",
         /// Overwrite when the size differs or the source is newer (the default).
         SizeLastModified => "SIZE_LAST_MODIFIED_COMPARISON_OVERWRITE",
-        /// Accepted as OMS takes it; compared as `SizeLastModified` (omsd computes no CRC64 yet).
+        /// Overwrite when the CRC64s both sides report differ (as `SizeLastModified` when a
+        /// side reports none).
         Crc64 => "CRC64_COMPARISON_OVERWRITE",
         /// Always overwrite.
         FullOverwrite => "FULL_OVERWRITE",
@@ -115,7 +116,8 @@ wire_enum! {
     ConsistencyCheck {
         /// Same size and a destination at least as new (the default).
         SizeLastModified => "size_last_modified",
-        /// Accepted as OMS takes it; checked as `SizeLastModified` (omsd computes no CRC64 yet).
+        /// The CRC-64 of the bytes sent against the ones the source and the destination report
+        /// (size and time where neither reports one).
         Crc64 => "crc64",
         /// No comparison beyond a complete transfer (URL sources only).
         NoCheck => "no_check",

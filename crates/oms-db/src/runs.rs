@@ -9,8 +9,8 @@ use oms_core::bandwidth::BandwidthPolicy;
 use oms_core::credentials::CredentialSet;
 use oms_core::ids::{ProjectId, TaskId};
 use oms_core::model::{
-    FailureReason, FinishedAhead, ObjectCounters, ObjectFailure, OrphanUpload, Progress,
-    SavedUpload, Task,
+    FailureReason, FinishedAhead, ObjectCounters, ObjectFailure, ObjectRecord, OrphanUpload,
+    Progress, RecordKind, SavedPart, SavedUpload, Task,
 };
 use oms_core::status::{TaskEvent, TaskStatus, TaskTransition, task_transition};
 use oms_core::time::now_ms;
@@ -25,6 +25,17 @@ use crate::{Db, DbError, rows};
 
 /// The most failed objects recorded per task (as OMS).
 pub(crate) const MAX_FAILURES_PER_TASK: i64 = 100_000;
+/// The most objects of each kind (copied, skipped) recorded per task for its success and skip
+/// lists: OMS caps its lists at 100,000 objects.
+pub(crate) const MAX_RECORDS_PER_LIST: i64 = 100_000;
+
+/// A [`RecordKind`] as the `kind` column stores it.
+const fn kind_code(kind: RecordKind) -> i64 {
+    match kind {
+        RecordKind::Success => 0,
+        RecordKind::Skip => 1,
+    }
+}
 
 /// A task as its worker needs it.
 #[derive(Debug)]
@@ -219,8 +230,8 @@ impl Db {
             "update tasks set total_num = $1, successful_num = $2, failed_num = $3, skipped_num = $4, \
              total_size = $5, complete_size = $6, real_size = $7, progress = $8, migrate_speed = $9, \
              left_time = $10, total_time = $11, is_query_over = $12, checkpoint = $13, checkpoint_state = $14, \
-             updated_time = $15 where {}",
-            Lease::fence(16)
+             updated_time = $15, crc64_unchecked_num = $16 where {}",
+            Lease::fence(17)
         );
         let updated = sqlx::query(AssertSqlSafe(sql))
             .bind(c.total_num)
@@ -241,6 +252,7 @@ impl Db {
                 &progress.ahead,
             )))
             .bind(now_ms())
+            .bind(progress.crc64_unchecked_num)
             .bind_fence(lease)
             .execute(&mut *tx)
             .await?
@@ -280,7 +292,89 @@ impl Db {
                 .await?;
             }
         }
+        for kind in RecordKind::ALL {
+            let of_kind: Vec<&ObjectRecord> =
+                progress.records.iter().filter(|r| r.kind == kind).collect();
+            if of_kind.is_empty() {
+                continue;
+            }
+            let recorded: i64 = sqlx::query(
+                "select count(*) as n from object_records where task_id = $1 and kind = $2",
+            )
+            .bind(lease.task_id.get())
+            .bind(kind_code(kind))
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+            let room = usize::try_from(MAX_RECORDS_PER_LIST - recorded).unwrap_or(0);
+            for r in of_kind.into_iter().take(room) {
+                sqlx::query(
+                    "insert into object_records (task_id, object_key, kind, size, record_time) \
+                     values ($1, $2, $3, $4, $5) on conflict (task_id, object_key) do update set \
+                     kind = excluded.kind, size = excluded.size, record_time = excluded.record_time",
+                )
+                .bind(lease.task_id.get())
+                .bind(&r.key)
+                .bind(kind_code(kind))
+                .bind(r.size)
+                .bind(r.at_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Up to `limit` recorded objects of `kind` of `task` with keys after `after`, in key
+    /// order.
+    pub async fn list_records(
+        &self,
+        task: TaskId,
+        kind: RecordKind,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ObjectRecord>, DbError> {
+        let rows = sqlx::query(
+            "select object_key, size, record_time from object_records \
+             where task_id = $1 and kind = $2 and object_key > $3 order by object_key limit $4",
+        )
+        .bind(task.get())
+        .bind(kind_code(kind))
+        .bind(after.unwrap_or_default())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ObjectRecord {
+                    key: r.try_get("object_key")?,
+                    size: r.try_get("size")?,
+                    kind,
+                    at_ms: r.try_get("record_time")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records why the success or skip list (`kind`) could not be written, or "" when it was.
+    pub async fn set_record_list_error(
+        &self,
+        lease: &Lease,
+        kind: RecordKind,
+        error: &str,
+    ) -> Result<(), DbError> {
+        let _wrote = self.wrote_on_exit();
+        let column = match kind {
+            RecordKind::Success => "success_list_error",
+            RecordKind::Skip => "skip_list_error",
+        };
+        let sql = format!("update tasks set {column} = $1 where {}", Lease::fence(2));
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(error)
+            .bind_fence(lease)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -408,19 +502,21 @@ impl Db {
         lease: &Lease,
         object_key: &str,
         part_number: i32,
-        etag: &str,
+        part: &SavedPart,
     ) -> Result<(), DbError> {
         let sql = format!(
-            "insert into multipart_parts (task_id, object_key, part_number, etag) \
-             select $1, $2, $3, $4 where exists (select 1 from tasks where {}) \
-             on conflict (task_id, object_key, part_number) do update set etag = excluded.etag",
-            Lease::fence(5)
+            "insert into multipart_parts (task_id, object_key, part_number, etag, crc64) \
+             select $1, $2, $3, $4, $5 where exists (select 1 from tasks where {}) \
+             on conflict (task_id, object_key, part_number) do update set etag = excluded.etag, \
+             crc64 = excluded.crc64",
+            Lease::fence(6)
         );
         let inserted = sqlx::query(AssertSqlSafe(sql))
             .bind(lease.task_id.get())
             .bind(object_key)
             .bind(i64::from(part_number))
-            .bind(etag)
+            .bind(&part.etag)
+            .bind(part.crc64.map(|c| c.to_string()))
             .bind_fence(lease)
             .execute(&self.pool)
             .await?
@@ -448,14 +544,26 @@ impl Db {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let parts = sqlx::query(
-            "select part_number, etag from multipart_parts where task_id = $1 and object_key = $2 order by part_number",
+            "select part_number, etag, crc64 from multipart_parts where task_id = $1 and object_key = $2 order by part_number",
         )
         .bind(task.get())
         .bind(object_key)
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|r| Ok((i32::try_from(r.try_get::<i64, _>("part_number")?).unwrap_or(0), r.try_get("etag")?)))
+        .map(|r| {
+            let number = i32::try_from(r.try_get::<i64, _>("part_number")?).unwrap_or(0);
+            let crc64: Option<String> = r.try_get("crc64")?;
+            Ok((
+                number,
+                SavedPart {
+                    etag: r.try_get("etag")?,
+                    // A value that does not read is no CRC: the object is then checked by the
+                    // sides' own reports.
+                    crc64: crc64.and_then(|c| c.parse().ok()),
+                },
+            ))
+        })
         .collect::<Result<Vec<_>, DbError>>()?;
         Ok(Some(SavedUpload {
             object_key: object_key.to_owned(),

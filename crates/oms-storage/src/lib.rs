@@ -16,6 +16,7 @@ mod client;
 #[cfg(feature = "test-support")]
 pub mod conformance;
 pub mod connect;
+pub mod crc64;
 mod error;
 mod gcs;
 pub mod guard;
@@ -101,6 +102,8 @@ pub struct ObjectMeta {
     pub info: ObjectInfo,
     /// The headers a copy carries over (content type, user metadata, ...).
     pub headers: ObjectHeaders,
+    /// The object's CRC-64/XZ, when the store reports it ([`crc64`]).
+    pub crc64: Option<u64>,
 }
 
 /// An object being downloaded: its headers and its bytes.
@@ -120,6 +123,8 @@ pub struct Download {
     /// a whole object stored in one piece without KMS or customer keys. A copy can then be
     /// verified against the destination's MD5 without hashing the bytes again.
     pub content_md5: Option<String>,
+    /// The whole object's CRC-64/XZ, when the store reports it ([`crc64`]).
+    pub crc64: Option<u64>,
     /// The bytes, `content_length` of them.
     pub body: ByteStream,
 }
@@ -174,6 +179,8 @@ pub struct PutOutcome {
     /// something other than their MD5 (SSE-KMS, customer-provided keys): the tag then proves
     /// nothing about the bytes.
     pub opaque_etag: bool,
+    /// The CRC-64/XZ of the written object or part, when the store reports it ([`crc64`]).
+    pub crc64: Option<u64>,
 }
 
 impl PutOutcome {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use futures::StreamExt as _;
 use oms_core::policy::{self, Decision, ObjectFacts};
+use oms_core::spec::OverwriteMode;
 use oms_storage::ObjectInfo;
 use tokio::sync::mpsc;
 
@@ -156,6 +157,7 @@ pub(crate) fn needs_lookup(ctx: &CopyCtx, item: &Item) -> bool {
     let source = ObjectFacts {
         size: item.size,
         last_modified_ms: item.last_modified_ms,
+        crc64: None,
     };
     item.unreadable.is_none()
         && policy::needs_destination(spec.object_overwrite_mode)
@@ -179,9 +181,10 @@ pub(crate) async fn check(
     if item.unreadable.is_some() {
         return Verdict::Copy(item);
     }
-    let source = ObjectFacts {
+    let mut source = ObjectFacts {
         size: item.size,
         last_modified_ms: item.last_modified_ms,
+        crc64: None,
     };
     let found = match destination {
         Destination::Unneeded => None,
@@ -200,6 +203,7 @@ pub(crate) async fn check(
             Ok(found) => found.map(|o| ObjectFacts {
                 size: o.size,
                 last_modified_ms: o.last_modified_ms,
+                crc64: None,
             }),
             Err(GaveUp::Cancelled) => return Verdict::Stop,
             Err(GaveUp::Failed(e)) => {
@@ -211,6 +215,25 @@ pub(crate) async fn check(
     } else {
         None
     };
+    let mut destination = destination;
+    if spec.object_overwrite_mode == OverwriteMode::Crc64
+        && let Some(dst) = destination.as_mut()
+    {
+        // Listings carry no CRC64: both sides are asked (a side that reports none leaves the
+        // decision to size and time).
+        match crc64_of_both(ctx, &item).await {
+            Ok((src_crc, dst_crc)) => {
+                source.crc64 = src_crc;
+                dst.crc64 = dst_crc;
+            }
+            Err(GaveUp::Cancelled) => return Verdict::Stop,
+            Err(GaveUp::Failed(e)) => {
+                ctx.stop
+                    .fail(activity_failure(Activity::ReadingDestination, &e));
+                return Verdict::Stop;
+            }
+        }
+    }
     let decision = policy::decide(
         spec.object_overwrite_mode,
         spec.migrate_since_secs,
@@ -233,6 +256,23 @@ pub(crate) async fn check(
         size: item.size,
         outcome,
     })
+}
+
+/// The CRC64 the source and the destination report of an item (HEADs of both).
+async fn crc64_of_both(ctx: &CopyCtx, item: &Item) -> Result<(Option<u64>, Option<u64>), GaveUp> {
+    let dst_key = ctx.item_dst_key(item);
+    let source = retry(&ctx.config.retry, &ctx.stop.intake, || {
+        ctx.source.head(&ctx.source_bucket, &item.key)
+    })
+    .await?;
+    let destination = retry(&ctx.config.retry, &ctx.stop.intake, || {
+        ctx.destination.head(ctx.dst_bucket(), &dst_key)
+    })
+    .await?;
+    Ok((
+        source.and_then(|m| m.crc64),
+        destination.and_then(|m| m.crc64),
+    ))
 }
 
 /// Whether a destination object that makes the object skippable was written by an earlier run

@@ -10,6 +10,7 @@
 mod checker;
 mod control;
 mod copy;
+mod crc;
 mod digests;
 mod jobs;
 mod keeper;

@@ -28,7 +28,9 @@ use std::time::{Duration, Instant};
 
 use ::metrics::{Counter, counter};
 use oms_core::metrics;
-use oms_core::model::{FinishedAhead, ObjectCounters, ObjectFailure, Progress};
+use oms_core::model::{
+    FinishedAhead, ObjectCounters, ObjectFailure, ObjectRecord, Progress, RecordKind,
+};
 use oms_core::time::now_ms;
 use oms_db::DbError;
 use tokio::sync::mpsc;
@@ -213,6 +215,10 @@ struct Recorder {
     ahead: HashMap<String, FinishedAhead>,
     failures: Vec<ObjectFailure>,
     resolved: Vec<String>,
+    /// Objects copied or skipped since the last flush, for the success and skip lists.
+    records: Vec<ObjectRecord>,
+    /// Whether the task records its objects (`enable_failed_object_recording`).
+    recording: bool,
     query_over: bool,
     /// (when, bytes sent so far) samples over the speed window.
     samples: VecDeque<(Instant, u64)>,
@@ -293,11 +299,13 @@ impl Recorder {
                 delta.complete_size = size;
                 delta.real_size = size;
                 kept = Some(true);
+                self.record(&key, size, RecordKind::Success);
             }
             Outcome::Skipped => {
                 delta.skipped_num = 1;
                 delta.complete_size = size;
                 kept = Some(false);
+                self.record(&key, size, RecordKind::Skip);
             }
             Outcome::Failed { code, message } => {
                 delta.failed_num = 1;
@@ -338,6 +346,18 @@ impl Recorder {
             self.failures.push(failure);
         }
         self.advance();
+    }
+
+    /// Keeps a copied or skipped object for its list, when the task records.
+    fn record(&mut self, key: &str, size: i64, kind: RecordKind) {
+        if self.recording {
+            self.records.push(ObjectRecord {
+                key: key.to_owned(),
+                size,
+                kind,
+                at_ms: now_ms(),
+            });
+        }
     }
 
     /// Counts a finished object in the metrics (once, when it finishes in this run).
@@ -449,6 +469,8 @@ impl Recorder {
                 + i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX),
             is_query_over: self.query_over,
             ahead: self.finished_ahead(),
+            records: Vec::new(),
+            crc64_unchecked_num: self.ctx.task.crc64_unchecked_num + self.ctx.crc64_unchecked(),
         }
     }
 
@@ -456,7 +478,8 @@ impl Recorder {
     async fn flush(&mut self, complete: bool) -> Result<ObjectCounters, DbError> {
         let failures = std::mem::take(&mut self.failures);
         let resolved = std::mem::take(&mut self.resolved);
-        let progress = self.progress(complete);
+        let mut progress = self.progress(complete);
+        progress.records = std::mem::take(&mut self.records);
         self.ctx
             .db
             .record_progress(&self.ctx.lease, &progress, &failures, &resolved)
@@ -487,6 +510,8 @@ pub(crate) async fn run(
         ahead: ahead.into_iter().map(|a| (a.key.clone(), a)).collect(),
         failures: Vec::new(),
         resolved: Vec::new(),
+        records: Vec::new(),
+        recording: ctx.spec().enable_failed_object_recording,
         query_over: false,
         samples: VecDeque::new(),
         started: Instant::now(),

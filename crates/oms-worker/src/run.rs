@@ -233,6 +233,7 @@ async fn finish(db: &Db, lease: &Lease, ended: Ended, stop: &Stop) {
     } else if let (Some(summary), Some(ctx)) = (ended.summary, ended.ctx.as_ref())
         && summary.complete
     {
+        lists::write_record_lists(ctx).await;
         if summary.failed_num > 0 {
             let listed = match write_failed_list(ctx).await {
                 Some(Ok(key)) => format!("; see the failed object list {key}"),
@@ -385,6 +386,7 @@ async fn write_failed_list(ctx: &RunCtx) -> Option<Result<String, String>> {
     if !ctx.spec().enable_failed_object_recording {
         return None;
     }
+    let zone = ctx.config.time_zone_of(&ctx.spec().destination.region);
     let mut text = String::new();
     let mut after: Option<String> = None;
     loop {
@@ -403,20 +405,14 @@ async fn write_failed_list(ctx: &RunCtx) -> Option<Result<String, String>> {
             text.push_str(&lists::failed_line(
                 &f.code,
                 f.failed_time_ms,
+                &zone,
                 &f.key,
                 &f.message,
             ));
         }
         after = Some(last);
     }
-    let stamp = lists::stamp();
-    let name = &ctx.task.name;
-    let key = match ctx.task.group_id {
-        Some(group) => {
-            format!("oms/task_group/{group}/failed_object_lists/{name}/{stamp}.failed_list.txt")
-        }
-        None => format!("oms/task/{name}/failed_object_lists/{stamp}.failed_list.txt"),
-    };
+    let key = lists::list_key(&ctx.task, "failed", &lists::stamp(&zone));
     let (recorded, outcome) = match lists::put_text(ctx, &key, text).await {
         Ok(()) => ((key.as_str(), ""), Ok(key.clone())),
         Err(e) => {

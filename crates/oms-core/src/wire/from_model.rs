@@ -149,15 +149,15 @@ impl From<&Task> for TaskResp {
                 list_file_key: task.failed_list_key.clone(),
                 error_code: task.failed_list_error.clone(),
             },
-            success_record_error_reason: String::new(),
-            skip_record_error_reason: String::new(),
+            success_record_error_reason: task.success_list_error.clone(),
+            skip_record_error_reason: task.skip_list_error.clone(),
             warnings: task_warnings(task),
         }
     }
 }
 
 /// What a task's answer says beside its figures: that it waits for a worker to take it over,
-/// or that it completed without finding anything to copy.
+/// that it completed without finding anything to copy, or that CRC64 could not be compared.
 fn task_warnings(task: &Task) -> Vec<String> {
     let mut warnings = Vec::new();
     if let Some(lapsed) = task.lease_lapsed_at_ms {
@@ -173,6 +173,14 @@ fn task_warnings(task: &Task) -> Vec<String> {
              prefixes or the list file)"
                 .to_owned(),
         );
+    }
+    if task.crc64_unchecked_num > 0 {
+        warnings.push(format!(
+            "consistency_check crc64: {} objects were checked by size and time instead, because \
+             neither the source nor the destination reported a CRC64 of them (Huawei OBS, Aliyun \
+             OSS and Tencent COS report one)",
+            task.crc64_unchecked_num
+        ));
     }
     warnings
 }

@@ -121,8 +121,8 @@ pub fn crypto_type() -> Object {
 pub fn overwrite_mode() -> Object {
     one_of(
         "Same-name handling (default `SIZE_LAST_MODIFIED_COMPARISON_OVERWRITE`); \
-         `CRC64_COMPARISON_OVERWRITE` is accepted and compares size and time (omsd computes no \
-         CRC64 yet)",
+         `CRC64_COMPARISON_OVERWRITE` compares the CRC64 both sides report (Huawei OBS, Aliyun \
+         OSS, Tencent COS), else size and time",
         OverwriteMode::ALL.iter().map(|m| m.as_str()),
         DEFAULT,
     )
@@ -133,8 +133,9 @@ pub fn consistency_check() -> Object {
     let values = ConsistencyCheck::ALL.iter().map(|c| c.as_str());
     one_of(
         "Verification (default `size_last_modified`); `no_check` and its sync-task spelling \
-         `transmission` only for URL lists; `crc64` is accepted and checks size and time (omsd \
-         computes no CRC64 yet)",
+         `transmission` only for URL lists; `crc64` proves each copy by the CRC-64 of \
+         the bytes sent against the one the source and the destination report (size and time \
+         where neither reports one, said in the task's `warnings`)",
         values.chain(["transmission"]),
         DEFAULT,
     )

@@ -420,12 +420,15 @@ impl ReadStore for S3Connector {
     }
 
     async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
+        let seen = crate::crc64::Crc64Seen::default();
         let out = match self
             .client
             .head_object()
             .bucket(bucket)
             .key(key)
             .set_request_payer(self.payer())
+            .customize()
+            .interceptor(seen.clone())
             .send()
             .await
         {
@@ -448,6 +451,7 @@ impl ReadStore for S3Connector {
                 storage_class: out.storage_class().map(|c| c.as_str().to_owned()),
             },
             headers: headers_of!(out),
+            crc64: seen.get(),
         }))
     }
 
@@ -461,6 +465,7 @@ impl ReadStore for S3Connector {
         let header = range
             .as_ref()
             .map(|r| format!("bytes={}-{}", r.start, r.end.saturating_sub(1)));
+        let seen = crate::crc64::Crc64Seen::default();
         let out = self
             .client
             .get_object()
@@ -473,6 +478,8 @@ impl ReadStore for S3Connector {
                     .map(|e| format!("\"{e}\"")),
             )
             .set_request_payer(self.payer())
+            .customize()
+            .interceptor(seen.clone())
             .send()
             .await
             .map_err(|e| self.error("GetObject", bucket, Some(key), &e))?;
@@ -515,6 +522,7 @@ impl ReadStore for S3Connector {
             last_modified_ms: millis(out.last_modified()),
             etag,
             content_md5,
+            crc64: seen.get(),
             body: Box::pin(
                 Counted::new(
                     Box::pin(ResponseBody {

@@ -10,6 +10,7 @@ use aws_sdk_s3::types::{
 };
 
 use super::{S3Connector, as_i64, copy_source, request_body, unquote};
+use crate::crc64::Crc64Seen;
 use crate::{
     CompletedPart, ErrorKind, Payload, PutOutcome, ServerSideCopy, StorageError, Version,
     WriteOptions, WriteStore,
@@ -115,14 +116,18 @@ impl WriteStore for S3Connector {
             .key(key)
             .content_length(as_i64(payload.size))
             .set_content_md5(content_md5(payload.content_md5.as_deref()));
+        let seen = Crc64Seen::default();
         let out = with_options!(request, options)
             .body(request_body(payload.body, payload.size))
+            .customize()
+            .interceptor(seen.clone())
             .send()
             .await
             .map_err(|e| self.error("PutObject", bucket, Some(key), &e))?;
         Ok(PutOutcome {
             etag: unquote(out.e_tag()),
             opaque_etag: opaque_etag(out.server_side_encryption(), out.sse_customer_algorithm()),
+            crc64: seen.get(),
         })
     }
 
@@ -160,6 +165,7 @@ impl WriteStore for S3Connector {
         part_number: i32,
         payload: Payload,
     ) -> Result<PutOutcome, StorageError> {
+        let seen = Crc64Seen::default();
         let out = self
             .client
             .upload_part()
@@ -170,6 +176,8 @@ impl WriteStore for S3Connector {
             .content_length(as_i64(payload.size))
             .set_content_md5(content_md5(payload.content_md5.as_deref()))
             .body(request_body(payload.body, payload.size))
+            .customize()
+            .interceptor(seen.clone())
             .send()
             .await
             .map_err(|e| self.error("UploadPart", bucket, Some(key), &e))?;
@@ -185,6 +193,7 @@ impl WriteStore for S3Connector {
         Ok(PutOutcome {
             etag: Some(etag),
             opaque_etag: opaque_etag(out.server_side_encryption(), out.sse_customer_algorithm()),
+            crc64: seen.get(),
         })
     }
 
@@ -204,6 +213,7 @@ impl WriteStore for S3Connector {
                     .build()
             })
             .collect();
+        let seen = Crc64Seen::default();
         let out = self
             .client
             .complete_multipart_upload()
@@ -215,12 +225,15 @@ impl WriteStore for S3Connector {
                     .set_parts(Some(parts))
                     .build(),
             )
+            .customize()
+            .interceptor(seen.clone())
             .send()
             .await
             .map_err(|e| self.error("CompleteMultipartUpload", bucket, Some(key), &e))?;
         Ok(PutOutcome {
             etag: unquote(out.e_tag()),
             opaque_etag: opaque_etag(out.server_side_encryption(), None),
+            crc64: seen.get(),
         })
     }
 
@@ -359,13 +372,17 @@ impl ServerSideCopy for S3Connector {
                 .tagging_directive(TaggingDirective::Copy)
                 .set_storage_class(options.storage_class.as_deref().map(StorageClass::from))
         };
+        let seen = Crc64Seen::default();
         let out = request
+            .customize()
+            .interceptor(seen.clone())
             .send()
             .await
             .map_err(|e| self.error("CopyObject", bucket, Some(key), &e))?;
         Ok(PutOutcome {
             etag: unquote(out.copy_object_result().and_then(|r| r.e_tag())),
             opaque_etag: opaque_etag(out.server_side_encryption(), out.sse_customer_algorithm()),
+            crc64: seen.get(),
         })
     }
 

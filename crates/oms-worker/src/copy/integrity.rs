@@ -189,6 +189,7 @@ mod tests {
         PutOutcome {
             etag: Some(etag.to_owned()),
             opaque_etag: opaque,
+            crc64: None,
         }
     }
 

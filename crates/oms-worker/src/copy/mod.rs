@@ -19,15 +19,19 @@ pub(crate) mod options;
 pub(crate) mod verify;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use oms_core::error::ObjectFailureCode;
-use oms_core::spec::MigrationSpec;
+use oms_core::spec::{ConsistencyCheck, MigrationSpec};
 use oms_db::{Db, Lease};
-use oms_storage::{ObjectHeaders, Payload, ReadStore, Version, WriteStore};
+use oms_storage::{
+    ErrorKind, ObjectHeaders, Payload, ReadStore, StorageError, Version, WriteStore,
+};
 
 use crate::WorkerConfig;
 use crate::control::{Side, Stop};
+use crate::crc::{self, CrcTee};
 use crate::digests::Md5Tee;
 use crate::pipeline::{Item, Outcome};
 use crate::retry::retry;
@@ -73,6 +77,8 @@ pub(crate) struct CopyCtx {
     pub integrity: Integrity,
     /// Bytes of the finished parts of objects in progress, by listing order.
     parts: Mutex<HashMap<u64, u64>>,
+    /// Objects of this run checked by size and time instead of CRC64 (no side reported one).
+    crc64_unchecked: AtomicI64,
 }
 
 impl CopyCtx {
@@ -101,6 +107,43 @@ impl CopyCtx {
             lease,
             integrity,
             parts: Mutex::default(),
+            crc64_unchecked: AtomicI64::new(0),
+        }
+    }
+
+    /// Whether copies are proven by CRC64 (`consistency_check: crc64`): the bytes sent are
+    /// hashed, and compared with what the source and the destination report.
+    pub(crate) fn crc64_wanted(&self) -> bool {
+        self.spec.consistency_check == ConsistencyCheck::Crc64
+    }
+
+    /// Objects of this run checked by size and time instead of CRC64.
+    pub(crate) fn crc64_unchecked(&self) -> i64 {
+        self.crc64_unchecked.load(Ordering::Relaxed)
+    }
+
+    /// The CRC64 check of a copied object (`sent`: the CRC-64 of the bytes sent, when they went
+    /// through the worker): a mismatch fails the object for good (the bytes were sent whole and
+    /// a side says otherwise); an object no side reports one for is counted, and rests on size
+    /// and time as OMS's does.
+    pub(crate) fn check_crc64(
+        &self,
+        sent: Option<u64>,
+        source: Option<u64>,
+        destination: Option<u64>,
+    ) -> Result<(), StorageError> {
+        if !self.crc64_wanted() {
+            return Ok(());
+        }
+        match crc::verdict(sent, source, destination) {
+            crc::Verdict::Proven => Ok(()),
+            crc::Verdict::Unreported => {
+                self.crc64_unchecked.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            crc::Verdict::Mismatch(why) => {
+                Err(StorageError::new(ErrorKind::Permanent, "verify CRC64", why))
+            }
         }
     }
 
@@ -305,6 +348,12 @@ async fn copy_streamed(
             }
         };
         let content_md5_sent = tee.is_err();
+        let (payload, crc_sum) = if ctx.crc64_wanted() {
+            let (body, sum) = CrcTee::wrap(payload.body);
+            (Payload { body, ..payload }, Some(sum))
+        } else {
+            (payload, None)
+        };
         let put = ctx
             .destination
             .put(ctx.dst_bucket(), dst_key, payload, &options)
@@ -317,6 +366,10 @@ async fn copy_streamed(
         };
         ctx.integrity
             .check(&put, &sent, content_md5_sent, "PutObject")
+            .map_err(at(Side::Destination))?;
+        let crc_sent = crc_sum.and_then(|s| s.of_whole(size)).map(|c| c.value);
+        ctx.check_crc64(crc_sent, download.crc64, put.crc64)
+            .map_err(|e| e.at(ctx.dst_bucket(), Some(dst_key)))
             .map_err(at(Side::Destination))?;
         Ok::<_, SideError>(size)
     };
@@ -347,7 +400,8 @@ async fn copy_server_side(
         &ObjectHeaders::default(),
         item.storage_class.as_deref(),
     );
-    if replace || version.strong_etag().is_none() {
+    let mut source_crc64 = None;
+    if replace || version.strong_etag().is_none() || ctx.crc64_wanted() {
         let Some(meta) = head_source(ctx, item).await? else {
             return Err(CopyError::Object {
                 code: ObjectFailureCode::SourceMetadata,
@@ -361,6 +415,7 @@ async fn copy_server_side(
             )));
         }
         version.etag = meta.info.etag.clone().or(version.etag);
+        source_crc64 = meta.crc64;
         if replace {
             options = write_options(
                 ctx.spec(),
@@ -371,7 +426,7 @@ async fn copy_server_side(
         }
     }
     retry(&ctx.config.retry, &ctx.stop.hard, || async {
-        copier
+        let copied = copier
             .copy_object(
                 &ctx.source_bucket,
                 &item.key,
@@ -382,6 +437,10 @@ async fn copy_server_side(
                 replace,
             )
             .await
+            .map_err(at(Side::Destination))?;
+        // No bytes went through the worker: the two sides' CRC64s are compared.
+        ctx.check_crc64(None, source_crc64, copied.crc64)
+            .map_err(|e| e.at(ctx.dst_bucket(), Some(dst_key)))
             .map_err(at(Side::Destination))
     })
     .await

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use md5::{Digest as _, Md5};
 use oms_core::error::ObjectFailureCode;
+use oms_core::model::SavedPart;
 use oms_storage::{CompletedPart, ObjectMeta};
 
 use super::{Upload, db_trouble};
@@ -13,6 +14,7 @@ use crate::control::Side;
 use crate::copy::error::{CopyError, at};
 use crate::copy::verify::etag_is_md5;
 use crate::copy::{CopyCtx, head_source};
+use crate::crc::{Crc64, combine_parts};
 use crate::retry::retry;
 
 /// Succeeds when the source object is still the version every part was read from. Reads and
@@ -51,13 +53,24 @@ pub(super) async fn still_pinned(upload: &Upload<'_>) -> Result<(), CopyError> {
 /// Completes the upload from its `done` parts and checks the object it made.
 pub(super) async fn complete(
     upload: &Upload<'_>,
-    done: BTreeMap<i32, String>,
+    done: BTreeMap<i32, SavedPart>,
     reusable: bool,
 ) -> Result<(), CopyError> {
     let (ctx, item, dst_key, size) = (upload.ctx, upload.item, upload.dst_key, upload.size);
+    // The object's CRC-64 from its parts' (those of earlier runs included).
+    let crc_sent = combine_parts(done.iter().map(|(n, part)| {
+        part.crc64.map(|value| Crc64 {
+            value,
+            len: upload.part_len(*n),
+        })
+    }))
+    .map(|c| c.value);
     let parts: Vec<CompletedPart> = done
         .into_iter()
-        .map(|(part_number, etag)| CompletedPart { part_number, etag })
+        .map(|(part_number, part)| CompletedPart {
+            part_number,
+            etag: part.etag,
+        })
         .collect();
     let completed = retry(&ctx.config.retry, &ctx.stop.hard, || async {
         ctx.destination
@@ -68,6 +81,7 @@ pub(super) async fn complete(
     .await;
     // The destination's answer to a HEAD, when the recovery below has asked already.
     let mut headed = None;
+    let completed_crc64 = completed.as_ref().ok().and_then(|c| c.crc64);
     if let Err(e) = completed {
         let error = CopyError::gave_up(ObjectFailureCode::CompleteMultipart, e);
         if !matches!(error, CopyError::Object { .. }) {
@@ -109,7 +123,12 @@ pub(super) async fn complete(
         .map_err(|e| CopyError::gave_up(ObjectFailureCode::Upload, e))?,
     };
     match written {
-        Some(w) if w.info.size == size => Ok(()),
+        Some(w) if w.info.size == size => ctx
+            .check_crc64(crc_sent, upload.source_crc64, completed_crc64.or(w.crc64))
+            .map_err(|e| CopyError::Object {
+                code: ObjectFailureCode::Upload,
+                message: e.at(ctx.dst_bucket(), Some(dst_key)).to_string(),
+            }),
         Some(w) => Err(CopyError::Object {
             code: ObjectFailureCode::Upload,
             message: format!(
