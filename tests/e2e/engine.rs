@@ -2,6 +2,7 @@
 //! servers (s3s-fs on 127.0.0.1), and the tests check what a user would: the bytes at the
 //! destination, the counters, the statuses, and the requests the servers saw.
 
+mod archive;
 pub(crate) mod azure;
 mod counters;
 mod crc64;

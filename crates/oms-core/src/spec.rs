@@ -68,6 +68,22 @@ wire_enum! {
     }
 }
 
+/// Whether `class` (a storage class as a store names it through its S3 API) is an archive
+/// class, whose objects must be restored before they can be read: S3's `GLACIER` and
+/// `DEEP_ARCHIVE`, Huawei OBS's `COLD`, Tencent COS's `ARCHIVE` and `DEEP_ARCHIVE`, Aliyun OSS's
+/// `Archive`, `ColdArchive` and `DeepColdArchive`. (`GLACIER_IR` is read at once.)
+pub fn is_archive_class(class: &str) -> bool {
+    const ARCHIVED: [&str; 6] = [
+        "GLACIER",
+        "DEEP_ARCHIVE",
+        "ARCHIVE",
+        "COLD",
+        "COLDARCHIVE",
+        "DEEPCOLDARCHIVE",
+    ];
+    ARCHIVED.iter().any(|a| a.eq_ignore_ascii_case(class))
+}
+
 impl CloudType {
     /// Whether the source speaks the S3 protocol with an access key pair.
     pub const fn is_s3_compatible(self) -> bool {

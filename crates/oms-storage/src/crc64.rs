@@ -72,4 +72,26 @@ mod tests {
         assert_eq!(crc64_of(|_| Some("not a number")), None);
         assert_eq!(crc64_of(|_| None), None);
     }
+
+    #[test]
+    fn the_restore_header_says_whether_a_restore_is_under_way_or_done() {
+        use crate::Restore;
+        assert_eq!(
+            Restore::from_header(r#"ongoing-request="true""#),
+            Some(Restore::InProgress)
+        );
+        assert_eq!(
+            Restore::from_header(
+                r#"ongoing-request="false", expiry-date="Fri, 23 Dec 2012 00:00:00 GMT""#
+            ),
+            Some(Restore::Done)
+        );
+        assert_eq!(Restore::from_header("garbage"), None);
+        for archived in ["GLACIER", "DEEP_ARCHIVE", "Archive", "ColdArchive", "COLD"] {
+            assert!(oms_core::spec::is_archive_class(archived), "{archived}");
+        }
+        for readable in ["STANDARD", "GLACIER_IR", "STANDARD_IA", "IA"] {
+            assert!(!oms_core::spec::is_archive_class(readable), "{readable}");
+        }
+    }
 }

@@ -104,6 +104,32 @@ pub struct ObjectMeta {
     pub headers: ObjectHeaders,
     /// The object's CRC-64/XZ, when the store reports it ([`crc64`]).
     pub crc64: Option<u64>,
+    /// Where a restore of an archived object stands (`x-amz-restore`); `None`: none was asked
+    /// for (or the store does not say).
+    pub restore: Option<Restore>,
+}
+
+/// Where the restore of an archived object stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restore {
+    /// Asked for, not finished: the object cannot be read yet.
+    InProgress,
+    /// Finished: a readable copy is there until it expires.
+    Done,
+}
+
+impl Restore {
+    /// The state an `x-amz-restore` header says (`ongoing-request="true"` or `"false"`).
+    pub fn from_header(value: &str) -> Option<Self> {
+        let value = value.to_ascii_lowercase().replace(' ', "");
+        if value.contains("ongoing-request=\"true\"") {
+            Some(Self::InProgress)
+        } else if value.contains("ongoing-request=\"false\"") {
+            Some(Self::Done)
+        } else {
+            None
+        }
+    }
 }
 
 /// An object being downloaded: its headers and its bytes.
@@ -236,6 +262,16 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
         range: Option<Range<u64>>,
         pinned: Option<&Version>,
     ) -> Result<Download, StorageError>;
+
+    /// Asks the store to restore an archived object for `days` days (S3 RestoreObject); a
+    /// restore already in progress is not an error. Stores that keep no archive cannot.
+    async fn restore(&self, _bucket: &str, key: &str, _days: i32) -> Result<(), StorageError> {
+        Err(StorageError::new(
+            ErrorKind::Permanent,
+            "RestoreObject",
+            format!("this source cannot restore the archived object {key}"),
+        ))
+    }
 
     /// The object's tags (key, value), in the store's order; none where a store keeps no tags.
     async fn tags(&self, _bucket: &str, _key: &str) -> Result<Vec<(String, String)>, StorageError> {

@@ -87,6 +87,9 @@ pub struct WorkerConfig {
     pub guard: oms_storage::guard::Guard,
     /// Where notifications of tasks and groups go (`[[notify.webhooks]]`).
     pub webhooks: Vec<Webhook>,
+    /// How long a copy waits for the restore of an archived source object (`enable_restore`)
+    /// before the object fails.
+    pub restore_wait: Duration,
     /// The clocks bandwidth windows and list times are read on (`worker.time_zone`), unless
     /// the destination region's `[[endpoints]]` rule names its own.
     pub time_zone: jiff::tz::TimeZone,

@@ -188,6 +188,12 @@ impl WorkerSection {
             "at least 1",
         )?;
         check(
+            "worker.restore_wait_secs",
+            self.restore_wait_secs,
+            self.restore_wait_secs >= 1,
+            "at least 1",
+        )?;
+        check(
             "worker.time_zone",
             &self.time_zone,
             jiff::tz::TimeZone::get(&self.time_zone).is_ok(),
@@ -496,6 +502,9 @@ pub struct WorkerSection {
     pub group_task_max_objects: i64,
     /// `group_task_max_bytes`: about the most bytes per task a group creates (default 100 GiB).
     pub group_task_max_bytes: i64,
+    /// `restore_wait_secs`: how long a copy waits for the restore of an archived source object
+    /// (`enable_restore`) before the object fails (default 48 h).
+    pub restore_wait_secs: u64,
     /// `time_zone`: the IANA zone bandwidth windows and list times are read in, unless the
     /// destination region's `[[endpoints]]` rule names its own (default `UTC`).
     pub time_zone: String,

@@ -452,7 +452,50 @@ impl ReadStore for S3Connector {
             },
             headers: headers_of!(out),
             crc64: seen.get(),
+            restore: out.restore().and_then(crate::Restore::from_header),
         }))
+    }
+
+    async fn restore(&self, bucket: &str, key: &str, days: i32) -> Result<(), StorageError> {
+        let request = aws_sdk_s3::types::RestoreRequest::builder()
+            .days(days)
+            .glacier_job_parameters(
+                aws_sdk_s3::types::GlacierJobParameters::builder()
+                    .tier(aws_sdk_s3::types::Tier::Standard)
+                    .build()
+                    .map_err(|e| {
+                        self.failure(
+                            ErrorKind::Permanent,
+                            "RestoreObject",
+                            bucket,
+                            Some(key),
+                            e.to_string(),
+                        )
+                    })?,
+            )
+            .build();
+        match self
+            .client
+            .restore_object()
+            .bucket(bucket)
+            .key(key)
+            .restore_request(request)
+            .set_request_payer(self.payer())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let err = self.error("RestoreObject", bucket, Some(key), &e);
+                // Asked for already (by this task before a pause or a crash, or by someone
+                // else): it is under way.
+                if err.code.as_deref() == Some("RestoreAlreadyInProgress") {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+        }
     }
 
     async fn get(

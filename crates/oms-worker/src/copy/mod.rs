@@ -16,6 +16,7 @@ pub(crate) mod error;
 pub(crate) mod integrity;
 pub(crate) mod multipart;
 pub(crate) mod options;
+pub(crate) mod restore;
 pub(crate) mod verify;
 
 use std::collections::HashMap;
@@ -79,6 +80,8 @@ pub(crate) struct CopyCtx {
     parts: Mutex<HashMap<u64, u64>>,
     /// Objects of this run checked by size and time instead of CRC64 (no side reported one).
     crc64_unchecked: AtomicI64,
+    /// Turns to poll the restore of an archived object ([`restore`]).
+    pub restores: tokio::sync::Semaphore,
 }
 
 impl CopyCtx {
@@ -108,6 +111,7 @@ impl CopyCtx {
             integrity,
             parts: Mutex::default(),
             crc64_unchecked: AtomicI64::new(0),
+            restores: tokio::sync::Semaphore::new(restore::RESTORES_POLLED_AT_ONCE),
         }
     }
 
@@ -225,6 +229,11 @@ pub(crate) async fn copy(ctx: &CopyCtx, item: &Item) -> Outcome {
             code: ObjectFailureCode::Upload,
             message: format!("the destination key is longer than {MAX_KEY_CHARS} characters"),
         };
+    }
+    if let Some(class) = restore::archived(item)
+        && let Err(e) = restore::make_readable(ctx, item, class).await
+    {
+        return e.into_outcome(ctx);
     }
     let mut version = item.version();
     let mut restarts = 0;
