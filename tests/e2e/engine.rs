@@ -13,6 +13,7 @@ mod google;
 mod groups;
 mod headers;
 mod keys;
+mod kms;
 mod modes;
 mod records;
 pub(crate) mod resume;

@@ -330,6 +330,42 @@ pub struct DestinationSpec {
     pub bucket: String,
     /// Prefix put before every key ("" for none).
     pub save_prefix: String,
+    /// Server-side encryption every written object gets (`enable_kms`, `dst_node.crypto_type:
+    /// KMS`); `None`: the bucket's own default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms: Option<Kms>,
+}
+
+/// SSE-KMS at the destination: the store encrypts each object with a KMS key and says so in
+/// its answer (`x-amz-server-side-encryption: aws:kms`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kms {
+    /// The key (`kms_key_id`); `None`: the store's own default KMS key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+}
+
+impl Kms {
+    /// Whether a key id a store answered (a bare id, or an ARN ending in `key/{id}`) names
+    /// this key; any key does when none was given.
+    pub fn is_key(&self, answered: Option<&str>) -> bool {
+        match (&self.key_id, answered) {
+            (None, _) => true,
+            (Some(wanted), Some(answered)) => {
+                answered == wanted || answered.ends_with(&format!("/{wanted}"))
+            }
+            (Some(_), None) => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Kms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.key_id {
+            Some(id) => write!(f, "SSE-KMS with key {id}"),
+            None => f.write_str("SSE-KMS with the store's default key"),
+        }
+    }
 }
 
 /// An SMN notification request. SMN is not reachable from a self-hosted install: the worker

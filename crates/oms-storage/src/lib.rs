@@ -107,6 +107,28 @@ pub struct ObjectMeta {
     /// Where a restore of an archived object stands (`x-amz-restore`); `None`: none was asked
     /// for (or the store does not say).
     pub restore: Option<Restore>,
+    /// The server-side encryption the store says the object has.
+    pub encryption: Encryption,
+}
+
+/// The server-side encryption a store says it applied to an object (in a write's answer or a
+/// HEAD): `x-amz-server-side-encryption` and its KMS key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Encryption {
+    /// `AES256`, `aws:kms`, `aws:kms:dsse`, ...; `None`: the store did not say (no encryption,
+    /// or a store that does not tell).
+    pub algorithm: Option<String>,
+    /// The KMS key, as the store names it (a key id or an ARN).
+    pub kms_key_id: Option<String>,
+}
+
+impl Encryption {
+    /// Whether this is SSE-KMS (or its dual-layer form).
+    pub fn is_kms(&self) -> bool {
+        self.algorithm.as_deref().is_some_and(|a| {
+            a.to_ascii_lowercase().starts_with("aws:kms") || a.eq_ignore_ascii_case("kms")
+        })
+    }
 }
 
 /// Where the restore of an archived object stands.
@@ -171,6 +193,8 @@ pub struct WriteOptions {
     pub headers: ObjectHeaders,
     /// The storage class to write with (`None`: the bucket's default).
     pub storage_class: Option<String>,
+    /// SSE-KMS to write with (`None`: the bucket's default encryption, if any).
+    pub kms: Option<oms_core::spec::Kms>,
     /// Tags to set on the written object (key, value).
     pub tags: Vec<(String, String)>,
 }
@@ -207,6 +231,8 @@ pub struct PutOutcome {
     pub opaque_etag: bool,
     /// The CRC-64/XZ of the written object or part, when the store reports it ([`crc64`]).
     pub crc64: Option<u64>,
+    /// The encryption the store says it applied (writes of whole objects: PUT, Complete, Copy).
+    pub encryption: Encryption,
 }
 
 impl PutOutcome {

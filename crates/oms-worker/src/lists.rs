@@ -137,6 +137,7 @@ pub(crate) async fn put_text(ctx: &CopyCtx, key: &str, text: String) -> Result<(
         },
         storage_class: None,
         tags: Vec::new(),
+        kms: ctx.spec.destination.kms.clone(),
     };
     // Sent with Content-MD5: the store checks the bytes, and Object Lock buckets take it.
     let content_md5 = Some(crate::copy::integrity::md5_hex(&bytes));

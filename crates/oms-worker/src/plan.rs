@@ -103,6 +103,7 @@ mod tests {
                 region: "r".into(),
                 bucket: "d".into(),
                 save_prefix: String::new(),
+                kms: None,
             },
             description: String::new(),
             migrate_since_secs: 0,

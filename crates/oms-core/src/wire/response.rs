@@ -138,7 +138,7 @@ pub struct TaskResp {
     pub dst_node: DstNodeResp,
     /// Description ("" when unset).
     pub description: String,
-    /// Always false: KMS is not available.
+    /// Whether objects are written with SSE-KMS (`enable_kms` or `dst_node.crypto_type` KMS).
     pub enable_kms: bool,
     /// Whether user metadata is copied, as given at creation (Content-Type always is).
     pub enable_metadata_migration: bool,
@@ -277,7 +277,7 @@ pub struct TaskGroupResp {
     pub description: String,
     /// `PREFIX`, `LIST` or `URL_LIST`.
     pub task_type: String,
-    /// Always false: KMS is not available.
+    /// Whether objects are written with SSE-KMS (`enable_kms` or `dst_node.crypto_type` KMS).
     pub enable_kms: bool,
     /// Whether user metadata is copied, as given at creation.
     pub enable_metadata_migration: bool,

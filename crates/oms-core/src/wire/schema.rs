@@ -108,13 +108,31 @@ pub fn cdn_keys() -> Array {
         .build()
 }
 
-/// `crypto_type` of the nodes and the CDN: only `DEFAULT` (KMS is not available).
+/// `crypto_type` of the nodes, the CDN and the start bodies.
 pub fn crypto_type() -> Object {
     one_of(
-        "Encryption: only `DEFAULT` (KMS is not available)",
-        ["DEFAULT"],
+        "Encryption: `DEFAULT` (none asked for) or `KMS` (SSE-KMS; at the destination every \
+         object is written with it, a source's objects are decrypted by their store as they \
+         are read, a CDN cannot take it)",
+        ["DEFAULT", "KMS"],
         DEFAULT,
     )
+}
+
+/// The form of a KMS key id: 36 characters, a lower-case UUID.
+pub const KMS_KEY_ID_PATTERN: &str =
+    "^([0-9a-z]{8}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{12})?$";
+
+/// `kms_key_id` of the nodes, the CDN and the start bodies.
+pub fn kms_key_id() -> Object {
+    ObjectBuilder::new()
+        .description(Some(
+            "KMS key id (36 characters, `[0-9a-z]{8}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{12}`), \
+             with `crypto_type` `KMS` only; empty or null: the store's default KMS key",
+        ))
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .pattern(Some(KMS_KEY_ID_PATTERN))
+        .build()
 }
 
 /// `object_overwrite_mode`.
@@ -209,14 +227,15 @@ pub fn smn_trigger_conditions() -> Array {
         .build()
 }
 
-/// `enable_kms`: KMS is not available, so only `false` (or leaving it out).
-pub fn kms_disabled() -> Object {
+/// `enable_kms`: SSE-KMS at the destination with the store's default key.
+pub fn enable_kms() -> Object {
     ObjectBuilder::new()
         .description(Some(
-            "KMS encryption at the destination: not available, so only false (or null)",
+            "SSE-KMS at the destination with the store's default KMS key, the same as \
+             `dst_node.crypto_type` `KMS` without a key (removed from the SDKs in 2026-05, \
+             still taken)",
         ))
         .schema_type(SchemaType::from_iter([Type::Boolean, Type::Null]))
-        .enum_values(Some([serde_json::Value::Null, false.into()]))
         .build()
 }
 

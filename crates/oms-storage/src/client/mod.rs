@@ -357,6 +357,7 @@ pub(crate) fn object_meta(
         headers: object_headers(headers, dialect),
         crc64: crate::crc64::crc64_of(|n| headers.get(n).and_then(|v| v.to_str().ok())),
         restore: None,
+        encryption: crate::Encryption::default(),
     })
 }
 

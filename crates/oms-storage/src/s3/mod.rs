@@ -453,6 +453,7 @@ impl ReadStore for S3Connector {
             headers: headers_of!(out),
             crc64: seen.get(),
             restore: out.restore().and_then(crate::Restore::from_header),
+            encryption: write::applied(out.server_side_encryption(), out.ssekms_key_id()),
         }))
     }
 

@@ -28,7 +28,14 @@ macro_rules! with_options {
             .set_cache_control(h.cache_control.clone())
             .set_expires(expires(h.expires.as_deref()))
             .set_tagging(tagging(&$options.tags))
-            .set_storage_class($options.storage_class.as_deref().map(StorageClass::from));
+            .set_storage_class($options.storage_class.as_deref().map(StorageClass::from))
+            .set_server_side_encryption(
+                $options
+                    .kms
+                    .as_ref()
+                    .map(|_| aws_sdk_s3::types::ServerSideEncryption::AwsKms),
+            )
+            .set_ssekms_key_id($options.kms.as_ref().and_then(|k| k.key_id.clone()));
         for (k, v) in &h.user_metadata {
             b = b.metadata(k, v);
         }
@@ -91,6 +98,17 @@ pub(super) fn opaque_etag(
     encrypted || customer_algorithm.is_some()
 }
 
+/// The encryption an answer says was applied.
+pub(super) fn applied(
+    sse: Option<&aws_sdk_s3::types::ServerSideEncryption>,
+    kms_key_id: Option<&str>,
+) -> crate::Encryption {
+    crate::Encryption {
+        algorithm: sse.map(|e| e.as_str().to_owned()),
+        kms_key_id: kms_key_id.map(str::to_owned),
+    }
+}
+
 /// The answer of a call that removes something (an object, an upload): already gone is what it
 /// wants, so a "not found" is success.
 fn gone_is_done(result: Result<(), StorageError>) -> Result<(), StorageError> {
@@ -128,6 +146,7 @@ impl WriteStore for S3Connector {
             etag: unquote(out.e_tag()),
             opaque_etag: opaque_etag(out.server_side_encryption(), out.sse_customer_algorithm()),
             crc64: seen.get(),
+            encryption: applied(out.server_side_encryption(), out.ssekms_key_id()),
         })
     }
 
@@ -194,6 +213,7 @@ impl WriteStore for S3Connector {
             etag: Some(etag),
             opaque_etag: opaque_etag(out.server_side_encryption(), out.sse_customer_algorithm()),
             crc64: seen.get(),
+            encryption: crate::Encryption::default(),
         })
     }
 
@@ -234,6 +254,7 @@ impl WriteStore for S3Connector {
             etag: unquote(out.e_tag()),
             opaque_etag: opaque_etag(out.server_side_encryption(), None),
             crc64: seen.get(),
+            encryption: applied(out.server_side_encryption(), out.ssekms_key_id()),
         })
     }
 
@@ -371,6 +392,13 @@ impl ServerSideCopy for S3Connector {
                 .metadata_directive(MetadataDirective::Copy)
                 .tagging_directive(TaggingDirective::Copy)
                 .set_storage_class(options.storage_class.as_deref().map(StorageClass::from))
+                .set_server_side_encryption(
+                    options
+                        .kms
+                        .as_ref()
+                        .map(|_| aws_sdk_s3::types::ServerSideEncryption::AwsKms),
+                )
+                .set_ssekms_key_id(options.kms.as_ref().and_then(|k| k.key_id.clone()))
         };
         let seen = Crc64Seen::default();
         let out = request
@@ -383,6 +411,7 @@ impl ServerSideCopy for S3Connector {
             etag: unquote(out.copy_object_result().and_then(|r| r.e_tag())),
             opaque_etag: opaque_etag(out.server_side_encryption(), out.sse_customer_algorithm()),
             crc64: seen.get(),
+            encryption: applied(out.server_side_encryption(), out.ssekms_key_id()),
         })
     }
 

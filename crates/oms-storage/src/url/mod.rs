@@ -466,6 +466,7 @@ fn meta_of(url: &Url, headers: &HeaderMap, size: u64) -> ObjectMeta {
         headers: object_headers(headers),
         crc64: crate::crc64::crc64_of(|n| headers.get(n).and_then(|v| v.to_str().ok())),
         restore: None,
+        encryption: crate::Encryption::default(),
     }
 }
 

@@ -190,6 +190,7 @@ mod tests {
             etag: Some(etag.to_owned()),
             opaque_etag: opaque,
             crc64: None,
+            encryption: oms_storage::Encryption::default(),
         }
     }
 

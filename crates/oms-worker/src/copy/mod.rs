@@ -97,6 +97,11 @@ impl CopyCtx {
         lease: Lease,
         integrity: Integrity,
     ) -> Self {
+        if let Some(kms) = &spec.destination.kms {
+            // SSE-KMS makes entity tags other than MD5s: the store checks each body's
+            // Content-MD5 instead.
+            integrity.require_md5(&format!("the task writes with {kms}"));
+        }
         Self {
             db,
             config,
@@ -380,11 +385,13 @@ async fn copy_streamed(
         ctx.check_crc64(crc_sent, download.crc64, put.crc64)
             .map_err(|e| e.at(ctx.dst_bucket(), Some(dst_key)))
             .map_err(at(Side::Destination))?;
-        Ok::<_, SideError>(size)
+        Ok::<_, SideError>((size, put.encryption))
     };
-    retry(&ctx.config.retry, &ctx.stop.hard, attempt)
+    let (size, encryption) = retry(&ctx.config.retry, &ctx.stop.hard, attempt)
         .await
-        .map_err(|e| CopyError::gave_up(ObjectFailureCode::Upload, e))
+        .map_err(|e| CopyError::gave_up(ObjectFailureCode::Upload, e))?;
+    verify::check_encryption(ctx, dst_key, encryption).await?;
+    Ok(size)
 }
 
 /// CopyObject within one store: no bytes through the worker, only if the source is still
@@ -434,7 +441,7 @@ async fn copy_server_side(
             );
         }
     }
-    retry(&ctx.config.retry, &ctx.stop.hard, || async {
+    let encryption = retry(&ctx.config.retry, &ctx.stop.hard, || async {
         let copied = copier
             .copy_object(
                 &ctx.source_bucket,
@@ -450,10 +457,12 @@ async fn copy_server_side(
         // No bytes went through the worker: the two sides' CRC64s are compared.
         ctx.check_crc64(None, source_crc64, copied.crc64)
             .map_err(|e| e.at(ctx.dst_bucket(), Some(dst_key)))
-            .map_err(at(Side::Destination))
+            .map_err(at(Side::Destination))?;
+        Ok(copied.encryption)
     })
     .await
     .map_err(|e| CopyError::gave_up(ObjectFailureCode::Upload, e))?;
+    verify::check_encryption(ctx, dst_key, encryption).await?;
     ctx.limiter.count(version.size);
     Ok(version.size)
 }

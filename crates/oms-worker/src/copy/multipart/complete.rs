@@ -123,12 +123,14 @@ pub(super) async fn complete(
         .map_err(|e| CopyError::gave_up(ObjectFailureCode::Upload, e))?,
     };
     match written {
-        Some(w) if w.info.size == size => ctx
-            .check_crc64(crc_sent, upload.source_crc64, completed_crc64.or(w.crc64))
-            .map_err(|e| CopyError::Object {
-                code: ObjectFailureCode::Upload,
-                message: e.at(ctx.dst_bucket(), Some(dst_key)).to_string(),
-            }),
+        Some(w) if w.info.size == size => {
+            ctx.check_crc64(crc_sent, upload.source_crc64, completed_crc64.or(w.crc64))
+                .map_err(|e| CopyError::Object {
+                    code: ObjectFailureCode::Upload,
+                    message: e.at(ctx.dst_bucket(), Some(dst_key)).to_string(),
+                })?;
+            crate::copy::verify::check_encryption(ctx, dst_key, w.encryption).await
+        }
         Some(w) => Err(CopyError::Object {
             code: ObjectFailureCode::Upload,
             message: format!(
