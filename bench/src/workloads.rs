@@ -447,6 +447,7 @@ impl Bench<'_> {
                 },
                 storage_class: None,
                 tags: Vec::new(),
+                kms: None,
             };
             dst.put("lists", &list_key, payload(body, size), &options)
                 .await?;
