@@ -15,6 +15,7 @@ mod headers;
 mod keys;
 mod kms;
 mod modes;
+mod plans;
 mod records;
 pub(crate) mod resume;
 mod throttling;

@@ -177,6 +177,7 @@ fn create(req: CreateTaskReq, target: Target) -> Result<NewMigration> {
             enable_failed_object_recording: req.enable_failed_object_recording.unwrap_or(true),
             enable_requester_pays: req.enable_requester_pays.unwrap_or(false),
             smn,
+            dry_run: req.dry_run.unwrap_or(false),
         },
         bandwidth_policy,
         priority,

@@ -426,4 +426,8 @@ pub struct MigrationSpec {
     pub enable_requester_pays: bool,
     /// Notification settings.
     pub smn: Option<SmnSpec>,
+    /// An omsd extension: list and compare as a run would, write nothing, and report the plan
+    /// (what would be copied, overwritten and skipped).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }

@@ -10,7 +10,7 @@ use oms_core::credentials::CredentialSet;
 use oms_core::ids::{ProjectId, TaskId};
 use oms_core::model::{
     FailureReason, FinishedAhead, ObjectCounters, ObjectFailure, ObjectRecord, OrphanUpload,
-    Progress, RecordKind, SavedPart, SavedUpload, Task,
+    PLAN_FIRST_KEYS, Plan, Progress, Proof, RecordKind, SavedPart, SavedUpload, Task, TaskSelector,
 };
 use oms_core::status::{TaskEvent, TaskStatus, TaskTransition, task_transition};
 use oms_core::time::now_ms;
@@ -34,6 +34,8 @@ const fn kind_code(kind: RecordKind) -> i64 {
     match kind {
         RecordKind::Success => 0,
         RecordKind::Skip => 1,
+        RecordKind::PlanCopy => 2,
+        RecordKind::PlanOverwrite => 3,
     }
 }
 
@@ -292,32 +294,44 @@ impl Db {
                 .await?;
             }
         }
-        for kind in RecordKind::ALL {
+        for kind in RecordKind::EVERY {
             let of_kind: Vec<&ObjectRecord> =
                 progress.records.iter().filter(|r| r.kind == kind).collect();
             if of_kind.is_empty() {
                 continue;
             }
-            let recorded: i64 = sqlx::query(
-                "select count(*) as n from object_records where task_id = $1 and kind = $2",
-            )
-            .bind(lease.task_id.get())
-            .bind(kind_code(kind))
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("n")?;
-            let room = usize::try_from(MAX_RECORDS_PER_LIST - recorded).unwrap_or(0);
+            let room = if progress.dry_run {
+                of_kind.len()
+            } else {
+                let recorded: i64 = sqlx::query(
+                    "select count(*) as n from object_records where task_id = $1 and kind = $2",
+                )
+                .bind(lease.task_id.get())
+                .bind(kind_code(kind))
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("n")?;
+                usize::try_from(MAX_RECORDS_PER_LIST - recorded).unwrap_or(0)
+            };
             for r in of_kind.into_iter().take(room) {
+                let proof = r.proof.as_ref();
                 sqlx::query(
-                    "insert into object_records (task_id, object_key, kind, size, record_time) \
-                     values ($1, $2, $3, $4, $5) on conflict (task_id, object_key) do update set \
-                     kind = excluded.kind, size = excluded.size, record_time = excluded.record_time",
+                    "insert into object_records (task_id, object_key, kind, size, record_time, \
+                     source_etag, checksum, checksum_value, dst_etag) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict (task_id, object_key) do update set \
+                     kind = excluded.kind, size = excluded.size, record_time = excluded.record_time, \
+                     source_etag = excluded.source_etag, checksum = excluded.checksum, \
+                     checksum_value = excluded.checksum_value, dst_etag = excluded.dst_etag",
                 )
                 .bind(lease.task_id.get())
                 .bind(&r.key)
                 .bind(kind_code(kind))
                 .bind(r.size)
                 .bind(r.at_ms)
+                .bind(proof.and_then(|p| p.source_etag.clone()))
+                .bind(proof.map(|p| p.checksum.clone()))
+                .bind(proof.map(|p| p.value.clone()))
+                .bind(proof.and_then(|p| p.dst_etag.clone()))
                 .execute(&mut *tx)
                 .await?;
             }
@@ -336,7 +350,8 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<ObjectRecord>, DbError> {
         let rows = sqlx::query(
-            "select object_key, size, record_time from object_records \
+            "select object_key, size, record_time, source_etag, checksum, checksum_value, dst_etag \
+             from object_records \
              where task_id = $1 and kind = $2 and object_key > $3 order by object_key limit $4",
         )
         .bind(task.get())
@@ -347,14 +362,101 @@ impl Db {
         .await?;
         rows.iter()
             .map(|r| {
+                let checksum: Option<String> = r.try_get("checksum")?;
+                let proof = match checksum {
+                    Some(checksum) => Some(Proof {
+                        source_etag: r.try_get("source_etag")?,
+                        checksum,
+                        value: r
+                            .try_get::<Option<String>, _>("checksum_value")?
+                            .unwrap_or_default(),
+                        dst_etag: r.try_get("dst_etag")?,
+                    }),
+                    None => None,
+                };
                 Ok(ObjectRecord {
                     key: r.try_get("object_key")?,
                     size: r.try_get("size")?,
                     kind,
                     at_ms: r.try_get("record_time")?,
+                    proof,
                 })
             })
             .collect()
+    }
+
+    /// How many objects of `kind` `task` recorded.
+    pub async fn count_records(&self, task: TaskId, kind: RecordKind) -> Result<i64, DbError> {
+        Ok(
+            sqlx::query(
+                "select count(*) as n from object_records where task_id = $1 and kind = $2",
+            )
+            .bind(task.get())
+            .bind(kind_code(kind))
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?,
+        )
+    }
+
+    /// The plan of a dry run over `tasks` (one task, or every task of a group): what they would
+    /// copy, overwrite and skip, and the speed of the project's last completed runs.
+    pub async fn plan(&self, project: &ProjectId, tasks: &TaskSelector) -> Result<Plan, DbError> {
+        let (filter, id) = match tasks {
+            TaskSelector::Group(group) => (
+                "task_id in (select id from tasks where group_id = $1)",
+                group.to_string(),
+            ),
+            TaskSelector::Ids(ids) => (
+                "task_id = cast($1 as bigint)",
+                ids.first().map(|t| t.get().to_string()).unwrap_or_default(),
+            ),
+        };
+        let mut plan = Plan::default();
+        for (kind, part) in [
+            (RecordKind::PlanCopy, &mut plan.copy),
+            (RecordKind::PlanOverwrite, &mut plan.overwrite),
+            (RecordKind::Skip, &mut plan.skip),
+        ] {
+            let sql = format!(
+                "select count(*) as n, cast(coalesce(sum(size), 0) as bigint) as s from object_records \
+                 where {filter} and kind = $2"
+            );
+            let row = sqlx::query(AssertSqlSafe(sql))
+                .bind(&id)
+                .bind(kind_code(kind))
+                .fetch_one(&self.pool)
+                .await?;
+            part.num = row.try_get("n")?;
+            part.size = row.try_get("s")?;
+            let sql = format!(
+                "select object_key from object_records where {filter} and kind = $2 \
+                 order by object_key limit $3"
+            );
+            part.first_keys = sqlx::query(AssertSqlSafe(sql))
+                .bind(&id)
+                .bind(kind_code(kind))
+                .bind(PLAN_FIRST_KEYS)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| r.try_get("object_key"))
+                .collect::<Result<_, _>>()?;
+        }
+        // The bytes the project's last (up to 5) completed runs moved, over the time they ran.
+        let row = sqlx::query(
+            "select cast(coalesce(sum(real_size), 0) as bigint) as b, \
+             cast(coalesce(sum(total_time), 0) as bigint) as t from \
+             (select real_size, total_time from tasks where project_id = $1 and status = $2 \
+              and real_size > 0 and total_time > 0 order by updated_time desc limit 5) as recent",
+        )
+        .bind(project.as_str())
+        .bind(TaskStatus::Succeeded.code())
+        .fetch_one(&self.pool)
+        .await?;
+        let (bytes, ms): (i64, i64) = (row.try_get("b")?, row.try_get("t")?);
+        plan.speed_bytes_per_sec = (ms > 0).then(|| bytes.saturating_mul(1000) / ms);
+        Ok(plan)
     }
 
     /// Records why the success or skip list (`kind`) could not be written, or "" when it was.
@@ -368,6 +470,8 @@ impl Db {
         let column = match kind {
             RecordKind::Success => "success_list_error",
             RecordKind::Skip => "skip_list_error",
+            // A plan has no list at the destination.
+            RecordKind::PlanCopy | RecordKind::PlanOverwrite => return Ok(()),
         };
         let sql = format!("update tasks set {column} = $1 where {}", Lease::fence(2));
         sqlx::query(AssertSqlSafe(sql))
@@ -433,6 +537,66 @@ impl Db {
         .fetch_all(&self.pool)
         .await?;
         Ok((count, rows.into_iter().map(ObjectFailure::from).collect()))
+    }
+
+    /// One page of the verification manifest of a task of `project` (its copied objects
+    /// recorded with their proof), in key order, and how many there are; `NotFound` when the
+    /// task is not the project's.
+    pub async fn manifest_page(
+        &self,
+        project: &ProjectId,
+        id: TaskId,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(i64, Vec<ObjectRecord>), DbError> {
+        let exists = sqlx::query("select 1 as one from tasks where id = $1 and project_id = $2")
+            .bind(id.get())
+            .bind(project.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        if exists.is_none() {
+            return Err(DbError::NotFound);
+        }
+        let count: i64 = sqlx::query(
+            "select count(*) as n from object_records \
+             where task_id = $1 and kind = $2 and checksum is not null",
+        )
+        .bind(id.get())
+        .bind(kind_code(RecordKind::Success))
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        let rows = sqlx::query(
+            "select object_key, size, record_time, source_etag, checksum, checksum_value, dst_etag \
+             from object_records where task_id = $1 and kind = $2 and checksum is not null \
+             order by object_key limit $3 offset $4",
+        )
+        .bind(id.get())
+        .bind(kind_code(RecordKind::Success))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        let records = rows
+            .iter()
+            .map(|r| {
+                Ok(ObjectRecord {
+                    key: r.try_get("object_key")?,
+                    size: r.try_get("size")?,
+                    kind: RecordKind::Success,
+                    at_ms: r.try_get("record_time")?,
+                    proof: Some(Proof {
+                        source_etag: r.try_get("source_etag")?,
+                        checksum: r.try_get("checksum")?,
+                        value: r
+                            .try_get::<Option<String>, _>("checksum_value")?
+                            .unwrap_or_default(),
+                        dst_etag: r.try_get("dst_etag")?,
+                    }),
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok((count, records))
     }
 
     /// Up to `limit` recorded failures of `task` with keys after `after`, in key order.

@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use futures::StreamExt as _;
+use oms_core::model::Proof;
 use oms_core::policy::{self, Decision, ObjectFacts};
 use oms_core::spec::OverwriteMode;
 use oms_storage::ObjectInfo;
@@ -241,11 +242,21 @@ pub(crate) async fn check(
         destination,
     );
     let outcome = match decision {
+        // A dry run stops here: what a run would do is its plan.
+        Decision::Copy if spec.dry_run => Outcome::Planned {
+            overwrite: destination.is_some(),
+        },
         Decision::Copy => return Verdict::Copy(item),
         Decision::SkipExisting if written_by_this_run(ctx, run_started_ms, destination) => {
             Outcome::Copied {
                 moved_bytes: 0,
                 size: item.size,
+                proof: Proof {
+                    source_etag: item.etag.clone(),
+                    checksum: "size".to_owned(),
+                    value: String::new(),
+                    dst_etag: None,
+                },
             }
         }
         Decision::SkipExisting | Decision::SkipOlderThanSince => Outcome::Skipped,

@@ -2,11 +2,14 @@
 //! (code, time, URL-encoded key, raw key, message), success and skip lists (time, key, size),
 //! one line per object, tab-separated. Times are on the clocks of the destination region's
 //! time zone (`worker.time_zone`, or its `[[endpoints]]` rule's), as RFC 3339 with the offset.
+//! Beside them, an omsd extension: the verification manifest, one line per copied object with
+//! what proved it (key, size, source entity tag, checksum and value, destination entity tag,
+//! time).
 
 use bytes::Bytes;
 use jiff::tz::TimeZone;
 use oms_core::error::ObjectFailureCode;
-use oms_core::model::{RecordKind, Task};
+use oms_core::model::{ObjectRecord, RecordKind, Task};
 use oms_storage::{ObjectHeaders, Payload, StorageError, WriteOptions};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
@@ -67,6 +70,81 @@ pub(crate) fn list_key(task: &Task, word: &str, stamp: &str) -> String {
     }
 }
 
+/// Where a task's verification manifest stamped `stamp` goes, beside its lists:
+/// `oms/task/{name}/verification_manifest/{stamp}.manifest.txt`, or for a task of a group
+/// `oms/task_group/{group}/verification_manifest/{name}/{stamp}.manifest.txt`.
+pub(crate) fn manifest_key(task: &Task, stamp: &str) -> String {
+    let name = &task.name;
+    match task.group_id {
+        Some(group) => {
+            format!("oms/task_group/{group}/verification_manifest/{name}/{stamp}.manifest.txt")
+        }
+        None => format!("oms/task/{name}/verification_manifest/{stamp}.manifest.txt"),
+    }
+}
+
+/// The first line of a verification manifest: the names of its tab-separated columns.
+pub(crate) const MANIFEST_HEADER: &str =
+    "#key\tsize\tsource_etag\tchecksum\tchecksum_value\tdst_etag\ttime\n";
+
+/// One line of a verification manifest: a copied object and what proved it.
+pub(crate) fn manifest_line(record: &ObjectRecord, zone: &TimeZone) -> Option<String> {
+    let proof = record.proof.as_ref()?;
+    Some(format!(
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+        record.key,
+        record.size,
+        proof.source_etag.as_deref().unwrap_or_default(),
+        proof.checksum,
+        proof.value,
+        proof.dst_etag.as_deref().unwrap_or_default(),
+        rfc3339(record.at_ms, zone)
+    ))
+}
+
+/// Writes the verification manifest of a task whose listing is through (the copied objects
+/// recorded with their proof), beside its lists, when it names at least one object. A failure
+/// is logged, not fatal: the manifest is also served by the API.
+async fn write_manifest(ctx: &RunCtx, zone: &TimeZone, stamp: &str) {
+    let mut text = MANIFEST_HEADER.to_owned();
+    let mut lines = 0_usize;
+    let mut after: Option<String> = None;
+    loop {
+        let page = match ctx
+            .db
+            .list_records(
+                ctx.lease.task_id,
+                RecordKind::Success,
+                after.as_deref(),
+                RECORDS_PER_PAGE,
+            )
+            .await
+        {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the objects of the verification manifest");
+                return;
+            }
+        };
+        let Some(last) = page.last().map(|r| r.key.clone()) else {
+            break;
+        };
+        for line in page.iter().filter_map(|r| manifest_line(r, zone)) {
+            text.push_str(&line);
+            lines += 1;
+        }
+        after = Some(last);
+    }
+    if lines == 0 {
+        return;
+    }
+    let key = manifest_key(&ctx.task, stamp);
+    match put_text(ctx, &key, text).await {
+        Ok(()) => tracing::info!(key = %key, objects = lines, "verification manifest written"),
+        Err(e) => tracing::warn!(error = %e, "cannot write the verification manifest"),
+    }
+}
+
 /// How many records a page of a list reads from the database.
 const RECORDS_PER_PAGE: i64 = 5000;
 
@@ -75,7 +153,8 @@ const RECORDS_PER_PAGE: i64 = 5000;
 /// (`success_record_error_reason`, `skip_record_error_reason`). A failure to write one is
 /// recorded and logged, not fatal: the objects are at the destination all the same.
 pub(crate) async fn write_record_lists(ctx: &RunCtx) {
-    if !ctx.spec().enable_failed_object_recording {
+    // A dry run writes nothing at the destination: its plan is in the database.
+    if !ctx.spec().enable_failed_object_recording || ctx.spec().dry_run {
         return;
     }
     let zone = ctx.config.time_zone_of(&ctx.spec().destination.region);
@@ -124,6 +203,7 @@ pub(crate) async fn write_record_lists(ctx: &RunCtx) {
             tracing::warn!(list = kind.word(), error = %e, "cannot record how writing an object list went");
         }
     }
+    write_manifest(ctx, &zone, &stamp).await;
 }
 
 /// Writes `text` as the object `key` of the destination bucket (`text/plain`).

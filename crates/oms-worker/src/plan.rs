@@ -115,6 +115,7 @@ mod tests {
             enable_failed_object_recording: true,
             enable_requester_pays: false,
             smn: None,
+            dry_run: false,
         }
     }
 

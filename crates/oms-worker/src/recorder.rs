@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use ::metrics::{Counter, counter};
 use oms_core::metrics;
 use oms_core::model::{
-    FinishedAhead, ObjectCounters, ObjectFailure, ObjectRecord, Progress, RecordKind,
+    FinishedAhead, ObjectCounters, ObjectFailure, ObjectRecord, Progress, Proof, RecordKind,
 };
 use oms_core::time::now_ms;
 use oms_db::DbError;
@@ -289,7 +289,11 @@ impl Recorder {
                 self.advance();
                 return;
             }
-            Outcome::Copied { size: copied, .. } => {
+            Outcome::Copied {
+                size: copied,
+                proof,
+                ..
+            } => {
                 // The source changed during the copy: the version copied is what counts (in
                 // the total too, retransmissions of failed objects included).
                 let copied = size_i64(copied);
@@ -299,13 +303,32 @@ impl Recorder {
                 delta.complete_size = size;
                 delta.real_size = size;
                 kept = Some(true);
-                self.record(&key, size, RecordKind::Success);
+                self.record(&key, size, RecordKind::Success, Some(proof));
             }
             Outcome::Skipped => {
                 delta.skipped_num = 1;
                 delta.complete_size = size;
                 kept = Some(false);
-                self.record(&key, size, RecordKind::Skip);
+                self.record(&key, size, RecordKind::Skip, None);
+            }
+            Outcome::Planned { overwrite } => {
+                // A dry run's: neither copied nor skipped, only planned (counted in the plan).
+                let kind = if overwrite {
+                    RecordKind::PlanOverwrite
+                } else {
+                    RecordKind::PlanCopy
+                };
+                self.record(&key, size, kind, None);
+                if let Some(p) = self.pending.get_mut(&seq) {
+                    let mut delta = ObjectCounters::default();
+                    if !self.ctx.failed_only {
+                        delta.total_num = 1;
+                        delta.total_size = size_i64(p.size);
+                    }
+                    p.delta = Some(delta);
+                }
+                self.advance();
+                return;
             }
             Outcome::Failed { code, message } => {
                 delta.failed_num = 1;
@@ -348,14 +371,16 @@ impl Recorder {
         self.advance();
     }
 
-    /// Keeps a copied or skipped object for its list, when the task records.
-    fn record(&mut self, key: &str, size: i64, kind: RecordKind) {
-        if self.recording {
+    /// Keeps a copied or skipped object for its list (and a copied one's proof for the
+    /// verification manifest), when the task records; a dry run keeps all it plans and skips.
+    fn record(&mut self, key: &str, size: i64, kind: RecordKind, proof: Option<Proof>) {
+        if self.recording || self.ctx.spec().dry_run {
             self.records.push(ObjectRecord {
                 key: key.to_owned(),
                 size,
                 kind,
                 at_ms: now_ms(),
+                proof,
             });
         }
     }
@@ -470,6 +495,7 @@ impl Recorder {
             is_query_over: self.query_over,
             ahead: self.finished_ahead(),
             records: Vec::new(),
+            dry_run: self.ctx.spec().dry_run,
             crc64_unchecked_num: self.ctx.task.crc64_unchecked_num + self.ctx.crc64_unchecked(),
         }
     }

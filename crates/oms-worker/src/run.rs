@@ -145,7 +145,10 @@ async fn execute(
         }
         Err(failure) => return failed(failure),
     }
-    abort_orphan_uploads(db, &run, sides.destination.as_ref()).await;
+    // A dry run changes nothing at the destination, not even the uploads others left.
+    if !run.task.spec.dry_run {
+        abort_orphan_uploads(db, &run, sides.destination.as_ref()).await;
+    }
 
     let integrity = Integrity::of(
         sides.destination.as_ref(),
@@ -383,7 +386,8 @@ async fn abort_uploads(ctx: &RunCtx) {
 /// where, or why it could not be written; `None` when recording is off. A failure to write it
 /// is recorded and logged, not fatal.
 async fn write_failed_list(ctx: &RunCtx) -> Option<Result<String, String>> {
-    if !ctx.spec().enable_failed_object_recording {
+    // A dry run writes nothing at the destination.
+    if !ctx.spec().enable_failed_object_recording || ctx.spec().dry_run {
         return None;
     }
     let zone = ctx.config.time_zone_of(&ctx.spec().destination.region);

@@ -122,6 +122,7 @@ pub fn create_sync_task(req: CreateSyncTaskReq) -> Result<NewSyncTask> {
             req.consistency_check
         },
         enable_requester_pays: None,
+        dry_run: None,
         task_priority: None,
     };
     let mut new = super::create_task(task).map_err(renamed)?;

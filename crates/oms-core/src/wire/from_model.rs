@@ -152,6 +152,8 @@ impl From<&Task> for TaskResp {
             success_record_error_reason: task.success_list_error.clone(),
             skip_record_error_reason: task.skip_list_error.clone(),
             warnings: task_warnings(task),
+            dry_run: spec.dry_run,
+            plan: None,
         }
     }
 }
@@ -233,6 +235,8 @@ impl From<&TaskGroup> for TaskGroupResp {
             dst_storage_policy: spec.dst_storage_policy.as_str().to_owned(),
             consistency_check: spec.consistency_check.as_str().to_owned(),
             obs_system: OBS_SYSTEM.to_owned(),
+            dry_run: spec.dry_run,
+            plan: None,
         }
     }
 }

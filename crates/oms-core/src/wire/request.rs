@@ -204,6 +204,10 @@ pub struct CreateTaskReq {
     pub enable_requester_pays: Option<bool>,
     /// `HIGH`, `MEDIUM` or `LOW` (tasks only; task groups ignore it).
     pub task_priority: Option<String>,
+    /// An omsd extension (not in OMS): list and compare exactly as a run would, write nothing
+    /// at the destination, and report the plan in `plan`: what would be copied, overwritten
+    /// and skipped, and how long the project's last runs' speed predicts.
+    pub dry_run: Option<bool>,
 }
 
 /// `POST .../tasks/{task_id}/start` (`StartTaskReq`), `PUT .../taskgroups/{group_id}/start`

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use oms_core::error::ObjectFailureCode;
+use oms_core::model::Proof;
 use oms_core::spec::{ConsistencyCheck, MigrationSpec};
 use oms_db::{Db, Lease};
 use oms_storage::{
@@ -219,6 +220,35 @@ fn multipart(ctx: &CopyCtx, version: &Version) -> bool {
         || (ctx.integrity.md5_first() && version.size > ctx.config.part_size_bytes)
 }
 
+/// A finished copy: the bytes moved now, and what proved the object.
+pub(crate) struct Copied {
+    /// Bytes moved in this run.
+    pub moved: u64,
+    /// What proved the object.
+    pub proof: Proof,
+}
+
+/// The proof of a copy whose bytes went through the worker: the CRC-64 both ends agree on,
+/// where the destination reported one (`consistency_check: crc64`), else the MD5 that the
+/// destination's entity tag equals or that went as `Content-MD5`.
+fn proof_of_sent(
+    sent_crc: Option<u64>,
+    dst_crc: Option<u64>,
+    md5: String,
+    dst_etag: Option<String>,
+) -> Proof {
+    let (checksum, value) = match (sent_crc, dst_crc) {
+        (Some(sent), Some(dst)) if sent == dst => ("crc64", format!("{sent:016x}")),
+        _ => ("md5", md5),
+    };
+    Proof {
+        source_etag: None,
+        checksum: checksum.to_owned(),
+        value,
+        dst_etag,
+    }
+}
+
 /// Copies one object: the version the lister saw, or the one a HEAD finds after the source
 /// changed under a copy.
 pub(crate) async fn copy(ctx: &CopyCtx, item: &Item) -> Outcome {
@@ -272,10 +302,14 @@ pub(crate) async fn copy(ctx: &CopyCtx, item: &Item) -> Outcome {
             other => other,
         };
         return match copied {
-            Ok(moved_bytes) => Outcome::Copied {
-                moved_bytes,
-                size: version.size,
-            },
+            Ok(Copied { moved, mut proof }) => {
+                proof.source_etag = proof.source_etag.or_else(|| version.etag.clone());
+                Outcome::Copied {
+                    moved_bytes: moved,
+                    size: version.size,
+                    proof,
+                }
+            }
             Err(e) => e.into_outcome(ctx),
         };
     }
@@ -321,7 +355,7 @@ async fn copy_streamed(
     item: &Item,
     dst_key: &str,
     version: &Version,
-) -> Result<u64, CopyError> {
+) -> Result<Copied, CopyError> {
     let attempt = || async {
         let download = ctx
             .source
@@ -342,6 +376,7 @@ async fn copy_streamed(
         );
         options.tags = source_tags(ctx, item, &download.headers, false).await?;
         let size = download.content_length;
+        let source_etag = download.etag.clone();
         let (body, fault) = Watched::new(download.body);
         let body: oms_storage::ByteStream =
             Box::pin(Throttled::new(Box::pin(body), ctx.limiter.clone()));
@@ -385,13 +420,15 @@ async fn copy_streamed(
         ctx.check_crc64(crc_sent, download.crc64, put.crc64)
             .map_err(|e| e.at(ctx.dst_bucket(), Some(dst_key)))
             .map_err(at(Side::Destination))?;
-        Ok::<_, SideError>((size, put.encryption))
+        let mut proof = proof_of_sent(crc_sent, put.crc64, sent, put.etag.clone());
+        proof.source_etag = source_etag;
+        Ok::<_, SideError>((size, put.encryption, proof))
     };
-    let (size, encryption) = retry(&ctx.config.retry, &ctx.stop.hard, attempt)
+    let (size, encryption, proof) = retry(&ctx.config.retry, &ctx.stop.hard, attempt)
         .await
         .map_err(|e| CopyError::gave_up(ObjectFailureCode::Upload, e))?;
     verify::check_encryption(ctx, dst_key, encryption).await?;
-    Ok(size)
+    Ok(Copied { moved: size, proof })
 }
 
 /// CopyObject within one store: no bytes through the worker, only if the source is still
@@ -401,7 +438,7 @@ async fn copy_server_side(
     item: &Item,
     dst_key: &str,
     version: &Version,
-) -> Result<u64, CopyError> {
+) -> Result<Copied, CopyError> {
     let Some(copier) = ctx.destination.server_side_copy() else {
         return copy_streamed(ctx, item, dst_key, version).await;
     };
@@ -441,7 +478,7 @@ async fn copy_server_side(
             );
         }
     }
-    let encryption = retry(&ctx.config.retry, &ctx.stop.hard, || async {
+    let copied = retry(&ctx.config.retry, &ctx.stop.hard, || async {
         let copied = copier
             .copy_object(
                 &ctx.source_bucket,
@@ -458,11 +495,29 @@ async fn copy_server_side(
         ctx.check_crc64(None, source_crc64, copied.crc64)
             .map_err(|e| e.at(ctx.dst_bucket(), Some(dst_key)))
             .map_err(at(Side::Destination))?;
-        Ok(copied.encryption)
+        Ok(copied)
     })
     .await
     .map_err(|e| CopyError::gave_up(ObjectFailureCode::Upload, e))?;
-    verify::check_encryption(ctx, dst_key, encryption).await?;
+    verify::check_encryption(ctx, dst_key, copied.encryption.clone()).await?;
     ctx.limiter.count(version.size);
-    Ok(version.size)
+    // No bytes went through the worker: the two sides' CRC-64s, else the entity tag the copy
+    // kept, else only the size proves it.
+    let source_etag = version.strong_etag().map(str::to_owned);
+    let (checksum, value) = match (source_crc64, copied.crc64) {
+        (Some(a), Some(b)) if a == b => ("crc64", format!("{a:016x}")),
+        _ => match (&source_etag, &copied.etag) {
+            (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => ("etag", b.clone()),
+            _ => ("size", String::new()),
+        },
+    };
+    Ok(Copied {
+        moved: version.size,
+        proof: Proof {
+            source_etag,
+            checksum: checksum.to_owned(),
+            value,
+            dst_etag: copied.etag,
+        },
+    })
 }

@@ -257,8 +257,8 @@ async fn record(
                 ));
                 counted.push((Counted::Failed, i64::try_from(*size).unwrap_or(i64::MAX)));
             }
-            // Left queued: copied by the next run.
-            Outcome::Interrupted => continue,
+            // Left queued: copied by the next run (sync tasks have no dry run).
+            Outcome::Interrupted | Outcome::Planned { .. } => continue,
         }
         done.push(queued.clone());
     }

@@ -195,7 +195,7 @@ pub(crate) async fn copy(
     item: &Item,
     dst_key: &str,
     expected: &Version,
-) -> Result<u64, CopyError> {
+) -> Result<super::Copied, CopyError> {
     let Some(meta) = head_source(ctx, item).await? else {
         return Err(CopyError::Object {
             code: ObjectFailureCode::SourceMetadata,
@@ -340,8 +340,8 @@ pub(crate) async fn copy(
         }
         return Err(e);
     }
-    complete::complete(&upload, done, reusable).await?;
-    Ok(moved)
+    let proof = complete::complete(&upload, done, reusable).await?;
+    Ok(super::Copied { moved, proof })
 }
 
 /// Sends the parts not yet `done`, `part_concurrency` at a time, each from its own ranged read
