@@ -235,12 +235,36 @@ pub(crate) async fn check(
             }
         }
     }
-    let decision = policy::decide(
+    let mut decision = policy::decide(
         spec.object_overwrite_mode,
         spec.migrate_since_secs,
         source,
         destination,
     );
+    // OMS's comparisons also require the destination's encryption to be the task's: an object
+    // there without the task's SSE-KMS is not "already there" (NO_OVERWRITE does not compare).
+    if decision == Decision::SkipExisting
+        && spec.object_overwrite_mode != OverwriteMode::NoOverwrite
+        && let Some(kms) = &spec.destination.kms
+    {
+        let dst_key = ctx.item_dst_key(&item);
+        let head = retry(&ctx.config.retry, &ctx.stop.intake, || {
+            ctx.destination.head(ctx.dst_bucket(), &dst_key)
+        })
+        .await;
+        match head {
+            Ok(Some(meta)) if crate::copy::verify::kms_state(kms, &meta.encryption).is_err() => {
+                decision = Decision::Copy;
+            }
+            Ok(_) => {}
+            Err(GaveUp::Cancelled) => return Verdict::Stop,
+            Err(GaveUp::Failed(e)) => {
+                ctx.stop
+                    .fail(activity_failure(Activity::ReadingDestination, &e));
+                return Verdict::Stop;
+            }
+        }
+    }
     let outcome = match decision {
         // A dry run stops here: what a run would do is its plan.
         Decision::Copy if spec.dry_run => Outcome::Planned {

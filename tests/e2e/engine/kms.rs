@@ -16,7 +16,7 @@ use super::{MIB, random_bytes, rule};
 use crate::support::harness::{Overrides, TestServer};
 use crate::support::moto::Moto;
 use crate::support::proxy::{After, Before, Proxy, RequestHead};
-use crate::support::s3::{bucket_md5s, client, md5_hex};
+use crate::support::s3::{bucket_md5s, client, md5_hex, object_bytes};
 
 const KEY: &str = "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d";
 
@@ -171,12 +171,22 @@ async fn sse_kms_at_the_destination_is_applied_checked_and_proven_by_content_md5
     let proxy = proxy(&moto, &destination).await;
     let oms = server(&moto, &proxy).await;
 
-    // A chosen key (the 2026-05 fields).
+    // A chosen key (the 2026-05 fields). k/a is at the destination already, the same bytes but
+    // not encrypted: not "already there" for a KMS task, so it is written again, encrypted.
+    let a = object_bytes(&s3, "plain", "k/a").await;
+    s3.put_object()
+        .bucket("sealed-key")
+        .key("k/a")
+        .body(ByteStream::from(a))
+        .send()
+        .await
+        .unwrap();
     let crypto = json!({"crypto_type": "KMS", "kms_key_id": KEY});
     let id = oms.create_task(&body("k/", "key", &crypto)).await;
     let task = oms.wait_task_end(id, Duration::from_secs(120)).await;
     assert_eq!(task["status"], 5, "{task:#}");
     assert_eq!(task["successful_num"], 3, "{task:#}");
+    assert_eq!(task["skipped_num"], 0, "{task:#}");
     assert_eq!(task["enable_kms"], true, "{task:#}");
     assert_eq!(
         bucket_md5s(&s3, "sealed-key", "k/").await,

@@ -88,7 +88,7 @@ pub(crate) async fn check_encryption(
 }
 
 /// Whether the encryption a store `said` it applied is the task's `kms`; if not, what differs.
-fn kms_state(kms: &Kms, said: &Encryption) -> Result<(), String> {
+pub(crate) fn kms_state(kms: &Kms, said: &Encryption) -> Result<(), String> {
     if !said.is_kms() {
         return Err(format!(
             "the task asks for {kms}, the destination applied {}",
