@@ -240,8 +240,8 @@ async fn metrics_count_what_the_task_counts_and_what_the_stores_saw() {
         calls("destination", "put"),
         f64::from(dst.calls.total("put_object") - seeding_puts)
     );
-    // 20 objects, and the task's success and skip lists.
-    assert_eq!(calls("destination", "put"), 22.0);
+    // 20 objects, and the task's success and skip lists and verification manifest.
+    assert_eq!(calls("destination", "put"), 23.0);
     assert_eq!(calls("destination", "list_buckets"), 1.0, "{text}");
     assert_eq!(dst.calls.total("list_buckets"), 1);
     assert!(
