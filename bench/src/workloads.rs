@@ -449,6 +449,7 @@ impl Bench<'_> {
                 },
                 storage_class: None,
                 tags: Vec::new(),
+                kms: None,
             };
             dst.put("lists", &list_key, payload(body, size), &options)
                 .await?;

@@ -42,6 +42,7 @@ fn rule(cloud: &str, region: &str, url: &str) -> EndpointRule {
         region: region.into(),
         url: url.into(),
         path_style: true,
+        time_zone: None,
     }
 }
 

@@ -2,8 +2,10 @@
 //! servers (s3s-fs on 127.0.0.1), and the tests check what a user would: the bytes at the
 //! destination, the counters, the statuses, and the requests the servers saw.
 
+mod archive;
 pub(crate) mod azure;
 mod counters;
+mod crc64;
 mod destinations;
 mod failures;
 mod faults;
@@ -12,8 +14,11 @@ mod google;
 mod groups;
 mod headers;
 mod keys;
+mod kms;
 mod listing;
 mod modes;
+mod plans;
+mod records;
 pub(crate) mod resume;
 mod throttling;
 mod truth;
@@ -57,6 +62,7 @@ pub fn rule(cloud: &str, region: &str, url: &str) -> EndpointRule {
         region: region.into(),
         url: url.into(),
         path_style: true,
+        time_zone: None,
     }
 }
 
@@ -157,6 +163,32 @@ impl Migration {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Stops task `id` once a part of the multipart upload of `key` is saved, and waits until
+    /// it is paused; returns the paused task and the upload as saved.
+    pub async fn stop_once_a_part_is_saved(
+        &self,
+        id: i64,
+        key: &str,
+    ) -> (Value, oms_core::model::SavedUpload) {
+        let task_id = oms_core::ids::TaskId::new(id).unwrap();
+        let db = self.oms.db().await;
+        let saved = crate::support::harness::eventually(Duration::from_secs(30), async || {
+            db.load_upload(task_id, key)
+                .await
+                .unwrap()
+                .is_some_and(|u| !u.parts.is_empty())
+        })
+        .await;
+        assert!(saved, "no part was saved");
+        let api = self.oms.signed_client(&self.oms.a);
+        api.post(&format!("/v2/{}/tasks/{id}/stop", self.oms.a.id), None)
+            .await
+            .ok();
+        let paused = self.wait_for(id, 3, Duration::from_secs(30)).await;
+        let upload = db.load_upload(task_id, key).await.unwrap();
+        (paused, upload.expect("the upload is saved"))
     }
 
     /// The failed-object list of a failed task, as text.

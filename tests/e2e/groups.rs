@@ -183,7 +183,10 @@ async fn group_specific_rules_are_enforced() {
             with(group_body(), "/dst_node/cloud_type", json!("AWS")),
             "dst_node.cloud_type",
         ),
-        (with(group_body(), "/enable_kms", json!(true)), "enable_kms"),
+        (
+            with(group_body(), "/dst_node/kms_key_id", json!("not-a-key")),
+            "dst_node.kms_key_id",
+        ),
         (
             with(
                 with(group_body(), "/task_type", json!("URL_LIST")),

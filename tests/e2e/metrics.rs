@@ -245,7 +245,8 @@ async fn metrics_count_what_the_task_counts_and_what_the_stores_saw() {
         "{text}"
     );
     assert_eq!(calls("destination", "upload_part"), 3.0);
-    // Every PutObject the server saw: 20 accepted, 3 throttled (each tried again, once).
+    // Every PutObject the server saw: 23 accepted (20 objects, the task's success and skip
+    // lists and its verification manifest), 3 throttled (each tried again, once).
     let throttled = |side, operation| {
         sum(
             &samples,
@@ -264,7 +265,7 @@ async fn metrics_count_what_the_task_counts_and_what_the_stores_saw() {
     );
     assert_eq!(
         (calls("destination", "put"), throttled("destination", "put")),
-        (20.0, 3.0),
+        (23.0, 3.0),
         "{text}"
     );
     assert_eq!(

@@ -2,6 +2,11 @@
 //!
 //! Outside every window a task runs unthrottled. A window whose end is earlier than its start
 //! runs over midnight (`22:00`–`06:00`). Start is inclusive, end exclusive, to the minute.
+//!
+//! `hh:mm` is wall-clock time in the task's time zone (OMS reads it in its region's local
+//! time): on the day a zone moves its clocks forward, the skipped minutes never come and a
+//! window inside them does not open; on the day it moves them back, the repeated minutes come
+//! twice and so does a window inside them.
 
 use serde::{Deserialize, Serialize};
 
@@ -111,6 +116,23 @@ impl BandwidthPolicy {
             .find(|w| w.contains(minute))
             .map(|w| w.max_bandwidth_bytes_per_sec)
     }
+
+    /// The cap at the instant `at_ms` (Unix ms) read on the clocks of `zone`, or `None` when no
+    /// window is open then.
+    pub fn limit_at_instant(&self, at_ms: i64, zone: &jiff::tz::TimeZone) -> Option<i64> {
+        self.limit_at(minute_of_day(at_ms, zone))
+    }
+}
+
+/// The minute of the day (0–1439) on the wall clocks of `zone` at the instant `at_ms` (Unix ms);
+/// an instant outside the range the calendar holds reads as midnight.
+pub fn minute_of_day(at_ms: i64, zone: &jiff::tz::TimeZone) -> u16 {
+    jiff::Timestamp::from_millisecond(at_ms)
+        .map(|t| {
+            let local = zone.to_datetime(t);
+            u16::try_from(i32::from(local.hour()) * 60 + i32::from(local.minute())).unwrap_or(0)
+        })
+        .unwrap_or(0)
 }
 
 /// Parses `hh:mm` (00:00–23:59) into a minute of the day.
@@ -179,6 +201,95 @@ mod tests {
             .chain([w("10:00", "11:00"), w("12:00", "13:00")])
             .collect::<Vec<_>>();
         assert!(BandwidthPolicy::new(six, "bp").is_err());
+    }
+
+    /// Unix ms of a wall-clock time given with its UTC offset (RFC 3339).
+    fn at(rfc3339: &str) -> i64 {
+        rfc3339.parse::<jiff::Timestamp>().unwrap().as_millisecond()
+    }
+
+    fn zone(name: &str) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(name).unwrap()
+    }
+
+    #[test]
+    fn windows_are_read_on_the_clocks_of_the_zone() {
+        let night = BandwidthPolicy::new(vec![w("22:00", "06:00")], "bp").unwrap();
+        // 15:30 UTC is 23:30 in Shanghai: inside the night window there, outside it in UTC.
+        let instant = at("2026-07-01T15:30:00Z");
+        assert_eq!(
+            night.limit_at_instant(instant, &jiff::tz::TimeZone::UTC),
+            None
+        );
+        assert_eq!(
+            night.limit_at_instant(instant, &zone("Asia/Shanghai")),
+            Some(MIN_BANDWIDTH_BYTES_PER_SEC)
+        );
+        // Across midnight in the zone: 23:59 and 00:00 local are both inside, 06:00 is not,
+        // whatever the UTC date says.
+        let shanghai = zone("Asia/Shanghai");
+        assert_eq!(
+            minute_of_day(at("2026-07-01T15:59:00Z"), &shanghai),
+            23 * 60 + 59
+        );
+        assert_eq!(minute_of_day(at("2026-07-01T16:00:00Z"), &shanghai), 0);
+        for (utc, inside) in [
+            ("2026-07-01T15:59:00Z", true),
+            ("2026-07-01T16:00:00Z", true),
+            ("2026-07-01T21:59:00Z", true),
+            ("2026-07-01T22:00:00Z", false),
+        ] {
+            assert_eq!(
+                night.limit_at_instant(at(utc), &shanghai).is_some(),
+                inside,
+                "{utc}"
+            );
+        }
+    }
+
+    #[test]
+    fn windows_follow_the_zone_across_daylight_saving_changes() {
+        let berlin = zone("Europe/Berlin");
+        let morning = BandwidthPolicy::new(vec![w("08:00", "09:00")], "bp").unwrap();
+        // 07:30 UTC is 08:30 in winter (UTC+1) and 09:30 in summer (UTC+2): the window opens
+        // at 08:00 local on both sides of the change of 29 March 2026, an hour apart in UTC.
+        assert!(
+            morning
+                .limit_at_instant(at("2026-03-28T07:30:00Z"), &berlin)
+                .is_some()
+        );
+        assert!(
+            morning
+                .limit_at_instant(at("2026-03-29T07:30:00Z"), &berlin)
+                .is_none()
+        );
+        assert!(
+            morning
+                .limit_at_instant(at("2026-03-29T06:30:00Z"), &berlin)
+                .is_some()
+        );
+        // The night of the change: 00:59 UTC is 01:59 local, and one minute later the clocks
+        // jump from 02:00 to 03:00; a window of 02:00-02:30 never opens that night.
+        assert_eq!(minute_of_day(at("2026-03-29T00:59:00Z"), &berlin), 60 + 59);
+        assert_eq!(minute_of_day(at("2026-03-29T01:00:00Z"), &berlin), 3 * 60);
+        let skipped = BandwidthPolicy::new(vec![w("02:00", "02:30")], "bp").unwrap();
+        let night_of_change = (0..24 * 60)
+            .map(|m| at("2026-03-28T22:00:00Z") + m * 60_000)
+            .filter(|t| skipped.limit_at_instant(*t, &berlin).is_some())
+            .count();
+        assert_eq!(night_of_change, 0);
+        // In October the clocks go back from 03:00 to 02:00: the window opens twice, 60
+        // minutes in all.
+        let repeated = (0..24 * 60)
+            .map(|m| at("2026-10-24T22:00:00Z") + m * 60_000)
+            .filter(|t| skipped.limit_at_instant(*t, &berlin).is_some())
+            .count();
+        assert_eq!(repeated, 60);
+        // UTC itself never changes.
+        assert_eq!(
+            minute_of_day(at("2026-03-29T01:00:00Z"), &jiff::tz::TimeZone::UTC),
+            60
+        );
     }
 
     #[test]

@@ -76,6 +76,15 @@ pub struct Task {
     /// Why its failed-object list could not be written (an error code; "" when it was, or
     /// none was due).
     pub failed_list_error: String,
+    /// Why its success list could not be written (an error code; "" when it was, or none was
+    /// due).
+    pub success_list_error: String,
+    /// Why its skip list could not be written (an error code; "" when it was, or none was
+    /// due).
+    pub skip_list_error: String,
+    /// Objects checked by size and time instead of CRC64 (`consistency_check: crc64`) because
+    /// no side reported one.
+    pub crc64_unchecked_num: i64,
     /// Creation time, Unix ms.
     pub create_time_ms: i64,
     /// The outcome of its last notification (`None`: none was attempted).
@@ -240,6 +249,109 @@ pub struct Progress {
     pub is_query_over: bool,
     /// Objects finished beyond the checkpoint (kept with it; see [`FinishedAhead`]).
     pub ahead: Vec<FinishedAhead>,
+    /// Objects copied or skipped since the last flush, for the success and skip lists (empty
+    /// when the task does not record).
+    pub records: Vec<ObjectRecord>,
+    /// The run is a dry run's: its records are its plan, and are not capped as lists are.
+    pub dry_run: bool,
+    /// Objects of a `consistency_check: crc64` task checked by size and time instead, because
+    /// no side reported a CRC64 (over every run).
+    pub crc64_unchecked_num: i64,
+}
+
+/// An object a task copied or skipped, as its success or skip list names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRecord {
+    /// The key recorded for the object (its source key, or its URL-list line).
+    pub key: String,
+    /// Its size, bytes.
+    pub size: i64,
+    /// Copied (the success list), or skipped (the skip list).
+    pub kind: RecordKind,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// How a copied object was proven (its line in the verification manifest).
+    pub proof: Option<Proof>,
+}
+
+/// How a copied object was proven: a line of the verification manifest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Proof {
+    /// The source's entity tag of the version copied, when known.
+    pub source_etag: Option<String>,
+    /// The checksum that proved the bytes: `md5` (compared with the destination's entity tag,
+    /// or sent as `Content-MD5` for the store to check), `crc64` (CRC-64/XZ, equal at both
+    /// ends), `multipart-etag` (each part's MD5 checked, the destination's entity tag is theirs)
+    /// or `etag` (copied within the store, the destination's tag is the source's), `size` where
+    /// none could be (sizes and times only).
+    pub checksum: String,
+    /// Its value (hex), "" for `size`.
+    pub value: String,
+    /// The destination's entity tag, when known.
+    pub dst_etag: Option<String>,
+}
+
+/// The objects of one kind a dry run found: how many, their bytes, and the first keys (in key
+/// order).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanPart {
+    /// Objects.
+    pub num: i64,
+    /// Their bytes.
+    pub size: i64,
+    /// The first of their keys, in key order (at most [`PLAN_FIRST_KEYS`]).
+    pub first_keys: Vec<String>,
+}
+
+/// How many keys of each kind a plan names.
+pub const PLAN_FIRST_KEYS: i64 = 10;
+
+/// What a dry run found: what a run would copy, overwrite and skip.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Objects a run would copy (not at the destination, or not looked for).
+    pub copy: PlanPart,
+    /// Objects a run would overwrite.
+    pub overwrite: PlanPart,
+    /// Objects a run would skip.
+    pub skip: PlanPart,
+    /// Bytes per second the project's last completed runs moved (`None`: no such run yet).
+    pub speed_bytes_per_sec: Option<i64>,
+}
+
+/// Which list an object goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    /// Copied: the success list.
+    Success,
+    /// Skipped (older than `migrate_since`, or already at the destination): the skip list.
+    Skip,
+    /// A dry run would copy it (absent at the destination, or the decision does not look).
+    PlanCopy,
+    /// A dry run would overwrite it (at the destination, and the overwrite mode says so).
+    PlanOverwrite,
+}
+
+impl RecordKind {
+    /// The kinds with a list at the destination, in the order their lists are written.
+    pub const ALL: [Self; 2] = [Self::Success, Self::Skip];
+    /// Every kind: those of the lists, and those of a dry run's plan.
+    pub const EVERY: [Self; 4] = [
+        Self::Success,
+        Self::Skip,
+        Self::PlanCopy,
+        Self::PlanOverwrite,
+    ];
+
+    /// The list's word in paths and names (`success_object_lists/…success_list.txt`).
+    pub const fn word(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Skip => "skip",
+            Self::PlanCopy => "copy",
+            Self::PlanOverwrite => "overwrite",
+        }
+    }
 }
 
 /// An object finished beyond the checkpoint, while an object listed before it was still in
@@ -271,6 +383,16 @@ pub struct ObjectFailure {
     pub failed_time_ms: i64,
 }
 
+/// A part of a saved multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedPart {
+    /// The entity tag the destination gave it (the completion names the part by it).
+    pub etag: String,
+    /// The CRC-64/XZ of its bytes, when computed as they were sent (`consistency_check:
+    /// crc64`), so that a resumed upload still proves the whole object.
+    pub crc64: Option<u64>,
+}
+
 /// A multipart upload in progress, saved so that a resumed run continues it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SavedUpload {
@@ -291,7 +413,7 @@ pub struct SavedUpload {
     /// The source's entity tag when it started.
     pub source_etag: Option<String>,
     /// Parts already uploaded: (part number, entity tag).
-    pub parts: Vec<(i32, String)>,
+    pub parts: Vec<(i32, SavedPart)>,
 }
 
 /// A multipart upload left behind by a deleted task.

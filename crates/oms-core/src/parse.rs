@@ -9,7 +9,7 @@ use crate::ValidationError;
 use crate::credentials::{CredentialSet, DestinationCredentials, SourceCredentials};
 use crate::model::NewMigration;
 use crate::spec::{
-    CloudType, ConsistencyCheck, DestinationSpec, ListFileSpec, MigrationSpec, OverwriteMode,
+    CloudType, ConsistencyCheck, DestinationSpec, Kms, ListFileSpec, MigrationSpec, OverwriteMode,
     SmnLanguage, SmnSpec, SmnTrigger, SourceSpec, StoragePolicy, TaskKind, TaskPriority,
 };
 use crate::text::{DESCRIPTION_FORBIDDEN, check_chars, check_len, check_no_xss};
@@ -76,9 +76,6 @@ fn create(req: CreateTaskReq, target: Target) -> Result<NewMigration> {
             })?
         }
     };
-    if req.enable_kms == Some(true) {
-        return Err(kms_unavailable("enable_kms"));
-    }
     let src = req
         .src_node
         .ok_or_else(|| ValidationError::new("src_node", "is required"))?;
@@ -86,7 +83,21 @@ fn create(req: CreateTaskReq, target: Target) -> Result<NewMigration> {
         .dst_node
         .ok_or_else(|| ValidationError::new("dst_node", "is required"))?;
     let (mut source, source_credentials) = source_node(src, kind)?;
-    let (destination, destination_credentials) = destination_node(dst)?;
+    let default_crypto = dst
+        .crypto_type
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("DEFAULT"));
+    let (mut destination, destination_credentials) = destination_node(dst)?;
+    // `enable_kms` (dropped from the SDKs in 2026-05) asks for SSE-KMS with the store's key.
+    if req.enable_kms == Some(true) {
+        if default_crypto {
+            return Err(ValidationError::new(
+                "enable_kms",
+                "asks for KMS encryption, and dst_node.crypto_type DEFAULT for none: send one",
+            ));
+        }
+        destination.kms.get_or_insert(Kms { key_id: None });
+    }
 
     let mut cdn_key = None;
     // With a URL list, the CDN settings say how the listed URLs on that domain are signed.
@@ -166,6 +177,7 @@ fn create(req: CreateTaskReq, target: Target) -> Result<NewMigration> {
             enable_failed_object_recording: req.enable_failed_object_recording.unwrap_or(true),
             enable_requester_pays: req.enable_requester_pays.unwrap_or(false),
             smn,
+            dry_run: req.dry_run.unwrap_or(false),
         },
         bandwidth_policy,
         priority,
@@ -194,8 +206,8 @@ fn source_node(src: SrcNodeReq, kind: TaskKind) -> Result<(SourceSpec, SourceCre
             "must be URLSource exactly when task_type is url_list",
         ));
     }
-    check_crypto(
-        "src_node",
+    source_crypto(
+        ["src_node.crypto_type", "src_node.kms_key_id"],
         src.crypto_type.as_deref(),
         src.kms_key_id.as_deref(),
     )?;
@@ -300,8 +312,8 @@ fn destination_node(dst: DstNodeReq) -> Result<(DestinationSpec, DestinationCred
             format!("must be {DESTINATION_CLOUD_TYPE}, got '{cloud}'"),
         ));
     }
-    check_crypto(
-        "dst_node",
+    let kms = crypto(
+        ["dst_node.crypto_type", "dst_node.kms_key_id"],
         dst.crypto_type.as_deref(),
         dst.kms_key_id.as_deref(),
     )?;
@@ -319,6 +331,7 @@ fn destination_node(dst: DstNodeReq) -> Result<(DestinationSpec, DestinationCred
             region,
             bucket,
             save_prefix,
+            kms,
         },
         DestinationCredentials {
             ak,
@@ -391,34 +404,84 @@ fn smn_config(smn: SmnConfig) -> Result<SmnSpec> {
     })
 }
 
-fn kms_unavailable(field: &str) -> ValidationError {
-    ValidationError::new(
-        field,
-        "KMS encryption is not available in this installation",
-    )
-}
-
-pub(crate) fn check_crypto(
-    node: &str,
+/// The crypto fields of one side: `fields` are their names (`crypto_type`, `kms_key_id`) in
+/// the body at hand. `None` for `DEFAULT` (or nothing): nothing is asked of the store; KMS with
+/// its key (or the store's default key) otherwise.
+pub(crate) fn crypto(
+    fields: [&str; 2],
     crypto_type: Option<&str>,
     kms_key_id: Option<&str>,
-) -> Result<()> {
-    if let Some(raw) = non_empty(crypto_type) {
-        match raw.to_ascii_uppercase().as_str() {
-            "DEFAULT" => {}
-            "KMS" => return Err(kms_unavailable(&format!("{node}.crypto_type"))),
+) -> Result<Option<Kms>> {
+    let [type_field, key_field] = fields;
+    let kms = match non_empty(crypto_type) {
+        None => false,
+        Some(raw) => match raw.to_ascii_uppercase().as_str() {
+            "DEFAULT" => false,
+            "KMS" => true,
             _ => {
                 return Err(ValidationError::new(
-                    format!("{node}.crypto_type"),
+                    type_field,
                     format!("must be DEFAULT or KMS, got '{raw}'"),
                 ));
             }
+        },
+    };
+    let key_id = non_empty(kms_key_id).map(str::to_owned);
+    if let Some(id) = &key_id {
+        if !is_kms_key_id(id) {
+            return Err(ValidationError::new(
+                key_field,
+                "must be a KMS key id: 36 characters, \
+                 [0-9a-z]{8}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{12}",
+            ));
+        }
+        if !kms {
+            return Err(ValidationError::new(
+                key_field,
+                format!("is only used with {type_field} KMS"),
+            ));
         }
     }
-    if non_empty(kms_key_id).is_some() {
-        return Err(kms_unavailable(&format!("{node}.kms_key_id")));
+    Ok(kms.then_some(Kms { key_id }))
+}
+
+/// Whether `id` has the form of a KMS key id (a lower-case UUID).
+fn is_kms_key_id(id: &str) -> bool {
+    let groups: Vec<&str> = id.split('-').collect();
+    groups.len() == 5
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| {
+            g.len() == n
+                && g.bytes()
+                    .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+        })
+}
+
+/// The crypto fields of a CDN: a CDN serves objects already decrypted, and omsd has no KMS to
+/// decrypt an encrypted authentication key with, so only `DEFAULT` is taken.
+pub(crate) fn cdn_crypto(
+    fields: [&str; 2],
+    crypto_type: Option<&str>,
+    kms_key_id: Option<&str>,
+) -> Result<()> {
+    match crypto(fields, crypto_type, kms_key_id)? {
+        None => Ok(()),
+        Some(_) => Err(ValidationError::new(
+            fields[0],
+            "KMS cannot be honoured for a CDN: it serves the objects decrypted, and this \
+             installation has no KMS to decrypt an encrypted authentication key with; send the \
+             key itself with DEFAULT",
+        )),
     }
-    Ok(())
+}
+
+/// The crypto fields of a source: a store decrypts its SSE-KMS objects as they are read by
+/// keys allowed to use the key, so `KMS` is taken and asks nothing more.
+pub(crate) fn source_crypto(
+    fields: [&str; 2],
+    crypto_type: Option<&str>,
+    kms_key_id: Option<&str>,
+) -> Result<()> {
+    crypto(fields, crypto_type, kms_key_id).map(drop)
 }
 
 fn non_empty(raw: Option<&str>) -> Option<&str> {

@@ -10,6 +10,9 @@ pub struct ObjectFacts {
     pub size: u64,
     /// Last modification, Unix ms.
     pub last_modified_ms: i64,
+    /// The CRC-64/XZ the store reports of it (Huawei OBS, Aliyun OSS, Tencent COS), when it
+    /// was asked for and reported.
+    pub crc64: Option<u64>,
 }
 
 /// What to do with an object.
@@ -45,7 +48,15 @@ pub fn decide(
     match mode {
         OverwriteMode::FullOverwrite => Decision::Copy,
         OverwriteMode::NoOverwrite => Decision::SkipExisting,
-        // CRC64 falls back to size and time where the stores expose no CRC64, as OMS does.
+        // Both sides report a CRC64: it decides. Otherwise CRC64 falls back to size and time,
+        // as OMS does.
+        OverwriteMode::Crc64 if source.crc64.is_some() && dst.crc64.is_some() => {
+            if source.crc64 == dst.crc64 && source.size == dst.size {
+                Decision::SkipExisting
+            } else {
+                Decision::Copy
+            }
+        }
         OverwriteMode::SizeLastModified | OverwriteMode::Crc64 => {
             if dst.size == source.size && not_older(dst.last_modified_ms, source.last_modified_ms) {
                 Decision::SkipExisting
@@ -72,9 +83,49 @@ pub fn not_older(a_ms: i64, b_ms: i64) -> bool {
 mod tests {
     use super::*;
 
+    #[test]
+    fn crc64_mode_compares_crcs_when_both_sides_report_them_else_size_and_time() {
+        let mode = OverwriteMode::Crc64;
+        let src = ObjectFacts {
+            crc64: Some(7),
+            ..SRC
+        };
+        // Same size, destination newer: size and time would skip; a different CRC copies.
+        let newer = ObjectFacts {
+            size: 10,
+            last_modified_ms: 2_000_000,
+            crc64: Some(8),
+        };
+        assert_eq!(decide(mode, 0, src, Some(newer)), Decision::Copy);
+        let same = ObjectFacts {
+            crc64: Some(7),
+            ..newer
+        };
+        assert_eq!(decide(mode, 0, src, Some(same)), Decision::SkipExisting);
+        // Same CRC, destination older: the bytes are the same, it is skipped.
+        let older_same = ObjectFacts {
+            last_modified_ms: 1,
+            ..same
+        };
+        assert_eq!(
+            decide(mode, 0, src, Some(older_same)),
+            Decision::SkipExisting
+        );
+        // One side without: size and time.
+        let unreported = ObjectFacts {
+            crc64: None,
+            ..newer
+        };
+        assert_eq!(
+            decide(mode, 0, src, Some(unreported)),
+            Decision::SkipExisting
+        );
+    }
+
     const SRC: ObjectFacts = ObjectFacts {
         size: 10,
         last_modified_ms: 1_000_000,
+        crc64: None,
     };
 
     #[test]
@@ -90,14 +141,17 @@ mod tests {
         let same_newer = ObjectFacts {
             size: 10,
             last_modified_ms: 2_000_000,
+            crc64: None,
         };
         let same_older = ObjectFacts {
             size: 10,
             last_modified_ms: 500_000,
+            crc64: None,
         };
         let other_size = ObjectFacts {
             size: 11,
             last_modified_ms: 2_000_000,
+            crc64: None,
         };
         assert_eq!(
             decide(mode, 0, SRC, Some(same_newer)),
@@ -118,10 +172,12 @@ mod tests {
         let listed = ObjectFacts {
             size: 5,
             last_modified_ms: 1_700_000_000_789,
+            crc64: None,
         };
         let whole_seconds = ObjectFacts {
             size: 5,
             last_modified_ms: 1_700_000_000_000,
+            crc64: None,
         };
         assert_eq!(
             decide(mode, 0, listed, Some(whole_seconds)),
@@ -131,11 +187,13 @@ mod tests {
         let earlier_ms = ObjectFacts {
             size: 5,
             last_modified_ms: 1_700_000_000_500,
+            crc64: None,
         };
         assert_eq!(decide(mode, 0, listed, Some(earlier_ms)), Decision::Copy);
         let second_before = ObjectFacts {
             size: 5,
             last_modified_ms: 1_699_999_999_000,
+            crc64: None,
         };
         assert_eq!(decide(mode, 0, listed, Some(second_before)), Decision::Copy);
         assert!(not_older(-1000, -1000) && !not_older(-2000, -1000));
@@ -146,6 +204,7 @@ mod tests {
         let other = ObjectFacts {
             size: 99,
             last_modified_ms: 1,
+            crc64: None,
         };
         assert_eq!(
             decide(OverwriteMode::NoOverwrite, 0, SRC, Some(other)),

@@ -68,6 +68,22 @@ wire_enum! {
     }
 }
 
+/// Whether `class` (a storage class as a store names it through its S3 API) is an archive
+/// class, whose objects must be restored before they can be read: S3's `GLACIER` and
+/// `DEEP_ARCHIVE`, Huawei OBS's `COLD`, Tencent COS's `ARCHIVE` and `DEEP_ARCHIVE`, Aliyun OSS's
+/// `Archive`, `ColdArchive` and `DeepColdArchive`. (`GLACIER_IR` is read at once.)
+pub fn is_archive_class(class: &str) -> bool {
+    const ARCHIVED: [&str; 6] = [
+        "GLACIER",
+        "DEEP_ARCHIVE",
+        "ARCHIVE",
+        "COLD",
+        "COLDARCHIVE",
+        "DEEPCOLDARCHIVE",
+    ];
+    ARCHIVED.iter().any(|a| a.eq_ignore_ascii_case(class))
+}
+
 impl CloudType {
     /// Whether the source speaks the S3 protocol with an access key pair.
     pub const fn is_s3_compatible(self) -> bool {
@@ -103,7 +119,8 @@ wire_enum! {
         NoOverwrite => "NO_OVERWRITE",
         /// Overwrite when the size differs or the source is newer (the default).
         SizeLastModified => "SIZE_LAST_MODIFIED_COMPARISON_OVERWRITE",
-        /// Accepted as OMS takes it; compared as `SizeLastModified` (omsd computes no CRC64 yet).
+        /// Overwrite when the CRC64s both sides report differ (as `SizeLastModified` when a
+        /// side reports none).
         Crc64 => "CRC64_COMPARISON_OVERWRITE",
         /// Always overwrite.
         FullOverwrite => "FULL_OVERWRITE",
@@ -115,7 +132,8 @@ wire_enum! {
     ConsistencyCheck {
         /// Same size and a destination at least as new (the default).
         SizeLastModified => "size_last_modified",
-        /// Accepted as OMS takes it; checked as `SizeLastModified` (omsd computes no CRC64 yet).
+        /// The CRC-64 of the bytes sent against the ones the source and the destination report
+        /// (size and time where neither reports one).
         Crc64 => "crc64",
         /// No comparison beyond a complete transfer (URL sources only).
         NoCheck => "no_check",
@@ -312,6 +330,42 @@ pub struct DestinationSpec {
     pub bucket: String,
     /// Prefix put before every key ("" for none).
     pub save_prefix: String,
+    /// Server-side encryption every written object gets (`enable_kms`, `dst_node.crypto_type:
+    /// KMS`); `None`: the bucket's own default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms: Option<Kms>,
+}
+
+/// SSE-KMS at the destination: the store encrypts each object with a KMS key and says so in
+/// its answer (`x-amz-server-side-encryption: aws:kms`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kms {
+    /// The key (`kms_key_id`); `None`: the store's own default KMS key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+}
+
+impl Kms {
+    /// Whether a key id a store answered (a bare id, or an ARN ending in `key/{id}`) names
+    /// this key; any key does when none was given.
+    pub fn is_key(&self, answered: Option<&str>) -> bool {
+        match (&self.key_id, answered) {
+            (None, _) => true,
+            (Some(wanted), Some(answered)) => {
+                answered == wanted || answered.ends_with(&format!("/{wanted}"))
+            }
+            (Some(_), None) => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Kms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.key_id {
+            Some(id) => write!(f, "SSE-KMS with key {id}"),
+            None => f.write_str("SSE-KMS with the store's default key"),
+        }
+    }
 }
 
 /// An SMN notification request. SMN is not reachable from a self-hosted install: the worker
@@ -372,4 +426,8 @@ pub struct MigrationSpec {
     pub enable_requester_pays: bool,
     /// Notification settings.
     pub smn: Option<SmnSpec>,
+    /// An omsd extension: list and compare as a run would, write nothing, and report the plan
+    /// (what would be copied, overwritten and skipped).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }

@@ -17,7 +17,7 @@ pub(crate) fn task_columns(backend: crate::Backend) -> String {
         "id, project_id, group_id, group_type, name, status, priority, spec, bandwidth_policy, \
          error_code, error_msg, total_num, successful_num, failed_num, skipped_num, total_size, \
          complete_size, real_size, progress, migrate_speed, left_time, total_time, is_query_over, \
-         failed_list_key, failed_list_error, start_time, create_time, notify_result, notify_error, \
+         failed_list_key, failed_list_error, success_list_error, skip_list_error, crc64_unchecked_num, start_time, create_time, notify_result, notify_error, \
          case when lease_owner is not null and lease_expires_at < {now} then lease_expires_at \
          else 0 end as lease_lapsed_at",
         now = backend.now_ms_sql()
@@ -164,6 +164,9 @@ pub(crate) fn task(row: &AnyRow) -> Result<Task, DbError> {
         failure: failure(row)?,
         failed_list_key: row.try_get("failed_list_key")?,
         failed_list_error: row.try_get("failed_list_error")?,
+        success_list_error: row.try_get("success_list_error")?,
+        skip_list_error: row.try_get("skip_list_error")?,
+        crc64_unchecked_num: row.try_get("crc64_unchecked_num")?,
         create_time_ms: row.try_get("create_time")?,
         notified: notified(row)?,
         lease_lapsed_at_ms: Some(row.try_get::<i64, _>("lease_lapsed_at")?).filter(|t| *t > 0),

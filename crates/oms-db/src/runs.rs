@@ -9,8 +9,8 @@ use oms_core::bandwidth::BandwidthPolicy;
 use oms_core::credentials::CredentialSet;
 use oms_core::ids::{ProjectId, TaskId};
 use oms_core::model::{
-    FailureReason, FinishedAhead, ObjectCounters, ObjectFailure, OrphanUpload, Progress,
-    SavedUpload, Task,
+    FailureReason, FinishedAhead, ObjectCounters, ObjectFailure, ObjectRecord, OrphanUpload,
+    PLAN_FIRST_KEYS, Plan, Progress, Proof, RecordKind, SavedPart, SavedUpload, Task, TaskSelector,
 };
 use oms_core::status::{TaskEvent, TaskStatus, TaskTransition, task_transition};
 use oms_core::time::now_ms;
@@ -25,6 +25,19 @@ use crate::{Db, DbError, rows};
 
 /// The most failed objects recorded per task (as OMS).
 pub(crate) const MAX_FAILURES_PER_TASK: i64 = 100_000;
+/// The most objects of each kind (copied, skipped) recorded per task for its success and skip
+/// lists: OMS caps its lists at 100,000 objects.
+pub(crate) const MAX_RECORDS_PER_LIST: i64 = 100_000;
+
+/// A [`RecordKind`] as the `kind` column stores it.
+const fn kind_code(kind: RecordKind) -> i64 {
+    match kind {
+        RecordKind::Success => 0,
+        RecordKind::Skip => 1,
+        RecordKind::PlanCopy => 2,
+        RecordKind::PlanOverwrite => 3,
+    }
+}
 
 /// A task as its worker needs it.
 #[derive(Debug)]
@@ -219,8 +232,8 @@ impl Db {
             "update tasks set total_num = $1, successful_num = $2, failed_num = $3, skipped_num = $4, \
              total_size = $5, complete_size = $6, real_size = $7, progress = $8, migrate_speed = $9, \
              left_time = $10, total_time = $11, is_query_over = $12, checkpoint = $13, checkpoint_state = $14, \
-             updated_time = $15 where {}",
-            Lease::fence(16)
+             updated_time = $15, crc64_unchecked_num = $16 where {}",
+            Lease::fence(17)
         );
         let updated = sqlx::query(AssertSqlSafe(sql))
             .bind(c.total_num)
@@ -241,6 +254,7 @@ impl Db {
                 &progress.ahead,
             )))
             .bind(now_ms())
+            .bind(progress.crc64_unchecked_num)
             .bind_fence(lease)
             .execute(&mut *tx)
             .await?
@@ -280,7 +294,191 @@ impl Db {
                 .await?;
             }
         }
+        for kind in RecordKind::EVERY {
+            let of_kind: Vec<&ObjectRecord> =
+                progress.records.iter().filter(|r| r.kind == kind).collect();
+            if of_kind.is_empty() {
+                continue;
+            }
+            let room = if progress.dry_run {
+                of_kind.len()
+            } else {
+                let recorded: i64 = sqlx::query(
+                    "select count(*) as n from object_records where task_id = $1 and kind = $2",
+                )
+                .bind(lease.task_id.get())
+                .bind(kind_code(kind))
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("n")?;
+                usize::try_from(MAX_RECORDS_PER_LIST - recorded).unwrap_or(0)
+            };
+            for r in of_kind.into_iter().take(room) {
+                let proof = r.proof.as_ref();
+                sqlx::query(
+                    "insert into object_records (task_id, object_key, kind, size, record_time, \
+                     source_etag, checksum, checksum_value, dst_etag) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict (task_id, object_key) do update set \
+                     kind = excluded.kind, size = excluded.size, record_time = excluded.record_time, \
+                     source_etag = excluded.source_etag, checksum = excluded.checksum, \
+                     checksum_value = excluded.checksum_value, dst_etag = excluded.dst_etag",
+                )
+                .bind(lease.task_id.get())
+                .bind(&r.key)
+                .bind(kind_code(kind))
+                .bind(r.size)
+                .bind(r.at_ms)
+                .bind(proof.and_then(|p| p.source_etag.clone()))
+                .bind(proof.map(|p| p.checksum.clone()))
+                .bind(proof.map(|p| p.value.clone()))
+                .bind(proof.and_then(|p| p.dst_etag.clone()))
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Up to `limit` recorded objects of `kind` of `task` with keys after `after`, in key
+    /// order.
+    pub async fn list_records(
+        &self,
+        task: TaskId,
+        kind: RecordKind,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ObjectRecord>, DbError> {
+        let rows = sqlx::query(
+            "select object_key, size, record_time, source_etag, checksum, checksum_value, dst_etag \
+             from object_records \
+             where task_id = $1 and kind = $2 and object_key > $3 order by object_key limit $4",
+        )
+        .bind(task.get())
+        .bind(kind_code(kind))
+        .bind(after.unwrap_or_default())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let checksum: Option<String> = r.try_get("checksum")?;
+                let proof = match checksum {
+                    Some(checksum) => Some(Proof {
+                        source_etag: r.try_get("source_etag")?,
+                        checksum,
+                        value: r
+                            .try_get::<Option<String>, _>("checksum_value")?
+                            .unwrap_or_default(),
+                        dst_etag: r.try_get("dst_etag")?,
+                    }),
+                    None => None,
+                };
+                Ok(ObjectRecord {
+                    key: r.try_get("object_key")?,
+                    size: r.try_get("size")?,
+                    kind,
+                    at_ms: r.try_get("record_time")?,
+                    proof,
+                })
+            })
+            .collect()
+    }
+
+    /// How many objects of `kind` `task` recorded.
+    pub async fn count_records(&self, task: TaskId, kind: RecordKind) -> Result<i64, DbError> {
+        Ok(
+            sqlx::query(
+                "select count(*) as n from object_records where task_id = $1 and kind = $2",
+            )
+            .bind(task.get())
+            .bind(kind_code(kind))
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?,
+        )
+    }
+
+    /// The plan of a dry run over `tasks` (one task, or every task of a group): what they would
+    /// copy, overwrite and skip, and the speed of the project's last completed runs.
+    pub async fn plan(&self, project: &ProjectId, tasks: &TaskSelector) -> Result<Plan, DbError> {
+        let (filter, id) = match tasks {
+            TaskSelector::Group(group) => (
+                "task_id in (select id from tasks where group_id = $1)",
+                group.to_string(),
+            ),
+            TaskSelector::Ids(ids) => (
+                "task_id = cast($1 as bigint)",
+                ids.first().map(|t| t.get().to_string()).unwrap_or_default(),
+            ),
+        };
+        let mut plan = Plan::default();
+        for (kind, part) in [
+            (RecordKind::PlanCopy, &mut plan.copy),
+            (RecordKind::PlanOverwrite, &mut plan.overwrite),
+            (RecordKind::Skip, &mut plan.skip),
+        ] {
+            let sql = format!(
+                "select count(*) as n, cast(coalesce(sum(size), 0) as bigint) as s from object_records \
+                 where {filter} and kind = $2"
+            );
+            let row = sqlx::query(AssertSqlSafe(sql))
+                .bind(&id)
+                .bind(kind_code(kind))
+                .fetch_one(&self.pool)
+                .await?;
+            part.num = row.try_get("n")?;
+            part.size = row.try_get("s")?;
+            let sql = format!(
+                "select object_key from object_records where {filter} and kind = $2 \
+                 order by object_key limit $3"
+            );
+            part.first_keys = sqlx::query(AssertSqlSafe(sql))
+                .bind(&id)
+                .bind(kind_code(kind))
+                .bind(PLAN_FIRST_KEYS)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| r.try_get("object_key"))
+                .collect::<Result<_, _>>()?;
+        }
+        // The bytes the project's last (up to 5) completed runs moved, over the time they ran.
+        let row = sqlx::query(
+            "select cast(coalesce(sum(real_size), 0) as bigint) as b, \
+             cast(coalesce(sum(total_time), 0) as bigint) as t from \
+             (select real_size, total_time from tasks where project_id = $1 and status = $2 \
+              and real_size > 0 and total_time > 0 order by updated_time desc limit 5) as recent",
+        )
+        .bind(project.as_str())
+        .bind(TaskStatus::Succeeded.code())
+        .fetch_one(&self.pool)
+        .await?;
+        let (bytes, ms): (i64, i64) = (row.try_get("b")?, row.try_get("t")?);
+        plan.speed_bytes_per_sec = (ms > 0).then(|| bytes.saturating_mul(1000) / ms);
+        Ok(plan)
+    }
+
+    /// Records why the success or skip list (`kind`) could not be written, or "" when it was.
+    pub async fn set_record_list_error(
+        &self,
+        lease: &Lease,
+        kind: RecordKind,
+        error: &str,
+    ) -> Result<(), DbError> {
+        let _wrote = self.wrote_on_exit();
+        let column = match kind {
+            RecordKind::Success => "success_list_error",
+            RecordKind::Skip => "skip_list_error",
+            // A plan has no list at the destination.
+            RecordKind::PlanCopy | RecordKind::PlanOverwrite => return Ok(()),
+        };
+        let sql = format!("update tasks set {column} = $1 where {}", Lease::fence(2));
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(error)
+            .bind_fence(lease)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -339,6 +537,66 @@ impl Db {
         .fetch_all(&self.pool)
         .await?;
         Ok((count, rows.into_iter().map(ObjectFailure::from).collect()))
+    }
+
+    /// One page of the verification manifest of a task of `project` (its copied objects
+    /// recorded with their proof), in key order, and how many there are; `NotFound` when the
+    /// task is not the project's.
+    pub async fn manifest_page(
+        &self,
+        project: &ProjectId,
+        id: TaskId,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(i64, Vec<ObjectRecord>), DbError> {
+        let exists = sqlx::query("select 1 as one from tasks where id = $1 and project_id = $2")
+            .bind(id.get())
+            .bind(project.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        if exists.is_none() {
+            return Err(DbError::NotFound);
+        }
+        let count: i64 = sqlx::query(
+            "select count(*) as n from object_records \
+             where task_id = $1 and kind = $2 and checksum is not null",
+        )
+        .bind(id.get())
+        .bind(kind_code(RecordKind::Success))
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        let rows = sqlx::query(
+            "select object_key, size, record_time, source_etag, checksum, checksum_value, dst_etag \
+             from object_records where task_id = $1 and kind = $2 and checksum is not null \
+             order by object_key limit $3 offset $4",
+        )
+        .bind(id.get())
+        .bind(kind_code(RecordKind::Success))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        let records = rows
+            .iter()
+            .map(|r| {
+                Ok(ObjectRecord {
+                    key: r.try_get("object_key")?,
+                    size: r.try_get("size")?,
+                    kind: RecordKind::Success,
+                    at_ms: r.try_get("record_time")?,
+                    proof: Some(Proof {
+                        source_etag: r.try_get("source_etag")?,
+                        checksum: r.try_get("checksum")?,
+                        value: r
+                            .try_get::<Option<String>, _>("checksum_value")?
+                            .unwrap_or_default(),
+                        dst_etag: r.try_get("dst_etag")?,
+                    }),
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok((count, records))
     }
 
     /// Up to `limit` recorded failures of `task` with keys after `after`, in key order.
@@ -408,19 +666,21 @@ impl Db {
         lease: &Lease,
         object_key: &str,
         part_number: i32,
-        etag: &str,
+        part: &SavedPart,
     ) -> Result<(), DbError> {
         let sql = format!(
-            "insert into multipart_parts (task_id, object_key, part_number, etag) \
-             select $1, $2, $3, $4 where exists (select 1 from tasks where {}) \
-             on conflict (task_id, object_key, part_number) do update set etag = excluded.etag",
-            Lease::fence(5)
+            "insert into multipart_parts (task_id, object_key, part_number, etag, crc64) \
+             select $1, $2, $3, $4, $5 where exists (select 1 from tasks where {}) \
+             on conflict (task_id, object_key, part_number) do update set etag = excluded.etag, \
+             crc64 = excluded.crc64",
+            Lease::fence(6)
         );
         let inserted = sqlx::query(AssertSqlSafe(sql))
             .bind(lease.task_id.get())
             .bind(object_key)
             .bind(i64::from(part_number))
-            .bind(etag)
+            .bind(&part.etag)
+            .bind(part.crc64.map(|c| c.to_string()))
             .bind_fence(lease)
             .execute(&self.pool)
             .await?
@@ -448,14 +708,26 @@ impl Db {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let parts = sqlx::query(
-            "select part_number, etag from multipart_parts where task_id = $1 and object_key = $2 order by part_number",
+            "select part_number, etag, crc64 from multipart_parts where task_id = $1 and object_key = $2 order by part_number",
         )
         .bind(task.get())
         .bind(object_key)
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|r| Ok((i32::try_from(r.try_get::<i64, _>("part_number")?).unwrap_or(0), r.try_get("etag")?)))
+        .map(|r| {
+            let number = i32::try_from(r.try_get::<i64, _>("part_number")?).unwrap_or(0);
+            let crc64: Option<String> = r.try_get("crc64")?;
+            Ok((
+                number,
+                SavedPart {
+                    etag: r.try_get("etag")?,
+                    // A value that does not read is no CRC: the object is then checked by the
+                    // sides' own reports.
+                    crc64: crc64.and_then(|c| c.parse().ok()),
+                },
+            ))
+        })
         .collect::<Result<Vec<_>, DbError>>()?;
         Ok(Some(SavedUpload {
             object_key: object_key.to_owned(),

@@ -498,10 +498,19 @@ pub(crate) async fn reset_for_full_run(
         .bind_to(sqlx::query(AssertSqlSafe(failures)))
         .execute(&mut *conn)
         .await?;
+    let records = format!(
+        "delete from object_records where task_id in (select id from tasks where {filter})"
+    );
+    value
+        .clone()
+        .bind_to(sqlx::query(AssertSqlSafe(records)))
+        .execute(&mut *conn)
+        .await?;
     let reset = format!(
         "update tasks set checkpoint = null, checkpoint_state = null, total_num = 0, successful_num = 0, \
          failed_num = 0, skipped_num = 0, total_size = 0, complete_size = 0, real_size = 0, progress = 0, \
-         migrate_speed = 0, left_time = 0, is_query_over = 0, failed_list_key = '', failed_list_error = '', start_time = 0 where {filter}"
+         migrate_speed = 0, left_time = 0, is_query_over = 0, failed_list_key = '', failed_list_error = '', \
+         success_list_error = '', skip_list_error = '', crc64_unchecked_num = 0, start_time = 0 where {filter}"
     );
     value
         .bind_to(sqlx::query(AssertSqlSafe(reset)))

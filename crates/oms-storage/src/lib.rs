@@ -16,6 +16,7 @@ mod client;
 #[cfg(feature = "test-support")]
 pub mod conformance;
 pub mod connect;
+pub mod crc64;
 mod error;
 mod gcs;
 pub mod guard;
@@ -101,6 +102,56 @@ pub struct ObjectMeta {
     pub info: ObjectInfo,
     /// The headers a copy carries over (content type, user metadata, ...).
     pub headers: ObjectHeaders,
+    /// The object's CRC-64/XZ, when the store reports it ([`crc64`]).
+    pub crc64: Option<u64>,
+    /// Where a restore of an archived object stands (`x-amz-restore`); `None`: none was asked
+    /// for (or the store does not say).
+    pub restore: Option<Restore>,
+    /// The server-side encryption the store says the object has.
+    pub encryption: Encryption,
+}
+
+/// The server-side encryption a store says it applied to an object (in a write's answer or a
+/// HEAD): `x-amz-server-side-encryption` and its KMS key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Encryption {
+    /// `AES256`, `aws:kms`, `aws:kms:dsse`, ...; `None`: the store did not say (no encryption,
+    /// or a store that does not tell).
+    pub algorithm: Option<String>,
+    /// The KMS key, as the store names it (a key id or an ARN).
+    pub kms_key_id: Option<String>,
+}
+
+impl Encryption {
+    /// Whether this is SSE-KMS (or its dual-layer form).
+    pub fn is_kms(&self) -> bool {
+        self.algorithm.as_deref().is_some_and(|a| {
+            a.to_ascii_lowercase().starts_with("aws:kms") || a.eq_ignore_ascii_case("kms")
+        })
+    }
+}
+
+/// Where the restore of an archived object stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restore {
+    /// Asked for, not finished: the object cannot be read yet.
+    InProgress,
+    /// Finished: a readable copy is there until it expires.
+    Done,
+}
+
+impl Restore {
+    /// The state an `x-amz-restore` header says (`ongoing-request="true"` or `"false"`).
+    pub fn from_header(value: &str) -> Option<Self> {
+        let value = value.to_ascii_lowercase().replace(' ', "");
+        if value.contains("ongoing-request=\"true\"") {
+            Some(Self::InProgress)
+        } else if value.contains("ongoing-request=\"false\"") {
+            Some(Self::Done)
+        } else {
+            None
+        }
+    }
 }
 
 /// An object being downloaded: its headers and its bytes.
@@ -120,6 +171,8 @@ pub struct Download {
     /// a whole object stored in one piece without KMS or customer keys. A copy can then be
     /// verified against the destination's MD5 without hashing the bytes again.
     pub content_md5: Option<String>,
+    /// The whole object's CRC-64/XZ, when the store reports it ([`crc64`]).
+    pub crc64: Option<u64>,
     /// The bytes, `content_length` of them.
     pub body: ByteStream,
 }
@@ -140,6 +193,8 @@ pub struct WriteOptions {
     pub headers: ObjectHeaders,
     /// The storage class to write with (`None`: the bucket's default).
     pub storage_class: Option<String>,
+    /// SSE-KMS to write with (`None`: the bucket's default encryption, if any).
+    pub kms: Option<oms_core::spec::Kms>,
     /// Tags to set on the written object (key, value).
     pub tags: Vec<(String, String)>,
 }
@@ -174,6 +229,10 @@ pub struct PutOutcome {
     /// something other than their MD5 (SSE-KMS, customer-provided keys): the tag then proves
     /// nothing about the bytes.
     pub opaque_etag: bool,
+    /// The CRC-64/XZ of the written object or part, when the store reports it ([`crc64`]).
+    pub crc64: Option<u64>,
+    /// The encryption the store says it applied (writes of whole objects: PUT, Complete, Copy).
+    pub encryption: Encryption,
 }
 
 impl PutOutcome {
@@ -229,6 +288,16 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
         range: Option<Range<u64>>,
         pinned: Option<&Version>,
     ) -> Result<Download, StorageError>;
+
+    /// Asks the store to restore an archived object for `days` days (S3 RestoreObject); a
+    /// restore already in progress is not an error. Stores that keep no archive cannot.
+    async fn restore(&self, _bucket: &str, key: &str, _days: i32) -> Result<(), StorageError> {
+        Err(StorageError::new(
+            ErrorKind::Permanent,
+            "RestoreObject",
+            format!("this source cannot restore the archived object {key}"),
+        ))
+    }
 
     /// The object's tags (key, value), in the store's order; none where a store keeps no tags.
     async fn tags(&self, _bucket: &str, _key: &str) -> Result<Vec<(String, String)>, StorageError> {

@@ -117,6 +117,11 @@ impl<S: ReadStore + ?Sized> ReadStore for Metered<S> {
         self.measure("tags", self.inner.tags(bucket, key)).await
     }
 
+    async fn restore(&self, bucket: &str, key: &str, days: i32) -> Result<(), StorageError> {
+        self.measure("restore", self.inner.restore(bucket, key, days))
+            .await
+    }
+
     fn identity(&self) -> String {
         self.inner.identity()
     }

@@ -9,7 +9,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use futures::StreamExt as _;
+use oms_core::model::Proof;
 use oms_core::policy::{self, Decision, ObjectFacts};
+use oms_core::spec::OverwriteMode;
 use oms_storage::ObjectInfo;
 use tokio::sync::mpsc;
 
@@ -160,6 +162,7 @@ pub(crate) fn needs_lookup(ctx: &CopyCtx, item: &Item) -> bool {
     let source = ObjectFacts {
         size: item.size,
         last_modified_ms: item.last_modified_ms,
+        crc64: None,
     };
     item.unreadable.is_none()
         && policy::needs_destination(spec.object_overwrite_mode)
@@ -183,9 +186,10 @@ pub(crate) async fn check(
     if item.unreadable.is_some() {
         return Verdict::Copy(item);
     }
-    let source = ObjectFacts {
+    let mut source = ObjectFacts {
         size: item.size,
         last_modified_ms: item.last_modified_ms,
+        crc64: None,
     };
     let found = match destination {
         Destination::Unneeded => None,
@@ -204,6 +208,7 @@ pub(crate) async fn check(
             Ok(found) => found.map(|o| ObjectFacts {
                 size: o.size,
                 last_modified_ms: o.last_modified_ms,
+                crc64: None,
             }),
             Err(GaveUp::Cancelled) => return Verdict::Stop,
             Err(GaveUp::Failed(e)) => {
@@ -215,18 +220,71 @@ pub(crate) async fn check(
     } else {
         None
     };
-    let decision = policy::decide(
+    let mut destination = destination;
+    if spec.object_overwrite_mode == OverwriteMode::Crc64
+        && let Some(dst) = destination.as_mut()
+    {
+        // Listings carry no CRC64: both sides are asked (a side that reports none leaves the
+        // decision to size and time).
+        match crc64_of_both(ctx, &item).await {
+            Ok((src_crc, dst_crc)) => {
+                source.crc64 = src_crc;
+                dst.crc64 = dst_crc;
+            }
+            Err(GaveUp::Cancelled) => return Verdict::Stop,
+            Err(GaveUp::Failed(e)) => {
+                ctx.stop
+                    .fail(activity_failure(Activity::ReadingDestination, &e));
+                return Verdict::Stop;
+            }
+        }
+    }
+    let mut decision = policy::decide(
         spec.object_overwrite_mode,
         spec.migrate_since_secs,
         source,
         destination,
     );
+    // OMS's comparisons also require the destination's encryption to be the task's: an object
+    // there without the task's SSE-KMS is not "already there" (NO_OVERWRITE does not compare).
+    if decision == Decision::SkipExisting
+        && spec.object_overwrite_mode != OverwriteMode::NoOverwrite
+        && let Some(kms) = &spec.destination.kms
+    {
+        let dst_key = ctx.item_dst_key(&item);
+        let head = retry(&ctx.config.retry, &ctx.stop.intake, || {
+            ctx.destination.head(ctx.dst_bucket(), &dst_key)
+        })
+        .await;
+        match head {
+            Ok(Some(meta)) if crate::copy::verify::kms_state(kms, &meta.encryption).is_err() => {
+                decision = Decision::Copy;
+            }
+            Ok(_) => {}
+            Err(GaveUp::Cancelled) => return Verdict::Stop,
+            Err(GaveUp::Failed(e)) => {
+                ctx.stop
+                    .fail(activity_failure(Activity::ReadingDestination, &e));
+                return Verdict::Stop;
+            }
+        }
+    }
     let outcome = match decision {
+        // A dry run stops here: what a run would do is its plan.
+        Decision::Copy if spec.dry_run => Outcome::Planned {
+            overwrite: destination.is_some(),
+        },
         Decision::Copy => return Verdict::Copy(item),
         Decision::SkipExisting if written_by_this_run(ctx, run_started_ms, destination) => {
             Outcome::Copied {
                 moved_bytes: 0,
                 size: item.size,
+                proof: Proof {
+                    source_etag: item.etag.clone(),
+                    checksum: "size".to_owned(),
+                    value: String::new(),
+                    dst_etag: None,
+                },
             }
         }
         Decision::SkipExisting | Decision::SkipOlderThanSince => Outcome::Skipped,
@@ -237,6 +295,23 @@ pub(crate) async fn check(
         size: item.size,
         outcome,
     })
+}
+
+/// The CRC64 the source and the destination report of an item (HEADs of both).
+async fn crc64_of_both(ctx: &CopyCtx, item: &Item) -> Result<(Option<u64>, Option<u64>), GaveUp> {
+    let dst_key = ctx.item_dst_key(item);
+    let source = retry(&ctx.config.retry, &ctx.stop.intake, || {
+        ctx.source.head(&ctx.source_bucket, &item.key)
+    })
+    .await?;
+    let destination = retry(&ctx.config.retry, &ctx.stop.intake, || {
+        ctx.destination.head(ctx.dst_bucket(), &dst_key)
+    })
+    .await?;
+    Ok((
+        source.and_then(|m| m.crc64),
+        destination.and_then(|m| m.crc64),
+    ))
 }
 
 /// Whether a destination object that makes the object skippable was written by an earlier run

@@ -10,6 +10,7 @@
 mod checker;
 mod control;
 mod copy;
+mod crc;
 mod digests;
 mod jobs;
 mod keeper;
@@ -88,9 +89,29 @@ pub struct WorkerConfig {
     pub guard: oms_storage::guard::Guard,
     /// Where notifications of tasks and groups go (`[[notify.webhooks]]`).
     pub webhooks: Vec<Webhook>,
+    /// How long a copy waits for the restore of an archived source object (`enable_restore`)
+    /// before the object fails.
+    pub restore_wait: Duration,
+    /// The clocks bandwidth windows and list times are read on (`worker.time_zone`), unless
+    /// the destination region's `[[endpoints]]` rule names its own.
+    pub time_zone: jiff::tz::TimeZone,
 }
 
 impl WorkerConfig {
+    /// The time zone of tasks into the destination region `region`: its `[[endpoints]]` rule's
+    /// (checked when the configuration was loaded), else [`WorkerConfig::time_zone`].
+    pub fn time_zone_of(&self, region: &str) -> jiff::tz::TimeZone {
+        oms_storage::catalogue::endpoints::destination_time_zone(&self.endpoints, region)
+            .and_then(|name| match jiff::tz::TimeZone::get(name) {
+                Ok(zone) => Some(zone),
+                Err(e) => {
+                    tracing::warn!(zone = name, error = %e, "unknown time zone; using worker.time_zone");
+                    None
+                }
+            })
+            .unwrap_or_else(|| self.time_zone.clone())
+    }
+
     /// What connectors of this worker are built with.
     pub fn connect_settings(&self) -> oms_storage::connect::ConnectSettings {
         oms_storage::connect::ConnectSettings {

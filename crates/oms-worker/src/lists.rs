@@ -1,47 +1,209 @@
 //! The object lists written under `oms/` at the destination, as OMS writes them: failed lists
-//! (code, time, URL-encoded key, raw key, message) and skip lists (time, key, size), one line
-//! per object, tab-separated.
+//! (code, time, URL-encoded key, raw key, message), success and skip lists (time, key, size),
+//! one line per object, tab-separated. Times are on the clocks of the destination region's
+//! time zone (`worker.time_zone`, or its `[[endpoints]]` rule's), as RFC 3339 with the offset.
+//! Beside them, an omsd extension: the verification manifest, one line per copied object with
+//! what proved it (key, size, source entity tag, checksum and value, destination entity tag,
+//! time).
 
 use bytes::Bytes;
+use jiff::tz::TimeZone;
+use oms_core::error::ObjectFailureCode;
+use oms_core::model::{ObjectRecord, RecordKind, Task};
 use oms_storage::{ObjectHeaders, Payload, StorageError, WriteOptions};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::copy::CopyCtx;
+use crate::pipeline::RunCtx;
 
-/// `at_ms` as RFC 3339 (UTC), "" when out of range.
-fn rfc3339(at_ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(at_ms.div_euclid(1000))
+/// `at_ms` as RFC 3339 on the clocks of `zone` (`2026-07-01T23:30:00+08:00`), "" when out of
+/// range.
+fn rfc3339(at_ms: i64, zone: &TimeZone) -> String {
+    jiff::Timestamp::from_millisecond(at_ms)
         .map(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default()
+            t.to_zoned_datetime(zone.clone())
+                .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                .to_string()
         })
         .unwrap_or_default()
 }
 
 /// One line of a failed list.
-pub(crate) fn failed_line(code: &str, at_ms: i64, key: &str, message: &str) -> String {
+pub(crate) fn failed_line(
+    code: &str,
+    at_ms: i64,
+    zone: &TimeZone,
+    key: &str,
+    message: &str,
+) -> String {
     let message = message.replace(['\t', '\n', '\r'], " ");
     let encoded = utf8_percent_encode(key, NON_ALPHANUMERIC);
-    format!("{code}\t{}\t{encoded}\t{key}\t{message}\n", rfc3339(at_ms))
-}
-
-/// One line of a skip list.
-pub(crate) fn skip_line(at_ms: i64, key: &str, size: u64) -> String {
-    format!("{}\t{key}\t{size}\n", rfc3339(at_ms))
-}
-
-/// The time stamp in a list's name: `YYYYMMDDhhmmss` (UTC), now.
-pub(crate) fn stamp() -> String {
-    let now = time::OffsetDateTime::now_utc();
     format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
+        "{code}\t{}\t{encoded}\t{key}\t{message}\n",
+        rfc3339(at_ms, zone)
     )
+}
+
+/// One line of a success or skip list: time, key, size.
+pub(crate) fn record_line(at_ms: i64, zone: &TimeZone, key: &str, size: u64) -> String {
+    format!("{}\t{key}\t{size}\n", rfc3339(at_ms, zone))
+}
+
+/// The time stamp in a list's name: `YYYYMMDDhhmmssSSS` on the clocks of `zone`, now (to the
+/// millisecond: two runs of a task may end within a second, and each keeps its lists).
+pub(crate) fn stamp(zone: &TimeZone) -> String {
+    jiff::Timestamp::now()
+        .to_zoned_datetime(zone.clone())
+        .strftime("%Y%m%d%H%M%S%3f")
+        .to_string()
+}
+
+/// Where a task's list of `word` (`failed`, `success`, `skip`) stamped `stamp` goes: under
+/// `oms/task/{name}/`, or for a task of a group under `oms/task_group/{group}/…/{name}/`.
+pub(crate) fn list_key(task: &Task, word: &str, stamp: &str) -> String {
+    let name = &task.name;
+    match task.group_id {
+        Some(group) => {
+            format!("oms/task_group/{group}/{word}_object_lists/{name}/{stamp}.{word}_list.txt")
+        }
+        None => format!("oms/task/{name}/{word}_object_lists/{stamp}.{word}_list.txt"),
+    }
+}
+
+/// Where a task's verification manifest stamped `stamp` goes, beside its lists:
+/// `oms/task/{name}/verification_manifest/{stamp}.manifest.txt`, or for a task of a group
+/// `oms/task_group/{group}/verification_manifest/{name}/{stamp}.manifest.txt`.
+pub(crate) fn manifest_key(task: &Task, stamp: &str) -> String {
+    let name = &task.name;
+    match task.group_id {
+        Some(group) => {
+            format!("oms/task_group/{group}/verification_manifest/{name}/{stamp}.manifest.txt")
+        }
+        None => format!("oms/task/{name}/verification_manifest/{stamp}.manifest.txt"),
+    }
+}
+
+/// The first line of a verification manifest: the names of its tab-separated columns.
+pub(crate) const MANIFEST_HEADER: &str =
+    "#key\tsize\tsource_etag\tchecksum\tchecksum_value\tdst_etag\ttime\n";
+
+/// One line of a verification manifest: a copied object and what proved it.
+pub(crate) fn manifest_line(record: &ObjectRecord, zone: &TimeZone) -> Option<String> {
+    let proof = record.proof.as_ref()?;
+    Some(format!(
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+        record.key,
+        record.size,
+        proof.source_etag.as_deref().unwrap_or_default(),
+        proof.checksum,
+        proof.value,
+        proof.dst_etag.as_deref().unwrap_or_default(),
+        rfc3339(record.at_ms, zone)
+    ))
+}
+
+/// Writes the verification manifest of a task whose listing is through (the copied objects
+/// recorded with their proof), beside its lists, when it names at least one object. A failure
+/// is logged, not fatal: the manifest is also served by the API.
+async fn write_manifest(ctx: &RunCtx, zone: &TimeZone, stamp: &str) {
+    let mut text = MANIFEST_HEADER.to_owned();
+    let mut lines = 0_usize;
+    let mut after: Option<String> = None;
+    loop {
+        let page = match ctx
+            .db
+            .list_records(
+                ctx.lease.task_id,
+                RecordKind::Success,
+                after.as_deref(),
+                RECORDS_PER_PAGE,
+            )
+            .await
+        {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the objects of the verification manifest");
+                return;
+            }
+        };
+        let Some(last) = page.last().map(|r| r.key.clone()) else {
+            break;
+        };
+        for line in page.iter().filter_map(|r| manifest_line(r, zone)) {
+            text.push_str(&line);
+            lines += 1;
+        }
+        after = Some(last);
+    }
+    if lines == 0 {
+        return;
+    }
+    let key = manifest_key(&ctx.task, stamp);
+    match put_text(ctx, &key, text).await {
+        Ok(()) => tracing::info!(key = %key, objects = lines, "verification manifest written"),
+        Err(e) => tracing::warn!(error = %e, "cannot write the verification manifest"),
+    }
+}
+
+/// How many records a page of a list reads from the database.
+const RECORDS_PER_PAGE: i64 = 5000;
+
+/// Writes the success and skip lists of a task whose listing is through, beside its failed
+/// list, each when it names at least one object, and records for each whether it was written
+/// (`success_record_error_reason`, `skip_record_error_reason`). A failure to write one is
+/// recorded and logged, not fatal: the objects are at the destination all the same.
+pub(crate) async fn write_record_lists(ctx: &RunCtx) {
+    // A dry run writes nothing at the destination: its plan is in the database.
+    if !ctx.spec().enable_failed_object_recording || ctx.spec().dry_run {
+        return;
+    }
+    let zone = ctx.config.time_zone_of(&ctx.spec().destination.region);
+    let stamp = stamp(&zone);
+    for kind in RecordKind::ALL {
+        let mut text = String::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = match ctx
+                .db
+                .list_records(ctx.lease.task_id, kind, after.as_deref(), RECORDS_PER_PAGE)
+                .await
+            {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(list = kind.word(), error = %e, "cannot read the objects of a list");
+                    return;
+                }
+            };
+            let Some(last) = page.last().map(|r| r.key.clone()) else {
+                break;
+            };
+            for r in page {
+                let size = u64::try_from(r.size).unwrap_or(0);
+                text.push_str(&record_line(r.at_ms, &zone, &r.key, size));
+            }
+            after = Some(last);
+        }
+        if text.is_empty() {
+            continue;
+        }
+        let key = list_key(&ctx.task, kind.word(), &stamp);
+        let error = match put_text(ctx, &key, text).await {
+            Ok(()) => {
+                tracing::info!(list = kind.word(), key = %key, "object list written");
+                String::new()
+            }
+            Err(e) => {
+                tracing::warn!(list = kind.word(), error = %e, "cannot write an object list");
+                e.code
+                    .clone()
+                    .unwrap_or_else(|| ObjectFailureCode::Upload.as_str().to_owned())
+            }
+        };
+        if let Err(e) = ctx.db.set_record_list_error(&ctx.lease, kind, &error).await {
+            tracing::warn!(list = kind.word(), error = %e, "cannot record how writing an object list went");
+        }
+    }
+    write_manifest(ctx, &zone, &stamp).await;
 }
 
 /// Writes `text` as the object `key` of the destination bucket (`text/plain`).
@@ -55,6 +217,7 @@ pub(crate) async fn put_text(ctx: &CopyCtx, key: &str, text: String) -> Result<(
         },
         storage_class: None,
         tags: Vec::new(),
+        kms: ctx.spec.destination.kms.clone(),
     };
     // Sent with Content-MD5: the store checks the bytes, and Object Lock buckets take it.
     let content_md5 = Some(crate::copy::integrity::md5_hex(&bytes));
@@ -68,4 +231,23 @@ pub(crate) async fn put_text(ctx: &CopyCtx, key: &str, text: String) -> Result<(
         .put(ctx.dst_bucket(), key, payload, &options)
         .await
         .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_lines_give_their_times_on_the_clocks_of_the_zone() {
+        let at = 1_782_919_800_000; // 2026-07-01T15:30:00Z
+        let shanghai = TimeZone::get("Asia/Shanghai").unwrap();
+        assert_eq!(
+            record_line(at, &shanghai, "a b/c.txt", 12),
+            "2026-07-01T23:30:00+08:00\ta b/c.txt\t12\n"
+        );
+        assert_eq!(
+            failed_line("CODE", at, &TimeZone::UTC, "a b", "one\ttwo"),
+            "CODE\t2026-07-01T15:30:00+00:00\ta%20b\ta b\tone two\n"
+        );
+    }
 }

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 
 use oms_core::error::ObjectFailureCode;
-use oms_core::model::Task;
+use oms_core::model::{Proof, Task};
 use oms_storage::Version;
 
 use crate::copy::CopyCtx;
@@ -135,6 +135,13 @@ pub(crate) enum Outcome {
         /// The size of the version copied (another than the listed one when the source changed
         /// during the copy and the copy was started over).
         size: u64,
+        /// What proved it (its line in the verification manifest).
+        proof: Proof,
+    },
+    /// A dry run would copy it (`overwrite`: over the object at the destination).
+    Planned {
+        /// The destination has the object, and the overwrite mode replaces it.
+        overwrite: bool,
     },
     /// Not copied: older than `migrate_since`, or already at the destination.
     Skipped,

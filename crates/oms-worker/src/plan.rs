@@ -103,6 +103,7 @@ mod tests {
                 region: "r".into(),
                 bucket: "d".into(),
                 save_prefix: String::new(),
+                kms: None,
             },
             description: String::new(),
             migrate_since_secs: 0,
@@ -114,6 +115,7 @@ mod tests {
             enable_failed_object_recording: true,
             enable_requester_pays: false,
             smn: None,
+            dry_run: false,
         }
     }
 

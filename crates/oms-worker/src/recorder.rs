@@ -28,7 +28,9 @@ use std::time::{Duration, Instant};
 
 use ::metrics::{Counter, counter};
 use oms_core::metrics;
-use oms_core::model::{FinishedAhead, ObjectCounters, ObjectFailure, Progress};
+use oms_core::model::{
+    FinishedAhead, ObjectCounters, ObjectFailure, ObjectRecord, Progress, Proof, RecordKind,
+};
 use oms_core::time::now_ms;
 use oms_db::DbError;
 use tokio::sync::mpsc;
@@ -213,6 +215,10 @@ struct Recorder {
     ahead: HashMap<String, FinishedAhead>,
     failures: Vec<ObjectFailure>,
     resolved: Vec<String>,
+    /// Objects copied or skipped since the last flush, for the success and skip lists.
+    records: Vec<ObjectRecord>,
+    /// Whether the task records its objects (`enable_failed_object_recording`).
+    recording: bool,
     query_over: bool,
     /// (when, bytes sent so far) samples over the speed window.
     samples: VecDeque<(Instant, u64)>,
@@ -283,7 +289,11 @@ impl Recorder {
                 self.advance();
                 return;
             }
-            Outcome::Copied { size: copied, .. } => {
+            Outcome::Copied {
+                size: copied,
+                proof,
+                ..
+            } => {
                 // The source changed during the copy: the version copied is what counts (in
                 // the total too, retransmissions of failed objects included).
                 let copied = size_i64(copied);
@@ -293,11 +303,32 @@ impl Recorder {
                 delta.complete_size = size;
                 delta.real_size = size;
                 kept = Some(true);
+                self.record(&key, size, RecordKind::Success, Some(proof));
             }
             Outcome::Skipped => {
                 delta.skipped_num = 1;
                 delta.complete_size = size;
                 kept = Some(false);
+                self.record(&key, size, RecordKind::Skip, None);
+            }
+            Outcome::Planned { overwrite } => {
+                // A dry run's: neither copied nor skipped, only planned (counted in the plan).
+                let kind = if overwrite {
+                    RecordKind::PlanOverwrite
+                } else {
+                    RecordKind::PlanCopy
+                };
+                self.record(&key, size, kind, None);
+                if let Some(p) = self.pending.get_mut(&seq) {
+                    let mut delta = ObjectCounters::default();
+                    if !self.ctx.failed_only {
+                        delta.total_num = 1;
+                        delta.total_size = size_i64(p.size);
+                    }
+                    p.delta = Some(delta);
+                }
+                self.advance();
+                return;
             }
             Outcome::Failed { code, message } => {
                 delta.failed_num = 1;
@@ -338,6 +369,20 @@ impl Recorder {
             self.failures.push(failure);
         }
         self.advance();
+    }
+
+    /// Keeps a copied or skipped object for its list (and a copied one's proof for the
+    /// verification manifest), when the task records; a dry run keeps all it plans and skips.
+    fn record(&mut self, key: &str, size: i64, kind: RecordKind, proof: Option<Proof>) {
+        if self.recording || self.ctx.spec().dry_run {
+            self.records.push(ObjectRecord {
+                key: key.to_owned(),
+                size,
+                kind,
+                at_ms: now_ms(),
+                proof,
+            });
+        }
     }
 
     /// Counts a finished object in the metrics (once, when it finishes in this run).
@@ -449,6 +494,9 @@ impl Recorder {
                 + i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX),
             is_query_over: self.query_over,
             ahead: self.finished_ahead(),
+            records: Vec::new(),
+            dry_run: self.ctx.spec().dry_run,
+            crc64_unchecked_num: self.ctx.task.crc64_unchecked_num + self.ctx.crc64_unchecked(),
         }
     }
 
@@ -456,7 +504,8 @@ impl Recorder {
     async fn flush(&mut self, complete: bool) -> Result<ObjectCounters, DbError> {
         let failures = std::mem::take(&mut self.failures);
         let resolved = std::mem::take(&mut self.resolved);
-        let progress = self.progress(complete);
+        let mut progress = self.progress(complete);
+        progress.records = std::mem::take(&mut self.records);
         self.ctx
             .db
             .record_progress(&self.ctx.lease, &progress, &failures, &resolved)
@@ -487,6 +536,8 @@ pub(crate) async fn run(
         ahead: ahead.into_iter().map(|a| (a.key.clone(), a)).collect(),
         failures: Vec::new(),
         resolved: Vec::new(),
+        records: Vec::new(),
+        recording: ctx.spec().enable_failed_object_recording,
         query_over: false,
         // From the start of the run: the first bytes show as a speed at once.
         samples: VecDeque::from([(Instant::now(), 0)]),

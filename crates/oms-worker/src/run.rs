@@ -23,14 +23,13 @@ use crate::recorder::{self, Summary};
 use crate::streams::Limiter;
 use crate::{checker, lister, lists, transfer};
 
-/// The minute of the day now (UTC), for bandwidth windows.
-fn minute_of_day() -> u16 {
-    u16::try_from((now_ms() / 60_000).rem_euclid(24 * 60)).unwrap_or(0)
-}
-
-fn limit_now(policy: &oms_core::bandwidth::BandwidthPolicy) -> Option<u64> {
+/// The cap of `policy` now, on the clocks of `zone`.
+fn limit_now(
+    policy: &oms_core::bandwidth::BandwidthPolicy,
+    zone: &jiff::tz::TimeZone,
+) -> Option<u64> {
     policy
-        .limit_at(minute_of_day())
+        .limit_at_instant(now_ms(), zone)
         .and_then(|r| u64::try_from(r).ok())
 }
 
@@ -52,7 +51,8 @@ pub(crate) async fn run_task(
         };
         tracing::info!(failed_only = run.failed_objects_only, checkpoint = ?run.checkpoint, "task run starts");
         let stop = Stop::new();
-        let limiter = Arc::new(Limiter::new(limit_now(&run.task.bandwidth_policy)));
+        let zone = config.time_zone_of(&run.task.spec.destination.region);
+        let limiter = Arc::new(Limiter::new(limit_now(&run.task.bandwidth_policy, &zone)));
         // The keeper follows the bandwidth policy and notices a stop (status pausing).
         let follow = {
             let (stop, limiter) = (stop.clone(), limiter.clone());
@@ -61,7 +61,7 @@ pub(crate) async fn run_task(
                     status,
                     bandwidth_policy,
                 }) => {
-                    limiter.set_rate(limit_now(&bandwidth_policy));
+                    limiter.set_rate(limit_now(&bandwidth_policy, &zone));
                     if status == TaskStatus::Pausing {
                         stop.request(StopReason::Pause);
                     }
@@ -128,12 +128,18 @@ async fn execute(
     drop(credentials);
 
     // The buckets' check, the destination's write settings and the cleanup of uploads that
-    // deleted tasks left go side by side: across a WAN each is a round trip or more.
+    // deleted tasks left go side by side: across a WAN each is a round trip or more. A dry run
+    // changes nothing at the destination, not even the uploads others left.
     let dst_bucket = &run.task.spec.destination.bucket;
+    let cleanup = async {
+        if !run.task.spec.dry_run {
+            abort_orphan_uploads(db, &run, sides.destination.as_ref()).await;
+        }
+    };
     let (checked, integrity, ()) = tokio::join!(
         check_buckets(&config.retry, &sides, dst_bucket, &stop.intake),
         Integrity::of(sides.destination.as_ref(), dst_bucket),
-        abort_orphan_uploads(db, &run, sides.destination.as_ref()),
+        cleanup,
     );
     match checked {
         Ok(true) => {}
@@ -227,6 +233,7 @@ async fn finish(db: &Db, lease: &Lease, ended: Ended, stop: &Stop) {
     } else if let (Some(summary), Some(ctx)) = (ended.summary, ended.ctx.as_ref())
         && summary.complete
     {
+        lists::write_record_lists(ctx).await;
         if summary.failed_num > 0 {
             let listed = match write_failed_list(ctx).await {
                 Some(Ok(key)) => format!("; see the failed object list {key}"),
@@ -376,9 +383,11 @@ async fn abort_uploads(ctx: &RunCtx) {
 /// where, or why it could not be written; `None` when recording is off. A failure to write it
 /// is recorded and logged, not fatal.
 async fn write_failed_list(ctx: &RunCtx) -> Option<Result<String, String>> {
-    if !ctx.spec().enable_failed_object_recording {
+    // A dry run writes nothing at the destination.
+    if !ctx.spec().enable_failed_object_recording || ctx.spec().dry_run {
         return None;
     }
+    let zone = ctx.config.time_zone_of(&ctx.spec().destination.region);
     let mut text = String::new();
     let mut after: Option<String> = None;
     loop {
@@ -397,20 +406,14 @@ async fn write_failed_list(ctx: &RunCtx) -> Option<Result<String, String>> {
             text.push_str(&lists::failed_line(
                 &f.code,
                 f.failed_time_ms,
+                &zone,
                 &f.key,
                 &f.message,
             ));
         }
         after = Some(last);
     }
-    let stamp = lists::stamp();
-    let name = &ctx.task.name;
-    let key = match ctx.task.group_id {
-        Some(group) => {
-            format!("oms/task_group/{group}/failed_object_lists/{name}/{stamp}.failed_list.txt")
-        }
-        None => format!("oms/task/{name}/failed_object_lists/{stamp}.failed_list.txt"),
-    };
+    let key = lists::list_key(&ctx.task, "failed", &lists::stamp(&zone));
     let (recorded, outcome) = match lists::put_text(ctx, &key, text).await {
         Ok(()) => ((key.as_str(), ""), Ok(key.clone())),
         Err(e) => {

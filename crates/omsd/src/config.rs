@@ -192,8 +192,53 @@ impl WorkerSection {
             self.group_task_max_bytes,
             self.group_task_max_bytes >= 1,
             "at least 1",
+        )?;
+        check(
+            "worker.restore_wait_secs",
+            self.restore_wait_secs,
+            self.restore_wait_secs >= 1,
+            "at least 1",
+        )?;
+        check(
+            "worker.time_zone",
+            &self.time_zone,
+            jiff::tz::TimeZone::get(&self.time_zone).is_ok(),
+            "an IANA time zone name such as UTC, Asia/Shanghai or Europe/Berlin",
         )
     }
+
+    /// The time zone of `worker.time_zone` (checked by [`WorkerSection::validate`]; UTC if it
+    /// was not).
+    pub fn time_zone(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(&self.time_zone).unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+}
+
+/// Refuses an `[[endpoints]]` rule whose `time_zone` omsd cannot use: an unknown name, or one
+/// on a source's rule (windows are read on the clocks of the destination's region, as OMS's
+/// are on its own region's).
+fn validate_endpoints(
+    rules: &[oms_storage::catalogue::endpoints::EndpointRule],
+) -> Result<(), ConfigError> {
+    for rule in rules {
+        let Some(zone) = &rule.time_zone else {
+            continue;
+        };
+        check(
+            "endpoints.time_zone",
+            format!("{zone} (rule {} {})", rule.cloud_type, rule.region),
+            rule.cloud_type
+                .eq_ignore_ascii_case(oms_storage::catalogue::endpoints::DESTINATION_CLOUD),
+            "set on the destination's rules only (cloud_type HEC): bandwidth windows are read on the clocks of the destination's region",
+        )?;
+        check(
+            "endpoints.time_zone",
+            zone,
+            jiff::tz::TimeZone::get(zone).is_ok(),
+            "an IANA time zone name such as UTC, Asia/Shanghai or Europe/Berlin",
+        )?;
+    }
+    Ok(())
 }
 
 /// The whole configuration.
@@ -466,6 +511,12 @@ pub struct WorkerSection {
     pub group_task_max_objects: i64,
     /// `group_task_max_bytes`: about the most bytes per task a group creates (default 100 GiB).
     pub group_task_max_bytes: i64,
+    /// `restore_wait_secs`: how long a copy waits for the restore of an archived source object
+    /// (`enable_restore`) before the object fails (default 48 h).
+    pub restore_wait_secs: u64,
+    /// `time_zone`: the IANA zone bandwidth windows and list times are read in, unless the
+    /// destination region's `[[endpoints]]` rule names its own (default `UTC`).
+    pub time_zone: String,
 }
 
 /// `[retention]`: the waiting-expiry rule.
@@ -615,6 +666,7 @@ pub fn load(
         })?;
     config.server.validate()?;
     config.worker.validate()?;
+    validate_endpoints(&config.endpoints)?;
     Ok(config)
 }
 
@@ -714,6 +766,29 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn time_zones_are_iana_names_and_only_on_the_destinations_rules() {
+        let c = load(None, env(&[("OMS__WORKER__TIME_ZONE", "Asia/Shanghai")])).unwrap();
+        assert_eq!(c.worker.time_zone().iana_name(), Some("Asia/Shanghai"));
+        let err = load(None, env(&[("OMS__WORKER__TIME_ZONE", "Mars/Olympus")])).unwrap_err();
+        assert!(err.to_string().contains("worker.time_zone"), "{err}");
+        let rule = |cloud: &str, zone: &str| {
+            format!(
+                r#"[{{cloud_type = "{cloud}", region = "r1", url = "http://127.0.0.1:9000", time_zone = "{zone}"}}]"#
+            )
+        };
+        let c = load(
+            None,
+            env(&[("OMS__ENDPOINTS", &rule("HEC", "Europe/Berlin"))]),
+        )
+        .unwrap();
+        assert_eq!(c.endpoints[0].time_zone.as_deref(), Some("Europe/Berlin"));
+        for (cloud, zone) in [("HEC", "Nowhere/Else"), ("AWS", "Europe/Berlin")] {
+            let err = load(None, env(&[("OMS__ENDPOINTS", &rule(cloud, zone))])).unwrap_err();
+            assert!(err.to_string().contains("endpoints.time_zone"), "{err}");
+        }
     }
 
     #[test]

@@ -100,6 +100,8 @@ pub fn worker_config(config: &Config) -> WorkerConfig {
                 secret: w.secret.clone(),
             })
             .collect(),
+        time_zone: w.time_zone(),
+        restore_wait: Duration::from_secs(w.restore_wait_secs),
     }
 }
 

@@ -75,6 +75,7 @@ pub fn log_startup(
             part_concurrency = w.part_concurrency,
             part_size_bytes = w.part_size_bytes,
             multipart_threshold_bytes = w.multipart_threshold_bytes,
+            time_zone = w.time_zone.iana_name().unwrap_or("UTC"),
             "worker on"
         ),
         None if role == Role::All => tracing::warn!(
@@ -92,6 +93,7 @@ pub fn log_startup(
             region = %rule.region,
             url = %redact_url(&rule.url),
             path_style = rule.path_style,
+            time_zone = rule.time_zone.as_deref().unwrap_or(""),
             "endpoint rule"
         );
     }

@@ -134,6 +134,12 @@ async fn a_failed_list_that_cannot_be_written_is_reported_as_not_written() {
     let message = task["error_reason"]["error_msg"].as_str().unwrap();
     assert!(message.contains("could not be written"), "{message}");
     assert!(!message.contains("see the failed object list"), "{message}");
+    // The success list (l/fine) could not be written either, and the task says so.
+    assert_eq!(
+        task["success_record_error_reason"], "AccessDenied",
+        "{task:#}"
+    );
+    assert_eq!(task["skip_record_error_reason"], "", "{task:#}");
     assert!(m.dst.keys(DST_BUCKET, "oms/").await.is_empty());
 }
 

@@ -36,25 +36,8 @@ async fn a_task_stopped_mid_upload_resumes_the_same_upload_without_resending_par
     let task_id = TaskId::new(id).unwrap();
     let db = m.oms.db().await;
 
-    // Stop once some parts are saved.
-    let saved = crate::support::harness::eventually(Duration::from_secs(30), async || {
-        db.load_upload(task_id, "video.bin")
-            .await
-            .unwrap()
-            .is_some_and(|u| !u.parts.is_empty())
-    })
-    .await;
-    assert!(saved, "no part was saved");
+    let (paused, upload) = m.stop_once_a_part_is_saved(id, "video.bin").await;
     let api = m.oms.signed_client(&m.oms.a);
-    api.post(&format!("/v2/{}/tasks/{id}/stop", m.oms.a.id), None)
-        .await
-        .ok();
-    let paused = m.wait_for(id, 3, Duration::from_secs(30)).await;
-    let upload = db
-        .load_upload(task_id, "video.bin")
-        .await
-        .unwrap()
-        .expect("the upload is saved");
     let parts_before = upload.parts.len();
     assert!(
         (1..10).contains(&parts_before),

@@ -137,6 +137,7 @@ pub fn closed_endpoints(rules: &[EndpointRule]) -> Vec<EndpointRule> {
                 region: r.value.to_owned(),
                 url: CLOSED_PORT.to_owned(),
                 path_style: true,
+                time_zone: None,
             })
     });
     rules.iter().cloned().chain(closed).collect()

@@ -68,8 +68,19 @@ pub async fn object_bytes(client: &aws_sdk_s3::Client, bucket: &str, key: &str) 
         .to_vec()
 }
 
-/// Every key under `prefix`, in order.
+/// Every key under `prefix`, in order — but the object lists a task writes under `oms/` (its
+/// success, skip and failed lists), unless `prefix` asks for them: they are the migration's
+/// records, not objects it copied.
 pub async fn bucket_keys(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec<String> {
+    let mut keys = all_bucket_keys(client, bucket, prefix).await;
+    if !prefix.starts_with("oms/") {
+        keys.retain(|k| !k.starts_with("oms/"));
+    }
+    keys
+}
+
+/// Every key under `prefix`, in order, the lists under `oms/` included.
+async fn all_bucket_keys(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec<String> {
     let mut keys = Vec::new();
     let mut pages = client
         .list_objects_v2()
@@ -165,6 +176,37 @@ pub struct Faults {
     pub refused_write_prefix: Mutex<Option<String>>,
     /// Calls refused 403 AccessDenied, as (operation, key): `("create_multipart_upload", "k")`.
     pub refused_calls: Mutex<HashSet<(&'static str, String)>>,
+    /// Answers about an object (HEAD, GET, PUT, CompleteMultipartUpload, CopyObject) carry
+    /// its CRC-64/XZ in this header, as Huawei OBS (`x-obs-hash-crc64ecma`), Aliyun OSS
+    /// (`x-oss-hash-crc64ecma`) and Tencent COS (`x-cos-hash-crc64ecma`) answer.
+    pub crc64_header: Mutex<Option<&'static str>>,
+    /// The CRC-64 answered is off by one: a store that lies about what it holds.
+    pub crc64_lies: std::sync::atomic::AtomicBool,
+}
+
+/// The CRC-64/XZ of `bytes`, computed here independently of the engine's (the `crc` crate's
+/// catalogue entry, whose check value is 0x995DC9BBDF1939FA).
+pub fn crc64_xz(bytes: &[u8]) -> u64 {
+    crc::Crc::<u64>::new(&crc::CRC_64_XZ).checksum(bytes)
+}
+
+/// The bucket and key an object operation's input names.
+fn object_of(input: &(dyn Any + Send + Sync)) -> Option<(String, String)> {
+    macro_rules! named {
+        ($($ty:ty),*) => {$(
+            if let Some(i) = input.downcast_ref::<$ty>() {
+                return Some((i.bucket.clone(), i.key.clone()));
+            }
+        )*};
+    }
+    named!(
+        HeadObjectInput,
+        GetObjectInput,
+        PutObjectInput,
+        CompleteMultipartUploadInput,
+        CopyObjectInput
+    );
+    None
 }
 
 /// An entity tag as an SSE-KMS store makes it: 32 hex digits, stable per object, not its MD5.
@@ -376,6 +418,26 @@ fn inner_request<T>(input: T) -> S3Request<T> {
 }
 
 impl Faulty {
+    /// The CRC-64 header for an answer about `object`, when [`Faults::crc64_header`] asks for
+    /// one: the CRC-64/XZ of the whole object as stored now (plus one when the store lies).
+    async fn crc64_answer(&self, object: Option<(String, String)>) -> Option<(&'static str, u64)> {
+        let name = (*self.faults.crc64_header.lock().unwrap())?;
+        let (bucket, key) = object?;
+        let input = GetObjectInput::builder()
+            .bucket(bucket)
+            .key(key)
+            .build()
+            .ok()?;
+        let out = self.fs.get_object(inner_request(input)).await.ok()?;
+        let mut body = out.output.body?;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = body.next().await {
+            bytes.extend_from_slice(&chunk.ok()?);
+        }
+        let lie = u64::from(self.faults.crc64_lies.load(Ordering::SeqCst));
+        Some((name, crc64_xz(&bytes).wrapping_add(lie)))
+    }
+
     /// The object's entity tag now, as s3s-fs reports it.
     async fn etag_of(&self, bucket: &str, key: &str) -> S3Result<Option<ETag>> {
         let input = HeadObjectInput::builder()
@@ -763,11 +825,15 @@ macro_rules! faulty_s3 {
                     if let Some(answer) = self.answer_itself(&mut $req.input).await {
                         return *answer.downcast::<S3Result<S3Response<$output>>>().unwrap();
                     }
+                    let object = object_of(&$req.input);
                     let mut answer = self.fs.$method($req).await;
                     if let Ok(response) = answer.as_mut() {
                         self.list_answer(&mut response.output);
                         self.cut_short(&key, &mut response.output);
                         self.encrypted(&mut response.output);
+                        if let Some((name, crc)) = self.crc64_answer(object).await {
+                            response.headers.insert(name, crc.to_string().parse().unwrap());
+                        }
                     }
                     if stringify!($method) == "complete_multipart_upload"
                         && answer.is_ok()

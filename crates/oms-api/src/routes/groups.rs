@@ -2,10 +2,11 @@
 
 use axum::Json;
 use axum::extract::State;
+use oms_core::model::TaskSelector;
 use oms_core::parse;
 use oms_core::wire::{
-    CreateTaskGroupResponse, CreateTaskReq, EmptyBody, ListTaskGroupResponse, StartTaskReq,
-    TaskGroupResp, UpdateBandwidthPolicyReq,
+    CreateTaskGroupResponse, CreateTaskReq, EmptyBody, ListTaskGroupResponse, PlanResp,
+    StartTaskReq, TaskGroupResp, UpdateBandwidthPolicyReq,
 };
 use oms_db::DbError;
 
@@ -73,7 +74,15 @@ pub async fn show_group(
         .get_group(&path.project_id, path.group_id)
         .await
         .map_err(for_group)?;
-    Ok(Json(TaskGroupResp::from(&group)))
+    let mut resp = TaskGroupResp::from(&group);
+    if group.spec.dry_run {
+        let plan = state
+            .db
+            .plan(&path.project_id, &TaskSelector::Group(group.group_id))
+            .await?;
+        resp.plan = Some(PlanResp::from(&plan));
+    }
+    Ok(Json(resp))
 }
 
 /// Deletes a task group that nothing runs, with its tasks (OMS.0063 otherwise).

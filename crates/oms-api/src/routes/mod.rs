@@ -51,6 +51,7 @@ pub fn project() -> OpenApiRouter<AppState> {
         .routes(routes!(tasks::show_task))
         .routes(routes!(tasks::delete_task))
         .routes(routes!(tasks::list_failed_objects))
+        .routes(routes!(tasks::show_manifest))
         .routes(routes!(tasks::start_task))
         .routes(routes!(tasks::stop_task))
         .routes(routes!(tasks::update_bandwidth_policy))

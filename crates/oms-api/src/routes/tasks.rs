@@ -7,7 +7,8 @@ use oms_core::model::TaskSelector;
 use oms_core::parse;
 use oms_core::wire::{
     BatchUpdateTasksReq, CreateTaskReq, CreateTaskResponse, EmptyBody, FailedObjectResp,
-    ListFailedObjectsResponse, ListTasksResponse, StartTaskReq, TaskResp, UpdateBandwidthPolicyReq,
+    ListFailedObjectsResponse, ListManifestResponse, ListTasksResponse, ManifestEntryResp,
+    PlanResp, StartTaskReq, TaskResp, UpdateBandwidthPolicyReq,
 };
 use oms_db::DbError;
 
@@ -77,7 +78,52 @@ pub async fn show_task(
         .get_task(&path.project_id, path.task_id)
         .await
         .map_err(for_task)?;
-    Ok(Json(TaskResp::from(&task)))
+    let mut resp = TaskResp::from(&task);
+    if task.spec.dry_run {
+        let plan = state
+            .db
+            .plan(&path.project_id, &TaskSelector::Ids(vec![task.id]))
+            .await?;
+        resp.plan = Some(PlanResp::from(&plan));
+    }
+    Ok(Json(resp))
+}
+
+/// The verification manifest of a task, one page in key order: each object it copied, with
+/// what proved it (the checksum and its value, the source's and the destination's entity
+/// tags), as the manifest written beside the lists at the destination holds it. An omsd
+/// extension (not in OMS v2); recorded when `enable_failed_object_recording` is on.
+#[utoipa::path(get, path = "/v2/{project_id}/tasks/{task_id}/manifest", tag = "tasks",
+    params(TaskPath, FailedObjectsQuery),
+    responses((status = 200, description = "One page of the verification manifest (an omsd extension)", body = ListManifestResponse), ErrorResponses))]
+pub async fn show_manifest(
+    State(state): State<AppState>,
+    path: TaskPath,
+    FailedObjectsQuery(page): FailedObjectsQuery,
+) -> Result<Json<ListManifestResponse>, ApiError> {
+    let (count, records) = state
+        .db
+        .manifest_page(&path.project_id, path.task_id, page.limit, page.offset)
+        .await
+        .map_err(for_task)?;
+    Ok(Json(ListManifestResponse {
+        objects: records
+            .into_iter()
+            .map(|r| {
+                let proof = r.proof.unwrap_or_default();
+                ManifestEntryResp {
+                    key: r.key,
+                    size: r.size,
+                    source_etag: proof.source_etag.unwrap_or_default(),
+                    checksum: proof.checksum,
+                    checksum_value: proof.value,
+                    dst_etag: proof.dst_etag.unwrap_or_default(),
+                    time: r.at_ms,
+                }
+            })
+            .collect(),
+        count,
+    }))
 }
 
 /// The failed objects of a task, one page in key order: what the failed-object list in the

@@ -2,7 +2,7 @@
 
 use secrecy::SecretString;
 
-use super::{Result, check_crypto, required_enum, secret};
+use super::{Result, cdn_crypto, required_enum, secret};
 use crate::ValidationError;
 use crate::spec::{CdnAuthType, CdnProtocol, CdnSpec};
 use crate::text::check_len;
@@ -31,8 +31,8 @@ pub(super) fn source_cdn(cdn: SourceCdnReq) -> Result<(CdnSpec, Option<SecretStr
             format!("{authentication_type} is not supported by this installation"),
         ));
     }
-    check_crypto(
-        "source_cdn",
+    cdn_crypto(
+        ["source_cdn.crypto_type", "source_cdn.kms_key_id"],
         cdn.crypto_type.as_deref(),
         cdn.kms_key_id.as_deref(),
     )?;

@@ -2,8 +2,8 @@
 //! (resume) with its keys.
 
 use super::{
-    Result, SourceFields, check_source_credentials, optional_enum, required_secret, secret,
-    secret_text,
+    Result, SourceFields, cdn_crypto, check_source_credentials, crypto, optional_enum,
+    required_secret, secret, secret_text, source_crypto,
 };
 use crate::ValidationError;
 use crate::bandwidth::{
@@ -13,7 +13,7 @@ use crate::bandwidth::{
 use crate::credentials::{CredentialSet, DestinationCredentials, SourceCredentials};
 use crate::ids::{GroupId, TaskId};
 use crate::model::{BatchUpdate, StartRequest, TaskSelector};
-use crate::spec::{CloudType, MigrationSpec, TaskPriority};
+use crate::spec::{CloudType, Kms, MigrationSpec, TaskPriority};
 use crate::text::check_len;
 use crate::wire::{
     BandwidthPolicyDto, BatchUpdateTasksReq, StartTaskReq, UpdateBandwidthPolicyReq,
@@ -130,6 +130,49 @@ pub fn batch_update(req: BatchUpdateTasksReq) -> Result<BatchUpdate> {
 /// what it starts: the destination keys are always required, the source credentials that its
 /// kind of source needs, and the CDN key when its CDN signs URLs.
 pub fn start(req: StartTaskReq, spec: &MigrationSpec) -> Result<StartRequest> {
+    // The crypto fields follow the rules of creation; the destination's must be the task's
+    // own (a start cannot change how its objects are written).
+    source_crypto(
+        ["src_crypto_type", "src_kms_key_id"],
+        req.src_crypto_type.as_deref(),
+        req.src_kms_key_id.as_deref(),
+    )?;
+    cdn_crypto(
+        ["source_cdn_crypto_type", "source_cdn_kms_key_id"],
+        req.source_cdn_crypto_type.as_deref(),
+        req.source_cdn_kms_key_id.as_deref(),
+    )?;
+    let fields = ["dst_crypto_type", "dst_kms_key_id"];
+    let kms = crypto(
+        fields,
+        req.dst_crypto_type.as_deref(),
+        req.dst_kms_key_id.as_deref(),
+    )?;
+    let given = [&req.dst_crypto_type, &req.dst_kms_key_id]
+        .iter()
+        .any(|f| f.as_deref().is_some_and(|v| !v.is_empty()));
+    if given && kms != spec.destination.kms {
+        let field = if kms.is_some() && spec.destination.kms.is_some() {
+            fields[1]
+        } else {
+            fields[0]
+        };
+        let describe = |kms: &Option<Kms>| {
+            kms.as_ref().map_or_else(
+                || "no encryption of its own".to_owned(),
+                ToString::to_string,
+            )
+        };
+        return Err(ValidationError::new(
+            field,
+            format!(
+                "asks for {}, but the task writes with {} (set when it was created); a start \
+                 cannot change it: create another task",
+                describe(&kms),
+                describe(&spec.destination.kms)
+            ),
+        ));
+    }
     let destination = DestinationCredentials {
         ak: required_secret("dst_ak", req.dst_ak)?,
         sk: required_secret("dst_sk", req.dst_sk)?,

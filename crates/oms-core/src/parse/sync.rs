@@ -2,7 +2,7 @@
 //! create and start bodies are checked by the same rules as a task's (one set of rules), and the
 //! fields the errors name are the sync bodies' own (`src_ak`, not `src_node.ak`).
 
-use super::{Result, check_crypto};
+use super::Result;
 use crate::ValidationError;
 use crate::model::StartRequest;
 use crate::spec::{CloudType, ConsistencyCheck, MigrationSpec};
@@ -53,13 +53,6 @@ pub fn create_sync_task(req: CreateSyncTaskReq) -> Result<NewSyncTask> {
             ));
         }
     }
-    check_cryptos(
-        [
-            req.src_crypto_type.as_deref(),
-            req.dst_crypto_type.as_deref(),
-        ],
-        [req.src_kms_key_id.as_deref(), req.dst_kms_key_id.as_deref()],
-    )?;
     for (field, value) in [
         ("src_region", &req.src_region),
         ("src_bucket", &req.src_bucket),
@@ -98,8 +91,8 @@ pub fn create_sync_task(req: CreateSyncTaskReq) -> Result<NewSyncTask> {
             bucket: req.src_bucket,
             object_key: Some(vec![String::new()]),
             list_file: None,
-            crypto_type: None,
-            kms_key_id: None,
+            crypto_type: req.src_crypto_type,
+            kms_key_id: req.src_kms_key_id,
         }),
         dst_node: Some(DstNodeReq {
             ak: req.dst_ak,
@@ -109,8 +102,8 @@ pub fn create_sync_task(req: CreateSyncTaskReq) -> Result<NewSyncTask> {
             region: req.dst_region,
             cloud_type: None,
             save_prefix: None,
-            crypto_type: None,
-            kms_key_id: None,
+            crypto_type: req.dst_crypto_type,
+            kms_key_id: req.dst_kms_key_id,
         }),
         enable_kms: req.enable_kms,
         description: req.description,
@@ -129,6 +122,7 @@ pub fn create_sync_task(req: CreateSyncTaskReq) -> Result<NewSyncTask> {
             req.consistency_check
         },
         enable_requester_pays: None,
+        dry_run: None,
         task_priority: None,
     };
     let mut new = super::create_task(task).map_err(renamed)?;
@@ -143,32 +137,9 @@ pub fn create_sync_task(req: CreateSyncTaskReq) -> Result<NewSyncTask> {
     })
 }
 
-/// The crypto fields of both sides (`src_crypto_type`, ...): only `DEFAULT`, no KMS key.
-fn check_cryptos(types: [Option<&str>; 2], kms_key_ids: [Option<&str>; 2]) -> Result<()> {
-    let sides = ["src", "dst"]
-        .into_iter()
-        .zip(types.into_iter().zip(kms_key_ids));
-    for (side, (crypto_type, kms_key_id)) in sides {
-        check_crypto(side, crypto_type, kms_key_id).map_err(|e| ValidationError {
-            field: e
-                .field
-                .replacen(&format!("{side}."), &format!("{side}_"), 1),
-            reason: e.reason,
-        })?;
-    }
-    Ok(())
-}
-
 /// Parses `POST .../sync-tasks/{id}/start` against the task's spec: all four keys are
 /// required, and the CDN key when its CDN signs URLs.
 pub fn start_sync_task(req: StartSyncTaskReq, spec: &MigrationSpec) -> Result<StartRequest> {
-    check_cryptos(
-        [
-            req.src_crypto_type.as_deref(),
-            req.dst_crypto_type.as_deref(),
-        ],
-        [req.src_kms_key_id.as_deref(), req.dst_kms_key_id.as_deref()],
-    )?;
     super::start(
         StartTaskReq {
             src_ak: req.src_ak,
@@ -176,6 +147,10 @@ pub fn start_sync_task(req: StartSyncTaskReq, spec: &MigrationSpec) -> Result<St
             dst_ak: req.dst_ak,
             dst_sk: req.dst_sk,
             source_cdn_authentication_key: req.source_cdn_authentication_key,
+            src_crypto_type: req.src_crypto_type,
+            src_kms_key_id: req.src_kms_key_id,
+            dst_crypto_type: req.dst_crypto_type,
+            dst_kms_key_id: req.dst_kms_key_id,
             ..StartTaskReq::default()
         },
         spec,

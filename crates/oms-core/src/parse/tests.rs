@@ -282,20 +282,93 @@ fn bandwidth_windows_are_checked() {
 }
 
 #[test]
-fn kms_is_refused_clearly() {
+fn kms_asks_for_sse_kms_at_the_destination() {
+    let key = "0a1b2c3d-0000-1111-2222-333344445555";
+    let kms = |body| task(body).unwrap().spec.destination.kms;
+    assert_eq!(kms(valid_task()), None);
     assert_eq!(
-        field_of(task(with(valid_task(), "/enable_kms", json!(true)))),
-        "enable_kms"
+        kms(with(valid_task(), "/enable_kms", json!(true))),
+        Some(Kms { key_id: None })
     );
-    assert!(task(with(valid_task(), "/enable_kms", json!(false))).is_ok());
+    assert_eq!(kms(with(valid_task(), "/enable_kms", json!(false))), None);
+    let keyed = with(
+        with(valid_task(), "/dst_node/crypto_type", json!("kms")),
+        "/dst_node/kms_key_id",
+        json!(key),
+    );
     assert_eq!(
-        field_of(task(with(
-            valid_task(),
-            "/dst_node/crypto_type",
-            json!("KMS")
-        ))),
-        "dst_node.crypto_type"
+        kms(keyed.clone()),
+        Some(Kms {
+            key_id: Some(key.to_owned())
+        })
     );
+    // The Go SDK always sends enable_kms (false).
+    assert!(kms(with(keyed, "/enable_kms", json!(false))).is_some());
+    for (body, field) in [
+        (
+            with(valid_task(), "/dst_node/crypto_type", json!("SM4")),
+            "dst_node.crypto_type",
+        ),
+        (
+            with(valid_task(), "/dst_node/kms_key_id", json!(key)),
+            "dst_node.kms_key_id",
+        ),
+        (
+            with(
+                with(valid_task(), "/dst_node/crypto_type", json!("KMS")),
+                "/dst_node/kms_key_id",
+                json!("0A1B2C3D-0000-1111-2222-333344445555"),
+            ),
+            "dst_node.kms_key_id",
+        ),
+        (
+            with(
+                with(valid_task(), "/dst_node/crypto_type", json!("DEFAULT")),
+                "/enable_kms",
+                json!(true),
+            ),
+            "enable_kms",
+        ),
+    ] {
+        assert_eq!(field_of(task(body)), field);
+    }
+    // A source's SSE-KMS objects are decrypted by their store: taken, nothing to do.
+    assert!(task(with(valid_task(), "/src_node/crypto_type", json!("KMS"))).is_ok());
+}
+
+#[test]
+fn start_takes_the_crypto_fields_as_creation_does() {
+    let key = "0a1b2c3d-0000-1111-2222-333344445555";
+    let mut spec = task(valid_task()).unwrap().spec;
+    spec.destination.kms = Some(Kms {
+        key_id: Some(key.to_owned()),
+    });
+    let keys = json!({"src_ak": "a", "src_sk": "b", "dst_ak": "c", "dst_sk": "d"});
+    assert!(start_of(keys.clone(), &spec).is_ok());
+    let same = with(
+        with(keys.clone(), "/dst_crypto_type", json!("KMS")),
+        "/dst_kms_key_id",
+        json!(key),
+    );
+    assert!(start_of(same.clone(), &spec).is_ok());
+    assert!(start_of(with(same, "/src_crypto_type", json!("KMS")), &spec).is_ok());
+    let other = with(
+        with(keys.clone(), "/dst_crypto_type", json!("KMS")),
+        "/dst_kms_key_id",
+        json!("ffffffff-0000-1111-2222-333344445555"),
+    );
+    let err = start_of(other, &spec).unwrap_err();
+    assert_eq!(err.field, "dst_kms_key_id");
+    assert!(err.reason.contains("cannot change"), "{}", err.reason);
+    let none = with(keys.clone(), "/dst_crypto_type", json!("DEFAULT"));
+    assert_eq!(start_of(none, &spec).unwrap_err().field, "dst_crypto_type");
+    let cdn = with(keys.clone(), "/source_cdn_crypto_type", json!("KMS"));
+    assert_eq!(
+        start_of(cdn, &spec).unwrap_err().field,
+        "source_cdn_crypto_type"
+    );
+    let bad = with(keys, "/src_kms_key_id", json!(key));
+    assert_eq!(start_of(bad, &spec).unwrap_err().field, "src_kms_key_id");
 }
 
 #[test]

@@ -108,7 +108,7 @@ impl From<&Task> for TaskResp {
             src_node: src_node(spec, false),
             dst_node: dst_node(spec),
             description: spec.description.clone(),
-            enable_kms: false,
+            enable_kms: spec.destination.kms.is_some(),
             enable_metadata_migration: spec.enable_metadata_migration,
             enable_restore: spec.enable_restore,
             enable_failed_object_recording: spec.enable_failed_object_recording,
@@ -149,15 +149,17 @@ impl From<&Task> for TaskResp {
                 list_file_key: task.failed_list_key.clone(),
                 error_code: task.failed_list_error.clone(),
             },
-            success_record_error_reason: String::new(),
-            skip_record_error_reason: String::new(),
+            success_record_error_reason: task.success_list_error.clone(),
+            skip_record_error_reason: task.skip_list_error.clone(),
             warnings: task_warnings(task),
+            dry_run: spec.dry_run,
+            plan: None,
         }
     }
 }
 
 /// What a task's answer says beside its figures: that it waits for a worker to take it over,
-/// or that it completed without finding anything to copy.
+/// that it completed without finding anything to copy, or that CRC64 could not be compared.
 fn task_warnings(task: &Task) -> Vec<String> {
     let mut warnings = Vec::new();
     if let Some(lapsed) = task.lease_lapsed_at_ms {
@@ -174,6 +176,14 @@ fn task_warnings(task: &Task) -> Vec<String> {
                 .to_owned(),
         );
     }
+    if task.crc64_unchecked_num > 0 {
+        warnings.push(format!(
+            "consistency_check crc64: {} objects were checked by size and time instead, because \
+             neither the source nor the destination reported a CRC64 of them (Huawei OBS, Aliyun \
+             OSS and Tencent COS report one)",
+            task.crc64_unchecked_num
+        ));
+    }
     warnings
 }
 
@@ -189,7 +199,7 @@ impl From<&TaskGroup> for TaskGroupResp {
             dst_node: dst_node(spec),
             description: spec.description.clone(),
             task_type: spec.kind.group_str(),
-            enable_kms: false,
+            enable_kms: spec.destination.kms.is_some(),
             enable_metadata_migration: spec.enable_metadata_migration,
             enable_failed_object_recording: spec.enable_failed_object_recording,
             enable_restore: spec.enable_restore,
@@ -225,6 +235,8 @@ impl From<&TaskGroup> for TaskGroupResp {
             dst_storage_policy: spec.dst_storage_policy.as_str().to_owned(),
             consistency_check: spec.consistency_check.as_str().to_owned(),
             obs_system: OBS_SYSTEM.to_owned(),
+            dry_run: spec.dry_run,
+            plan: None,
         }
     }
 }

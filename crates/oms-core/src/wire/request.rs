@@ -51,11 +51,11 @@ pub struct SourceCdnReq {
     /// Signing key, required unless `authentication_type` is `NONE`; never returned.
     #[schema(value_type = Option<String>, max_length = 255, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub authentication_key: Option<SecretString>,
-    /// `DEFAULT` (KMS is not available).
+    /// `DEFAULT` or `KMS`.
     #[schema(schema_with = schema::crypto_type)]
     pub crypto_type: Option<String>,
-    /// KMS key id: must be empty (KMS is not available).
-    #[schema(max_length = 0)]
+    /// KMS key id, with crypto_type `KMS` only.
+    #[schema(schema_with = schema::kms_key_id)]
     pub kms_key_id: Option<String>,
 }
 
@@ -115,11 +115,11 @@ pub struct SrcNodeReq {
     pub object_key: Option<Vec<String>>,
     /// List file (list and URL-list modes only, where it is required).
     pub list_file: Option<ListFile>,
-    /// `DEFAULT` (KMS is not available).
+    /// `DEFAULT` or `KMS`.
     #[schema(schema_with = schema::crypto_type)]
     pub crypto_type: Option<String>,
-    /// KMS key id: must be empty (KMS is not available).
-    #[schema(max_length = 0)]
+    /// KMS key id, with crypto_type `KMS` only.
+    #[schema(schema_with = schema::kms_key_id)]
     pub kms_key_id: Option<String>,
 }
 
@@ -148,11 +148,11 @@ pub struct DstNodeReq {
     /// Prefix put before every key.
     #[schema(max_length = 1024)]
     pub save_prefix: Option<String>,
-    /// `DEFAULT` (KMS is not available).
+    /// `DEFAULT` or `KMS`.
     #[schema(schema_with = schema::crypto_type)]
     pub crypto_type: Option<String>,
-    /// KMS key id: must be empty (KMS is not available).
-    #[schema(max_length = 0)]
+    /// KMS key id, with crypto_type `KMS` only.
+    #[schema(schema_with = schema::kms_key_id)]
     pub kms_key_id: Option<String>,
 }
 
@@ -169,8 +169,8 @@ pub struct CreateTaskReq {
     /// Where objects go, with the destination's credentials.
     #[schema(value_type = DstNodeReq, required = true)]
     pub dst_node: Option<DstNodeReq>,
-    /// KMS encryption at the destination (not available: must be false).
-    #[schema(schema_with = schema::kms_disabled)]
+    /// SSE-KMS at the destination with the store's default key.
+    #[schema(schema_with = schema::enable_kms)]
     pub enable_kms: Option<bool>,
     /// Free text, at most 255 characters without `^<>&"'\\`.
     #[schema(max_length = 255, pattern = r#"^[^\^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
@@ -204,6 +204,10 @@ pub struct CreateTaskReq {
     pub enable_requester_pays: Option<bool>,
     /// `HIGH`, `MEDIUM` or `LOW` (tasks only; task groups ignore it).
     pub task_priority: Option<String>,
+    /// An omsd extension (not in OMS): list and compare exactly as a run would, write nothing
+    /// at the destination, and report the plan in `plan`: what would be copied, overwritten
+    /// and skipped, and how long the project's last runs' speed predicts.
+    pub dry_run: Option<bool>,
 }
 
 /// `POST .../tasks/{task_id}/start` (`StartTaskReq`), `PUT .../taskgroups/{group_id}/start`
@@ -240,6 +244,25 @@ pub struct StartTaskReq {
     pub source_cdn_authentication_key: Option<SecretString>,
     /// Retransmit only the failed objects.
     pub migrate_failed_object: Option<bool>,
+    /// `DEFAULT` or `KMS`, as `src_node.crypto_type` at creation.
+    #[schema(schema_with = schema::crypto_type)]
+    pub src_crypto_type: Option<String>,
+    /// KMS key id, with `src_crypto_type` `KMS` only.
+    #[schema(schema_with = schema::kms_key_id)]
+    pub src_kms_key_id: Option<String>,
+    /// `DEFAULT` or `KMS`, as `dst_node.crypto_type` at creation: when given, it must be what
+    /// the task was created with.
+    #[schema(schema_with = schema::crypto_type)]
+    pub dst_crypto_type: Option<String>,
+    /// KMS key id, with `dst_crypto_type` `KMS` only: the task's own.
+    #[schema(schema_with = schema::kms_key_id)]
+    pub dst_kms_key_id: Option<String>,
+    /// `DEFAULT` (a CDN cannot take `KMS`), as `source_cdn.crypto_type` at creation.
+    #[schema(schema_with = schema::crypto_type)]
+    pub source_cdn_crypto_type: Option<String>,
+    /// KMS key id: a CDN cannot take one.
+    #[schema(schema_with = schema::kms_key_id)]
+    pub source_cdn_kms_key_id: Option<String>,
 }
 
 /// `PUT .../tasks/{task_id}/bandwidth-policy` and `PUT .../taskgroups/{group_id}/update`.

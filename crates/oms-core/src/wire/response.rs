@@ -138,7 +138,7 @@ pub struct TaskResp {
     pub dst_node: DstNodeResp,
     /// Description ("" when unset).
     pub description: String,
-    /// Always false: KMS is not available.
+    /// Whether objects are written with SSE-KMS (`enable_kms` or `dst_node.crypto_type` KMS).
     pub enable_kms: bool,
     /// Whether user metadata is copied, as given at creation (Content-Type always is).
     pub enable_metadata_migration: bool,
@@ -150,7 +150,7 @@ pub struct TaskResp {
     pub enable_requester_pays: bool,
     /// Echo (seconds, as given at creation; 0 = unset).
     pub migrate_since: i64,
-    /// Throttling windows, in UTC (empty: unthrottled).
+    /// Throttling windows, in the destination region's time zone (empty: unthrottled).
     pub bandwidth_policy: Vec<BandwidthPolicyResp>,
     /// The CDN objects are fetched through, when the task has one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -207,6 +207,94 @@ pub struct TaskResp {
     /// its lease, or one that completed without finding anything to copy.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// An omsd extension: the task is a dry run (created with `dry_run: true`); absent
+    /// otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+    /// An omsd extension: a dry run's plan so far (shown by `GET` of the task; absent
+    /// otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanResp>,
+}
+
+/// The objects of one kind a dry run found (an omsd extension).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PlanPartResp {
+    /// Objects.
+    pub num: i64,
+    /// Their bytes.
+    pub size: i64,
+    /// The first of their keys, in key order (at most 10).
+    pub first_keys: Vec<String>,
+}
+
+/// A dry run's plan (an omsd extension): what a run would copy, overwrite and skip, decided
+/// exactly as a run decides, and how long the project's last runs' speed predicts.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PlanResp {
+    /// Objects a run would copy: not at the destination (or the overwrite mode does not look).
+    pub copy: PlanPartResp,
+    /// Objects a run would overwrite: at the destination, and the overwrite mode says so.
+    pub overwrite: PlanPartResp,
+    /// Objects a run would skip: older than `migrate_since`, or already at the destination.
+    pub skip: PlanPartResp,
+    /// Bytes per second the project's last completed runs (up to 5) moved; absent when there
+    /// is none yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history_speed: Option<i64>,
+    /// Time, ms, the bytes to copy and overwrite take at `history_speed`; absent without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_time: Option<i64>,
+}
+
+impl From<&crate::model::Plan> for PlanResp {
+    fn from(plan: &crate::model::Plan) -> Self {
+        let part = |p: &crate::model::PlanPart| PlanPartResp {
+            num: p.num,
+            size: p.size,
+            first_keys: p.first_keys.clone(),
+        };
+        let bytes = plan.copy.size + plan.overwrite.size;
+        Self {
+            copy: part(&plan.copy),
+            overwrite: part(&plan.overwrite),
+            skip: part(&plan.skip),
+            history_speed: plan.speed_bytes_per_sec,
+            estimated_time: plan
+                .speed_bytes_per_sec
+                .filter(|s| *s > 0)
+                .map(|s| bytes.saturating_mul(1000) / s),
+        }
+    }
+}
+
+/// A line of a task's verification manifest (an omsd extension): a copied object and what
+/// proved it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ManifestEntryResp {
+    /// The source key (for a URL list, the line).
+    pub key: String,
+    /// Its size, bytes.
+    pub size: i64,
+    /// The source's entity tag of the version copied ("" when unknown).
+    pub source_etag: String,
+    /// The checksum that proved the bytes: `md5`, `crc64`, `multipart-etag`, `etag` or `size`.
+    pub checksum: String,
+    /// Its value, hex ("" for `size`).
+    pub checksum_value: String,
+    /// The destination's entity tag ("" when unknown).
+    pub dst_etag: String,
+    /// When it was copied, Unix ms.
+    pub time: i64,
+}
+
+/// A task's verification manifest, one page (an omsd extension).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ListManifestResponse {
+    /// One page, in key order.
+    pub objects: Vec<ManifestEntryResp>,
+    /// Objects in the manifest (all pages).
+    pub count: i64,
 }
 
 /// `ListTasksResponse`.
@@ -277,7 +365,7 @@ pub struct TaskGroupResp {
     pub description: String,
     /// `PREFIX`, `LIST` or `URL_LIST`.
     pub task_type: String,
-    /// Always false: KMS is not available.
+    /// Whether objects are written with SSE-KMS (`enable_kms` or `dst_node.crypto_type` KMS).
     pub enable_kms: bool,
     /// Whether user metadata is copied, as given at creation.
     pub enable_metadata_migration: bool,
@@ -287,7 +375,7 @@ pub struct TaskGroupResp {
     pub enable_restore: bool,
     /// Whether the source is read as requester pays, as given at creation.
     pub enable_requester_pays: bool,
-    /// Throttling windows, in UTC, that every task of the group runs under (empty: unthrottled).
+    /// Throttling windows, in the destination region's time zone, that every task of the group runs under (empty: unthrottled).
     pub bandwidth_policy: Vec<BandwidthPolicyResp>,
     /// Notification outcome, when a notification was configured.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -343,6 +431,12 @@ pub struct TaskGroupResp {
     pub consistency_check: String,
     /// `BUCKET`.
     pub obs_system: String,
+    /// An omsd extension: the group is a dry run (each of its tasks is); absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+    /// An omsd extension: the plan over the group's tasks so far (shown by `GET` of the group).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanResp>,
 }
 
 /// `ListTaskGroupResponse`.

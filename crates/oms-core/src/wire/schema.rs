@@ -108,21 +108,39 @@ pub fn cdn_keys() -> Array {
         .build()
 }
 
-/// `crypto_type` of the nodes and the CDN: only `DEFAULT` (KMS is not available).
+/// `crypto_type` of the nodes, the CDN and the start bodies.
 pub fn crypto_type() -> Object {
     one_of(
-        "Encryption: only `DEFAULT` (KMS is not available)",
-        ["DEFAULT"],
+        "Encryption: `DEFAULT` (none asked for) or `KMS` (SSE-KMS; at the destination every \
+         object is written with it, a source's objects are decrypted by their store as they \
+         are read, a CDN cannot take it)",
+        ["DEFAULT", "KMS"],
         DEFAULT,
     )
+}
+
+/// The form of a KMS key id: 36 characters, a lower-case UUID.
+pub const KMS_KEY_ID_PATTERN: &str =
+    "^([0-9a-z]{8}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{12})?$";
+
+/// `kms_key_id` of the nodes, the CDN and the start bodies.
+pub fn kms_key_id() -> Object {
+    ObjectBuilder::new()
+        .description(Some(
+            "KMS key id (36 characters, `[0-9a-z]{8}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{12}`), \
+             with `crypto_type` `KMS` only; empty or null: the store's default KMS key",
+        ))
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .pattern(Some(KMS_KEY_ID_PATTERN))
+        .build()
 }
 
 /// `object_overwrite_mode`.
 pub fn overwrite_mode() -> Object {
     one_of(
         "Same-name handling (default `SIZE_LAST_MODIFIED_COMPARISON_OVERWRITE`); \
-         `CRC64_COMPARISON_OVERWRITE` is accepted and compares size and time (omsd computes no \
-         CRC64 yet)",
+         `CRC64_COMPARISON_OVERWRITE` compares the CRC64 both sides report (Huawei OBS, Aliyun \
+         OSS, Tencent COS), else size and time",
         OverwriteMode::ALL.iter().map(|m| m.as_str()),
         DEFAULT,
     )
@@ -133,8 +151,9 @@ pub fn consistency_check() -> Object {
     let values = ConsistencyCheck::ALL.iter().map(|c| c.as_str());
     one_of(
         "Verification (default `size_last_modified`); `no_check` and its sync-task spelling \
-         `transmission` only for URL lists; `crc64` is accepted and checks size and time (omsd \
-         computes no CRC64 yet)",
+         `transmission` only for URL lists; `crc64` proves each copy by the CRC-64 of \
+         the bytes sent against the one the source and the destination report (size and time \
+         where neither reports one, said in the task's `warnings`)",
         values.chain(["transmission"]),
         DEFAULT,
     )
@@ -208,14 +227,15 @@ pub fn smn_trigger_conditions() -> Array {
         .build()
 }
 
-/// `enable_kms`: KMS is not available, so only `false` (or leaving it out).
-pub fn kms_disabled() -> Object {
+/// `enable_kms`: SSE-KMS at the destination with the store's default key.
+pub fn enable_kms() -> Object {
     ObjectBuilder::new()
         .description(Some(
-            "KMS encryption at the destination: not available, so only false (or null)",
+            "SSE-KMS at the destination with the store's default KMS key, the same as \
+             `dst_node.crypto_type` `KMS` without a key (removed from the SDKs in 2026-05, \
+             still taken)",
         ))
         .schema_type(SchemaType::from_iter([Type::Boolean, Type::Null]))
-        .enum_values(Some([serde_json::Value::Null, false.into()]))
         .build()
 }
 

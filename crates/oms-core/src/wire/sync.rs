@@ -81,11 +81,11 @@ pub struct CreateSyncTaskReq {
     /// Source secret key.
     #[schema(value_type = String, required = true, min_length = 1, max_length = 100, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub src_sk: Option<SecretString>,
-    /// `DEFAULT` (KMS is not available).
+    /// `DEFAULT` or `KMS`.
     #[schema(schema_with = schema::crypto_type)]
     pub src_crypto_type: Option<String>,
-    /// KMS key id: must be empty.
-    #[schema(max_length = 0)]
+    /// KMS key id, with crypto_type `KMS` only.
+    #[schema(schema_with = schema::kms_key_id)]
     pub src_kms_key_id: Option<String>,
     /// Destination access key.
     #[schema(value_type = String, required = true, min_length = 1, max_length = 100, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
@@ -93,11 +93,11 @@ pub struct CreateSyncTaskReq {
     /// Destination secret key.
     #[schema(value_type = String, required = true, min_length = 1, max_length = 100, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub dst_sk: Option<SecretString>,
-    /// `DEFAULT` (KMS is not available).
+    /// `DEFAULT` or `KMS`.
     #[schema(schema_with = schema::crypto_type)]
     pub dst_crypto_type: Option<String>,
-    /// KMS key id: must be empty.
-    #[schema(max_length = 0)]
+    /// KMS key id, with crypto_type `KMS` only.
+    #[schema(schema_with = schema::kms_key_id)]
     pub dst_kms_key_id: Option<String>,
     /// Destination region.
     #[schema(value_type = String, required = true, min_length = 1, max_length = 100, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
@@ -112,8 +112,8 @@ pub struct CreateSyncTaskReq {
     pub enable_metadata_migration: Option<bool>,
     /// Restore archived source objects first.
     pub enable_restore: Option<bool>,
-    /// KMS encryption at the destination (not available: must be false).
-    #[schema(schema_with = schema::kms_disabled)]
+    /// SSE-KMS at the destination with the store's default key.
+    #[schema(schema_with = schema::enable_kms)]
     pub enable_kms: Option<bool>,
     /// Destination storage class.
     #[schema(schema_with = schema::storage_policy)]
@@ -170,17 +170,17 @@ pub struct StartSyncTaskReq {
     /// CDN signing key: required when the source CDN signs URLs.
     #[schema(value_type = Option<String>, max_length = 255, pattern = r#"^[^<>&"'\\\x00-\x1F\x7F-\x9F]*$"#)]
     pub source_cdn_authentication_key: Option<SecretString>,
-    /// `DEFAULT` (KMS is not available).
+    /// `DEFAULT` or `KMS`.
     #[schema(schema_with = schema::crypto_type)]
     pub src_crypto_type: Option<String>,
-    /// `DEFAULT` (KMS is not available).
+    /// `DEFAULT` or `KMS`.
     #[schema(schema_with = schema::crypto_type)]
     pub dst_crypto_type: Option<String>,
-    /// KMS key id: must be empty.
-    #[schema(max_length = 0)]
+    /// KMS key id, with crypto_type `KMS` only.
+    #[schema(schema_with = schema::kms_key_id)]
     pub src_kms_key_id: Option<String>,
-    /// KMS key id: must be empty.
-    #[schema(max_length = 0)]
+    /// KMS key id, with crypto_type `KMS` only.
+    #[schema(schema_with = schema::kms_key_id)]
     pub dst_kms_key_id: Option<String>,
 }
 
@@ -263,7 +263,7 @@ pub struct SyncTaskInfo {
     /// `SYNCHRONIZING` or `STOPPED`.
     pub status: String,
     /// Destination KMS encryption (OMS's field until 2026-05, which the Terraform provider
-    /// still reads): never asked for here, so always false.
+    /// still reads): whether objects are written with SSE-KMS.
     pub enable_kms: bool,
     /// Copies user metadata.
     pub enable_metadata_migration: bool,
@@ -370,7 +370,7 @@ impl From<&SyncTask> for SyncTaskInfo {
             dst_region: spec.destination.region.clone(),
             description: spec.description.clone(),
             status: task.status.as_str().to_owned(),
-            enable_kms: false,
+            enable_kms: spec.destination.kms.is_some(),
             enable_metadata_migration: spec.enable_metadata_migration,
             enable_restore: spec.enable_restore,
             app_id: spec.source.app_id.clone(),

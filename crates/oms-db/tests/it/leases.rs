@@ -132,7 +132,16 @@ async fn a_finish_by_a_lost_lease_writes_nothing() {
     progress.checkpoint = Some("k7".into());
     let refused = [
         t.db.record_progress(&old_task, &progress, &[], &[]).await,
-        t.db.save_part(&old_task, "k8", 1, "etag").await,
+        t.db.save_part(
+            &old_task,
+            "k8",
+            1,
+            &oms_core::model::SavedPart {
+                etag: "etag".into(),
+                crc64: None,
+            },
+        )
+        .await,
         t.db.finish_task(&old_task, TaskEvent::Succeed, None)
             .await
             .map(|_| ()),

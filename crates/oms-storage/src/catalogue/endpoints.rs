@@ -20,6 +20,11 @@ pub struct EndpointRule {
     /// Path-style addressing (`url/bucket/key`) instead of virtual-hosted (`bucket.host/key`).
     #[serde(default = "default_path_style")]
     pub path_style: bool,
+    /// The IANA time zone of the region (`Asia/Shanghai`), for the destination's rules
+    /// (`cloud_type` `HEC`): tasks into the region read their bandwidth windows on its clocks,
+    /// as OMS reads them in its region's local time. Unset: `worker.time_zone`.
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 const fn default_path_style() -> bool {
@@ -85,6 +90,19 @@ fn public_endpoint(cloud: &str, region: &str) -> Option<String> {
     Some(url)
 }
 
+/// The time zone an operator gave the destination region `region` (an exact rule first, then
+/// a `*` rule), if any.
+pub fn destination_time_zone<'a>(rules: &'a [EndpointRule], region: &str) -> Option<&'a str> {
+    let zone_of = |pattern: &str| {
+        rules.iter().find_map(|r| {
+            (r.cloud_type.eq_ignore_ascii_case(DESTINATION_CLOUD) && r.region == pattern)
+                .then_some(r.time_zone.as_deref())
+                .flatten()
+        })
+    };
+    zone_of(region).or_else(|| zone_of("*"))
+}
+
 /// Resolves `cloud` + `region`: an exact operator rule, then an operator wildcard, then the
 /// public endpoint.
 pub fn resolve(rules: &[EndpointRule], cloud: &str, region: &str) -> Option<Endpoint> {
@@ -119,7 +137,35 @@ mod tests {
             region: region.into(),
             url: url.into(),
             path_style: true,
+            time_zone: None,
         }
+    }
+
+    #[test]
+    fn a_destination_region_takes_the_zone_of_its_own_rule_then_of_a_wildcard() {
+        let zoned = |region: &str, zone: &str| EndpointRule {
+            time_zone: Some(zone.into()),
+            ..rule("HEC", region, "http://127.0.0.1:9001")
+        };
+        let rules = [
+            rule("HEC", "cn-east-3", "http://127.0.0.1:9002"),
+            zoned("cn-north-4", "Asia/Shanghai"),
+            zoned("*", "Europe/Berlin"),
+            EndpointRule {
+                time_zone: Some("America/New_York".into()),
+                ..rule("AWS", "us-east-1", "http://127.0.0.1:9003")
+            },
+        ];
+        assert_eq!(
+            destination_time_zone(&rules, "cn-north-4"),
+            Some("Asia/Shanghai")
+        );
+        // A rule without a zone leaves the region to the wildcard's.
+        assert_eq!(
+            destination_time_zone(&rules, "cn-east-3"),
+            Some("Europe/Berlin")
+        );
+        assert_eq!(destination_time_zone(&rules[..2], "us-east-1"), None);
     }
 
     #[test]

@@ -92,18 +92,21 @@ mod tests {
                 region: "local-1".into(),
                 url: "http://127.0.0.1:9000".into(),
                 path_style: true,
+                time_zone: None,
             },
             EndpointRule {
                 cloud_type: "AWS".into(),
                 region: "us-east-1".into(),
                 url: "http://127.0.0.1:9001".into(),
                 path_style: true,
+                time_zone: None,
             },
             EndpointRule {
                 cloud_type: "HEC".into(),
                 region: "*".into(),
                 url: "http://127.0.0.1:9002".into(),
                 path_style: true,
+                time_zone: None,
             },
         ];
         let clouds = regions(&rules);

@@ -355,6 +355,9 @@ pub(crate) fn object_meta(
             storage_class: header_text(headers, HeaderName::from_static(dialect.storage_class)),
         },
         headers: object_headers(headers, dialect),
+        crc64: crate::crc64::crc64_of(|n| headers.get(n).and_then(|v| v.to_str().ok())),
+        restore: None,
+        encryption: crate::Encryption::default(),
     })
 }
 
@@ -404,6 +407,7 @@ pub(crate) fn download(
         last_modified_ms: http_date_ms(header_text(&headers, header::LAST_MODIFIED).as_deref()),
         etag,
         content_md5: None,
+        crc64: crate::crc64::crc64_of(|n| headers.get(n).and_then(|v| v.to_str().ok())),
         body: Box::pin(Counted::new(Box::pin(body), content_length, operation)),
     })
 }

@@ -420,12 +420,15 @@ impl ReadStore for S3Connector {
     }
 
     async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
+        let seen = crate::crc64::Crc64Seen::default();
         let out = match self
             .client
             .head_object()
             .bucket(bucket)
             .key(key)
             .set_request_payer(self.payer())
+            .customize()
+            .interceptor(seen.clone())
             .send()
             .await
         {
@@ -448,7 +451,52 @@ impl ReadStore for S3Connector {
                 storage_class: out.storage_class().map(|c| c.as_str().to_owned()),
             },
             headers: headers_of!(out),
+            crc64: seen.get(),
+            restore: out.restore().and_then(crate::Restore::from_header),
+            encryption: write::applied(out.server_side_encryption(), out.ssekms_key_id()),
         }))
+    }
+
+    async fn restore(&self, bucket: &str, key: &str, days: i32) -> Result<(), StorageError> {
+        let request = aws_sdk_s3::types::RestoreRequest::builder()
+            .days(days)
+            .glacier_job_parameters(
+                aws_sdk_s3::types::GlacierJobParameters::builder()
+                    .tier(aws_sdk_s3::types::Tier::Standard)
+                    .build()
+                    .map_err(|e| {
+                        self.failure(
+                            ErrorKind::Permanent,
+                            "RestoreObject",
+                            bucket,
+                            Some(key),
+                            e.to_string(),
+                        )
+                    })?,
+            )
+            .build();
+        match self
+            .client
+            .restore_object()
+            .bucket(bucket)
+            .key(key)
+            .restore_request(request)
+            .set_request_payer(self.payer())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let err = self.error("RestoreObject", bucket, Some(key), &e);
+                // Asked for already (by this task before a pause or a crash, or by someone
+                // else): it is under way.
+                if err.code.as_deref() == Some("RestoreAlreadyInProgress") {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+        }
     }
 
     async fn get(
@@ -461,6 +509,7 @@ impl ReadStore for S3Connector {
         let header = range
             .as_ref()
             .map(|r| format!("bytes={}-{}", r.start, r.end.saturating_sub(1)));
+        let seen = crate::crc64::Crc64Seen::default();
         let out = self
             .client
             .get_object()
@@ -473,6 +522,8 @@ impl ReadStore for S3Connector {
                     .map(|e| format!("\"{e}\"")),
             )
             .set_request_payer(self.payer())
+            .customize()
+            .interceptor(seen.clone())
             .send()
             .await
             .map_err(|e| self.error("GetObject", bucket, Some(key), &e))?;
@@ -515,6 +566,7 @@ impl ReadStore for S3Connector {
             last_modified_ms: millis(out.last_modified()),
             etag,
             content_md5,
+            crc64: seen.get(),
             body: Box::pin(
                 Counted::new(
                     Box::pin(ResponseBody {

@@ -10,6 +10,7 @@ use aws_sdk_s3::types::{
 };
 
 use super::{S3Connector, as_i64, copy_source, request_body, unquote};
+use crate::crc64::Crc64Seen;
 use crate::{
     CompletedPart, ErrorKind, Payload, PutOutcome, ServerSideCopy, StorageError, Version,
     WriteOptions, WriteStore,
@@ -27,7 +28,14 @@ macro_rules! with_options {
             .set_cache_control(h.cache_control.clone())
             .set_expires(expires(h.expires.as_deref()))
             .set_tagging(tagging(&$options.tags))
-            .set_storage_class($options.storage_class.as_deref().map(StorageClass::from));
+            .set_storage_class($options.storage_class.as_deref().map(StorageClass::from))
+            .set_server_side_encryption(
+                $options
+                    .kms
+                    .as_ref()
+                    .map(|_| aws_sdk_s3::types::ServerSideEncryption::AwsKms),
+            )
+            .set_ssekms_key_id($options.kms.as_ref().and_then(|k| k.key_id.clone()));
         for (k, v) in &h.user_metadata {
             b = b.metadata(k, v);
         }
@@ -90,6 +98,17 @@ pub(super) fn opaque_etag(
     encrypted || customer_algorithm.is_some()
 }
 
+/// The encryption an answer says was applied.
+pub(super) fn applied(
+    sse: Option<&aws_sdk_s3::types::ServerSideEncryption>,
+    kms_key_id: Option<&str>,
+) -> crate::Encryption {
+    crate::Encryption {
+        algorithm: sse.map(|e| e.as_str().to_owned()),
+        kms_key_id: kms_key_id.map(str::to_owned),
+    }
+}
+
 /// The answer of a call that removes something (an object, an upload): already gone is what it
 /// wants, so a "not found" is success.
 fn gone_is_done(result: Result<(), StorageError>) -> Result<(), StorageError> {
@@ -115,14 +134,19 @@ impl WriteStore for S3Connector {
             .key(key)
             .content_length(as_i64(payload.size))
             .set_content_md5(content_md5(payload.content_md5.as_deref()));
+        let seen = Crc64Seen::default();
         let out = with_options!(request, options)
             .body(request_body(payload.body, payload.size))
+            .customize()
+            .interceptor(seen.clone())
             .send()
             .await
             .map_err(|e| self.error("PutObject", bucket, Some(key), &e))?;
         Ok(PutOutcome {
             etag: unquote(out.e_tag()),
             opaque_etag: opaque_etag(out.server_side_encryption(), out.sse_customer_algorithm()),
+            crc64: seen.get(),
+            encryption: applied(out.server_side_encryption(), out.ssekms_key_id()),
         })
     }
 
@@ -160,6 +184,7 @@ impl WriteStore for S3Connector {
         part_number: i32,
         payload: Payload,
     ) -> Result<PutOutcome, StorageError> {
+        let seen = Crc64Seen::default();
         let out = self
             .client
             .upload_part()
@@ -170,6 +195,8 @@ impl WriteStore for S3Connector {
             .content_length(as_i64(payload.size))
             .set_content_md5(content_md5(payload.content_md5.as_deref()))
             .body(request_body(payload.body, payload.size))
+            .customize()
+            .interceptor(seen.clone())
             .send()
             .await
             .map_err(|e| self.error("UploadPart", bucket, Some(key), &e))?;
@@ -185,6 +212,8 @@ impl WriteStore for S3Connector {
         Ok(PutOutcome {
             etag: Some(etag),
             opaque_etag: opaque_etag(out.server_side_encryption(), out.sse_customer_algorithm()),
+            crc64: seen.get(),
+            encryption: crate::Encryption::default(),
         })
     }
 
@@ -204,6 +233,7 @@ impl WriteStore for S3Connector {
                     .build()
             })
             .collect();
+        let seen = Crc64Seen::default();
         let out = self
             .client
             .complete_multipart_upload()
@@ -215,12 +245,16 @@ impl WriteStore for S3Connector {
                     .set_parts(Some(parts))
                     .build(),
             )
+            .customize()
+            .interceptor(seen.clone())
             .send()
             .await
             .map_err(|e| self.error("CompleteMultipartUpload", bucket, Some(key), &e))?;
         Ok(PutOutcome {
             etag: unquote(out.e_tag()),
             opaque_etag: opaque_etag(out.server_side_encryption(), None),
+            crc64: seen.get(),
+            encryption: applied(out.server_side_encryption(), out.ssekms_key_id()),
         })
     }
 
@@ -352,14 +386,26 @@ impl ServerSideCopy for S3Connector {
                 .metadata_directive(MetadataDirective::Copy)
                 .tagging_directive(TaggingDirective::Copy)
                 .set_storage_class(options.storage_class.as_deref().map(StorageClass::from))
+                .set_server_side_encryption(
+                    options
+                        .kms
+                        .as_ref()
+                        .map(|_| aws_sdk_s3::types::ServerSideEncryption::AwsKms),
+                )
+                .set_ssekms_key_id(options.kms.as_ref().and_then(|k| k.key_id.clone()))
         };
+        let seen = Crc64Seen::default();
         let out = request
+            .customize()
+            .interceptor(seen.clone())
             .send()
             .await
             .map_err(|e| self.error("CopyObject", bucket, Some(key), &e))?;
         Ok(PutOutcome {
             etag: unquote(out.copy_object_result().and_then(|r| r.e_tag())),
             opaque_etag: opaque_etag(out.server_side_encryption(), out.sse_customer_algorithm()),
+            crc64: seen.get(),
+            encryption: applied(out.server_side_encryption(), out.ssekms_key_id()),
         })
     }
 

@@ -464,6 +464,9 @@ fn meta_of(url: &Url, headers: &HeaderMap, size: u64) -> ObjectMeta {
             storage_class: None,
         },
         headers: object_headers(headers),
+        crc64: crate::crc64::crc64_of(|n| headers.get(n).and_then(|v| v.to_str().ok())),
+        restore: None,
+        encryption: crate::Encryption::default(),
     }
 }
 
@@ -585,6 +588,7 @@ impl ReadStore for HttpSource {
             last_modified_ms: modified,
             etag: tag,
             content_md5: None,
+            crc64: crate::crc64::crc64_of(|n| headers.get(n).and_then(|v| v.to_str().ok())),
             body: Box::pin(Counted::new(Box::pin(body), content_length, "GET").named(
                 "",
                 &shown(&final_url),

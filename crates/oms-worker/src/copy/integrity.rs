@@ -189,6 +189,8 @@ mod tests {
         PutOutcome {
             etag: Some(etag.to_owned()),
             opaque_etag: opaque,
+            crc64: None,
+            encryption: oms_storage::Encryption::default(),
         }
     }
 

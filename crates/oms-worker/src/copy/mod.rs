@@ -16,18 +16,24 @@ pub(crate) mod error;
 pub(crate) mod integrity;
 pub(crate) mod multipart;
 pub(crate) mod options;
+pub(crate) mod restore;
 pub(crate) mod verify;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use oms_core::error::ObjectFailureCode;
-use oms_core::spec::MigrationSpec;
+use oms_core::model::Proof;
+use oms_core::spec::{ConsistencyCheck, MigrationSpec};
 use oms_db::{Db, Lease};
-use oms_storage::{ObjectHeaders, Payload, ReadStore, Version, WriteStore};
+use oms_storage::{
+    ErrorKind, ObjectHeaders, Payload, ReadStore, StorageError, Version, WriteStore,
+};
 
 use crate::WorkerConfig;
 use crate::control::{Side, Stop};
+use crate::crc::{self, CrcTee};
 use crate::digests::Md5Tee;
 use crate::pipeline::{Item, Outcome};
 use crate::retry::retry;
@@ -73,6 +79,10 @@ pub(crate) struct CopyCtx {
     pub integrity: Integrity,
     /// Bytes of the finished parts of objects in progress, by listing order.
     parts: Mutex<HashMap<u64, u64>>,
+    /// Objects of this run checked by size and time instead of CRC64 (no side reported one).
+    crc64_unchecked: AtomicI64,
+    /// Turns to poll the restore of an archived object ([`restore`]).
+    pub restores: tokio::sync::Semaphore,
 }
 
 impl CopyCtx {
@@ -88,6 +98,11 @@ impl CopyCtx {
         lease: Lease,
         integrity: Integrity,
     ) -> Self {
+        if let Some(kms) = &spec.destination.kms {
+            // SSE-KMS makes entity tags other than MD5s: the store checks each body's
+            // Content-MD5 instead.
+            integrity.require_md5(&format!("the task writes with {kms}"));
+        }
         Self {
             db,
             config,
@@ -101,6 +116,44 @@ impl CopyCtx {
             lease,
             integrity,
             parts: Mutex::default(),
+            crc64_unchecked: AtomicI64::new(0),
+            restores: tokio::sync::Semaphore::new(restore::RESTORES_POLLED_AT_ONCE),
+        }
+    }
+
+    /// Whether copies are proven by CRC64 (`consistency_check: crc64`): the bytes sent are
+    /// hashed, and compared with what the source and the destination report.
+    pub(crate) fn crc64_wanted(&self) -> bool {
+        self.spec.consistency_check == ConsistencyCheck::Crc64
+    }
+
+    /// Objects of this run checked by size and time instead of CRC64.
+    pub(crate) fn crc64_unchecked(&self) -> i64 {
+        self.crc64_unchecked.load(Ordering::Relaxed)
+    }
+
+    /// The CRC64 check of a copied object (`sent`: the CRC-64 of the bytes sent, when they went
+    /// through the worker): a mismatch fails the object for good (the bytes were sent whole and
+    /// a side says otherwise); an object no side reports one for is counted, and rests on size
+    /// and time as OMS's does.
+    pub(crate) fn check_crc64(
+        &self,
+        sent: Option<u64>,
+        source: Option<u64>,
+        destination: Option<u64>,
+    ) -> Result<(), StorageError> {
+        if !self.crc64_wanted() {
+            return Ok(());
+        }
+        match crc::verdict(sent, source, destination) {
+            crc::Verdict::Proven => Ok(()),
+            crc::Verdict::Unreported => {
+                self.crc64_unchecked.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            crc::Verdict::Mismatch(why) => {
+                Err(StorageError::new(ErrorKind::Permanent, "verify CRC64", why))
+            }
         }
     }
 
@@ -167,6 +220,35 @@ fn multipart(ctx: &CopyCtx, version: &Version) -> bool {
         || (ctx.integrity.md5_first() && version.size > ctx.config.part_size_bytes)
 }
 
+/// A finished copy: the bytes moved now, and what proved the object.
+pub(crate) struct Copied {
+    /// Bytes moved in this run.
+    pub moved: u64,
+    /// What proved the object.
+    pub proof: Proof,
+}
+
+/// The proof of a copy whose bytes went through the worker: the CRC-64 both ends agree on,
+/// where the destination reported one (`consistency_check: crc64`), else the MD5 that the
+/// destination's entity tag equals or that went as `Content-MD5`.
+fn proof_of_sent(
+    sent_crc: Option<u64>,
+    dst_crc: Option<u64>,
+    md5: String,
+    dst_etag: Option<String>,
+) -> Proof {
+    let (checksum, value) = match (sent_crc, dst_crc) {
+        (Some(sent), Some(dst)) if sent == dst => ("crc64", format!("{sent:016x}")),
+        _ => ("md5", md5),
+    };
+    Proof {
+        source_etag: None,
+        checksum: checksum.to_owned(),
+        value,
+        dst_etag,
+    }
+}
+
 /// Copies one object: the version the lister saw, or the one a HEAD finds after the source
 /// changed under a copy.
 pub(crate) async fn copy(ctx: &CopyCtx, item: &Item) -> Outcome {
@@ -182,6 +264,11 @@ pub(crate) async fn copy(ctx: &CopyCtx, item: &Item) -> Outcome {
             code: ObjectFailureCode::Upload,
             message: format!("the destination key is longer than {MAX_KEY_CHARS} characters"),
         };
+    }
+    if let Some(class) = restore::archived(item)
+        && let Err(e) = restore::make_readable(ctx, item, class).await
+    {
+        return e.into_outcome(ctx);
     }
     let mut version = item.version();
     let mut restarts = 0;
@@ -215,10 +302,14 @@ pub(crate) async fn copy(ctx: &CopyCtx, item: &Item) -> Outcome {
             other => other,
         };
         return match copied {
-            Ok(moved_bytes) => Outcome::Copied {
-                moved_bytes,
-                size: version.size,
-            },
+            Ok(Copied { moved, mut proof }) => {
+                proof.source_etag = proof.source_etag.or_else(|| version.etag.clone());
+                Outcome::Copied {
+                    moved_bytes: moved,
+                    size: version.size,
+                    proof,
+                }
+            }
             Err(e) => e.into_outcome(ctx),
         };
     }
@@ -264,7 +355,7 @@ async fn copy_streamed(
     item: &Item,
     dst_key: &str,
     version: &Version,
-) -> Result<u64, CopyError> {
+) -> Result<Copied, CopyError> {
     let attempt = || async {
         let download = ctx
             .source
@@ -285,6 +376,7 @@ async fn copy_streamed(
         );
         options.tags = source_tags(ctx, item, &download.headers, false).await?;
         let size = download.content_length;
+        let source_etag = download.etag.clone();
         let (body, fault) = Watched::new(download.body);
         let body: oms_storage::ByteStream =
             Box::pin(Throttled::new(Box::pin(body), ctx.limiter.clone()));
@@ -305,6 +397,12 @@ async fn copy_streamed(
             }
         };
         let content_md5_sent = tee.is_err();
+        let (payload, crc_sum) = if ctx.crc64_wanted() {
+            let (body, sum) = CrcTee::wrap(payload.body);
+            (Payload { body, ..payload }, Some(sum))
+        } else {
+            (payload, None)
+        };
         let put = ctx
             .destination
             .put(ctx.dst_bucket(), dst_key, payload, &options)
@@ -318,11 +416,19 @@ async fn copy_streamed(
         ctx.integrity
             .check(&put, &sent, content_md5_sent, "PutObject")
             .map_err(at(Side::Destination))?;
-        Ok::<_, SideError>(size)
+        let crc_sent = crc_sum.and_then(|s| s.of_whole(size)).map(|c| c.value);
+        ctx.check_crc64(crc_sent, download.crc64, put.crc64)
+            .map_err(|e| e.at(ctx.dst_bucket(), Some(dst_key)))
+            .map_err(at(Side::Destination))?;
+        let mut proof = proof_of_sent(crc_sent, put.crc64, sent, put.etag.clone());
+        proof.source_etag = source_etag;
+        Ok::<_, SideError>((size, put.encryption, proof))
     };
-    retry(&ctx.config.retry, &ctx.stop.hard, attempt)
+    let (size, encryption, proof) = retry(&ctx.config.retry, &ctx.stop.hard, attempt)
         .await
-        .map_err(|e| CopyError::gave_up(ObjectFailureCode::Upload, e))
+        .map_err(|e| CopyError::gave_up(ObjectFailureCode::Upload, e))?;
+    verify::check_encryption(ctx, dst_key, encryption).await?;
+    Ok(Copied { moved: size, proof })
 }
 
 /// CopyObject within one store: no bytes through the worker, only if the source is still
@@ -332,7 +438,7 @@ async fn copy_server_side(
     item: &Item,
     dst_key: &str,
     version: &Version,
-) -> Result<u64, CopyError> {
+) -> Result<Copied, CopyError> {
     let Some(copier) = ctx.destination.server_side_copy() else {
         return copy_streamed(ctx, item, dst_key, version).await;
     };
@@ -347,7 +453,8 @@ async fn copy_server_side(
         &ObjectHeaders::default(),
         item.storage_class.as_deref(),
     );
-    if replace || version.strong_etag().is_none() {
+    let mut source_crc64 = None;
+    if replace || version.strong_etag().is_none() || ctx.crc64_wanted() {
         let Some(meta) = head_source(ctx, item).await? else {
             return Err(CopyError::Object {
                 code: ObjectFailureCode::SourceMetadata,
@@ -361,6 +468,7 @@ async fn copy_server_side(
             )));
         }
         version.etag = meta.info.etag.clone().or(version.etag);
+        source_crc64 = meta.crc64;
         if replace {
             options = write_options(
                 ctx.spec(),
@@ -370,8 +478,8 @@ async fn copy_server_side(
             );
         }
     }
-    retry(&ctx.config.retry, &ctx.stop.hard, || async {
-        copier
+    let copied = retry(&ctx.config.retry, &ctx.stop.hard, || async {
+        let copied = copier
             .copy_object(
                 &ctx.source_bucket,
                 &item.key,
@@ -382,10 +490,34 @@ async fn copy_server_side(
                 replace,
             )
             .await
-            .map_err(at(Side::Destination))
+            .map_err(at(Side::Destination))?;
+        // No bytes went through the worker: the two sides' CRC64s are compared.
+        ctx.check_crc64(None, source_crc64, copied.crc64)
+            .map_err(|e| e.at(ctx.dst_bucket(), Some(dst_key)))
+            .map_err(at(Side::Destination))?;
+        Ok(copied)
     })
     .await
     .map_err(|e| CopyError::gave_up(ObjectFailureCode::Upload, e))?;
+    verify::check_encryption(ctx, dst_key, copied.encryption.clone()).await?;
     ctx.limiter.count(version.size);
-    Ok(version.size)
+    // No bytes went through the worker: the two sides' CRC-64s, else the entity tag the copy
+    // kept, else only the size proves it.
+    let source_etag = version.strong_etag().map(str::to_owned);
+    let (checksum, value) = match (source_crc64, copied.crc64) {
+        (Some(a), Some(b)) if a == b => ("crc64", format!("{a:016x}")),
+        _ => match (&source_etag, &copied.etag) {
+            (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => ("etag", b.clone()),
+            _ => ("size", String::new()),
+        },
+    };
+    Ok(Copied {
+        moved: version.size,
+        proof: Proof {
+            source_etag,
+            checksum: checksum.to_owned(),
+            value,
+            dst_etag: copied.etag,
+        },
+    })
 }

@@ -42,6 +42,7 @@ pub(crate) fn write_options(
         headers,
         storage_class,
         tags: Vec::new(),
+        kms: spec.destination.kms.clone(),
     }
 }
 

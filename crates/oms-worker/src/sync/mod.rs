@@ -223,6 +223,7 @@ async fn record(
     let mut counted = Vec::new();
     let now = now_ms();
     let (mut failed, mut skipped) = (String::new(), String::new());
+    let zone = ctx.config.time_zone_of(&ctx.spec.destination.region);
     for (
         queued,
         Synced {
@@ -242,7 +243,7 @@ async fn record(
             }
             Outcome::Skipped | Outcome::FinishedBefore => {
                 counters.skip += 1;
-                skipped.push_str(&lists::skip_line(now, &queued.key, *size));
+                skipped.push_str(&lists::record_line(now, &zone, &queued.key, *size));
                 counted.push((Counted::Skipped, i64::try_from(*size).unwrap_or(i64::MAX)));
             }
             Outcome::Failed { code, message } => {
@@ -250,13 +251,14 @@ async fn record(
                 failed.push_str(&lists::failed_line(
                     code.as_str(),
                     now,
+                    &zone,
                     &queued.key,
                     message,
                 ));
                 counted.push((Counted::Failed, i64::try_from(*size).unwrap_or(i64::MAX)));
             }
-            // Left queued: copied by the next run.
-            Outcome::Interrupted => continue,
+            // Left queued: copied by the next run (sync tasks have no dry run).
+            Outcome::Interrupted | Outcome::Planned { .. } => continue,
         }
         done.push(queued.clone());
     }
@@ -267,8 +269,7 @@ async fn record(
     for (outcome, size) in counted {
         meters.count(outcome, size);
     }
-    // Several batches may end within a second: the milliseconds keep their lists apart.
-    let stamp = format!("{}{:03}", lists::stamp(), now.rem_euclid(1000));
+    let stamp = lists::stamp(&zone);
     let id = lease.sync_task_id;
     for (kind, text) in [("failed", failed), ("skip", skipped)] {
         if text.is_empty() {

@@ -32,9 +32,11 @@ const RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Whether the destination object `found` differs from the source object `source`, by the
 /// task's overwrite mode (size and last-modified time for sync tasks).
 fn differs(ctx: &CopyCtx, source: &ObjectInfo, found: &ObjectInfo) -> bool {
+    // Listings carry no CRC64: a reconciliation compares size and time.
     let facts = |o: &ObjectInfo| ObjectFacts {
         size: o.size,
         last_modified_ms: o.last_modified_ms,
+        crc64: None,
     };
     policy::decide(
         ctx.spec().object_overwrite_mode,

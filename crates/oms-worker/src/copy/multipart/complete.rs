@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use md5::{Digest as _, Md5};
 use oms_core::error::ObjectFailureCode;
+use oms_core::model::{Proof, SavedPart};
 use oms_storage::{CompletedPart, ObjectMeta};
 
 use super::{Upload, db_trouble};
@@ -13,6 +14,7 @@ use crate::control::Side;
 use crate::copy::error::{CopyError, at};
 use crate::copy::verify::etag_is_md5;
 use crate::copy::{CopyCtx, head_source};
+use crate::crc::{Crc64, combine_parts};
 use crate::retry::retry;
 
 /// Succeeds when the source object is still the version every part was read from. Reads and
@@ -49,16 +51,28 @@ pub(super) async fn still_pinned(upload: &Upload<'_>) -> Result<(), CopyError> {
     Ok(())
 }
 
-/// Completes the upload from its `done` parts and checks the object it made.
+/// Completes the upload from its `done` parts and checks the object it made; returns what
+/// proved it.
 pub(super) async fn complete(
     upload: &Upload<'_>,
-    done: BTreeMap<i32, String>,
+    done: BTreeMap<i32, SavedPart>,
     reusable: bool,
-) -> Result<(), CopyError> {
+) -> Result<Proof, CopyError> {
     let (ctx, item, dst_key, size) = (upload.ctx, upload.item, upload.dst_key, upload.size);
+    // The object's CRC-64 from its parts' (those of earlier runs included).
+    let crc_sent = combine_parts(done.iter().map(|(n, part)| {
+        part.crc64.map(|value| Crc64 {
+            value,
+            len: upload.part_len(*n),
+        })
+    }))
+    .map(|c| c.value);
     let parts: Vec<CompletedPart> = done
         .into_iter()
-        .map(|(part_number, etag)| CompletedPart { part_number, etag })
+        .map(|(part_number, part)| CompletedPart {
+            part_number,
+            etag: part.etag,
+        })
         .collect();
     let completed = retry(&ctx.config.retry, &ctx.stop.hard, || async {
         ctx.destination
@@ -69,6 +83,7 @@ pub(super) async fn complete(
     .await;
     // The destination's answer to a HEAD, when the recovery below has asked already.
     let mut headed = None;
+    let completed_crc64 = completed.as_ref().ok().and_then(|c| c.crc64);
     if let Err(e) = completed {
         let error = CopyError::gave_up(ObjectFailureCode::CompleteMultipart, e);
         if !matches!(error, CopyError::Object { .. }) {
@@ -110,7 +125,39 @@ pub(super) async fn complete(
         .map_err(|e| CopyError::gave_up(ObjectFailureCode::Upload, e))?,
     };
     match written {
-        Some(w) if w.info.size == size => Ok(()),
+        Some(w) if w.info.size == size => {
+            let dst_crc = completed_crc64.or(w.crc64);
+            ctx.check_crc64(crc_sent, upload.source_crc64, dst_crc)
+                .map_err(|e| CopyError::Object {
+                    code: ObjectFailureCode::Upload,
+                    message: e.at(ctx.dst_bucket(), Some(dst_key)).to_string(),
+                })?;
+            crate::copy::verify::check_encryption(ctx, dst_key, w.encryption).await?;
+            // The CRC-64 both ends agree on; else the S3 multipart entity tag of the parts (each
+            // part's MD5 was checked as it was sent), when the destination's tag is it; else
+            // only the size.
+            let tag = multipart_etag(&parts);
+            let (checksum, value) = match (crc_sent, dst_crc) {
+                (Some(sent), Some(dst)) if sent == dst => ("crc64", format!("{sent:016x}")),
+                _ => match tag {
+                    Some(tag)
+                        if w.info
+                            .etag
+                            .as_deref()
+                            .is_some_and(|e| e.eq_ignore_ascii_case(&tag)) =>
+                    {
+                        ("multipart-etag", tag)
+                    }
+                    _ => ("size", String::new()),
+                },
+            };
+            Ok(Proof {
+                source_etag: upload.pinned.etag.clone(),
+                checksum: checksum.to_owned(),
+                value,
+                dst_etag: w.info.etag,
+            })
+        }
         Some(w) => Err(CopyError::Object {
             code: ObjectFailureCode::Upload,
             message: format!(
@@ -125,6 +172,19 @@ pub(super) async fn complete(
     }
 }
 
+/// The S3 multipart entity tag of `parts`: the MD5 of their MD5s, then `-` and their number.
+/// Part tags that are not MD5s (encrypted stores) cannot make it: `None`.
+fn multipart_etag(parts: &[CompletedPart]) -> Option<String> {
+    let mut md5s = Md5::new();
+    for part in parts {
+        match hex::decode(&part.etag) {
+            Ok(digest) if etag_is_md5(&part.etag) => md5s.update(&digest),
+            _ => return None,
+        }
+    }
+    Some(format!("{}-{}", hex::encode(md5s.finalize()), parts.len()))
+}
+
 /// The destination's object, when it is the one that completing `parts` makes: `size` bytes and
 /// the S3 multipart entity tag of those parts (the MD5 of their MD5s, then `-` and their number).
 /// Part tags that are not MD5s (encrypted stores) cannot show it: `None`.
@@ -134,14 +194,7 @@ async fn completed_earlier(
     size: u64,
     parts: &[CompletedPart],
 ) -> Option<ObjectMeta> {
-    let mut md5s = Md5::new();
-    for part in parts {
-        match hex::decode(&part.etag) {
-            Ok(digest) if etag_is_md5(&part.etag) => md5s.update(&digest),
-            _ => return None,
-        }
-    }
-    let expected = format!("{}-{}", hex::encode(md5s.finalize()), parts.len());
+    let expected = multipart_etag(parts)?;
     let found = retry(&ctx.config.retry, &ctx.stop.hard, || async {
         ctx.destination
             .head(ctx.dst_bucket(), dst_key)

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt as _;
 use oms_core::error::ObjectFailureCode;
-use oms_core::model::SavedUpload;
+use oms_core::model::{SavedPart, SavedUpload};
 use oms_db::DbError;
 use oms_storage::{Payload, Version};
 
@@ -23,6 +23,7 @@ use crate::copy::error::{CopyError, SideError, at, reading, written};
 use crate::copy::options::{source_tags, write_options};
 use crate::copy::verify::{compare_with_cdn, md5_sent};
 use crate::copy::{CopyCtx, InFlight, head_source};
+use crate::crc::CrcTee;
 use crate::digests::Md5Tee;
 use crate::pipeline::Item;
 use crate::retry::retry;
@@ -68,17 +69,21 @@ struct Upload<'a> {
     size: u64,
     part_size: u64,
     parts_total: i32,
+    /// The CRC-64 the source reported of the object when the upload started.
+    source_crc64: Option<u64>,
 }
 
 impl Upload<'_> {
     /// Sends `body` (a source body of `len` bytes) as part `part_number`, throttled, with the
-    /// MD5 of what was sent checked against the part's entity tag; returns the tag.
+    /// MD5 of what was sent checked against the part's entity tag (and its CRC-64, computed
+    /// when the task checks CRC64, against the one the destination reports of the part);
+    /// returns the part as it is saved.
     async fn send_part(
         &self,
         part_number: i32,
         body: oms_storage::ByteStream,
         len: u64,
-    ) -> Result<String, SideError> {
+    ) -> Result<SavedPart, SideError> {
         let ctx = self.ctx;
         let (body, fault) = Watched::new(body);
         let body: oms_storage::ByteStream =
@@ -99,6 +104,12 @@ impl Upload<'_> {
             }
         };
         let content_md5_sent = tee.is_err();
+        let (payload, crc_sum) = if ctx.crc64_wanted() {
+            let (body, sum) = CrcTee::wrap(payload.body);
+            (Payload { body, ..payload }, Some(sum))
+        } else {
+            (payload, None)
+        };
         let outcome = ctx
             .destination
             .upload_part(
@@ -118,7 +129,25 @@ impl Upload<'_> {
         ctx.integrity
             .check(&outcome, &sent, content_md5_sent, "UploadPart")
             .map_err(at(Side::Destination))?;
-        Ok(outcome.etag.unwrap_or_default())
+        let crc64 = crc_sum.and_then(|s| s.of_whole(len)).map(|c| c.value);
+        if let (Some(sent), Some(stored)) = (crc64, outcome.crc64)
+            && sent != stored
+        {
+            return Err(at(Side::Destination)(
+                oms_storage::StorageError::new(
+                    oms_storage::ErrorKind::Permanent,
+                    "verify CRC64",
+                    format!(
+                        "CRC64 mismatch: the bytes sent of part {part_number} have {sent}, the destination reports {stored}"
+                    ),
+                )
+                .at(ctx.dst_bucket(), Some(self.dst_key)),
+            ));
+        }
+        Ok(SavedPart {
+            etag: outcome.etag.unwrap_or_default(),
+            crc64,
+        })
     }
 
     /// Aborts the upload at the destination and forgets it: its object failed, or its source
@@ -141,10 +170,10 @@ impl Upload<'_> {
     }
 
     /// Saves a finished part (and counts its bytes as done).
-    async fn save_part(&self, part_number: i32, etag: &str) -> Result<(), CopyError> {
+    async fn save_part(&self, part_number: i32, part: &SavedPart) -> Result<(), CopyError> {
         self.ctx
             .db
-            .save_part(&self.ctx.lease, &self.item.record_key(), part_number, etag)
+            .save_part(&self.ctx.lease, &self.item.record_key(), part_number, part)
             .await
             .map_err(|e| db_trouble(self.ctx, &e))?;
         self.ctx
@@ -195,13 +224,13 @@ pub(crate) async fn copy(
     item: &Item,
     dst_key: &str,
     expected: &Version,
-) -> Result<u64, CopyError> {
+) -> Result<super::Copied, CopyError> {
     // What the listing (or the lister's HEAD) said is a version every read is pinned to, and
     // the check before completion (`complete::still_pinned`) proves it was not replaced: a
-    // HEAD is needed only without an entity tag to pin to, or for the headers of a new upload
-    // that the lister did not learn.
+    // HEAD is needed only without an entity tag to pin to, for the source's CRC-64 (no
+    // listing carries it), or for the headers of a new upload that the lister did not learn.
     let mut head = None;
-    let pinned = if expected.strong_etag().is_some() {
+    let pinned = if expected.strong_etag().is_some() && !ctx.crc64_wanted() {
         expected.clone()
     } else {
         let meta = head_expected(ctx, item, expected).await?;
@@ -231,12 +260,13 @@ pub(crate) async fn copy(
             && s.source_mtime_ms == pinned.last_modified_ms
             && s.source_etag == pinned.etag
     });
+    let source_crc64 = head.as_ref().and_then(|meta| meta.crc64);
     let (upload_id, done) = match saved {
         Some(s) if reusable => {
             tracing::info!(key = %item.key, parts_done = s.parts.len(), parts_total, "continuing a saved multipart upload");
             (
                 s.upload_id,
-                s.parts.into_iter().collect::<BTreeMap<i32, String>>(),
+                s.parts.into_iter().collect::<BTreeMap<i32, SavedPart>>(),
             )
         }
         stale => {
@@ -303,6 +333,7 @@ pub(crate) async fn copy(
         size,
         part_size,
         parts_total,
+        source_crc64,
     };
     // Parts of a saved upload are done bytes from the start.
     let saved_bytes: u64 = done.keys().map(|n| upload.part_len(*n)).sum();
@@ -337,15 +368,15 @@ pub(crate) async fn copy(
         }
         return Err(e);
     }
-    complete::complete(&upload, done, reusable).await?;
-    Ok(moved)
+    let proof = complete::complete(&upload, done, reusable).await?;
+    Ok(super::Copied { moved, proof })
 }
 
 /// Sends the parts not yet `done`, `part_concurrency` at a time, each from its own ranged read
 /// (or server-side copy); returns the bytes moved.
 async fn send_parts(
     upload: &Upload<'_>,
-    done: &Mutex<BTreeMap<i32, String>>,
+    done: &Mutex<BTreeMap<i32, SavedPart>>,
 ) -> Result<u64, CopyError> {
     let ctx = upload.ctx;
     let todo: Vec<i32> = {
@@ -378,10 +409,10 @@ async fn send_parts(
     let mut first_error = None;
     for result in results {
         match result {
-            Ok((part_number, etag, bytes)) => {
+            Ok((part_number, part, bytes)) => {
                 done.lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(part_number, etag);
+                    .insert(part_number, part);
                 moved += bytes;
             }
             // A changed source or ranges not honoured decide what happens next, whatever
@@ -403,11 +434,11 @@ async fn send_parts(
 }
 
 /// Uploads one part (downloaded with a pinned ranged read, or copied server-side pinned) and
-/// saves it; returns (part number, entity tag, bytes).
+/// saves it; returns (part number, the part as saved, bytes).
 async fn upload_part(
     upload: &Upload<'_>,
     part_number: i32,
-) -> Result<(i32, String, u64), CopyError> {
+) -> Result<(i32, SavedPart, u64), CopyError> {
     let _flying = InFlight::new(oms_core::metrics::PARTS_IN_FLIGHT);
     let (ctx, item) = (upload.ctx, upload.item);
     let range = part_range(part_number, upload.part_size, upload.size);
@@ -433,7 +464,11 @@ async fn upload_part(
                 .await
                 .map_err(at(Side::Destination))?;
             ctx.limiter.count(len);
-            return Ok(copied);
+            // No bytes went through the worker: no CRC-64 of the part is known.
+            return Ok(SavedPart {
+                etag: copied,
+                crc64: None,
+            });
         }
         let download = ctx
             .source

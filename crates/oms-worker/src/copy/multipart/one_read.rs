@@ -5,6 +5,7 @@ use std::sync::Mutex;
 
 use futures::StreamExt as _;
 use oms_core::error::ObjectFailureCode;
+use oms_core::model::SavedPart;
 use oms_storage::{ErrorKind, StorageError};
 
 use super::{Upload, part_range};
@@ -19,7 +20,7 @@ use crate::streams::Cutter;
 /// the read over (parts already sent are skipped, not sent again); returns the bytes moved.
 pub(super) async fn send_parts_from_one_read(
     upload: &Upload<'_>,
-    done: &Mutex<BTreeMap<i32, String>>,
+    done: &Mutex<BTreeMap<i32, SavedPart>>,
 ) -> Result<u64, CopyError> {
     let (ctx, item) = (upload.ctx, upload.item);
     let moved = Mutex::new(0_u64);
@@ -63,8 +64,8 @@ pub(super) async fn send_parts_from_one_read(
                 }
                 continue;
             }
-            let etag = upload.send_part(part_number, Box::pin(body), len).await?;
-            if upload.save_part(part_number, &etag).await.is_err() {
+            let part = upload.send_part(part_number, Box::pin(body), len).await?;
+            if upload.save_part(part_number, &part).await.is_err() {
                 // The database failed and the run stops: nothing more can be saved.
                 return Err(SideError {
                     side: Side::Destination,
@@ -78,7 +79,7 @@ pub(super) async fn send_parts_from_one_read(
             }
             done.lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(part_number, etag);
+                .insert(part_number, part);
             *moved
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) += len;

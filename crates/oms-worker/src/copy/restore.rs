@@ -1,0 +1,114 @@
+//! Archived sources (`enable_restore`): an object in an archive class (S3 `GLACIER`,
+//! `DEEP_ARCHIVE`, and what the other clouds call theirs through their S3 APIs) cannot be read
+//! until it is restored. With `enable_restore` the copy asks the store to restore it
+//! (RestoreObject, for [`RESTORE_DAYS`] days, as OMS), then polls its HEAD with a growing pause
+//! until the restore is done, at most [`RESTORES_POLLED_AT_ONCE`] objects at a time; then it is
+//! copied as any other. The HEAD comes first: a restore asked for before a pause, a restart or
+//! a crash (or by someone else) is found under way and waited for, not asked for again.
+//! Without `enable_restore` such an object fails at once, saying so.
+
+use std::time::{Duration, Instant};
+
+use oms_core::error::ObjectFailureCode;
+use oms_storage::Restore;
+
+use super::error::{CopyError, at};
+use super::{CopyCtx, head_source};
+use crate::control::Side;
+use crate::pipeline::Item;
+use crate::retry::retry;
+
+/// How long a restored copy is kept by the store: OMS's default retrieval period.
+const RESTORE_DAYS: i32 = 3;
+/// The first pause between two looks at a restore in progress; it doubles up to
+/// [`MAX_POLL_PAUSE`].
+const FIRST_POLL_PAUSE: Duration = Duration::from_secs(1);
+/// The longest pause between two looks: archive tiers take minutes to hours.
+const MAX_POLL_PAUSE: Duration = Duration::from_secs(300);
+/// Objects whose restore is polled at once per run: the rest wait their turn, so that a bucket
+/// of archived objects costs a few HEADs at a time, not one per object being copied.
+pub(crate) const RESTORES_POLLED_AT_ONCE: usize = 8;
+
+/// Whether `item` is archived as listed (or as a HEAD found it).
+pub(crate) fn archived(item: &Item) -> Option<&str> {
+    item.storage_class
+        .as_deref()
+        .filter(|c| oms_core::spec::is_archive_class(c))
+}
+
+/// Makes the archived `item` (of `class`) readable: fails it when the task does not restore,
+/// else asks for a restore when none is under way and waits until it is done (or the run stops,
+/// or [`crate::WorkerConfig::restore_wait`] passes).
+pub(crate) async fn make_readable(
+    ctx: &CopyCtx,
+    item: &Item,
+    class: &str,
+) -> Result<(), CopyError> {
+    if !ctx.spec.enable_restore {
+        return Err(CopyError::Object {
+            code: ObjectFailureCode::SourceRead,
+            message: format!(
+                "source: {} is archived (storage class {class}) and cannot be read until it is \
+                 restored; create the task with enable_restore: true to have it restored first",
+                item.key
+            ),
+        });
+    }
+    let _turn = ctx
+        .restores
+        .acquire()
+        .await
+        .map_err(|_| CopyError::Interrupted)?;
+    let started = Instant::now();
+    let mut pause = FIRST_POLL_PAUSE;
+    let mut asked = false;
+    loop {
+        let Some(meta) = head_source(ctx, item).await? else {
+            return Err(CopyError::Object {
+                code: ObjectFailureCode::SourceMetadata,
+                message: format!("source: the object {} disappeared", item.key),
+            });
+        };
+        let still_archived = meta
+            .info
+            .storage_class
+            .as_deref()
+            .is_some_and(oms_core::spec::is_archive_class);
+        match meta.restore {
+            Some(Restore::Done) => return Ok(()),
+            _ if !still_archived => return Ok(()),
+            Some(Restore::InProgress) => {}
+            None if !asked => {
+                tracing::info!(key = %item.key, class, "restoring an archived object before copying it");
+                retry(&ctx.config.retry, &ctx.stop.hard, || async {
+                    ctx.source
+                        .restore(&ctx.source_bucket, &item.key, RESTORE_DAYS)
+                        .await
+                        .map_err(at(Side::Source))
+                })
+                .await
+                .map_err(|e| CopyError::gave_up(ObjectFailureCode::SourceRead, e))?;
+                asked = true;
+                // Some stores restore at once: look again without waiting.
+                continue;
+            }
+            None => {}
+        }
+        if started.elapsed() >= ctx.config.restore_wait {
+            return Err(CopyError::Object {
+                code: ObjectFailureCode::SourceRead,
+                message: format!(
+                    "source: the restore of the archived object {} did not finish within {} s \
+                     (worker.restore_wait_secs); start the task again to keep waiting for it",
+                    item.key,
+                    ctx.config.restore_wait.as_secs()
+                ),
+            });
+        }
+        tokio::select! {
+            () = ctx.stop.intake.cancelled() => return Err(CopyError::Interrupted),
+            () = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(MAX_POLL_PAUSE);
+    }
+}
