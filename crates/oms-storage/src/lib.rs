@@ -312,6 +312,14 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
     fn endpoint(&self) -> String {
         String::new()
     }
+
+    /// Whether a listing can start after any key at the cost of one page (S3 `start-after`,
+    /// the GCS marker): then the engine reads a long listing over several key ranges at once.
+    /// A store that can only go on from a token it gave (Azure's marker) walks from the
+    /// prefix's first key to get there, so its listings are read one page after another.
+    fn lists_from_any_key(&self) -> bool {
+        true
+    }
 }
 
 /// A store that can be written: a migration's destination.

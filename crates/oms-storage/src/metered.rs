@@ -129,6 +129,10 @@ impl<S: ReadStore + ?Sized> ReadStore for Metered<S> {
     fn endpoint(&self) -> String {
         self.inner.endpoint()
     }
+
+    fn lists_from_any_key(&self) -> bool {
+        self.inner.lists_from_any_key()
+    }
 }
 
 #[deny(clippy::missing_trait_methods)]

@@ -145,6 +145,11 @@ impl Pages {
         prefix: String,
         range: KeyRange,
     ) -> Self {
+        let lanes = if store.lists_from_any_key() {
+            config.list_lanes.max(1)
+        } else {
+            1
+        };
         let mut pages = Self {
             request: Arc::new(Request {
                 store,
@@ -154,7 +159,7 @@ impl Pages {
                 prefix,
                 page_size: config.list_page_size,
             }),
-            lanes: config.list_lanes.max(1),
+            lanes,
             segments: VecDeque::new(),
         };
         let first = pages.spawn(range.after, range.until);

@@ -510,6 +510,11 @@ impl Markers {
 
 #[async_trait]
 impl ReadStore for AzureSource {
+    /// Azure goes on only from a marker it gave; from any other key it walks from the prefix.
+    fn lists_from_any_key(&self) -> bool {
+        false
+    }
+
     async fn check_bucket(&self, bucket: &str) -> Result<(), StorageError> {
         let call = self.call("ListBlobs", None);
         call.reaches(bucket)?;
