@@ -2,7 +2,7 @@
 //! initial value and final XOR all ones), which Huawei OBS answers as `x-obs-hash-crc64ecma`,
 //! Aliyun OSS as `x-oss-hash-crc64ecma` and Tencent COS as `x-cos-hash-crc64ecma`, in decimal.
 //! The S3 connector reads it from every answer about an object (HEAD, GET, PUT, UploadPart,
-//! CompleteMultipartUpload, CopyObject) through [`Crc64Seen`].
+//! CompleteMultipartUpload, CopyObject) through an interceptor (`Crc64Seen`).
 
 use std::sync::{Arc, Mutex, PoisonError};
 
