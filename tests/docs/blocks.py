@@ -39,7 +39,7 @@ MASKS = [
     (re.compile(r"(?<![0-9A-Za-z])[0-9a-f]{64}(?![0-9A-Za-z])"), "<hex>"),
     (re.compile(r"(?<![0-9A-Za-z])[0-9a-f]{32}(?![0-9A-Za-z])"), "<hex>"),
     (re.compile(r"(?<![0-9])[0-9]{15}(?![0-9])"), "<id>"),
-    (re.compile(r"(?<![0-9])[0-9]{13,14}(?![0-9])"), "<time>"),
+    (re.compile(r"(?<![0-9])[0-9]{13,17}(?![0-9])"), "<time>"),
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z"), "<time>"),
     (re.compile(r"(127\.0\.0\.1|localhost):[0-9]+"), r"\1:<port>"),
 ]

@@ -58,6 +58,13 @@ RULES_IN_WORDS = [
         r"^Invalid request parameters: object_keys\[\d+\] (is not a URL-encoded UTF-8 key|must be 1 to 1024 bytes once decoded)",
         # Sync statistics: a range in order.
         r"^Invalid request parameters: end_time must not be before start_time$",
+        # Encryption: a key id goes with KMS, a CDN cannot serve KMS-encrypted keys, and a
+        # start or retry cannot change what a task writes with.
+        r"^Invalid request parameters: [\w.]*kms_key_id is only used with [\w.]*crypto_type KMS$",
+        r"^Invalid request parameters: source_cdn(\.|_)crypto_type KMS cannot be honoured for a CDN",
+        r"^Invalid request parameters: dst_(crypto_type|kms_key_id) asks for .* a start cannot change it",
+        r"^Invalid request parameters: enable_kms asks for KMS encryption, and ",
+        r"^Invalid request parameters: [\w.]*kms_key_id must be a KMS key id: ",
         # A notification topic must be an SMN URN of the caller's own project.
         r"^Invalid request parameters: smn_config\.topic_urn must be a topic of this project: ",
     )
