@@ -105,7 +105,7 @@ impl Db {
         let _wake = self.wake_on_exit();
         let id = GroupId::random();
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "insert into task_groups (group_id, project_id, status, task_type, spec, bandwidth_policy, \
              create_time, updated_time, status_time) values ($1, $2, $3, $4, $5, $6, $7, $7, $7)",
@@ -242,7 +242,7 @@ impl Db {
                     tasks_active: false,
                 },
             )?;
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin().await?;
             apply_to_group_tasks(&mut tx, id, TaskEvent::Stop, &TaskStatus::ALL).await?;
             // A splitting group is held by its splitter until it notices the stop.
             let tasks_active = current.status == GroupStatus::CreatingTasks
@@ -279,7 +279,7 @@ impl Db {
                     split_done: current.split_done,
                 },
             )?;
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin().await?;
             if !cas_group_status(&mut tx, id, current.status, to).await? {
                 return Ok(Cas::Retry);
             }
@@ -312,7 +312,7 @@ impl Db {
             if start.migrate_failed_objects {
                 check_failed_only(TaskStatus::Failed, &current.spec)?;
             }
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin().await?;
             if !cas_group_status(&mut tx, id, current.status, to).await? {
                 return Ok(Cas::Retry);
             }
@@ -358,7 +358,7 @@ impl Db {
         with_cas(Contended::Row("task group"), || async move {
             let current = self.current_group(project, id).await?;
             let to = group_transition(current.status, GroupEvent::Delete)?;
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin().await?;
             if !cas_group_status(&mut tx, id, current.status, to).await? {
                 return Ok(Cas::Retry);
             }
@@ -410,7 +410,7 @@ impl Db {
         group_transition(current.status, GroupEvent::Update)?;
         let json = rows::to_json(policy);
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let updated = sqlx::query(
             "update task_groups set bandwidth_policy = $1, updated_time = $2 where group_id = $3 and project_id = $4",
         )
@@ -457,7 +457,7 @@ impl Db {
                 continue;
             };
             let to = group_transition(GroupStatus::Waiting, GroupEvent::ExpireWaiting)?;
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin().await?;
             if !cas_group_status(&mut tx, id, GroupStatus::Waiting, to).await? {
                 continue;
             }

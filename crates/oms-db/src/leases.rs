@@ -332,7 +332,7 @@ impl Db {
                 .ok_or(DbError::LeaseLost)?;
             let from = L::Status::read(&row)?;
             let to = decide(from)?;
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin().await?;
             let updated = sqlx::query(AssertSqlSafe(write.clone()))
                 .bind(to.code())
                 .bind(failure.map(|f| f.code.clone()))

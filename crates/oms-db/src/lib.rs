@@ -238,6 +238,17 @@ impl Db {
         self.backend
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`, waiting out the busy timeout): a deferred transaction that reads first and
+    /// writes after another connection committed is refused at once with `SQLITE_BUSY`, which
+    /// no timeout waits for.
+    pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, DbError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// Makes erased credentials unrecoverable from the database's files, when any were erased
     /// since the call that set `last` (`last`: the erasures seen so far, updated). On SQLite,
     /// deleted rows are overwritten (`secure_delete`), but the write-ahead log still holds the

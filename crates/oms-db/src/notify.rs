@@ -225,7 +225,7 @@ impl Db {
                 Some(error.clone()),
             ),
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let updated = sqlx::query(
             "update notifications set attempts = attempts + 1, done_at = $1, next_attempt_at = $2, \
              last_error = $3, lease_owner = null, lease_expires_at = null where id = $4 and lease_owner = $5",

@@ -227,7 +227,7 @@ impl Db {
     ) -> Result<(), DbError> {
         let _wrote = self.wrote_on_exit();
         let c = progress.counters;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let sql = format!(
             "update tasks set total_num = $1, successful_num = $2, failed_num = $3, skipped_num = $4, \
              total_size = $5, complete_size = $6, real_size = $7, progress = $8, migrate_speed = $9, \
@@ -623,7 +623,7 @@ impl Db {
     /// Every statement carries the lease fence itself: a transaction that read first and wrote
     /// later could not take SQLite's write lock while another connection writes.
     pub async fn save_upload(&self, lease: &Lease, upload: &SavedUpload) -> Result<(), DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let held = format!("exists (select 1 from tasks where {})", Lease::fence(3));
         sqlx::query(AssertSqlSafe(format!(
             "delete from multipart_uploads where task_id = $1 and object_key = $2 and {held}"
@@ -744,7 +744,7 @@ impl Db {
 
     /// Forgets the saved upload of `object_key` (completed or aborted).
     pub async fn delete_upload(&self, task: TaskId, object_key: &str) -> Result<(), DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query("delete from multipart_parts where task_id = $1 and object_key = $2")
             .bind(task.get())
             .bind(object_key)

@@ -100,7 +100,7 @@ impl Db {
         for _ in 0..5 {
             let id = TaskId::random();
             let now = now_ms();
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin().await?;
             // Write first (the task), then the fenced group update: see `save_upload`. A task cut
             // while the group is pausing starts paused.
             let result = sqlx::query(
@@ -223,7 +223,7 @@ impl Db {
                 _ => continue,
             };
             let to = group_transition(from, event)?;
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin().await?;
             let updated = sqlx::query(
                 "update task_groups set status = $1, status_time = $2, updated_time = $2 where group_id = $3 and status = $4",
             )

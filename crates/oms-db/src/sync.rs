@@ -185,7 +185,7 @@ impl Db {
         let _wake = self.wake_on_exit();
         let id = SyncTaskId::random();
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         // Task ids are random: a collision is retried with another.
         let mut task_id = TaskId::random();
         for _ in 0..4 {
@@ -349,7 +349,7 @@ impl Db {
             let to = sync_transition(from, verb)?;
             let now = now_ms();
             let started = if verb == SyncVerb::Start { now } else { 0 };
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin().await?;
             let moved = sqlx::query(
                 "update sync_tasks set status = $1, status_time = $2, updated_time = $2, \
                  last_start_time = case when $3 > 0 then $3 else last_start_time end, \
@@ -415,7 +415,7 @@ impl Db {
         with_cas(Contended::Row("sync task"), || async move {
             let from = self.sync_status(project, id).await?;
             sync_transition(from, SyncVerb::Delete)?;
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin().await?;
             let row = sqlx::query(
                 "delete from sync_tasks where sync_task_id = $1 and status = $2 returning task_id",
             )
@@ -462,7 +462,7 @@ impl Db {
             request: i64::try_from(keys.len()).unwrap_or(i64::MAX),
             ..SyncCounters::default()
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         queue_keys(&mut tx, id, keys, false, &received).await?;
         tx.commit().await?;
         Ok(())

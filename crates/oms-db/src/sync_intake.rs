@@ -102,7 +102,7 @@ impl Db {
             removed: i64::try_from(removed.len()).unwrap_or(i64::MAX),
             ..SyncCounters::default()
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         queue_keys(&mut tx, target.id, created, false, &received).await?;
         if target.propagate_deletions {
             queue_keys(&mut tx, target.id, removed, true, &SyncCounters::default()).await?;

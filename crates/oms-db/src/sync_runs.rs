@@ -216,7 +216,7 @@ impl Db {
         counters: &SyncCounters,
     ) -> Result<(), DbError> {
         let _wrote = self.wrote_on_exit();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let now = now_ms();
         // Taking the row first serializes the holder's writes with a claim by another worker.
         // A recorded batch means the stores answer: the backoff and the error go.
@@ -285,7 +285,7 @@ impl Db {
     ) -> Result<(), DbError> {
         let _wrote = self.wrote_on_exit();
         let now = self.backend.now_ms_sql();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let held = sqlx::query(AssertSqlSafe(format!(
             "update sync_tasks set reconcile_marker = $1, \
              reconcile_due_at = case when $1 is null \

@@ -123,7 +123,7 @@ impl Db {
         id: TaskId,
         new: &NewMigration,
     ) -> Result<(), DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let row = TaskRow {
             project,
             id,
@@ -235,7 +235,7 @@ impl Db {
             if start.migrate_failed_objects {
                 check_failed_only(current.status, &current.spec)?;
             }
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin().await?;
             let moved = sqlx::query(
                 "update tasks set status = $1, status_time = $2, updated_time = $2, failed_objects_only = $3, \
                  error_code = null, error_msg = null where id = $4 and status = $5",
@@ -276,7 +276,7 @@ impl Db {
             if to == current.status {
                 return Ok(Cas::Done(to));
             }
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin().await?;
             if !cas_task_status(&mut tx, id, current.status, to).await? {
                 return Ok(Cas::Retry);
             }
@@ -304,7 +304,7 @@ impl Db {
             if task_transition(current.status, TaskEvent::Delete)? != TaskTransition::Remove {
                 return Err(illegal(current.status, "delete"));
             }
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin().await?;
             crate::runs::orphan_task_uploads(&mut tx, "t.id = $1", Bind::Int(id.get())).await?;
             let deleted = sqlx::query("delete from tasks where id = $1 and status = $2")
                 .bind(id.get())
@@ -393,7 +393,7 @@ impl Db {
             }
         };
         let n = binds.len();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let mut policy_binds = binds.clone();
         policy_binds.push(Bind::Text(rows::to_json(&update.bandwidth_policy)));
         policy_binds.push(Bind::Int(now_ms()));
@@ -456,7 +456,7 @@ impl Db {
                 continue;
             };
             let to = status_after(from, TaskEvent::ExpireWaiting)?;
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin().await?;
             if !cas_task_status(&mut tx, id, from, to).await? {
                 continue;
             }
