@@ -55,6 +55,10 @@ struct Args {
     /// Objects of the re-check across the WAN (d@wan), on the synthetic listing server.
     #[arg(long, default_value_t = 50_000)]
     recheck_objects: u64,
+    /// d@wan runs OMS alone (no rclone, no serial listings): for re-checks of millions of keys,
+    /// where those would take hours.
+    #[arg(long)]
+    oms_only: bool,
     /// Objects of the large task of workload e.
     #[arg(long, default_value_t = 1_000_000)]
     memory_objects: usize,

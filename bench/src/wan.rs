@@ -272,6 +272,9 @@ impl Bench<'_> {
             );
             rows[0].times.push(t);
             rows[0].peak_kib = Some(rows[0].peak_kib.unwrap_or(0).max(peak));
+            if self.args.oms_only {
+                continue;
+            }
             for (index, how) in [
                 (1, Rclone::Like(in_flight)),
                 (2, Rclone::ServerTimes(in_flight)),
@@ -305,6 +308,9 @@ impl Bench<'_> {
             let t = started.elapsed();
             eprintln!("  run {run}: serial listings {:.2}s", t.as_secs_f64());
             rows[3].times.push(t);
+        }
+        if self.args.oms_only {
+            rows.truncate(1);
         }
         Ok(rows)
     }

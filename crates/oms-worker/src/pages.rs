@@ -98,6 +98,8 @@ struct Bounds {
     finished: bool,
     /// A request is on its way (a segment waiting to hand its pages out takes no lane).
     fetching: bool,
+    /// The first key of the last full page: with `after`, how far a page reaches.
+    page_first: Option<String>,
 }
 
 fn lock(bounds: &Mutex<Bounds>) -> MutexGuard<'_, Bounds> {
@@ -214,39 +216,62 @@ impl Pages {
             if fetching >= self.lanes || self.segments.len() >= self.lanes * RANGES_PER_LANE {
                 return;
             }
-            let widest = self
+            // Nearest the front first: a range that has shown how far a page reaches is cut
+            // into ranges of `READ_AHEAD` pages, one per free lane, which their lanes read
+            // whole before the keys are needed. A listing's tail whose keys cannot be read as
+            // numbers is cut in half instead.
+            let free = self.lanes - fetching;
+            let chunked = self
                 .segments
                 .iter()
                 .enumerate()
-                .filter_map(|(index, segment)| {
+                .find_map(|(index, segment)| {
                     let bounds = lock(&segment.bounds);
                     if !bounds.answered || bounds.finished {
                         return None;
                     }
-                    let (width, _) =
-                        midpoint(prefix, bounds.after.as_deref(), bounds.until.as_deref())?;
-                    Some((index, width))
-                })
-                .max_by(|a, b| a.1.total_cmp(&b.1));
-            let Some((index, _)) = widest else {
+                    ahead(prefix, &bounds, READ_AHEAD).map(|_| index)
+                });
+            let halved = || {
+                self.segments
+                    .iter()
+                    .enumerate()
+                    .find_map(|(index, segment)| {
+                        let bounds = lock(&segment.bounds);
+                        let tail = bounds.until.is_none() && ahead(prefix, &bounds, 1).is_none();
+                        (bounds.answered && !bounds.finished && tail).then_some(index)
+                    })
+            };
+            let Some(index) = chunked.or_else(halved) else {
                 return;
             };
             // Cut under the lock, from where the segment stands now.
-            let (cut, until) = {
+            let (cuts, until) = {
                 let mut bounds = lock(&self.segments[index].bounds);
-                let Some((_, cut)) =
-                    midpoint(prefix, bounds.after.as_deref(), bounds.until.as_deref())
-                else {
-                    return;
-                };
                 if bounds.finished {
                     return;
                 }
-                let until = bounds.until.replace(cut.clone());
-                (cut, until)
+                let mut cuts: Vec<String> = (1..=free)
+                    .map_while(|n| ahead(prefix, &bounds, READ_AHEAD * n))
+                    .collect();
+                if cuts.is_empty() {
+                    cuts.extend(
+                        midpoint(prefix, bounds.after.as_deref(), bounds.until.as_deref())
+                            .map(|(_, cut)| cut),
+                    );
+                }
+                let Some(first) = cuts.first() else {
+                    return;
+                };
+                let until = bounds.until.replace(first.clone());
+                (cuts, until)
             };
-            let segment = self.spawn(Some(cut), until);
-            self.segments.insert(index + 1, segment);
+            let mut ends: Vec<Option<String>> = cuts.iter().skip(1).cloned().map(Some).collect();
+            ends.push(until);
+            for (offset, (cut, end)) in cuts.into_iter().zip(ends).enumerate() {
+                let segment = self.spawn(Some(cut), end);
+                self.segments.insert(index + 1 + offset, segment);
+            }
         }
     }
 }
@@ -305,6 +330,7 @@ async fn read(
             if done {
                 bounds.finished = true;
             } else {
+                bounds.page_first = page.objects.first().map(|o| o.key.clone());
                 bounds.after = go_on;
             }
             done
@@ -343,6 +369,55 @@ fn run_of(c: Option<&u8>) -> &'static [u8] {
 fn digit(run: &[u8], c: Option<&u8>) -> u128 {
     let below = c.map_or(0, |c| run.partition_point(|r| r <= c));
     u128::try_from(below.saturating_sub(1)).unwrap_or(0)
+}
+
+/// A key about `pages` pages past where `bounds` stands, by how far its last page reached
+/// (from its first key to its last, read as numbers as [`midpoint`] reads them), if that
+/// falls strictly between where it stands and where it ends.
+fn ahead(prefix: &str, bounds: &Bounds, pages: usize) -> Option<String> {
+    let (first, after) = (bounds.page_first.as_deref()?, bounds.after.as_deref()?);
+    if first >= after || !first.starts_with(prefix) {
+        return None;
+    }
+    let (lo, hi) = (first.as_bytes(), after.as_bytes());
+    let common = lo.iter().zip(hi).take_while(|(a, b)| a == b).count();
+    // A few positions before the first that differs, so that the sum can carry into them.
+    let start = common.saturating_sub(4).max(prefix.len());
+    let runs: Vec<&[u8]> = (start..start + DIGITS)
+        .map(|i| run_of(hi.get(i).or_else(|| lo.get(i))))
+        .collect();
+    let radix = |run: &[u8]| run.len() as u128;
+    let value = |key: &[u8]| {
+        runs.iter().enumerate().fold(0, |v, (i, run)| {
+            v * radix(run) + digit(run, key.get(start + i))
+        })
+    };
+    let (from, to) = (value(lo), value(hi));
+    let span: u128 = runs.iter().map(|run| radix(run)).product();
+    let step = to.checked_sub(from).filter(|step| *step > 0)?;
+    let mut cut_value = to.checked_add(step.checked_mul(pages as u128)?)?;
+    if cut_value >= span {
+        return None;
+    }
+    let mut chars = vec![0_u8; DIGITS];
+    for (c, run) in chars.iter_mut().zip(&runs).rev() {
+        *c = run[usize::try_from(cut_value % radix(run)).ok()?];
+        cut_value /= radix(run);
+    }
+    let mut cut = hi[..start].to_vec();
+    cut.extend_from_slice(&chars);
+    while cut.len() > start
+        && cut
+            .last()
+            .is_some_and(|&c| runs[cut.len() - start - 1].first() == Some(&c))
+    {
+        cut.pop();
+    }
+    let cut = String::from_utf8(cut).ok()?;
+    let fits = cut.as_str() > after
+        && cut.starts_with(prefix)
+        && bounds.until.as_deref().is_none_or(|u| cut.as_str() < u);
+    fits.then_some(cut)
 }
 
 /// A key halfway between `after` (`None`: the start of `prefix`) and `until` (`None`: the end
@@ -588,6 +663,40 @@ mod tests {
         );
         // Bytes beyond ASCII: no cut that would not fall between the bounds.
         assert!(midpoint("", Some("\u{e9}t\u{e9}"), None).is_none());
+    }
+
+    #[test]
+    fn a_range_is_cut_some_pages_ahead_by_how_far_a_page_reached() {
+        let bounds = |first: &str, after: &str, until: Option<&str>| Bounds {
+            after: Some(after.into()),
+            until: until.map(str::to_owned),
+            answered: true,
+            page_first: Some(first.into()),
+            ..Bounds::default()
+        };
+        // A page of 1,000 numbered keys: 4 pages ahead of d/000123999 is about d/000127995.
+        let cut = ahead("d/", &bounds("d/000123000", "d/000123999", None), 4).unwrap();
+        assert!(
+            cut.as_str() > "d/000127" && cut.as_str() < "d/000128",
+            "{cut}"
+        );
+        // Carried into the positions before: 4 pages past d/000199999 are past d/000200.
+        let cut = ahead("d/", &bounds("d/000199000", "d/000199999", None), 4).unwrap();
+        assert!(
+            cut.as_str() > "d/000203" && cut.as_str() < "d/000204",
+            "{cut}"
+        );
+        // Not past the range's end.
+        assert!(
+            ahead(
+                "d/",
+                &bounds("d/000123000", "d/000123999", Some("d/000125")),
+                4
+            )
+            .is_none()
+        );
+        // No page seen: no cut.
+        assert!(ahead("d/", &Bounds::default(), 4).is_none());
     }
 
     #[test]
