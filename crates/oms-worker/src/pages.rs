@@ -371,6 +371,26 @@ fn digit(run: &[u8], c: Option<&u8>) -> u128 {
     u128::try_from(below.saturating_sub(1)).unwrap_or(0)
 }
 
+/// `value` written out after `beginning`, a digit of each of `runs` per position, without the
+/// trailing lowest digits (they say nothing: "d/0005" cuts as "d/00050000" does).
+fn spelled(beginning: &[u8], runs: &[&[u8]], mut value: u128) -> Option<String> {
+    let mut chars = vec![0_u8; runs.len()];
+    for (c, run) in chars.iter_mut().zip(runs).rev() {
+        let radix = run.len() as u128;
+        *c = run[usize::try_from(value % radix).ok()?];
+        value /= radix;
+    }
+    while let (Some(&c), Some(run)) = (chars.last(), runs.get(chars.len().wrapping_sub(1))) {
+        if run.first() != Some(&c) {
+            break;
+        }
+        chars.pop();
+    }
+    let mut key = beginning.to_vec();
+    key.extend_from_slice(&chars);
+    String::from_utf8(key).ok()
+}
+
 /// A key about `pages` pages past where `bounds` stands, by how far its last page reached
 /// (from its first key to its last, read as numbers as [`midpoint`] reads them), if that
 /// falls strictly between where it stands and where it ends.
@@ -395,25 +415,11 @@ fn ahead(prefix: &str, bounds: &Bounds, pages: usize) -> Option<String> {
     let (from, to) = (value(lo), value(hi));
     let span: u128 = runs.iter().map(|run| radix(run)).product();
     let step = to.checked_sub(from).filter(|step| *step > 0)?;
-    let mut cut_value = to.checked_add(step.checked_mul(pages as u128)?)?;
+    let cut_value = to.checked_add(step.checked_mul(pages as u128)?)?;
     if cut_value >= span {
         return None;
     }
-    let mut chars = vec![0_u8; DIGITS];
-    for (c, run) in chars.iter_mut().zip(&runs).rev() {
-        *c = run[usize::try_from(cut_value % radix(run)).ok()?];
-        cut_value /= radix(run);
-    }
-    let mut cut = hi[..start].to_vec();
-    cut.extend_from_slice(&chars);
-    while cut.len() > start
-        && cut
-            .last()
-            .is_some_and(|&c| runs[cut.len() - start - 1].first() == Some(&c))
-    {
-        cut.pop();
-    }
-    let cut = String::from_utf8(cut).ok()?;
+    let cut = spelled(&hi[..start], &runs, cut_value)?;
     let fits = cut.as_str() > after
         && cut.starts_with(prefix)
         && bounds.until.as_deref().is_none_or(|u| cut.as_str() < u);
@@ -458,23 +464,8 @@ fn midpoint(prefix: &str, after: Option<&str>, until: Option<&str>) -> Option<(f
     if high <= low + 1 {
         return None;
     }
-    let mut mid = low + (high - low) / 2;
-    let mut chars = vec![0_u8; DIGITS];
-    for (c, run) in chars.iter_mut().zip(&runs).rev() {
-        *c = run[usize::try_from(mid % radix(run)).ok()?];
-        mid /= radix(run);
-    }
-    let mut cut = lo[..common].to_vec();
-    cut.extend_from_slice(&chars);
-    // Trailing lowest digits say nothing: "d/0005" cuts as "d/00050000" does.
-    while cut.len() > common
-        && cut
-            .last()
-            .is_some_and(|&c| runs[cut.len() - common - 1].first() == Some(&c))
-    {
-        cut.pop();
-    }
-    let cut = String::from_utf8(cut).ok()?;
+    let mid = low + (high - low) / 2;
+    let cut = spelled(&lo[..common], &runs, mid)?;
     let fits =
         cut.as_str() > after && cut.starts_with(prefix) && until.is_none_or(|u| cut.as_str() < u);
     let span: f64 = runs.iter().map(|run| (radix(run) as f64).ln()).sum();
