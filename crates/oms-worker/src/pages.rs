@@ -125,10 +125,10 @@ impl Drop for Segment {
 /// The pages of one listing, in key order, fetched ahead and checked. A listing that goes
 /// past its first page is cut into up to `worker.list_lanes` key ranges read side by side (a
 /// flat prefix is otherwise one serial chain of round trips, whatever else runs in parallel):
-/// the widest range still being read is split at a key halfway between where it stands and
-/// where it ends, computed from the keys' characters; a cut beyond the last key costs one
-/// empty page and the next cut lands closer. Pages are still handed out in key order, so the
-/// checker's merge-join and the checkpoint are as with one chain.
+/// nearest the front first, a range is cut into ranges of [`READ_AHEAD`] pages, one per free
+/// lane, by how far its last page reached (see [`ahead`]); a tail whose keys cannot be read as
+/// numbers is cut halfway instead (see [`midpoint`]). Pages are still handed out in key order,
+/// so the checker's merge-join and the checkpoint are as with one chain.
 pub(crate) struct Pages {
     request: Arc<Request>,
     lanes: usize,
@@ -203,8 +203,8 @@ impl Pages {
         }
     }
 
-    /// Splits the widest ranges until `lanes` are being read (or the listing holds as many
-    /// ranges as it may).
+    /// Cuts ranges until `lanes` are being read (or the listing holds as many ranges as it
+    /// may).
     fn split(&mut self) {
         let prefix = self.request.prefix.as_str();
         loop {
@@ -255,10 +255,11 @@ impl Pages {
                     .map_while(|n| ahead(prefix, &bounds, READ_AHEAD * n))
                     .collect();
                 if cuts.is_empty() {
-                    cuts.extend(
-                        midpoint(prefix, bounds.after.as_deref(), bounds.until.as_deref())
-                            .map(|(_, cut)| cut),
-                    );
+                    cuts.extend(midpoint(
+                        prefix,
+                        bounds.after.as_deref(),
+                        bounds.until.as_deref(),
+                    ));
                 }
                 let Some(first) = cuts.first() else {
                     return;
@@ -427,12 +428,11 @@ fn ahead(prefix: &str, bounds: &Bounds, pages: usize) -> Option<String> {
 }
 
 /// A key halfway between `after` (`None`: the start of `prefix`) and `until` (`None`: the end
-/// of `prefix`), and how wide that range is (a logarithm, comparable between ranges); `None`
-/// when no key fits between them. Keys are read as numbers from where the bounds differ, each
+/// of `prefix`); `None` when no key fits between them. Keys are read as numbers from where the bounds differ, each
 /// position in the run of characters the lower bound holds there; whatever the keys hold, a
 /// cut is made of [`ALPHABET`] characters and falls strictly between the bounds, or is not
 /// made.
-fn midpoint(prefix: &str, after: Option<&str>, until: Option<&str>) -> Option<(f64, String)> {
+fn midpoint(prefix: &str, after: Option<&str>, until: Option<&str>) -> Option<String> {
     let after = match after {
         Some(a) if a >= prefix => a,
         _ => prefix,
@@ -468,11 +468,7 @@ fn midpoint(prefix: &str, after: Option<&str>, until: Option<&str>) -> Option<(f
     let cut = spelled(&lo[..common], &runs, mid)?;
     let fits =
         cut.as_str() > after && cut.starts_with(prefix) && until.is_none_or(|u| cut.as_str() < u);
-    let span: f64 = runs.iter().map(|run| (radix(run) as f64).ln()).sum();
-    let width = ((high - low) as f64).ln()
-        - span
-        - (common - prefix.len()) as f64 * (ALPHABET.len() as f64).ln();
-    fits.then_some((width, cut))
+    fits.then_some(cut)
 }
 
 /// Checks one page of a listing of `prefix` that asked for keys after `after` (see the module
@@ -627,27 +623,27 @@ mod tests {
 
     #[test]
     fn a_cut_falls_between_its_bounds() {
-        let (_, cut) = midpoint("d/", Some("d/000000999"), None).unwrap();
+        let cut = midpoint("d/", Some("d/000000999"), None).unwrap();
         assert!(
             cut.as_str() > "d/000000999" && cut.starts_with("d/"),
             "{cut}"
         );
-        let (_, cut) = midpoint("d/", Some("d/000000999"), Some("d/000001")).unwrap();
+        let cut = midpoint("d/", Some("d/000000999"), Some("d/000001")).unwrap();
         assert!(
             cut.as_str() > "d/000000999" && cut.as_str() < "d/000001",
             "{cut}"
         );
-        let (_, cut) = midpoint("", None, Some("b")).unwrap();
+        let cut = midpoint("", None, Some("b")).unwrap();
         assert!(cut.as_str() < "b", "{cut}");
         // Nothing fits between a key and the key with one more character at its end.
         assert!(midpoint("", Some("a"), Some("a-")).is_none());
         // Numbers are cut as numbers.
-        let (_, cut) = midpoint("d/", Some("d/000020000"), Some("d/000100000")).unwrap();
+        let cut = midpoint("d/", Some("d/000020000"), Some("d/000100000")).unwrap();
         assert_eq!(cut, "d/00006");
-        let (_, cut) = midpoint("d/", Some("d/000000999"), None).unwrap();
+        let cut = midpoint("d/", Some("d/000000999"), None).unwrap();
         assert!(cut.starts_with("d/4") || cut.starts_with("d/5"), "{cut}");
         // Cuts are made of ordinary characters only, whatever the keys hold.
-        let (_, cut) = midpoint("", Some("a&<b"), Some("a&<z")).unwrap();
+        let cut = midpoint("", Some("a&<b"), Some("a&<z")).unwrap();
         assert!(
             cut.starts_with("a&<") && cut[3..].bytes().all(|b| ALPHABET.contains(&b)),
             "{cut}"
@@ -688,17 +684,6 @@ mod tests {
         );
         // No page seen: no cut.
         assert!(ahead("d/", &Bounds::default(), 4).is_none());
-    }
-
-    #[test]
-    fn wider_ranges_are_wider() {
-        let wide = midpoint("", Some("a"), None).unwrap().0;
-        let narrow = midpoint("", Some("a"), Some("b")).unwrap().0;
-        let narrower = midpoint("", Some("abc1"), Some("abc9")).unwrap().0;
-        assert!(
-            wide > narrow && narrow > narrower,
-            "{wide} {narrow} {narrower}"
-        );
     }
 
     #[test]
