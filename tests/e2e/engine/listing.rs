@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{DST_BUCKET, DST_REGION, Migration, SRC_BUCKET, SRC_REGION, random_bytes, rule};
 use crate::support::harness::{Overrides, TestServer};
-use crate::support::proxy::{Proxy, RequestHead, Seen, recorder};
+use crate::support::proxy::{Proxy, RequestHead, Seen, query_value, recorder};
 use crate::support::s3::S3Server;
 
 /// The `start-after` of each ListObjectsV2 request in `seen`.
@@ -16,16 +16,7 @@ fn starts_after(seen: &Seen) -> Vec<String> {
     heads
         .iter()
         .filter(|h| h.method == http::Method::GET && h.query.contains("list-type=2"))
-        .filter_map(|h| {
-            h.query.split('&').find_map(|pair| {
-                let value = pair.strip_prefix("start-after=")?;
-                Some(
-                    percent_encoding::percent_decode_str(value)
-                        .decode_utf8_lossy()
-                        .into_owned(),
-                )
-            })
-        })
+        .filter_map(|h| query_value(&h.query, "start-after"))
         .collect()
 }
 

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{DST_BUCKET, DST_REGION, MIB, Migration, SRC_BUCKET, SRC_REGION, random_bytes, rule};
 use crate::support::harness::{Overrides, TestServer};
-use crate::support::proxy::{Proxy, recorder};
+use crate::support::proxy::{Proxy, query_value, recorder};
 use crate::support::s3::S3Server;
 
 #[tokio::test]
@@ -118,15 +118,6 @@ async fn checkpoint_of(m: &Migration, id: i64) -> Option<String> {
         .unwrap()
         .try_get("checkpoint")
         .unwrap()
-}
-
-/// The decoded value of `name` in a URL query.
-fn query_value(query: &str, name: &str) -> Option<String> {
-    reqwest::Url::parse(&format!("http://query/?{query}"))
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
 }
 
 /// Starts a worker of `m`'s install in another process.

@@ -44,6 +44,15 @@ pub fn recorder() -> (Before, Seen) {
     (before, seen)
 }
 
+/// The decoded value of `name` in a URL query.
+pub fn query_value(query: &str, name: &str) -> Option<String> {
+    reqwest::Url::parse(&format!("http://query/?{query}"))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
 /// S3 requests of `seen` for `path` (`/bucket/key`, path style): how many
 /// CreateMultipartUpload (`POST ?uploads`), UploadPart (`PUT ?partNumber=..&uploadId=..`) and
 /// AbortMultipartUpload (`DELETE ?uploadId=..`).
