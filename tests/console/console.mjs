@@ -126,7 +126,25 @@ try {
   await page.click('#preview');
   await page.locator('[data-test=plan-count]', { hasText: 'holds 12 objects' }).waitFor();
   await shot(page, 'plan');
-  await page.click('#create');
+  // First omsd's own plan: a dry run lists and compares, and writes nothing at the destination.
+  await page.click('#dry-run');
+  await page.waitForURL(/#\/task\/\d+$/);
+  const dryId = page.url().split('/').pop();
+  await statusIs('completed');
+  await page.locator('[data-test=plan-copy]', { hasText: '2.3 MiB' }).waitFor();
+  const dry = (await api(`tasks/${dryId}`)).body;
+  check(dry.dry_run === true && dry.plan.copy.num === 12 && dry.successful_num === 0,
+    `the dry run plans 12 copies and copies nothing: ${JSON.stringify(dry)}`);
+  check((await page.locator('[data-test=plan-copy] td').nth(1).textContent()) === '12', 'the plan shows 12 objects to copy');
+  check(!fs.existsSync(path.join(work, 'dst/backup/photos')), 'a dry run writes nothing at the destination');
+  await shot(page, 'dry-run');
+  log(`dry run ${dryId}: 12 objects to copy, nothing written`);
+  // Then the task itself (the keys were emptied after the dry run: typed again).
+  await page.click('a[data-nav=new]');
+  await page.selectOption('#new-target', 'task');
+  await page.selectOption('#new-type', 'prefix');
+  await fillSourceAndDestination('photos/');
+  await planAndCreate();
   await page.waitForURL(/#\/task\/\d+$/);
   const taskId = page.url().split('/').pop();
   await statusIs('completed');
@@ -137,6 +155,9 @@ try {
   check(await counterOf('failed') === String(task.failed_num), 'failed shown = API failed_num');
   check((await counterOf('bytes')).startsWith('2.3 MiB'), `bytes shown: ${await counterOf('bytes')}`);
   check(fs.readdirSync(path.join(work, 'dst/backup/photos')).length === 12, '12 objects at the destination');
+  await page.locator('#manifest tbody tr').nth(11).waitFor();
+  const proofs = await page.locator('#manifest tbody tr td:nth-child(3)').allTextContents();
+  check(proofs.length === 12 && proofs.every((c) => c === 'md5'), `the manifest proves each object by MD5: ${proofs}`);
   await shot(page, 'task-completed');
   log(`task ${taskId} completed: 12 objects, counters as the API reports them`);
 

@@ -182,6 +182,38 @@ async fn omsctl_creates_a_task_and_watches_it_to_completion_with_json_output() {
     put_objects(&m, "docs/", 8, 100_000).await;
     let ctl = Ctl::new(&m);
 
+    // First a dry run: omsd lists and compares, omsctl waits and prints the plan, and nothing
+    // reaches the destination.
+    let plan = ctl
+        .run_keyed(&migration_args(
+            &["-o", "json", "task", "create", "--dry-run"],
+            "docs/",
+        ))
+        .await;
+    assert_eq!(plan.code, 0, "{plan:?}");
+    let planned = plan.json();
+    assert_eq!(planned["dry_run"], true, "{planned:#}");
+    assert_eq!(planned["plan"]["copy"]["num"], 8, "{planned:#}");
+    assert_eq!(planned["plan"]["copy"]["size"], 800_000);
+    assert_eq!(planned["plan"]["skip"]["num"], 0);
+    assert!(!plan.stdout.contains(&m.src.sk) && !plan.stdout.contains(&m.dst.sk));
+    assert!(
+        m.dst.keys(DST_BUCKET, "").await.is_empty(),
+        "a dry run writes nothing"
+    );
+    let planned_id = planned["id"].as_i64().unwrap().to_string();
+    let shown = ctl.run(&["task", "plan", &planned_id]).await;
+    assert_eq!(shown.code, 0, "{shown:?}");
+    assert!(shown.stdout.contains("nothing was written"), "{shown:?}");
+    let copy_line = shown
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("copy"));
+    assert!(
+        copy_line.is_some_and(|l| l.contains(" 8 objects") && l.contains("docs/obj-000.bin")),
+        "{shown:?}"
+    );
+
     let args = migration_args(&["-o", "json", "task", "create", "--watch"], "docs/");
     let run = ctl.run_keyed(&args).await;
 
@@ -202,20 +234,23 @@ async fn omsctl_creates_a_task_and_watches_it_to_completion_with_json_output() {
     let list = ctl
         .run(&["-o", "json", "task", "list", "--status", "5"])
         .await;
-    assert_eq!(list.json()["count"], 1, "{list:?}");
-    // The dry run counts the source and creates nothing.
-    let plan = ctl
-        .run_keyed(&migration_args(
-            &["-o", "json", "task", "create", "--dry-run"],
-            "docs/",
-        ))
-        .await;
-    assert_eq!(plan.code, 0, "{plan:?}");
-    assert_eq!(plan.json()["plan"]["objects"], 8);
-    assert_eq!(plan.json()["request"]["src_node"]["sk"], "***");
-    assert!(!plan.stdout.contains(&m.src.sk) && !plan.stdout.contains(&m.dst.sk));
-    let list = ctl.run(&["-o", "json", "task", "list"]).await;
-    assert_eq!(list.json()["count"], 1, "the dry run created nothing");
+    assert_eq!(list.json()["count"], 2, "the dry run and the run: {list:?}");
+    // A task that is not a dry run has no plan: a usage error.
+    let no_plan = ctl.run(&["task", "plan", &id]).await;
+    assert_eq!(no_plan.code, 2, "{no_plan:?}");
+    // The verification manifest names each copied object with the MD5 that proved it.
+    let manifest = ctl.run(&["-o", "json", "task", "manifest", &id]).await;
+    assert_eq!(manifest.code, 0, "{manifest:?}");
+    let manifest = manifest.json();
+    assert_eq!(manifest["count"], 8, "{manifest:#}");
+    let md5s = m.dst.md5s(DST_BUCKET, "docs/").await;
+    for object in manifest["objects"].as_array().unwrap() {
+        let key = object["key"].as_str().unwrap();
+        assert_eq!(object["checksum"], "md5", "{object}");
+        assert_eq!(object["checksum_value"], md5s[key].as_str(), "{object}");
+    }
+    let table = ctl.run(&["task", "manifest", &id, "--limit", "3"]).await;
+    assert!(table.stdout.contains("3 of 8 objects"), "{table:?}");
 }
 
 #[tokio::test]

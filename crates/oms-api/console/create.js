@@ -127,7 +127,8 @@ export function createView() {
     chipsOf(prefixChips, [...next].slice(0, 60), (name) => { f.prefixes.value = name; f.prefixes.dispatchEvent(new Event('input', { bubbles: true })); });
   }
 
-  const createButton = h('button', { type: 'button', class: 'primary', id: 'create', disabled: true, onclick: create }, 'Create');
+  const createButton = h('button', { type: 'button', class: 'primary', id: 'create', disabled: true, onclick: () => create(false) }, 'Create');
+  const dryRunButton = h('button', { type: 'button', id: 'dry-run', disabled: true, onclick: () => create(true) }, 'Dry run');
 
   async function plan() {
     const request = body();
@@ -159,18 +160,22 @@ export function createView() {
     } else {
       out.push(h('p', { 'data-test': 'plan-count' }, 'The keys are read from the list file when the task runs.'));
     }
-    out.push(h('p', { class: 'muted' }, 'Nothing was created. Press Create to start it.'));
+    out.push(h('p', { class: 'muted' }, 'Nothing was created. Press Create to start it, or Dry run to have omsd '
+      + 'list and compare exactly as a run would (nothing is written at the destination) and show what it would copy, '
+      + 'overwrite and skip.'));
     planBox.replaceChildren(h('div', { class: 'card' }, out));
-    createButton.disabled = false;
+    createButton.disabled = dryRunButton.disabled = false;
   }
 
-  async function create() {
+  async function create(dryRun) {
     const request = body();
+    if (dryRun) request.dry_run = true;
     const group = f.target.value === 'group';
     const created = await attempt(() => post(group ? 'taskgroups' : 'tasks', request));
     if (!created) return;
     clearSecrets();
-    toast(group ? 'Task group created' : `Task ${created.id} created`);
+    const what = group ? 'Task group' : `Task ${created.id}`;
+    toast(dryRun ? `${what} created as a dry run` : `${what} created`);
     window.location.hash = group ? `#/group/${created.group_id}` : `#/task/${created.id}`;
   }
 
@@ -206,8 +211,8 @@ export function createView() {
       .map((r) => h('option', { value: r.value }, r.description)));
   }
 
-  const form = h('form', { class: 'grid', id: 'new-form', onsubmit: (e) => e.preventDefault(), oninput: () => { createButton.disabled = true; },
-    onchange: () => { createButton.disabled = true; shape(); } },
+  const form = h('form', { class: 'grid', id: 'new-form', onsubmit: (e) => e.preventDefault(), oninput: () => { createButton.disabled = dryRunButton.disabled = true; },
+    onchange: () => { createButton.disabled = dryRunButton.disabled = true; shape(); } },
   field('Create a', f.target), field('Type', f.type),
   h('h2', { class: 'field-title' }, 'Source'), h('span'),
   rows.srcCloud, rows.srcRegion, rows.srcAk, rows.srcSk, rows.srcConn, rows.srcJson, rows.srcBucket,
@@ -221,7 +226,7 @@ export function createView() {
   field('Objects already there', f.overwrite), field('Bandwidth windows', windows.el), field('Description', f.description));
 
   const el = h('section', {}, h('h1', {}, 'New migration'), h('div', { class: 'card' }, form, srcRegions, dstRegions),
-    h('div', { class: 'actions' }, h('button', { type: 'button', id: 'preview', onclick: plan }, 'Preview plan'), createButton,
+    h('div', { class: 'actions' }, h('button', { type: 'button', id: 'preview', onclick: plan }, 'Preview plan'), createButton, dryRunButton,
       h('span', { class: 'muted' }, 'Preview the plan first; any change asks for a new preview.')), planBox);
 
   const view = {

@@ -40,6 +40,31 @@ function failedObjectsTable(page) {
 
 function leave(hash) { window.location.hash = hash; }
 
+/** A dry run's plan (omsd's extension): what a run would copy, overwrite and skip. */
+function planCard(subject) {
+  const plan = subject.plan;
+  const out = [h('h2', {}, 'Plan (dry run)'),
+    h('p', { class: 'muted' }, 'Listed and compared exactly as a run would; nothing was written at the destination.')];
+  if (!plan) return h('div', { class: 'card', id: 'dry-run-plan' }, out, h('p', {}, 'No plan yet.'));
+  const row = (label, part) => h('tr', { 'data-test': `plan-${label}` }, h('td', {}, label),
+    h('td', { class: 'num' }, String(part.num)), h('td', { class: 'num' }, bytes(part.size)),
+    h('td', {}, (part.first_keys || []).join(', ')));
+  out.push(table(['Would', 'Objects', 'Bytes', 'First keys'],
+    [row('copy', plan.copy), row('overwrite', plan.overwrite), row('skip', plan.skip)]));
+  out.push(h('p', { 'data-test': 'plan-estimate' }, plan.estimated_time !== undefined && plan.estimated_time !== null
+    ? `A run would take about ${duration(plan.estimated_time)} at ${rate(plan.history_speed)} (the project's last completed runs).`
+    : 'No completed run yet to predict the time from.'));
+  return h('div', { class: 'card', id: 'dry-run-plan' }, out);
+}
+
+/** The first page of a task's verification manifest: what proved each copied object. */
+function manifestTable(page) {
+  return h('div', {}, table(['Key', 'Size', 'Checksum', 'Value', 'Destination ETag'], page.objects.map((o) => h('tr', {},
+    h('td', {}, o.key), h('td', { class: 'num' }, bytes(o.size)), h('td', {}, o.checksum), h('td', {}, o.checksum_value),
+    h('td', {}, o.dst_etag || ''))), { id: 'manifest' }),
+  h('p', { class: 'muted' }, `${page.objects.length} of ${page.count} objects (all of them: GET .../tasks/{id}/manifest)`));
+}
+
 export function taskView(id) {
   const chart = speedChart();
   const title = h('h1', {}, `Task ${id}`);
@@ -50,8 +75,11 @@ export function taskView(id) {
   const actions = h('div', { class: 'actions' });
   const failed = h('div');
   const bandwidth = h('div');
+  const plan = h('div');
+  const manifest = h('div');
   let task = null;
   let failedSeen = -1;
+  let copiedSeen = -1;
   let bandwidthShown = false;
 
   async function verb(action, message) {
@@ -76,8 +104,9 @@ export function taskView(id) {
   };
   actions.append(...Object.values(buttons));
 
-  const el = h('section', {}, title, status, actions, progress, counters, reason,
-    h('h2', {}, 'Speed'), chart.el, bandwidth, h('h2', {}, 'Failed objects'), failed);
+  const el = h('section', {}, title, status, actions, progress, counters, reason, plan,
+    h('h2', {}, 'Speed'), chart.el, bandwidth, h('h2', {}, 'Failed objects'), failed,
+    h('h2', {}, 'Verification manifest'), manifest);
   const view = {
     el,
     async refresh() {
@@ -106,6 +135,13 @@ export function taskView(id) {
           (policy) => put(`tasks/${id}/bandwidth-policy`, { bandwidth_policy: policy })));
         bandwidthShown = true;
       }
+      plan.replaceChildren(t.dry_run ? planCard(t) : '');
+      if (t.successful_num !== copiedSeen) {
+        copiedSeen = t.successful_num;
+        manifest.replaceChildren(t.successful_num > 0
+          ? manifestTable(await get(`tasks/${id}/manifest${query({ limit: 100 })}`))
+          : h('p', { class: 'muted' }, t.dry_run ? 'A dry run copies nothing.' : 'Nothing copied yet.'));
+      }
       if (t.failed_num !== failedSeen) {
         failedSeen = t.failed_num;
         failed.replaceChildren(t.failed_num > 0
@@ -125,6 +161,7 @@ export function groupView(id) {
   const reason = h('div');
   const tasks = h('div');
   const bandwidth = h('div');
+  const plan = h('div');
   let group = null;
   let bandwidthShown = false;
 
@@ -150,7 +187,7 @@ export function groupView(id) {
     } }, 'Delete'),
   };
   const el = h('section', {}, h('h1', {}, `Task group ${id.slice(0, 8)}`), status,
-    h('div', { class: 'actions' }, Object.values(buttons)), progress, counters, reason,
+    h('div', { class: 'actions' }, Object.values(buttons)), progress, counters, reason, plan,
     h('h2', {}, 'Speed'), chart.el, bandwidth, h('h2', {}, 'Tasks'), tasks);
   const view = {
     el,
@@ -174,6 +211,7 @@ export function groupView(id) {
         counter('tasks done', `${g.complete_task_num} / ${g.total_task_num}`, 'tasks'),
         counter('elapsed', duration(g.total_time), 'elapsed'));
       reason.replaceChildren(reasonBox(g) || '');
+      plan.replaceChildren(g.dry_run ? planCard(g) : '');
       chart.add(g.status === 2 ? g.migrate_speed : 0);
       if (!bandwidthShown) {
         bandwidth.replaceChildren(bandwidthCard(g.bandwidth_policy,

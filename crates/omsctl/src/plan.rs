@@ -1,150 +1,151 @@
-//! `--dry-run` of `task create` and `group create`: the request that would be sent (keys
-//! hidden) and what the source holds under its prefixes, counted with the bucket helper —
-//! nothing is created.
-//!
-//! omsd has no server-side plan yet; this one is bounded (`MAX_PLAN_PAGES` helper pages per
-//! prefix) and says when it stopped counting.
+//! Plans and proofs, omsd's extensions: `--dry-run` of `task create` and `group create` (omsd
+//! lists and compares exactly as a run would, writes nothing at the destination, and keeps
+//! what a run would copy, overwrite and skip), `task plan` and `group plan` (a dry run's plan
+//! again), and `task manifest` (a finished task's verification manifest).
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
-use crate::commands::Ctx;
-use crate::commands::bucket::objects_page;
-use crate::create::redacted;
+use crate::client::query;
+use crate::commands::{Ctx, PageArgs, WatchArgs};
+use crate::create::Target;
 use crate::error::CtlError;
-use crate::output::{self, text};
+use crate::output::{self, int, text};
+use crate::watch::{self, Subject};
 
-/// How many helper pages a plan reads per prefix, at most.
-const MAX_PLAN_PAGES: usize = 10;
-/// How many keys a plan names.
-const FIRST_KEYS: usize = 5;
-
-/// What the source holds for a create body.
-#[derive(Debug, Default)]
-struct Count {
-    objects: u64,
-    bytes: u64,
-    complete: bool,
-    first_keys: Vec<String>,
-}
-
-/// The source's access fields of a create body, for the helpers.
-fn access_of(src: &Value) -> Map<String, Value> {
-    let mut access = Map::new();
-    for field in [
-        "cloud_type",
-        "ak",
-        "sk",
-        "connection_string",
-        "json_auth_file",
-        "app_id",
-    ] {
-        if let Some(value) = src.get(field).filter(|v| v.is_string()) {
-            access.insert(field.to_owned(), value.clone());
-        }
-    }
-    access
-}
-
-/// Counts the objects under `prefix` (the helper lists folders, so the folder holding the
-/// prefix is listed and its names filtered).
-async fn count_prefix(
+/// Creates `body` as a dry run, waits until omsd has planned it (following it when asked), and
+/// prints the plan. Exits as `watch` does: 0 when the plan is complete, 1 when it failed.
+pub async fn dry_run(
     ctx: &Ctx,
-    src: &Value,
-    prefix: &str,
-    count: &mut Count,
+    target: Target,
+    body: &Value,
+    follow: &WatchArgs,
 ) -> Result<(), CtlError> {
-    let access = access_of(src);
-    let folder = match prefix.rfind('/') {
-        Some(end) => &prefix[..=end],
-        None => "/",
+    let mut body = body.clone();
+    body["dry_run"] = Value::Bool(true);
+    let path = match target {
+        Target::Task => "tasks",
+        Target::Group => "taskgroups",
     };
-    let mut marker = String::new();
-    for _ in 0..MAX_PLAN_PAGES {
-        let page = objects_page(
-            ctx,
-            &access,
-            text(src, "bucket"),
-            text(src, "region"),
-            folder,
-            &marker,
-        )
-        .await?;
-        for record in page["records"].as_array().into_iter().flatten() {
-            let name = text(record, "name");
-            if !name.starts_with(prefix) {
-                continue;
-            }
-            count.objects += 1;
-            count.bytes += text(record, "size").parse::<u64>().unwrap_or(0);
-            if count.first_keys.len() < FIRST_KEYS {
-                count.first_keys.push(name.to_owned());
-            }
-        }
-        if page["next_page"].as_bool() != Some(true) {
-            return Ok(());
-        }
-        marker = text(&page, "next_marker").to_owned();
+    let created = ctx.api.post(path, Some(&body)).await?;
+    let subject = match target {
+        Target::Task => Subject::Task(int(&created, "id")),
+        Target::Group => Subject::Group(text(&created, "group_id").to_owned()),
+    };
+    let show = follow.watch && ctx.format == output::Format::Text;
+    let followed = watch::follow(&ctx.api, &subject, follow.interval(), show).await?;
+    print(ctx, &subject, &followed.last);
+    followed.outcome()
+}
+
+/// `task plan` / `group plan`: the plan of a dry run, as far as it got.
+pub async fn show(ctx: &Ctx, subject: &Subject) -> Result<(), CtlError> {
+    let seen = match subject {
+        Subject::Task(id) => ctx.api.get(&format!("tasks/{id}")).await?,
+        Subject::Group(id) => ctx.api.get(&format!("taskgroups/{id}")).await?,
+    };
+    if seen["dry_run"].as_bool() != Some(true) {
+        return Err(CtlError::Usage(format!(
+            "{} is not a dry run: create one with --dry-run",
+            name(subject)
+        )));
     }
-    count.complete = false;
+    print(ctx, subject, &seen);
     Ok(())
 }
 
-/// Prints the plan of `body` (a create body with its keys) and creates nothing.
-pub async fn show(ctx: &Ctx, body: &Value) -> Result<(), CtlError> {
-    let src = &body["src_node"];
-    let kind = text(body, "task_type").to_ascii_lowercase();
-    let mut count = Count {
-        complete: true,
-        ..Count::default()
+fn name(subject: &Subject) -> String {
+    match subject {
+        Subject::Task(id) => format!("task {id}"),
+        Subject::Group(id) => format!("group {id}"),
+    }
+}
+
+/// Prints `seen` (a dry-run task or group as omsd shows it): as JSON whole, as text its plan.
+fn print(ctx: &Ctx, subject: &Subject, seen: &Value) {
+    output::emit(ctx.format, seen, |s| plan_text(&name(subject), s));
+}
+
+/// The plan of `seen` as lines of text.
+pub fn plan_text(name: &str, seen: &Value) -> String {
+    let plan = &seen["plan"];
+    let status = match name.starts_with("group") {
+        true => output::group_status(int(seen, "status")),
+        false => output::task_status(int(seen, "status")),
     };
-    let prefixes: Vec<String> = src["object_key"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|k| k.as_str().map(str::to_owned))
-        .collect();
-    let note = match kind.as_str() {
-        "prefix" | "" => {
-            for prefix in &prefixes {
-                count_prefix(ctx, src, prefix, &mut count).await?;
-            }
-            if count.complete {
-                format!("counted every object under {} prefix(es)", prefixes.len())
-            } else {
-                format!(
-                    "counted the first {MAX_PLAN_PAGES} helper pages of each prefix; more objects follow"
-                )
-            }
-        }
-        "object" => {
-            count.objects = prefixes.len() as u64;
-            count.first_keys = prefixes.iter().take(FIRST_KEYS).cloned().collect();
-            "objects named by key (folders are listed when the task runs)".to_owned()
-        }
-        _ => format!(
-            "objects read from the list file {} when the task runs (not counted here)",
-            text(&src["list_file"], "list_file_key")
-        ),
-    };
-    let shown = json!({
-        "request": redacted(body),
-        "plan": {
-            "objects": count.objects,
-            "bytes": count.bytes,
-            "complete": count.complete,
-            "first_keys": count.first_keys,
-            "note": note,
-        },
-        "created": false,
-    });
-    output::emit(ctx.format, &shown, |s| {
-        let request = serde_json::to_string_pretty(&s["request"]).unwrap_or_default();
+    let mut lines = vec![format!(
+        "Plan of {name} ({status}; a dry run: nothing was written at the destination)"
+    )];
+    if plan.is_null() {
+        lines.push("  no plan yet".into());
+        return lines.join("\n");
+    }
+    for (label, part) in [
+        ("copy", &plan["copy"]),
+        ("overwrite", &plan["overwrite"]),
+        ("skip", &plan["skip"]),
+    ] {
+        let keys: Vec<&str> = part["first_keys"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let first = match keys.is_empty() {
+            true => String::new(),
+            false => format!("  first: {}", keys.join(", ")),
+        };
+        lines.push(format!(
+            "  {label:<10}{:>10} objects {:>10}{first}",
+            int(part, "num"),
+            output::bytes(int(part, "size"))
+        ));
+    }
+    match (
+        plan["history_speed"].as_i64(),
+        plan["estimated_time"].as_i64(),
+    ) {
+        (Some(speed), Some(ms)) => lines.push(format!(
+            "  predicted {} at {} (the project's last completed runs)",
+            output::duration_ms(ms),
+            output::rate(speed)
+        )),
+        _ => lines.push("  predicted: no completed run yet to predict from".into()),
+    }
+    if let Some(reason) = output::failure_reason(seen) {
+        lines.push(format!("  failure: {reason}"));
+    }
+    lines.join("\n")
+}
+
+/// `task manifest`: one page of a task's verification manifest.
+pub async fn manifest(ctx: &Ctx, id: i64, page: PageArgs) -> Result<(), CtlError> {
+    let answer = ctx
+        .api
+        .get(&format!("tasks/{id}/manifest{}", query(&page.pairs())))
+        .await?;
+    output::emit(ctx.format, &answer, |m| {
+        let rows: Vec<Vec<String>> = m["objects"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|o| {
+                vec![
+                    text(o, "key").to_owned(),
+                    int(o, "size").to_string(),
+                    text(o, "checksum").to_owned(),
+                    text(o, "checksum_value").to_owned(),
+                    text(o, "dst_etag").to_owned(),
+                ]
+            })
+            .collect();
         format!(
-            "Request (keys hidden):\n{request}\n\nSource: {}{} objects, {} ({note})\nFirst keys: {}\nDry run: nothing was created.",
-            if count.complete { "" } else { "at least " },
-            count.objects,
-            output::bytes(i64::try_from(count.bytes).unwrap_or(i64::MAX)),
-            count.first_keys.join(", ")
+            "{}\n{} of {} objects",
+            output::table(
+                &["KEY", "SIZE", "CHECKSUM", "VALUE", "DESTINATION ETAG"],
+                &rows
+            ),
+            rows.len(),
+            int(m, "count")
         )
     });
     Ok(())

@@ -271,19 +271,55 @@ impl Lines {
     }
 }
 
-/// Watches `subject` until it completes (Ok), fails or pauses (`CtlError::Failed`), polling
-/// every `interval`; prints progress as [`Format`] and the terminal allow, then a summary.
-pub async fn watch(
+/// How following a task or group ended: as omsd last showed it (and its tasks, for a group).
+#[derive(Debug)]
+pub struct Followed {
+    /// The task or group as omsd last showed it.
+    pub last: Value,
+    tasks: Vec<Value>,
+    end: End,
+    name: String,
+    is_group: bool,
+}
+
+impl Followed {
+    /// Ok when it completed, else [`CtlError::Failed`] saying how it ended.
+    pub fn outcome(&self) -> Result<(), CtlError> {
+        let name = &self.name;
+        let last = &self.last;
+        match self.end {
+            End::Completed => Ok(()),
+            End::Failed => Err(CtlError::Failed(format!(
+                "{name} failed{}",
+                output::failure_reason(last)
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ))),
+            End::Paused => Err(CtlError::Failed(format!(
+                "{name} {} before it completed",
+                if self.is_group {
+                    output::group_status(int(last, "status"))
+                } else {
+                    output::task_status(int(last, "status"))
+                }
+            ))),
+        }
+    }
+}
+
+/// Follows `subject` until it completes, fails or pauses, polling every `interval`; shows its
+/// progress in text when `show` (bars at a terminal, plain lines otherwise), else nothing.
+pub async fn follow(
     api: &Api,
     subject: &Subject,
     interval: Duration,
-    format: Format,
-) -> Result<Value, CtlError> {
+    show: bool,
+) -> Result<Followed, CtlError> {
     let (name, is_group) = match subject {
         Subject::Task(id) => (format!("task {id}"), false),
         Subject::Group(id) => (format!("group {}", short(id)), true),
     };
-    let live = format == Format::Text && std::io::stdout().is_terminal();
+    let live = show && std::io::stdout().is_terminal();
     let mut bars = live.then(|| Bars::new(&name));
     let mut lines = Lines::default();
     let mut failures = 0;
@@ -303,10 +339,10 @@ pub async fn watch(
             }
             Err(e) => return Err(e),
         };
-        match (&mut bars, format) {
-            (Some(bars), _) => bars.update(&main, &tasks, is_group),
-            (None, Format::Text) => lines.update(&name, &main, &tasks, is_group),
-            (None, Format::Json) => {}
+        match &mut bars {
+            Some(bars) => bars.update(&main, &tasks, is_group),
+            None if show => lines.update(&name, &main, &tasks, is_group),
+            None => {}
         }
         let status = int(&main, "status");
         let end = if is_group {
@@ -322,27 +358,38 @@ pub async fn watch(
     if let Some(bars) = bars {
         bars.finish();
     }
+    Ok(Followed {
+        last,
+        tasks,
+        end,
+        name,
+        is_group,
+    })
+}
+
+/// Watches `subject` until it completes (Ok), fails or pauses (`CtlError::Failed`), polling
+/// every `interval`; prints progress as [`Format`] and the terminal allow, then a summary.
+pub async fn watch(
+    api: &Api,
+    subject: &Subject,
+    interval: Duration,
+    format: Format,
+) -> Result<Value, CtlError> {
+    let followed = follow(api, subject, interval, format == Format::Text).await?;
     match format {
-        Format::Json => output::json(&last),
-        Format::Text => summarize(api, &name, &last, &tasks, is_group).await,
+        Format::Json => output::json(&followed.last),
+        Format::Text => {
+            summarize(
+                api,
+                &followed.name,
+                &followed.last,
+                &followed.tasks,
+                followed.is_group,
+            )
+            .await;
+        }
     }
-    match end {
-        End::Completed => Ok(last),
-        End::Failed => Err(CtlError::Failed(format!(
-            "{name} failed{}",
-            output::failure_reason(&last)
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default()
-        ))),
-        End::Paused => Err(CtlError::Failed(format!(
-            "{name} {} before it completed",
-            if is_group {
-                output::group_status(int(&last, "status"))
-            } else {
-                output::task_status(int(&last, "status"))
-            }
-        ))),
-    }
+    followed.outcome().map(|()| followed.last)
 }
 
 /// The first 8 characters of a group id (enough to tell groups apart on a screen).

@@ -85,6 +85,12 @@ pub enum GroupCommand {
         #[command(flatten)]
         follow: WatchArgs,
     },
+    /// The plan of a dry run (`group create --dry-run`), over the group's tasks.
+    #[command(after_help = "Example:\n  omsctl group plan 157ece42-3270-4824-a3d2-f0187a03ca01")]
+    Plan {
+        /// The group id.
+        id: String,
+    },
     /// Delete a group that is not running (and its tasks).
     #[command(after_help = "Example:\n  omsctl group delete 157ece42-3270-4824-a3d2-f0187a03ca01")]
     Delete {
@@ -338,6 +344,7 @@ pub async fn run(ctx: &Ctx, command: GroupCommand) -> Result<(), CtlError> {
             let message = format!("group {id} restarted");
             after(ctx, &follow, Subject::Group(id), &message).await
         }
+        GroupCommand::Plan { id } => crate::plan::show(ctx, &Subject::Group(id)).await,
         GroupCommand::Delete { id } => {
             let answer = ctx.api.delete(&format!("taskgroups/{id}")).await?;
             confirm_done(ctx, &answer, &format!("group {id} deleted"));

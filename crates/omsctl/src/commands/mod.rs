@@ -52,7 +52,9 @@ pub struct CreateArgs {
     /// What to migrate, and the keys.
     #[command(flatten)]
     pub migration: Box<MigrationArgs>,
-    /// Print the request (keys hidden) and a count of the source objects, and create nothing.
+    /// Plan only: omsd lists and compares as a run would, writes nothing at the destination,
+    /// and this prints what a run would copy, overwrite and skip (the task or group is kept,
+    /// marked as a dry run; see `task plan`).
     #[arg(long)]
     pub dry_run: bool,
     /// Follow it once created.
@@ -65,7 +67,7 @@ impl CreateArgs {
     pub async fn run(&self, ctx: &Ctx, target: Target) -> Result<(), CtlError> {
         let body = self.migration.body(target)?;
         if self.dry_run {
-            return plan::show(ctx, &body).await;
+            return plan::dry_run(ctx, target, &body, &self.follow).await;
         }
         let path = match target {
             Target::Task => "tasks",

@@ -10,6 +10,7 @@ use crate::create::{BandwidthWindow, Target};
 use crate::error::CtlError;
 use crate::keys::{KeyArgs, KeyNeeds};
 use crate::output::{self, int, text};
+use crate::plan;
 use crate::watch::Subject;
 
 /// Tasks: one migration each.
@@ -108,6 +109,25 @@ pub enum TaskCommand {
         /// A window HH:MM-HH:MM=RATE (repeatable; none removes the limit).
         #[arg(long = "window", value_name = "WINDOW")]
         windows: Vec<BandwidthWindow>,
+    },
+    /// The plan of a dry run (`task create --dry-run`): what a run would copy, overwrite
+    /// and skip, and how long it would take.
+    #[command(after_help = "Example:\n  omsctl task plan 191297407830872")]
+    Plan {
+        /// The task id.
+        id: i64,
+    },
+    /// The verification manifest of a task: each copied object with the checksum that
+    /// proved it and the destination's entity tag.
+    #[command(
+        after_help = "Example:\n  omsctl task manifest 191297407830872 --limit 100 --output json | jq '.objects[].key'"
+    )]
+    Manifest {
+        /// The task id.
+        id: i64,
+        /// Which page (at most 1000 objects).
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// The objects of a task that failed, with their code and reason.
     #[command(after_help = "Example:\n  omsctl task failed 191297407830872 --limit 20")]
@@ -329,6 +349,8 @@ pub async fn run(ctx: &Ctx, command: TaskCommand) -> Result<(), CtlError> {
             let path = format!("tasks/{id}/bandwidth-policy");
             set_bandwidth(ctx, &path, &windows, &format!("task {id}")).await
         }
+        TaskCommand::Plan { id } => plan::show(ctx, &Subject::Task(id)).await,
+        TaskCommand::Manifest { id, page } => plan::manifest(ctx, id, page).await,
         TaskCommand::Failed { id, page } => {
             let page = ctx
                 .api
