@@ -249,11 +249,16 @@ pub struct Progress {
     pub is_query_over: bool,
     /// Objects finished beyond the checkpoint (kept with it; see [`FinishedAhead`]).
     pub ahead: Vec<FinishedAhead>,
-    /// Objects copied or skipped since the last flush, for the success and skip lists (empty
-    /// when the task does not record).
+    /// Objects copied, skipped or planned since the last flush, for the success and skip
+    /// lists, the verification manifest and a dry run's plan (empty when the task does not
+    /// record).
     pub records: Vec<ObjectRecord>,
-    /// The run is a dry run's: its records are its plan, and are not capped as lists are.
-    pub dry_run: bool,
+    /// Archived objects whose restore was asked for, passed by the checkpoint since the last
+    /// flush: copied once restored, in a pass after the listing.
+    pub restoring: Vec<ObjectRestore>,
+    /// Keys of restored objects that the restores' pass finished (copied or failed) since the
+    /// last flush.
+    pub restored: Vec<String>,
     /// Objects of a `consistency_check: crc64` task checked by size and time instead, because
     /// no side reported a CRC64 (over every run).
     pub crc64_unchecked_num: i64,
@@ -319,6 +324,10 @@ pub struct Plan {
     pub speed_bytes_per_sec: Option<i64>,
 }
 
+/// The most objects a success or skip list names (OMS caps its lists at 100,000 objects).
+/// The verification manifest is not capped: it names every copied object.
+pub const RECORDS_PER_LIST: i64 = 100_000;
+
 /// Which list an object goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RecordKind {
@@ -366,6 +375,18 @@ pub struct FinishedAhead {
     pub size: i64,
     /// True when this task copied it; false when it was skipped.
     pub copied: bool,
+}
+
+/// An archived source object whose restore was asked for (`enable_restore`): the run goes on
+/// with the rest and copies it once the restore is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRestore {
+    /// The source key.
+    pub key: String,
+    /// Its size as listed.
+    pub size: i64,
+    /// When its restore was found asked for, Unix ms.
+    pub requested_ms: i64,
 }
 
 /// An object that failed, as recorded for retransmission.

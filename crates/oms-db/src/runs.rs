@@ -9,8 +9,9 @@ use oms_core::bandwidth::BandwidthPolicy;
 use oms_core::credentials::CredentialSet;
 use oms_core::ids::{ProjectId, TaskId};
 use oms_core::model::{
-    FailureReason, FinishedAhead, ObjectCounters, ObjectFailure, ObjectRecord, OrphanUpload,
-    PLAN_FIRST_KEYS, Plan, Progress, Proof, RecordKind, SavedPart, SavedUpload, Task, TaskSelector,
+    FailureReason, FinishedAhead, ObjectCounters, ObjectFailure, ObjectRecord, ObjectRestore,
+    OrphanUpload, PLAN_FIRST_KEYS, Plan, Progress, Proof, RecordKind, SavedPart, SavedUpload, Task,
+    TaskSelector,
 };
 use oms_core::status::{TaskEvent, TaskStatus, TaskTransition, task_transition};
 use oms_core::time::now_ms;
@@ -21,13 +22,46 @@ use crate::leases::{Fenced as _, Lease, Leased as _};
 use crate::rows::{FailureRow, UploadRow};
 use crate::sealed::CredentialOwner;
 use crate::sql::Bind;
-use crate::{Db, DbError, rows};
+use crate::{Backend, Db, DbError, rows};
 
 /// The most failed objects recorded per task (as OMS).
 pub(crate) const MAX_FAILURES_PER_TASK: i64 = 100_000;
-/// The most objects of each kind (copied, skipped) recorded per task for its success and skip
-/// lists: OMS caps its lists at 100,000 objects.
-pub(crate) const MAX_RECORDS_PER_LIST: i64 = 100_000;
+/// The most records one statement writes (a flush holds what finished since the last one).
+const RECORDS_PER_STATEMENT: usize = 5000;
+
+/// Records as JSON arrays for [`Db::records_select`], at most [`RECORDS_PER_STATEMENT`] in
+/// each, one per key (the last wins: PostgreSQL refuses an upsert that meets a row twice).
+fn records_json<'a>(records: impl Iterator<Item = &'a ObjectRecord>) -> Vec<String> {
+    let mut by_key: std::collections::HashMap<&str, &ObjectRecord> = Default::default();
+    let mut order = Vec::new();
+    for r in records {
+        if by_key.insert(r.key.as_str(), r).is_none() {
+            order.push(r.key.as_str());
+        }
+    }
+    order
+        .chunks(RECORDS_PER_STATEMENT)
+        .map(|keys| {
+            let rows: Vec<serde_json::Value> = keys
+                .iter()
+                .filter_map(|k| by_key.get(k))
+                .map(|r| {
+                    let proof = r.proof.as_ref();
+                    serde_json::json!({
+                        "k": r.key,
+                        "s": r.size,
+                        "t": r.at_ms,
+                        "e": proof.and_then(|p| p.source_etag.as_deref()),
+                        "c": proof.map(|p| p.checksum.as_str()),
+                        "v": proof.map(|p| p.value.as_str()),
+                        "d": proof.and_then(|p| p.dst_etag.as_deref()),
+                    })
+                })
+                .collect();
+            serde_json::Value::Array(rows).to_string()
+        })
+        .collect()
+}
 
 /// A [`RecordKind`] as the `kind` column stores it.
 const fn kind_code(kind: RecordKind) -> i64 {
@@ -294,50 +328,67 @@ impl Db {
                 .await?;
             }
         }
-        for kind in RecordKind::EVERY {
-            let of_kind: Vec<&ObjectRecord> =
-                progress.records.iter().filter(|r| r.kind == kind).collect();
-            if of_kind.is_empty() {
-                continue;
-            }
-            let room = if progress.dry_run {
-                of_kind.len()
-            } else {
-                let recorded: i64 = sqlx::query(
-                    "select count(*) as n from object_records where task_id = $1 and kind = $2",
-                )
+        for r in &progress.restoring {
+            sqlx::query(
+                "insert into object_restores (task_id, object_key, size, requested_time) \
+                 values ($1, $2, $3, $4) on conflict (task_id, object_key) do nothing",
+            )
+            .bind(lease.task_id.get())
+            .bind(&r.key)
+            .bind(r.size)
+            .bind(r.requested_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for key in &progress.restored {
+            sqlx::query("delete from object_restores where task_id = $1 and object_key = $2")
                 .bind(lease.task_id.get())
-                .bind(kind_code(kind))
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("n")?;
-                usize::try_from(MAX_RECORDS_PER_LIST - recorded).unwrap_or(0)
-            };
-            for r in of_kind.into_iter().take(room) {
-                let proof = r.proof.as_ref();
-                sqlx::query(
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for kind in RecordKind::EVERY {
+            let of_kind = records_json(progress.records.iter().filter(|r| r.kind == kind));
+            for chunk in of_kind {
+                let sql = format!(
                     "insert into object_records (task_id, object_key, kind, size, record_time, \
-                     source_etag, checksum, checksum_value, dst_etag) \
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict (task_id, object_key) do update set \
+                     source_etag, checksum, checksum_value, dst_etag) {} \
+                     on conflict (task_id, object_key) do update set \
                      kind = excluded.kind, size = excluded.size, record_time = excluded.record_time, \
                      source_etag = excluded.source_etag, checksum = excluded.checksum, \
                      checksum_value = excluded.checksum_value, dst_etag = excluded.dst_etag",
-                )
-                .bind(lease.task_id.get())
-                .bind(&r.key)
-                .bind(kind_code(kind))
-                .bind(r.size)
-                .bind(r.at_ms)
-                .bind(proof.and_then(|p| p.source_etag.clone()))
-                .bind(proof.map(|p| p.checksum.clone()))
-                .bind(proof.map(|p| p.value.clone()))
-                .bind(proof.and_then(|p| p.dst_etag.clone()))
-                .execute(&mut *tx)
-                .await?;
+                    self.records_select()
+                );
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind(lease.task_id.get())
+                    .bind(kind_code(kind))
+                    .bind(chunk)
+                    .execute(&mut *tx)
+                    .await?;
             }
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The rows of a batch of records: `$1` the task, `$2` the kind, `$3` a JSON array of
+    /// objects (`k` key, `s` size, `t` time, `e` source tag, `c` checksum, `v` its value, `d`
+    /// destination tag). One statement per batch: a statement per object cost more CPU than
+    /// the rest of a re-check of unchanged objects.
+    fn records_select(&self) -> &'static str {
+        match self.backend {
+            // `where true`: SQLite's parser needs it before an upsert's `on conflict`.
+            Backend::Sqlite => {
+                "select $1, json_extract(value, '$.k'), $2, json_extract(value, '$.s'), \
+                 json_extract(value, '$.t'), json_extract(value, '$.e'), json_extract(value, '$.c'), \
+                 json_extract(value, '$.v'), json_extract(value, '$.d') from json_each($3) where true"
+            }
+            Backend::Postgres => {
+                "select $1, r.k, $2, r.s, r.t, r.e, r.c, r.v, r.d from \
+                 jsonb_to_recordset(cast($3 as jsonb)) as r(k text, s bigint, t bigint, e text, \
+                 c text, v text, d text)"
+            }
+        }
     }
 
     /// Up to `limit` recorded objects of `kind` of `task` with keys after `after`, in key
@@ -383,6 +434,45 @@ impl Db {
                 })
             })
             .collect()
+    }
+
+    /// Up to `limit` archived objects of `task` whose restores are awaited, with keys after
+    /// `after`, in key order.
+    pub async fn list_restores(
+        &self,
+        task: TaskId,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ObjectRestore>, DbError> {
+        let rows = sqlx::query(
+            "select object_key, size, requested_time from object_restores \
+             where task_id = $1 and object_key > $2 order by object_key limit $3",
+        )
+        .bind(task.get())
+        .bind(after.unwrap_or_default())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ObjectRestore {
+                    key: r.try_get("object_key")?,
+                    size: r.try_get("size")?,
+                    requested_ms: r.try_get("requested_time")?,
+                })
+            })
+            .collect()
+    }
+
+    /// How many archived objects of `task` wait for their restores.
+    pub async fn count_restores(&self, task: TaskId) -> Result<i64, DbError> {
+        Ok(
+            sqlx::query("select count(*) as n from object_restores where task_id = $1")
+                .bind(task.get())
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?,
+        )
     }
 
     /// How many objects of `kind` `task` recorded.

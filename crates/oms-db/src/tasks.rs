@@ -483,29 +483,25 @@ impl Db {
 }
 
 /// Prepares failed tasks (matched by `filter` on `tasks`, `$1` bound to `value`) for a full
-/// run: from the start of the listing, with zero counters and no failure records. Objects
+/// run: from the start of the listing, with zero counters and no failure, list or restore
+/// records. Objects
 /// already migrated are then found at the destination and counted as skipped, as OMS does.
 pub(crate) async fn reset_for_full_run(
     conn: &mut AnyConnection,
     filter: &str,
     value: Bind,
 ) -> Result<(), DbError> {
-    let failures = format!(
-        "delete from object_failures where task_id in (select id from tasks where {filter})"
-    );
-    value
-        .clone()
-        .bind_to(sqlx::query(AssertSqlSafe(failures)))
-        .execute(&mut *conn)
-        .await?;
-    let records = format!(
-        "delete from object_records where task_id in (select id from tasks where {filter})"
-    );
-    value
-        .clone()
-        .bind_to(sqlx::query(AssertSqlSafe(records)))
-        .execute(&mut *conn)
-        .await?;
+    // Restores asked for stay under way at the source: the full run finds them again by HEAD
+    // and waits for them without asking again.
+    for table in ["object_failures", "object_records", "object_restores"] {
+        let delete =
+            format!("delete from {table} where task_id in (select id from tasks where {filter})");
+        value
+            .clone()
+            .bind_to(sqlx::query(AssertSqlSafe(delete)))
+            .execute(&mut *conn)
+            .await?;
+    }
     let reset = format!(
         "update tasks set checkpoint = null, checkpoint_state = null, total_num = 0, successful_num = 0, \
          failed_num = 0, skipped_num = 0, total_size = 0, complete_size = 0, real_size = 0, progress = 0, \

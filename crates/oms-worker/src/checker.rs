@@ -124,7 +124,7 @@ impl DestinationCursor {
 
 /// The first prefix of the plan, whose destination listing can start with the run.
 fn first_cursor(ctx: &RunCtx) -> Option<DestinationCursor> {
-    if !policy::needs_destination(ctx.spec().object_overwrite_mode) || ctx.failed_only {
+    if !policy::needs_destination(ctx.spec().object_overwrite_mode) || ctx.counted_before() {
         return None;
     }
     plan::entries(ctx.spec())

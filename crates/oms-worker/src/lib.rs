@@ -70,6 +70,8 @@ pub struct WorkerConfig {
     pub list_page_size: i32,
     /// Key ranges of one listing read side by side.
     pub list_lanes: usize,
+    /// Objects per file of a verification manifest.
+    pub manifest_part_objects: usize,
     /// The operator's endpoints.
     pub endpoints: Vec<EndpointRule>,
     /// Connect timeout of store requests.

@@ -13,7 +13,7 @@ use crate::pages::{KeyRange, ListingError, Pages};
 use oms_core::error::ObjectFailureCode;
 
 use crate::copy::error::source_code;
-use crate::pipeline::{Event, Item, Lookup, RunCtx};
+use crate::pipeline::{Event, Item, Lookup, Pass, RunCtx};
 use crate::plan::{self, Entry};
 use crate::retry::{GaveUp, retry};
 
@@ -102,12 +102,12 @@ pub(crate) async fn run(ctx: Arc<RunCtx>, items: mpsc::Sender<Item>, events: mps
         seq: 0,
         ctx: ctx.clone(),
     };
-    let walked = if ctx.failed_only {
-        failed_objects(&ctx, &mut emitter).await
-    } else {
-        match ctx.spec().kind {
-            TaskKind::Object | TaskKind::Prefix => selection(&ctx, &mut emitter).await,
-            TaskKind::List | TaskKind::UrlList => listfile::walk(&ctx, &mut emitter).await,
+    let walked = match (ctx.pass(), ctx.spec().kind) {
+        (Pass::FailedOnly, _) => failed_objects(&ctx, &mut emitter).await,
+        (Pass::Restored, _) => restored_objects(&ctx, &mut emitter).await,
+        (Pass::Listing, TaskKind::Object | TaskKind::Prefix) => selection(&ctx, &mut emitter).await,
+        (Pass::Listing, TaskKind::List | TaskKind::UrlList) => {
+            listfile::walk(&ctx, &mut emitter).await
         }
     };
     match walked {
@@ -196,6 +196,31 @@ fn listing_halt(ctx: &RunCtx, prefix: &str, error: ListingError) -> Halt {
             prefix,
             &broken,
         )),
+    }
+}
+
+/// The archived objects whose restores are awaited, in key order (each HEAD again: a restore
+/// changes what the source shows).
+async fn restored_objects(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt> {
+    let mut after: Option<String> = None;
+    loop {
+        let batch = ctx
+            .db
+            .list_restores(ctx.lease.task_id, after.as_deref(), 1000)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "cannot read the objects awaiting their restores");
+                Halt::Stopped
+            })?;
+        let Some(last) = batch.last().map(|r| r.key.clone()) else {
+            return Ok(());
+        };
+        for restore in batch {
+            let item = head_item(ctx, &restore.key).await?;
+            let counted = u64::try_from(restore.size).unwrap_or(0);
+            emitter.send(item, restore.key, Some(counted)).await?;
+        }
+        after = Some(last);
     }
 }
 

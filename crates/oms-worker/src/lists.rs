@@ -9,7 +9,7 @@
 use bytes::Bytes;
 use jiff::tz::TimeZone;
 use oms_core::error::ObjectFailureCode;
-use oms_core::model::{ObjectRecord, RecordKind, Task};
+use oms_core::model::{ObjectRecord, RECORDS_PER_LIST, RecordKind, Task};
 use oms_storage::{ObjectHeaders, Payload, StorageError, WriteOptions};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
@@ -70,16 +70,20 @@ pub(crate) fn list_key(task: &Task, word: &str, stamp: &str) -> String {
     }
 }
 
-/// Where a task's verification manifest stamped `stamp` goes, beside its lists:
-/// `oms/task/{name}/verification_manifest/{stamp}.manifest.txt`, or for a task of a group
-/// `oms/task_group/{group}/verification_manifest/{name}/{stamp}.manifest.txt`.
-pub(crate) fn manifest_key(task: &Task, stamp: &str) -> String {
+/// Where part `part` (from 1) of a task's verification manifest stamped `stamp` goes, beside
+/// its lists: `oms/task/{name}/verification_manifest/{stamp}.manifest.txt`, or for a task of a
+/// group `oms/task_group/{group}/verification_manifest/{name}/{stamp}.manifest.txt`; the parts
+/// after the first (a manifest of more than `worker.manifest_part_objects` objects) as
+/// `{stamp}.manifest.2.txt`, `{stamp}.manifest.3.txt`, ...
+pub(crate) fn manifest_key(task: &Task, stamp: &str, part: usize) -> String {
     let name = &task.name;
+    let file = match part {
+        0 | 1 => format!("{stamp}.manifest.txt"),
+        n => format!("{stamp}.manifest.{n}.txt"),
+    };
     match task.group_id {
-        Some(group) => {
-            format!("oms/task_group/{group}/verification_manifest/{name}/{stamp}.manifest.txt")
-        }
-        None => format!("oms/task/{name}/verification_manifest/{stamp}.manifest.txt"),
+        Some(group) => format!("oms/task_group/{group}/verification_manifest/{name}/{file}"),
+        None => format!("oms/task/{name}/verification_manifest/{file}"),
     }
 }
 
@@ -102,12 +106,15 @@ pub(crate) fn manifest_line(record: &ObjectRecord, zone: &TimeZone) -> Option<St
     ))
 }
 
-/// Writes the verification manifest of a task whose listing is through (the copied objects
-/// recorded with their proof), beside its lists, when it names at least one object. A failure
-/// is logged, not fatal: the manifest is also served by the API.
+/// Writes the verification manifest of a task whose listing is through (every copied object
+/// recorded with its proof), beside its lists, when it names at least one object: in parts of
+/// `worker.manifest_part_objects` lines (100,000 by default, about 15 MB: writing a manifest
+/// never holds more in memory), each with the header. A failure is logged, not fatal: the
+/// manifest is also served by the API.
 async fn write_manifest(ctx: &RunCtx, zone: &TimeZone, stamp: &str) {
     let mut text = MANIFEST_HEADER.to_owned();
-    let mut lines = 0_usize;
+    let mut in_part = 0_usize;
+    let (mut lines, mut part) = (0_usize, 1_usize);
     let mut after: Option<String> = None;
     loop {
         let page = match ctx
@@ -126,22 +133,51 @@ async fn write_manifest(ctx: &RunCtx, zone: &TimeZone, stamp: &str) {
                 return;
             }
         };
-        let Some(last) = page.last().map(|r| r.key.clone()) else {
-            break;
-        };
+        let last = page.last().map(|r| r.key.clone());
         for line in page.iter().filter_map(|r| manifest_line(r, zone)) {
+            if in_part >= ctx.config.manifest_part_objects.max(1) {
+                let full = std::mem::replace(&mut text, MANIFEST_HEADER.to_owned());
+                if !put_manifest_part(ctx, stamp, part, full, in_part).await {
+                    return;
+                }
+                (part, in_part) = (part + 1, 0);
+            }
             text.push_str(&line);
+            in_part += 1;
             lines += 1;
         }
-        after = Some(last);
+        match last {
+            Some(last) => after = Some(last),
+            None => break,
+        }
     }
-    if lines == 0 {
-        return;
+    if in_part > 0 && put_manifest_part(ctx, stamp, part, text, in_part).await {
+        tracing::info!(
+            objects = lines,
+            parts = part,
+            "verification manifest written"
+        );
     }
-    let key = manifest_key(&ctx.task, stamp);
+}
+
+/// Writes one part of a verification manifest; false (logged) when it cannot.
+async fn put_manifest_part(
+    ctx: &RunCtx,
+    stamp: &str,
+    part: usize,
+    text: String,
+    lines: usize,
+) -> bool {
+    let key = manifest_key(&ctx.task, stamp, part);
     match put_text(ctx, &key, text).await {
-        Ok(()) => tracing::info!(key = %key, objects = lines, "verification manifest written"),
-        Err(e) => tracing::warn!(error = %e, "cannot write the verification manifest"),
+        Ok(()) => {
+            tracing::debug!(key = %key, objects = lines, "verification manifest part written");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(key = %key, error = %e, "cannot write the verification manifest");
+            false
+        }
     }
 }
 
@@ -162,10 +198,18 @@ pub(crate) async fn write_record_lists(ctx: &RunCtx) {
     for kind in RecordKind::ALL {
         let mut text = String::new();
         let mut after: Option<String> = None;
-        loop {
+        // OMS's cap (the skip list is capped as objects are recorded; the copied objects are
+        // all kept, for the manifest).
+        let mut room = RECORDS_PER_LIST;
+        while room > 0 {
             let page = match ctx
                 .db
-                .list_records(ctx.lease.task_id, kind, after.as_deref(), RECORDS_PER_PAGE)
+                .list_records(
+                    ctx.lease.task_id,
+                    kind,
+                    after.as_deref(),
+                    RECORDS_PER_PAGE.min(room),
+                )
                 .await
             {
                 Ok(page) => page,
@@ -177,6 +221,7 @@ pub(crate) async fn write_record_lists(ctx: &RunCtx) {
             let Some(last) = page.last().map(|r| r.key.clone()) else {
                 break;
             };
+            room -= i64::try_from(page.len()).unwrap_or(room);
             for r in page {
                 let size = u64::try_from(r.size).unwrap_or(0);
                 text.push_str(&record_line(r.at_ms, &zone, &r.key, size));

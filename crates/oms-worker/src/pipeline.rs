@@ -7,6 +7,7 @@
 //! ```
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use oms_core::error::ObjectFailureCode;
 use oms_core::model::{Proof, Task};
@@ -147,6 +148,9 @@ pub(crate) enum Outcome {
     Skipped,
     /// Finished by a previous run beyond its checkpoint (and counted then).
     FinishedBefore,
+    /// Archived, and its restore is under way (asked for now or before): copied once restored,
+    /// in the run's restores pass ([`Pass::Restored`]).
+    Restoring,
     /// Failed with a per-object code.
     Failed {
         /// `GET_SRC_OBJ_META_FAILURE`, `UPLOAD_DST_OBJ_FAILURE`, ...
@@ -199,14 +203,83 @@ pub(crate) struct RunCtx {
     pub copy: CopyCtx,
     /// The task as claimed.
     pub task: Task,
-    /// This run retransmits only the failed objects.
-    pub failed_only: bool,
+    /// Which objects the stages go through now (a run's listing pass may be followed by its
+    /// restores pass, over the same context).
+    pass: AtomicU8,
     /// Everything up to this listing position was done by earlier runs.
     pub checkpoint: Option<String>,
     /// Keys after `.0` (exclusive) up to `.1` (inclusive), for group tasks.
     pub range: (Option<String>, Option<String>),
     /// Record keys of the objects a previous run finished beyond the checkpoint.
     pub finished_before: HashSet<String>,
+}
+
+/// Which objects a pass of a task run goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pass {
+    /// The selection (or the list file) from the checkpoint.
+    Listing,
+    /// The objects that failed in the previous run (`migrate_failed_object`).
+    FailedOnly,
+    /// The archived objects whose restores were asked for, each copied once its restore is
+    /// done: after a listing (or failed-only) pass that found such objects, or that a run
+    /// before this one found.
+    Restored,
+}
+
+impl Pass {
+    const fn code(self) -> u8 {
+        match self {
+            Self::Listing => 0,
+            Self::FailedOnly => 1,
+            Self::Restored => 2,
+        }
+    }
+
+    const fn of_code(code: u8) -> Self {
+        match code {
+            1 => Self::FailedOnly,
+            2 => Self::Restored,
+            _ => Self::Listing,
+        }
+    }
+}
+
+impl RunCtx {
+    /// A run's context, starting with `pass`.
+    pub(crate) fn new(
+        copy: CopyCtx,
+        task: Task,
+        pass: Pass,
+        checkpoint: Option<String>,
+        range: (Option<String>, Option<String>),
+        finished_before: HashSet<String>,
+    ) -> Self {
+        Self {
+            copy,
+            task,
+            pass: AtomicU8::new(pass.code()),
+            checkpoint,
+            range,
+            finished_before,
+        }
+    }
+
+    /// The pass the stages are in.
+    pub(crate) fn pass(&self) -> Pass {
+        Pass::of_code(self.pass.load(Ordering::Relaxed))
+    }
+
+    /// Turns to `pass` (between passes, while no stage runs).
+    pub(crate) fn set_pass(&self, pass: Pass) {
+        self.pass.store(pass.code(), Ordering::Relaxed);
+    }
+
+    /// Whether this pass goes over objects the task counted before (failed ones, or restored
+    /// ones): they are not counted in the totals again, and the checkpoint stays.
+    pub(crate) fn counted_before(&self) -> bool {
+        self.pass() != Pass::Listing
+    }
 }
 
 impl std::ops::Deref for RunCtx {

@@ -29,13 +29,14 @@ use std::time::{Duration, Instant};
 use ::metrics::{Counter, counter};
 use oms_core::metrics;
 use oms_core::model::{
-    FinishedAhead, ObjectCounters, ObjectFailure, ObjectRecord, Progress, Proof, RecordKind,
+    FinishedAhead, ObjectCounters, ObjectFailure, ObjectRecord, ObjectRestore, Progress, Proof,
+    RECORDS_PER_LIST, RecordKind,
 };
 use oms_core::time::now_ms;
 use oms_db::DbError;
 use tokio::sync::mpsc;
 
-use crate::pipeline::{Event, Outcome, RunCtx};
+use crate::pipeline::{Event, Outcome, Pass, RunCtx};
 
 /// The speed shown is the bytes sent over this window: long enough to smooth out parts that
 /// finish in bursts, short enough to follow a bandwidth window that changes.
@@ -44,19 +45,36 @@ const SPEED_WINDOW: Duration = Duration::from_secs(10);
 /// Progress shown before a task completes never reads as done.
 const BELOW_DONE: f64 = 0.999;
 
-/// How a run ended, as the recorder saw it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a pass of a run ended, as the recorder saw it.
+#[derive(Debug, Clone)]
 pub(crate) struct Summary {
-    /// The listing ended and every listed object finished.
+    /// The listing ended, every listed object finished, and no restore is awaited: the task
+    /// is through.
     pub complete: bool,
+    /// The listing ended and every listed object finished, but archived objects wait for
+    /// their restores: a restores pass follows.
+    pub restores_waiting: bool,
     /// Objects failed (in total, for the task).
     pub failed_num: i64,
     /// Objects found (in total).
     pub total_num: i64,
     /// The counters as last recorded (what the task shows).
     pub counters: ObjectCounters,
-    /// How long this run took.
+    /// How long this run took (its passes so far).
     pub run_time: Duration,
+    /// What the next pass of the run starts from.
+    pub carry: Carry,
+}
+
+/// What a pass of a run hands the next one (the restores pass after the listing's): where the
+/// checkpoint stands, what was shown, the time spent.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Carry {
+    counters: ObjectCounters,
+    checkpoint: Option<String>,
+    high_water: HighWater,
+    total_time_ms: i64,
+    run_time: Duration,
 }
 
 #[derive(Debug)]
@@ -71,6 +89,8 @@ struct Pending {
     kept: Option<bool>,
     /// Its failure, recorded once the checkpoint passes it.
     failure: Option<ObjectFailure>,
+    /// Archived and being restored: recorded as awaited once the checkpoint passes it.
+    restoring: bool,
 }
 
 fn add(into: &mut ObjectCounters, d: &ObjectCounters) {
@@ -219,6 +239,17 @@ struct Recorder {
     records: Vec<ObjectRecord>,
     /// Whether the task records its objects (`enable_failed_object_recording`).
     recording: bool,
+    /// Archived objects passed by the checkpoint since the last flush, whose restores are
+    /// awaited.
+    restoring: Vec<ObjectRestore>,
+    /// Restored objects the restores pass finished since the last flush.
+    restored: Vec<String>,
+    /// Archived objects of the task whose restores are awaited (the run's and earlier runs').
+    restores_waiting: i64,
+    /// How many more skipped objects the skip list takes (it holds at most
+    /// [`RECORDS_PER_LIST`]; a dry run's plan and the copied objects, for the verification
+    /// manifest, are not capped).
+    skips_left: i64,
     query_over: bool,
     /// (when, bytes sent so far) samples over the speed window.
     samples: VecDeque<(Instant, u64)>,
@@ -240,7 +271,7 @@ impl Recorder {
                 if let Some(counted) = counted {
                     // Counted by an earlier run at its size then.
                     self.shown.total_size += size_i64(size) - size_i64(counted);
-                } else if !self.ctx.failed_only && !counted_before {
+                } else if !self.ctx.counted_before() && !counted_before {
                     self.shown.total_num += 1;
                     self.shown.total_size += size_i64(size);
                 }
@@ -253,6 +284,7 @@ impl Recorder {
                         delta: None,
                         kept: None,
                         failure: None,
+                        restoring: false,
                     },
                 );
             }
@@ -311,6 +343,31 @@ impl Recorder {
                 kept = Some(false);
                 self.record(&key, size, RecordKind::Skip, None);
             }
+            Outcome::Restoring => {
+                // Counted in the totals, not finished: copied in the restores pass.
+                let pass = self.ctx.pass();
+                if let Some(p) = self.pending.get_mut(&seq) {
+                    let mut delta = ObjectCounters::default();
+                    match pass {
+                        Pass::Listing => {
+                            delta.total_num = 1;
+                            delta.total_size = size_i64(p.size);
+                        }
+                        // No longer failed: its failure goes, it waits for its restore.
+                        Pass::FailedOnly => delta.failed_num = -1,
+                        // That pass waits for restores: nothing to change.
+                        Pass::Restored => {}
+                    }
+                    p.delta = Some(delta);
+                    p.restoring = true;
+                }
+                if pass == Pass::FailedOnly {
+                    self.shown.failed_num -= 1;
+                    self.resolved.push(key);
+                }
+                self.advance();
+                return;
+            }
             Outcome::Planned { overwrite } => {
                 // A dry run's: neither copied nor skipped, only planned (counted in the plan).
                 let kind = if overwrite {
@@ -321,7 +378,7 @@ impl Recorder {
                 self.record(&key, size, kind, None);
                 if let Some(p) = self.pending.get_mut(&seq) {
                     let mut delta = ObjectCounters::default();
-                    if !self.ctx.failed_only {
+                    if !self.ctx.counted_before() {
                         delta.total_num = 1;
                         delta.total_size = size_i64(p.size);
                     }
@@ -342,7 +399,12 @@ impl Recorder {
                 });
             }
         }
-        if self.ctx.failed_only {
+        if self.ctx.pass() == Pass::Restored {
+            // Copied (or failed) once restored: no longer awaited.
+            self.restored.push(key.clone());
+            self.restores_waiting -= 1;
+        }
+        if self.ctx.pass() == Pass::FailedOnly {
             // The object was counted as failed by the previous run: move it to its new outcome.
             if delta.failed_num == 0 {
                 delta.failed_num = -1;
@@ -354,7 +416,7 @@ impl Recorder {
         self.count(&delta, size);
         add(&mut self.shown, &delta);
         if let Some(p) = self.pending.get_mut(&seq) {
-            if !self.ctx.failed_only {
+            if !self.ctx.counted_before() {
                 delta.total_num = 1;
                 delta.total_size = if delta.successful_num == 1 {
                     size
@@ -374,7 +436,14 @@ impl Recorder {
     /// Keeps a copied or skipped object for its list (and a copied one's proof for the
     /// verification manifest), when the task records; a dry run keeps all it plans and skips.
     fn record(&mut self, key: &str, size: i64, kind: RecordKind, proof: Option<Proof>) {
-        if self.recording || self.ctx.spec().dry_run {
+        let dry_run = self.ctx.spec().dry_run;
+        if kind == RecordKind::Skip && !dry_run {
+            if self.skips_left <= 0 {
+                return;
+            }
+            self.skips_left -= 1;
+        }
+        if self.recording || dry_run {
             self.records.push(ObjectRecord {
                 key: key.to_owned(),
                 size,
@@ -408,7 +477,15 @@ impl Recorder {
             if let Some(failure) = done.failure {
                 self.failures.push(failure);
             }
-            if !self.ctx.failed_only {
+            if done.restoring {
+                self.restoring.push(ObjectRestore {
+                    key: done.key,
+                    size: size_i64(done.size),
+                    requested_ms: now_ms(),
+                });
+                self.restores_waiting += 1;
+            }
+            if !self.ctx.counted_before() {
                 self.checkpoint = Some(done.position);
             }
         }
@@ -495,7 +572,8 @@ impl Recorder {
             is_query_over: self.query_over,
             ahead: self.finished_ahead(),
             records: Vec::new(),
-            dry_run: self.ctx.spec().dry_run,
+            restoring: Vec::new(),
+            restored: Vec::new(),
             crc64_unchecked_num: self.ctx.task.crc64_unchecked_num + self.ctx.crc64_unchecked(),
         }
     }
@@ -506,6 +584,8 @@ impl Recorder {
         let resolved = std::mem::take(&mut self.resolved);
         let mut progress = self.progress(complete);
         progress.records = std::mem::take(&mut self.records);
+        progress.restoring = std::mem::take(&mut self.restoring);
+        progress.restored = std::mem::take(&mut self.restored);
         self.ctx
             .db
             .record_progress(&self.ctx.lease, &progress, &failures, &resolved)
@@ -514,35 +594,88 @@ impl Recorder {
     }
 }
 
-/// Runs the recorder until every stage has hung up; returns how the run ended. `start` holds
-/// the counters at the checkpoint, `ahead` the objects the previous run finished beyond it.
+/// Where a pass of a run starts from.
+pub(crate) enum Start {
+    /// The task as claimed: the counters at its checkpoint, and the objects the previous run
+    /// finished beyond it.
+    Claim(ObjectCounters, Vec<FinishedAhead>),
+    /// Where the run's previous pass ended.
+    Pass(Carry),
+}
+
+/// A count for the start of a pass; 0 (logged) when the database cannot say.
+fn count_or_zero(what: &str, counted: Result<i64, DbError>) -> i64 {
+    counted.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot count {what}");
+        0
+    })
+}
+
+/// Runs the recorder until every stage has hung up; returns how the pass ended.
 pub(crate) async fn run(
     ctx: Arc<RunCtx>,
     mut events: mpsc::Receiver<Event>,
-    start: ObjectCounters,
-    ahead: Vec<FinishedAhead>,
+    start: Start,
 ) -> Summary {
-    let mut shown = start;
-    for a in &ahead {
-        add(&mut shown, &finished(a.size, a.copied));
-    }
+    let task = ctx.lease.task_id;
+    // Counted once a pass: the objects this task's earlier runs put on its skip list, and the
+    // archived objects whose restores they asked for.
+    let skipped = count_or_zero(
+        "the skip list's objects",
+        ctx.db.count_records(task, RecordKind::Skip).await,
+    );
+    let restores_waiting = if ctx.spec().enable_restore {
+        count_or_zero("the restores awaited", ctx.db.count_restores(task).await)
+    } else {
+        0
+    };
+    let (shown, committed, ahead, checkpoint, high_water, previous_time_ms, earlier) = match start {
+        Start::Claim(start, ahead) => {
+            let mut shown = start;
+            for a in &ahead {
+                add(&mut shown, &finished(a.size, a.copied));
+            }
+            (
+                shown,
+                start,
+                ahead,
+                ctx.checkpoint.clone(),
+                HighWater::of(&ctx.task),
+                ctx.task.total_time_ms,
+                Duration::ZERO,
+            )
+        }
+        Start::Pass(carry) => (
+            carry.counters,
+            carry.counters,
+            Vec::new(),
+            carry.checkpoint,
+            carry.high_water,
+            carry.total_time_ms,
+            carry.run_time,
+        ),
+    };
     let mut recorder = Recorder {
-        high_water: HighWater::of(&ctx.task),
+        high_water,
         meters: Meters::of(ctx.spec()),
         shown,
-        committed: start,
-        checkpoint: ctx.checkpoint.clone(),
+        committed,
+        checkpoint,
         pending: BTreeMap::new(),
         ahead: ahead.into_iter().map(|a| (a.key.clone(), a)).collect(),
         failures: Vec::new(),
         resolved: Vec::new(),
         records: Vec::new(),
         recording: ctx.spec().enable_failed_object_recording,
+        restoring: Vec::new(),
+        restored: Vec::new(),
+        restores_waiting,
+        skips_left: RECORDS_PER_LIST.saturating_sub(skipped),
         query_over: false,
         // From the start of the run: the first bytes show as a speed at once.
         samples: VecDeque::from([(Instant::now(), 0)]),
         started: Instant::now(),
-        previous_time_ms: ctx.task.total_time_ms,
+        previous_time_ms,
         ctx: ctx.clone(),
     };
     let mut ticks = tokio::time::interval(ctx.config.flush_interval);
@@ -559,7 +692,8 @@ pub(crate) async fn run(
             }
         }
     }
-    let complete = recorder.query_over && recorder.pending.is_empty();
+    let through = recorder.query_over && recorder.pending.is_empty();
+    let complete = through && recorder.restores_waiting <= 0;
     // A run that ends early keeps what it showed: the next one starts from the checkpoint and
     // counts the objects finished beyond it as they were.
     let counters = match recorder.flush(complete).await {
@@ -569,11 +703,21 @@ pub(crate) async fn run(
             recorder.shown
         }
     };
+    let run_time = earlier + recorder.started.elapsed();
     Summary {
         complete,
+        restores_waiting: through && !complete,
         failed_num: recorder.shown.failed_num,
         total_num: recorder.shown.total_num,
         counters,
-        run_time: recorder.started.elapsed(),
+        run_time,
+        carry: Carry {
+            counters: recorder.shown,
+            checkpoint: recorder.checkpoint.clone(),
+            high_water: recorder.high_water,
+            total_time_ms: recorder.previous_time_ms
+                + i64::try_from(recorder.started.elapsed().as_millis()).unwrap_or(i64::MAX),
+            run_time,
+        },
     }
 }

@@ -18,8 +18,8 @@ use crate::control::{Stop, StopReason, TaskFailure, check_buckets};
 use crate::copy::CopyCtx;
 use crate::copy::integrity::Integrity;
 use crate::keeper::{Renewal, keep_lease};
-use crate::pipeline::{CHECKED_PER_TRANSFER, EVENTS_CAPACITY, LISTED_CAPACITY, RunCtx};
-use crate::recorder::{self, Summary};
+use crate::pipeline::{CHECKED_PER_TRANSFER, EVENTS_CAPACITY, LISTED_CAPACITY, Pass, RunCtx};
+use crate::recorder::{self, Start, Summary};
 use crate::streams::Limiter;
 use crate::{checker, lister, lists, transfer};
 
@@ -162,40 +162,61 @@ async fn execute(
         lease.clone(),
         integrity,
     );
-    let ctx = Arc::new(RunCtx {
+    let pass = if run.failed_objects_only {
+        Pass::FailedOnly
+    } else {
+        Pass::Listing
+    };
+    // Archived objects are not waited for where the listing finds them: their restores run
+    // side by side at the store while the others are copied.
+    copy.set_defer_restores(true);
+    let ctx = Arc::new(RunCtx::new(
         copy,
-        failed_only: run.failed_objects_only,
-        checkpoint: run.checkpoint,
-        range: run.range,
-        task: run.task,
-        finished_before: run.ahead.iter().map(|a| a.key.clone()).collect(),
-    });
+        run.task,
+        pass,
+        run.checkpoint,
+        run.range,
+        run.ahead.iter().map(|a| a.key.clone()).collect(),
+    ));
+    let mut summary = run_pass(&ctx, Start::Claim(run.checkpoint_counters, run.ahead)).await;
+    if let Some(through) = summary.as_ref().filter(|s| s.restores_waiting)
+        && stop.reason().is_none()
+        && stop.failure().is_none()
+    {
+        tracing::info!(
+            "the listing is through; copying the archived objects as their restores finish"
+        );
+        ctx.set_pass(Pass::Restored);
+        ctx.set_defer_restores(false);
+        let carry = through.carry.clone();
+        summary = run_pass(&ctx, Start::Pass(carry)).await;
+    }
+    Ended {
+        summary,
+        ctx: Some(ctx),
+        failure: None,
+    }
+}
+
+/// Runs one pass of the stages over `ctx` (lister, checker, transfer pool, recorder); `None`
+/// when the recorder ended abnormally.
+async fn run_pass(ctx: &Arc<RunCtx>, start: Start) -> Option<Summary> {
     let (listed_tx, listed_rx) = mpsc::channel(LISTED_CAPACITY);
     let (checked_tx, checked_rx) =
-        mpsc::channel(config.object_concurrency.max(1) * CHECKED_PER_TRANSFER);
+        mpsc::channel(ctx.config.object_concurrency.max(1) * CHECKED_PER_TRANSFER);
     let (events_tx, events_rx) = mpsc::channel(EVENTS_CAPACITY);
-    let recorder = tokio::spawn(recorder::run(
-        ctx.clone(),
-        events_rx,
-        run.checkpoint_counters,
-        run.ahead,
-    ));
+    let recorder = tokio::spawn(recorder::run(ctx.clone(), events_rx, start));
     tokio::join!(
         lister::run(ctx.clone(), listed_tx, events_tx.clone()),
         checker::run(ctx.clone(), listed_rx, checked_tx, events_tx.clone()),
         transfer::run(ctx.clone(), checked_rx, events_tx),
     );
-    let summary = match recorder.await {
+    match recorder.await {
         Ok(summary) => Some(summary),
         Err(e) => {
             tracing::error!(error = %e, "the recorder ended abnormally");
             None
         }
-    };
-    Ended {
-        summary,
-        ctx: Some(ctx),
-        failure: None,
     }
 }
 
@@ -230,7 +251,7 @@ async fn finish(db: &Db, lease: &Lease, ended: Ended, stop: &Stop) {
         )
     } else if reason == Some(StopReason::LeaseLost) {
         return;
-    } else if let (Some(summary), Some(ctx)) = (ended.summary, ended.ctx.as_ref())
+    } else if let (Some(summary), Some(ctx)) = (ended.summary.as_ref(), ended.ctx.as_ref())
         && summary.complete
     {
         lists::write_record_lists(ctx).await;
@@ -459,6 +480,8 @@ mod tests {
                 ..ObjectCounters::default()
             },
             run_time: Duration::from_secs(secs),
+            restores_waiting: false,
+            carry: recorder::Carry::default(),
         }
     }
 

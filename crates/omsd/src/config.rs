@@ -170,6 +170,12 @@ impl WorkerSection {
             "between 1 and 64",
         )?;
         check(
+            "worker.manifest_part_objects",
+            self.manifest_part_objects,
+            (1..=1_000_000).contains(&self.manifest_part_objects),
+            "between 1 and 1000000",
+        )?;
+        check(
             "worker.connect_timeout_secs",
             self.connect_timeout_secs,
             self.connect_timeout_secs >= 1,
@@ -497,6 +503,9 @@ pub struct WorkerSection {
     /// `list_lanes`: key ranges of one listing read side by side once it goes past its first
     /// page (default 8; 1 lists one page after another).
     pub list_lanes: usize,
+    /// `manifest_part_objects`: objects per file of a task's verification manifest at the
+    /// destination; a bigger manifest is written in several (default 100,000).
+    pub manifest_part_objects: usize,
     /// `connect_timeout_secs`: connect timeout of store requests, seconds (default 10).
     pub connect_timeout_secs: u64,
     /// `operation_timeout_secs`: longest wait for any byte of a store's answer, seconds (default

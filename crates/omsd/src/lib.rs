@@ -79,6 +79,7 @@ pub fn worker_config(config: &Config) -> WorkerConfig {
         },
         list_page_size: w.list_page_size,
         list_lanes: w.list_lanes,
+        manifest_part_objects: w.manifest_part_objects,
         endpoints: config.endpoints.clone(),
         connect_timeout: Duration::from_secs(w.connect_timeout_secs),
         operation_timeout: Duration::from_secs(w.operation_timeout_secs),

@@ -1,7 +1,8 @@
 //! Archived sources on moto, which keeps `GLACIER` objects (a GET answers 403
 //! InvalidObjectState), answers RestoreObject and shows the restore in HEAD's `x-amz-restore`:
 //! with `enable_restore` each archived object is restored once, then copied byte for byte;
-//! without it each fails saying to enable it.
+//! without it each fails saying to enable it. Restores under way do not hold the copies up:
+//! the others are copied meanwhile, and a pause finds the restores again.
 
 use std::time::Duration;
 
@@ -206,4 +207,171 @@ async fn a_restore_under_way_is_waited_for_not_asked_again() {
     assert!(pending_heads.load(Ordering::SeqCst) >= 3);
     // ... and only the object without one was asked for.
     assert_eq!(*restores.lock().unwrap(), vec!["/cold/b/fresh".to_owned()]);
+}
+
+/// A proxy in front of moto (whose restores finish at once) that counts the RestoreObject
+/// requests and, while `held`, says "under way" to the HEADs of the keys under `prefix` whose
+/// restore was asked for.
+async fn holding_proxy(
+    moto: &Moto,
+    prefix: &'static str,
+) -> (
+    crate::support::proxy::Proxy,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use crate::support::proxy::{After, Before, Proxy, RequestHead};
+
+    let asked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let before: Before = {
+        let asked = Arc::clone(&asked);
+        Arc::new(move |head: RequestHead| {
+            let asked = Arc::clone(&asked);
+            Box::pin(async move {
+                if head.method == http::Method::POST
+                    && head
+                        .query
+                        .split('&')
+                        .any(|q| q == "restore" || q == "restore=")
+                {
+                    asked.lock().unwrap().push(head.path);
+                }
+            })
+        })
+    };
+    let held = Arc::new(AtomicBool::new(true));
+    let after: After = {
+        let (held, asked) = (Arc::clone(&held), Arc::clone(&asked));
+        Arc::new(
+            move |head: &RequestHead, parts: &mut http::response::Parts| {
+                if head.method == http::Method::HEAD
+                    && head.path.contains(prefix)
+                    && held.load(Ordering::SeqCst)
+                    && asked.lock().unwrap().contains(&head.path)
+                {
+                    parts.headers.insert(
+                        "x-amz-restore",
+                        http::HeaderValue::from_static("ongoing-request=\"true\""),
+                    );
+                }
+            },
+        )
+    };
+    (
+        Proxy::start(&moto.url, Some(before), Some(after)).await,
+        held,
+        asked,
+    )
+}
+
+/// Six archived objects first in key order, ten others after them, four copies at a time: while
+/// the restores run, the ten are copied (a copy slot waiting on each restore would have held
+/// all four); the task shows them and waits, below 100 %. Paused and resumed meanwhile, it asks
+/// for no restore again. Once the restores are done, the six are copied, byte for byte.
+#[tokio::test]
+async fn restores_under_way_do_not_hold_up_the_other_objects_and_survive_a_pause() {
+    use std::sync::atomic::Ordering;
+
+    let Some(moto) = Moto::start_or_skip().await else {
+        return;
+    };
+    let s3 = client(&moto.url, "MOTOSRC", "secret");
+    for bucket in ["cold", "warm-deferred"] {
+        s3.create_bucket().bucket(bucket).send().await.unwrap();
+    }
+    let archived: Vec<String> = (0..6).map(|i| format!("c/a-archived-{i}")).collect();
+    for key in &archived {
+        s3.put_object()
+            .bucket("cold")
+            .key(key)
+            .storage_class(StorageClass::Glacier)
+            .body(ByteStream::from(random_bytes(3_000)))
+            .send()
+            .await
+            .unwrap();
+    }
+    for i in 0..10 {
+        s3.put_object()
+            .bucket("cold")
+            .key(format!("c/b-standard-{i}"))
+            .body(ByteStream::from(random_bytes(5_000)))
+            .send()
+            .await
+            .unwrap();
+    }
+    let (proxy, held, asked) = holding_proxy(&moto, "/c/a-archived-").await;
+    let oms = TestServer::start_with(Overrides {
+        worker: true,
+        object_concurrency: Some(4),
+        endpoints: vec![
+            rule("AWS", "moto-src", &proxy.url),
+            rule("HEC", "moto-dst", &moto.url),
+        ],
+        ..Overrides::default()
+    })
+    .await;
+    let api = oms.signed_client(&oms.a);
+    let p = oms.a.id.clone();
+    let id = oms.create_task(&body("c/", "deferred", true)).await;
+
+    // The ten are copied while the six restores are under way.
+    let waiting = crate::support::harness::eventually(Duration::from_secs(60), async || {
+        let task = api.get(&format!("/v2/{p}/tasks/{id}")).await.body;
+        task["successful_num"] == 10
+    })
+    .await;
+    let task = api.get(&format!("/v2/{p}/tasks/{id}")).await.body;
+    assert!(waiting, "the other objects were held up: {task:#}");
+    assert_eq!(task["status"], 2, "{task:#}");
+    assert_eq!(task["total_num"], 16, "{task:#}");
+    assert_eq!(task["failed_num"], 0, "{task:#}");
+    assert!(task["progress"].as_f64().unwrap() < 1.0, "{task:#}");
+    let asked_once = |asked: &std::sync::Mutex<Vec<String>>| {
+        let mut paths = asked.lock().unwrap().clone();
+        paths.sort();
+        paths
+    };
+    let expected: Vec<String> = archived.iter().map(|k| format!("/cold/{k}")).collect();
+    assert_eq!(asked_once(&asked), expected, "each restore asked for once");
+    assert_eq!(
+        bucket_md5s(&s3, "warm-deferred", "c/").await.len(),
+        10,
+        "only the ten are there yet"
+    );
+
+    // Paused and resumed while the restores run: they are found again, not asked again.
+    api.post(&format!("/v2/{p}/tasks/{id}/stop"), None)
+        .await
+        .ok();
+    let paused = oms.wait_task_end(id, Duration::from_secs(60)).await;
+    assert_eq!(paused["status"], 3, "{paused:#}");
+    assert_eq!(paused["successful_num"], 10, "{paused:#}");
+    api.post(
+        &format!("/v2/{p}/tasks/{id}/start"),
+        Some(&json!({"src_ak": "MOTOSRC", "src_sk": "secret",
+                     "dst_ak": "MOTODST", "dst_sk": "secret"})),
+    )
+    .await
+    .ok();
+    let running = crate::support::harness::eventually(Duration::from_secs(30), async || {
+        api.get(&format!("/v2/{p}/tasks/{id}")).await.body["status"] == 2
+    })
+    .await;
+    assert!(running, "the task did not run again");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    held.store(false, Ordering::SeqCst);
+
+    let task = oms.wait_task_end(id, Duration::from_secs(120)).await;
+    assert_eq!(task["status"], 5, "{task:#}");
+    assert_eq!(task["successful_num"], 16, "{task:#}");
+    assert_eq!(task["total_num"], 16, "{task:#}");
+    assert_eq!(task["progress"], 1.0, "{task:#}");
+    assert_eq!(
+        bucket_md5s(&s3, "warm-deferred", "c/").await,
+        bucket_md5s(&s3, "cold", "c/").await
+    );
+    assert_eq!(asked_once(&asked), expected, "no restore asked for again");
 }

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::groups::wait_group;
 use super::{DST_BUCKET, MIB, Migration, SRC_BUCKET, random_bytes};
+use crate::support::harness::Overrides;
 use crate::support::s3::{crc64_xz, md5_hex, object_bytes};
 
 /// Every object of the destination bucket (`oms/` included): key → (entity tag, size).
@@ -53,7 +54,13 @@ fn keys(part: &Value) -> Vec<&str> {
 
 #[tokio::test]
 async fn a_dry_run_writes_nothing_and_plans_exactly_what_the_run_then_does() {
-    let m = Migration::start().await;
+    // Manifest files of 3 objects: the run's 4 copies fill two.
+    let m = Migration::start_overrides(Overrides {
+        worker: true,
+        manifest_part_objects: Some(3),
+        ..Overrides::default()
+    })
+    .await;
     let api = m.oms.signed_client(&m.oms.a);
     let p = m.oms.a.id.clone();
     // A finished run of the project: its speed predicts the plan's time.
@@ -191,16 +198,29 @@ async fn a_dry_run_writes_nothing_and_plans_exactly_what_the_run_then_does() {
         .into_keys()
         .filter(|k| k.starts_with(&prefix))
         .collect();
-    assert_eq!(written.len(), 1, "{written:?}");
-    let text = String::from_utf8(object_bytes(&client, DST_BUCKET, &written[0]).await).unwrap();
-    let mut text_lines = text.lines();
-    assert_eq!(
-        text_lines.next(),
-        Some("#key\tsize\tsource_etag\tchecksum\tchecksum_value\tdst_etag\ttime")
-    );
-    let written_lines: Vec<String> = text_lines
-        .map(|l| l.rsplit_once('\t').unwrap().0.to_owned())
-        .collect();
+    // In two files of at most 3 objects, each with the header: `{stamp}.manifest.txt`, then
+    // `{stamp}.manifest.2.txt`.
+    assert_eq!(written.len(), 2, "{written:?}");
+    let first = written
+        .iter()
+        .find(|k| k.ends_with(".manifest.txt"))
+        .unwrap();
+    let second = first.replace(".manifest.txt", ".manifest.2.txt");
+    assert!(written.contains(&second), "{written:?}");
+    let mut written_lines = Vec::new();
+    for (file, count) in [(first, 3), (&second, 1)] {
+        let text = String::from_utf8(object_bytes(&client, DST_BUCKET, file).await).unwrap();
+        let mut text_lines = text.lines();
+        assert_eq!(
+            text_lines.next(),
+            Some("#key\tsize\tsource_etag\tchecksum\tchecksum_value\tdst_etag\ttime")
+        );
+        let of_file: Vec<String> = text_lines
+            .map(|l| l.rsplit_once('\t').unwrap().0.to_owned())
+            .collect();
+        assert_eq!(of_file.len(), count, "{file}: {text}");
+        written_lines.extend(of_file);
+    }
     assert_eq!(written_lines, lines);
 }
 

@@ -67,6 +67,10 @@ pub struct Overrides {
     pub list_page_size: Option<i32>,
     /// `worker.list_lanes`.
     pub list_lanes: Option<usize>,
+    /// `worker.manifest_part_objects`.
+    pub manifest_part_objects: Option<usize>,
+    /// `worker.object_concurrency` (default here: 16).
+    pub object_concurrency: Option<usize>,
     /// `catalogue.timeout_secs`.
     pub catalogue_timeout_secs: Option<u64>,
     /// `catalogue.max_list_file_bytes`.
@@ -219,7 +223,7 @@ impl TestServer {
         // uploads, stops and lease expiry in seconds.
         c.worker.part_size_bytes = 5 * 1024 * 1024;
         c.worker.multipart_threshold_bytes = 8 * 1024 * 1024;
-        c.worker.object_concurrency = 16;
+        c.worker.object_concurrency = self.overrides.object_concurrency.unwrap_or(16);
         c.worker.part_concurrency = 2;
         // Long enough that a heartbeat starved by the whole suite on 2 cores (every test runs
         // omsd, its worker and its S3 servers on one current-thread runtime) does not lose it.
@@ -245,6 +249,9 @@ impl TestServer {
         }
         if let Some(v) = self.overrides.max_tasks {
             c.worker.max_tasks = v;
+        }
+        if let Some(v) = self.overrides.manifest_part_objects {
+            c.worker.manifest_part_objects = v;
         }
         if let Some(v) = self.overrides.list_lanes {
             c.worker.list_lanes = v;

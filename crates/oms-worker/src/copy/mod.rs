@@ -20,7 +20,7 @@ pub(crate) mod restore;
 pub(crate) mod verify;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use oms_core::error::ObjectFailureCode;
@@ -83,6 +83,10 @@ pub(crate) struct CopyCtx {
     crc64_unchecked: AtomicI64,
     /// Turns to poll the restore of an archived object ([`restore`]).
     pub restores: tokio::sync::Semaphore,
+    /// Archived objects are not waited for: their restores are asked for and the object is
+    /// left for a later pass ([`Outcome::Restoring`]). Off (they are waited for) unless a task
+    /// run's listing turns it on.
+    defer_restores: AtomicBool,
 }
 
 impl CopyCtx {
@@ -118,7 +122,13 @@ impl CopyCtx {
             parts: Mutex::default(),
             crc64_unchecked: AtomicI64::new(0),
             restores: tokio::sync::Semaphore::new(restore::RESTORES_POLLED_AT_ONCE),
+            defer_restores: AtomicBool::new(false),
         }
+    }
+
+    /// Whether archived objects are left for a later pass rather than waited for.
+    pub(crate) fn set_defer_restores(&self, defer: bool) {
+        self.defer_restores.store(defer, Ordering::Relaxed);
     }
 
     /// Whether copies are proven by CRC64 (`consistency_check: crc64`): the bytes sent are
@@ -265,10 +275,19 @@ pub(crate) async fn copy(ctx: &CopyCtx, item: &Item) -> Outcome {
             message: format!("the destination key is longer than {MAX_KEY_CHARS} characters"),
         };
     }
-    if let Some(class) = restore::archived(item)
-        && let Err(e) = restore::make_readable(ctx, item, class).await
-    {
-        return e.into_outcome(ctx);
+    if let Some(class) = restore::archived(item) {
+        let readable = if ctx.defer_restores.load(Ordering::Relaxed) {
+            restore::ask(ctx, item, class).await
+        } else {
+            restore::make_readable(ctx, item, class)
+                .await
+                .map(|()| true)
+        };
+        match readable {
+            Ok(true) => {}
+            Ok(false) => return Outcome::Restoring,
+            Err(e) => return e.into_outcome(ctx),
+        }
     }
     let mut version = item.version();
     let mut restarts = 0;

@@ -257,8 +257,9 @@ async fn record(
                 ));
                 counted.push((Counted::Failed, i64::try_from(*size).unwrap_or(i64::MAX)));
             }
-            // Left queued: copied by the next run (sync tasks have no dry run).
-            Outcome::Interrupted | Outcome::Planned { .. } => continue,
+            // Left queued: copied by the next run (sync tasks have no dry run, and wait for
+            // the restores of archived objects where they meet them).
+            Outcome::Interrupted | Outcome::Planned { .. } | Outcome::Restoring => continue,
         }
         done.push(queued.clone());
     }
