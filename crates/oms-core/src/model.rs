@@ -286,11 +286,12 @@ pub struct Proof {
     pub source_etag: Option<String>,
     /// The checksum that proved the bytes: `md5` (compared with the destination's entity tag,
     /// or sent as `Content-MD5` for the store to check), `crc64` (CRC-64/XZ, equal at both
-    /// ends), `multipart-etag` (each part's MD5 checked, the destination's entity tag is theirs)
-    /// or `etag` (copied within the store, the destination's tag is the source's), `size` where
-    /// none could be (sizes and times only).
+    /// ends), `multipart-etag` (each part's MD5 checked, the destination's entity tag is theirs),
+    /// `multipart-md5` (the S3 multipart tag of the MD5s of the parts sent, each checked by the
+    /// destination, where its tags are not MD5s) or `etag` (copied within the store, the
+    /// destination's tag is the source's), `size` where none could be (sizes and times only).
     pub checksum: String,
-    /// Its value (hex), "" for `size`.
+    /// Its value (hex; `multipart-md5`: `{tag}-{parts}@{part size}`), "" for `size`.
     pub value: String,
     /// The destination's entity tag, when known.
     pub dst_etag: Option<String>,
@@ -412,6 +413,9 @@ pub struct SavedPart {
     /// The CRC-64/XZ of its bytes, when computed as they were sent (`consistency_check:
     /// crc64`), so that a resumed upload still proves the whole object.
     pub crc64: Option<u64>,
+    /// The MD5 (hex) of its bytes as sent, which the destination checked (Content-MD5) or
+    /// whose entity tag it is; none for a part copied server-side.
+    pub md5: Option<String>,
 }
 
 /// A multipart upload in progress, saved so that a resumed run continues it.

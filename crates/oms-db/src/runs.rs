@@ -759,11 +759,11 @@ impl Db {
         part: &SavedPart,
     ) -> Result<(), DbError> {
         let sql = format!(
-            "insert into multipart_parts (task_id, object_key, part_number, etag, crc64) \
-             select $1, $2, $3, $4, $5 where exists (select 1 from tasks where {}) \
+            "insert into multipart_parts (task_id, object_key, part_number, etag, crc64, md5) \
+             select $1, $2, $3, $4, $5, $6 where exists (select 1 from tasks where {}) \
              on conflict (task_id, object_key, part_number) do update set etag = excluded.etag, \
-             crc64 = excluded.crc64",
-            Lease::fence(6)
+             crc64 = excluded.crc64, md5 = excluded.md5",
+            Lease::fence(7)
         );
         let inserted = sqlx::query(AssertSqlSafe(sql))
             .bind(lease.task_id.get())
@@ -771,6 +771,7 @@ impl Db {
             .bind(i64::from(part_number))
             .bind(&part.etag)
             .bind(part.crc64.map(|c| c.to_string()))
+            .bind(part.md5.clone())
             .bind_fence(lease)
             .execute(&self.pool)
             .await?
@@ -798,7 +799,7 @@ impl Db {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let parts = sqlx::query(
-            "select part_number, etag, crc64 from multipart_parts where task_id = $1 and object_key = $2 order by part_number",
+            "select part_number, etag, crc64, md5 from multipart_parts where task_id = $1 and object_key = $2 order by part_number",
         )
         .bind(task.get())
         .bind(object_key)
@@ -815,6 +816,7 @@ impl Db {
                     // A value that does not read is no CRC: the object is then checked by the
                     // sides' own reports.
                     crc64: crc64.and_then(|c| c.parse().ok()),
+                    md5: r.try_get("md5")?,
                 },
             ))
         })

@@ -342,7 +342,7 @@ pub(crate) async fn run(
             }?;
             let destination = match &item.lookup {
                 _ if !needs_lookup(&ctx, &item) => Destination::Unneeded,
-                _ if ctx.finished_before.contains(&item.record_key()) => Destination::Unneeded,
+                _ if ctx.finished_before(&item.record_key()) => Destination::Unneeded,
                 Lookup::Head => Destination::Head,
                 Lookup::Cursor { entry, prefix } => {
                     if cursor.as_ref().is_none_or(|c| c.entry != *entry) {
@@ -369,7 +369,7 @@ pub(crate) async fn run(
                 let ctx = ctx.clone();
                 async move {
                     // Finished by an earlier run beyond its checkpoint (and counted then).
-                    if ctx.finished_before.contains(&item.record_key()) {
+                    if ctx.finished_before(&item.record_key()) {
                         return Verdict::Skip(Event::Done {
                             seq: item.seq,
                             key: item.record_key(),

@@ -1,10 +1,12 @@
 //! The lister: walks the source selection in order (or the list file, or the failed objects of
 //! a previous run) from the checkpoint, and hands each object to the checker.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use oms_core::error::FailureCode;
 use oms_core::spec::TaskKind;
+use oms_core::time::now_ms;
 use tokio::sync::mpsc;
 
 use crate::control::{Activity, Side, TaskFailure, activity_failure, task_failure_of};
@@ -13,6 +15,7 @@ use crate::pages::{KeyRange, ListingError, Pages};
 use oms_core::error::ObjectFailureCode;
 
 use crate::copy::error::source_code;
+use crate::copy::restore;
 use crate::pipeline::{Event, Item, Lookup, Pass, RunCtx};
 use crate::plan::{self, Entry};
 use crate::retry::{GaveUp, retry};
@@ -67,13 +70,27 @@ impl Emitter {
 
 /// An item for `key` whose source facts come from a HEAD of the source.
 pub(crate) async fn head_item(ctx: &RunCtx, key: &str) -> Result<Item, Halt> {
+    Ok(head_item_restoring(ctx, key).await?.0)
+}
+
+/// [`head_item`], and whether the object is archived and its restore still under way.
+async fn head_item_restoring(ctx: &RunCtx, key: &str) -> Result<(Item, bool), Halt> {
     let head = retry(&ctx.config.retry, &ctx.stop.intake, || {
         ctx.source.head(&ctx.source_bucket, key)
     })
     .await;
     let mut item = Item::to_head(0, key);
+    let mut restoring = false;
     match head {
-        Ok(Some(meta)) => item.learn(meta),
+        Ok(Some(meta)) => {
+            restoring = meta.restore == Some(oms_storage::Restore::InProgress)
+                && meta
+                    .info
+                    .storage_class
+                    .as_deref()
+                    .is_some_and(oms_core::spec::is_archive_class);
+            item.learn(meta);
+        }
         Ok(None) => {
             item.unreadable = Some((
                 ObjectFailureCode::SourceMetadata,
@@ -91,7 +108,7 @@ pub(crate) async fn head_item(ctx: &RunCtx, key: &str) -> Result<Item, Halt> {
             ));
         }
     }
-    Ok(item)
+    Ok((item, restoring))
 }
 
 /// Runs the lister; ends by announcing the end of the listing, or by failing the task.
@@ -199,28 +216,90 @@ fn listing_halt(ctx: &RunCtx, prefix: &str, error: ListingError) -> Halt {
     }
 }
 
-/// The archived objects whose restores are awaited, in key order (each HEAD again: a restore
-/// changes what the source shows).
+/// The item of an object recorded by its record key (a source key, or a URL-list line), from a
+/// HEAD of the source, and whether it is archived with its restore still under way.
+async fn recorded_item(ctx: &RunCtx, record_key: &str) -> Result<(Item, bool), Halt> {
+    if ctx.spec().kind != TaskKind::UrlList {
+        return head_item_restoring(ctx, record_key).await;
+    }
+    let (url, name) = listfile::url_line(record_key).map_err(|reason| {
+        listfile::fail(
+            FailureCode::ListLineMalformed,
+            format!("a recorded line cannot be read: {reason}"),
+        )
+    })?;
+    let (mut item, restoring) = head_item_restoring(ctx, &url).await?;
+    item.dst_name = Some(name);
+    Ok((item, restoring))
+}
+
+/// The archived objects whose restores are awaited, each handed on once its restore is done
+/// (a HEAD shows it), in rounds over those left: the copies never wait on a restore, so one
+/// that ends early is copied before those asked for earlier. Between rounds a pause doubling
+/// from [`restore::FIRST_POLL_PAUSE`] to [`restore::MAX_POLL_PAUSE`]; an object whose restore
+/// has not ended `worker.restore_wait` after it was asked for is handed on to fail, saying so.
 async fn restored_objects(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt> {
-    let mut after: Option<String> = None;
+    // Handed on in an earlier round: their rows go once they are done.
+    let mut handed: HashSet<String> = HashSet::new();
+    let mut pause = restore::FIRST_POLL_PAUSE;
     loop {
-        let batch = ctx
-            .db
-            .list_restores(ctx.lease.task_id, after.as_deref(), 1000)
-            .await
-            .map_err(|e| {
-                tracing::warn!(error = %e, "cannot read the objects awaiting their restores");
-                Halt::Stopped
-            })?;
-        let Some(last) = batch.last().map(|r| r.key.clone()) else {
-            return Ok(());
-        };
-        for restore in batch {
-            let item = head_item(ctx, &restore.key).await?;
-            let counted = u64::try_from(restore.size).unwrap_or(0);
-            emitter.send(item, restore.key, Some(counted)).await?;
+        let mut left = 0_usize;
+        let mut after: Option<String> = None;
+        loop {
+            let batch = ctx
+                .db
+                .list_restores(ctx.lease.task_id, after.as_deref(), 1000)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "cannot read the objects awaiting their restores");
+                    Halt::Stopped
+                })?;
+            let Some(last) = batch.last().map(|r| r.key.clone()) else {
+                break;
+            };
+            for awaited in batch {
+                if handed.contains(&awaited.key) {
+                    continue;
+                }
+                let (mut item, restoring) = recorded_item(ctx, &awaited.key).await?;
+                if restoring {
+                    let waited = now_ms().saturating_sub(awaited.requested_ms);
+                    let limit =
+                        i64::try_from(ctx.config.restore_wait.as_millis()).unwrap_or(i64::MAX);
+                    if waited < limit {
+                        left += 1;
+                        continue;
+                    }
+                    item.unreadable = Some((
+                        ObjectFailureCode::SourceRead,
+                        format!(
+                            "source: the restore of the archived object {} did not finish within \
+                             {} s (worker.restore_wait_secs); start the task again to keep \
+                             waiting for it",
+                            item.key,
+                            ctx.config.restore_wait.as_secs()
+                        ),
+                    ));
+                }
+                let counted = u64::try_from(awaited.size).unwrap_or(0);
+                handed.insert(awaited.key.clone());
+                emitter.send(item, awaited.key, Some(counted)).await?;
+            }
+            after = Some(last);
         }
-        after = Some(last);
+        if left == 0 {
+            return Ok(());
+        }
+        tracing::debug!(
+            left,
+            pause_secs = pause.as_secs(),
+            "restores still under way"
+        );
+        tokio::select! {
+            () = ctx.stop.intake.cancelled() => return Err(Halt::Stopped),
+            () = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(restore::MAX_POLL_PAUSE);
     }
 }
 
@@ -240,19 +319,7 @@ async fn failed_objects(ctx: &RunCtx, emitter: &mut Emitter) -> Result<(), Halt>
             return Ok(());
         };
         for failure in batch {
-            let item = if ctx.spec().kind == TaskKind::UrlList {
-                let (url, name) = listfile::url_line(&failure.key).map_err(|reason| {
-                    listfile::fail(
-                        FailureCode::ListLineMalformed,
-                        format!("a failed line cannot be read: {reason}"),
-                    )
-                })?;
-                let mut item = head_item(ctx, &url).await?;
-                item.dst_name = Some(name);
-                item
-            } else {
-                head_item(ctx, &failure.key).await?
-            };
+            let (item, _) = recorded_item(ctx, &failure.key).await?;
             let counted = u64::try_from(failure.size).unwrap_or(0);
             emitter.send(item, failure.key, Some(counted)).await?;
         }

@@ -211,7 +211,7 @@ pub(crate) struct RunCtx {
     /// Keys after `.0` (exclusive) up to `.1` (inclusive), for group tasks.
     pub range: (Option<String>, Option<String>),
     /// Record keys of the objects a previous run finished beyond the checkpoint.
-    pub finished_before: HashSet<String>,
+    finished_ahead: HashSet<String>,
 }
 
 /// Which objects a pass of a task run goes through.
@@ -261,7 +261,7 @@ impl RunCtx {
             pass: AtomicU8::new(pass.code()),
             checkpoint,
             range,
-            finished_before,
+            finished_ahead: finished_before,
         }
     }
 
@@ -273,6 +273,12 @@ impl RunCtx {
     /// Turns to `pass` (between passes, while no stage runs).
     pub(crate) fn set_pass(&self, pass: Pass) {
         self.pass.store(pass.code(), Ordering::Relaxed);
+    }
+
+    /// Whether the previous run finished the object of `record_key` beyond its checkpoint (and
+    /// counted it then): only the listing pass meets such objects again.
+    pub(crate) fn finished_before(&self, record_key: &str) -> bool {
+        self.pass() == Pass::Listing && self.finished_ahead.contains(record_key)
     }
 
     /// Whether this pass goes over objects the task counted before (failed ones, or restored

@@ -468,26 +468,51 @@ impl Recorder {
 
     /// Moves the checkpoint over the finished objects at the front.
     fn advance(&mut self) {
+        if self.ctx.counted_before() {
+            // Failed or restored objects again: no checkpoint moves, so nothing waits for the
+            // objects before it. Each is settled as it finishes, in the flush that also drops
+            // its failure or restore row (a pause or a crash then loses nothing).
+            let finished: Vec<u64> = self
+                .pending
+                .iter()
+                .filter(|(_, p)| p.delta.is_some())
+                .map(|(seq, _)| *seq)
+                .collect();
+            for seq in finished {
+                if let Some(done) = self.pending.remove(&seq) {
+                    self.settle(done);
+                }
+            }
+            return;
+        }
         while let Some(entry) = self.pending.first_entry() {
-            let Some(delta) = entry.get().delta else {
+            if entry.get().delta.is_none() {
                 break;
-            };
+            }
             let done = entry.remove();
+            self.settle(done);
+        }
+    }
+
+    /// Commits a finished object: its counter change, its failure, its awaited restore, and
+    /// (in the listing pass) the checkpoint past it.
+    fn settle(&mut self, done: Pending) {
+        if let Some(delta) = done.delta {
             add(&mut self.committed, &delta);
-            if let Some(failure) = done.failure {
-                self.failures.push(failure);
-            }
-            if done.restoring {
-                self.restoring.push(ObjectRestore {
-                    key: done.key,
-                    size: size_i64(done.size),
-                    requested_ms: now_ms(),
-                });
-                self.restores_waiting += 1;
-            }
-            if !self.ctx.counted_before() {
-                self.checkpoint = Some(done.position);
-            }
+        }
+        if let Some(failure) = done.failure {
+            self.failures.push(failure);
+        }
+        if done.restoring {
+            self.restoring.push(ObjectRestore {
+                key: done.key,
+                size: size_i64(done.size),
+                requested_ms: now_ms(),
+            });
+            self.restores_waiting += 1;
+        }
+        if !self.ctx.counted_before() {
+            self.checkpoint = Some(done.position);
         }
     }
 
@@ -603,14 +628,6 @@ pub(crate) enum Start {
     Pass(Carry),
 }
 
-/// A count for the start of a pass; 0 (logged) when the database cannot say.
-fn count_or_zero(what: &str, counted: Result<i64, DbError>) -> i64 {
-    counted.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "cannot count {what}");
-        0
-    })
-}
-
 /// Runs the recorder until every stage has hung up; returns how the pass ended.
 pub(crate) async fn run(
     ctx: Arc<RunCtx>,
@@ -620,12 +637,20 @@ pub(crate) async fn run(
     let task = ctx.lease.task_id;
     // Counted once a pass: the objects this task's earlier runs put on its skip list, and the
     // archived objects whose restores they asked for.
-    let skipped = count_or_zero(
-        "the skip list's objects",
-        ctx.db.count_records(task, RecordKind::Skip).await,
-    );
+    let skipped = ctx
+        .db
+        .count_records(task, RecordKind::Skip)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot count the skip list's objects");
+            0
+        });
+    // Unknown (the database cannot say) counts as some: the task is then not taken for done.
     let restores_waiting = if ctx.spec().enable_restore {
-        count_or_zero("the restores awaited", ctx.db.count_restores(task).await)
+        ctx.db.count_restores(task).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot count the restores awaited");
+            1
+        })
     } else {
         0
     };

@@ -209,18 +209,21 @@ async fn a_restore_under_way_is_waited_for_not_asked_again() {
     assert_eq!(*restores.lock().unwrap(), vec!["/cold/b/fresh".to_owned()]);
 }
 
+/// Paths of objects whose restores are done, as the proxy of [`holding_proxy`] shows them
+/// (`"*"`: all).
+type Released = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
 /// A proxy in front of moto (whose restores finish at once) that counts the RestoreObject
-/// requests and, while `held`, says "under way" to the HEADs of the keys under `prefix` whose
-/// restore was asked for.
+/// requests and says "under way" to the HEADs of the keys under `prefix` whose restore was
+/// asked for, until they are released.
 async fn holding_proxy(
     moto: &Moto,
     prefix: &'static str,
 ) -> (
     crate::support::proxy::Proxy,
-    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    Released,
     std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 ) {
-    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
 
     use crate::support::proxy::{After, Before, Proxy, RequestHead};
@@ -242,14 +245,15 @@ async fn holding_proxy(
             })
         })
     };
-    let held = Arc::new(AtomicBool::new(true));
+    let released: Released = Arc::default();
     let after: After = {
-        let (held, asked) = (Arc::clone(&held), Arc::clone(&asked));
+        let (released, asked) = (Arc::clone(&released), Arc::clone(&asked));
         Arc::new(
             move |head: &RequestHead, parts: &mut http::response::Parts| {
+                let done = released.lock().unwrap();
                 if head.method == http::Method::HEAD
                     && head.path.contains(prefix)
-                    && held.load(Ordering::SeqCst)
+                    && !done.iter().any(|p| p == "*" || *p == head.path)
                     && asked.lock().unwrap().contains(&head.path)
                 {
                     parts.headers.insert(
@@ -262,19 +266,19 @@ async fn holding_proxy(
     };
     (
         Proxy::start(&moto.url, Some(before), Some(after)).await,
-        held,
+        released,
         asked,
     )
 }
 
 /// Six archived objects first in key order, ten others after them, four copies at a time: while
 /// the restores run, the ten are copied (a copy slot waiting on each restore would have held
-/// all four); the task shows them and waits, below 100 %. Paused and resumed meanwhile, it asks
-/// for no restore again. Once the restores are done, the six are copied, byte for byte.
+/// all four); the task shows them and waits, below 100 %. Then two restores end out of order
+/// (the last object's; the one before it is deleted at the source, so it fails) and the task
+/// is paused: both are counted exactly once, the failure kept for the failed list. Resumed, it
+/// asks for no restore again, and once the others are done they are copied, byte for byte.
 #[tokio::test]
 async fn restores_under_way_do_not_hold_up_the_other_objects_and_survive_a_pause() {
-    use std::sync::atomic::Ordering;
-
     let Some(moto) = Moto::start_or_skip().await else {
         return;
     };
@@ -302,7 +306,7 @@ async fn restores_under_way_do_not_hold_up_the_other_objects_and_survive_a_pause
             .await
             .unwrap();
     }
-    let (proxy, held, asked) = holding_proxy(&moto, "/c/a-archived-").await;
+    let (proxy, released, asked) = holding_proxy(&moto, "/c/a-archived-").await;
     let oms = TestServer::start_with(Overrides {
         worker: true,
         object_concurrency: Some(4),
@@ -315,15 +319,15 @@ async fn restores_under_way_do_not_hold_up_the_other_objects_and_survive_a_pause
     .await;
     let api = oms.signed_client(&oms.a);
     let p = oms.a.id.clone();
+    let show = async |id: i64| api.get(&format!("/v2/{p}/tasks/{id}")).await.body;
     let id = oms.create_task(&body("c/", "deferred", true)).await;
 
     // The ten are copied while the six restores are under way.
     let waiting = crate::support::harness::eventually(Duration::from_secs(60), async || {
-        let task = api.get(&format!("/v2/{p}/tasks/{id}")).await.body;
-        task["successful_num"] == 10
+        show(id).await["successful_num"] == 10
     })
     .await;
-    let task = api.get(&format!("/v2/{p}/tasks/{id}")).await.body;
+    let task = show(id).await;
     assert!(waiting, "the other objects were held up: {task:#}");
     assert_eq!(task["status"], 2, "{task:#}");
     assert_eq!(task["total_num"], 16, "{task:#}");
@@ -342,13 +346,38 @@ async fn restores_under_way_do_not_hold_up_the_other_objects_and_survive_a_pause
         "only the ten are there yet"
     );
 
-    // Paused and resumed while the restores run: they are found again, not asked again.
+    // The last restore ends and the one before fails, ahead of the four before them; then a
+    // pause: each is counted once, the failure is kept.
+    released
+        .lock()
+        .unwrap()
+        .push("/cold/c/a-archived-5".to_owned());
+    s3.delete_object()
+        .bucket("cold")
+        .key("c/a-archived-4")
+        .send()
+        .await
+        .unwrap();
+    let out_of_order = crate::support::harness::eventually(Duration::from_secs(60), async || {
+        let task = show(id).await;
+        task["successful_num"] == 11 && task["failed_num"] == 1
+    })
+    .await;
+    assert!(out_of_order, "{:#}", show(id).await);
     api.post(&format!("/v2/{p}/tasks/{id}/stop"), None)
         .await
         .ok();
     let paused = oms.wait_task_end(id, Duration::from_secs(60)).await;
     assert_eq!(paused["status"], 3, "{paused:#}");
-    assert_eq!(paused["successful_num"], 10, "{paused:#}");
+    assert_eq!(
+        (
+            &paused["successful_num"],
+            &paused["failed_num"],
+            &paused["total_num"]
+        ),
+        (&json!(11), &json!(1), &json!(16)),
+        "{paused:#}"
+    );
     api.post(
         &format!("/v2/{p}/tasks/{id}/start"),
         Some(&json!({"src_ak": "MOTOSRC", "src_sk": "secret",
@@ -357,18 +386,29 @@ async fn restores_under_way_do_not_hold_up_the_other_objects_and_survive_a_pause
     .await
     .ok();
     let running = crate::support::harness::eventually(Duration::from_secs(30), async || {
-        api.get(&format!("/v2/{p}/tasks/{id}")).await.body["status"] == 2
+        show(id).await["status"] == 2
     })
     .await;
     assert!(running, "the task did not run again");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    held.store(false, Ordering::SeqCst);
+    released.lock().unwrap().push("*".to_owned());
 
+    // Everything else is copied; the deleted object is the one failure, and its reason.
     let task = oms.wait_task_end(id, Duration::from_secs(120)).await;
-    assert_eq!(task["status"], 5, "{task:#}");
-    assert_eq!(task["successful_num"], 16, "{task:#}");
-    assert_eq!(task["total_num"], 16, "{task:#}");
-    assert_eq!(task["progress"], 1.0, "{task:#}");
+    assert_eq!(task["status"], 4, "{task:#}");
+    assert_eq!(
+        (
+            &task["successful_num"],
+            &task["failed_num"],
+            &task["total_num"]
+        ),
+        (&json!(15), &json!(1), &json!(16)),
+        "{task:#}"
+    );
+    let failed = api.get(&format!("/v2/{p}/tasks/{id}/failed-objects")).await;
+    let failed = failed.ok()["failed_objects"].as_array().unwrap().clone();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["key"], "c/a-archived-4");
     assert_eq!(
         bucket_md5s(&s3, "warm-deferred", "c/").await,
         bucket_md5s(&s3, "cold", "c/").await

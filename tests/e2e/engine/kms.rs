@@ -196,6 +196,31 @@ async fn sse_kms_at_the_destination_is_applied_checked_and_proven_by_content_md5
     // The entity tags prove nothing: every body went with Content-MD5, which the store checks.
     assert!(destination.writes.load(Ordering::SeqCst) >= 3);
     assert_eq!(destination.writes_without_md5.load(Ordering::SeqCst), 0);
+    // So the manifest proves each object by the MD5s sent: a whole object's, or the S3
+    // multipart tag of its parts' (5 MiB parts here), which anyone can recompute from its bytes.
+    let api = oms.signed_client(&oms.a);
+    let manifest = api
+        .get(&format!("/v2/{}/tasks/{id}/manifest", oms.a.id))
+        .await;
+    let manifest = manifest.ok().clone();
+    assert_eq!(manifest["count"], 3, "{manifest:#}");
+    for entry in manifest["objects"].as_array().unwrap() {
+        let key = entry["key"].as_str().unwrap();
+        let bytes = object_bytes(&s3, "sealed-key", key).await;
+        let (checksum, value) = if bytes.len() > 8 * MIB {
+            let parts: Vec<u8> = bytes
+                .chunks(5 * MIB)
+                .flat_map(|part| hex::decode(md5_hex(part)).unwrap())
+                .collect();
+            let count = bytes.len().div_ceil(5 * MIB);
+            let tag = format!("{}-{count}@{}", md5_hex(&parts), 5 * MIB);
+            ("multipart-md5", tag)
+        } else {
+            ("md5", md5_hex(&bytes))
+        };
+        assert_eq!(entry["checksum"], checksum, "{entry}");
+        assert_eq!(entry["checksum_value"], value.as_str(), "{entry}");
+    }
 
     // The store's own key (enable_kms, as before 2026-05).
     let mut legacy = body("k/", "default", &json!({}));

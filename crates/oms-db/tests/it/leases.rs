@@ -139,6 +139,7 @@ async fn a_finish_by_a_lost_lease_writes_nothing() {
             &oms_core::model::SavedPart {
                 etag: "etag".into(),
                 crc64: None,
+                md5: None,
             },
         )
         .await,

@@ -4,9 +4,10 @@
 //! pass asks the store to restore each such object (RestoreObject, for [`RESTORE_DAYS`] days, as
 //! OMS) and goes on with the others without waiting ([`ask`]): the restores run side by side
 //! at the store, and no copy slot waits on one. The object is recorded as awaited once the
-//! checkpoint passes it; the run's restores pass then polls their HEADs with a growing pause,
-//! at most [`RESTORES_POLLED_AT_ONCE`] at a time, and copies each once restored
-//! ([`make_readable`]; sync tasks wait there too). The HEAD comes first: a restore asked for
+//! checkpoint passes it; the run's restores pass then HEADs the awaited objects in rounds with
+//! a growing pause and hands each on to be copied once restored (`lister::restored_objects`).
+//! Sync tasks wait where they meet such an object ([`make_readable`], at most
+//! [`RESTORES_POLLED_AT_ONCE`] at a time). The HEAD comes first: a restore asked for
 //! before a pause, a restart or a crash (or by someone else) is found under way, not asked for
 //! again. Without `enable_restore` such an object fails at once, saying so.
 
@@ -25,9 +26,9 @@ use crate::retry::retry;
 const RESTORE_DAYS: i32 = 3;
 /// The first pause between two looks at a restore in progress; it doubles up to
 /// [`MAX_POLL_PAUSE`].
-const FIRST_POLL_PAUSE: Duration = Duration::from_secs(1);
+pub(crate) const FIRST_POLL_PAUSE: Duration = Duration::from_secs(1);
 /// The longest pause between two looks: archive tiers take minutes to hours.
-const MAX_POLL_PAUSE: Duration = Duration::from_secs(300);
+pub(crate) const MAX_POLL_PAUSE: Duration = Duration::from_secs(300);
 /// Objects whose restore is polled at once per run: the rest wait their turn, so that a bucket
 /// of archived objects costs a few HEADs at a time, not one per object being copied.
 pub(crate) const RESTORES_POLLED_AT_ONCE: usize = 8;

@@ -67,6 +67,10 @@ pub(super) async fn complete(
         })
     }))
     .map(|c| c.value);
+    // The S3 multipart tag of the MD5s of the bytes sent (each checked by the destination),
+    // when every part was sent through the worker.
+    let md5s: Option<Vec<String>> = done.values().map(|part| part.md5.clone()).collect();
+    let sent_tag = md5s.and_then(|md5s| md5s_tag(md5s.iter().map(String::as_str)));
     let parts: Vec<CompletedPart> = done
         .into_iter()
         .map(|(part_number, part)| CompletedPart {
@@ -134,8 +138,10 @@ pub(super) async fn complete(
                 })?;
             crate::copy::verify::check_encryption(ctx, dst_key, w.encryption).await?;
             // The CRC-64 both ends agree on; else the S3 multipart entity tag of the parts (each
-            // part's MD5 was checked as it was sent), when the destination's tag is it; else
-            // only the size.
+            // part's MD5 was checked as it was sent), when the destination's tag is it; else,
+            // where tags are not MD5s (SSE-KMS), that tag made of the MD5s of the parts sent,
+            // each of which the destination checked (as Content-MD5, or as its part's tag);
+            // else (parts copied server-side) only the size.
             let tag = multipart_etag(&parts);
             let (checksum, value) = match (crc_sent, dst_crc) {
                 (Some(sent), Some(dst)) if sent == dst => ("crc64", format!("{sent:016x}")),
@@ -148,7 +154,10 @@ pub(super) async fn complete(
                     {
                         ("multipart-etag", tag)
                     }
-                    _ => ("size", String::new()),
+                    _ => match sent_tag {
+                        Some(tag) => ("multipart-md5", format!("{tag}@{}", upload.part_size)),
+                        None => ("size", String::new()),
+                    },
                 },
             };
             Ok(Proof {
@@ -175,14 +184,21 @@ pub(super) async fn complete(
 /// The S3 multipart entity tag of `parts`: the MD5 of their MD5s, then `-` and their number.
 /// Part tags that are not MD5s (encrypted stores) cannot make it: `None`.
 fn multipart_etag(parts: &[CompletedPart]) -> Option<String> {
-    let mut md5s = Md5::new();
-    for part in parts {
-        match hex::decode(&part.etag) {
-            Ok(digest) if etag_is_md5(&part.etag) => md5s.update(&digest),
+    md5s_tag(parts.iter().map(|part| part.etag.as_str()))
+}
+
+/// The S3 multipart entity tag of parts whose MD5s (hex) are `md5s`; `None` when one is not
+/// an MD5.
+fn md5s_tag<'a>(md5s: impl ExactSizeIterator<Item = &'a str>) -> Option<String> {
+    let count = md5s.len();
+    let mut all = Md5::new();
+    for md5 in md5s {
+        match hex::decode(md5) {
+            Ok(digest) if etag_is_md5(md5) => all.update(&digest),
             _ => return None,
         }
     }
-    Some(format!("{}-{}", hex::encode(md5s.finalize()), parts.len()))
+    Some(format!("{}-{count}", hex::encode(all.finalize())))
 }
 
 /// The destination's object, when it is the one that completing `parts` makes: `size` bytes and

@@ -147,6 +147,7 @@ impl Upload<'_> {
         Ok(SavedPart {
             etag: outcome.etag.unwrap_or_default(),
             crc64,
+            md5: Some(sent),
         })
     }
 
@@ -468,6 +469,7 @@ async fn upload_part(
             return Ok(SavedPart {
                 etag: copied,
                 crc64: None,
+                md5: None,
             });
         }
         let download = ctx
