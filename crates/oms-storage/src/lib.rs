@@ -131,6 +131,40 @@ impl Encryption {
     }
 }
 
+/// How fast, and so at what price, an archive restores an object (S3's Glacier tiers; OBS,
+/// COS and OSS take the same names through their S3 APIs, or their nearest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestoreTier {
+    /// Minutes (a few, for GLACIER; not offered for DEEP_ARCHIVE).
+    Expedited,
+    /// Hours (3–5 for GLACIER, up to 12 for DEEP_ARCHIVE).
+    #[default]
+    Standard,
+    /// The cheapest: up to 12 hours (GLACIER) or 48 (DEEP_ARCHIVE).
+    Bulk,
+}
+
+impl RestoreTier {
+    /// The tier named `name` (`Standard`, `Bulk`, `Expedited`, in any case).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "standard" => Some(Self::Standard),
+            "bulk" => Some(Self::Bulk),
+            "expedited" => Some(Self::Expedited),
+            _ => None,
+        }
+    }
+}
+
+/// What a restore asks for: how long the restored copy is kept, and how fast it comes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestoreRequest {
+    /// Days the restored copy stays readable.
+    pub days: i32,
+    /// The retrieval tier.
+    pub tier: RestoreTier,
+}
+
 /// Where the restore of an archived object stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Restore {
@@ -289,9 +323,14 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
         pinned: Option<&Version>,
     ) -> Result<Download, StorageError>;
 
-    /// Asks the store to restore an archived object for `days` days (S3 RestoreObject); a
+    /// Asks the store to restore an archived object as `request` says (S3 RestoreObject); a
     /// restore already in progress is not an error. Stores that keep no archive cannot.
-    async fn restore(&self, _bucket: &str, key: &str, _days: i32) -> Result<(), StorageError> {
+    async fn restore(
+        &self,
+        _bucket: &str,
+        key: &str,
+        _request: RestoreRequest,
+    ) -> Result<(), StorageError> {
         Err(StorageError::new(
             ErrorKind::Permanent,
             "RestoreObject",

@@ -117,8 +117,13 @@ impl<S: ReadStore + ?Sized> ReadStore for Metered<S> {
         self.measure("tags", self.inner.tags(bucket, key)).await
     }
 
-    async fn restore(&self, bucket: &str, key: &str, days: i32) -> Result<(), StorageError> {
-        self.measure("restore", self.inner.restore(bucket, key, days))
+    async fn restore(
+        &self,
+        bucket: &str,
+        key: &str,
+        request: crate::RestoreRequest,
+    ) -> Result<(), StorageError> {
+        self.measure("restore", self.inner.restore(bucket, key, request))
             .await
     }
 

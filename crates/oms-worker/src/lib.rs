@@ -94,6 +94,9 @@ pub struct WorkerConfig {
     /// How long a copy waits for the restore of an archived source object (`enable_restore`)
     /// before the object fails.
     pub restore_wait: Duration,
+    /// What a restore of an archived source object asks for (`worker.restore_days`,
+    /// `worker.restore_tier`).
+    pub restore: oms_storage::RestoreRequest,
     /// The clocks bandwidth windows and list times are read on (`worker.time_zone`), unless
     /// the destination region's `[[endpoints]]` rule names its own.
     pub time_zone: jiff::tz::TimeZone,

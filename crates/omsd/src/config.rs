@@ -200,6 +200,18 @@ impl WorkerSection {
             "at least 1",
         )?;
         check(
+            "worker.restore_days",
+            self.restore_days,
+            (1..=365).contains(&self.restore_days),
+            "between 1 and 365",
+        )?;
+        check(
+            "worker.restore_tier",
+            &self.restore_tier,
+            oms_storage::RestoreTier::from_name(&self.restore_tier).is_some(),
+            "Standard, Bulk or Expedited",
+        )?;
+        check(
             "worker.restore_wait_secs",
             self.restore_wait_secs,
             self.restore_wait_secs >= 1,
@@ -523,6 +535,12 @@ pub struct WorkerSection {
     /// `restore_wait_secs`: how long a copy waits for the restore of an archived source object
     /// (`enable_restore`) before the object fails (default 48 h).
     pub restore_wait_secs: u64,
+    /// `restore_days`: days a restored copy of an archived source object stays readable
+    /// (default 3, as OMS).
+    pub restore_days: i32,
+    /// `restore_tier`: the retrieval tier restores ask for: `Standard` (default), `Bulk`
+    /// (cheapest, slowest) or `Expedited`.
+    pub restore_tier: String,
     /// `time_zone`: the IANA zone bandwidth windows and list times are read in, unless the
     /// destination region's `[[endpoints]]` rule names its own (default `UTC`).
     pub time_zone: String,
@@ -763,6 +781,9 @@ mod tests {
             ("OMS__WORKER__OBJECT_CONCURRENCY", "0"),
             ("OMS__WORKER__LIST_PAGE_SIZE", "5000"),
             ("OMS__WORKER__HEARTBEAT_MS", "20000"),
+            ("OMS__WORKER__RESTORE_TIER", "Glacial"),
+            ("OMS__WORKER__RESTORE_DAYS", "0"),
+            ("OMS__WORKER__MANIFEST_PART_OBJECTS", "0"),
         ] {
             let err = load(None, env(&[(key, value)])).unwrap_err();
             let name = key["OMS__".len()..].replace("__", ".").to_ascii_lowercase();

@@ -103,6 +103,11 @@ pub fn worker_config(config: &Config) -> WorkerConfig {
             .collect(),
         time_zone: w.time_zone(),
         restore_wait: Duration::from_secs(w.restore_wait_secs),
+        restore: oms_storage::RestoreRequest {
+            days: w.restore_days,
+            // Checked when the configuration was loaded.
+            tier: oms_storage::RestoreTier::from_name(&w.restore_tier).unwrap_or_default(),
+        },
     }
 }
 

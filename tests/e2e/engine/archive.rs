@@ -63,6 +63,7 @@ async fn archived_objects_are_restored_then_copied_and_fail_without_enable_resto
     );
     let oms = TestServer::start_with(Overrides {
         worker: true,
+        restore_days: Some(7),
         endpoints: vec![
             rule("AWS", "moto-src", &moto.url),
             rule("HEC", "moto-dst", &moto.url),
@@ -104,11 +105,24 @@ async fn archived_objects_are_restored_then_copied_and_fail_without_enable_resto
             .send()
             .await
             .unwrap();
+        let restore = head.restore().unwrap_or_default();
         assert!(
-            head.restore()
-                .is_some_and(|r| r.contains("ongoing-request=\"false\"")),
-            "{key}: {:?}",
-            head.restore()
+            restore.contains("ongoing-request=\"false\""),
+            "{key}: {restore}"
+        );
+        // Kept for worker.restore_days (7 here): the store's expiry date says so.
+        let expiry = restore
+            .split("expiry-date=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("{key}: no expiry date in {restore}"));
+        let expiry = jiff::fmt::rfc2822::parse(expiry)
+            .unwrap_or_else(|e| panic!("{key}: {expiry}: {e}"))
+            .timestamp();
+        let days = (expiry.as_second() - jiff::Timestamp::now().as_second()) as f64 / 86_400.0;
+        assert!(
+            (6.0..=8.0).contains(&days),
+            "{key}: kept {days} days ({restore})"
         );
     }
 }

@@ -71,6 +71,8 @@ pub struct Overrides {
     pub manifest_part_objects: Option<usize>,
     /// `worker.object_concurrency` (default here: 16).
     pub object_concurrency: Option<usize>,
+    /// `worker.restore_days`.
+    pub restore_days: Option<i32>,
     /// `catalogue.timeout_secs`.
     pub catalogue_timeout_secs: Option<u64>,
     /// `catalogue.max_list_file_bytes`.
@@ -249,6 +251,9 @@ impl TestServer {
         }
         if let Some(v) = self.overrides.max_tasks {
             c.worker.max_tasks = v;
+        }
+        if let Some(v) = self.overrides.restore_days {
+            c.worker.restore_days = v;
         }
         if let Some(v) = self.overrides.manifest_part_objects {
             c.worker.manifest_part_objects = v;

@@ -457,12 +457,22 @@ impl ReadStore for S3Connector {
         }))
     }
 
-    async fn restore(&self, bucket: &str, key: &str, days: i32) -> Result<(), StorageError> {
+    async fn restore(
+        &self,
+        bucket: &str,
+        key: &str,
+        asked: crate::RestoreRequest,
+    ) -> Result<(), StorageError> {
+        let tier = match asked.tier {
+            crate::RestoreTier::Expedited => aws_sdk_s3::types::Tier::Expedited,
+            crate::RestoreTier::Standard => aws_sdk_s3::types::Tier::Standard,
+            crate::RestoreTier::Bulk => aws_sdk_s3::types::Tier::Bulk,
+        };
         let request = aws_sdk_s3::types::RestoreRequest::builder()
-            .days(days)
+            .days(asked.days)
             .glacier_job_parameters(
                 aws_sdk_s3::types::GlacierJobParameters::builder()
-                    .tier(aws_sdk_s3::types::Tier::Standard)
+                    .tier(tier)
                     .build()
                     .map_err(|e| {
                         self.failure(

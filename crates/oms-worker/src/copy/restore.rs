@@ -1,8 +1,8 @@
 //! Archived sources (`enable_restore`): an object in an archive class (S3 `GLACIER`,
 //! `DEEP_ARCHIVE`, and what the other clouds call theirs through their S3 APIs) cannot be read
 //! until it is restored, which takes minutes to hours. With `enable_restore` a task's listing
-//! pass asks the store to restore each such object (RestoreObject, for [`RESTORE_DAYS`] days, as
-//! OMS) and goes on with the others without waiting ([`ask`]): the restores run side by side
+//! pass asks the store to restore each such object (RestoreObject, for `worker.restore_days`
+//! days, 3 as OMS, in `worker.restore_tier`) and goes on with the others without waiting ([`ask`]): the restores run side by side
 //! at the store, and no copy slot waits on one. The object is recorded as awaited once the
 //! checkpoint passes it; the run's restores pass then HEADs the awaited objects in rounds with
 //! a growing pause and hands each on to be copied once restored (`lister::restored_objects`).
@@ -22,8 +22,6 @@ use crate::control::Side;
 use crate::pipeline::Item;
 use crate::retry::retry;
 
-/// How long a restored copy is kept by the store: OMS's default retrieval period.
-const RESTORE_DAYS: i32 = 3;
 /// The first pause between two looks at a restore in progress; it doubles up to
 /// [`MAX_POLL_PAUSE`].
 pub(crate) const FIRST_POLL_PAUSE: Duration = Duration::from_secs(1);
@@ -86,12 +84,13 @@ async fn look(ctx: &CopyCtx, item: &Item) -> Result<Standing, CopyError> {
     })
 }
 
-/// Asks the source to restore `item` (RestoreObject, for [`RESTORE_DAYS`] days).
+/// Asks the source to restore `item` (RestoreObject, as `worker.restore_days` and
+/// `worker.restore_tier` say).
 async fn ask_restore(ctx: &CopyCtx, item: &Item, class: &str) -> Result<(), CopyError> {
     tracing::info!(key = %item.key, class, "asking for the restore of an archived object");
     retry(&ctx.config.retry, &ctx.stop.hard, || async {
         ctx.source
-            .restore(&ctx.source_bucket, &item.key, RESTORE_DAYS)
+            .restore(&ctx.source_bucket, &item.key, ctx.config.restore)
             .await
             .map_err(at(Side::Source))
     })
