@@ -256,9 +256,11 @@ pub struct Progress {
     /// Archived objects whose restore was asked for, passed by the checkpoint since the last
     /// flush: copied once restored, in a pass after the listing.
     pub restoring: Vec<ObjectRestore>,
-    /// Keys of restored objects that the restores' pass finished (copied or failed) since the
+    /// Keys of restored objects that the restores pass finished (copied or failed) since the
     /// last flush.
     pub restored: Vec<String>,
+    /// A dry run's plan: what the checkpoint passed since the last flush, by kind.
+    pub plan: Vec<PlanCount>,
     /// Objects of a `consistency_check: crc64` task checked by size and time instead, because
     /// no side reported a CRC64 (over every run).
     pub crc64_unchecked_num: i64,
@@ -376,6 +378,17 @@ pub struct FinishedAhead {
     pub size: i64,
     /// True when this task copied it; false when it was skipped.
     pub copied: bool,
+}
+
+/// Objects of one kind a dry run planned (copy, overwrite or skip), and their bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanCount {
+    /// `PlanCopy`, `PlanOverwrite` or `Skip`.
+    pub kind: RecordKind,
+    /// Objects.
+    pub num: i64,
+    /// Their bytes.
+    pub size: i64,
 }
 
 /// An archived source object whose restore was asked for (`enable_restore`): the run goes on

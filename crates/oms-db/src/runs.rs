@@ -347,6 +347,19 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
         }
+        for count in &progress.plan {
+            sqlx::query(
+                "insert into task_plans (task_id, kind, num, size) values ($1, $2, $3, $4) \
+                 on conflict (task_id, kind) do update set num = task_plans.num + excluded.num, \
+                 size = task_plans.size + excluded.size",
+            )
+            .bind(lease.task_id.get())
+            .bind(kind_code(count.kind))
+            .bind(count.num)
+            .bind(count.size)
+            .execute(&mut *tx)
+            .await?;
+        }
         for kind in RecordKind::EVERY {
             let of_kind = records_json(progress.records.iter().filter(|r| r.kind == kind));
             for chunk in of_kind {
@@ -509,7 +522,8 @@ impl Db {
             (RecordKind::Skip, &mut plan.skip),
         ] {
             let sql = format!(
-                "select count(*) as n, cast(coalesce(sum(size), 0) as bigint) as s from object_records \
+                "select cast(coalesce(sum(num), 0) as bigint) as n, \
+                 cast(coalesce(sum(size), 0) as bigint) as s from task_plans \
                  where {filter} and kind = $2"
             );
             let row = sqlx::query(AssertSqlSafe(sql))

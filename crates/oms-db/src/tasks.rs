@@ -493,7 +493,12 @@ pub(crate) async fn reset_for_full_run(
 ) -> Result<(), DbError> {
     // Restores asked for stay under way at the source: the full run finds them again by HEAD
     // and waits for them without asking again.
-    for table in ["object_failures", "object_records", "object_restores"] {
+    for table in [
+        "object_failures",
+        "object_records",
+        "object_restores",
+        "task_plans",
+    ] {
         let delete =
             format!("delete from {table} where task_id in (select id from tasks where {filter})");
         value

@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 use ::metrics::{Counter, counter};
 use oms_core::metrics;
 use oms_core::model::{
-    FinishedAhead, ObjectCounters, ObjectFailure, ObjectRecord, ObjectRestore, Progress, Proof,
-    RECORDS_PER_LIST, RecordKind,
+    FinishedAhead, ObjectCounters, ObjectFailure, ObjectRecord, ObjectRestore, PLAN_FIRST_KEYS,
+    PlanCount, Progress, Proof, RECORDS_PER_LIST, RecordKind,
 };
 use oms_core::time::now_ms;
 use oms_db::DbError;
@@ -91,6 +91,9 @@ struct Pending {
     failure: Option<ObjectFailure>,
     /// Archived and being restored: recorded as awaited once the checkpoint passes it.
     restoring: bool,
+    /// A dry run's: what the plan counts it as (copy, overwrite or skip) once the checkpoint
+    /// passes it.
+    planned: Option<RecordKind>,
 }
 
 fn add(into: &mut ObjectCounters, d: &ObjectCounters) {
@@ -246,6 +249,10 @@ struct Recorder {
     restored: Vec<String>,
     /// Archived objects of the task whose restores are awaited (the run's and earlier runs').
     restores_waiting: i64,
+    /// A dry run's plan since the last flush.
+    plan: Vec<PlanCount>,
+    /// How many more keys of each kind the plan names (its first [`PLAN_FIRST_KEYS`]).
+    plan_keys_left: HashMap<RecordKind, i64>,
     /// How many more skipped objects the skip list takes (it holds at most
     /// [`RECORDS_PER_LIST`]; a dry run's plan and the copied objects, for the verification
     /// manifest, are not capped).
@@ -285,6 +292,7 @@ impl Recorder {
                         kept: None,
                         failure: None,
                         restoring: false,
+                        planned: None,
                     },
                 );
             }
@@ -312,11 +320,16 @@ impl Recorder {
             Outcome::Interrupted => return,
             Outcome::FinishedBefore => {
                 // Counted when the previous run finished it: it only joins the checkpoint.
+                let dry_run = self.ctx.spec().dry_run;
                 if let (Some(before), Some(p)) =
                     (self.ahead.remove(&key), self.pending.get_mut(&seq))
                 {
                     p.delta = Some(finished(before.size, before.copied));
                     p.kept = Some(before.copied);
+                    // A dry run's skip beyond the checkpoint was not in the plan yet.
+                    if dry_run && !before.copied {
+                        p.planned = Some(RecordKind::Skip);
+                    }
                 }
                 self.advance();
                 return;
@@ -341,7 +354,13 @@ impl Recorder {
                 delta.skipped_num = 1;
                 delta.complete_size = size;
                 kept = Some(false);
-                self.record(&key, size, RecordKind::Skip, None);
+                if self.ctx.spec().dry_run {
+                    if let Some(p) = self.pending.get_mut(&seq) {
+                        p.planned = Some(RecordKind::Skip);
+                    }
+                } else {
+                    self.record(&key, size, RecordKind::Skip, None);
+                }
             }
             Outcome::Restoring => {
                 // Counted in the totals, not finished: copied in the restores pass.
@@ -375,7 +394,6 @@ impl Recorder {
                 } else {
                     RecordKind::PlanCopy
                 };
-                self.record(&key, size, kind, None);
                 if let Some(p) = self.pending.get_mut(&seq) {
                     let mut delta = ObjectCounters::default();
                     if !self.ctx.counted_before() {
@@ -383,6 +401,7 @@ impl Recorder {
                         delta.total_size = size_i64(p.size);
                     }
                     p.delta = Some(delta);
+                    p.planned = Some(kind);
                 }
                 self.advance();
                 return;
@@ -434,22 +453,51 @@ impl Recorder {
     }
 
     /// Keeps a copied or skipped object for its list (and a copied one's proof for the
-    /// verification manifest), when the task records; a dry run keeps all it plans and skips.
+    /// verification manifest), when the task records.
     fn record(&mut self, key: &str, size: i64, kind: RecordKind, proof: Option<Proof>) {
-        let dry_run = self.ctx.spec().dry_run;
-        if kind == RecordKind::Skip && !dry_run {
+        if kind == RecordKind::Skip {
             if self.skips_left <= 0 {
                 return;
             }
             self.skips_left -= 1;
         }
-        if self.recording || dry_run {
+        if self.recording {
             self.records.push(ObjectRecord {
                 key: key.to_owned(),
                 size,
                 kind,
                 at_ms: now_ms(),
                 proof,
+            });
+        }
+    }
+
+    /// Counts an object of a dry run in its plan as `kind`, and keeps its key when it is among
+    /// the first of that kind (objects come here in key order, as the checkpoint passes them).
+    fn plan(&mut self, key: &str, size: i64, kind: RecordKind) {
+        let count = match self.plan.iter_mut().find(|c| c.kind == kind) {
+            Some(count) => count,
+            None => {
+                self.plan.push(PlanCount {
+                    kind,
+                    num: 0,
+                    size: 0,
+                });
+                let last = self.plan.len() - 1;
+                &mut self.plan[last]
+            }
+        };
+        count.num += 1;
+        count.size += size;
+        let left = self.plan_keys_left.entry(kind).or_insert(0);
+        if *left > 0 {
+            *left -= 1;
+            self.records.push(ObjectRecord {
+                key: key.to_owned(),
+                size,
+                kind,
+                at_ms: now_ms(),
+                proof: None,
             });
         }
     }
@@ -502,6 +550,9 @@ impl Recorder {
         }
         if let Some(failure) = done.failure {
             self.failures.push(failure);
+        }
+        if let Some(kind) = done.planned {
+            self.plan(&done.key, size_i64(done.size), kind);
         }
         if done.restoring {
             self.restoring.push(ObjectRestore {
@@ -599,6 +650,7 @@ impl Recorder {
             records: Vec::new(),
             restoring: Vec::new(),
             restored: Vec::new(),
+            plan: Vec::new(),
             crc64_unchecked_num: self.ctx.task.crc64_unchecked_num + self.ctx.crc64_unchecked(),
         }
     }
@@ -611,6 +663,7 @@ impl Recorder {
         progress.records = std::mem::take(&mut self.records);
         progress.restoring = std::mem::take(&mut self.restoring);
         progress.restored = std::mem::take(&mut self.restored);
+        progress.plan = std::mem::take(&mut self.plan);
         self.ctx
             .db
             .record_progress(&self.ctx.lease, &progress, &failures, &resolved)
@@ -654,6 +707,21 @@ pub(crate) async fn run(
     } else {
         0
     };
+    // A dry run names the first keys of each kind of its plan: those its earlier runs did not.
+    let mut plan_keys_left = HashMap::new();
+    if ctx.spec().dry_run {
+        for kind in [
+            RecordKind::PlanCopy,
+            RecordKind::PlanOverwrite,
+            RecordKind::Skip,
+        ] {
+            let named = ctx.db.count_records(task, kind).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot count the keys a plan names");
+                0
+            });
+            plan_keys_left.insert(kind, PLAN_FIRST_KEYS.saturating_sub(named));
+        }
+    }
     let (shown, committed, ahead, checkpoint, high_water, previous_time_ms, earlier) = match start {
         Start::Claim(start, ahead) => {
             let mut shown = start;
@@ -695,6 +763,8 @@ pub(crate) async fn run(
         restoring: Vec::new(),
         restored: Vec::new(),
         restores_waiting,
+        plan: Vec::new(),
+        plan_keys_left,
         skips_left: RECORDS_PER_LIST.saturating_sub(skipped),
         query_over: false,
         // From the start of the run: the first bytes show as a speed at once.

@@ -268,3 +268,38 @@ async fn a_dry_run_group_plans_over_its_tasks_and_writes_nothing() {
             .is_empty()
     );
 }
+
+/// A plan counts every object but keeps the keys of only the first of each kind: 25 objects
+/// to copy, and the database holds the 10 the plan names, not a row per object.
+#[tokio::test]
+async fn a_plan_counts_every_object_and_keeps_only_the_keys_it_names() {
+    let m = Migration::start().await;
+    m.src
+        .put_many(
+            SRC_BUCKET,
+            (0..25)
+                .map(|i| (format!("many/{i:02}"), random_bytes(1_000 + i)))
+                .collect(),
+        )
+        .await;
+    let mut body = m.task_body(&["many/"]);
+    body["dry_run"] = json!(true);
+    let id = m.create(&body).await;
+    let task = m.wait_for(id, 5, Duration::from_secs(60)).await;
+    let plan = &task["plan"];
+    assert_eq!(plan["copy"]["num"], 25, "{plan:#}");
+    assert_eq!(
+        plan["copy"]["size"],
+        (0..25).map(|i| 1_000 + i).sum::<i64>(),
+        "{plan:#}"
+    );
+    let expected: Vec<String> = (0..10).map(|i| format!("many/{i:02}")).collect();
+    assert_eq!(keys(&plan["copy"]), expected);
+    let task_id = oms_core::ids::TaskId::new(id).unwrap();
+    let db = m.oms.db().await;
+    let rows = db
+        .count_records(task_id, oms_core::model::RecordKind::PlanCopy)
+        .await
+        .unwrap();
+    assert_eq!(rows, 10, "one row per key the plan names");
+}
