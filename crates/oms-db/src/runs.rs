@@ -296,10 +296,14 @@ impl Db {
         if updated != 1 {
             return Err(DbError::LeaseLost);
         }
-        for key in resolved {
-            sqlx::query("delete from object_failures where task_id = $1 and object_key = $2")
+        for keys in resolved.chunks(RECORDS_PER_STATEMENT) {
+            let sql = format!(
+                "delete from object_failures where task_id = $1 and object_key in ({})",
+                self.keys_select()
+            );
+            sqlx::query(AssertSqlSafe(sql))
                 .bind(lease.task_id.get())
-                .bind(key)
+                .bind(serde_json::Value::from(keys).to_string())
                 .execute(&mut *tx)
                 .await?;
         }
@@ -328,22 +332,30 @@ impl Db {
                 .await?;
             }
         }
-        for r in &progress.restoring {
-            sqlx::query(
-                "insert into object_restores (task_id, object_key, size, requested_time) \
-                 values ($1, $2, $3, $4) on conflict (task_id, object_key) do nothing",
-            )
-            .bind(lease.task_id.get())
-            .bind(&r.key)
-            .bind(r.size)
-            .bind(r.requested_ms)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for key in &progress.restored {
-            sqlx::query("delete from object_restores where task_id = $1 and object_key = $2")
+        for restoring in progress.restoring.chunks(RECORDS_PER_STATEMENT) {
+            let rows: Vec<serde_json::Value> = restoring
+                .iter()
+                .map(|r| serde_json::json!({"k": r.key, "s": r.size, "t": r.requested_ms}))
+                .collect();
+            let sql = format!(
+                "insert into object_restores (task_id, object_key, size, requested_time) {} \
+                 on conflict (task_id, object_key) do nothing",
+                self.restores_select()
+            );
+            sqlx::query(AssertSqlSafe(sql))
                 .bind(lease.task_id.get())
-                .bind(key)
+                .bind(serde_json::Value::Array(rows).to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        for keys in progress.restored.chunks(RECORDS_PER_STATEMENT) {
+            let sql = format!(
+                "delete from object_restores where task_id = $1 and object_key in ({})",
+                self.keys_select()
+            );
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(lease.task_id.get())
+                .bind(serde_json::Value::from(keys).to_string())
                 .execute(&mut *tx)
                 .await?;
         }
@@ -401,6 +413,29 @@ impl Db {
                  jsonb_to_recordset(cast($3 as jsonb)) as r(k text, s bigint, t bigint, e text, \
                  c text, v text, d text)"
             }
+        }
+    }
+
+    /// The rows of a batch of awaited restores: `$1` the task, `$2` a JSON array of objects
+    /// (`k` key, `s` size, `t` when asked for).
+    fn restores_select(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => {
+                "select $1, json_extract(value, '$.k'), json_extract(value, '$.s'), \
+                 json_extract(value, '$.t') from json_each($2) where true"
+            }
+            Backend::Postgres => {
+                "select $1, r.k, r.s, r.t from \
+                 jsonb_to_recordset(cast($2 as jsonb)) as r(k text, s bigint, t bigint)"
+            }
+        }
+    }
+
+    /// The keys of `$2`, a JSON array of strings, as a subquery.
+    fn keys_select(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "select value from json_each($2)",
+            Backend::Postgres => "select jsonb_array_elements_text(cast($2 as jsonb))",
         }
     }
 
