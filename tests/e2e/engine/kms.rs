@@ -259,7 +259,14 @@ async fn a_store_that_ignores_kms_fails_every_object_until_a_start_runs_them_whe
         let message = object["error_msg"].as_str().unwrap();
         assert!(message.contains("KMS state error"), "{message}");
         assert!(message.contains(KEY), "{message}");
+        assert!(message.contains("was removed"), "{message}");
     }
+    // What was written without the encryption asked for did not stay.
+    assert_eq!(
+        bucket_md5s(&s3, "sealed-ignored", "k/").await.len(),
+        0,
+        "objects written unencrypted were left at the destination"
+    );
 
     // The keys again, with crypto fields: another destination key, a KMS-encrypted CDN key
     // and unknown types are refused naming the field, nothing changes.

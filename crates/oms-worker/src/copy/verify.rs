@@ -11,7 +11,7 @@ use super::error::{CopyError, SideError, at};
 use crate::control::Side;
 use crate::digests::Md5Sum;
 use crate::pipeline::Item;
-use crate::retry::retry;
+use crate::retry::{GaveUp, retry};
 
 /// Whether objects are read through a CDN in front of a bucket (and so compared with it).
 pub(crate) fn reads_through_cdn(ctx: &CopyCtx) -> bool {
@@ -81,9 +81,29 @@ pub(crate) async fn check_encryption(
         .map(|meta| meta.encryption)
         .unwrap_or_default()
     };
-    kms_state(kms, &said).map_err(|problem| CopyError::Object {
+    let Err(problem) = kms_state(kms, &said) else {
+        return Ok(());
+    };
+    // What was written is not encrypted as the task asks: it does not stay (a retry writes it
+    // again where the encryption is honoured).
+    let removed = retry(&ctx.config.retry, &ctx.stop.hard, || async {
+        ctx.destination
+            .delete(ctx.dst_bucket(), dst_key)
+            .await
+            .map_err(at(Side::Destination))
+    })
+    .await;
+    let what_became = match removed {
+        Ok(()) => "the object written without it was removed".to_owned(),
+        Err(GaveUp::Cancelled) => return Err(CopyError::Interrupted),
+        Err(GaveUp::Failed(e)) => {
+            tracing::warn!(key = %dst_key, error = %e, "cannot remove an object written without the task's encryption");
+            format!("the object written without it could not be removed ({e})")
+        }
+    };
+    Err(CopyError::Object {
         code: ObjectFailureCode::Upload,
-        message: format!("destination: KMS state error on {dst_key}: {problem}"),
+        message: format!("destination: KMS state error on {dst_key}: {problem}; {what_became}"),
     })
 }
 
