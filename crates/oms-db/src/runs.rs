@@ -296,17 +296,8 @@ impl Db {
         if updated != 1 {
             return Err(DbError::LeaseLost);
         }
-        for keys in resolved.chunks(RECORDS_PER_STATEMENT) {
-            let sql = format!(
-                "delete from object_failures where task_id = $1 and object_key in ({})",
-                self.keys_select()
-            );
-            sqlx::query(AssertSqlSafe(sql))
-                .bind(lease.task_id.get())
-                .bind(serde_json::Value::from(keys).to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
+        self.delete_keys(&mut tx, "object_failures", lease.task_id, resolved)
+            .await?;
         if !failures.is_empty() {
             let recorded: i64 =
                 sqlx::query("select count(*) as n from object_failures where task_id = $1")
@@ -348,17 +339,13 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
         }
-        for keys in progress.restored.chunks(RECORDS_PER_STATEMENT) {
-            let sql = format!(
-                "delete from object_restores where task_id = $1 and object_key in ({})",
-                self.keys_select()
-            );
-            sqlx::query(AssertSqlSafe(sql))
-                .bind(lease.task_id.get())
-                .bind(serde_json::Value::from(keys).to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
+        self.delete_keys(
+            &mut tx,
+            "object_restores",
+            lease.task_id,
+            &progress.restored,
+        )
+        .await?;
         for count in &progress.plan {
             sqlx::query(
                 "insert into task_plans (task_id, kind, num, size) values ($1, $2, $3, $4) \
@@ -431,12 +418,29 @@ impl Db {
         }
     }
 
-    /// The keys of `$2`, a JSON array of strings, as a subquery.
-    fn keys_select(&self) -> &'static str {
-        match self.backend {
+    /// Deletes the rows of `task` with `keys` from `table` (`object_failures`,
+    /// `object_restores`), a statement per [`RECORDS_PER_STATEMENT`] keys (a JSON array).
+    async fn delete_keys(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        table: &'static str,
+        task: TaskId,
+        keys: &[String],
+    ) -> Result<(), DbError> {
+        let keys_select = match self.backend {
             Backend::Sqlite => "select value from json_each($2)",
             Backend::Postgres => "select jsonb_array_elements_text(cast($2 as jsonb))",
+        };
+        for keys in keys.chunks(RECORDS_PER_STATEMENT) {
+            let sql =
+                format!("delete from {table} where task_id = $1 and object_key in ({keys_select})");
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(task.get())
+                .bind(serde_json::Value::from(keys).to_string())
+                .execute(&mut **tx)
+                .await?;
         }
+        Ok(())
     }
 
     /// Up to `limit` recorded objects of `kind` of `task` with keys after `after`, in key

@@ -136,7 +136,7 @@ async fn a_restore_under_way_is_waited_for_not_asked_again() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use crate::support::proxy::{After, Before, Proxy, RequestHead};
+    use crate::support::proxy::{After, Proxy, RequestHead};
 
     let Some(moto) = Moto::start_or_skip().await else {
         return;
@@ -164,23 +164,7 @@ async fn a_restore_under_way_is_waited_for_not_asked_again() {
         .await
         .unwrap();
 
-    let restores: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
-    let before: Before = {
-        let restores = Arc::clone(&restores);
-        Arc::new(move |head: RequestHead| {
-            let restores = Arc::clone(&restores);
-            Box::pin(async move {
-                if head.method == http::Method::POST
-                    && head
-                        .query
-                        .split('&')
-                        .any(|q| q == "restore" || q == "restore=")
-                {
-                    restores.lock().unwrap().push(head.path);
-                }
-            })
-        })
-    };
+    let (before, restores) = counting_restores();
     let pending_heads = Arc::new(AtomicUsize::new(0));
     let after: After = {
         let pending_heads = Arc::clone(&pending_heads);
@@ -223,6 +207,32 @@ async fn a_restore_under_way_is_waited_for_not_asked_again() {
     assert_eq!(*restores.lock().unwrap(), vec!["/cold/b/fresh".to_owned()]);
 }
 
+/// A proxy hook that notes the path of every RestoreObject request, and the paths noted.
+fn counting_restores() -> (
+    crate::support::proxy::Before,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use std::sync::{Arc, Mutex};
+
+    let asked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let noted = Arc::clone(&asked);
+    let before: crate::support::proxy::Before =
+        Arc::new(move |head: crate::support::proxy::RequestHead| {
+            let noted = Arc::clone(&noted);
+            Box::pin(async move {
+                if head.method == http::Method::POST
+                    && head
+                        .query
+                        .split('&')
+                        .any(|q| q == "restore" || q == "restore=")
+                {
+                    noted.lock().unwrap().push(head.path);
+                }
+            })
+        });
+    (before, asked)
+}
+
 /// Paths of objects whose restores are done, as the proxy of [`holding_proxy`] shows them
 /// (`"*"`: all).
 type Released = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
@@ -238,27 +248,11 @@ async fn holding_proxy(
     Released,
     std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 ) {
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
-    use crate::support::proxy::{After, Before, Proxy, RequestHead};
+    use crate::support::proxy::{After, Proxy, RequestHead};
 
-    let asked: Arc<Mutex<Vec<String>>> = Arc::default();
-    let before: Before = {
-        let asked = Arc::clone(&asked);
-        Arc::new(move |head: RequestHead| {
-            let asked = Arc::clone(&asked);
-            Box::pin(async move {
-                if head.method == http::Method::POST
-                    && head
-                        .query
-                        .split('&')
-                        .any(|q| q == "restore" || q == "restore=")
-                {
-                    asked.lock().unwrap().push(head.path);
-                }
-            })
-        })
-    };
+    let (before, asked) = counting_restores();
     let released: Released = Arc::default();
     let after: After = {
         let (released, asked) = (Arc::clone(&released), Arc::clone(&asked));
