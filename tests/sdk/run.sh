@@ -146,6 +146,8 @@ mkdir -p "$work/s3"
   > "$work/s3s.log" 2>&1 &
 sync_s3_pid=$!
 trap 'kill "$sync_s3_pid" 2>/dev/null; cleanup' EXIT   # (cleanup stops the helpers' servers)
+# Answering before the script's first request (on a loaded machine it may still be starting).
+wait_port "$sync_s3_port" || { cat "$work/s3s.log" >&2; exit 1; }
 sed -e "s|^enabled = false|enabled = true|" "$work/oms.toml" > "$work/sync.toml"
 cat >> "$work/sync.toml" <<TOML
 [[endpoints]]
