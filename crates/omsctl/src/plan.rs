@@ -62,15 +62,16 @@ fn name(subject: &Subject) -> String {
 
 /// Prints `seen` (a dry-run task or group as omsd shows it): as JSON whole, as text its plan.
 fn print(ctx: &Ctx, subject: &Subject, seen: &Value) {
-    output::emit(ctx.format, seen, |s| plan_text(&name(subject), s));
+    output::emit(ctx.format, seen, |s| plan_text(subject, s));
 }
 
-/// The plan of `seen` as lines of text.
-pub fn plan_text(name: &str, seen: &Value) -> String {
+/// The plan of `seen` (the task or group `subject`) as lines of text.
+fn plan_text(subject: &Subject, seen: &Value) -> String {
     let plan = &seen["plan"];
-    let status = match name.starts_with("group") {
-        true => output::group_status(int(seen, "status")),
-        false => output::task_status(int(seen, "status")),
+    let name = name(subject);
+    let status = match subject {
+        Subject::Group(_) => output::group_status(int(seen, "status")),
+        Subject::Task(_) => output::task_status(int(seen, "status")),
     };
     let mut lines = vec![format!(
         "Plan of {name} ({status}; a dry run: nothing was written at the destination)"
