@@ -32,6 +32,17 @@ const RECORDS_PER_STATEMENT: usize = 5000;
 /// Records as JSON arrays for [`Db::records_select`], at most [`RECORDS_PER_STATEMENT`] in
 /// each, one per key (the last wins: PostgreSQL refuses an upsert that meets a row twice).
 fn records_json<'a>(records: impl Iterator<Item = &'a ObjectRecord>) -> Vec<String> {
+    /// One record as the statements read it (`json_each` / `jsonb_to_recordset`).
+    #[derive(serde::Serialize)]
+    struct Row<'r> {
+        k: &'r str,
+        s: i64,
+        t: i64,
+        e: Option<&'r str>,
+        c: Option<&'r str>,
+        v: Option<&'r str>,
+        d: Option<&'r str>,
+    }
     let mut by_key: std::collections::HashMap<&str, &ObjectRecord> = Default::default();
     let mut order = Vec::new();
     for r in records {
@@ -42,23 +53,24 @@ fn records_json<'a>(records: impl Iterator<Item = &'a ObjectRecord>) -> Vec<Stri
     order
         .chunks(RECORDS_PER_STATEMENT)
         .map(|keys| {
-            let rows: Vec<serde_json::Value> = keys
+            let rows: Vec<Row<'_>> = keys
                 .iter()
                 .filter_map(|k| by_key.get(k))
                 .map(|r| {
                     let proof = r.proof.as_ref();
-                    serde_json::json!({
-                        "k": r.key,
-                        "s": r.size,
-                        "t": r.at_ms,
-                        "e": proof.and_then(|p| p.source_etag.as_deref()),
-                        "c": proof.map(|p| p.checksum.as_str()),
-                        "v": proof.map(|p| p.value.as_str()),
-                        "d": proof.and_then(|p| p.dst_etag.as_deref()),
-                    })
+                    Row {
+                        k: &r.key,
+                        s: r.size,
+                        t: r.at_ms,
+                        e: proof.and_then(|p| p.source_etag.as_deref()),
+                        c: proof.map(|p| p.checksum.as_str()),
+                        v: proof.map(|p| p.value.as_str()),
+                        d: proof.and_then(|p| p.dst_etag.as_deref()),
+                    }
                 })
                 .collect();
-            serde_json::Value::Array(rows).to_string()
+            // Plain strings and numbers: serialising them cannot fail.
+            serde_json::to_string(&rows).unwrap_or_else(|_| "[]".to_owned())
         })
         .collect()
 }
