@@ -195,60 +195,69 @@ pub(crate) async fn write_record_lists(ctx: &RunCtx) {
     }
     let zone = ctx.config.time_zone_of(&ctx.spec().destination.region);
     let stamp = stamp(&zone);
-    for kind in RecordKind::ALL {
-        let mut text = String::new();
-        let mut after: Option<String> = None;
-        // OMS's cap (the skip list is capped as objects are recorded; the copied objects are
-        // all kept, for the manifest).
-        let mut room = RECORDS_PER_LIST;
-        while room > 0 {
-            let page = match ctx
-                .db
-                .list_records(
-                    ctx.lease.task_id,
-                    kind,
-                    after.as_deref(),
-                    RECORDS_PER_PAGE.min(room),
-                )
-                .await
-            {
-                Ok(page) => page,
-                Err(e) => {
-                    tracing::warn!(list = kind.word(), error = %e, "cannot read the objects of a list");
-                    return;
-                }
-            };
-            let Some(last) = page.last().map(|r| r.key.clone()) else {
-                break;
-            };
-            room -= i64::try_from(page.len()).unwrap_or(room);
-            for r in page {
-                let size = u64::try_from(r.size).unwrap_or(0);
-                text.push_str(&record_line(r.at_ms, &zone, &r.key, size));
-            }
-            after = Some(last);
-        }
-        if text.is_empty() {
-            continue;
-        }
-        let key = list_key(&ctx.task, kind.word(), &stamp);
-        let error = match put_text(ctx, &key, text).await {
-            Ok(()) => {
-                tracing::info!(list = kind.word(), key = %key, "object list written");
-                String::new()
-            }
+    // Side by side: across a WAN each write is a round trip or more, and the task waits for
+    // them all before it ends.
+    let lists = futures::future::join_all(
+        RecordKind::ALL
+            .into_iter()
+            .map(|kind| write_record_list(ctx, kind, &zone, &stamp)),
+    );
+    tokio::join!(lists, write_manifest(ctx, &zone, &stamp));
+}
+
+/// Writes the list of the objects of one kind (copied or skipped), when it names at least
+/// one, and records whether it was written.
+async fn write_record_list(ctx: &RunCtx, kind: RecordKind, zone: &TimeZone, stamp: &str) {
+    let mut text = String::new();
+    let mut after: Option<String> = None;
+    // OMS's cap (the skip list is capped as objects are recorded; the copied objects are
+    // all kept, for the manifest).
+    let mut room = RECORDS_PER_LIST;
+    while room > 0 {
+        let page = match ctx
+            .db
+            .list_records(
+                ctx.lease.task_id,
+                kind,
+                after.as_deref(),
+                RECORDS_PER_PAGE.min(room),
+            )
+            .await
+        {
+            Ok(page) => page,
             Err(e) => {
-                tracing::warn!(list = kind.word(), error = %e, "cannot write an object list");
-                e.code
-                    .clone()
-                    .unwrap_or_else(|| ObjectFailureCode::Upload.as_str().to_owned())
+                tracing::warn!(list = kind.word(), error = %e, "cannot read the objects of a list");
+                return;
             }
         };
-        if let Err(e) = ctx.db.set_record_list_error(&ctx.lease, kind, &error).await {
-            tracing::warn!(list = kind.word(), error = %e, "cannot record how writing an object list went");
+        let Some(last) = page.last().map(|r| r.key.clone()) else {
+            break;
+        };
+        room -= i64::try_from(page.len()).unwrap_or(room);
+        for r in page {
+            let size = u64::try_from(r.size).unwrap_or(0);
+            text.push_str(&record_line(r.at_ms, zone, &r.key, size));
         }
+        after = Some(last);
     }
-    write_manifest(ctx, &zone, &stamp).await;
+    if text.is_empty() {
+        return;
+    }
+    let key = list_key(&ctx.task, kind.word(), stamp);
+    let error = match put_text(ctx, &key, text).await {
+        Ok(()) => {
+            tracing::info!(list = kind.word(), key = %key, "object list written");
+            String::new()
+        }
+        Err(e) => {
+            tracing::warn!(list = kind.word(), error = %e, "cannot write an object list");
+            e.code
+                .unwrap_or_else(|| ObjectFailureCode::Upload.as_str().to_owned())
+        }
+    };
+    if let Err(e) = ctx.db.set_record_list_error(&ctx.lease, kind, &error).await {
+        tracing::warn!(list = kind.word(), error = %e, "cannot record how writing an object list went");
+    }
 }
 
 /// Writes `text` as the object `key` of the destination bucket (`text/plain`).
