@@ -60,6 +60,30 @@ pub struct Sides {
     pub source_bucket: String,
     /// Same store, same keys: server-side copy works.
     pub same_store: bool,
+    /// Who reads the source, and who writes the destination: see [`Caller`].
+    pub callers: (Caller, Caller),
+}
+
+/// Who asks a store: its endpoint, the access key and the secret, in one keyed hash whose key
+/// is drawn afresh by each process. Two connectors of one process with equal callers reach the
+/// same store as the same user, so what one learnt of a bucket (that it is there and may be
+/// read, how it wants writes) holds for the other; nothing of the secret can be learnt from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Caller(u64);
+
+impl Caller {
+    fn of(identity: &str, secrets: &[Option<&SecretString>], requester_pays: bool) -> Self {
+        use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
+        static KEY: std::sync::LazyLock<std::collections::hash_map::RandomState> =
+            std::sync::LazyLock::new(Default::default);
+        let mut hasher = KEY.build_hasher();
+        identity.hash(&mut hasher);
+        for secret in secrets {
+            secret.map(|s| s.expose_secret()).hash(&mut hasher);
+        }
+        requester_pays.hash(&mut hasher);
+        Self(hasher.finish())
+    }
 }
 
 /// The bucket name a store knows: Tencent COS names carry the APPID (`bucket-1250000000`).
@@ -393,6 +417,30 @@ pub fn connect(
         },
     )?;
     let same_store = source.identity() == destination.identity() && !spec.enable_requester_pays;
+    let src = &credentials.source;
+    let callers = (
+        Caller::of(
+            &format!(
+                "{}|{:?}|{}",
+                source.identity(),
+                spec.source.cloud_type,
+                spec.source.region
+            ),
+            &[
+                src.sk.as_ref(),
+                src.security_token.as_ref(),
+                src.connection_string.as_ref(),
+                src.json_auth_file.as_ref(),
+                credentials.cdn_key.as_ref(),
+            ],
+            spec.enable_requester_pays,
+        ),
+        Caller::of(
+            &format!("{}|{}", destination.identity(), spec.destination.region),
+            &[Some(&dst.sk), dst.security_token.as_ref()],
+            false,
+        ),
+    );
     let pace = |side| {
         Arc::new(Pace::new(
             metered::side_label(side),
@@ -408,6 +456,7 @@ pub fn connect(
         )),
         source_bucket: source_bucket_name(spec),
         same_store,
+        callers,
     })
 }
 

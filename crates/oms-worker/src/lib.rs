@@ -24,6 +24,7 @@ mod plan;
 mod recorder;
 mod retry;
 mod run;
+mod seen;
 mod splitter;
 mod streams;
 mod sync;
@@ -40,6 +41,7 @@ use tokio_util::task::TaskTracker;
 
 pub use crate::notifier::Webhook;
 pub use crate::retry::RetryPolicy;
+pub use crate::seen::BucketsSeen;
 
 /// How a worker runs tasks.
 #[derive(Debug, Clone)]
@@ -100,6 +102,9 @@ pub struct WorkerConfig {
     /// The clocks bandwidth windows and list times are read on (`worker.time_zone`), unless
     /// the destination region's `[[endpoints]]` rule names its own.
     pub time_zone: jiff::tz::TimeZone,
+    /// What this worker learnt of buckets in the last minute (shared by its clones; start
+    /// with `Default::default()`).
+    pub buckets_seen: Arc<BucketsSeen>,
 }
 
 impl WorkerConfig {

@@ -137,8 +137,8 @@ async fn execute(
         }
     };
     let (checked, integrity, ()) = tokio::join!(
-        check_buckets(&config.retry, &sides, dst_bucket, &stop.intake),
-        Integrity::of(sides.destination.as_ref(), dst_bucket),
+        check_buckets(config, &sides, dst_bucket, &stop.intake),
+        Integrity::of(config, &sides, dst_bucket),
         cleanup,
     );
     match checked {

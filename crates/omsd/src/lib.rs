@@ -108,6 +108,7 @@ pub fn worker_config(config: &Config) -> WorkerConfig {
             // Checked when the configuration was loaded.
             tier: oms_storage::RestoreTier::from_name(&w.restore_tier).unwrap_or_default(),
         },
+        buckets_seen: Default::default(),
     }
 }
 

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt as _;
 use md5::{Digest as _, Md5};
-use oms_storage::{ByteStream, ErrorKind, Payload, PutOutcome, StorageError, WriteStore};
+use oms_storage::{ByteStream, ErrorKind, Payload, PutOutcome, StorageError};
 use tokio::sync::Semaphore;
 
 /// Bytes one run may hold in memory to hash bodies before sending them (a multipart part is at
@@ -57,15 +57,36 @@ pub(crate) fn md5_hex(bytes: &[u8]) -> String {
 
 impl Integrity {
     /// Asks the destination bucket whether its writes need `Content-MD5` (default SSE-KMS,
-    /// Object Lock). A store that does not say is found out by its first answers instead.
-    pub(crate) async fn of(destination: &dyn WriteStore, bucket: &str) -> Self {
+    /// Object Lock), unless this worker read that within the last minute as the same caller
+    /// (see [`crate::seen`]). A store that does not say is found out by its first answers
+    /// instead.
+    pub(crate) async fn of(
+        config: &crate::WorkerConfig,
+        sides: &oms_storage::connect::Sides,
+        bucket: &str,
+    ) -> Self {
         let integrity = Self::default();
-        match destination.writes_need_content_md5(bucket).await {
-            Ok(Some(reason)) => integrity.require_md5(&reason),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::debug!(error = %e, "the destination bucket's encryption and Object Lock settings cannot be read; its answers will tell");
-            }
+        let (seen, caller) = (&config.buckets_seen, sides.callers.1);
+        let reason = match seen.write_settings(caller, bucket) {
+            Some(reason) => reason,
+            None => match sides.destination.writes_need_content_md5(bucket).await {
+                Ok(reason) => {
+                    seen.read_write_settings(caller, bucket, reason.clone());
+                    reason
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "the destination bucket's encryption and Object Lock settings cannot be read; its answers will tell");
+                    // A store that answered (one that does not keep these settings, or keys
+                    // that may not read them) answers the same way a moment later.
+                    if e.status.is_some() {
+                        seen.read_write_settings(caller, bucket, None);
+                    }
+                    None
+                }
+            },
+        };
+        if let Some(reason) = reason {
+            integrity.require_md5(&reason);
         }
         integrity
     }

@@ -113,11 +113,7 @@ async fn copy_queue(
         Err(e) => return back_off(db, lease, e.code.as_str(), e.message).await,
     };
     drop(credentials);
-    let integrity = Integrity::of(
-        sides.destination.as_ref(),
-        &run.task.spec.destination.bucket,
-    )
-    .await;
+    let integrity = Integrity::of(config, &sides, &run.task.spec.destination.bucket).await;
     let name = run.task.name.clone();
     let ctx = Arc::new(CopyCtx::new(
         db.clone(),
