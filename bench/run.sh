@@ -4,6 +4,8 @@
 # target/bench-tools), then runs every workload. Arguments go to oms-bench (see --help), e.g.
 #   bench/run.sh --workloads a,d --runs 5
 # OMS_BENCH_PROFILE=dev builds the debug profile instead (CI's smoke run: bench/run.sh --smoke).
+# The fleet workload (fleet@wan) needs a PostgreSQL server whose role may create databases:
+# OMS_BENCH_DATABASE_URL=postgres://... (or --database-url); without it, it is left out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools="$PWD/target/bench-tools"

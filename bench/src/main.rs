@@ -1,7 +1,7 @@
 //! The OMS benchmark: OMS and rclone copy the same objects between the same two S3 servers
 //! (s3s-fs processes on 127.0.0.1), alternately, several times each, and a table of median
 //! times, rates and peak memory is printed beside the servers' own limit (a bare parallel
-//! GET → PUT of the same objects at the same concurrency). See `bench/README.md`.
+//! GET → PUT of the same objects at the same concurrency). See `docs/benchmark.md`.
 
 #![expect(
     clippy::print_stdout,
@@ -9,6 +9,7 @@
     reason = "a command-line tool that prints its results"
 )]
 
+mod fleet;
 mod listing;
 mod origin;
 mod procs;
@@ -45,8 +46,9 @@ struct Args {
     /// Objects in flight (OMS `worker.object_concurrency`, rclone `--transfers`).
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
-    /// Workloads to run, among a,b,c,d,e,f and a@wan,c@wan,d@wan (through a latency proxy).
-    #[arg(long, default_value = "a,b,c,d,e,f,a@wan,c@wan,d@wan")]
+    /// Workloads to run, among a,b,c,d,e,f and a@wan,c@wan,d@wan,fleet@wan (through a latency
+    /// proxy).
+    #[arg(long, default_value = "a,b,c,d,e,f,a@wan,c@wan,d@wan,fleet@wan")]
     workloads: String,
     /// The one-way latency the proxy of the @wan workloads adds, in milliseconds (each way, so
     /// a round trip is twice this).
@@ -59,6 +61,19 @@ struct Args {
     /// where those would take hours.
     #[arg(long)]
     oms_only: bool,
+    /// The PostgreSQL server of the fleet (fleet@wan): a URL whose role may create databases;
+    /// each run gets a database of its own, dropped after. Without it fleet@wan is left out.
+    #[arg(long, env = "OMS_BENCH_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Objects of the fleet's task group (fleet@wan), 4 KiB each.
+    #[arg(long, default_value_t = 6_000)]
+    fleet_objects: usize,
+    /// Numbers of `omsd worker` processes the fleet is run with, one after another.
+    #[arg(long, default_value = "1,2,4")]
+    fleet_workers: String,
+    /// Objects in flight per worker of the fleet (2 tasks at once, half of them each).
+    #[arg(long, default_value_t = 16)]
+    fleet_in_flight: usize,
     /// Objects of the large task of workload e.
     #[arg(long, default_value_t = 1_000_000)]
     memory_objects: usize,

@@ -159,6 +159,9 @@ pub(crate) struct Oms {
     pub token: String,
     pub http: reqwest::Client,
     pub proc: Proc,
+    /// The binary and folder it runs from, for workers beside it (see [`Oms::start_worker`]).
+    bin: PathBuf,
+    dir: PathBuf,
 }
 
 /// What omsd is started with.
@@ -171,6 +174,12 @@ pub(crate) struct OmsSetup<'a> {
     pub concurrency: usize,
     /// `server.read_cache_ms` (`None`: omsd's default).
     pub read_cache_ms: Option<u64>,
+    /// `database.url` (`None`: SQLite in the folder).
+    pub database_url: Option<&'a str>,
+    /// Lines added to `[worker]`.
+    pub worker: &'a str,
+    /// The command: `all` (API and engine in one process) or `api` (workers started apart).
+    pub command: &'a str,
 }
 
 impl Oms {
@@ -185,10 +194,12 @@ impl Oms {
             r#"[server]
 listen = "127.0.0.1:{port}"
 {read_cache}
+{database}
 [security]
 allow_private_networks = true
 [worker]
 object_concurrency = {concurrency}
+{worker}
 [log]
 level = "warn"
 [[auth.access_keys]]
@@ -209,6 +220,11 @@ url = "{dst}"
                 .read_cache_ms
                 .map(|ms| format!("read_cache_ms = {ms}"))
                 .unwrap_or_default(),
+            database = setup
+                .database_url
+                .map(|url| format!("[database]\nurl = \"{url}\""))
+                .unwrap_or_default(),
+            worker = setup.worker,
             src = setup.src_url,
             dst = setup.dst_url,
         );
@@ -217,7 +233,7 @@ url = "{dst}"
             .with_context(|| format!("no omsd at {}", setup.bin.display()))?;
         let log = std::fs::File::create(dir.join("omsd.log"))?;
         let child = Command::new(&bin)
-            .args(["--config", "oms.toml", "all"])
+            .args(["--config", "oms.toml", setup.command])
             .current_dir(dir)
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -254,14 +270,28 @@ url = "{dst}"
             token: String::from_utf8(out.stdout)?.trim().to_owned(),
             http,
             proc,
+            bin,
+            dir: dir.clone(),
         })
+    }
+
+    /// Starts an `omsd worker` on this omsd's configuration (its log `worker-{n}.log`).
+    pub(crate) fn start_worker(&self, n: usize) -> anyhow::Result<Proc> {
+        let log = std::fs::File::create(self.dir.join(format!("worker-{n}.log")))?;
+        let child = Command::new(&self.bin)
+            .args(["--config", "oms.toml", "worker"])
+            .current_dir(&self.dir)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        Ok(Proc(child))
     }
 
     pub(crate) fn pid(&self) -> u32 {
         self.proc.0.id()
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -389,15 +419,18 @@ pub(crate) fn rclone_copy(
         .spawn()
         .with_context(|| format!("cannot start {}", bin.display()))?;
     let pid = child.id();
-    let mut peak = 0;
+    let (mut peak, mut cpu) = (0, 0.0);
     let status = loop {
         peak = peak.max(peak_rss_kib(pid));
+        // Read until it exits: its last 10 ms of CPU at most are missed.
+        cpu = cpu_secs(pid).max(cpu);
         if let Some(status) = child.try_wait()? {
             break status;
         }
         std::thread::sleep(Duration::from_millis(10));
     };
     let elapsed = started.elapsed();
+    eprintln!("    rclone used {cpu:.2} s of CPU");
     if !status.success() {
         let mut err = String::new();
         if let Some(mut e) = child.stderr.take() {

@@ -15,6 +15,8 @@ pub(crate) struct Row {
     pub peak_kib: Option<u64>,
     /// Free text instead of rates (workload f).
     pub note: Option<String>,
+    /// Free text in the last column instead of the ratio to OMS (the fleet's rows).
+    pub remark: Option<String>,
 }
 
 impl Row {
@@ -61,7 +63,9 @@ pub(crate) fn table(rows: &[Row]) -> String {
             ));
             continue;
         }
-        let ratio = if row.tool == "OMS" {
+        let ratio = if let Some(remark) = &row.remark {
+            remark.clone()
+        } else if row.tool == "OMS" {
             String::new()
         } else {
             rows.iter()

@@ -54,14 +54,14 @@ fn requests_line(
 }
 
 /// The two proxies of a WAN workload.
-struct Wan {
-    src: Proxy,
-    dst: Proxy,
+pub(crate) struct Wan {
+    pub src: Proxy,
+    pub dst: Proxy,
 }
 
 impl Wan {
     /// The requests and connections since the last call, as a line.
-    fn take(&self, objects: u64) -> String {
+    pub(crate) fn take(&self, objects: u64) -> String {
         let (src, src_conns) = self.src.log.take();
         let (dst, dst_conns) = self.dst.log.take();
         requests_line(&src, &dst, src_conns + dst_conns, objects)
@@ -127,6 +127,7 @@ impl Bench<'_> {
             bytes: objects.bytes(),
             peak_kib: None,
             note: None,
+            remark: None,
         };
         let like = format!("rclone, {in_flight} transfers");
         let mut rows = vec![
@@ -235,6 +236,7 @@ impl Bench<'_> {
             bytes: 0,
             peak_kib: None,
             note: None,
+            remark: None,
         };
         let in_flight = self.args.concurrency;
         let checkers = in_flight * 2;

@@ -182,6 +182,9 @@ impl Bench<'_> {
             dst_url: &self.dst.url,
             concurrency: self.args.concurrency,
             read_cache_ms: None,
+            database_url: None,
+            worker: "",
+            command: "all",
         }
     }
 
@@ -310,6 +313,7 @@ impl Bench<'_> {
                 bytes: objects.bytes(),
                 peak_kib: None,
                 note: None,
+                remark: None,
             })
             .collect();
         for run in 0..self.args.runs {
@@ -382,6 +386,7 @@ impl Bench<'_> {
             bytes: 0,
             peak_kib: None,
             note: None,
+            remark: None,
         };
         let mut rclone_row = Row {
             tool: "rclone".into(),
@@ -477,6 +482,7 @@ impl Bench<'_> {
                 bytes: (n * origin::BODY_BYTES) as u64,
                 peak_kib: Some(peak),
                 note: None,
+                remark: None,
             });
         }
         self.dst.empty(DST_BUCKET)?;
@@ -532,6 +538,7 @@ impl Bench<'_> {
                 "{rps:.0} req/s, p99 {p99:.1} ms (c took {:.1}s)",
                 copy_time.as_secs_f64()
             )),
+            remark: None,
         })
     }
 }
@@ -647,6 +654,33 @@ pub(crate) async fn run_all(args: &Args) -> anyhow::Result<Vec<Row>> {
         let count = if smoke { 5_000 } else { args.recheck_objects };
         let name = format!("d@wan: re-check {count} in one prefix");
         rows.extend(bench.wan_recheck(&name, count, one_way).await?);
+    }
+    if wanted("fleet@wan") {
+        match &args.database_url {
+            Some(url) => {
+                let fleet = Objects {
+                    prefix: "fleet/",
+                    sizes: vec![4 * KIB; if smoke { 200 } else { args.fleet_objects }],
+                };
+                fleet.seed(&bench.src).await?;
+                let workers = args
+                    .fleet_workers
+                    .split(',')
+                    .map(|n| n.trim().parse::<usize>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .context("--fleet-workers: numbers separated by commas")?;
+                let name = format!("fleet@wan: a group of {} × 4 KiB", fleet.count());
+                rows.extend(
+                    bench
+                        .wan_fleet(&name, &fleet, one_way, url, &workers)
+                        .await?,
+                );
+                std::fs::remove_dir_all(bench.src.root.join(SRC_BUCKET).join(fleet.prefix))?;
+            }
+            None => eprintln!(
+                "fleet@wan left out: it needs a PostgreSQL server (--database-url or OMS_BENCH_DATABASE_URL)"
+            ),
+        }
     }
     if wanted("e") {
         let small_list = if smoke { 300 } else { 10_000 };

@@ -7,8 +7,10 @@
 #                               must run some tasks; one is killed with SIGKILL mid-run; the
 #                               group must complete with exact counters and every object's MD5
 #                               identical at the destination.
-#   tests/fleet/run.sh --bench  the fleet workload of the benchmark: the same group with 1, 2
-#                               and 3 workers (no kill), one table of wall time and objects/s.
+#   tests/fleet/run.sh --bench  the same group with 1, 2 and 3 workers (no kill) on loopback,
+#                               one table of wall time and objects/s (on one machine the
+#                               workers share its cores: the benchmark's fleet@wan workload
+#                               shows how a fleet scales across a WAN, docs/benchmark.md).
 #
 # Needs PostgreSQL: OMS_TEST_DATABASE_URL (a role that may create databases; .ci/run starts the
 # machine's cluster and sets it). Uses target/debug/omsd unless OMSD is set, and s3s-fs from
