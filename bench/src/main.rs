@@ -61,6 +61,10 @@ struct Args {
     /// where those would take hours.
     #[arg(long)]
     oms_only: bool,
+    /// d@wan also kills omsd (SIGKILL) once half the keys are checked, starts it again on the
+    /// same database, and checks that the task ends with every count exact.
+    #[arg(long)]
+    kill_midway: bool,
     /// The PostgreSQL server of the fleet (fleet@wan): a URL whose role may create databases;
     /// each run gets a database of its own, dropped after. Without it fleet@wan is left out.
     #[arg(long, env = "OMS_BENCH_DATABASE_URL")]

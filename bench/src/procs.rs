@@ -162,6 +162,38 @@ pub(crate) struct Oms {
     /// The binary and folder it runs from, for workers beside it (see [`Oms::start_worker`]).
     bin: PathBuf,
     dir: PathBuf,
+    port: u16,
+    /// `all` or `api`.
+    command: String,
+}
+
+/// Starts `omsd --config oms.toml {command}` in `dir`, its output to `log` there.
+fn spawn_omsd(bin: &Path, dir: &Path, command: &str, log: &str) -> anyhow::Result<Proc> {
+    let log = std::fs::File::create(dir.join(log))?;
+    let child = Command::new(bin)
+        .args(["--config", "oms.toml", command])
+        .current_dir(dir)
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()?;
+    Ok(Proc(child))
+}
+
+/// Waits until omsd on `port` answers `/readyz`: the port takes connections from the start,
+/// the install (its master key) exists once it answers.
+async fn wait_ready(http: &reqwest::Client, port: u16) -> anyhow::Result<()> {
+    wait_port(port).await?;
+    for _ in 0..600 {
+        let answer = http
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await;
+        if answer.is_ok_and(|a| a.status().is_success()) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("omsd did not become ready on port {port}")
 }
 
 /// What omsd is started with.
@@ -231,33 +263,9 @@ url = "{dst}"
         std::fs::write(dir.join("oms.toml"), config)?;
         let bin = std::fs::canonicalize(setup.bin)
             .with_context(|| format!("no omsd at {}", setup.bin.display()))?;
-        let log = std::fs::File::create(dir.join("omsd.log"))?;
-        let child = Command::new(&bin)
-            .args(["--config", "oms.toml", setup.command])
-            .current_dir(dir)
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()?;
-        let proc = Proc(child);
-        wait_port(port).await?;
-        // The port takes connections from the start; the install (its master key) exists once
-        // omsd answers /readyz.
+        let proc = spawn_omsd(&bin, dir, setup.command, "omsd.log")?;
         let http = reqwest::Client::new();
-        let mut ready = false;
-        for _ in 0..600 {
-            let answer = http
-                .get(format!("http://127.0.0.1:{port}/readyz"))
-                .send()
-                .await;
-            if answer.is_ok_and(|a| a.status().is_success()) {
-                ready = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        if !ready {
-            bail!("omsd did not become ready on port {port}");
-        }
+        wait_ready(&http, port).await?;
         let out = Command::new(&bin)
             .args(["--config", "oms.toml", "token", "--project-id", PROJECT])
             .current_dir(dir)
@@ -272,7 +280,23 @@ url = "{dst}"
             proc,
             bin,
             dir: dir.clone(),
+            port,
+            command: setup.command.to_owned(),
         })
+    }
+
+    /// Kills omsd (SIGKILL: nothing is saved on the way out) and starts it again on the same
+    /// configuration, database and port; its log goes on in `omsd-{n}.log`.
+    pub(crate) async fn kill_and_restart(&mut self, n: usize) -> anyhow::Result<()> {
+        let _ = self.proc.0.kill();
+        let _ = self.proc.0.wait();
+        self.proc = spawn_omsd(
+            &self.bin,
+            &self.dir,
+            &self.command,
+            &format!("omsd-{n}.log"),
+        )?;
+        wait_ready(&self.http, self.port).await
     }
 
     /// Starts an `omsd worker` on this omsd's configuration (its log `worker-{n}.log`).
@@ -334,12 +358,22 @@ url = "{dst}"
     pub(crate) async fn run_task(&self, body: &Value) -> anyhow::Result<(Duration, Value)> {
         let started = Instant::now();
         let id = self.create_task(body).await?;
+        let task = self.wait_task(id).await?;
+        Ok((started.elapsed(), task))
+    }
+
+    /// The task as the API shows it.
+    pub(crate) async fn task(&self, id: i64) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::GET, &format!("/tasks/{id}"), None)
+            .await
+    }
+
+    /// Waits for a task to complete; fails if it fails.
+    pub(crate) async fn wait_task(&self, id: i64) -> anyhow::Result<Value> {
         loop {
-            let task = self
-                .call(reqwest::Method::GET, &format!("/tasks/{id}"), None)
-                .await?;
+            let task = self.task(id).await?;
             match task["status"].as_i64() {
-                Some(5) => return Ok((started.elapsed(), task)),
+                Some(5) => return Ok(task),
                 Some(4) => bail!("the task failed: {task}"),
                 _ => tokio::time::sleep(Duration::from_millis(20)).await,
             }

@@ -314,6 +314,68 @@ impl Bench<'_> {
         if self.args.oms_only {
             rows.truncate(1);
         }
+        if self.args.kill_midway {
+            let setup = OmsSetup {
+                src_url: &wan.src.url,
+                dst_url: &wan.dst.url,
+                ..self.setup("oms-recheck")
+            };
+            rows.push(self.recheck_killed_midway(name, count, &setup).await?);
+        }
         Ok(rows)
+    }
+
+    /// The re-check again, omsd killed (SIGKILL) once half the keys are checked and started
+    /// again on the same database: the task must end with every key checked once, by the
+    /// checkpoint, whatever the kill cut.
+    async fn recheck_killed_midway(
+        &self,
+        name: &str,
+        count: u64,
+        setup: &OmsSetup<'_>,
+    ) -> anyhow::Result<Row> {
+        let mut oms = Oms::start(setup).await?;
+        let started = Instant::now();
+        let id = oms
+            .create_task(&prefix_task(crate::listing::PREFIX))
+            .await?;
+        let checked_at_kill = loop {
+            let task = oms.task(id).await?;
+            let checked = task["skipped_num"].as_u64().unwrap_or(0);
+            ensure!(
+                task["status"].as_i64() != Some(5),
+                "the task ended before half its keys were seen checked"
+            );
+            if checked >= count / 2 {
+                break checked;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        oms.kill_and_restart(1).await?;
+        let restarted = Instant::now();
+        let task = oms.wait_task(id).await?;
+        let after = restarted.elapsed();
+        let exact = ["skipped_num", "total_num"]
+            .iter()
+            .all(|field| task[field].as_u64() == Some(count))
+            && task["successful_num"].as_u64() == Some(0)
+            && task["failed_num"].as_u64() == Some(0);
+        ensure!(exact, "after the kill the counts are not exact: {task}");
+        let peak = peak_rss_kib(oms.pid());
+        let note = format!(
+            "killed with {checked_at_kill} of {count} seen checked; restarted, done {:.1} s later (the lease of the killed run expires first), every count exact",
+            after.as_secs_f64()
+        );
+        eprintln!("  OMS killed midway: {note}");
+        Ok(Row {
+            workload: name.to_owned(),
+            tool: "OMS, killed midway and restarted".into(),
+            times: vec![started.elapsed()],
+            objects: count,
+            bytes: 0,
+            peak_kib: Some(peak),
+            note: Some(note),
+            remark: None,
+        })
     }
 }
