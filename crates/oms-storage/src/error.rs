@@ -208,12 +208,15 @@ impl StorageError {
                 return ErrorKind::Changed;
             }
             "MissingUploadObjectWithObjectLockHeaders" => return ErrorKind::ChecksumRequired,
+            // What the store does not do, it will not do on the next try either.
+            "NotImplemented" => return ErrorKind::Permanent,
             // The body arrived otherwise than its Content-MD5 says: damaged on the way.
             "BadDigest" | "XAmzContentSHA256Mismatch" => return ErrorKind::Transient,
             _ => {}
         }
         match status {
             Some(429 | 503) => ErrorKind::Throttled,
+            Some(501) => ErrorKind::Permanent,
             Some(408 | 500..=599) | None => ErrorKind::Transient,
             Some(404) => ErrorKind::NotFound,
             Some(401) => ErrorKind::BadCredentials,
@@ -310,6 +313,21 @@ mod tests {
             StorageError::classify_response(Some(500), Some("InternalError")),
             ErrorKind::Transient
         );
+    }
+
+    #[test]
+    fn what_a_store_does_not_implement_is_not_tried_again() {
+        for (status, code) in [
+            (501, Some("NotImplemented")),
+            (501, None),
+            (400, Some("NotImplemented")),
+        ] {
+            assert_eq!(
+                StorageError::classify_response(Some(status), code),
+                ErrorKind::Permanent,
+                "{status} {code:?}"
+            );
+        }
     }
 
     #[test]
