@@ -84,6 +84,12 @@ impl Caller {
         requester_pays.hash(&mut hasher);
         Self(hasher.finish())
     }
+
+    /// A caller of its own, for tests of what is kept by caller.
+    #[doc(hidden)]
+    pub const fn for_tests(n: u64) -> Self {
+        Self(n)
+    }
 }
 
 /// The bucket name a store knows: Tencent COS names carry the APPID (`bucket-1250000000`).
@@ -427,6 +433,7 @@ pub fn connect(
                 spec.source.region
             ),
             &[
+                src.ak.as_ref(),
                 src.sk.as_ref(),
                 src.security_token.as_ref(),
                 src.connection_string.as_ref(),

@@ -229,6 +229,14 @@ impl Stop {
         self.hard.cancel();
     }
 
+    /// Fails the whole task with `failure` whatever failed before it, and aborts the run: for
+    /// the buckets' check, which runs beside the first requests of the run and whose verdict
+    /// names the cause (a missing bucket, refused keys) better than what it made fail.
+    pub(crate) fn fail_with(&self, failure: TaskFailure) {
+        self.with_state(|s| s.failure = Some(failure));
+        self.hard.cancel();
+    }
+
     /// Stops the run because a database call failed.
     pub(crate) fn db_failed(&self, error: &DbError) {
         tracing::warn!(error = %error, "a database write of the run failed; stopping it");
@@ -251,38 +259,23 @@ impl Stop {
     }
 }
 
-/// Checks both buckets at once (one listing request each), unless this worker found them
-/// there and usable, as the same callers, within the last minute (see [`crate::seen`]):
-/// `Ok(false)` when stopped first, the failure of the side that refused otherwise.
+/// Checks both buckets at once (one listing request each): `Ok(false)` when stopped first, the
+/// failure of the side that refused otherwise.
 pub(crate) async fn check_buckets(
-    config: &crate::WorkerConfig,
+    policy: &crate::retry::RetryPolicy,
     sides: &oms_storage::connect::Sides,
     destination_bucket: &str,
     cancel: &CancellationToken,
 ) -> Result<bool, TaskFailure> {
     use crate::retry::{GaveUp, retry};
-    let seen = &config.buckets_seen;
-    let check = |side: Side| async move {
-        let (store, bucket, caller): (&dyn oms_storage::ReadStore, &str, _) = match side {
-            Side::Source => (
-                sides.source.as_ref(),
-                sides.source_bucket.as_str(),
-                sides.callers.0,
-            ),
-            Side::Destination => (
-                sides.destination.as_ref(),
-                destination_bucket,
-                sides.callers.1,
-            ),
-        };
-        if seen.checked(caller, bucket) {
-            return Ok(());
-        }
-        retry(&config.retry, cancel, || store.check_bucket(bucket)).await?;
-        seen.passed(caller, bucket);
-        Ok(())
-    };
-    let (source, destination) = tokio::join!(check(Side::Source), check(Side::Destination));
+    let (source, destination) = tokio::join!(
+        retry(policy, cancel, || sides
+            .source
+            .check_bucket(&sides.source_bucket)),
+        retry(policy, cancel, || sides
+            .destination
+            .check_bucket(destination_bucket)),
+    );
     for (side, checked) in [(Side::Source, source), (Side::Destination, destination)] {
         match checked {
             Ok(()) => {}

@@ -127,31 +127,27 @@ async fn execute(
     };
     drop(credentials);
 
-    // The buckets' check, the destination's write settings and the cleanup of uploads that
-    // deleted tasks left go side by side: across a WAN each is a round trip or more. A dry run
-    // changes nothing at the destination, not even the uploads others left.
+    // The destination's write settings and the cleanup of uploads that deleted tasks left go
+    // side by side, and the buckets' check beside the run's first requests: across a WAN each
+    // is a round trip or more. A failed check fails the task with its own words, whatever it
+    // made fail meanwhile (`Stop::fail_with`). A dry run changes nothing at the destination,
+    // not even the uploads others left.
     let dst_bucket = &run.task.spec.destination.bucket;
     let cleanup = async {
         if !run.task.spec.dry_run {
             abort_orphan_uploads(db, &run, sides.destination.as_ref()).await;
         }
     };
-    let (checked, integrity, ()) = tokio::join!(
-        check_buckets(config, &sides, dst_bucket, &stop.intake),
-        Integrity::of(config, &sides, dst_bucket),
-        cleanup,
-    );
-    match checked {
-        Ok(true) => {}
-        Ok(false) => {
-            return Ended {
-                summary: None,
-                ctx: None,
-                failure: None,
-            };
+    let (integrity, ()) = tokio::join!(Integrity::of(config, &sides, dst_bucket), cleanup);
+    let checking = {
+        let (sides, dst_bucket, stop) = (sides.clone(), dst_bucket.clone(), stop.clone());
+        let policy = config.retry;
+        async move {
+            if let Err(failure) = check_buckets(&policy, &sides, &dst_bucket, &stop.intake).await {
+                stop.fail_with(failure);
+            }
         }
-        Err(failure) => return failed(failure),
-    }
+    };
     let copy = CopyCtx::new(
         db.clone(),
         config.clone(),
@@ -178,7 +174,10 @@ async fn execute(
         run.range,
         run.ahead.iter().map(|a| a.key.clone()).collect(),
     ));
-    let mut summary = run_pass(&ctx, Start::Claim(run.checkpoint_counters, run.ahead)).await;
+    let (mut summary, ()) = tokio::join!(
+        run_pass(&ctx, Start::Claim(run.checkpoint_counters, run.ahead)),
+        checking
+    );
     if let Some(through) = summary.as_ref().filter(|s| s.restores_waiting)
         && stop.reason().is_none()
         && stop.failure().is_none()

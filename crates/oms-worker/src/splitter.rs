@@ -107,7 +107,7 @@ async fn cut(
     };
     let sides = oms_storage::connect::connect(&config.connect_settings(), spec, credentials)
         .map_err(|e| TaskFailure::new(e.code, e.message))?;
-    if !check_buckets(config, &sides, &spec.destination.bucket, stop).await? {
+    if !check_buckets(&config.retry, &sides, &spec.destination.bucket, stop).await? {
         return Ok(false);
     }
 

@@ -76,9 +76,10 @@ impl Integrity {
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "the destination bucket's encryption and Object Lock settings cannot be read; its answers will tell");
-                    // A store that answered (one that does not keep these settings, or keys
-                    // that may not read them) answers the same way a moment later.
-                    if e.status.is_some() {
+                    // A store that does not keep these settings, or keys that may not read
+                    // them, answer the same way a moment later; a throttled, failed or
+                    // missing-bucket answer may not.
+                    if matches!(e.kind, ErrorKind::Denied | ErrorKind::Permanent) {
                         seen.read_write_settings(caller, bucket, None);
                     }
                     None
