@@ -24,6 +24,9 @@ use crate::workloads::{Bench, Objects, count_all};
 /// Tasks each worker runs at once; each task has `in_flight ÷ this` objects in flight.
 const TASKS_PER_WORKER: usize = 2;
 
+/// How long a group may take before the run is given up (a stalled fleet fails, not hangs).
+const GROUP_DEADLINE: Duration = Duration::from_secs(30 * 60);
+
 /// The CPU seconds every `postgres` process on this machine has used so far (the server and
 /// its backends; a backend that ended since is not counted, and the pools keep theirs open).
 fn postgres_cpu() -> f64 {
@@ -51,7 +54,12 @@ struct Database {
 impl Database {
     fn create(admin: &str, name: &str) -> anyhow::Result<Self> {
         let (base, query) = admin.split_once('?').unwrap_or((admin, ""));
-        let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+        // scheme://user:password@host:port, without the database path if there is one.
+        let authority = base.find("://").map_or(0, |i| i + 3);
+        let server = match base[authority..].find('/') {
+            Some(slash) => &base[..authority + slash],
+            None => base,
+        };
         let url = if query.is_empty() {
             format!("{server}/{name}")
         } else {
@@ -109,7 +117,8 @@ impl Bench<'_> {
         workers: &[usize],
     ) -> anyhow::Result<Vec<Row>> {
         let rtt = one_way * 2;
-        let in_flight = self.args.fleet_in_flight.max(TASKS_PER_WORKER);
+        // Whole tasks' worth: each of a worker's tasks gets an equal share.
+        let in_flight = (self.args.fleet_in_flight / TASKS_PER_WORKER).max(1) * TASKS_PER_WORKER;
         let most = workers.iter().copied().max().unwrap_or(1);
         // Enough tasks that the last ones to start do not leave most workers idle at the end.
         let per_task = (objects.count() / (most * TASKS_PER_WORKER * 3) as u64).max(1);
@@ -156,12 +165,17 @@ impl Bench<'_> {
                 remark: None,
             };
             let rate = row.objects_per_sec();
-            let first = *first_rate.get_or_insert(rate);
+            let (first_n, first) = *first_rate.get_or_insert((n, rate));
+            let relative = if first_n == 1 {
+                "one worker".to_owned()
+            } else {
+                format!("{first_n} workers")
+            };
             let bound = rtt.mul_f64(2.0 * objects.count() as f64 / (n * in_flight) as f64);
             let per_object =
                 |secs: f64| 1000.0 * secs / (self.args.runs.max(1) as f64 * objects.count() as f64);
             row.remark = Some(format!(
-                "{:.2}× one worker; {:.2}× the latency bound ({:.1} s); CPU ms/object: workers {:.2}, API {:.2}, PostgreSQL {:.2}",
+                "{:.2}× {relative}; {:.2}× the latency bound ({:.1} s); CPU ms/object: workers {:.2}, API {:.2}, PostgreSQL {:.2}",
                 rate / first,
                 bound.as_secs_f64() / row.median().as_secs_f64(),
                 bound.as_secs_f64(),
@@ -232,6 +246,11 @@ impl Bench<'_> {
             .await?;
         let id = created["group_id"].as_str().context("no group id")?;
         let group: Value = loop {
+            ensure!(
+                started.elapsed() < GROUP_DEADLINE,
+                "the group did not complete in {} s",
+                GROUP_DEADLINE.as_secs()
+            );
             let group = api
                 .call(reqwest::Method::GET, &format!("/taskgroups/{id}"), None)
                 .await?;

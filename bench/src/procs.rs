@@ -254,7 +254,10 @@ url = "{dst}"
                 .unwrap_or_default(),
             database = setup
                 .database_url
-                .map(|url| format!("[database]\nurl = \"{url}\""))
+                .map(|url| {
+                    let url = url.replace('\\', "\\\\").replace('"', "\\\"");
+                    format!("[database]\nurl = \"{url}\"")
+                })
                 .unwrap_or_default(),
             worker = setup.worker,
             src = setup.src_url,
@@ -368,9 +371,13 @@ url = "{dst}"
             .await
     }
 
-    /// Waits for a task to complete; fails if it fails.
+    /// Waits for a task to complete; fails if it fails, or takes more than an hour.
     pub(crate) async fn wait_task(&self, id: i64) -> anyhow::Result<Value> {
+        let started = Instant::now();
         loop {
+            if started.elapsed() > Duration::from_secs(3600) {
+                bail!("task {id} did not complete in an hour");
+            }
             let task = self.task(id).await?;
             match task["status"].as_i64() {
                 Some(5) => return Ok(task),
