@@ -143,8 +143,23 @@ async fn execute(
         let (sides, dst_bucket, stop) = (sides.clone(), dst_bucket.clone(), stop.clone());
         let policy = config.retry;
         async move {
-            if let Err(failure) = check_buckets(&policy, &sides, &dst_bucket, &stop.intake).await {
-                stop.fail_with(failure);
+            // A pause, a shutdown or a lost lease gives the check up; a failure of the run does
+            // not: what a failed check says is what the task fails with, even when the run's
+            // own requests failed first (a listing of a missing or unreachable bucket).
+            let asked_to_stop = async {
+                stop.intake.cancelled().await;
+                if stop.failure().is_some() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            let never = CancellationToken::new();
+            tokio::select! {
+                checked = check_buckets(&policy, &sides, &dst_bucket, &never) => {
+                    if let Err(failure) = checked {
+                        stop.fail_with(failure);
+                    }
+                }
+                () = asked_to_stop => {}
             }
         }
     };
