@@ -20,6 +20,7 @@ pub mod crc64;
 mod error;
 mod gcs;
 pub mod guard;
+mod listing;
 pub mod metadata;
 mod metered;
 mod pace;

@@ -13,8 +13,6 @@ mod account;
 use std::ops::Range;
 
 use async_trait::async_trait;
-use aws_smithy_types::DateTime;
-use aws_smithy_types::date_time::Format;
 use object_store::ClientOptions;
 use object_store::gcp::{GcpCredentialProvider, GoogleCloudStorageBuilder};
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -25,11 +23,8 @@ use serde::Deserialize;
 use crate::client::{
     Call, CloudSettings, Dialect, absent, check_endpoint, config_error, download, header_value,
     http_client, if_match, no_such_bucket, object_meta, object_path, query_value, range_header,
-    unquote,
 };
-use crate::{
-    Download, ErrorKind, ListPage, ObjectInfo, ObjectMeta, ReadStore, StorageError, Version,
-};
+use crate::{Download, ErrorKind, ListPage, ObjectMeta, ReadStore, StorageError, Version};
 
 /// Where GCS's XML API is, unless the service-account JSON names another base URL.
 const DEFAULT_BASE_URL: &str = "https://storage.googleapis.com";
@@ -268,66 +263,17 @@ fn token_error(call: &Call<'_>, error: &object_store::Error) -> StorageError {
     call.failure(kind, message).with_status(status, None)
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ErrorDocument {
-    #[serde(default)]
-    code: Option<String>,
-}
-
 /// The `<Code>` of an XML error document.
 fn error_code(xml: &str) -> Option<String> {
-    quick_xml::de::from_str::<ErrorDocument>(xml)
-        .ok()?
-        .code
-        .filter(|c| !c.is_empty() && c.len() <= 64)
+    crate::listing::parse_error(xml.as_bytes())
+        .0
+        .filter(|c| c.len() <= 64)
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ListBucketResult {
-    #[serde(default)]
-    is_truncated: bool,
-    #[serde(default)]
-    contents: Vec<Contents>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Contents {
-    key: String,
-    #[serde(default)]
-    last_modified: Option<String>,
-    #[serde(rename = "ETag", default)]
-    etag: Option<String>,
-    size: u64,
-    #[serde(default)]
-    storage_class: Option<String>,
-}
-
-/// The objects of a ListBucketResult, in its order, by their exact names.
-fn parse_listing(xml: &str) -> Result<ListPage, String> {
-    let result: ListBucketResult = quick_xml::de::from_str(xml)
-        .map_err(|e| format!("the listing is not a ListBucketResult: {e}"))?;
-    let objects = result
-        .contents
-        .into_iter()
-        .map(|c| ObjectInfo {
-            key: c.key,
-            size: c.size,
-            last_modified_ms: c
-                .last_modified
-                .and_then(|t| DateTime::from_str(t.trim(), Format::DateTime).ok())
-                .and_then(|d| d.to_millis().ok())
-                .unwrap_or(0),
-            etag: c.etag.as_deref().map(unquote),
-            storage_class: c.storage_class.filter(|s| !s.is_empty()),
-        })
-        .collect();
-    Ok(ListPage {
-        objects,
-        is_truncated: result.is_truncated,
-    })
+/// The objects of a ListBucketResult, in its order, by their exact names (the XML API's
+/// listing is S3's, without URL-encoded keys).
+fn parse_listing(xml: &str) -> Result<ListPage, crate::listing::BadListing> {
+    crate::listing::parse_list_bucket_result(xml.as_bytes())
 }
 
 #[async_trait]
@@ -362,7 +308,7 @@ impl ReadStore for GcsSource {
             return Err(Self::refused(&call, response).await);
         }
         let text = call.body(response).await?;
-        parse_listing(&text).map_err(|message| call.failure(ErrorKind::Permanent, message))
+        parse_listing(&text).map_err(|bad| call.failure(bad.kind(), bad.to_string()))
     }
 
     async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, StorageError> {

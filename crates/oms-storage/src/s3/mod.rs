@@ -1,4 +1,5 @@
-//! The S3 connector (aws-sdk-s3), for every S3-compatible cloud.
+//! The S3 connector (aws-sdk-s3; listings are sent without it, [`list`]), for every
+//! S3-compatible cloud.
 //!
 //! Clients are built from the operator's endpoint and the keys of the request only: no ambient
 //! `AWS_*` configuration is read. The SDK's own retries are off (the engine decides retries).
@@ -10,6 +11,7 @@
 //! with characters XML cannot hold.
 
 mod account;
+mod list;
 pub(crate) mod transport;
 mod write;
 
@@ -28,11 +30,11 @@ use aws_sdk_s3::config::{
 };
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream as AwsByteStream;
-use aws_sdk_s3::types::{EncodingType, RequestPayer};
+use aws_sdk_s3::types::RequestPayer;
 use bytes::Bytes;
 use futures::Stream;
 use http_body::{Frame, SizeHint};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::catalogue::endpoints::Endpoint;
@@ -70,6 +72,8 @@ pub struct S3Settings {
 #[derive(Debug, Clone)]
 pub struct S3Connector {
     client: Client,
+    /// Listings, sent without the SDK.
+    lister: list::Lister,
     identity: String,
     /// The endpoint, as errors name it.
     endpoint: String,
@@ -116,6 +120,7 @@ impl S3Connector {
                 format!("cannot build an HTTP client: {e}"),
             )
         })?;
+        let lister = list::Lister::new(settings, transport.clone())?;
         let config = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .http_client(transport)
@@ -132,6 +137,7 @@ impl S3Connector {
             .build();
         Ok(Self {
             client: Client::from_conf(config),
+            lister,
             identity: format!("s3|{}|{}", settings.endpoint.url, settings.access_key),
             endpoint: settings.endpoint.described(),
             requester_pays: settings.requester_pays,
@@ -344,29 +350,13 @@ macro_rules! headers_of {
     };
 }
 
-/// A listed key, decoded when the store encoded it (`EncodingType=url`: form encoding, where
-/// `+` is a space and a plus sign is `%2B`).
-fn listed_key(key: &str, url_encoded: bool) -> Option<String> {
-    if !url_encoded {
-        return Some(key.to_owned());
-    }
-    percent_decode_str(&key.replace('+', " "))
-        .decode_utf8()
-        .ok()
-        .map(std::borrow::Cow::into_owned)
-}
-
 #[async_trait]
 impl ReadStore for S3Connector {
     async fn check_bucket(&self, bucket: &str) -> Result<(), StorageError> {
-        self.client
-            .list_objects_v2()
-            .bucket(bucket)
-            .max_keys(1)
-            .set_request_payer(self.payer())
-            .send()
+        self.lister
+            .list_objects_v2(bucket, &[("max-keys", "1")])
             .await
-            .map_err(|e| self.error("ListObjectsV2", bucket, None, &e))?;
+            .map_err(|e| e.at(bucket, None).via(&self.endpoint))?;
         Ok(())
     }
 
@@ -377,46 +367,22 @@ impl ReadStore for S3Connector {
         start_after: Option<&str>,
         limit: i32,
     ) -> Result<ListPage, StorageError> {
-        let out = self
-            .client
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .set_start_after(start_after.map(str::to_owned))
-            .max_keys(limit)
-            .encoding_type(EncodingType::Url)
-            .set_request_payer(self.payer())
-            .send()
-            .await
-            .map_err(|e| self.error("ListObjectsV2", bucket, None, &e))?;
-        // Keys come URL-encoded only when the store says it encoded them.
-        let encoded = out.encoding_type() == Some(&EncodingType::Url);
-        let mut objects = Vec::with_capacity(out.contents().len());
-        for o in out.contents() {
-            let key = o
-                .key()
-                .and_then(|k| listed_key(k, encoded))
-                .ok_or_else(|| {
-                    self.failure(
-                        ErrorKind::Permanent,
-                        "ListObjectsV2",
-                        bucket,
-                        None,
-                        "the listing holds an entry without a readable key",
-                    )
-                })?;
-            objects.push(ObjectInfo {
-                key,
-                size: size_of(o.size()),
-                last_modified_ms: millis(o.last_modified()),
-                etag: unquote(o.e_tag()),
-                storage_class: o.storage_class().map(|c| c.as_str().to_owned()),
-            });
+        let max_keys = limit.to_string();
+        let mut query = vec![
+            ("prefix", prefix),
+            ("max-keys", max_keys.as_str()),
+            ("encoding-type", "url"),
+        ];
+        if let Some(after) = start_after {
+            query.push(("start-after", after));
         }
-        Ok(ListPage {
-            objects,
-            is_truncated: out.is_truncated().unwrap_or(false),
-        })
+        let body = self
+            .lister
+            .list_objects_v2(bucket, &query)
+            .await
+            .map_err(|e| e.at(bucket, None).via(&self.endpoint))?;
+        crate::listing::parse_list_bucket_result(&body)
+            .map_err(|bad| self.failure(bad.kind(), "ListObjectsV2", bucket, None, bad.to_string()))
     }
 
     async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
@@ -636,15 +602,5 @@ mod tests {
             copy_source("b", "../victim/./x/.hidden/a..b//"),
             "b/%2E%2E/victim/%2E/x/.hidden/a..b//"
         );
-    }
-
-    #[test]
-    fn url_encoded_listings_give_back_the_stored_names() {
-        assert_eq!(
-            listed_key("a%01b/%E4%B8%AD+x%25", true).as_deref(),
-            Some("a\u{1}b/中 x%")
-        );
-        assert_eq!(listed_key("100%", false).as_deref(), Some("100%"));
-        assert_eq!(listed_key("%FF", true), None);
     }
 }

@@ -35,12 +35,14 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt as _, Limited};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::client::readable_headers;
+use crate::{ErrorKind, StorageError};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -101,6 +103,63 @@ impl HyperTransport {
         Ok(Client::builder(TokioExecutor::new())
             .pool_idle_timeout(POOL_IDLE)
             .build(https))
+    }
+}
+
+/// A whole answer to a request sent by [`HyperTransport::fetch`].
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    pub(crate) status: u16,
+    pub(crate) headers: http::HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+impl HyperTransport {
+    /// Sends a request built and signed here rather than by the SDK (see [`super::list`]) on the
+    /// same pool, and reads its whole answer, of at most `limit` bytes. A connection that fails,
+    /// or a request or answer that makes no progress for the idle timeout, is a transient
+    /// error of `operation`, worded as the SDK path words it.
+    pub(crate) async fn fetch(
+        &self,
+        operation: &'static str,
+        request: http::Request<SdkBody>,
+        limit: usize,
+    ) -> Result<Fetched, StorageError> {
+        let transient =
+            |message: String| StorageError::new(ErrorKind::Transient, operation, message);
+        let progress = Progress::new();
+        let request = request.map(|body| Tracked::request(body, progress.clone()));
+        let idle = self.idle_timeout;
+        let response = tokio::select! {
+            response = self.client.request(request) => response.map_err(|e| {
+                let what = if e.is_connect() {
+                    "the connection failed"
+                } else {
+                    "the request could not be sent"
+                };
+                transient(format!("{what}: {}", super::root_cause(&e)))
+            })?,
+            () = progress.stalled(idle) => {
+                return Err(transient(format!("timed out: {}", Stalled(idle))));
+            }
+        };
+        progress.touch();
+        let (parts, body) = response.into_parts();
+        let body = Limited::new(Tracked::response(body, progress, idle), limit)
+            .collect()
+            .await
+            .map_err(|e| {
+                transient(format!(
+                    "the answer cannot be read: {}",
+                    super::root_cause(e.as_ref())
+                ))
+            })?
+            .to_bytes();
+        Ok(Fetched {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        })
     }
 }
 

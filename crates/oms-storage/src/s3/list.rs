@@ -1,0 +1,324 @@
+//! ListObjectsV2 sent without the SDK: built and signed (SigV4, with aws-sigv4) here, sent on
+//! the connector's pool ([`HyperTransport::fetch`]), its answer read by
+//! [`crate::listing`].
+//!
+//! A re-check of a flat prefix is a chain of listing pages of a thousand keys each, and through
+//! the SDK most of a worker's CPU went into them: its orchestrator per request, and above all
+//! its XML decoding into builders, one per key, that are then copied into ours. Everything else
+//! (GET, PUT, HEAD, copies) still goes through the SDK, whose cost is spread over an object's
+//! bytes.
+//!
+//! What a request looks like is what the SDK sends for the same call: path style
+//! (`{endpoint}/{bucket}`) when the endpoint asks for it or the bucket cannot be a host name,
+//! virtual-hosted (`{bucket}.{host}`) otherwise; the empty body's SHA-256 in
+//! `x-amz-content-sha256`; `x-amz-security-token` for STS keys; `x-amz-request-payer` for
+//! requester-pays sources. An error answer becomes a [`StorageError`] the way the SDK's does
+//! ([`super::map_err`]): its `<Code>` and `<Message>`, its status and `Retry-After`.
+
+use std::time::SystemTime;
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode, sign,
+};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
+use aws_smithy_types::body::SdkBody;
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use secrecy::ExposeSecret as _;
+
+use super::S3Settings;
+use super::transport::HyperTransport;
+use crate::{ErrorKind, StorageError};
+
+/// The operation, as errors name it.
+const OPERATION: &str = "ListObjectsV2";
+
+/// The largest listing answer read. A page of 1,000 keys of 1,024 bytes each, URL-encoded three
+/// bytes a byte, with the rest of each entry, stays well under it.
+const ANSWER_LIMIT: usize = 16 << 20;
+
+/// Characters sent as they are in a query value or a path-style bucket: SigV4's unreserved set.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// How one connector's listings are sent.
+#[derive(Debug, Clone)]
+pub(crate) struct Lister {
+    transport: HyperTransport,
+    scheme: String,
+    /// `host[:port]` of the endpoint.
+    authority: String,
+    /// The endpoint's own path, without a trailing `/` (usually empty).
+    base_path: String,
+    path_style: bool,
+    region: String,
+    identity: Identity,
+    requester_pays: bool,
+}
+
+impl Lister {
+    pub(crate) fn new(
+        settings: &S3Settings,
+        transport: HyperTransport,
+    ) -> Result<Self, StorageError> {
+        let url = settings.endpoint.url.as_str();
+        let invalid = |why: &str| {
+            StorageError::new(
+                ErrorKind::Permanent,
+                OPERATION,
+                format!("the endpoint {url} cannot be used: {why}"),
+            )
+        };
+        let uri: http::Uri = url.parse().map_err(|_| invalid("not a URL"))?;
+        let scheme = uri.scheme_str().ok_or_else(|| invalid("no scheme"))?;
+        let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
+        if authority.as_str().contains('@') {
+            return Err(invalid("user information in the URL"));
+        }
+        let credentials = Credentials::new(
+            settings.access_key.clone(),
+            settings.secret_key.expose_secret().to_owned(),
+            settings
+                .security_token
+                .as_ref()
+                .map(|t| t.expose_secret().to_owned()),
+            None,
+            "oms-request",
+        );
+        Ok(Self {
+            transport,
+            scheme: scheme.to_owned(),
+            authority: authority.as_str().to_owned(),
+            base_path: uri.path().trim_end_matches('/').to_owned(),
+            path_style: settings.endpoint.path_style,
+            region: settings.region.clone(),
+            identity: credentials.into(),
+            requester_pays: settings.requester_pays,
+        })
+    }
+
+    /// The URL of a request to `bucket` with `query` (names and values as they are).
+    fn url(&self, bucket: &str, query: &[(&str, &str)]) -> String {
+        let mut url = if self.path_style || !virtual_hostable(bucket) {
+            format!(
+                "{}://{}{}/{}",
+                self.scheme,
+                self.authority,
+                self.base_path,
+                utf8_percent_encode(bucket, UNRESERVED)
+            )
+        } else {
+            format!(
+                "{}://{bucket}.{}{}/",
+                self.scheme, self.authority, self.base_path
+            )
+        };
+        for (i, (name, value)) in query.iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            url.push_str(name);
+            url.push('=');
+            url.extend(utf8_percent_encode(value, UNRESERVED));
+        }
+        url
+    }
+
+    /// A signed GET of `url`.
+    fn signed(&self, url: &str) -> Result<http::Request<SdkBody>, StorageError> {
+        let unbuildable = |e: &dyn std::fmt::Display| {
+            StorageError::new(
+                ErrorKind::Permanent,
+                OPERATION,
+                format!("the request cannot be built: {e}"),
+            )
+        };
+        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(1);
+        if self.requester_pays {
+            headers.push(("x-amz-request-payer", "requester"));
+        }
+        let mut settings = SigningSettings::default();
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        let params = v4::SigningParams::builder()
+            .identity(&self.identity)
+            .region(&self.region)
+            .name("s3")
+            .time(SystemTime::now())
+            .settings(settings)
+            .build()
+            .map_err(|e| unbuildable(&e))?
+            .into();
+        let signable = SignableRequest::new(
+            "GET",
+            url,
+            headers.iter().copied(),
+            SignableBody::Bytes(&[]),
+        )
+        .map_err(|e| unbuildable(&e))?;
+        let (instructions, _signature) = sign(signable, &params)
+            .map_err(|e| unbuildable(&e))?
+            .into_parts();
+        let mut request = http::Request::get(url)
+            .body(SdkBody::empty())
+            .map_err(|e| unbuildable(&e))?;
+        for (name, value) in headers.into_iter().chain(instructions.headers()) {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| unbuildable(&e))?;
+            let mut value = HeaderValue::from_str(value)
+                .map_err(|_| unbuildable(&format!("the value of {name} is not a header value")))?;
+            value.set_sensitive(
+                name == http::header::AUTHORIZATION || name == "x-amz-security-token",
+            );
+            request.headers_mut().insert(name, value);
+        }
+        Ok(request)
+    }
+
+    /// The body of a successful ListObjectsV2 of `bucket` with `query`; an error answer as the
+    /// store worded it.
+    pub(crate) async fn list_objects_v2(
+        &self,
+        bucket: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Bytes, StorageError> {
+        let mut all = Vec::with_capacity(query.len() + 1);
+        all.push(("list-type", "2"));
+        all.extend_from_slice(query);
+        let request = self.signed(&self.url(bucket, &all))?;
+        let answer = self
+            .transport
+            .fetch(OPERATION, request, ANSWER_LIMIT)
+            .await?;
+        if (200..300).contains(&answer.status) {
+            return Ok(answer.body);
+        }
+        let (code, message) = crate::listing::parse_error(&answer.body);
+        let kind = StorageError::classify_response(Some(answer.status), code.as_deref());
+        let retry_after = answer
+            .headers
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok());
+        Err(StorageError::new(
+            kind,
+            OPERATION,
+            message.unwrap_or_else(|| "the store refused the request".to_owned()),
+        )
+        .with_status(Some(answer.status), code)
+        .with_retry_after(retry_after))
+    }
+}
+
+/// Whether `bucket` can be the first label of a host name, as the SDK decides it for a custom
+/// endpoint: 3 to 63 lower-case letters, digits and hyphens, neither first nor last a hyphen.
+/// Other names (dots, capitals, underscores) go path style.
+fn virtual_hostable(bucket: &str) -> bool {
+    let b = bucket.as_bytes();
+    (3..=63).contains(&b.len())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.first() != Some(&b'-')
+        && b.last() != Some(&b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use secrecy::SecretString;
+
+    use super::*;
+    use crate::catalogue::endpoints::Endpoint;
+
+    fn lister(url: &str, path_style: bool, token: Option<&str>) -> Lister {
+        let settings = S3Settings {
+            endpoint: Endpoint {
+                url: url.to_owned(),
+                path_style,
+                guessed: false,
+            },
+            region: "us-east-1".to_owned(),
+            access_key: "AKIDEXAMPLE".to_owned(),
+            secret_key: SecretString::from("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+            security_token: token.map(SecretString::from),
+            is_aws: false,
+            requester_pays: token.is_some(),
+            connect_timeout: Duration::from_secs(5),
+            operation_timeout: Duration::from_secs(5),
+        };
+        let transport =
+            HyperTransport::new(Duration::from_secs(5), Duration::from_secs(5)).unwrap();
+        Lister::new(&settings, transport).unwrap()
+    }
+
+    #[test]
+    fn urls_are_path_style_or_virtual_hosted_as_the_sdk_builds_them() {
+        let query = [("prefix", "a b+c/é&"), ("max-keys", "1000")];
+        let path = lister("http://127.0.0.1:9000", true, None);
+        assert_eq!(
+            path.url("src", &query),
+            "http://127.0.0.1:9000/src?prefix=a%20b%2Bc%2F%C3%A9%26&max-keys=1000"
+        );
+        let hosted = lister("https://s3.eu-west-1.amazonaws.com/", false, None);
+        assert_eq!(
+            hosted.url("src-1", &[]),
+            "https://src-1.s3.eu-west-1.amazonaws.com/"
+        );
+        for name in ["my.bucket", "Caps", "under_score", "ab", "-lead"] {
+            assert!(
+                hosted
+                    .url(name, &[])
+                    .starts_with("https://s3.eu-west-1.amazonaws.com/"),
+                "{name}"
+            );
+        }
+        let based = lister("http://gw.example:8080/s3/", true, None);
+        assert_eq!(based.url("b", &[]), "http://gw.example:8080/s3/b");
+    }
+
+    #[test]
+    fn requests_are_signed_with_the_token_and_the_payer_signed_too() {
+        let l = lister("http://127.0.0.1:9000", true, Some("session-token"));
+        let request = l.signed(&l.url("src", &[("list-type", "2")])).unwrap();
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default()
+        };
+        let authorization = header("authorization");
+        assert!(
+            authorization.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"),
+            "{authorization}"
+        );
+        assert!(
+            authorization.contains("/us-east-1/s3/aws4_request"),
+            "{authorization}"
+        );
+        assert!(
+            authorization.contains("SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-request-payer;x-amz-security-token"),
+            "{authorization}"
+        );
+        assert_eq!(
+            header("x-amz-content-sha256"),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(header("x-amz-security-token"), "session-token");
+        assert_eq!(header("x-amz-request-payer"), "requester");
+        assert!(request.headers()["authorization"].is_sensitive());
+    }
+
+    #[test]
+    fn a_token_that_cannot_be_a_header_is_a_clear_error() {
+        let l = lister("http://127.0.0.1:9000", true, Some("bad\ntoken"));
+        let err = l.signed(&l.url("src", &[])).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Permanent);
+        assert!(!err.to_string().contains("bad"), "{err}");
+    }
+}
