@@ -202,8 +202,14 @@ async fn serve(State(objects): State<Arc<Objects>>, request: Request) -> Respons
     }
     let Some(_) = objects.index_of(name) else {
         return match method {
-            // Writes of other names are taken and forgotten.
-            Method::PUT | Method::POST | Method::DELETE => StatusCode::OK.into_response(),
+            // Writes of other names (a task's object lists) are read and forgotten: answered
+            // before their body is read, they broke the connection under the proxy's request.
+            Method::PUT | Method::POST | Method::DELETE => {
+                match axum::body::to_bytes(request.into_body(), usize::MAX).await {
+                    Ok(_) => StatusCode::OK.into_response(),
+                    Err(_) => StatusCode::BAD_REQUEST.into_response(),
+                }
+            }
             _ => not_found("NoSuchKey"),
         };
     };

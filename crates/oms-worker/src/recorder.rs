@@ -42,6 +42,12 @@ use crate::pipeline::{Event, Outcome, Pass, RunCtx};
 /// finish in bursts, short enough to follow a bandwidth window that changes.
 const SPEED_WINDOW: Duration = Duration::from_secs(10);
 
+/// Object records (success, skip, manifest, plan) held before they are written without waiting
+/// for the next tick: a re-check finds tens of thousands of skips a second, and written only
+/// at the tick (or all at the end of a short run) they would be one large statement that the
+/// run's end waits for, instead of small ones while the listings wait on the network.
+const RECORDS_PER_FLUSH: usize = 5_000;
+
 /// Progress shown before a task completes never reads as done.
 const BELOW_DONE: f64 = 0.999;
 
@@ -777,7 +783,14 @@ pub(crate) async fn run(
     loop {
         tokio::select! {
             event = events.recv() => match event {
-                Some(event) => recorder.on_event(event),
+                Some(event) => {
+                    recorder.on_event(event);
+                    if recorder.records.len() >= RECORDS_PER_FLUSH
+                        && let Err(e) = recorder.flush(false).await
+                    {
+                        ctx.stop.db_failed(&e);
+                    }
+                }
                 None => break,
             },
             _ = ticks.tick() => {

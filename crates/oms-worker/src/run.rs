@@ -127,18 +127,27 @@ async fn execute(
     };
     drop(credentials);
 
-    // The destination's write settings and the cleanup of uploads that deleted tasks left go
-    // side by side, and the buckets' check beside the run's first requests: across a WAN each
-    // is a round trip or more. A failed check fails the task with its own words, whatever it
+    // The cleanup of uploads that deleted tasks left, the destination's write settings and the
+    // buckets' check all go beside the run's first requests: across a WAN each is a round trip
+    // or more (a connection's handshake included). Copies wait for the write settings
+    // (`Integrity::settled`); a failed check fails the task with its own words, whatever it
     // made fail meanwhile (`Stop::fail_with`). A dry run changes nothing at the destination,
     // not even the uploads others left.
-    let dst_bucket = &run.task.spec.destination.bucket;
-    let cleanup = async {
-        if !run.task.spec.dry_run {
-            abort_orphan_uploads(db, &run, sides.destination.as_ref()).await;
+    let dst_bucket = run.task.spec.destination.bucket.clone();
+    let learning_sides = sides.clone();
+    let cleanup = {
+        let (sides, project_id, bucket) = (
+            sides.clone(),
+            run.task.project_id.clone(),
+            dst_bucket.clone(),
+        );
+        let dry_run = run.task.spec.dry_run;
+        async move {
+            if !dry_run {
+                abort_orphan_uploads(db, &project_id, &bucket, sides.destination.as_ref()).await;
+            }
         }
     };
-    let (integrity, ()) = tokio::join!(Integrity::of(config, &sides, dst_bucket), cleanup);
     let checking = {
         let (sides, dst_bucket, stop) = (sides.clone(), dst_bucket.clone(), stop.clone());
         let policy = config.retry;
@@ -171,7 +180,7 @@ async fn execute(
         limiter,
         stop.clone(),
         lease.clone(),
-        integrity,
+        Integrity::unsettled(),
     );
     let pass = if run.failed_objects_only {
         Pass::FailedOnly
@@ -189,10 +198,13 @@ async fn execute(
         run.range,
         run.ahead.iter().map(|a| a.key.clone()).collect(),
     ));
-    let (mut summary, ()) = tokio::join!(
+    let (mut summary, (), (), ()) = tokio::join!(
         run_pass(&ctx, Start::Claim(run.checkpoint_counters, run.ahead)),
-        checking
+        checking,
+        ctx.integrity.learn(config, &learning_sides, &dst_bucket),
+        cleanup,
     );
+    drop(learning_sides);
     if let Some(through) = summary.as_ref().filter(|s| s.restores_waiting)
         && stop.reason().is_none()
         && stop.failure().is_none()
@@ -236,9 +248,13 @@ async fn run_pass(ctx: &Arc<RunCtx>, start: Start) -> Option<Summary> {
 
 /// Aborts multipart uploads that deleted tasks of this project left in the destination bucket
 /// (best effort: they only cost storage).
-async fn abort_orphan_uploads(db: &Db, run: &TaskRun, destination: &dyn oms_storage::WriteStore) {
-    let bucket = &run.task.spec.destination.bucket;
-    let Ok(orphans) = db.orphan_uploads(&run.task.project_id, bucket, 1000).await else {
+async fn abort_orphan_uploads(
+    db: &Db,
+    project_id: &oms_core::ids::ProjectId,
+    bucket: &str,
+    destination: &dyn oms_storage::WriteStore,
+) {
+    let Ok(orphans) = db.orphan_uploads(project_id, bucket, 1000).await else {
         return;
     };
     for orphan in orphans {

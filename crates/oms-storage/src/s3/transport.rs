@@ -27,6 +27,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::config::http::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::connection::{CaptureSmithyConnection, ConnectionMetadata};
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
 };
@@ -38,7 +39,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt as _, Limited};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
+use hyper_util::client::legacy::connect::{HttpConnector as TcpConnector, capture_connection};
 use hyper_util::rt::TokioExecutor;
 
 use crate::client::readable_headers;
@@ -296,10 +297,30 @@ fn connector_error(error: hyper_util::client::legacy::Error) -> ConnectorError {
 impl HttpConnector for HyperTransport {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let progress = Progress::new();
-        let request = match request.try_into_http1x() {
+        let mut request = match request.try_into_http1x() {
             Ok(request) => request.map(|body| Tracked::request(body, progress.clone())),
             Err(e) => return HttpConnectorFuture::ready(Err(ConnectorError::user(e.into()))),
         };
+        // After a transient failure the SDK closes the connection that carried it (its answer
+        // may have been cut mid-way), so the next request does not inherit a broken stream;
+        // without a way to reach the connection it logged an ERROR instead, once per failure.
+        let connection = capture_connection(&mut request);
+        if let Some(smithy) = request.extensions().get::<CaptureSmithyConnection>() {
+            smithy.set_connection_retriever(move || {
+                connection.connection_metadata().as_ref()?;
+                let connection = connection.clone();
+                Some(
+                    ConnectionMetadata::builder()
+                        .proxied(false)
+                        .poison_fn(move || {
+                            if let Some(open) = connection.connection_metadata().as_ref() {
+                                open.poison();
+                            }
+                        })
+                        .build(),
+                )
+            });
+        }
         let (client, idle) = (self.client.clone(), self.idle_timeout);
         HttpConnectorFuture::new(async move {
             let response = tokio::select! {

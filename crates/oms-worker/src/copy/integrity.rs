@@ -20,7 +20,7 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt as _;
 use md5::{Digest as _, Md5};
 use oms_storage::{ByteStream, ErrorKind, Payload, PutOutcome, StorageError};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 
 /// Bytes one run may hold in memory to hash bodies before sending them (a multipart part is at
 /// most the part size; larger single objects go in parts while bodies are hashed first).
@@ -35,13 +35,18 @@ pub(crate) struct Integrity {
     md5_first: AtomicBool,
     /// Room for bodies held to be hashed, in [`BUFFER_UNIT_BYTES`].
     buffers: Semaphore,
+    /// Whether what the destination's settings say is known (read, or found unreadable):
+    /// copies wait for it before they choose how to write ([`Self::settled`]).
+    settled: watch::Sender<bool>,
 }
 
 impl Default for Integrity {
+    /// Nothing to learn: writes go without `Content-MD5` until an answer asks for it.
     fn default() -> Self {
         Self {
             md5_first: AtomicBool::new(false),
             buffers: Semaphore::new(units(BUFFER_BUDGET_BYTES)),
+            settled: watch::Sender::new(true),
         }
     }
 }
@@ -56,16 +61,25 @@ pub(crate) fn md5_hex(bytes: &[u8]) -> String {
 }
 
 impl Integrity {
+    /// An `Integrity` that copies wait on until [`Self::learn`] has read the destination's
+    /// settings: the read goes beside the run's first requests (its listings) instead of
+    /// before them, a round trip saved on every task across a WAN.
+    pub(crate) fn unsettled() -> Self {
+        let integrity = Self::default();
+        integrity.settled.send_replace(false);
+        integrity
+    }
+
     /// Asks the destination bucket whether its writes need `Content-MD5` (default SSE-KMS,
     /// Object Lock), unless this worker read that within the last minute as the same caller
-    /// (see [`crate::seen`]). A store that does not say is found out by its first answers
-    /// instead.
-    pub(crate) async fn of(
+    /// (see [`crate::seen`]), then lets the copies go. A store that does not say is found out
+    /// by its first answers instead.
+    pub(crate) async fn learn(
+        &self,
         config: &crate::WorkerConfig,
         sides: &oms_storage::connect::Sides,
         bucket: &str,
-    ) -> Self {
-        let integrity = Self::default();
+    ) {
         let (seen, caller) = (&config.buckets_seen, sides.callers.1);
         let reason = match seen.write_settings(caller, bucket) {
             Some(reason) => reason,
@@ -87,9 +101,16 @@ impl Integrity {
             },
         };
         if let Some(reason) = reason {
-            integrity.require_md5(&reason);
+            self.require_md5(&reason);
         }
-        integrity
+        self.settled.send_replace(true);
+    }
+
+    /// Waits until the destination's settings are known.
+    pub(crate) async fn settled(&self) {
+        let mut settled = self.settled.subscribe();
+        // The sender is `self`: it outlives this wait.
+        let _ = settled.wait_for(|known| *known).await;
     }
 
     /// Whether every body must be sent with `Content-MD5`.

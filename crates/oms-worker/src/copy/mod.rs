@@ -275,6 +275,9 @@ pub(crate) async fn copy(ctx: &CopyCtx, item: &Item) -> Outcome {
             message: format!("the destination key is longer than {MAX_KEY_CHARS} characters"),
         };
     }
+    // How to write (in parts, with Content-MD5) depends on what the destination's settings
+    // say, read beside the run's first requests.
+    ctx.integrity.settled().await;
     if let Some(class) = restore::archived(item) {
         let readable = if ctx.defer_restores.load(Ordering::Relaxed) {
             restore::ask(ctx, item, class).await

@@ -113,7 +113,8 @@ async fn copy_queue(
         Err(e) => return back_off(db, lease, e.code.as_str(), e.message).await,
     };
     drop(credentials);
-    let integrity = Integrity::of(config, &sides, &run.task.spec.destination.bucket).await;
+    let dst_bucket = run.task.spec.destination.bucket.clone();
+    let learning_sides = sides.clone();
     let name = run.task.name.clone();
     let ctx = Arc::new(CopyCtx::new(
         db.clone(),
@@ -123,54 +124,62 @@ async fn copy_queue(
         Arc::new(Limiter::new(None)),
         stop.clone(),
         run.task_lease,
-        integrity,
+        Integrity::unsettled(),
     ));
     let meters = Meters::of_sync(ctx.spec());
     let batch = i64::try_from(config.object_concurrency.max(1) * KEYS_PER_TRANSFER).unwrap_or(128);
     let mut seq = 0_u64;
-    while !stop.intake.is_cancelled() {
-        let queued = match db.queued_sync_keys(lease, batch).await {
-            Ok(queued) => queued,
-            Err(e) => {
-                stop.db_failed(&e);
-                break;
-            }
-        };
-        if queued.is_empty() {
-            // An empty queue: a step of the reconciliation pass, when one is due, queues more.
-            let step = match db.due_reconciliation(lease).await {
-                Ok(Some(due)) => reconcile::step(&ctx, lease, due.after).await,
-                Ok(None) => break,
-                Err(e) => Err(e),
+    let work = async {
+        while !stop.intake.is_cancelled() {
+            let queued = match db.queued_sync_keys(lease, batch).await {
+                Ok(queued) => queued,
+                Err(e) => {
+                    stop.db_failed(&e);
+                    break;
+                }
             };
-            if let Err(e) = step {
+            if queued.is_empty() {
+                // An empty queue: a step of the reconciliation pass, when one is due, queues more.
+                let step = match db.due_reconciliation(lease).await {
+                    Ok(Some(due)) => reconcile::step(&ctx, lease, due.after).await,
+                    Ok(None) => break,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = step {
+                    stop.db_failed(&e);
+                    break;
+                }
+                continue;
+            }
+            let first = seq;
+            seq += queued.len() as u64;
+            let outcomes: Vec<(QueuedKey, Synced)> =
+                futures::stream::iter(queued.into_iter().enumerate())
+                    .map(|(i, queued)| {
+                        let ctx = ctx.clone();
+                        async move {
+                            let synced = tokio::select! {
+                                () = ctx.stop.hard.cancelled() => Synced::interrupted(),
+                                synced = keys::sync_key(&ctx, &queued, first + i as u64) => synced,
+                            };
+                            (queued, synced)
+                        }
+                    })
+                    .buffer_unordered(config.object_concurrency.max(1))
+                    .collect()
+                    .await;
+            if let Err(e) = record(&ctx, lease, &name, &meters, &outcomes).await {
                 stop.db_failed(&e);
                 break;
             }
-            continue;
         }
-        let first = seq;
-        seq += queued.len() as u64;
-        let outcomes: Vec<(QueuedKey, Synced)> =
-            futures::stream::iter(queued.into_iter().enumerate())
-                .map(|(i, queued)| {
-                    let ctx = ctx.clone();
-                    async move {
-                        let synced = tokio::select! {
-                            () = ctx.stop.hard.cancelled() => Synced::interrupted(),
-                            synced = keys::sync_key(&ctx, &queued, first + i as u64) => synced,
-                        };
-                        (queued, synced)
-                    }
-                })
-                .buffer_unordered(config.object_concurrency.max(1))
-                .collect()
-                .await;
-        if let Err(e) = record(&ctx, lease, &name, &meters, &outcomes).await {
-            stop.db_failed(&e);
-            break;
-        }
-    }
+    };
+    // The destination's write settings are read beside the first batch: copies wait for them.
+    tokio::join!(
+        ctx.integrity.learn(config, &learning_sides, &dst_bucket),
+        work
+    );
+    drop(learning_sides);
     match stop.failure() {
         Some(failure) => back_off(db, lease, failure.code.as_str(), failure.message).await,
         None => None,
