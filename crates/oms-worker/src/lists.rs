@@ -44,9 +44,54 @@ pub(crate) fn failed_line(
     )
 }
 
+/// Times on the clocks of one zone, formatted once per second: the lines of a list mostly
+/// share their second, and a zoned time's formatting is most of what a line costs (a
+/// re-check writes tens of thousands of skip lines as its task ends).
+pub(crate) struct Clock<'a> {
+    zone: &'a TimeZone,
+    second: Option<i64>,
+    text: String,
+}
+
+impl<'a> Clock<'a> {
+    pub(crate) fn new(zone: &'a TimeZone) -> Self {
+        Self {
+            zone,
+            second: None,
+            text: String::new(),
+        }
+    }
+
+    /// `at_ms` as [`rfc3339`] (which has no fraction of a second).
+    pub(crate) fn rfc3339(&mut self, at_ms: i64) -> &str {
+        let second = at_ms.div_euclid(1000);
+        if self.second != Some(second) {
+            self.text = rfc3339(at_ms, self.zone);
+            self.second = Some(second);
+        }
+        &self.text
+    }
+}
+
+/// Appends one line of a success or skip list to `text`: time, key, size.
+pub(crate) fn push_record_line(
+    text: &mut String,
+    clock: &mut Clock<'_>,
+    at_ms: i64,
+    key: &str,
+    size: u64,
+) {
+    use std::fmt::Write as _;
+    text.push_str(clock.rfc3339(at_ms));
+    // Writing to a String cannot fail.
+    let _ = writeln!(text, "\t{key}\t{size}");
+}
+
 /// One line of a success or skip list: time, key, size.
 pub(crate) fn record_line(at_ms: i64, zone: &TimeZone, key: &str, size: u64) -> String {
-    format!("{}\t{key}\t{size}\n", rfc3339(at_ms, zone))
+    let mut line = String::new();
+    push_record_line(&mut line, &mut Clock::new(zone), at_ms, key, size);
+    line
 }
 
 /// The time stamp in a list's name: `YYYYMMDDhhmmssSSS` on the clocks of `zone`, now (to the
@@ -92,7 +137,7 @@ pub(crate) const MANIFEST_HEADER: &str =
     "#key\tsize\tsource_etag\tchecksum\tchecksum_value\tdst_etag\ttime\n";
 
 /// One line of a verification manifest: a copied object and what proved it.
-pub(crate) fn manifest_line(record: &ObjectRecord, zone: &TimeZone) -> Option<String> {
+pub(crate) fn manifest_line(record: &ObjectRecord, clock: &mut Clock<'_>) -> Option<String> {
     let proof = record.proof.as_ref()?;
     Some(format!(
         "{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
@@ -102,7 +147,7 @@ pub(crate) fn manifest_line(record: &ObjectRecord, zone: &TimeZone) -> Option<St
         proof.checksum,
         proof.value,
         proof.dst_etag.as_deref().unwrap_or_default(),
-        rfc3339(record.at_ms, zone)
+        clock.rfc3339(record.at_ms)
     ))
 }
 
@@ -112,6 +157,7 @@ pub(crate) fn manifest_line(record: &ObjectRecord, zone: &TimeZone) -> Option<St
 /// never holds more in memory), each with the header. A failure is logged, not fatal: the
 /// manifest is also served by the API.
 async fn write_manifest(ctx: &RunCtx, zone: &TimeZone, stamp: &str) {
+    let mut clock = Clock::new(zone);
     let mut text = MANIFEST_HEADER.to_owned();
     let mut in_part = 0_usize;
     let (mut lines, mut part) = (0_usize, 1_usize);
@@ -134,7 +180,7 @@ async fn write_manifest(ctx: &RunCtx, zone: &TimeZone, stamp: &str) {
             }
         };
         let last = page.last().map(|r| r.key.clone());
-        for line in page.iter().filter_map(|r| manifest_line(r, zone)) {
+        for line in page.iter().filter_map(|r| manifest_line(r, &mut clock)) {
             if in_part >= ctx.config.manifest_part_objects.max(1) {
                 let full = std::mem::replace(&mut text, MANIFEST_HEADER.to_owned());
                 if !put_manifest_part(ctx, stamp, part, full, in_part).await {
@@ -209,6 +255,7 @@ pub(crate) async fn write_record_lists(ctx: &RunCtx) {
 /// one, and records whether it was written.
 async fn write_record_list(ctx: &RunCtx, kind: RecordKind, zone: &TimeZone, stamp: &str) {
     let mut text = String::new();
+    let mut clock = Clock::new(zone);
     let mut after: Option<String> = None;
     // OMS's cap (the skip list is capped as objects are recorded; the copied objects are
     // all kept, for the manifest).
@@ -236,7 +283,7 @@ async fn write_record_list(ctx: &RunCtx, kind: RecordKind, zone: &TimeZone, stam
         room -= i64::try_from(page.len()).unwrap_or(room);
         for r in page {
             let size = u64::try_from(r.size).unwrap_or(0);
-            text.push_str(&record_line(r.at_ms, zone, &r.key, size));
+            push_record_line(&mut text, &mut clock, r.at_ms, &r.key, size);
         }
         after = Some(last);
     }
@@ -290,6 +337,26 @@ pub(crate) async fn put_text(ctx: &CopyCtx, key: &str, text: String) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clock_formats_each_second_once_and_never_mixes_them_up() {
+        let shanghai = TimeZone::get("Asia/Shanghai").unwrap();
+        let mut clock = Clock::new(&shanghai);
+        let mut text = String::new();
+        for (at, key) in [
+            (1_782_919_800_000, "a"),
+            (1_782_919_800_999, "b"),
+            (1_782_919_801_000, "c"),
+            (-1, "d"),
+        ] {
+            push_record_line(&mut text, &mut clock, at, key, 1);
+        }
+        assert_eq!(
+            text,
+            "2026-07-01T23:30:00+08:00\ta\t1\n2026-07-01T23:30:00+08:00\tb\t1\n\
+             2026-07-01T23:30:01+08:00\tc\t1\n1970-01-01T07:59:59+08:00\td\t1\n"
+        );
+    }
 
     #[test]
     fn list_lines_give_their_times_on_the_clocks_of_the_zone() {
