@@ -15,7 +15,9 @@
 //! requester-pays sources. An error answer becomes a [`StorageError`] the way the SDK's does
 //! ([`super::map_err`]): its `<Code>` and `<Message>`, its status and `Retry-After`.
 
-use std::time::SystemTime;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
@@ -24,7 +26,9 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
+use aws_smithy_types::DateTime;
 use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::date_time::Format;
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -61,6 +65,11 @@ pub(crate) struct Lister {
     region: String,
     identity: Identity,
     requester_pays: bool,
+    /// How far the store's clock is ahead of this machine's, in seconds, from the `Date` of
+    /// its last answer: requests are signed on the store's clock, as the SDK signs its own, so
+    /// that a machine whose clock is off does not have every listing refused as
+    /// `RequestTimeTooSkewed` (SigV4 allows 15 minutes).
+    skew_secs: Arc<AtomicI64>,
 }
 
 impl Lister {
@@ -101,6 +110,7 @@ impl Lister {
             region: settings.region.clone(),
             identity: credentials.into(),
             requester_pays: settings.requester_pays,
+            skew_secs: Arc::new(AtomicI64::new(0)),
         })
     }
 
@@ -150,7 +160,7 @@ impl Lister {
             .identity(&self.identity)
             .region(&self.region)
             .name("s3")
-            .time(SystemTime::now())
+            .time(self.store_time())
             .settings(settings)
             .build()
             .map_err(|e| unbuildable(&e))?
@@ -195,6 +205,7 @@ impl Lister {
             .transport
             .fetch(OPERATION, request, ANSWER_LIMIT)
             .await?;
+        self.learn_skew(&answer.headers);
         if (200..300).contains(&answer.status) {
             return Ok(answer.body);
         }
@@ -211,6 +222,35 @@ impl Lister {
         )
         .with_status(Some(answer.status), code)
         .with_retry_after(retry_after))
+    }
+}
+
+impl Lister {
+    /// Now on the store's clock, as far as its answers tell.
+    fn store_time(&self) -> SystemTime {
+        let skew = self.skew_secs.load(Ordering::Relaxed);
+        let now = SystemTime::now();
+        let shift = Duration::from_secs(skew.unsigned_abs());
+        if skew >= 0 {
+            now.checked_add(shift).unwrap_or(now)
+        } else {
+            now.checked_sub(shift).unwrap_or(now)
+        }
+    }
+
+    /// Keeps how far the clock of an answer's `Date` is from this machine's. The answer's way
+    /// back makes no difference to a signature: an offset under a minute is taken as none.
+    fn learn_skew(&self, headers: &http::HeaderMap) {
+        let Some(date) = headers
+            .get(http::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|d| DateTime::from_str(d.trim(), Format::HttpDate).ok())
+        else {
+            return;
+        };
+        let skew = date.secs() - DateTime::from(SystemTime::now()).secs();
+        self.skew_secs
+            .store(if skew.abs() < 60 { 0 } else { skew }, Ordering::Relaxed);
     }
 }
 
@@ -312,6 +352,41 @@ mod tests {
         assert_eq!(header("x-amz-security-token"), "session-token");
         assert_eq!(header("x-amz-request-payer"), "requester");
         assert!(request.headers()["authorization"].is_sensitive());
+    }
+
+    #[test]
+    fn requests_are_signed_on_the_clock_of_the_stores_last_answer() {
+        let l = lister("http://127.0.0.1:9000", true, None);
+        // The signing time, from `x-amz-date` (`20261207T060000Z`).
+        let signed_at = |l: &Lister| {
+            let request = l.signed(&l.url("src", &[])).unwrap();
+            let s = request.headers()["x-amz-date"].to_str().unwrap().to_owned();
+            let iso = format!(
+                "{}-{}-{}T{}:{}:{}Z",
+                &s[0..4],
+                &s[4..6],
+                &s[6..8],
+                &s[9..11],
+                &s[11..13],
+                &s[13..15]
+            );
+            DateTime::from_str(&iso, Format::DateTime).unwrap().secs()
+        };
+        let now = DateTime::from(SystemTime::now()).secs();
+        assert!((signed_at(&l) - now).abs() <= 2);
+        let answered = |l: &Lister, at: i64| {
+            let mut headers = http::HeaderMap::new();
+            let date = DateTime::from_secs(at).fmt(Format::HttpDate).unwrap();
+            headers.insert(http::header::DATE, date.parse().unwrap());
+            l.learn_skew(&headers);
+        };
+        answered(&l, now + 3600);
+        assert!((signed_at(&l) - (now + 3600)).abs() <= 2);
+        answered(&l, now - 7200);
+        assert!((signed_at(&l) - (now - 7200)).abs() <= 2);
+        // An answer within the minute puts the clocks level again.
+        answered(&l, now + 5);
+        assert!((signed_at(&l) - now).abs() <= 2);
     }
 
     #[test]
