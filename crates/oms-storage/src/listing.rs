@@ -109,8 +109,10 @@ pub(crate) fn parse_list_bucket_result(xml: &[u8]) -> Result<ListPage, BadListin
                 text.clear();
             }
             Event::Empty(empty) => {
-                // `<Key/>`: an element without text.
-                if depth == 2 && in_contents {
+                // `<Key/>`: an element without text; `<ListBucketResult/>`: no keys at all.
+                if depth == 0 && empty.local_name().as_ref() == b"ListBucketResult" {
+                    root_seen = true;
+                } else if depth == 2 && in_contents {
                     if let Some(f) = contents_field(empty.local_name().as_ref()) {
                         entry.set(f, String::new());
                     }
@@ -220,14 +222,15 @@ impl Entry {
             .ok_or_else(|| {
                 BadListing::Entry("the listing holds an entry without a readable key".to_owned())
             })?;
-        let size = match self.size {
-            Some(s) => s.trim().parse().map_err(|_| {
+        // Every listing names each object's size; one without it cannot be copied right.
+        let size = self
+            .size
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| {
                 BadListing::Entry(format!(
-                    "the listing gives {key:?} a size that is not a number"
+                    "the listing gives {key:?} no size, or one that is not a number"
                 ))
-            })?,
-            None => 0,
-        };
+            })?;
         Ok(ObjectInfo {
             size,
             last_modified_ms: self
@@ -339,7 +342,7 @@ mod tests {
     #[test]
     fn keys_that_are_not_encoded_keep_their_spaces_and_references() {
         let xml = "<ListBucketResult><Contents><Key> a &amp; b&#x20;</Key><Size>3</Size></Contents>\
-                   <Contents><Key><![CDATA[c<d]]></Key><Size>0</Size></Contents><Contents><Key/></Contents>\
+                   <Contents><Key><![CDATA[c<d]]></Key><Size>0</Size></Contents><Contents><Key/><Size>5</Size></Contents>\
                    <IsTruncated>false</IsTruncated></ListBucketResult>";
         let page = parse_list_bucket_result(xml.as_bytes()).unwrap();
         assert!(!page.is_truncated);
@@ -371,8 +374,20 @@ mod tests {
             "<ListBucketResult><Contents><Key>&nope;</Key></Contents></ListBucketResult>",
             "<ListBucketResult><Contents><Key>a</Contents></ListBucketResult>",
             "<ListBucketResult><Contents><Key>a</Key><Size>1</Size></Contents><Conte",
+            "<ListBucketResult><Contents><Key>a</Key></Contents></ListBucketResult>",
         ] {
             assert!(parse_list_bucket_result(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_empty_root_is_an_empty_page() {
+        for xml in [
+            "<ListBucketResult/>",
+            "<?xml version=\"1.0\"?><ListBucketResult xmlns=\"x\" />",
+        ] {
+            let page = parse_list_bucket_result(xml.as_bytes()).unwrap();
+            assert!(page.objects.is_empty() && !page.is_truncated, "{xml}");
         }
     }
 

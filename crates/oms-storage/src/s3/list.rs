@@ -81,16 +81,22 @@ impl Lister {
         let invalid = |why: &str| {
             StorageError::new(
                 ErrorKind::Permanent,
-                OPERATION,
+                "connect",
                 format!("the endpoint {url} cannot be used: {why}"),
             )
         };
         let uri: http::Uri = url.parse().map_err(|_| invalid("not a URL"))?;
         let scheme = uri.scheme_str().ok_or_else(|| invalid("no scheme"))?;
-        let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
-        if authority.as_str().contains('@') {
-            return Err(invalid("user information in the URL"));
-        }
+        let host = uri.host().ok_or_else(|| invalid("no host"))?;
+        // What reaches the wire, as the SDK's requests send it: the host and a port that is
+        // not the scheme's own; user information in the URL is never sent.
+        let authority = match uri.port_u16() {
+            Some(port) if Some(port) != default_port(scheme) => format!("{host}:{port}"),
+            _ => host.to_owned(),
+        };
+        // An address is never a bucket's host: the SDK lists path style there whatever the
+        // endpoint says.
+        let is_ip = host.starts_with('[') || host.parse::<std::net::Ipv4Addr>().is_ok();
         let credentials = Credentials::new(
             settings.access_key.clone(),
             settings.secret_key.expose_secret().to_owned(),
@@ -104,9 +110,9 @@ impl Lister {
         Ok(Self {
             transport,
             scheme: scheme.to_owned(),
-            authority: authority.as_str().to_owned(),
+            authority,
             base_path: uri.path().trim_end_matches('/').to_owned(),
-            path_style: settings.endpoint.path_style,
+            path_style: settings.endpoint.path_style || is_ip,
             region: settings.region.clone(),
             identity: credentials.into(),
             requester_pays: settings.requester_pays,
@@ -116,9 +122,9 @@ impl Lister {
 
     /// The URL of a request to `bucket` with `query` (names and values as they are).
     fn url(&self, bucket: &str, query: &[(&str, &str)]) -> String {
-        let mut url = if self.path_style || !virtual_hostable(bucket) {
+        let mut url = if self.path_style || !virtual_hostable(bucket, self.scheme == "http") {
             format!(
-                "{}://{}{}/{}",
+                "{}://{}{}/{}/",
                 self.scheme,
                 self.authority,
                 self.base_path,
@@ -209,7 +215,11 @@ impl Lister {
         if (200..300).contains(&answer.status) {
             return Ok(answer.body);
         }
-        let (code, message) = crate::listing::parse_error(&answer.body);
+        let (mut code, message) = crate::listing::parse_error(&answer.body);
+        if code.is_none() && answer.body.is_empty() && answer.status == 404 {
+            // The SDK's reading of a bodiless 404.
+            code = Some("NotFound".to_owned());
+        }
         let kind = StorageError::classify_response(Some(answer.status), code.as_deref());
         let retry_after = answer
             .headers
@@ -254,16 +264,36 @@ impl Lister {
     }
 }
 
-/// Whether `bucket` can be the first label of a host name, as the SDK decides it for a custom
-/// endpoint: 3 to 63 lower-case letters, digits and hyphens, neither first nor last a hyphen.
-/// Other names (dots, capitals, underscores) go path style.
-fn virtual_hostable(bucket: &str) -> bool {
-    let b = bucket.as_bytes();
-    (3..=63).contains(&b.len())
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b.first() != Some(&b'-')
-        && b.last() != Some(&b'-')
+/// The port a URL of `scheme` goes to when it names none.
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    }
+}
+
+/// Whether `bucket` can be the first labels of a host name, as the SDK decides it for a custom
+/// endpoint: 3 to 63 characters of lower-case letters, digits and hyphens, no label starting or
+/// ending with a hyphen, and dots between labels only over plain HTTP (`with_dots`: a dotted
+/// name does not match a TLS certificate's wildcard) and only when it is not an IPv4 address.
+/// Other names (capitals, underscores) go path style.
+fn virtual_hostable(bucket: &str, with_dots: bool) -> bool {
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if !(3..=63).contains(&bucket.len()) {
+        return false;
+    }
+    if with_dots {
+        bucket.split('.').all(label) && bucket.parse::<std::net::Ipv4Addr>().is_err()
+    } else {
+        label(bucket)
+    }
 }
 
 #[cfg(test)]
@@ -302,14 +332,14 @@ mod tests {
         let path = lister("http://127.0.0.1:9000", true, None);
         assert_eq!(
             path.url("src", &query),
-            "http://127.0.0.1:9000/src?prefix=a%20b%2Bc%2F%C3%A9%26&max-keys=1000"
+            "http://127.0.0.1:9000/src/?prefix=a%20b%2Bc%2F%C3%A9%26&max-keys=1000"
         );
         let hosted = lister("https://s3.eu-west-1.amazonaws.com/", false, None);
         assert_eq!(
             hosted.url("src-1", &[]),
             "https://src-1.s3.eu-west-1.amazonaws.com/"
         );
-        for name in ["my.bucket", "Caps", "under_score", "ab", "-lead"] {
+        for name in ["my.bucket", "Caps", "under_score", "ab", "-lead", "a.-b"] {
             assert!(
                 hosted
                     .url(name, &[])
@@ -317,8 +347,26 @@ mod tests {
                 "{name}"
             );
         }
+        // Over plain HTTP a dotted name is a host's labels too, unless it is an address.
+        let plain = lister("http://gw.example:8080", false, None);
+        assert_eq!(
+            plain.url("my.bucket", &[]),
+            "http://my.bucket.gw.example:8080/"
+        );
+        assert_eq!(
+            plain.url("10.0.0.1", &[]),
+            "http://gw.example:8080/10.0.0.1/"
+        );
+        // An endpoint that is an address is always path style, as the SDK has it.
+        for endpoint in ["http://10.0.0.5:9000", "http://[::1]:9000"] {
+            let ip = lister(endpoint, false, None);
+            assert_eq!(ip.url("src", &[]), format!("{endpoint}/src/"));
+        }
         let based = lister("http://gw.example:8080/s3/", true, None);
-        assert_eq!(based.url("b", &[]), "http://gw.example:8080/s3/b");
+        assert_eq!(based.url("b", &[]), "http://gw.example:8080/s3/b/");
+        // User information is not sent, and neither is the scheme's own port.
+        let user = lister("https://user:pw@gw.example:443", true, None);
+        assert_eq!(user.url("b", &[]), "https://gw.example/b/");
     }
 
     #[test]
