@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
     PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
     UriPathNormalizationMode, sign,
@@ -32,7 +31,6 @@ use aws_smithy_types::date_time::Format;
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use secrecy::ExposeSecret as _;
 
 use super::S3Settings;
 use super::transport::HyperTransport;
@@ -97,16 +95,6 @@ impl Lister {
         // An address is never a bucket's host: the SDK lists path style there whatever the
         // endpoint says.
         let is_ip = host.starts_with('[') || host.parse::<std::net::Ipv4Addr>().is_ok();
-        let credentials = Credentials::new(
-            settings.access_key.clone(),
-            settings.secret_key.expose_secret().to_owned(),
-            settings
-                .security_token
-                .as_ref()
-                .map(|t| t.expose_secret().to_owned()),
-            None,
-            "oms-request",
-        );
         Ok(Self {
             transport,
             scheme: scheme.to_owned(),
@@ -114,7 +102,7 @@ impl Lister {
             base_path: uri.path().trim_end_matches('/').to_owned(),
             path_style: settings.endpoint.path_style || is_ip,
             region: settings.region.clone(),
-            identity: credentials.into(),
+            identity: settings.credentials().into(),
             requester_pays: settings.requester_pays,
             skew_secs: Arc::new(AtomicI64::new(0)),
         })

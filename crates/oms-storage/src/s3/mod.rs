@@ -88,19 +88,25 @@ const COPY_SOURCE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
-impl S3Connector {
-    /// Builds a client for `settings`.
-    pub fn new(settings: &S3Settings) -> Result<Self, StorageError> {
-        let credentials = Credentials::new(
-            settings.access_key.clone(),
-            settings.secret_key.expose_secret().to_owned(),
-            settings
-                .security_token
+impl S3Settings {
+    /// The keys requests are signed with (the SDK's, and the listings' of [`list`]).
+    fn credentials(&self) -> Credentials {
+        Credentials::new(
+            self.access_key.clone(),
+            self.secret_key.expose_secret().to_owned(),
+            self.security_token
                 .as_ref()
                 .map(|t| t.expose_secret().to_owned()),
             None,
             "oms-request",
-        );
+        )
+    }
+}
+
+impl S3Connector {
+    /// Builds a client for `settings`.
+    pub fn new(settings: &S3Settings) -> Result<Self, StorageError> {
+        let credentials = settings.credentials();
         let checksums = if settings.is_aws {
             (
                 RequestChecksumCalculation::WhenSupported,
