@@ -1,4 +1,4 @@
-//! The S3 connector (aws-sdk-s3; listings are sent without it, [`list`]), for every
+//! The S3 connector (aws-sdk-s3; listings are sent without it, `s3/list.rs`), for every
 //! S3-compatible cloud.
 //!
 //! Clients are built from the operator's endpoint and the keys of the request only: no ambient
