@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 use crate::procs::{
     DST_AK, DST_BUCKET, DST_SK, Oms, OmsSetup, SRC_AK, SRC_BUCKET, SRC_SK, cpu_secs, peak_rss_kib,
 };
-use crate::proxy::Proxy;
 use crate::report::Row;
 use crate::wan::Wan;
 use crate::workloads::{Bench, Objects, count_all};
@@ -128,10 +127,7 @@ impl Bench<'_> {
             rtt.as_millis(),
             in_flight / TASKS_PER_WORKER
         );
-        let wan = Wan {
-            src: Proxy::start(&self.src.url, one_way).await?,
-            dst: Proxy::start(&self.dst.url, one_way).await?,
-        };
+        let wan = Wan::start(&self.src.url, &self.dst.url, one_way).await?;
         let mut rows = Vec::new();
         let mut first_rate = None;
         for &n in workers {

@@ -60,6 +60,15 @@ pub(crate) struct Wan {
 }
 
 impl Wan {
+    /// A proxy in front of each side (`http://host:port`), adding `one_way` to each direction
+    /// of every request.
+    pub(crate) async fn start(src: &str, dst: &str, one_way: Duration) -> anyhow::Result<Self> {
+        Ok(Self {
+            src: Proxy::start(src, one_way).await?,
+            dst: Proxy::start(dst, one_way).await?,
+        })
+    }
+
     /// The requests and connections since the last call, as a line.
     pub(crate) fn take(&self, objects: u64) -> String {
         let (src, src_conns) = self.src.log.take();
@@ -115,10 +124,7 @@ impl Bench<'_> {
             objects.bytes() as f64 / 1e6,
             rtt.as_millis()
         );
-        let wan = Wan {
-            src: Proxy::start(&self.src.url, one_way).await?,
-            dst: Proxy::start(&self.dst.url, one_way).await?,
-        };
+        let wan = Wan::start(&self.src.url, &self.dst.url, one_way).await?;
         let row = |tool: &str| Row {
             workload: name.to_owned(),
             tool: tool.to_owned(),
@@ -224,10 +230,7 @@ impl Bench<'_> {
             "{name}: {count} objects on both sides, {} ms round trip; the server alone lists {server_rate:.0} keys/s",
             (one_way * 2).as_millis()
         );
-        let wan = Wan {
-            src: Proxy::start(&server, one_way).await?,
-            dst: Proxy::start(&server, one_way).await?,
-        };
+        let wan = Wan::start(&server, &server, one_way).await?;
         let row = |tool: &str| Row {
             workload: name.to_owned(),
             tool: tool.to_owned(),
