@@ -539,6 +539,19 @@ impl Db {
         )
     }
 
+    /// Whether `task` recorded any object of `kind` (without counting them: a task may hold
+    /// millions of records).
+    pub async fn has_records(&self, task: TaskId, kind: RecordKind) -> Result<bool, DbError> {
+        Ok(sqlx::query(
+            "select 1 as one from object_records where task_id = $1 and kind = $2 limit 1",
+        )
+        .bind(task.get())
+        .bind(kind_code(kind))
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some())
+    }
+
     /// How many objects of `kind` `task` recorded.
     pub async fn count_records(&self, task: TaskId, kind: RecordKind) -> Result<i64, DbError> {
         Ok(

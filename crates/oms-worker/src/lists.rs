@@ -230,6 +230,73 @@ async fn put_manifest_part(
 /// How many records a page of a list reads from the database.
 const RECORDS_PER_PAGE: i64 = 5000;
 
+/// One object of a success or skip list, as the run recorded it.
+#[derive(Debug)]
+struct Kept {
+    key: String,
+    size: i64,
+    at_ms: i64,
+}
+
+/// The success and skip records of a run, kept as they are recorded for each kind that no
+/// earlier run of the task recorded: its list then holds exactly this run's records, and is
+/// written from them as the task ends instead of being read back from the database (a
+/// re-check of tens of thousands of objects would otherwise wait for that many rows, page by
+/// page). A kind that earlier runs recorded, or with more copied objects than a list takes,
+/// is read from the database.
+#[derive(Debug, Default)]
+pub(crate) struct KeptRecords {
+    success: Option<Vec<Kept>>,
+    skip: Option<Vec<Kept>>,
+}
+
+impl KeptRecords {
+    /// Keeps the records of the kinds `fresh` says no earlier run recorded.
+    pub(crate) fn new(success_fresh: bool, skip_fresh: bool) -> Self {
+        Self {
+            success: success_fresh.then(Vec::new),
+            skip: skip_fresh.then(Vec::new),
+        }
+    }
+
+    fn of(&mut self, kind: RecordKind) -> Option<&mut Option<Vec<Kept>>> {
+        match kind {
+            RecordKind::Success => Some(&mut self.success),
+            RecordKind::Skip => Some(&mut self.skip),
+            _ => None,
+        }
+    }
+
+    /// Keeps one recorded object (the skip list's cap is the recorder's: it records no more
+    /// skips than a list takes).
+    pub(crate) fn keep(&mut self, kind: RecordKind, key: &str, size: i64, at_ms: i64) {
+        let Some(kept) = self.of(kind) else {
+            return;
+        };
+        if let Some(records) = kept {
+            if i64::try_from(records.len()).unwrap_or(i64::MAX) >= RECORDS_PER_LIST {
+                // The list takes the first of them in key order: the database has them all.
+                *kept = None;
+                return;
+            }
+            records.push(Kept {
+                key: key.to_owned(),
+                size,
+                at_ms,
+            });
+        }
+    }
+
+    /// The records kept of `kind`, in key order, each key once (its last record, as the
+    /// database keeps it); `None` when the list is read from the database.
+    fn take(&mut self, kind: RecordKind) -> Option<Vec<Kept>> {
+        let mut records = self.of(kind)?.take()?;
+        records.sort_by(|a, b| a.key.cmp(&b.key).then(b.at_ms.cmp(&a.at_ms)));
+        records.dedup_by(|later, earlier| later.key == earlier.key);
+        Some(records)
+    }
+}
+
 /// Writes the success and skip lists of a task whose listing is through, beside its failed
 /// list, each when it names at least one object, and records for each whether it was written
 /// (`success_record_error_reason`, `skip_record_error_reason`). A failure to write one is
@@ -241,52 +308,44 @@ pub(crate) async fn write_record_lists(ctx: &RunCtx) {
     }
     let zone = ctx.config.time_zone_of(&ctx.spec().destination.region);
     let stamp = stamp(&zone);
+    let mut kept = ctx.take_kept_records().unwrap_or_default();
     // Side by side: across a WAN each write is a round trip or more, and the task waits for
     // them all before it ends.
-    let lists = futures::future::join_all(
-        RecordKind::ALL
-            .into_iter()
-            .map(|kind| write_record_list(ctx, kind, &zone, &stamp)),
-    );
+    let lists = futures::future::join_all(RecordKind::ALL.into_iter().map(|kind| {
+        let kept = kept.take(kind);
+        write_record_list(ctx, kind, kept, &zone, &stamp)
+    }));
     tokio::join!(lists, write_manifest(ctx, &zone, &stamp));
 }
 
-/// Writes the list of the objects of one kind (copied or skipped), when it names at least
-/// one, and records whether it was written.
-async fn write_record_list(ctx: &RunCtx, kind: RecordKind, zone: &TimeZone, stamp: &str) {
-    let mut text = String::new();
-    let mut clock = Clock::new(zone);
-    let mut after: Option<String> = None;
-    // OMS's cap (the skip list is capped as objects are recorded; the copied objects are
-    // all kept, for the manifest).
-    let mut room = RECORDS_PER_LIST;
-    while room > 0 {
-        let page = match ctx
-            .db
-            .list_records(
-                ctx.lease.task_id,
-                kind,
-                after.as_deref(),
-                RECORDS_PER_PAGE.min(room),
-            )
-            .await
-        {
-            Ok(page) => page,
+/// Writes the list of the objects of one kind (copied or skipped), from the run's `kept`
+/// records or else from the database, when it names at least one, and records whether it was
+/// written.
+async fn write_record_list(
+    ctx: &RunCtx,
+    kind: RecordKind,
+    kept: Option<Vec<Kept>>,
+    zone: &TimeZone,
+    stamp: &str,
+) {
+    let text = match kept {
+        Some(records) => {
+            let mut text = String::new();
+            let mut clock = Clock::new(zone);
+            for r in records {
+                let size = u64::try_from(r.size).unwrap_or(0);
+                push_record_line(&mut text, &mut clock, r.at_ms, &r.key, size);
+            }
+            text
+        }
+        None => match read_record_list(ctx, kind, zone).await {
+            Ok(text) => text,
             Err(e) => {
                 tracing::warn!(list = kind.word(), error = %e, "cannot read the objects of a list");
                 return;
             }
-        };
-        let Some(last) = page.last().map(|r| r.key.clone()) else {
-            break;
-        };
-        room -= i64::try_from(page.len()).unwrap_or(room);
-        for r in page {
-            let size = u64::try_from(r.size).unwrap_or(0);
-            push_record_line(&mut text, &mut clock, r.at_ms, &r.key, size);
-        }
-        after = Some(last);
-    }
+        },
+    };
     if text.is_empty() {
         return;
     }
@@ -305,6 +364,42 @@ async fn write_record_list(ctx: &RunCtx, kind: RecordKind, zone: &TimeZone, stam
     if let Err(e) = ctx.db.set_record_list_error(&ctx.lease, kind, &error).await {
         tracing::warn!(list = kind.word(), error = %e, "cannot record how writing an object list went");
     }
+}
+
+/// The lines of the list of one kind, read from the database's records of the task in key
+/// order (at most [`RECORDS_PER_LIST`]).
+async fn read_record_list(
+    ctx: &RunCtx,
+    kind: RecordKind,
+    zone: &TimeZone,
+) -> Result<String, oms_db::DbError> {
+    let mut text = String::new();
+    let mut clock = Clock::new(zone);
+    let mut after: Option<String> = None;
+    // OMS's cap (the skip list is capped as objects are recorded; the copied objects are
+    // all kept, for the manifest).
+    let mut room = RECORDS_PER_LIST;
+    while room > 0 {
+        let page = ctx
+            .db
+            .list_records(
+                ctx.lease.task_id,
+                kind,
+                after.as_deref(),
+                RECORDS_PER_PAGE.min(room),
+            )
+            .await?;
+        let Some(last) = page.last().map(|r| r.key.clone()) else {
+            break;
+        };
+        room -= i64::try_from(page.len()).unwrap_or(room);
+        for r in page {
+            let size = u64::try_from(r.size).unwrap_or(0);
+            push_record_line(&mut text, &mut clock, r.at_ms, &r.key, size);
+        }
+        after = Some(last);
+    }
+    Ok(text)
 }
 
 /// Writes `text` as the object `key` of the destination bucket (`text/plain`).
@@ -337,6 +432,46 @@ pub(crate) async fn put_text(ctx: &CopyCtx, key: &str, text: String) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn keys(records: &[Kept]) -> Vec<(&str, i64)> {
+        records.iter().map(|r| (r.key.as_str(), r.at_ms)).collect()
+    }
+
+    #[test]
+    fn kept_records_come_back_in_key_order_each_key_once_at_its_last_record() {
+        let mut kept = KeptRecords::new(true, true);
+        kept.keep(RecordKind::Success, "b/2", 2, 20);
+        kept.keep(RecordKind::Success, "a/1", 1, 10);
+        kept.keep(RecordKind::Success, "b/2", 3, 30);
+        kept.keep(RecordKind::Success, "B/0", 0, 40);
+        kept.keep(RecordKind::Skip, "s", 5, 50);
+        // Not a list's: never kept.
+        kept.keep(RecordKind::PlanCopy, "p", 1, 60);
+        let copied = kept.take(RecordKind::Success).unwrap();
+        assert_eq!(keys(&copied), [("B/0", 40), ("a/1", 10), ("b/2", 30)]);
+        assert_eq!(copied[2].size, 3);
+        assert_eq!(keys(&kept.take(RecordKind::Skip).unwrap()), [("s", 50)]);
+        assert!(kept.take(RecordKind::PlanCopy).is_none());
+        // Taken once: the list is then read from the database.
+        assert!(kept.take(RecordKind::Success).is_none());
+    }
+
+    #[test]
+    fn a_kind_earlier_runs_recorded_or_too_many_copies_is_read_from_the_database() {
+        let mut kept = KeptRecords::new(false, true);
+        kept.keep(RecordKind::Success, "a", 1, 1);
+        assert!(kept.take(RecordKind::Success).is_none());
+        let cap = usize::try_from(RECORDS_PER_LIST).unwrap();
+        for i in 0..=cap {
+            kept.keep(RecordKind::Skip, &format!("k{i:06}"), 1, 1);
+        }
+        assert!(kept.take(RecordKind::Skip).is_none());
+        let mut kept = KeptRecords::new(true, false);
+        for i in 0..cap {
+            kept.keep(RecordKind::Success, &format!("k{i:06}"), 1, 1);
+        }
+        assert_eq!(kept.take(RecordKind::Success).unwrap().len(), cap);
+    }
 
     #[test]
     fn a_clock_formats_each_second_once_and_never_mixes_them_up() {

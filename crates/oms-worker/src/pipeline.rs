@@ -7,6 +7,7 @@
 //! ```
 
 use std::collections::HashSet;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use oms_core::error::ObjectFailureCode;
@@ -14,6 +15,7 @@ use oms_core::model::{Proof, Task};
 use oms_storage::Version;
 
 use crate::copy::CopyCtx;
+use crate::lists::KeptRecords;
 
 /// Items between the lister and the checker: enough to keep the checker busy while the lister
 /// fetches its next page (a listing page is 1,000 keys).
@@ -212,6 +214,9 @@ pub(crate) struct RunCtx {
     pub range: (Option<String>, Option<String>),
     /// Record keys of the objects a previous run finished beyond the checkpoint.
     finished_ahead: HashSet<String>,
+    /// The run's success and skip records, between its passes and until its lists are
+    /// written (`None` before its first pass).
+    kept_records: Mutex<Option<KeptRecords>>,
 }
 
 /// Which objects a pass of a task run goes through.
@@ -262,7 +267,25 @@ impl RunCtx {
             checkpoint,
             range,
             finished_ahead: finished_before,
+            kept_records: Mutex::new(None),
         }
+    }
+
+    /// The success and skip records the run's passes kept so far (`None` before its first
+    /// pass, or once taken).
+    pub(crate) fn take_kept_records(&self) -> Option<KeptRecords> {
+        self.kept_records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    /// Hands the records a pass kept to the next pass, or to the lists.
+    pub(crate) fn put_kept_records(&self, kept: KeptRecords) {
+        *self
+            .kept_records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(kept);
     }
 
     /// The pass the stages are in.

@@ -36,6 +36,7 @@ use oms_core::time::now_ms;
 use oms_db::DbError;
 use tokio::sync::mpsc;
 
+use crate::lists::KeptRecords;
 use crate::pipeline::{Event, Outcome, Pass, RunCtx};
 
 /// The speed shown is the bytes sent over this window: long enough to smooth out parts that
@@ -246,6 +247,8 @@ struct Recorder {
     resolved: Vec<String>,
     /// Objects copied or skipped since the last flush, for the success and skip lists.
     records: Vec<ObjectRecord>,
+    /// The run's success and skip records, for the lists no earlier run recorded into.
+    kept: KeptRecords,
     /// Whether the task records its objects (`enable_failed_object_recording`).
     recording: bool,
     /// Archived objects passed by the checkpoint since the last flush, whose restores are
@@ -468,11 +471,13 @@ impl Recorder {
             self.skips_left -= 1;
         }
         if self.recording {
+            let at_ms = now_ms();
+            self.kept.keep(kind, key, size, at_ms);
             self.records.push(ObjectRecord {
                 key: key.to_owned(),
                 size,
                 kind,
-                at_ms: now_ms(),
+                at_ms,
                 proof,
             });
         }
@@ -696,14 +701,12 @@ pub(crate) async fn run(
     let task = ctx.lease.task_id;
     // Counted once a pass: the objects this task's earlier runs put on its skip list, and the
     // archived objects whose restores they asked for.
-    let skipped = ctx
-        .db
-        .count_records(task, RecordKind::Skip)
-        .await
-        .unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "cannot count the skip list's objects");
-            0
-        });
+    let skipped = ctx.db.count_records(task, RecordKind::Skip).await;
+    if let Err(e) = &skipped {
+        tracing::warn!(error = %e, "cannot count the skip list's objects");
+    }
+    let skips_fresh = matches!(skipped, Ok(0));
+    let skipped = skipped.unwrap_or(0);
     // Unknown (the database cannot say) counts as some: the task is then not taken for done.
     let restores_waiting = if ctx.spec().enable_restore {
         ctx.db.count_restores(task).await.unwrap_or_else(|e| {
@@ -714,6 +717,22 @@ pub(crate) async fn run(
         0
     };
     // A dry run names the first keys of each kind of its plan: those its earlier runs did not.
+    let recording = ctx.spec().enable_failed_object_recording && !ctx.spec().dry_run;
+    let kept = match ctx.take_kept_records() {
+        Some(kept) => kept,
+        None if recording => {
+            let copied_before = ctx
+                .db
+                .has_records(task, RecordKind::Success)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "cannot tell whether the task recorded copies");
+                    true
+                });
+            KeptRecords::new(!copied_before, skips_fresh)
+        }
+        None => KeptRecords::default(),
+    };
     let mut plan_keys_left = HashMap::new();
     if ctx.spec().dry_run {
         for kind in [
@@ -765,6 +784,7 @@ pub(crate) async fn run(
         failures: Vec::new(),
         resolved: Vec::new(),
         records: Vec::new(),
+        kept,
         recording: ctx.spec().enable_failed_object_recording,
         restoring: Vec::new(),
         restored: Vec::new(),
@@ -812,6 +832,7 @@ pub(crate) async fn run(
         }
     };
     let run_time = earlier + recorder.started.elapsed();
+    ctx.put_kept_records(std::mem::take(&mut recorder.kept));
     Summary {
         complete,
         restores_waiting: through && !complete,

@@ -19,6 +19,8 @@ async fn list_keys(m: &Migration, prefix: &str, sizes: &[(String, usize)]) -> BT
     assert_eq!(lists.len(), 1, "one list under {prefix}: {lists:?}");
     let text = object_bytes(&m.dst.client(), DST_BUCKET, &lists[0]).await;
     let text = String::from_utf8(text).unwrap();
+    let keys: Vec<&str> = text.lines().filter_map(|l| l.split('\t').nth(1)).collect();
+    assert!(keys.is_sorted(), "a list goes in key order: {text}");
     text.lines()
         .map(|line| {
             let fields: Vec<&str> = line.split('\t').collect();
@@ -103,6 +105,19 @@ async fn a_task_lists_what_it_copied_and_what_it_skipped_beside_its_failed_list(
     let latest = String::from_utf8(latest).unwrap();
     assert_eq!(latest.lines().count(), 4, "{latest}");
     assert!(latest.contains("\trec/5.bin\t105"), "{latest}");
+    // Its skip list names what the first run skipped (this run skipped nothing new).
+    let lists = m
+        .dst
+        .keys(DST_BUCKET, &format!("oms/task/{name}/skip_object_lists/"))
+        .await;
+    assert_eq!(lists.len(), 2, "{lists:?}");
+    let latest = object_bytes(&m.dst.client(), DST_BUCKET, lists.last().unwrap()).await;
+    let latest = String::from_utf8(latest).unwrap();
+    let skipped: Vec<&str> = latest
+        .lines()
+        .filter_map(|l| l.split('\t').nth(1))
+        .collect();
+    assert_eq!(skipped, ["rec/0.bin", "rec/1.bin"], "{latest}");
     m.assert_identical("rec/", "").await;
 }
 
