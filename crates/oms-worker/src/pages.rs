@@ -69,9 +69,13 @@ impl KeyRange {
 
 /// Pages a segment reads ahead of the one handing pages out.
 const READ_AHEAD: usize = 4;
-/// Ranges of one listing, per lane: those waiting with their pages read ahead and those
-/// being read (a bound on what a listing holds in memory: this × lanes × `READ_AHEAD` pages).
-const RANGES_PER_LANE: usize = 3;
+/// Ranges one listing holds at most, those waiting with their pages read ahead and those
+/// being read, unless it has more lanes: a bound on what it holds in memory (this ×
+/// `READ_AHEAD` pages, and one more each). It does not grow with the lanes: where the checker
+/// keeps up (across a WAN) ranges are handed out as fast as they are read and every lane is
+/// busy; where it does not (a re-check of millions of keys, CPU-bound), more lanes would only
+/// hold more pages waiting for it.
+const RANGES_HELD: usize = 16;
 
 /// What every segment of one listing asks the store.
 struct Request {
@@ -213,7 +217,7 @@ impl Pages {
                 .iter()
                 .filter(|s| lock(&s.bounds).fetching)
                 .count();
-            if fetching >= self.lanes || self.segments.len() >= self.lanes * RANGES_PER_LANE {
+            if fetching >= self.lanes || self.segments.len() >= RANGES_HELD.max(self.lanes) {
                 return;
             }
             // Nearest the front first: a range that has shown how far a page reaches is cut

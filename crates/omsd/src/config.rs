@@ -513,7 +513,7 @@ pub struct WorkerSection {
     /// `list_page_size`: keys asked for per listing request (default 1000).
     pub list_page_size: i32,
     /// `list_lanes`: key ranges of one listing read side by side once it goes past its first
-    /// page (default 8; 1 lists one page after another).
+    /// page (default 16; 1 lists one page after another).
     pub list_lanes: usize,
     /// `manifest_part_objects`: objects per file of a task's verification manifest at the
     /// destination; a bigger manifest is written in several (default 100,000).
