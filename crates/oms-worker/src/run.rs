@@ -134,20 +134,6 @@ async fn execute(
     // made fail meanwhile (`Stop::fail_with`). A dry run changes nothing at the destination,
     // not even the uploads others left.
     let dst_bucket = run.task.spec.destination.bucket.clone();
-    let learning_sides = sides.clone();
-    let cleanup = {
-        let (sides, project_id, bucket) = (
-            sides.clone(),
-            run.task.project_id.clone(),
-            dst_bucket.clone(),
-        );
-        let dry_run = run.task.spec.dry_run;
-        async move {
-            if !dry_run {
-                abort_orphan_uploads(db, &project_id, &bucket, sides.destination.as_ref()).await;
-            }
-        }
-    };
     let checking = {
         let (sides, dst_bucket, stop) = (sides.clone(), dst_bucket.clone(), stop.clone());
         let policy = config.retry;
@@ -172,6 +158,8 @@ async fn execute(
             }
         }
     };
+    let writer = sides.callers.1;
+    let (integrity, settling) = Integrity::unsettled();
     let copy = CopyCtx::new(
         db.clone(),
         config.clone(),
@@ -180,7 +168,7 @@ async fn execute(
         limiter,
         stop.clone(),
         lease.clone(),
-        Integrity::unsettled(),
+        integrity,
     );
     let pass = if run.failed_objects_only {
         Pass::FailedOnly
@@ -198,13 +186,24 @@ async fn execute(
         run.range,
         run.ahead.iter().map(|a| a.key.clone()).collect(),
     ));
+    let cleanup = async {
+        if !ctx.spec().dry_run {
+            let project_id = &ctx.task.project_id;
+            abort_orphan_uploads(db, project_id, &dst_bucket, ctx.destination.as_ref()).await;
+        }
+    };
     let (mut summary, (), (), ()) = tokio::join!(
         run_pass(&ctx, Start::Claim(run.checkpoint_counters, run.ahead)),
         checking,
-        ctx.integrity.learn(config, &learning_sides, &dst_bucket),
+        settling.learn(
+            &ctx.integrity,
+            config,
+            ctx.destination.as_ref(),
+            writer,
+            &dst_bucket
+        ),
         cleanup,
     );
-    drop(learning_sides);
     if let Some(through) = summary.as_ref().filter(|s| s.restores_waiting)
         && stop.reason().is_none()
         && stop.failure().is_none()

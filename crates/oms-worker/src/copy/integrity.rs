@@ -36,18 +36,15 @@ pub(crate) struct Integrity {
     /// Room for bodies held to be hashed, in [`BUFFER_UNIT_BYTES`].
     buffers: Semaphore,
     /// Whether what the destination's settings say is known (read, or found unreadable):
-    /// copies wait for it before they choose how to write ([`Self::settled`]).
-    settled: watch::Sender<bool>,
+    /// copies wait for it before they choose how to write ([`Self::settled`]). Its sender is
+    /// the [`Settling`] that learns them; once that is gone there is nothing to wait for.
+    settled: watch::Receiver<bool>,
 }
 
 impl Default for Integrity {
     /// Nothing to learn: writes go without `Content-MD5` until an answer asks for it.
     fn default() -> Self {
-        Self {
-            md5_first: AtomicBool::new(false),
-            buffers: Semaphore::new(units(BUFFER_BUDGET_BYTES)),
-            settled: watch::Sender::new(true),
-        }
+        Self::waiting_for(watch::channel(true).1)
     }
 }
 
@@ -60,30 +57,30 @@ pub(crate) fn md5_hex(bytes: &[u8]) -> String {
     hex::encode(Md5::digest(bytes))
 }
 
-impl Integrity {
-    /// An `Integrity` that copies wait on until [`Self::learn`] has read the destination's
-    /// settings: the read goes beside the run's first requests (its listings) instead of
-    /// before them, a round trip saved on every task across a WAN.
-    pub(crate) fn unsettled() -> Self {
-        let integrity = Self::default();
-        integrity.settled.send_replace(false);
-        integrity
-    }
+/// What learns the destination's settings for an [`Integrity`] that copies wait on: dropped
+/// without learning (a run that ends first, a panic), it lets them go as if the destination
+/// had not said, and its answers tell.
+#[derive(Debug)]
+#[must_use = "copies wait until the destination's settings are learnt or this is dropped"]
+pub(crate) struct Settling(watch::Sender<bool>);
 
+impl Settling {
     /// Asks the destination bucket whether its writes need `Content-MD5` (default SSE-KMS,
     /// Object Lock), unless this worker read that within the last minute as the same caller
-    /// (see [`crate::seen`]), then lets the copies go. A store that does not say is found out
-    /// by its first answers instead.
+    /// (see [`crate::seen`]), then lets the copies of `integrity` go. A store that does not
+    /// say is found out by its first answers instead.
     pub(crate) async fn learn(
-        &self,
+        self,
+        integrity: &Integrity,
         config: &crate::WorkerConfig,
-        sides: &oms_storage::connect::Sides,
+        destination: &dyn oms_storage::WriteStore,
+        caller: oms_storage::connect::Caller,
         bucket: &str,
     ) {
-        let (seen, caller) = (&config.buckets_seen, sides.callers.1);
+        let seen = &config.buckets_seen;
         let reason = match seen.write_settings(caller, bucket) {
             Some(reason) => reason,
-            None => match sides.destination.writes_need_content_md5(bucket).await {
+            None => match destination.writes_need_content_md5(bucket).await {
                 Ok(reason) => {
                     seen.read_write_settings(caller, bucket, reason.clone());
                     reason
@@ -101,15 +98,33 @@ impl Integrity {
             },
         };
         if let Some(reason) = reason {
-            self.require_md5(&reason);
+            integrity.require_md5(&reason);
         }
-        self.settled.send_replace(true);
+        self.0.send_replace(true);
+    }
+}
+
+impl Integrity {
+    fn waiting_for(settled: watch::Receiver<bool>) -> Self {
+        Self {
+            md5_first: AtomicBool::new(false),
+            buffers: Semaphore::new(units(BUFFER_BUDGET_BYTES)),
+            settled,
+        }
+    }
+
+    /// An `Integrity` that copies wait on until its [`Settling`] has read the destination's
+    /// settings: the read goes beside the run's first requests (its listings) instead of
+    /// before them, a round trip saved on every task across a WAN.
+    pub(crate) fn unsettled() -> (Self, Settling) {
+        let (sender, settled) = watch::channel(false);
+        (Self::waiting_for(settled), Settling(sender))
     }
 
     /// Waits until the destination's settings are known.
     pub(crate) async fn settled(&self) {
-        let mut settled = self.settled.subscribe();
-        // The sender is `self`: it outlives this wait.
+        let mut settled = self.settled.clone();
+        // An error: the `Settling` is gone, and nothing more will be learnt.
         let _ = settled.wait_for(|known| *known).await;
     }
 
@@ -227,6 +242,23 @@ async fn collect(mut body: ByteStream, size: u64) -> Result<Bytes, StorageError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn copies_wait_for_the_settings_and_go_once_nothing_will_learn_them() {
+        use std::time::Duration;
+        let (integrity, settling) = Integrity::unsettled();
+        let waited = tokio::time::timeout(Duration::from_millis(50), integrity.settled()).await;
+        assert!(waited.is_err(), "an unsettled integrity holds copies back");
+        // A run that ends (or panics) before the settings are read lets them go.
+        drop(settling);
+        tokio::time::timeout(Duration::from_secs(5), integrity.settled())
+            .await
+            .unwrap();
+        assert!(!integrity.md5_first());
+        tokio::time::timeout(Duration::from_secs(5), Integrity::default().settled())
+            .await
+            .unwrap();
+    }
 
     fn outcome(etag: &str, opaque: bool) -> PutOutcome {
         PutOutcome {

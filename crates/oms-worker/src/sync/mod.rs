@@ -114,7 +114,8 @@ async fn copy_queue(
     };
     drop(credentials);
     let dst_bucket = run.task.spec.destination.bucket.clone();
-    let learning_sides = sides.clone();
+    let writer = sides.callers.1;
+    let (integrity, settling) = Integrity::unsettled();
     let name = run.task.name.clone();
     let ctx = Arc::new(CopyCtx::new(
         db.clone(),
@@ -124,7 +125,7 @@ async fn copy_queue(
         Arc::new(Limiter::new(None)),
         stop.clone(),
         run.task_lease,
-        Integrity::unsettled(),
+        integrity,
     ));
     let meters = Meters::of_sync(ctx.spec());
     let batch = i64::try_from(config.object_concurrency.max(1) * KEYS_PER_TRANSFER).unwrap_or(128);
@@ -176,10 +177,15 @@ async fn copy_queue(
     };
     // The destination's write settings are read beside the first batch: copies wait for them.
     tokio::join!(
-        ctx.integrity.learn(config, &learning_sides, &dst_bucket),
+        settling.learn(
+            &ctx.integrity,
+            config,
+            ctx.destination.as_ref(),
+            writer,
+            &dst_bucket
+        ),
         work
     );
-    drop(learning_sides);
     match stop.failure() {
         Some(failure) => back_off(db, lease, failure.code.as_str(), failure.message).await,
         None => None,
