@@ -120,25 +120,9 @@ pub(crate) fn parse_list_bucket_result(xml: &[u8]) -> Result<ListPage, BadListin
                     entries.push(Entry::default());
                 }
             }
-            Event::Text(t) => {
+            Event::Text(_) | Event::CData(_) | Event::GeneralRef(_) => {
                 if field.is_some() {
-                    text.push_str(
-                        &t.decode()
-                            .map_err(|e| BadListing::Document(e.to_string()))?,
-                    );
-                }
-            }
-            Event::CData(c) => {
-                if field.is_some() {
-                    text.push_str(
-                        &c.decode()
-                            .map_err(|e| BadListing::Document(e.to_string()))?,
-                    );
-                }
-            }
-            Event::GeneralRef(r) => {
-                if field.is_some() {
-                    push_reference(&mut text, &r).map_err(BadListing::Document)?;
+                    push_text(&mut text, &event).map_err(BadListing::Document)?;
                 }
             }
             Event::End(_) => {
@@ -190,6 +174,18 @@ fn contents_field(name: &[u8]) -> Option<Field> {
 }
 
 /// `&amp;`, `&#233;`: the character a reference stands for, appended to `text`.
+/// Appends what a text event says (its text, its CDATA, or the character a reference stands
+/// for) to `text`; other events add nothing.
+fn push_text(text: &mut String, event: &Event<'_>) -> Result<(), String> {
+    match event {
+        Event::Text(t) => text.push_str(&t.decode().map_err(|e| e.to_string())?),
+        Event::CData(c) => text.push_str(&c.decode().map_err(|e| e.to_string())?),
+        Event::GeneralRef(r) => push_reference(text, r)?,
+        _ => {}
+    }
+    Ok(())
+}
+
 fn push_reference(text: &mut String, reference: &BytesRef<'_>) -> Result<(), String> {
     let bad = || "the listing holds an unknown character reference".to_owned();
     if let Some(c) = reference.resolve_char_ref().map_err(|_| bad())? {
@@ -280,19 +276,11 @@ pub(crate) fn parse_error(xml: &[u8]) -> (Option<String>, Option<String>) {
                 };
                 text.clear();
             }
-            Ok(Event::Text(t)) if field.is_some() => {
-                if let Ok(t) = t.decode() {
-                    text.push_str(&t);
-                }
-            }
-            Ok(Event::CData(c)) if field.is_some() => {
-                if let Ok(c) = c.decode() {
-                    text.push_str(&c);
-                }
-            }
-            Ok(Event::GeneralRef(r)) if field.is_some() => {
-                // An unknown reference leaves the text without it.
-                let _ = push_reference(&mut text, &r);
+            Ok(event @ (Event::Text(_) | Event::CData(_) | Event::GeneralRef(_)))
+                if field.is_some() =>
+            {
+                // What cannot be read (an unknown reference) is left out of the text.
+                let _ = push_text(&mut text, &event);
             }
             Ok(Event::End(_)) => {
                 let value = std::mem::take(&mut text).trim().to_owned();

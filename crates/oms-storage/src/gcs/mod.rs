@@ -24,6 +24,7 @@ use crate::client::{
     Call, CloudSettings, Dialect, absent, check_endpoint, config_error, download, header_value,
     http_client, if_match, no_such_bucket, object_meta, object_path, query_value, range_header,
 };
+use crate::listing::parse_list_bucket_result;
 use crate::{Download, ErrorKind, ListPage, ObjectMeta, ReadStore, StorageError, Version};
 
 /// Where GCS's XML API is, unless the service-account JSON names another base URL.
@@ -270,12 +271,6 @@ fn error_code(xml: &str) -> Option<String> {
         .filter(|c| c.len() <= 64)
 }
 
-/// The objects of a ListBucketResult, in its order, by their exact names (the XML API's
-/// listing is S3's, without URL-encoded keys).
-fn parse_listing(xml: &str) -> Result<ListPage, crate::listing::BadListing> {
-    crate::listing::parse_list_bucket_result(xml.as_bytes())
-}
-
 #[async_trait]
 impl ReadStore for GcsSource {
     async fn check_bucket(&self, bucket: &str) -> Result<(), StorageError> {
@@ -308,7 +303,9 @@ impl ReadStore for GcsSource {
             return Err(Self::refused(&call, response).await);
         }
         let text = call.body(response).await?;
-        parse_listing(&text).map_err(|bad| call.failure(bad.kind(), bad.to_string()))
+        // The XML API's listing is S3's (without URL-encoded keys).
+        parse_list_bucket_result(text.as_bytes())
+            .map_err(|bad| call.failure(bad.kind(), bad.to_string()))
     }
 
     async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
@@ -432,7 +429,7 @@ mod tests {
     fn list_bucket_results_give_keys_in_the_stores_order() {
         let xml = r#"<?xml version='1.0' encoding='UTF-8'?>
 <ListBucketResult xmlns="http://doc.s3.amazonaws.com/2006-03-01"><Name>bkt</Name><Prefix></Prefix><Marker>a</Marker><IsTruncated>true</IsTruncated><NextMarker>dir/</NextMarker><Contents><Key>dir/x</Key><Generation>1</Generation><MetaGeneration>1</MetaGeneration><LastModified>2024-01-02T03:04:05.678Z</LastModified><ETag>"9e107d9d372bb6826bd81d3542a419d6"</ETag><Size>43</Size><StorageClass>NEARLINE</StorageClass></Contents><Contents><Key> sp &amp; &lt;x&gt; </Key><LastModified>2024-01-02T03:04:05Z</LastModified><ETag>"abc"</ETag><Size>0</Size></Contents><Contents><Key>dir/</Key><Size>0</Size></Contents></ListBucketResult>"#;
-        let page = parse_listing(xml).unwrap();
+        let page = parse_list_bucket_result(xml.as_bytes()).unwrap();
         assert!(page.is_truncated);
         let keys: Vec<_> = page.objects.iter().map(|o| o.key.as_str()).collect();
         assert_eq!(
@@ -448,8 +445,8 @@ mod tests {
             Some("9e107d9d372bb6826bd81d3542a419d6")
         );
         assert_eq!(first.storage_class.as_deref(), Some("NEARLINE"));
-        let empty = parse_listing(
-            r#"<ListBucketResult><Name>bkt</Name><IsTruncated>false</IsTruncated></ListBucketResult>"#,
+        let empty = parse_list_bucket_result(
+            br#"<ListBucketResult><Name>bkt</Name><IsTruncated>false</IsTruncated></ListBucketResult>"#,
         )
         .unwrap();
         assert!(empty.objects.is_empty() && !empty.is_truncated);

@@ -13,7 +13,7 @@
 //! virtual-hosted (`{bucket}.{host}`) otherwise; the empty body's SHA-256 in
 //! `x-amz-content-sha256`; `x-amz-security-token` for STS keys; `x-amz-request-payer` for
 //! requester-pays sources. An error answer becomes a [`StorageError`] the way the SDK's does
-//! ([`super::map_err`]): its `<Code>` and `<Message>`, its status and `Retry-After`.
+//! ([`super::refusal`]): its `<Code>` and `<Message>`, its status and `Retry-After`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -208,18 +208,17 @@ impl Lister {
             // The SDK's reading of a bodiless 404.
             code = Some("NotFound".to_owned());
         }
-        let kind = StorageError::classify_response(Some(answer.status), code.as_deref());
         let retry_after = answer
             .headers
             .get(http::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok());
-        Err(StorageError::new(
-            kind,
+        Err(super::refusal(
             OPERATION,
-            message.unwrap_or_else(|| "the store refused the request".to_owned()),
-        )
-        .with_status(Some(answer.status), code)
-        .with_retry_after(retry_after))
+            Some(answer.status),
+            code,
+            message,
+            retry_after,
+        ))
     }
 }
 

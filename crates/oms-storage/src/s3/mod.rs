@@ -205,6 +205,9 @@ where
 {
     let status = err.raw_response().map(|r| r.status().as_u16());
     let code = err.code().map(str::to_owned);
+    let retry_after = err
+        .raw_response()
+        .and_then(|r| r.headers().get("retry-after"));
     let (kind, message) = match err {
         SdkError::ConstructionFailure(_) => (
             ErrorKind::Permanent,
@@ -226,23 +229,32 @@ where
             format!("the answer cannot be read: {}", root_cause(err)),
         ),
         _ => {
-            let message = err
-                .message()
-                .map(str::to_owned)
-                .unwrap_or_else(|| "the store refused the request".to_owned());
-            // AWS words an Object Lock bucket's refusal as an InvalidRequest.
-            let kind =
-                if code.as_deref() == Some("InvalidRequest") && message.contains("Content-MD5") {
-                    ErrorKind::ChecksumRequired
-                } else {
-                    StorageError::classify_response(status, code.as_deref())
-                };
-            (kind, message)
+            let message = err.message().map(str::to_owned);
+            return refusal(operation, status, code, message, retry_after);
         }
     };
-    let retry_after = err
-        .raw_response()
-        .and_then(|r| r.headers().get("retry-after"));
+    StorageError::new(kind, operation, message)
+        .with_status(status, code)
+        .with_retry_after(retry_after)
+}
+
+/// The one reading of a store's refusal of `operation` (an answer, not a success), whichever
+/// way the request went (the SDK's, or list.rs's): its code and message ("the store refused
+/// the request" without one), its kind by status and code, and its `Retry-After`.
+fn refusal(
+    operation: &'static str,
+    status: Option<u16>,
+    code: Option<String>,
+    message: Option<String>,
+    retry_after: Option<&str>,
+) -> StorageError {
+    let message = message.unwrap_or_else(|| "the store refused the request".to_owned());
+    // AWS words an Object Lock bucket's refusal as an InvalidRequest.
+    let kind = if code.as_deref() == Some("InvalidRequest") && message.contains("Content-MD5") {
+        ErrorKind::ChecksumRequired
+    } else {
+        StorageError::classify_response(status, code.as_deref())
+    };
     StorageError::new(kind, operation, message)
         .with_status(status, code)
         .with_retry_after(retry_after)

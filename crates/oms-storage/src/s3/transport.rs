@@ -130,23 +130,21 @@ impl HyperTransport {
             |message: String| StorageError::new(ErrorKind::Transient, operation, message);
         let progress = Progress::new();
         let request = request.map(|body| Tracked::request(body, progress.clone()));
-        let idle = self.idle_timeout;
-        let response = tokio::select! {
-            response = self.client.request(request) => response.map_err(|e| {
-                let what = if e.is_connect() {
-                    "the connection failed"
-                } else {
-                    "the request could not be sent"
-                };
-                transient(format!("{what}: {}", super::root_cause(&e)))
-            })?,
-            () = progress.stalled(idle) => {
-                return Err(transient(format!("timed out: {}", Stalled(idle))));
-            }
-        };
-        progress.touch();
+        let response = send(&self.client, request, progress, self.idle_timeout)
+            .await
+            .map_err(|e| match e {
+                SendError::Failed(e) => {
+                    let what = if e.is_connect() {
+                        "the connection failed"
+                    } else {
+                        "the request could not be sent"
+                    };
+                    transient(format!("{what}: {}", super::root_cause(&e)))
+                }
+                SendError::Stalled(stalled) => transient(format!("timed out: {stalled}")),
+            })?;
         let (parts, body) = response.into_parts();
-        let body = Limited::new(Tracked::response(body, progress, idle), limit)
+        let body = Limited::new(body, limit)
             .collect()
             .await
             .map_err(|e| {
@@ -286,6 +284,30 @@ where
     }
 }
 
+/// Why [`send`] got no answer.
+enum SendError {
+    /// The connection failed, or the request could not be sent.
+    Failed(hyper_util::client::legacy::Error),
+    /// Nothing of the request was sent, and no answer came, for the idle timeout.
+    Stalled(Stalled),
+}
+
+/// Sends `request` (whose body reports to `progress`) on `client`, giving up when it makes no
+/// progress for `idle`; the answer's body then fails the same way when it goes quiet.
+async fn send(
+    client: &Client<HttpsConnector<TcpConnector>, Tracked<SdkBody>>,
+    request: http::Request<Tracked<SdkBody>>,
+    progress: Progress,
+    idle: Duration,
+) -> Result<http::Response<Tracked<hyper::body::Incoming>>, SendError> {
+    let response = tokio::select! {
+        response = client.request(request) => response.map_err(SendError::Failed)?,
+        () = progress.stalled(idle) => return Err(SendError::Stalled(Stalled(idle))),
+    };
+    progress.touch();
+    Ok(response.map(|body| Tracked::response(body, progress, idle)))
+}
+
 fn connector_error(error: hyper_util::client::legacy::Error) -> ConnectorError {
     if error.is_connect() {
         ConnectorError::io(error.into())
@@ -323,14 +345,13 @@ impl HttpConnector for HyperTransport {
         }
         let (client, idle) = (self.client.clone(), self.idle_timeout);
         HttpConnectorFuture::new(async move {
-            let response = tokio::select! {
-                response = client.request(request) => response.map_err(connector_error)?,
-                () = progress.stalled(idle) => {
-                    return Err(ConnectorError::timeout(Box::new(Stalled(idle))));
-                }
-            };
-            progress.touch();
-            let mut response = response.map(|body| Tracked::response(body, progress, idle));
+            let mut response =
+                send(&client, request, progress, idle)
+                    .await
+                    .map_err(|e| match e {
+                        SendError::Failed(e) => connector_error(e),
+                        SendError::Stalled(stalled) => ConnectorError::timeout(Box::new(stalled)),
+                    })?;
             readable_headers(response.headers_mut());
             HttpResponse::try_from(response.map(SdkBody::from_body_1_x))
                 .map_err(|e| ConnectorError::other(e.into(), None))
