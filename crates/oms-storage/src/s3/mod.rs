@@ -1,5 +1,5 @@
-//! The S3 connector (aws-sdk-s3; listings are sent without it, `s3/list.rs`), for every
-//! S3-compatible cloud.
+//! The S3 connector (aws-sdk-s3; listings and GETs are sent without it, `s3/direct.rs`), for
+//! every S3-compatible cloud.
 //!
 //! Clients are built from the operator's endpoint and the keys of the request only: no ambient
 //! `AWS_*` configuration is read. The SDK's own retries are off (the engine decides retries).
@@ -11,7 +11,7 @@
 //! with characters XML cannot hold.
 
 mod account;
-mod list;
+mod direct;
 pub(crate) mod transport;
 mod write;
 
@@ -39,6 +39,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::catalogue::endpoints::Endpoint;
 use crate::client::read::{Answer, Counted, check_answer};
+use crate::client::{Dialect, header_text, http_date_ms, object_headers};
 use crate::s3::transport::HyperTransport;
 use crate::{
     ByteStream, Download, ErrorKind, ListPage, ObjectHeaders, ObjectInfo, ObjectMeta, ReadStore,
@@ -72,13 +73,19 @@ pub struct S3Settings {
 #[derive(Debug, Clone)]
 pub struct S3Connector {
     client: Client,
-    /// Listings, sent without the SDK.
-    lister: list::Lister,
+    /// Listings and GETs, sent without the SDK.
+    direct: direct::Direct,
     identity: String,
     /// The endpoint, as errors name it.
     endpoint: String,
     requester_pays: bool,
 }
+
+/// Where S3 answers keep user metadata and the storage class.
+const S3: Dialect = Dialect {
+    meta_prefix: "x-amz-meta-",
+    storage_class: "x-amz-storage-class",
+};
 
 /// Key characters that stay unencoded in `x-amz-copy-source`.
 const COPY_SOURCE: &AsciiSet = &NON_ALPHANUMERIC
@@ -126,7 +133,7 @@ impl S3Connector {
                 format!("cannot build an HTTP client: {e}"),
             )
         })?;
-        let lister = list::Lister::new(settings, transport.clone())?;
+        let direct = direct::Direct::new(settings, transport.clone())?;
         let config = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .http_client(transport)
@@ -143,7 +150,7 @@ impl S3Connector {
             .build();
         Ok(Self {
             client: Client::from_conf(config),
-            lister,
+            direct,
             identity: format!("s3|{}|{}", settings.endpoint.url, settings.access_key),
             endpoint: settings.endpoint.described(),
             requester_pays: settings.requester_pays,
@@ -239,7 +246,7 @@ where
 }
 
 /// The one reading of a store's refusal of `operation` (an answer, not a success), whichever
-/// way the request went (the SDK's, or list.rs's): its code and message ("the store refused
+/// way the request went (the SDK's, or direct.rs's): its code and message ("the store refused
 /// the request" without one), its kind by status and code, and its `Retry-After`.
 fn refusal(
     operation: &'static str,
@@ -371,7 +378,7 @@ macro_rules! headers_of {
 #[async_trait]
 impl ReadStore for S3Connector {
     async fn check_bucket(&self, bucket: &str) -> Result<(), StorageError> {
-        self.lister
+        self.direct
             .list_objects_v2(bucket, &[("max-keys", "1")])
             .await
             .map_err(|e| e.at(bucket, None).via(&self.endpoint))?;
@@ -395,7 +402,7 @@ impl ReadStore for S3Connector {
             query.push(("start-after", after));
         }
         let body = self
-            .lister
+            .direct
             .list_objects_v2(bucket, &query)
             .await
             .map_err(|e| e.at(bucket, None).via(&self.endpoint))?;
@@ -503,40 +510,37 @@ impl ReadStore for S3Connector {
         let header = range
             .as_ref()
             .map(|r| format!("bytes={}-{}", r.start, r.end.saturating_sub(1)));
-        let seen = crate::crc64::Crc64Seen::default();
-        let out = self
-            .client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .set_range(header)
-            .set_if_match(
-                pinned
-                    .and_then(Version::strong_etag)
-                    .map(|e| format!("\"{e}\"")),
-            )
-            .set_request_payer(self.payer())
-            .customize()
-            .interceptor(seen.clone())
-            .send()
+        let if_match = pinned
+            .and_then(Version::strong_etag)
+            .map(|e| format!("\"{e}\""));
+        let (parts, body) = self
+            .direct
+            .get_object(bucket, key, header.as_deref(), if_match.as_deref())
             .await
-            .map_err(|e| self.error("GetObject", bucket, Some(key), &e))?;
-        let etag = unquote(out.e_tag());
+            .map_err(|e| e.at(bucket, Some(key)).via(&self.endpoint))?
+            .into_parts();
+        let headers = &parts.headers;
+        let text = |name: &str| header_text(headers, name);
+        let etag = unquote(text("etag").as_deref());
+        let content_range = text("content-range");
         let content_length = check_answer(
             "GetObject",
             range.as_ref(),
             pinned,
             &Answer {
                 partial: None,
-                content_range: out.content_range(),
-                content_length: out.content_length().and_then(|n| u64::try_from(n).ok()),
+                content_range: content_range.as_deref(),
+                content_length: text("content-length").and_then(|n| n.trim().parse().ok()),
                 etag: etag.as_deref(),
             },
         )
         .map_err(|e| e.at(bucket, Some(key)).via(&self.endpoint))?;
         // With SSE-KMS or customer keys the ETag is not the MD5 of the bytes; a multipart
         // ETag ("...-N") is not either.
-        let plain = !write::opaque_etag(out.server_side_encryption(), out.sse_customer_algorithm());
+        let plain = !write::opaque_etag(
+            text("x-amz-server-side-encryption").as_deref(),
+            text("x-amz-server-side-encryption-customer-algorithm").as_deref(),
+        );
         let content_md5 = etag
             .as_ref()
             .filter(|e| {
@@ -547,24 +551,27 @@ impl ReadStore for S3Connector {
             })
             .map(|e| e.to_ascii_lowercase());
         let total_size = match &range {
-            Some(_) => out
-                .content_range()
+            Some(_) => content_range
+                .as_deref()
                 .and_then(crate::client::read::parse_content_range)
                 .and_then(|(_, total)| total),
             None => Some(content_length),
         };
         Ok(Download {
-            headers: headers_of!(out),
+            headers: ObjectHeaders {
+                tag_count: text("x-amz-tagging-count").and_then(|n| n.trim().parse().ok()),
+                ..object_headers(headers, S3)
+            },
             content_length,
             total_size,
-            last_modified_ms: millis(out.last_modified()),
+            last_modified_ms: http_date_ms(text("last-modified").as_deref()),
             etag,
             content_md5,
-            crc64: seen.get(),
+            crc64: crate::crc64::crc64_of(|name| headers.get(name).and_then(|v| v.to_str().ok())),
             body: Box::pin(
                 Counted::new(
                     Box::pin(ResponseBody {
-                        inner: Box::pin(out.body),
+                        inner: Box::pin(AwsByteStream::new(body)),
                         operation: "GetObject",
                     }),
                     content_length,

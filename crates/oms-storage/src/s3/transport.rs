@@ -115,22 +115,24 @@ pub(crate) struct Fetched {
     pub(crate) body: Bytes,
 }
 
+/// The answer to a request sent by [`HyperTransport::send`], its body still on its way.
+pub(crate) type Answer = http::Response<Tracked<hyper::body::Incoming>>;
+
 impl HyperTransport {
-    /// Sends a request built and signed here rather than by the SDK (see [`super::list`]) on the
-    /// same pool, and reads its whole answer, of at most `limit` bytes. A connection that fails,
-    /// or a request or answer that makes no progress for the idle timeout, is a transient
-    /// error of `operation`, worded as the SDK path words it.
-    pub(crate) async fn fetch(
+    /// Sends a request built and signed here rather than by the SDK (see [`super::direct`]) on
+    /// the same pool. A connection that fails, or a request or answer that makes no progress
+    /// for the idle timeout, is a transient error of `operation`, worded as the SDK path words
+    /// it; so is an answer's body that stops coming.
+    pub(crate) async fn send(
         &self,
         operation: &'static str,
         request: http::Request<SdkBody>,
-        limit: usize,
-    ) -> Result<Fetched, StorageError> {
+    ) -> Result<Answer, StorageError> {
         let transient =
             |message: String| StorageError::new(ErrorKind::Transient, operation, message);
         let progress = Progress::new();
         let request = request.map(|body| Tracked::request(body, progress.clone()));
-        let response = send(&self.client, request, progress, self.idle_timeout)
+        send_tracked(&self.client, request, progress, self.idle_timeout)
             .await
             .map_err(|e| match e {
                 SendError::Failed(e) => {
@@ -142,22 +144,43 @@ impl HyperTransport {
                     transient(format!("{what}: {}", super::root_cause(&e)))
                 }
                 SendError::Stalled(stalled) => transient(format!("timed out: {stalled}")),
-            })?;
-        let (parts, body) = response.into_parts();
-        let body = Limited::new(body, limit)
+            })
+    }
+
+    /// Reads the whole of an answer's `body`, of at most `limit` bytes.
+    pub(crate) async fn read(
+        operation: &'static str,
+        body: Tracked<hyper::body::Incoming>,
+        limit: usize,
+    ) -> Result<Bytes, StorageError> {
+        Ok(Limited::new(body, limit)
             .collect()
             .await
             .map_err(|e| {
-                transient(format!(
-                    "the answer cannot be read: {}",
-                    super::root_cause(e.as_ref())
-                ))
+                StorageError::new(
+                    ErrorKind::Transient,
+                    operation,
+                    format!(
+                        "the answer cannot be read: {}",
+                        super::root_cause(e.as_ref())
+                    ),
+                )
             })?
-            .to_bytes();
+            .to_bytes())
+    }
+
+    /// [`Self::send`]s a request and reads its whole answer, of at most `limit` bytes.
+    pub(crate) async fn fetch(
+        &self,
+        operation: &'static str,
+        request: http::Request<SdkBody>,
+        limit: usize,
+    ) -> Result<Fetched, StorageError> {
+        let (parts, body) = self.send(operation, request).await?.into_parts();
         Ok(Fetched {
             status: parts.status.as_u16(),
             headers: parts.headers,
-            body,
+            body: Self::read(operation, body, limit).await?,
         })
     }
 }
@@ -284,7 +307,7 @@ where
     }
 }
 
-/// Why [`send`] got no answer.
+/// Why [`send_tracked`] got no answer.
 enum SendError {
     /// The connection failed, or the request could not be sent.
     Failed(hyper_util::client::legacy::Error),
@@ -294,7 +317,7 @@ enum SendError {
 
 /// Sends `request` (whose body reports to `progress`) on `client`, giving up when it makes no
 /// progress for `idle`; the answer's body then fails the same way when it goes quiet.
-async fn send(
+async fn send_tracked(
     client: &Client<HttpsConnector<TcpConnector>, Tracked<SdkBody>>,
     request: http::Request<Tracked<SdkBody>>,
     progress: Progress,
@@ -345,13 +368,12 @@ impl HttpConnector for HyperTransport {
         }
         let (client, idle) = (self.client.clone(), self.idle_timeout);
         HttpConnectorFuture::new(async move {
-            let mut response =
-                send(&client, request, progress, idle)
-                    .await
-                    .map_err(|e| match e {
-                        SendError::Failed(e) => connector_error(e),
-                        SendError::Stalled(stalled) => ConnectorError::timeout(Box::new(stalled)),
-                    })?;
+            let mut response = send_tracked(&client, request, progress, idle)
+                .await
+                .map_err(|e| match e {
+                    SendError::Failed(e) => connector_error(e),
+                    SendError::Stalled(stalled) => ConnectorError::timeout(Box::new(stalled)),
+                })?;
             readable_headers(response.headers_mut());
             HttpResponse::try_from(response.map(SdkBody::from_body_1_x))
                 .map_err(|e| ConnectorError::other(e.into(), None))

@@ -5,8 +5,8 @@ use std::ops::Range;
 
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
-    CompletedMultipartUpload, CompletedPart as AwsCompletedPart, MetadataDirective, StorageClass,
-    TaggingDirective,
+    CompletedMultipartUpload, CompletedPart as AwsCompletedPart, MetadataDirective,
+    ServerSideEncryption, StorageClass, TaggingDirective,
 };
 
 use super::{S3Connector, as_i64, copy_source, request_body, unquote};
@@ -29,12 +29,7 @@ macro_rules! with_options {
             .set_expires(expires(h.expires.as_deref()))
             .set_tagging(tagging(&$options.tags))
             .set_storage_class($options.storage_class.as_deref().map(StorageClass::from))
-            .set_server_side_encryption(
-                $options
-                    .kms
-                    .as_ref()
-                    .map(|_| aws_sdk_s3::types::ServerSideEncryption::AwsKms),
-            )
+            .set_server_side_encryption($options.kms.as_ref().map(|_| ServerSideEncryption::AwsKms))
             .set_ssekms_key_id($options.kms.as_ref().and_then(|k| k.key_id.clone()));
         for (k, v) in &h.user_metadata {
             b = b.metadata(k, v);
@@ -90,17 +85,14 @@ fn content_md5(hex_md5: Option<&str>) -> Option<String> {
 
 /// Whether a write's answer says the entity tag is not the MD5 of the bytes: SSE-KMS (and
 /// its dual-layer form, or any other scheme but SSE-S3's AES256) or customer-provided keys.
-pub(super) fn opaque_etag(
-    sse: Option<&aws_sdk_s3::types::ServerSideEncryption>,
-    customer_algorithm: Option<&str>,
-) -> bool {
-    let encrypted = sse.is_some_and(|e| !e.as_str().eq_ignore_ascii_case("AES256"));
+pub(super) fn opaque_etag(sse: Option<&str>, customer_algorithm: Option<&str>) -> bool {
+    let encrypted = sse.is_some_and(|e| !e.eq_ignore_ascii_case("AES256"));
     encrypted || customer_algorithm.is_some()
 }
 
 /// The encryption an answer says was applied.
 pub(super) fn applied(
-    sse: Option<&aws_sdk_s3::types::ServerSideEncryption>,
+    sse: Option<&ServerSideEncryption>,
     kms_key_id: Option<&str>,
 ) -> crate::Encryption {
     crate::Encryption {
@@ -144,7 +136,11 @@ impl WriteStore for S3Connector {
             .map_err(|e| self.error("PutObject", bucket, Some(key), &e))?;
         Ok(PutOutcome {
             etag: unquote(out.e_tag()),
-            opaque_etag: opaque_etag(out.server_side_encryption(), out.sse_customer_algorithm()),
+            opaque_etag: opaque_etag(
+                out.server_side_encryption()
+                    .map(ServerSideEncryption::as_str),
+                out.sse_customer_algorithm(),
+            ),
             crc64: seen.get(),
             encryption: applied(out.server_side_encryption(), out.ssekms_key_id()),
         })
@@ -211,7 +207,11 @@ impl WriteStore for S3Connector {
         })?;
         Ok(PutOutcome {
             etag: Some(etag),
-            opaque_etag: opaque_etag(out.server_side_encryption(), out.sse_customer_algorithm()),
+            opaque_etag: opaque_etag(
+                out.server_side_encryption()
+                    .map(ServerSideEncryption::as_str),
+                out.sse_customer_algorithm(),
+            ),
             crc64: seen.get(),
             encryption: crate::Encryption::default(),
         })
@@ -252,7 +252,11 @@ impl WriteStore for S3Connector {
             .map_err(|e| self.error("CompleteMultipartUpload", bucket, Some(key), &e))?;
         Ok(PutOutcome {
             etag: unquote(out.e_tag()),
-            opaque_etag: opaque_etag(out.server_side_encryption(), None),
+            opaque_etag: opaque_etag(
+                out.server_side_encryption()
+                    .map(ServerSideEncryption::as_str),
+                None,
+            ),
             crc64: seen.get(),
             encryption: applied(out.server_side_encryption(), out.ssekms_key_id()),
         })
@@ -387,10 +391,7 @@ impl ServerSideCopy for S3Connector {
                 .tagging_directive(TaggingDirective::Copy)
                 .set_storage_class(options.storage_class.as_deref().map(StorageClass::from))
                 .set_server_side_encryption(
-                    options
-                        .kms
-                        .as_ref()
-                        .map(|_| aws_sdk_s3::types::ServerSideEncryption::AwsKms),
+                    options.kms.as_ref().map(|_| ServerSideEncryption::AwsKms),
                 )
                 .set_ssekms_key_id(options.kms.as_ref().and_then(|k| k.key_id.clone()))
         };
@@ -403,7 +404,11 @@ impl ServerSideCopy for S3Connector {
             .map_err(|e| self.error("CopyObject", bucket, Some(key), &e))?;
         Ok(PutOutcome {
             etag: unquote(out.copy_object_result().and_then(|r| r.e_tag())),
-            opaque_etag: opaque_etag(out.server_side_encryption(), out.sse_customer_algorithm()),
+            opaque_etag: opaque_etag(
+                out.server_side_encryption()
+                    .map(ServerSideEncryption::as_str),
+                out.sse_customer_algorithm(),
+            ),
             crc64: seen.get(),
             encryption: applied(out.server_side_encryption(), out.ssekms_key_id()),
         })

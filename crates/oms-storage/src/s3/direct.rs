@@ -1,19 +1,26 @@
-//! ListObjectsV2 sent without the SDK: built and signed (SigV4, with aws-sigv4) here, sent on
-//! the connector's pool ([`HyperTransport::fetch`]), its answer read by
+//! The requests the S3 connector sends without the SDK — ListObjectsV2 (listings and the bucket
+//! check) and GetObject — built and signed (SigV4, with aws-sigv4) here and sent on the
+//! connector's pool ([`HyperTransport::send`]); listing answers are read by
 //! [`crate::listing`].
 //!
 //! A re-check of a flat prefix is a chain of listing pages of a thousand keys each, and through
 //! the SDK most of a worker's CPU went into them: its orchestrator per request, and above all
-//! its XML decoding into builders, one per key, that are then copied into ours. Everything else
-//! (GET, PUT, HEAD, copies) still goes through the SDK, whose cost is spread over an object's
-//! bytes.
+//! its XML decoding into builders, one per key, that are then copied into ours. A copy of small
+//! objects is a GET and a PUT each, and the SDK's orchestrator (configuration bags, runtime
+//! components, interceptors, its endpoint rules) cost as much per GET as the rest of the copy.
+//! Everything else (PUT, HEAD, copies, multipart) still goes through the SDK.
 //!
 //! What a request looks like is what the SDK sends for the same call: path style
-//! (`{endpoint}/{bucket}`) when the endpoint asks for it or the bucket cannot be a host name,
-//! virtual-hosted (`{bucket}.{host}`) otherwise; the empty body's SHA-256 in
-//! `x-amz-content-sha256`; `x-amz-security-token` for STS keys; `x-amz-request-payer` for
-//! requester-pays sources. An error answer becomes a [`StorageError`] the way the SDK's does
-//! ([`super::refusal`]): its `<Code>` and `<Message>`, its status and `Retry-After`.
+//! (`{endpoint}/{bucket}/{key}`) when the endpoint asks for it or the bucket cannot be a host
+//! name, virtual-hosted (`{bucket}.{host}/{key}`) otherwise; a key percent-encoded but for its
+//! `/` and unreserved characters, its `.` and `..` segments sent as they are; the empty body's
+//! SHA-256 in `x-amz-content-sha256`; `x-amz-security-token` for STS keys;
+//! `x-amz-request-payer` for requester-pays sources; on AWS, `x-amz-checksum-mode: ENABLED`,
+//! and a whole object's body checked against the checksum its answer carries, as the SDK
+//! checks it. Answers with Latin-1 header values are made readable
+//! ([`crate::client::readable_headers`]). An error answer becomes a [`StorageError`] the way
+//! the SDK's does ([`super::refusal`]): its `<Code>` and `<Message>`, its status and
+//! `Retry-After`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -32,12 +39,21 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
+use aws_smithy_checksums::ChecksumAlgorithm;
+use aws_smithy_checksums::body::validate::ChecksumBody;
+use aws_smithy_checksums::http::CHECKSUM_ALGORITHMS_IN_PRIORITY_ORDER;
+
 use super::S3Settings;
 use super::transport::HyperTransport;
+use crate::client::readable_headers;
 use crate::{ErrorKind, StorageError};
 
-/// The operation, as errors name it.
-const OPERATION: &str = "ListObjectsV2";
+/// The operations, as errors name them.
+const LIST_OBJECTS: &str = "ListObjectsV2";
+const GET_OBJECT: &str = "GetObject";
+
+/// The largest error answer read (an S3 error document is a few hundred bytes).
+const ERROR_LIMIT: usize = 64 << 10;
 
 /// The largest listing answer read. A page of 1,000 keys of 1,024 bytes each, URL-encoded three
 /// bytes a byte, with the rest of each entry, stays well under it.
@@ -49,10 +65,13 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'.')
     .remove(b'~');
+/// Characters sent as they are in a key: the unreserved ones and `/` (the SDK's encoding of an
+/// object key in a path).
+const KEY: &AsciiSet = &UNRESERVED.remove(b'/');
 
-/// How one connector's listings are sent.
+/// How one connector sends the requests it builds itself.
 #[derive(Debug, Clone)]
-pub(crate) struct Lister {
+pub(crate) struct Direct {
     transport: HyperTransport,
     scheme: String,
     /// `host[:port]` of the endpoint.
@@ -63,6 +82,9 @@ pub(crate) struct Lister {
     region: String,
     identity: Identity,
     requester_pays: bool,
+    /// Whether GetObject asks for the object's checksums and checks a whole body against them
+    /// (AWS; elsewhere the SDK does not either).
+    checked_reads: bool,
     /// How far the store's clock is ahead of this machine's, in seconds, from the `Date` of
     /// its last answer: requests are signed on the store's clock, as the SDK signs its own, so
     /// that a machine whose clock is off does not have every listing refused as
@@ -70,7 +92,7 @@ pub(crate) struct Lister {
     skew_secs: Arc<AtomicI64>,
 }
 
-impl Lister {
+impl Direct {
     pub(crate) fn new(
         settings: &S3Settings,
         transport: HyperTransport,
@@ -104,12 +126,14 @@ impl Lister {
             region: settings.region.clone(),
             identity: settings.credentials().into(),
             requester_pays: settings.requester_pays,
+            checked_reads: settings.is_aws,
             skew_secs: Arc::new(AtomicI64::new(0)),
         })
     }
 
-    /// The URL of a request to `bucket` with `query` (names and values as they are).
-    fn url(&self, bucket: &str, query: &[(&str, &str)]) -> String {
+    /// The URL of a request to `key` of `bucket` (`""`: the bucket itself) with `query` (names
+    /// and values as they are).
+    fn url(&self, bucket: &str, key: &str, query: &[(&str, &str)]) -> String {
         let mut url = if self.path_style || !virtual_hostable(bucket, self.scheme == "http") {
             format!(
                 "{}://{}{}/{}/",
@@ -124,6 +148,7 @@ impl Lister {
                 self.scheme, self.authority, self.base_path
             )
         };
+        url.extend(utf8_percent_encode(key, KEY));
         for (i, (name, value)) in query.iter().enumerate() {
             url.push(if i == 0 { '?' } else { '&' });
             url.push_str(name);
@@ -133,16 +158,21 @@ impl Lister {
         url
     }
 
-    /// A signed GET of `url`.
-    fn signed(&self, url: &str) -> Result<http::Request<SdkBody>, StorageError> {
+    /// A signed GET of `url` for `operation`, with `headers` (signed too).
+    fn signed(
+        &self,
+        operation: &'static str,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<http::Request<SdkBody>, StorageError> {
         let unbuildable = |e: &dyn std::fmt::Display| {
             StorageError::new(
                 ErrorKind::Permanent,
-                OPERATION,
+                operation,
                 format!("the request cannot be built: {e}"),
             )
         };
-        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(1);
+        let mut headers = headers.to_vec();
         if self.requester_pays {
             headers.push(("x-amz-request-payer", "requester"));
         }
@@ -194,35 +224,115 @@ impl Lister {
         let mut all = Vec::with_capacity(query.len() + 1);
         all.push(("list-type", "2"));
         all.extend_from_slice(query);
-        let request = self.signed(&self.url(bucket, &all))?;
+        let request = self.signed(LIST_OBJECTS, &self.url(bucket, "", &all), &[])?;
         let answer = self
             .transport
-            .fetch(OPERATION, request, ANSWER_LIMIT)
+            .fetch(LIST_OBJECTS, request, ANSWER_LIMIT)
             .await?;
         self.learn_skew(&answer.headers);
         if (200..300).contains(&answer.status) {
             return Ok(answer.body);
         }
-        let (mut code, message) = crate::listing::parse_error(&answer.body);
-        if code.is_none() && answer.body.is_empty() && answer.status == 404 {
-            // The SDK's reading of a bodiless 404.
-            code = Some("NotFound".to_owned());
-        }
-        let retry_after = answer
-            .headers
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok());
-        Err(super::refusal(
-            OPERATION,
-            Some(answer.status),
-            code,
-            message,
-            retry_after,
+        Err(refused(
+            LIST_OBJECTS,
+            answer.status,
+            &answer.headers,
+            &answer.body,
         ))
+    }
+
+    /// A GetObject of `key` in `bucket` (`range`: its `Range`; `if_match`: the quoted entity
+    /// tag the bytes must have), answered with its headers, their Latin-1 values made readable,
+    /// and its body still on its way; an error answer as the store worded it.
+    pub(crate) async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Option<&str>,
+        if_match: Option<&str>,
+    ) -> Result<http::Response<SdkBody>, StorageError> {
+        let mut headers = Vec::with_capacity(3);
+        if let Some(range) = range {
+            headers.push(("range", range));
+        }
+        if let Some(tag) = if_match {
+            headers.push(("if-match", tag));
+        }
+        if self.checked_reads {
+            headers.push(("x-amz-checksum-mode", "ENABLED"));
+        }
+        let request = self.signed(GET_OBJECT, &self.url(bucket, key, &[]), &headers)?;
+        let response = self.transport.send(GET_OBJECT, request).await?;
+        self.learn_skew(response.headers());
+        let (mut parts, body) = response.into_parts();
+        if !parts.status.is_success() {
+            let body = HyperTransport::read(GET_OBJECT, body, ERROR_LIMIT)
+                .await
+                .unwrap_or_default();
+            return Err(refused(
+                GET_OBJECT,
+                parts.status.as_u16(),
+                &parts.headers,
+                &body,
+            ));
+        }
+        readable_headers(&mut parts.headers);
+        let mut body = SdkBody::from_body_1_x(body);
+        // Only a whole object's checksum says anything about the bytes of this answer.
+        if self.checked_reads
+            && range.is_none()
+            && let Some((algorithm, expected)) = whole_object_checksum(&parts.headers)
+        {
+            body = SdkBody::from_body_1_x(ChecksumBody::new(body, algorithm.into_impl(), expected));
+        }
+        Ok(http::Response::from_parts(parts, body))
     }
 }
 
-impl Lister {
+/// An error answer of `operation` as a [`StorageError`]: the `<Code>` and `<Message>` of its
+/// error document, or `NotFound` for a bodiless 404 (as the SDK reads one), its status and
+/// `Retry-After`.
+fn refused(
+    operation: &'static str,
+    status: u16,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> StorageError {
+    let (mut code, message) = crate::listing::parse_error(body);
+    if code.is_none() && body.is_empty() && status == 404 {
+        code = Some("NotFound".to_owned());
+    }
+    let retry_after = headers
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok());
+    super::refusal(operation, Some(status), code, message, retry_after)
+}
+
+/// The checksum of a whole object an answer carries (`x-amz-checksum-crc64nvme`, `-crc32c`,
+/// `-crc32`, `-sha1`, `-sha256`; the fastest to compute first), as the SDK picks it. One of an
+/// object uploaded in parts (`...-3`) is a checksum of its parts' checksums and cannot be
+/// checked against the bytes.
+fn whole_object_checksum(headers: &http::HeaderMap) -> Option<(ChecksumAlgorithm, Bytes)> {
+    CHECKSUM_ALGORITHMS_IN_PRIORITY_ORDER
+        .iter()
+        .find_map(|name| {
+            let algorithm: ChecksumAlgorithm = name.parse().ok()?;
+            let value = headers.get(algorithm.into_impl().header_name())?;
+            Some((algorithm, value.to_str().ok()?.trim().to_owned()))
+        })
+        .and_then(|(algorithm, value)| {
+            let per_part = value
+                .rsplit_once('-')
+                .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            if per_part {
+                return None;
+            }
+            let expected = aws_smithy_types::base64::decode(&value).ok()?;
+            Some((algorithm, Bytes::from(expected)))
+        })
+}
+
+impl Direct {
     /// Now on the store's clock, as far as its answers tell.
     fn store_time(&self) -> SystemTime {
         let skew = self.skew_secs.load(Ordering::Relaxed);
@@ -292,7 +402,7 @@ mod tests {
     use super::*;
     use crate::catalogue::endpoints::Endpoint;
 
-    fn lister(url: &str, path_style: bool, token: Option<&str>) -> Lister {
+    fn direct(url: &str, path_style: bool, token: Option<&str>) -> Direct {
         let settings = S3Settings {
             endpoint: Endpoint {
                 url: url.to_owned(),
@@ -310,56 +420,119 @@ mod tests {
         };
         let transport =
             HyperTransport::new(Duration::from_secs(5), Duration::from_secs(5)).unwrap();
-        Lister::new(&settings, transport).unwrap()
+        Direct::new(&settings, transport).unwrap()
+    }
+
+    #[test]
+    fn keys_are_encoded_as_the_sdk_encodes_them_and_dot_segments_stay() {
+        let path = direct("http://127.0.0.1:9000", true, None);
+        assert_eq!(
+            path.url("src", "../other/a b+c~é?#%.txt", &[]),
+            "http://127.0.0.1:9000/src/../other/a%20b%2Bc~%C3%A9%3F%23%25.txt"
+        );
+        assert_eq!(
+            path.url("src", "/x//./y", &[]),
+            "http://127.0.0.1:9000/src//x//./y"
+        );
+        let hosted = direct("https://s3.eu-west-1.amazonaws.com", false, None);
+        assert_eq!(
+            hosted.url("src-1", "dir/k", &[]),
+            "https://src-1.s3.eu-west-1.amazonaws.com/dir/k"
+        );
+        // Signed as sent: no normalising, no second encoding.
+        let request = path
+            .signed(
+                GET_OBJECT,
+                &path.url("src", "./a%b", &[]),
+                &[("range", "bytes=0-9")],
+            )
+            .unwrap();
+        assert_eq!(request.uri().path(), "/src/./a%25b");
+        let authorization = request.headers()["authorization"].to_str().unwrap();
+        assert!(authorization.contains(";range;"), "{authorization}");
+    }
+
+    #[test]
+    fn only_a_whole_objects_checksum_is_checked() {
+        let headers = |pairs: &[(&str, &str)]| {
+            let mut map = http::HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(
+                    HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    HeaderValue::from_str(value).unwrap(),
+                );
+            }
+            map
+        };
+        let (algorithm, expected) = whole_object_checksum(&headers(&[
+            (
+                "x-amz-checksum-sha256",
+                "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+            ),
+            ("x-amz-checksum-crc32", "AAAAAA=="),
+        ]))
+        .unwrap();
+        // The fastest of those given.
+        assert_eq!(algorithm.as_str(), "crc32");
+        assert_eq!(&expected[..], &[0, 0, 0, 0]);
+        assert!(
+            whole_object_checksum(&headers(&[("x-amz-checksum-crc32", "AAAAAA==-3")])).is_none()
+        );
+        assert!(
+            whole_object_checksum(&headers(&[("x-amz-checksum-crc32c", "not base64!")])).is_none()
+        );
+        assert!(whole_object_checksum(&headers(&[("etag", "\"x\"")])).is_none());
     }
 
     #[test]
     fn urls_are_path_style_or_virtual_hosted_as_the_sdk_builds_them() {
         let query = [("prefix", "a b+c/é&"), ("max-keys", "1000")];
-        let path = lister("http://127.0.0.1:9000", true, None);
+        let path = direct("http://127.0.0.1:9000", true, None);
         assert_eq!(
-            path.url("src", &query),
+            path.url("src", "", &query),
             "http://127.0.0.1:9000/src/?prefix=a%20b%2Bc%2F%C3%A9%26&max-keys=1000"
         );
-        let hosted = lister("https://s3.eu-west-1.amazonaws.com/", false, None);
+        let hosted = direct("https://s3.eu-west-1.amazonaws.com/", false, None);
         assert_eq!(
-            hosted.url("src-1", &[]),
+            hosted.url("src-1", "", &[]),
             "https://src-1.s3.eu-west-1.amazonaws.com/"
         );
         for name in ["my.bucket", "Caps", "under_score", "ab", "-lead", "a.-b"] {
             assert!(
                 hosted
-                    .url(name, &[])
+                    .url(name, "", &[])
                     .starts_with("https://s3.eu-west-1.amazonaws.com/"),
                 "{name}"
             );
         }
         // Over plain HTTP a dotted name is a host's labels too, unless it is an address.
-        let plain = lister("http://gw.example:8080", false, None);
+        let plain = direct("http://gw.example:8080", false, None);
         assert_eq!(
-            plain.url("my.bucket", &[]),
+            plain.url("my.bucket", "", &[]),
             "http://my.bucket.gw.example:8080/"
         );
         assert_eq!(
-            plain.url("10.0.0.1", &[]),
+            plain.url("10.0.0.1", "", &[]),
             "http://gw.example:8080/10.0.0.1/"
         );
         // An endpoint that is an address is always path style, as the SDK has it.
         for endpoint in ["http://10.0.0.5:9000", "http://[::1]:9000"] {
-            let ip = lister(endpoint, false, None);
-            assert_eq!(ip.url("src", &[]), format!("{endpoint}/src/"));
+            let ip = direct(endpoint, false, None);
+            assert_eq!(ip.url("src", "", &[]), format!("{endpoint}/src/"));
         }
-        let based = lister("http://gw.example:8080/s3/", true, None);
-        assert_eq!(based.url("b", &[]), "http://gw.example:8080/s3/b/");
+        let based = direct("http://gw.example:8080/s3/", true, None);
+        assert_eq!(based.url("b", "", &[]), "http://gw.example:8080/s3/b/");
         // User information is not sent, and neither is the scheme's own port.
-        let user = lister("https://user:pw@gw.example:443", true, None);
-        assert_eq!(user.url("b", &[]), "https://gw.example/b/");
+        let user = direct("https://user:pw@gw.example:443", true, None);
+        assert_eq!(user.url("b", "", &[]), "https://gw.example/b/");
     }
 
     #[test]
     fn requests_are_signed_with_the_token_and_the_payer_signed_too() {
-        let l = lister("http://127.0.0.1:9000", true, Some("session-token"));
-        let request = l.signed(&l.url("src", &[("list-type", "2")])).unwrap();
+        let l = direct("http://127.0.0.1:9000", true, Some("session-token"));
+        let request = l
+            .signed(LIST_OBJECTS, &l.url("src", "", &[("list-type", "2")]), &[])
+            .unwrap();
         let header = |name: &str| {
             request
                 .headers()
@@ -391,10 +564,10 @@ mod tests {
 
     #[test]
     fn requests_are_signed_on_the_clock_of_the_stores_last_answer() {
-        let l = lister("http://127.0.0.1:9000", true, None);
+        let l = direct("http://127.0.0.1:9000", true, None);
         // The signing time, from `x-amz-date` (`20261207T060000Z`).
-        let signed_at = |l: &Lister| {
-            let request = l.signed(&l.url("src", &[])).unwrap();
+        let signed_at = |l: &Direct| {
+            let request = l.signed(LIST_OBJECTS, &l.url("src", "", &[]), &[]).unwrap();
             let s = request.headers()["x-amz-date"].to_str().unwrap().to_owned();
             let iso = format!(
                 "{}-{}-{}T{}:{}:{}Z",
@@ -409,7 +582,7 @@ mod tests {
         };
         let now = DateTime::from(SystemTime::now()).secs();
         assert!((signed_at(&l) - now).abs() <= 2);
-        let answered = |l: &Lister, at: i64| {
+        let answered = |l: &Direct, at: i64| {
             let mut headers = http::HeaderMap::new();
             let date = DateTime::from_secs(at).fmt(Format::HttpDate).unwrap();
             headers.insert(http::header::DATE, date.parse().unwrap());
@@ -426,8 +599,10 @@ mod tests {
 
     #[test]
     fn a_token_that_cannot_be_a_header_is_a_clear_error() {
-        let l = lister("http://127.0.0.1:9000", true, Some("bad\ntoken"));
-        let err = l.signed(&l.url("src", &[])).unwrap_err();
+        let l = direct("http://127.0.0.1:9000", true, Some("bad\ntoken"));
+        let err = l
+            .signed(LIST_OBJECTS, &l.url("src", "", &[]), &[])
+            .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Permanent);
         assert!(!err.to_string().contains("bad"), "{err}");
     }
