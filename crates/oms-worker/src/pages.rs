@@ -210,21 +210,27 @@ impl Pages {
     /// Cuts ranges until `lanes` are being read (or the listing holds as many ranges as it
     /// may).
     fn split(&mut self) {
+        // One lane reads one range from the start to the end: a store that cannot list from
+        // any key (Azure) would otherwise walk from the prefix's start to each cut.
+        if self.lanes <= 1 {
+            return;
+        }
         let prefix = self.request.prefix.as_str();
+        let held = RANGES_HELD.max(self.lanes);
         loop {
             let fetching = self
                 .segments
                 .iter()
                 .filter(|s| lock(&s.bounds).fetching)
                 .count();
-            if fetching >= self.lanes || self.segments.len() >= RANGES_HELD.max(self.lanes) {
+            if fetching >= self.lanes || self.segments.len() >= held {
                 return;
             }
             // Nearest the front first: a range that has shown how far a page reaches is cut
             // into ranges of `READ_AHEAD` pages, one per free lane, which their lanes read
             // whole before the keys are needed. A listing's tail whose keys cannot be read as
             // numbers is cut in half instead.
-            let free = self.lanes - fetching;
+            let free = (self.lanes - fetching).min(held - self.segments.len());
             let chunked = self
                 .segments
                 .iter()
