@@ -239,7 +239,10 @@ struct Kept {
 }
 
 /// The success and skip records of a run, kept as they are recorded for each kind that no
-/// earlier run of the task recorded: its list then holds exactly this run's records, and is
+/// earlier run of the task recorded, in a task whose run meets each key once (an object or
+/// prefix task: its selection has no overlaps and its listings no repeated keys; a list file
+/// may name a key twice, and its second record would move the key to the other kind in the
+/// database): its list then holds exactly this run's records, and is
 /// written from them as the task ends instead of being read back from the database (a
 /// re-check of tens of thousands of objects would otherwise wait for that many rows, page by
 /// page). A kind that earlier runs recorded, or with more copied objects than a list takes,
@@ -291,8 +294,10 @@ impl KeptRecords {
     /// database keeps it); `None` when the list is read from the database.
     fn take(&mut self, kind: RecordKind) -> Option<Vec<Kept>> {
         let mut records = self.of(kind)?.take()?;
-        records.sort_by(|a, b| a.key.cmp(&b.key).then(b.at_ms.cmp(&a.at_ms)));
-        records.dedup_by(|later, earlier| later.key == earlier.key);
+        // Latest first, then a stable sort by key: the first of each key is its last record.
+        records.reverse();
+        records.sort_by(|a, b| a.key.cmp(&b.key));
+        records.dedup_by(|later, first| later.key == first.key);
         Some(records)
     }
 }
@@ -444,12 +449,15 @@ mod tests {
         kept.keep(RecordKind::Success, "a/1", 1, 10);
         kept.keep(RecordKind::Success, "b/2", 3, 30);
         kept.keep(RecordKind::Success, "B/0", 0, 40);
+        // Two records in one millisecond: the later one counts.
+        kept.keep(RecordKind::Success, "B/0", 7, 40);
         kept.keep(RecordKind::Skip, "s", 5, 50);
         // Not a list's: never kept.
         kept.keep(RecordKind::PlanCopy, "p", 1, 60);
         let copied = kept.take(RecordKind::Success).unwrap();
         assert_eq!(keys(&copied), [("B/0", 40), ("a/1", 10), ("b/2", 30)]);
         assert_eq!(copied[2].size, 3);
+        assert_eq!(copied[0].size, 7);
         assert_eq!(keys(&kept.take(RecordKind::Skip).unwrap()), [("s", 50)]);
         assert!(kept.take(RecordKind::PlanCopy).is_none());
         // Taken once: the list is then read from the database.

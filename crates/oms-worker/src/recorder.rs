@@ -32,6 +32,7 @@ use oms_core::model::{
     FinishedAhead, ObjectCounters, ObjectFailure, ObjectRecord, ObjectRestore, PLAN_FIRST_KEYS,
     PlanCount, Progress, Proof, RECORDS_PER_LIST, RecordKind,
 };
+use oms_core::spec::TaskKind;
 use oms_core::time::now_ms;
 use oms_db::DbError;
 use tokio::sync::mpsc;
@@ -717,10 +718,13 @@ pub(crate) async fn run(
         0
     };
     // A dry run names the first keys of each kind of its plan: those its earlier runs did not.
-    let recording = ctx.spec().enable_failed_object_recording && !ctx.spec().dry_run;
+    let spec = ctx.spec();
+    let keeps_lists = spec.enable_failed_object_recording
+        && !spec.dry_run
+        && matches!(spec.kind, TaskKind::Object | TaskKind::Prefix);
     let kept = match ctx.take_kept_records() {
         Some(kept) => kept,
-        None if recording => {
+        None if keeps_lists => {
             let copied_before = ctx
                 .db
                 .has_records(task, RecordKind::Success)
