@@ -16,7 +16,10 @@ pub fn on_postgres() -> bool {
 
 /// The URL of a database nobody else uses, not yet migrated: a new database named
 /// `{prefix}_{uuid}` on the PostgreSQL server [`SERVER_VARIABLE`] names, else a SQLite file
-/// `oms.db` in `dir` (created on first connection).
+/// `oms.db` in `dir` (created on first connection). The PostgreSQL database sorts text as
+/// `en-US` does (ICU), as the servers of most installations do (the compose stack's image
+/// included), not byte by byte as a server set up with the C locale would: what depends on
+/// the order of keys is tested where it differs.
 ///
 /// # Panics
 /// When the PostgreSQL server named is unreachable or refuses to create a database: the test
@@ -37,7 +40,9 @@ pub async fn fresh_database_url(dir: &Path, prefix: &str) -> String {
         .await
         .expect("OMS_TEST_DATABASE_URL must be reachable");
     admin
-        .execute(AssertSqlSafe(format!("create database {name}")))
+        .execute(AssertSqlSafe(format!(
+            "create database {name} template template0 locale_provider icu icu_locale 'en-US'"
+        )))
         .await
         .expect("the test server lets us create a database");
     admin.close().await.expect("a clean close");

@@ -1,0 +1,7 @@
+-- Object keys sort byte by byte, as S3 lists them and SQLite compares text: the success, skip
+-- and failed lists, the manifest and the failed-objects pages come out in one order on both
+-- databases, whatever the server's locale (a run writes its first lists from its own records,
+-- sorted byte by byte, and later ones from here). The indexes on these columns are rebuilt.
+alter table object_records alter column object_key type text collate "C";
+alter table object_failures alter column object_key type text collate "C";
+alter table object_restores alter column object_key type text collate "C";
