@@ -173,7 +173,6 @@ fn contents_field(name: &[u8]) -> Option<Field> {
     }
 }
 
-/// `&amp;`, `&#233;`: the character a reference stands for, appended to `text`.
 /// Appends what a text event says (its text, its CDATA, or the character a reference stands
 /// for) to `text`; other events add nothing.
 fn push_text(text: &mut String, event: &Event<'_>) -> Result<(), String> {
@@ -186,6 +185,7 @@ fn push_text(text: &mut String, event: &Event<'_>) -> Result<(), String> {
     Ok(())
 }
 
+/// `&amp;`, `&#233;`: the character a reference stands for, appended to `text`.
 fn push_reference(text: &mut String, reference: &BytesRef<'_>) -> Result<(), String> {
     let bad = || "the listing holds an unknown character reference".to_owned();
     if let Some(c) = reference.resolve_char_ref().map_err(|_| bad())? {

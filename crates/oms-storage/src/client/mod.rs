@@ -23,7 +23,9 @@ use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use crate::client::read::{Answer, Counted, check_answer, parse_content_range};
 use crate::guard::{Guard, resolver};
-use crate::{Download, ErrorKind, ObjectHeaders, ObjectInfo, ObjectMeta, StorageError, Version};
+use crate::{
+    ByteStream, Download, ErrorKind, ObjectHeaders, ObjectInfo, ObjectMeta, StorageError, Version,
+};
 
 /// How a cloud source is reached.
 #[derive(Debug, Clone)]
@@ -370,25 +372,7 @@ pub(crate) fn download(
     pinned: Option<&Version>,
     dialect: Dialect,
 ) -> Result<Download, StorageError> {
-    let headers = response.headers();
-    let etag = header_text(headers, header::ETAG).map(|e| unquote(&e));
-    let content_range = header_text(headers, header::CONTENT_RANGE);
-    let answer = Answer {
-        partial: Some(response.status() == StatusCode::PARTIAL_CONTENT),
-        content_range: content_range.as_deref(),
-        content_length: content_length(headers),
-        etag: etag.as_deref(),
-    };
-    let content_length = check_answer(call.operation, range, pinned, &answer)
-        .map_err(|e| e.at(call.bucket, call.key).via(call.endpoint))?;
-    let total_size = match range {
-        Some(_) => content_range
-            .as_deref()
-            .and_then(parse_content_range)
-            .and_then(|(_, total)| total)
-            .or_else(|| (response.status() == StatusCode::OK).then_some(content_length)),
-        None => Some(content_length),
-    };
+    let status = response.status().as_u16();
     let headers = response.headers().clone();
     let operation = call.operation;
     let body = response.bytes_stream().map(move |chunk| {
@@ -400,15 +384,61 @@ pub(crate) fn download(
             )
         })
     });
+    downloaded(
+        call,
+        status,
+        &headers,
+        Box::pin(body),
+        range,
+        pinned,
+        dialect,
+    )
+}
+
+/// The download of a successful answer (`status`, `headers`, `body`) to a GET of `range`
+/// pinned to `pinned`, whichever client sent it: checked against the request (a 206 and its
+/// `Content-Range`, or a 200 with the whole object), its body counted, its errors naming the
+/// call.
+pub(crate) fn downloaded(
+    call: &Call<'_>,
+    status: u16,
+    headers: &HeaderMap,
+    body: ByteStream,
+    range: Option<&Range<u64>>,
+    pinned: Option<&Version>,
+    dialect: Dialect,
+) -> Result<Download, StorageError> {
+    let etag = header_text(headers, header::ETAG).map(|e| unquote(&e));
+    let content_range = header_text(headers, header::CONTENT_RANGE);
+    let answer = Answer {
+        partial: Some(status == StatusCode::PARTIAL_CONTENT.as_u16()),
+        content_range: content_range.as_deref(),
+        content_length: content_length(headers),
+        etag: etag.as_deref(),
+    };
+    let content_length = check_answer(call.operation, range, pinned, &answer)
+        .map_err(|e| e.at(call.bucket, call.key).via(call.endpoint))?;
+    let total_size = match range {
+        Some(_) => content_range
+            .as_deref()
+            .and_then(parse_content_range)
+            .and_then(|(_, total)| total)
+            .or_else(|| (status == StatusCode::OK.as_u16()).then_some(content_length)),
+        None => Some(content_length),
+    };
+    let mut counted = Counted::new(body, content_length, call.operation);
+    if let Some(key) = call.key {
+        counted = counted.named(call.bucket, key, call.endpoint);
+    }
     Ok(Download {
-        headers: object_headers(&headers, dialect),
+        headers: object_headers(headers, dialect),
         content_length,
         total_size,
-        last_modified_ms: http_date_ms(header_text(&headers, header::LAST_MODIFIED).as_deref()),
+        last_modified_ms: http_date_ms(header_text(headers, header::LAST_MODIFIED).as_deref()),
         etag,
         content_md5: None,
         crc64: crate::crc64::crc64_of(|n| headers.get(n).and_then(|v| v.to_str().ok())),
-        body: Box::pin(Counted::new(Box::pin(body), content_length, operation)),
+        body: Box::pin(counted),
     })
 }
 

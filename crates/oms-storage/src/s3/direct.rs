@@ -1,5 +1,5 @@
 //! The requests the S3 connector sends without the SDK — ListObjectsV2 (listings and the bucket
-//! check) and GetObject — built and signed (SigV4, with aws-sigv4) here and sent on the
+//! check), GetObject and PutObject — built and signed (SigV4, with aws-sigv4) here and sent on the
 //! connector's pool ([`HyperTransport::send`]); listing answers are read by
 //! [`crate::listing`].
 //!
@@ -8,19 +8,27 @@
 //! its XML decoding into builders, one per key, that are then copied into ours. A copy of small
 //! objects is a GET and a PUT each, and the SDK's orchestrator (configuration bags, runtime
 //! components, interceptors, its endpoint rules) cost as much per GET as the rest of the copy.
-//! Everything else (PUT, HEAD, copies, multipart) still goes through the SDK.
+//! Single PUTs go this way too, except on AWS (whose default checksums the SDK sends as an
+//! `aws-chunked` trailer). Everything else (HEAD, copies, multipart) goes through the SDK.
 //!
 //! What a request looks like is what the SDK sends for the same call: path style
 //! (`{endpoint}/{bucket}/{key}`) when the endpoint asks for it or the bucket cannot be a host
 //! name, virtual-hosted (`{bucket}.{host}/{key}`) otherwise; a key percent-encoded but for its
-//! `/` and unreserved characters, its `.` and `..` segments sent as they are; the empty body's
-//! SHA-256 in `x-amz-content-sha256`; `x-amz-security-token` for STS keys;
-//! `x-amz-request-payer` for requester-pays sources; on AWS, `x-amz-checksum-mode: ENABLED`,
-//! and a whole object's body checked against the checksum its answer carries, as the SDK
-//! checks it. Answers with Latin-1 header values are made readable
-//! ([`crate::client::readable_headers`]). An error answer becomes a [`StorageError`] the way
-//! the SDK's does ([`super::refusal`]): its `<Code>` and `<Message>`, its status and
-//! `Retry-After`.
+//! `/` and unreserved characters, its `.` and `..` segments sent as they are; in
+//! `x-amz-content-sha256` the empty body's SHA-256, or `UNSIGNED-PAYLOAD` for a PUT's streamed
+//! body; `x-amz-security-token` for STS keys;
+//! `x-amz-request-payer` for requester-pays sources; a `User-Agent` naming omsd. On AWS a GET
+//! sends `x-amz-checksum-mode: ENABLED`, and the body of a GET of a whole object is checked
+//! against the whole-object checksum its answer carries (CRC64NVME, CRC32C, CRC32, SHA-1 or
+//! SHA-256, the fastest first, as the SDK picks it; a checksum of parts, `...-N`, says nothing
+//! of the bytes). A ranged GET is not checked, even one that covers the whole object. Answers
+//! with Latin-1 header values are made readable ([`crate::client::readable_headers`]), and
+//! read as the other HTTP connectors read theirs ([`crate::client::downloaded`]), which is
+//! more lenient than the SDK: a `Last-Modified` that is not a date reads as none instead of
+//! failing the GET, and of a header sent twice the first counts. An error answer becomes a
+//! [`StorageError`] the way the SDK's does ([`super::refusal`]): its `<Code>` and
+//! `<Message>`, its status and `Retry-After`; one whose body cannot be read is a transient
+//! error, as with the SDK.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -51,6 +59,10 @@ use crate::{ErrorKind, StorageError};
 /// The operations, as errors name them.
 const LIST_OBJECTS: &str = "ListObjectsV2";
 const GET_OBJECT: &str = "GetObject";
+const PUT_OBJECT: &str = "PutObject";
+
+/// Who is asking, as stores log it (the SDK's requests name the SDK).
+const USER_AGENT: &str = concat!("omsd/", env!("CARGO_PKG_VERSION"));
 
 /// The largest error answer read (an S3 error document is a few hundred bytes).
 const ERROR_LIMIT: usize = 64 << 10;
@@ -165,6 +177,20 @@ impl Direct {
         url: &str,
         headers: &[(&str, &str)],
     ) -> Result<http::Request<SdkBody>, StorageError> {
+        self.signed_with(operation, http::Method::GET, url, headers, None)
+    }
+
+    /// A signed request of `method` to `url` for `operation`, with `headers` (signed too) and
+    /// `body` (none: empty; a body is sent as `UNSIGNED-PAYLOAD`, as the SDK signs a streamed
+    /// one, its `Content-Length` from its size).
+    fn signed_with(
+        &self,
+        operation: &'static str,
+        method: http::Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<SdkBody>,
+    ) -> Result<http::Request<SdkBody>, StorageError> {
         let unbuildable = |e: &dyn std::fmt::Display| {
             StorageError::new(
                 ErrorKind::Permanent,
@@ -189,18 +215,21 @@ impl Direct {
             .build()
             .map_err(|e| unbuildable(&e))?
             .into();
-        let signable = SignableRequest::new(
-            "GET",
-            url,
-            headers.iter().copied(),
-            SignableBody::Bytes(&[]),
-        )
-        .map_err(|e| unbuildable(&e))?;
+        let payload = if body.is_some() {
+            SignableBody::UnsignedPayload
+        } else {
+            SignableBody::Bytes(&[])
+        };
+        let signable = SignableRequest::new(method.as_str(), url, headers.iter().copied(), payload)
+            .map_err(|e| unbuildable(&e))?;
         let (instructions, _signature) = sign(signable, &params)
             .map_err(|e| unbuildable(&e))?
             .into_parts();
-        let mut request = http::Request::get(url)
-            .body(SdkBody::empty())
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(url)
+            .header(http::header::USER_AGENT, USER_AGENT)
+            .body(body.unwrap_or_else(SdkBody::empty))
             .map_err(|e| unbuildable(&e))?;
         for (name, value) in headers.into_iter().chain(instructions.headers()) {
             let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| unbuildable(&e))?;
@@ -266,9 +295,7 @@ impl Direct {
         self.learn_skew(response.headers());
         let (mut parts, body) = response.into_parts();
         if !parts.status.is_success() {
-            let body = HyperTransport::read(GET_OBJECT, body, ERROR_LIMIT)
-                .await
-                .unwrap_or_default();
+            let body = HyperTransport::read(GET_OBJECT, body, ERROR_LIMIT).await?;
             return Err(refused(
                 GET_OBJECT,
                 parts.status.as_u16(),
@@ -286,6 +313,43 @@ impl Direct {
             body = SdkBody::from_body_1_x(ChecksumBody::new(body, algorithm.into_impl(), expected));
         }
         Ok(http::Response::from_parts(parts, body))
+    }
+}
+
+impl Direct {
+    /// A PutObject of `body` (`size` bytes) as `key` in `bucket` with `headers` (the object's
+    /// own, and `Content-MD5` when known), answered with the answer's headers; an error answer
+    /// as the store worded it.
+    pub(crate) async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        headers: &[(&str, &str)],
+        body: SdkBody,
+        size: u64,
+    ) -> Result<http::HeaderMap, StorageError> {
+        let url = self.url(bucket, key, &[]);
+        let mut request =
+            self.signed_with(PUT_OBJECT, http::Method::PUT, &url, headers, Some(body))?;
+        request
+            .headers_mut()
+            .insert(http::header::CONTENT_LENGTH, HeaderValue::from(size));
+        let answer = self
+            .transport
+            .fetch(PUT_OBJECT, request, ERROR_LIMIT)
+            .await?;
+        self.learn_skew(&answer.headers);
+        if !(200..300).contains(&answer.status) {
+            return Err(refused(
+                PUT_OBJECT,
+                answer.status,
+                &answer.headers,
+                &answer.body,
+            ));
+        }
+        let mut headers = answer.headers;
+        readable_headers(&mut headers);
+        Ok(headers)
     }
 }
 

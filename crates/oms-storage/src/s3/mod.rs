@@ -38,8 +38,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::catalogue::endpoints::Endpoint;
-use crate::client::read::{Answer, Counted, check_answer};
-use crate::client::{Dialect, header_text, http_date_ms, object_headers};
+use crate::client::{Call, Dialect, downloaded, header_text};
 use crate::s3::transport::HyperTransport;
 use crate::{
     ByteStream, Download, ErrorKind, ListPage, ObjectHeaders, ObjectInfo, ObjectMeta, ReadStore,
@@ -79,6 +78,9 @@ pub struct S3Connector {
     /// The endpoint, as errors name it.
     endpoint: String,
     requester_pays: bool,
+    /// Single PUTs go through the SDK (AWS, for its default checksums) rather than
+    /// [`direct`].
+    sdk_puts: bool,
 }
 
 /// Where S3 answers keep user metadata and the storage class.
@@ -154,6 +156,7 @@ impl S3Connector {
             identity: format!("s3|{}|{}", settings.endpoint.url, settings.access_key),
             endpoint: settings.endpoint.described(),
             requester_pays: settings.requester_pays,
+            sdk_puts: settings.is_aws,
         })
     }
 
@@ -444,7 +447,10 @@ impl ReadStore for S3Connector {
             headers: headers_of!(out),
             crc64: seen.get(),
             restore: out.restore().and_then(crate::Restore::from_header),
-            encryption: write::applied(out.server_side_encryption(), out.ssekms_key_id()),
+            encryption: write::applied(
+                out.server_side_encryption().map(|e| e.as_str()),
+                out.ssekms_key_id(),
+            ),
         }))
     }
 
@@ -520,28 +526,34 @@ impl ReadStore for S3Connector {
             .map_err(|e| e.at(bucket, Some(key)).via(&self.endpoint))?
             .into_parts();
         let headers = &parts.headers;
-        let text = |name: &str| header_text(headers, name);
-        let etag = unquote(text("etag").as_deref());
-        let content_range = text("content-range");
-        let content_length = check_answer(
-            "GetObject",
+        let call = Call {
+            operation: "GetObject",
+            bucket,
+            key: Some(key),
+            endpoint: &self.endpoint,
+        };
+        let body = Box::pin(ResponseBody {
+            inner: Box::pin(AwsByteStream::new(body)),
+            operation: "GetObject",
+        });
+        let download = downloaded(
+            &call,
+            parts.status.as_u16(),
+            headers,
+            body,
             range.as_ref(),
             pinned,
-            &Answer {
-                partial: None,
-                content_range: content_range.as_deref(),
-                content_length: text("content-length").and_then(|n| n.trim().parse().ok()),
-                etag: etag.as_deref(),
-            },
-        )
-        .map_err(|e| e.at(bucket, Some(key)).via(&self.endpoint))?;
+            S3,
+        )?;
         // With SSE-KMS or customer keys the ETag is not the MD5 of the bytes; a multipart
         // ETag ("...-N") is not either.
+        let text = |name: &str| header_text(headers, name);
         let plain = !write::opaque_etag(
             text("x-amz-server-side-encryption").as_deref(),
             text("x-amz-server-side-encryption-customer-algorithm").as_deref(),
         );
-        let content_md5 = etag
+        let content_md5 = download
+            .etag
             .as_ref()
             .filter(|e| {
                 range.is_none()
@@ -550,35 +562,13 @@ impl ReadStore for S3Connector {
                     && e.bytes().all(|b| b.is_ascii_hexdigit())
             })
             .map(|e| e.to_ascii_lowercase());
-        let total_size = match &range {
-            Some(_) => content_range
-                .as_deref()
-                .and_then(crate::client::read::parse_content_range)
-                .and_then(|(_, total)| total),
-            None => Some(content_length),
-        };
         Ok(Download {
             headers: ObjectHeaders {
                 tag_count: text("x-amz-tagging-count").and_then(|n| n.trim().parse().ok()),
-                ..object_headers(headers, S3)
+                ..download.headers
             },
-            content_length,
-            total_size,
-            last_modified_ms: http_date_ms(text("last-modified").as_deref()),
-            etag,
             content_md5,
-            crc64: crate::crc64::crc64_of(|name| headers.get(name).and_then(|v| v.to_str().ok())),
-            body: Box::pin(
-                Counted::new(
-                    Box::pin(ResponseBody {
-                        inner: Box::pin(AwsByteStream::new(body)),
-                        operation: "GetObject",
-                    }),
-                    content_length,
-                    "GetObject",
-                )
-                .named(bucket, key, &self.endpoint),
-            ),
+            ..download
         })
     }
 

@@ -91,13 +91,88 @@ pub(super) fn opaque_etag(sse: Option<&str>, customer_algorithm: Option<&str>) -
 }
 
 /// The encryption an answer says was applied.
-pub(super) fn applied(
-    sse: Option<&ServerSideEncryption>,
-    kms_key_id: Option<&str>,
-) -> crate::Encryption {
+pub(super) fn applied(sse: Option<&str>, kms_key_id: Option<&str>) -> crate::Encryption {
     crate::Encryption {
-        algorithm: sse.map(|e| e.as_str().to_owned()),
+        algorithm: sse.map(str::to_owned),
         kms_key_id: kms_key_id.map(str::to_owned),
+    }
+}
+
+/// The headers of a PutObject sent without the SDK: the object's own headers, tags, storage
+/// class and SSE-KMS as [`with_options!`] sets them on the SDK's requests, and `Content-MD5`
+/// (base64) when the MD5 is known.
+fn put_headers(options: &WriteOptions, hex_md5: Option<&str>) -> Vec<(String, String)> {
+    let h = &options.headers;
+    let mut headers: Vec<(String, String)> = [
+        ("content-md5", content_md5(hex_md5)),
+        ("content-type", h.content_type.clone()),
+        ("content-encoding", h.content_encoding.clone()),
+        ("content-disposition", h.content_disposition.clone()),
+        ("content-language", h.content_language.clone()),
+        ("cache-control", h.cache_control.clone()),
+        (
+            "expires",
+            expires(h.expires.as_deref())
+                .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::HttpDate).ok()),
+        ),
+        ("x-amz-tagging", tagging(&options.tags)),
+        ("x-amz-storage-class", options.storage_class.clone()),
+        (
+            "x-amz-server-side-encryption",
+            options.kms.as_ref().map(|_| "aws:kms".to_owned()),
+        ),
+        (
+            "x-amz-server-side-encryption-aws-kms-key-id",
+            options.kms.as_ref().and_then(|k| k.key_id.clone()),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some((name.to_owned(), value?)))
+    .collect();
+    for (k, v) in &h.user_metadata {
+        headers.push((format!("x-amz-meta-{k}"), v.clone()));
+    }
+    headers
+}
+
+impl S3Connector {
+    /// A single PUT sent without the SDK (every store but AWS, which takes the SDK's default
+    /// checksums: an `aws-chunked` trailer most S3-compatible stores refuse).
+    async fn put_direct(
+        &self,
+        bucket: &str,
+        key: &str,
+        payload: Payload,
+        options: &WriteOptions,
+    ) -> Result<PutOutcome, StorageError> {
+        let headers = put_headers(options, payload.content_md5.as_deref());
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let body = aws_smithy_types::body::SdkBody::from_body_1_x(super::RequestBody {
+            inner: payload.body,
+            size: payload.size,
+        });
+        let answer = self
+            .direct
+            .put_object(bucket, key, &headers, body, payload.size)
+            .await
+            .map_err(|e| e.at(bucket, Some(key)).via(&self.endpoint))?;
+        let text = |name: &str| crate::client::header_text(&answer, name);
+        let sse = text("x-amz-server-side-encryption");
+        Ok(PutOutcome {
+            etag: unquote(text("etag").as_deref()),
+            opaque_etag: opaque_etag(
+                sse.as_deref(),
+                text("x-amz-server-side-encryption-customer-algorithm").as_deref(),
+            ),
+            crc64: crate::crc64::crc64_of(|name| answer.get(name).and_then(|v| v.to_str().ok())),
+            encryption: applied(
+                sse.as_deref(),
+                text("x-amz-server-side-encryption-aws-kms-key-id").as_deref(),
+            ),
+        })
     }
 }
 
@@ -119,6 +194,9 @@ impl WriteStore for S3Connector {
         payload: Payload,
         options: &WriteOptions,
     ) -> Result<PutOutcome, StorageError> {
+        if !self.sdk_puts {
+            return self.put_direct(bucket, key, payload, options).await;
+        }
         let request = self
             .client
             .put_object()
@@ -142,7 +220,11 @@ impl WriteStore for S3Connector {
                 out.sse_customer_algorithm(),
             ),
             crc64: seen.get(),
-            encryption: applied(out.server_side_encryption(), out.ssekms_key_id()),
+            encryption: applied(
+                out.server_side_encryption()
+                    .map(ServerSideEncryption::as_str),
+                out.ssekms_key_id(),
+            ),
         })
     }
 
@@ -258,7 +340,11 @@ impl WriteStore for S3Connector {
                 None,
             ),
             crc64: seen.get(),
-            encryption: applied(out.server_side_encryption(), out.ssekms_key_id()),
+            encryption: applied(
+                out.server_side_encryption()
+                    .map(ServerSideEncryption::as_str),
+                out.ssekms_key_id(),
+            ),
         })
     }
 
@@ -410,7 +496,11 @@ impl ServerSideCopy for S3Connector {
                 out.sse_customer_algorithm(),
             ),
             crc64: seen.get(),
-            encryption: applied(out.server_side_encryption(), out.ssekms_key_id()),
+            encryption: applied(
+                out.server_side_encryption()
+                    .map(ServerSideEncryption::as_str),
+                out.ssekms_key_id(),
+            ),
         })
     }
 
@@ -451,5 +541,61 @@ impl ServerSideCopy for S3Connector {
                 "the store returned no entity tag",
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_direct_put_carries_what_the_sdk_put_carried() {
+        let mut options = WriteOptions {
+            headers: crate::ObjectHeaders {
+                content_type: Some("text/plain".into()),
+                cache_control: Some("no-cache".into()),
+                expires: Some("Wed, 21 Oct 2026 07:28:00 GMT".into()),
+                ..crate::ObjectHeaders::default()
+            },
+            storage_class: Some("STANDARD_IA".into()),
+            kms: Some(oms_core::spec::Kms {
+                key_id: Some("k-1".into()),
+            }),
+            tags: vec![("a b".into(), "c&d".into())],
+        };
+        options
+            .headers
+            .user_metadata
+            .insert("title".into(), "=?UTF-8?B?Y2Fmw6k=?=".into());
+        let headers = put_headers(&options, Some("9e107d9d372bb6826bd81d3542a419d6"));
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("content-md5"), Some("nhB9nTcrtoJr2B01QqQZ1g=="));
+        assert_eq!(get("content-type"), Some("text/plain"));
+        assert_eq!(get("cache-control"), Some("no-cache"));
+        assert_eq!(get("expires"), Some("Wed, 21 Oct 2026 07:28:00 GMT"));
+        assert_eq!(get("x-amz-tagging"), Some("a%20b=c%26d"));
+        assert_eq!(get("x-amz-storage-class"), Some("STANDARD_IA"));
+        assert_eq!(get("x-amz-server-side-encryption"), Some("aws:kms"));
+        assert_eq!(
+            get("x-amz-server-side-encryption-aws-kms-key-id"),
+            Some("k-1")
+        );
+        assert_eq!(get("x-amz-meta-title"), Some("=?UTF-8?B?Y2Fmw6k=?="));
+        assert_eq!(get("content-encoding"), None);
+        // An Expires that is no date is not sent; nothing unset is sent.
+        options.headers.expires = Some("soon".into());
+        options.kms = None;
+        let headers = put_headers(&options, None);
+        assert!(
+            headers.iter().all(|(n, _)| n != "expires"
+                && n != "content-md5"
+                && !n.starts_with("x-amz-server-side")),
+            "{headers:?}"
+        );
     }
 }
