@@ -195,13 +195,7 @@ async fn execute(
     let (mut summary, (), (), ()) = tokio::join!(
         run_pass(&ctx, Start::Claim(run.checkpoint_counters, run.ahead)),
         checking,
-        settling.learn(
-            &ctx.integrity,
-            config,
-            ctx.destination.as_ref(),
-            writer,
-            &dst_bucket
-        ),
+        settling.learn(&ctx, writer),
         cleanup,
     );
     if let Some(through) = summary.as_ref().filter(|s| s.restores_waiting)

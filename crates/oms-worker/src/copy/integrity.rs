@@ -65,18 +65,17 @@ pub(crate) fn md5_hex(bytes: &[u8]) -> String {
 pub(crate) struct Settling(watch::Sender<bool>);
 
 impl Settling {
-    /// Asks the destination bucket whether its writes need `Content-MD5` (default SSE-KMS,
-    /// Object Lock), unless this worker read that within the last minute as the same caller
-    /// (see [`crate::seen`]), then lets the copies of `integrity` go. A store that does not
+    /// Asks the destination bucket of `ctx` whether its writes need `Content-MD5` (default
+    /// SSE-KMS, Object Lock), unless this worker read that within the last minute as the same
+    /// `caller` (see [`crate::seen`]), then lets the copies of `ctx` go. A store that does not
     /// say is found out by its first answers instead.
-    pub(crate) async fn learn(
-        self,
-        integrity: &Integrity,
-        config: &crate::WorkerConfig,
-        destination: &dyn oms_storage::WriteStore,
-        caller: oms_storage::connect::Caller,
-        bucket: &str,
-    ) {
+    pub(crate) async fn learn(self, ctx: &super::CopyCtx, caller: oms_storage::connect::Caller) {
+        let (integrity, config, destination, bucket) = (
+            &ctx.integrity,
+            &ctx.config,
+            ctx.destination.as_ref(),
+            ctx.dst_bucket(),
+        );
         let seen = &config.buckets_seen;
         let reason = match seen.write_settings(caller, bucket) {
             Some(reason) => reason,

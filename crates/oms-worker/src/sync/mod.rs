@@ -113,7 +113,6 @@ async fn copy_queue(
         Err(e) => return back_off(db, lease, e.code.as_str(), e.message).await,
     };
     drop(credentials);
-    let dst_bucket = run.task.spec.destination.bucket.clone();
     let writer = sides.callers.1;
     let (integrity, settling) = Integrity::unsettled();
     let name = run.task.name.clone();
@@ -176,16 +175,7 @@ async fn copy_queue(
         }
     };
     // The destination's write settings are read beside the first batch: copies wait for them.
-    tokio::join!(
-        settling.learn(
-            &ctx.integrity,
-            config,
-            ctx.destination.as_ref(),
-            writer,
-            &dst_bucket
-        ),
-        work
-    );
+    tokio::join!(settling.learn(&ctx, writer), work);
     match stop.failure() {
         Some(failure) => back_off(db, lease, failure.code.as_str(), failure.message).await,
         None => None,
