@@ -17,9 +17,10 @@ pub fn on_postgres() -> bool {
 /// The URL of a database nobody else uses, not yet migrated: a new database named
 /// `{prefix}_{uuid}` on the PostgreSQL server [`SERVER_VARIABLE`] names, else a SQLite file
 /// `oms.db` in `dir` (created on first connection). The PostgreSQL database sorts text as
-/// `en-US` does (ICU), as the servers of most installations do (the compose stack's image
-/// included), not byte by byte as a server set up with the C locale would: what depends on
-/// the order of keys is tested where it differs.
+/// `en-US` does (ICU), close to what the servers of most installations do (a libc locale such
+/// as `en_US.utf8`, the compose stack's image included), not byte by byte as a server set up
+/// with the C locale would: what depends on the order of keys is tested where it differs. It
+/// needs PostgreSQL 15 or later, built with ICU (Debian's is).
 ///
 /// # Panics
 /// When the PostgreSQL server named is unreachable or refuses to create a database: the test

@@ -8,8 +8,10 @@
 //! its XML decoding into builders, one per key, that are then copied into ours. A copy of small
 //! objects is a GET and a PUT each, and the SDK's orchestrator (configuration bags, runtime
 //! components, interceptors, its endpoint rules) cost as much per GET as the rest of the copy.
-//! Single PUTs go this way too, except on AWS (whose default checksums the SDK sends as an
-//! `aws-chunked` trailer). Everything else (HEAD, copies, multipart) goes through the SDK.
+//! Single PUTs go this way too (a destination is never AWS itself, so no PUT needs the
+//! default checksums the SDK sends there as an `aws-chunked` trailer; each is proven by
+//! `Content-MD5` or its entity tag instead). Everything else (HEAD, copies, multipart) goes
+//! through the SDK.
 //!
 //! What a request looks like is what the SDK sends for the same call: path style
 //! (`{endpoint}/{bucket}/{key}`) when the endpoint asks for it or the bucket cannot be a host
@@ -64,8 +66,9 @@ const PUT_OBJECT: &str = "PutObject";
 /// Who is asking, as stores log it (the SDK's requests name the SDK).
 const USER_AGENT: &str = concat!("omsd/", env!("CARGO_PKG_VERSION"));
 
-/// The largest error answer read (an S3 error document is a few hundred bytes).
-const ERROR_LIMIT: usize = 64 << 10;
+/// The largest error answer read: an S3 error document is a few hundred bytes, a proxy's
+/// error page in front of a store a few hundred kilobytes at most.
+const ERROR_LIMIT: usize = 1 << 20;
 
 /// The largest listing answer read. A page of 1,000 keys of 1,024 bytes each, URL-encoded three
 /// bytes a byte, with the rest of each entry, stays well under it.
@@ -514,6 +517,37 @@ mod tests {
         assert_eq!(request.uri().path(), "/src/./a%25b");
         let authorization = request.headers()["authorization"].to_str().unwrap();
         assert!(authorization.contains(";range;"), "{authorization}");
+    }
+
+    #[test]
+    fn a_put_signs_its_headers_and_sends_its_body_unsigned() {
+        let l = direct("http://127.0.0.1:9000", true, None);
+        let body = SdkBody::from("hello");
+        let request = l
+            .signed_with(
+                PUT_OBJECT,
+                http::Method::PUT,
+                &l.url("dst", "a b/c", &[]),
+                &[
+                    ("content-md5", "XUFAKrxLKna5cZ2REBfFkg=="),
+                    ("content-type", "text/plain"),
+                    ("x-amz-meta-title", "x"),
+                ],
+                Some(body),
+            )
+            .unwrap();
+        assert_eq!(request.method(), http::Method::PUT);
+        assert_eq!(request.uri().path(), "/dst/a%20b/c");
+        let header = |name: &str| request.headers()[name].to_str().unwrap().to_owned();
+        assert_eq!(header("x-amz-content-sha256"), "UNSIGNED-PAYLOAD");
+        assert_eq!(header("user-agent"), USER_AGENT);
+        let authorization = header("authorization");
+        assert!(
+            authorization.contains(
+                "SignedHeaders=content-md5;content-type;host;x-amz-content-sha256;x-amz-date;x-amz-meta-title,"
+            ),
+            "{authorization}"
+        );
     }
 
     #[test]

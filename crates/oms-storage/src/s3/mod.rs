@@ -1,5 +1,5 @@
-//! The S3 connector (aws-sdk-s3; listings and GETs are sent without it, `s3/direct.rs`), for
-//! every S3-compatible cloud.
+//! The S3 connector (aws-sdk-s3; listings, GETs and single PUTs are sent without it,
+//! `s3/direct.rs`), for every S3-compatible cloud.
 //!
 //! Clients are built from the operator's endpoint and the keys of the request only: no ambient
 //! `AWS_*` configuration is read. The SDK's own retries are off (the engine decides retries).
@@ -78,9 +78,6 @@ pub struct S3Connector {
     /// The endpoint, as errors name it.
     endpoint: String,
     requester_pays: bool,
-    /// Single PUTs go through the SDK (AWS, for its default checksums) rather than
-    /// [`direct`].
-    sdk_puts: bool,
 }
 
 /// Where S3 answers keep user metadata and the storage class.
@@ -156,7 +153,6 @@ impl S3Connector {
             identity: format!("s3|{}|{}", settings.endpoint.url, settings.access_key),
             endpoint: settings.endpoint.described(),
             requester_pays: settings.requester_pays,
-            sdk_puts: settings.is_aws,
         })
     }
 

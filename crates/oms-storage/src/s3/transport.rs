@@ -1,5 +1,6 @@
-//! The HTTP transport of the S3 connector: aws-sdk-s3 builds and signs requests, a hyper client
-//! sends them exactly as built, and the answer is made readable for the SDK before it sees it.
+//! The HTTP transport of the S3 connector: aws-sdk-s3 (or [`super::direct`], for listings,
+//! GETs and single PUTs) builds and signs requests, a hyper client sends them exactly as built,
+//! and the answer is made readable before it is read.
 //!
 //! **Paths are sent as built.** An S3 key is not a path: `../victim/x`, `a/./b` and `a/..` are
 //! names of their own. Clients that keep the request target as a WHATWG URL (reqwest, through

@@ -98,14 +98,20 @@ pub(super) fn applied(sse: Option<&str>, kms_key_id: Option<&str>) -> crate::Enc
     }
 }
 
-/// The headers of a PutObject sent without the SDK: the object's own headers, tags, storage
-/// class and SSE-KMS as [`with_options!`] sets them on the SDK's requests, and `Content-MD5`
-/// (base64) when the MD5 is known.
+/// The headers of a PutObject (sent without the SDK, [`super::direct`]): the object's own
+/// headers, tags, storage class and SSE-KMS as [`with_options!`] sets them on the SDK's
+/// requests, `Content-Type` `application/octet-stream` when the object has none (the SDK's
+/// default, rather than a type the store would guess from the key), and `Content-MD5` (base64)
+/// when the MD5 is known.
 fn put_headers(options: &WriteOptions, hex_md5: Option<&str>) -> Vec<(String, String)> {
     let h = &options.headers;
+    let content_type = h
+        .content_type
+        .clone()
+        .unwrap_or_else(|| "application/octet-stream".to_owned());
     let mut headers: Vec<(String, String)> = [
         ("content-md5", content_md5(hex_md5)),
-        ("content-type", h.content_type.clone()),
+        ("content-type", Some(content_type)),
         ("content-encoding", h.content_encoding.clone()),
         ("content-disposition", h.content_disposition.clone()),
         ("content-language", h.content_language.clone()),
@@ -135,10 +141,18 @@ fn put_headers(options: &WriteOptions, hex_md5: Option<&str>) -> Vec<(String, St
     headers
 }
 
-impl S3Connector {
-    /// A single PUT sent without the SDK (every store but AWS, which takes the SDK's default
-    /// checksums: an `aws-chunked` trailer most S3-compatible stores refuse).
-    async fn put_direct(
+/// The answer of a call that removes something (an object, an upload): already gone is what it
+/// wants, so a "not found" is success.
+fn gone_is_done(result: Result<(), StorageError>) -> Result<(), StorageError> {
+    match result {
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+#[async_trait]
+impl WriteStore for S3Connector {
+    async fn put(
         &self,
         bucket: &str,
         key: &str,
@@ -171,59 +185,6 @@ impl S3Connector {
             encryption: applied(
                 sse.as_deref(),
                 text("x-amz-server-side-encryption-aws-kms-key-id").as_deref(),
-            ),
-        })
-    }
-}
-
-/// The answer of a call that removes something (an object, an upload): already gone is what it
-/// wants, so a "not found" is success.
-fn gone_is_done(result: Result<(), StorageError>) -> Result<(), StorageError> {
-    match result {
-        Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
-}
-
-#[async_trait]
-impl WriteStore for S3Connector {
-    async fn put(
-        &self,
-        bucket: &str,
-        key: &str,
-        payload: Payload,
-        options: &WriteOptions,
-    ) -> Result<PutOutcome, StorageError> {
-        if !self.sdk_puts {
-            return self.put_direct(bucket, key, payload, options).await;
-        }
-        let request = self
-            .client
-            .put_object()
-            .bucket(bucket)
-            .key(key)
-            .content_length(as_i64(payload.size))
-            .set_content_md5(content_md5(payload.content_md5.as_deref()));
-        let seen = Crc64Seen::default();
-        let out = with_options!(request, options)
-            .body(request_body(payload.body, payload.size))
-            .customize()
-            .interceptor(seen.clone())
-            .send()
-            .await
-            .map_err(|e| self.error("PutObject", bucket, Some(key), &e))?;
-        Ok(PutOutcome {
-            etag: unquote(out.e_tag()),
-            opaque_etag: opaque_etag(
-                out.server_side_encryption()
-                    .map(ServerSideEncryption::as_str),
-                out.sse_customer_algorithm(),
-            ),
-            crc64: seen.get(),
-            encryption: applied(
-                out.server_side_encryption()
-                    .map(ServerSideEncryption::as_str),
-                out.ssekms_key_id(),
             ),
         })
     }
@@ -587,6 +548,16 @@ mod tests {
         );
         assert_eq!(get("x-amz-meta-title"), Some("=?UTF-8?B?Y2Fmw6k=?="));
         assert_eq!(get("content-encoding"), None);
+        // An object without a type is sent as the SDK sent it, not left to the store's guess.
+        options.headers.content_type = None;
+        let headers = put_headers(&options, None);
+        assert!(
+            headers.contains(&(
+                "content-type".to_owned(),
+                "application/octet-stream".to_owned()
+            )),
+            "{headers:?}"
+        );
         // An Expires that is no date is not sent; nothing unset is sent.
         options.headers.expires = Some("soon".into());
         options.kms = None;
