@@ -257,20 +257,7 @@ impl Direct {
         all.push(("list-type", "2"));
         all.extend_from_slice(query);
         let request = self.signed(LIST_OBJECTS, &self.url(bucket, "", &all), &[])?;
-        let answer = self
-            .transport
-            .fetch(LIST_OBJECTS, request, ANSWER_LIMIT)
-            .await?;
-        self.learn_skew(&answer.headers);
-        if (200..300).contains(&answer.status) {
-            return Ok(answer.body);
-        }
-        Err(refused(
-            LIST_OBJECTS,
-            answer.status,
-            &answer.headers,
-            &answer.body,
-        ))
+        Ok(self.fetch(LIST_OBJECTS, request, ANSWER_LIMIT).await?.body)
     }
 
     /// A GetObject of `key` in `bucket` (`range`: its `Range`; `if_match`: the quoted entity
@@ -337,22 +324,31 @@ impl Direct {
         request
             .headers_mut()
             .insert(http::header::CONTENT_LENGTH, HeaderValue::from(size));
-        let answer = self
-            .transport
-            .fetch(PUT_OBJECT, request, ERROR_LIMIT)
-            .await?;
+        let mut headers = self.fetch(PUT_OBJECT, request, ERROR_LIMIT).await?.headers;
+        readable_headers(&mut headers);
+        Ok(headers)
+    }
+
+    /// Sends `request` of `operation` and reads its whole answer (at most `limit` bytes),
+    /// learning the store's clock from it; an error answer as the store worded it.
+    async fn fetch(
+        &self,
+        operation: &'static str,
+        request: http::Request<SdkBody>,
+        limit: usize,
+    ) -> Result<super::transport::Fetched, StorageError> {
+        let answer = self.transport.fetch(operation, request, limit).await?;
         self.learn_skew(&answer.headers);
-        if !(200..300).contains(&answer.status) {
-            return Err(refused(
-                PUT_OBJECT,
+        if (200..300).contains(&answer.status) {
+            Ok(answer)
+        } else {
+            Err(refused(
+                operation,
                 answer.status,
                 &answer.headers,
                 &answer.body,
-            ));
+            ))
         }
-        let mut headers = answer.headers;
-        readable_headers(&mut headers);
-        Ok(headers)
     }
 }
 

@@ -72,7 +72,7 @@ pub struct S3Settings {
 #[derive(Debug, Clone)]
 pub struct S3Connector {
     client: Client,
-    /// Listings and GETs, sent without the SDK.
+    /// Listings, GETs and single PUTs, sent without the SDK.
     direct: direct::Direct,
     identity: String,
     /// The endpoint, as errors name it.
@@ -95,7 +95,7 @@ const COPY_SOURCE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 impl S3Settings {
-    /// The keys requests are signed with (the SDK's, and the listings' of [`list`]).
+    /// The keys requests are signed with (the SDK's, and those of `direct.rs`).
     fn credentials(&self) -> Credentials {
         Credentials::new(
             self.access_key.clone(),
